@@ -1,0 +1,298 @@
+//! One filter language for every command: which files and distributions to look at.
+
+use crate::FileRow;
+use globset::{Glob, GlobMatcher};
+use pycorpus_archive::{normalize_project, DistType, SkipReason};
+use std::path::Path;
+
+/// Invalid filter input.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    /// A glob that does not parse.
+    #[error("invalid glob {glob:?}: {reason}")]
+    Glob {
+        /// The glob.
+        glob: String,
+        /// Why.
+        reason: String,
+    },
+    /// A date that does not parse.
+    #[error("invalid date {0:?}: use YYYY-MM-DD or an RFC 3339 time such as 2024-05-01T12:00:00Z")]
+    Date(String),
+    /// An unknown skip reason or distribution type.
+    #[error("unknown {what} {value:?}; expected one of: {expected}")]
+    Value {
+        /// Which option.
+        what: &'static str,
+        /// The value.
+        value: String,
+        /// The accepted values.
+        expected: String,
+    },
+    /// A projects file that cannot be read.
+    #[error("cannot read the projects file {path}: {source}")]
+    ProjectsFile {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Matches project names: globs, plus names and prefixes from a projects file. Everything is
+/// compared after PEP 503 normalisation.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectMatcher {
+    globs: Vec<GlobMatcher>,
+    names: std::collections::HashSet<String>,
+    prefixes: Vec<String>,
+}
+
+impl ProjectMatcher {
+    /// True when nothing was asked (everything matches).
+    pub fn is_empty(&self) -> bool {
+        self.globs.is_empty() && self.names.is_empty() && self.prefixes.is_empty()
+    }
+
+    /// Adds a glob such as `django*`.
+    pub fn add_glob(&mut self, glob: &str) -> Result<(), FilterError> {
+        let g = Glob::new(&normalize_glob(glob)).map_err(|e| FilterError::Glob { glob: glob.into(), reason: e.to_string() })?;
+        self.globs.push(g.compile_matcher());
+        Ok(())
+    }
+
+    /// Adds the lines of a projects file: one name per line; a trailing `*` makes a prefix;
+    /// blank lines and `#` comments are ignored.
+    pub fn add_file(&mut self, path: &Path) -> Result<(), FilterError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FilterError::ProjectsFile { path: path.display().to_string(), source: e })?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            match line.strip_suffix('*') {
+                Some(prefix) => self.prefixes.push(normalize_prefix(prefix)),
+                None => {
+                    self.names.insert(normalize_project(line));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// True when `project` (normalised) is selected.
+    pub fn matches(&self, project: &str) -> bool {
+        self.is_empty()
+            || self.names.contains(project)
+            || self.prefixes.iter().any(|p| project.starts_with(p.as_str()))
+            || self.globs.iter().any(|g| g.is_match(project))
+    }
+}
+
+fn normalize_glob(glob: &str) -> String {
+    // Normalise the literal runs of a glob like a project name, keeping the glob characters.
+    let mut out = String::new();
+    let mut lit = String::new();
+    for c in glob.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ',' | '!') {
+            out.push_str(&normalize_prefix(&lit));
+            lit.clear();
+            out.push(c);
+        } else {
+            lit.push(c);
+        }
+    }
+    out.push_str(&normalize_prefix(&lit));
+    out
+}
+
+/// Like [`normalize_project`] but keeps a trailing separator (`django-` stays `django-`).
+fn normalize_prefix(s: &str) -> String {
+    let n = normalize_project(s);
+    if s.ends_with(['-', '_', '.']) { format!("{n}-") } else { n }
+}
+
+/// Parses `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time into µs since the epoch.
+pub fn parse_date(s: &str) -> Result<i64, FilterError> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t.as_microsecond());
+    }
+    if let Ok(d) = s.parse::<jiff::civil::Date>() {
+        if let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
+            return Ok(z.timestamp().as_microsecond());
+        }
+    }
+    if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
+        if let Ok(z) = dt.to_zoned(jiff::tz::TimeZone::UTC) {
+            return Ok(z.timestamp().as_microsecond());
+        }
+    }
+    Err(FilterError::Date(s.to_string()))
+}
+
+/// The filters shared by every command. An empty filter selects everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Projects.
+    pub projects: ProjectMatcher,
+    /// Exact versions (any of).
+    pub versions: Vec<String>,
+    /// Uploaded at or after (µs).
+    pub since: Option<i64>,
+    /// Uploaded before (µs).
+    pub until: Option<i64>,
+    /// Globs on the path inside the distribution (any of).
+    pub paths: Vec<GlobMatcher>,
+    /// File extensions without the dot, lower case (any of).
+    pub exts: Vec<String>,
+    /// Smallest size.
+    pub min_size: Option<u64>,
+    /// Largest size.
+    pub max_size: Option<u64>,
+    /// Skip reasons (any of); the pseudo-reason `none` selects stored files.
+    pub skip_reasons: Vec<Option<SkipReason>>,
+    /// Distribution types (any of).
+    pub dist_types: Vec<DistType>,
+    /// One row per blob id (the first in index order).
+    pub unique: bool,
+}
+
+impl Filter {
+    /// Adds a path glob (matched against the path inside the distribution; `**` crosses `/`).
+    pub fn add_path_glob(&mut self, glob: &str) -> Result<(), FilterError> {
+        let g = globset::GlobBuilder::new(glob)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| FilterError::Glob { glob: glob.into(), reason: e.to_string() })?;
+        self.paths.push(g.compile_matcher());
+        Ok(())
+    }
+
+    /// Adds a skip reason by name, or `none` for stored files.
+    pub fn add_skip_reason(&mut self, s: &str) -> Result<(), FilterError> {
+        if s == "none" || s == "stored" {
+            self.skip_reasons.push(None);
+            return Ok(());
+        }
+        let r = SkipReason::parse(s).ok_or_else(|| FilterError::Value {
+            what: "skip reason",
+            value: s.into(),
+            expected: std::iter::once("none").chain(SkipReason::ALL.iter().map(|r| r.as_str())).collect::<Vec<_>>().join(", "),
+        })?;
+        self.skip_reasons.push(Some(r));
+        Ok(())
+    }
+
+    /// Adds a distribution type by name.
+    pub fn add_dist_type(&mut self, s: &str) -> Result<(), FilterError> {
+        let t = DistType::parse(s).ok_or_else(|| FilterError::Value { what: "distribution type", value: s.into(), expected: "sdist, wheel, egg, conda".into() })?;
+        self.dist_types.push(t);
+        Ok(())
+    }
+
+    /// True when the distribution-level columns can match (checked before its files).
+    pub fn matches_release(&self, project: &str, version: &str, uploaded_on: i64, dist_type: DistType) -> bool {
+        self.projects.matches(project)
+            && (self.versions.is_empty() || self.versions.iter().any(|v| v == version))
+            && self.since.is_none_or(|s| uploaded_on >= s)
+            && self.until.is_none_or(|u| uploaded_on < u)
+            && (self.dist_types.is_empty() || self.dist_types.contains(&dist_type))
+    }
+
+    /// True when the row matches every filter (except `unique`, applied by the caller).
+    pub fn matches(&self, row: &FileRow) -> bool {
+        if !self.matches_release(&row.project_name, &row.project_version, row.uploaded_on, row.dist_type) {
+            return false;
+        }
+        let inner = row.inner_path();
+        (self.paths.is_empty() || self.paths.iter().any(|g| g.is_match(inner)))
+            && (self.exts.is_empty() || {
+                let name = inner.rsplit('/').next().unwrap_or(inner);
+                name.rsplit_once('.').is_some_and(|(_, e)| self.exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
+            })
+            && self.min_size.is_none_or(|m| row.size >= m)
+            && self.max_size.is_none_or(|m| row.size <= m)
+            && (self.skip_reasons.is_empty() || self.skip_reasons.contains(&row.skip_reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EntryType, FileEntry, Release};
+
+    fn row(project: &str, path: &str, size: u64, skip: Option<SkipReason>) -> FileRow {
+        let rel = Release {
+            project_name: project.into(),
+            project_version: "1.0".into(),
+            project_release: format!("{project}-1.0.tar.gz"),
+            dist_type: DistType::Sdist,
+            dist_sha256: "00".into(),
+            dist_size: 1,
+            uploaded_on: parse_date("2024-05-01").expect("date"),
+            repository: 1,
+            status: crate::DistStatus::Ok,
+            error: None,
+            file_count: 1,
+            metadata_name: None,
+            metadata_version: None,
+            summary: None,
+            license: None,
+            requires_python: None,
+            classifiers: vec![],
+        };
+        let e = FileEntry {
+            path: path.into(),
+            archive_path: path.into(),
+            size,
+            hash: pycorpus_store::Oid::for_blob(b""),
+            skip_reason: skip,
+            lines: None,
+            entry_type: EntryType::File,
+            link_target: None,
+        };
+        FileRow::new(&rel, &e)
+    }
+
+    #[test]
+    fn filters_combine() {
+        let r = row("django", "django-1.0/django/__init__.py", 100, None);
+        assert_eq!(r.inner_path(), "django-1.0/django/__init__.py");
+        let mut f = Filter::default();
+        assert!(f.matches(&r));
+        f.projects.add_glob("Djan*").expect("glob");
+        assert!(f.matches(&r));
+        f.exts.push("py".into());
+        assert!(f.matches(&r));
+        f.add_path_glob("**/__init__.py").expect("glob");
+        assert!(f.matches(&r));
+        f.min_size = Some(101);
+        assert!(!f.matches(&r));
+        f.min_size = None;
+        f.add_skip_reason("binary").expect("reason");
+        assert!(!f.matches(&r));
+        f.add_skip_reason("none").expect("reason");
+        assert!(f.matches(&r));
+        f.since = Some(parse_date("2024-05-02").expect("date"));
+        assert!(!f.matches(&r));
+        assert!(f.add_skip_reason("nope").is_err());
+        assert!(f.add_path_glob("[").is_err());
+    }
+
+    #[test]
+    fn projects_file_names_and_prefixes() {
+        let dir = std::env::temp_dir().join(format!("pycorpus-filter-{}", std::process::id()));
+        std::fs::write(&dir, "# comment\nZope.Interface\nazure-*\n\n").expect("write");
+        let mut m = ProjectMatcher::default();
+        m.add_file(&dir).expect("read");
+        std::fs::remove_file(&dir).ok();
+        assert!(m.matches("zope-interface"));
+        assert!(m.matches("azure-storage"));
+        assert!(!m.matches("azure"));
+        assert!(!m.matches("requests"));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1970-01-02").expect("date"), 86_400_000_000);
+        assert_eq!(parse_date("1970-01-01T00:00:01Z").expect("date"), 1_000_000);
+        assert!(parse_date("yesterday").is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! The index of a corpus: one row per file of every distribution, one per distribution.
+//!
+//! The column names are a contract with users' DuckDB / pandas / polars queries: they are
+//! those of py-code.org's pypi-data (`project_name, project_version, project_release,
+//! uploaded_on, path, archive_path, size, hash, skip_reason, lines, repository`) plus ours
+//! (`dist_sha256, dist_type, entry_type, link_target`). See `docs/FORMAT.md`.
+//!
+//! [`DistRecord`] is what the store journals per distribution; [`write_files`] /
+//! [`write_releases`] turn records into Parquet at seal time and [`read_files`] /
+//! [`read_releases`] read them back; [`Filter`] selects rows.
+#![deny(missing_docs)]
+
+mod filter;
+mod parquet_io;
+
+pub use filter::{parse_date, Filter, FilterError, ProjectMatcher};
+pub use parquet_io::{read_files, read_releases, write_files, write_releases, CatalogError, FILES_COLUMNS};
+
+use pycorpus_archive::{DistType, SkipReason};
+use pycorpus_store::Oid;
+use serde::{Deserialize, Serialize};
+
+/// What an indexed entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    /// A regular file.
+    File,
+    /// A symbolic link (its `hash` is the blob id of the target text, as git stores links).
+    Symlink,
+    /// A hard link (its `hash` is the blob id of the target name).
+    Hardlink,
+}
+
+impl EntryType {
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryType::File => "file",
+            EntryType::Symlink => "symlink",
+            EntryType::Hardlink => "hardlink",
+        }
+    }
+
+    /// Parses a column value.
+    pub fn parse(s: &str) -> Option<EntryType> {
+        Some(match s {
+            "file" => EntryType::File,
+            "symlink" => EntryType::Symlink,
+            "hardlink" => EntryType::Hardlink,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether a distribution was read to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DistStatus {
+    /// Every entry indexed.
+    Ok,
+    /// The archive was corrupt, truncated or hit a limit; no file row is kept.
+    Failed,
+}
+
+impl DistStatus {
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DistStatus::Ok => "ok",
+            DistStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One file inside a distribution, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Normalised path inside the archive (safe: relative, no `..`).
+    pub path: String,
+    /// The entry name exactly as stored, invalid UTF-8 escaped as `\xNN`.
+    pub archive_path: String,
+    /// Contents length in bytes.
+    pub size: u64,
+    /// Git blob id of the contents.
+    pub hash: Oid,
+    /// Why the contents are not stored; `None` when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<SkipReason>,
+    /// Line count (`None` for binary files and links).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<u64>,
+    /// File or link.
+    pub entry_type: EntryType,
+    /// Link target (escaped), for links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<String>,
+}
+
+/// One distribution file and what is known of its release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// Normalised project name.
+    pub project_name: String,
+    /// Version.
+    pub project_version: String,
+    /// The distribution's file name.
+    pub project_release: String,
+    /// sdist, wheel, egg or conda.
+    pub dist_type: DistType,
+    /// sha256 of the distribution file (hex).
+    pub dist_sha256: String,
+    /// Size of the distribution file.
+    pub dist_size: u64,
+    /// Upload time, microseconds since the Unix epoch, UTC.
+    pub uploaded_on: i64,
+    /// The shard that holds it (py-code.org's `repository`).
+    pub repository: u32,
+    /// Whether it was read to its end.
+    pub status: DistStatus,
+    /// `code: message` when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Files indexed.
+    pub file_count: u64,
+    /// Name in the distribution's own metadata, when it has some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_name: Option<String>,
+    /// Version in its own metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_version: Option<String>,
+    /// Summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// License.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// Requires-Python.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
+    /// Trove classifiers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classifiers: Vec<String>,
+}
+
+/// What one distribution adds to a shard: committed to the journal in one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistRecord {
+    /// The distribution.
+    pub release: Release,
+    /// Its files (empty when it failed).
+    pub files: Vec<FileEntry>,
+}
+
+/// A row of `files.parquet`: a file with its distribution's columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileRow {
+    /// Normalised project name.
+    pub project_name: String,
+    /// Version.
+    pub project_version: String,
+    /// Distribution file name.
+    pub project_release: String,
+    /// Upload time (µs since the epoch, UTC).
+    pub uploaded_on: i64,
+    /// `packages/<project>/<release>/<path in archive>` as in pypi-data.
+    pub path: String,
+    /// The entry name as stored (escaped).
+    pub archive_path: String,
+    /// Contents length.
+    pub size: u64,
+    /// Blob id.
+    pub hash: Oid,
+    /// Why not stored.
+    pub skip_reason: Option<SkipReason>,
+    /// Lines.
+    pub lines: Option<u64>,
+    /// Shard number.
+    pub repository: u32,
+    /// sha256 of the distribution.
+    pub dist_sha256: String,
+    /// Distribution type.
+    pub dist_type: DistType,
+    /// File or link.
+    pub entry_type: EntryType,
+    /// Link target.
+    pub link_target: Option<String>,
+}
+
+impl FileRow {
+    /// Builds the row of `entry` in `release`.
+    pub fn new(release: &Release, entry: &FileEntry) -> FileRow {
+        FileRow {
+            project_name: release.project_name.clone(),
+            project_version: release.project_version.clone(),
+            project_release: release.project_release.clone(),
+            uploaded_on: release.uploaded_on,
+            path: format!("packages/{}/{}/{}", release.project_name, release.project_release, entry.path),
+            archive_path: entry.archive_path.clone(),
+            size: entry.size,
+            hash: entry.hash,
+            skip_reason: entry.skip_reason,
+            lines: entry.lines,
+            repository: release.repository,
+            dist_sha256: release.dist_sha256.clone(),
+            dist_type: release.dist_type,
+            entry_type: entry.entry_type,
+            link_target: entry.link_target.clone(),
+        }
+    }
+
+    /// The path inside the distribution (the `path` column without its
+    /// `packages/<project>/<release>/` prefix).
+    pub fn inner_path(&self) -> &str {
+        let prefix = 9 + self.project_name.len() + 1 + self.project_release.len() + 1;
+        self.path.get(prefix..).unwrap_or(&self.path)
+    }
+
+    /// True when the contents are in the store.
+    pub fn is_stored(&self) -> bool {
+        self.skip_reason.is_none()
+    }
+}
+
+/// Formats µs since the epoch as RFC 3339 UTC (`2024-05-01T12:00:00Z`).
+pub fn format_time(micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_else(|_| micros.to_string())
+}

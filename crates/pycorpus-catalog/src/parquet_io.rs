@@ -1,0 +1,321 @@
+//! `files.parquet` and `releases.parquet`: writing at seal time, reading for queries.
+
+use crate::{DistStatus, EntryType, FileRow, Release};
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+    UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use pycorpus_archive::{DistType, SkipReason};
+use pycorpus_store::Oid;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Rows per row group: small enough that filters on sorted columns skip most of a shard.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// The columns of `files.parquet`, in order.
+pub const FILES_COLUMNS: [&str; 15] = [
+    "project_name",
+    "project_version",
+    "project_release",
+    "uploaded_on",
+    "path",
+    "archive_path",
+    "size",
+    "hash",
+    "skip_reason",
+    "lines",
+    "repository",
+    "dist_sha256",
+    "dist_type",
+    "entry_type",
+    "link_target",
+];
+
+/// Errors reading or writing the index.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// File I/O.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet or Arrow failure (corrupt or foreign file).
+    #[error("{}: {what}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+fn fmt_err(path: &Path, e: impl std::fmt::Display) -> CatalogError {
+    CatalogError::Format { path: path.to_path_buf(), what: e.to_string() }
+}
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn files_schema() -> SchemaRef {
+    let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+    Arc::new(Schema::new(vec![
+        f("project_name", DataType::Utf8, false),
+        f("project_version", DataType::Utf8, false),
+        f("project_release", DataType::Utf8, false),
+        f("uploaded_on", ts(), false),
+        f("path", DataType::Utf8, false),
+        f("archive_path", DataType::Utf8, false),
+        f("size", DataType::UInt64, false),
+        f("hash", DataType::FixedSizeBinary(20), false),
+        f("skip_reason", DataType::Utf8, true),
+        f("lines", DataType::UInt64, true),
+        f("repository", DataType::UInt32, false),
+        f("dist_sha256", DataType::Utf8, false),
+        f("dist_type", DataType::Utf8, false),
+        f("entry_type", DataType::Utf8, false),
+        f("link_target", DataType::Utf8, true),
+    ]))
+}
+
+fn releases_schema() -> SchemaRef {
+    let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+    Arc::new(Schema::new(vec![
+        f("project_name", DataType::Utf8, false),
+        f("project_version", DataType::Utf8, false),
+        f("project_release", DataType::Utf8, false),
+        f("dist_type", DataType::Utf8, false),
+        f("dist_sha256", DataType::Utf8, false),
+        f("dist_size", DataType::UInt64, false),
+        f("uploaded_on", ts(), false),
+        f("repository", DataType::UInt32, false),
+        f("status", DataType::Utf8, false),
+        f("error", DataType::Utf8, true),
+        f("file_count", DataType::UInt64, false),
+        f("metadata_name", DataType::Utf8, true),
+        f("metadata_version", DataType::Utf8, true),
+        f("summary", DataType::Utf8, true),
+        f("license", DataType::Utf8, true),
+        f("requires_python", DataType::Utf8, true),
+        f("classifiers", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false),
+        f("yanked", DataType::Boolean, true),
+    ]))
+}
+
+fn props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(6).expect("valid level")))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
+
+fn strs<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(it))
+}
+
+fn opt_strs<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(it.collect::<StringArray>())
+}
+
+fn write_batches(path: &Path, schema: SchemaRef, n: usize, mut batch: impl FnMut(std::ops::Range<usize>) -> Vec<ArrayRef>) -> Result<(), CatalogError> {
+    let file = File::create(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
+    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props())).map_err(|e| fmt_err(path, e))?;
+    let mut start = 0;
+    while start < n || (n == 0 && start == 0) {
+        let end = (start + ROW_GROUP_ROWS).min(n);
+        let rb = RecordBatch::try_new(schema.clone(), batch(start..end)).map_err(|e| fmt_err(path, e))?;
+        w.write(&rb).map_err(|e| fmt_err(path, e))?;
+        if n == 0 {
+            break;
+        }
+        start = end;
+    }
+    let file = w.into_inner().map_err(|e| fmt_err(path, e))?;
+    file.sync_all().map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })
+}
+
+/// Writes `files.parquet` from rows already in their final order.
+pub fn write_files(path: &Path, rows: &[FileRow]) -> Result<(), CatalogError> {
+    write_batches(path, files_schema(), rows.len(), |r| {
+        let rows = &rows[r];
+        vec![
+            strs(rows.iter().map(|x| x.project_name.as_str())),
+            strs(rows.iter().map(|x| x.project_version.as_str())),
+            strs(rows.iter().map(|x| x.project_release.as_str())),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|x| x.uploaded_on)).with_timezone("UTC")),
+            strs(rows.iter().map(|x| x.path.as_str())),
+            strs(rows.iter().map(|x| x.archive_path.as_str())),
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|x| x.size))),
+            Arc::new(FixedSizeBinaryArray::try_from_iter(rows.iter().map(|x| x.hash.0)).unwrap_or_else(|_| FixedSizeBinaryArray::new_null(20, 0))),
+            opt_strs(rows.iter().map(|x| x.skip_reason.map(SkipReason::as_str))),
+            Arc::new(rows.iter().map(|x| x.lines).collect::<UInt64Array>()),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|x| x.repository))),
+            strs(rows.iter().map(|x| x.dist_sha256.as_str())),
+            strs(rows.iter().map(|x| x.dist_type.as_str())),
+            strs(rows.iter().map(|x| x.entry_type.as_str())),
+            opt_strs(rows.iter().map(|x| x.link_target.as_deref())),
+        ]
+    })
+}
+
+/// Writes `releases.parquet`.
+pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError> {
+    write_batches(path, releases_schema(), rels.len(), |r| {
+        let rels = &rels[r];
+        let mut classifiers = ListBuilder::new(StringBuilder::new());
+        for rel in rels {
+            for c in &rel.classifiers {
+                classifiers.values().append_value(c);
+            }
+            classifiers.append(true);
+        }
+        vec![
+            strs(rels.iter().map(|x| x.project_name.as_str())),
+            strs(rels.iter().map(|x| x.project_version.as_str())),
+            strs(rels.iter().map(|x| x.project_release.as_str())),
+            strs(rels.iter().map(|x| x.dist_type.as_str())),
+            strs(rels.iter().map(|x| x.dist_sha256.as_str())),
+            Arc::new(UInt64Array::from_iter_values(rels.iter().map(|x| x.dist_size))),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(rels.iter().map(|x| x.uploaded_on)).with_timezone("UTC")),
+            Arc::new(UInt32Array::from_iter_values(rels.iter().map(|x| x.repository))),
+            strs(rels.iter().map(|x| x.status.as_str())),
+            opt_strs(rels.iter().map(|x| x.error.as_deref())),
+            Arc::new(UInt64Array::from_iter_values(rels.iter().map(|x| x.file_count))),
+            opt_strs(rels.iter().map(|x| x.metadata_name.as_deref())),
+            opt_strs(rels.iter().map(|x| x.metadata_version.as_deref())),
+            opt_strs(rels.iter().map(|x| x.summary.as_deref())),
+            opt_strs(rels.iter().map(|x| x.license.as_deref())),
+            opt_strs(rels.iter().map(|x| x.requires_python.as_deref())),
+            Arc::new(classifiers.finish()),
+            Arc::new(rels.iter().map(|_| None::<bool>).collect::<BooleanArray>()),
+        ]
+    })
+}
+
+/// Reads a whole Parquet file as record batches.
+fn batches(path: &Path) -> Result<Vec<RecordBatch>, CatalogError> {
+    let file = File::open(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.with_batch_size(ROW_GROUP_ROWS).build()).map_err(|e| fmt_err(path, e))?;
+    reader.map(|b| b.map_err(|e| fmt_err(path, e))).collect()
+}
+
+struct Cols<'a> {
+    batch: &'a RecordBatch,
+    path: &'a Path,
+}
+
+impl<'a> Cols<'a> {
+    fn get<T: 'static>(&self, name: &str) -> Result<&'a T, CatalogError> {
+        self.batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<T>())
+            .ok_or_else(|| fmt_err(self.path, format!("column {name} missing or of the wrong type")))
+    }
+    fn str(&self, name: &str) -> Result<&'a StringArray, CatalogError> {
+        self.get::<StringArray>(name)
+    }
+}
+
+fn opt(a: &StringArray, i: usize) -> Option<String> {
+    a.is_valid(i).then(|| a.value(i).to_string())
+}
+
+fn bad(path: &Path, what: &str, v: &str) -> CatalogError {
+    fmt_err(path, format!("unknown {what} {v:?}"))
+}
+
+/// Reads every row of a `files.parquet`.
+pub fn read_files(path: &Path) -> Result<Vec<FileRow>, CatalogError> {
+    let mut out = Vec::new();
+    for batch in batches(path)? {
+        let c = Cols { batch: &batch, path };
+        let (pn, pv, pr, up) = (c.str("project_name")?, c.str("project_version")?, c.str("project_release")?, c.get::<TimestampMicrosecondArray>("uploaded_on")?);
+        let (p, ap, size, hash) = (c.str("path")?, c.str("archive_path")?, c.get::<UInt64Array>("size")?, c.get::<FixedSizeBinaryArray>("hash")?);
+        let (skip, lines, repo, sha) = (c.str("skip_reason")?, c.get::<UInt64Array>("lines")?, c.get::<UInt32Array>("repository")?, c.str("dist_sha256")?);
+        let (dt, et, lt) = (c.str("dist_type")?, c.str("entry_type")?, c.str("link_target")?);
+        for i in 0..batch.num_rows() {
+            out.push(FileRow {
+                project_name: pn.value(i).to_string(),
+                project_version: pv.value(i).to_string(),
+                project_release: pr.value(i).to_string(),
+                uploaded_on: up.value(i),
+                path: p.value(i).to_string(),
+                archive_path: ap.value(i).to_string(),
+                size: size.value(i),
+                hash: Oid::from_slice(hash.value(i)).ok_or_else(|| fmt_err(path, "hash is not 20 bytes"))?,
+                skip_reason: match skip.is_valid(i) {
+                    true => Some(SkipReason::parse(skip.value(i)).ok_or_else(|| bad(path, "skip reason", skip.value(i)))?),
+                    false => None,
+                },
+                lines: lines.is_valid(i).then(|| lines.value(i)),
+                repository: repo.value(i),
+                dist_sha256: sha.value(i).to_string(),
+                dist_type: DistType::parse(dt.value(i)).ok_or_else(|| bad(path, "distribution type", dt.value(i)))?,
+                entry_type: EntryType::parse(et.value(i)).ok_or_else(|| bad(path, "entry type", et.value(i)))?,
+                link_target: opt(lt, i),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Reads every row of a `releases.parquet`.
+pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
+    let mut out = Vec::new();
+    for batch in batches(path)? {
+        let c = Cols { batch: &batch, path };
+        let (pn, pv, pr, dt, sha) = (c.str("project_name")?, c.str("project_version")?, c.str("project_release")?, c.str("dist_type")?, c.str("dist_sha256")?);
+        let (size, up, repo, status, err) = (
+            c.get::<UInt64Array>("dist_size")?,
+            c.get::<TimestampMicrosecondArray>("uploaded_on")?,
+            c.get::<UInt32Array>("repository")?,
+            c.str("status")?,
+            c.str("error")?,
+        );
+        let (fc, mn, mv, sum, lic, rp) = (
+            c.get::<UInt64Array>("file_count")?,
+            c.str("metadata_name")?,
+            c.str("metadata_version")?,
+            c.str("summary")?,
+            c.str("license")?,
+            c.str("requires_python")?,
+        );
+        let cls = c.get::<ListArray>("classifiers")?;
+        for i in 0..batch.num_rows() {
+            let list = cls.value(i);
+            let list = list.as_any().downcast_ref::<StringArray>().ok_or_else(|| fmt_err(path, "classifiers are not strings"))?;
+            out.push(Release {
+                project_name: pn.value(i).to_string(),
+                project_version: pv.value(i).to_string(),
+                project_release: pr.value(i).to_string(),
+                dist_type: DistType::parse(dt.value(i)).ok_or_else(|| bad(path, "distribution type", dt.value(i)))?,
+                dist_sha256: sha.value(i).to_string(),
+                dist_size: size.value(i),
+                uploaded_on: up.value(i),
+                repository: repo.value(i),
+                status: if status.value(i) == "ok" { DistStatus::Ok } else { DistStatus::Failed },
+                error: opt(err, i),
+                file_count: fc.value(i),
+                metadata_name: opt(mn, i),
+                metadata_version: opt(mv, i),
+                summary: opt(sum, i),
+                license: opt(lic, i),
+                requires_python: opt(rp, i),
+                classifiers: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,516 @@
+//! Adding distribution files: read each safely, index every file, journal unique contents.
+//!
+//! Worker threads (one per core) each take a distribution file, hash it, read it under the
+//! archive limits, classify every entry and compress new blobs; one writer (the calling
+//! thread) appends blobs and then the distribution's commit record to the open shard's
+//! journal. A distribution is in the corpus exactly when its commit record is. Shards that
+//! reach their capacity are sealed between distributions and a new one is opened.
+
+use crate::corpus::{decode_commits, shard_name};
+use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
+use crossbeam_channel::{Receiver, Sender};
+use pycorpus_archive::{
+    classify, escape_name, is_distribution_name, is_metadata_path, normalize_path, normalize_project, read_archive, ArchiveError, ContentProbe,
+    DistFilename, DistType, EntryKind, Limits, Metadata, MAX_PY_SIZE,
+};
+use pycorpus_catalog::{DistRecord, DistStatus, EntryType, FileEntry, Release};
+use pycorpus_store::{Journal, Oid, OidHasher};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// One distribution file to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestItem {
+    /// Where the file is.
+    pub path: PathBuf,
+    /// Its distribution file name (decides project, version and type).
+    pub file_name: String,
+    /// The project, when known from elsewhere (the index, a lock file).
+    pub project_hint: Option<String>,
+    /// Upload time (µs since the epoch); default: the file's modification time.
+    pub uploaded_on: Option<i64>,
+    /// sha256 the file must have; a mismatch is a failure and nothing is ingested.
+    pub expected_sha256: Option<String>,
+}
+
+/// Options of [`Corpus::ingest`].
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    /// Worker threads; 0 means one per core.
+    pub jobs: usize,
+    /// Read again distributions recorded as failed (default: skip every known file).
+    pub retry_failed: bool,
+}
+
+/// An input that could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// File name.
+    pub file: String,
+    /// `code: message`.
+    pub reason: String,
+}
+
+/// What [`Corpus::ingest`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AddSummary {
+    /// Inputs looked at.
+    pub considered: u64,
+    /// Distributions committed as read.
+    pub added: u64,
+    /// Distributions committed as failed, plus inputs that could not be read at all.
+    pub failed: u64,
+    /// Inputs already in the corpus (same sha256).
+    pub already_present: u64,
+    /// Files indexed.
+    pub files: u64,
+    /// New unique blobs stored.
+    pub new_blobs: u64,
+    /// Their size.
+    pub new_blob_bytes: u64,
+    /// Bytes of distribution files read.
+    pub input_bytes: u64,
+    /// Shards sealed because they reached capacity.
+    pub sealed_shards: Vec<u32>,
+    /// Every failure, in order.
+    pub failures: Vec<Failure>,
+    /// True when the run was cancelled before the end (what was committed stays).
+    pub interrupted: bool,
+}
+
+/// Expands files and folders into distribution files, sorted by upload time then name.
+/// Returns the items and the files that are not distributions (by name). `uploaded_on`
+/// overrides every file's modification time.
+pub fn collect_inputs(paths: &[PathBuf], uploaded_on: Option<i64>) -> Result<(Vec<IngestItem>, Vec<PathBuf>), CoreError> {
+    let mut items = Vec::new();
+    let mut ignored = Vec::new();
+    let mut push = |path: PathBuf, items: &mut Vec<IngestItem>| -> Result<(), CoreError> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !is_distribution_name(&name) {
+            ignored.push(path);
+            return Ok(());
+        }
+        let time = match uploaded_on {
+            Some(t) => t,
+            None => mtime_micros(&path)?,
+        };
+        items.push(IngestItem { path, file_name: name, project_hint: None, uploaded_on: Some(time), expected_sha256: None });
+        Ok(())
+    };
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| CoreError::io(p, e))?;
+        if meta.is_dir() {
+            for entry in walkdir::WalkDir::new(p).follow_links(false).sort_by_file_name() {
+                let entry = entry.map_err(|e| CoreError::io(p, e.into()))?;
+                if entry.file_type().is_file() {
+                    push(entry.into_path(), &mut items)?;
+                }
+            }
+        } else {
+            push(p.clone(), &mut items)?;
+        }
+    }
+    items.sort_by(|a, b| (a.uploaded_on, &a.file_name).cmp(&(b.uploaded_on, &b.file_name)));
+    Ok((items, ignored))
+}
+
+fn mtime_micros(path: &Path) -> Result<i64, CoreError> {
+    let m = std::fs::metadata(path).and_then(|m| m.modified()).map_err(|e| CoreError::io(path, e))?;
+    Ok(match m.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_micros() as i64,
+        Err(e) => -(e.duration().as_micros() as i64),
+    })
+}
+
+enum Msg {
+    Blob { oid: Oid, len: u32, data: Vec<u8> },
+    Commit(Box<DistRecord>),
+    Skipped { bytes: u64, failure: Option<Failure> },
+}
+
+struct Ctx<'a> {
+    queue: Receiver<IngestItem>,
+    known_blobs: Mutex<HashSet<Oid>>,
+    known_dists: &'a HashSet<[u8; 32]>,
+    full: AtomicBool,
+    stop: AtomicBool,
+    cancel: &'a AtomicBool,
+    limits: Limits,
+    shard: u32,
+}
+
+impl Corpus {
+    /// Adds distribution files. Inputs already present (by sha256) are skipped; a corrupt
+    /// or hostile archive is committed as failed with its reason and the batch goes on. Safe to
+    /// interrupt at any point (`cancel`, a crash, `kill -9`): what was committed stays, and the
+    /// next run adds the rest.
+    pub fn ingest(&mut self, items: Vec<IngestItem>, opts: &AddOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<AddSummary, CoreError> {
+        let mut summary = AddSummary { considered: items.len() as u64, ..AddSummary::default() };
+        let total_bytes: u64 = items.iter().filter_map(|i| std::fs::metadata(&i.path).ok()).map(|m| m.len()).sum();
+        let known_dists = self.state_mut()?.known_sha256(!opts.retry_failed)?;
+        let (qtx, qrx) = crossbeam_channel::unbounded();
+        for item in items {
+            qtx.send(item).expect("queue open");
+        }
+        drop(qtx);
+        let jobs = if opts.jobs == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.jobs };
+        reporter.start("add", summary.considered, total_bytes);
+        loop {
+            let shard = self.ensure_open_shard()?;
+            let journal_path = shard.dir.join("journal.log");
+            let (mut journal, rec) = Journal::open(&journal_path, self.config.durable)?;
+            let records = decode_commits(shard.number, &rec.commits)?;
+            let mut committed: HashSet<String> = records
+                .iter()
+                .filter(|r| !opts.retry_failed || r.release.status == DistStatus::Ok)
+                .map(|r| r.release.dist_sha256.clone())
+                .collect();
+            let mut shard_files: u64 = records.iter().map(|r| r.files.len() as u64).sum();
+            drop(records);
+            let ctx = Ctx {
+                queue: qrx.clone(),
+                known_blobs: Mutex::new(journal.blobs().map(|(o, _)| *o).collect()),
+                known_dists: &known_dists,
+                full: AtomicBool::new(self.over_capacity(&journal, shard_files)),
+                stop: AtomicBool::new(false),
+                cancel,
+                limits: self.config.limits.into(),
+                shard: shard.number,
+            };
+            let (tx, rx) = crossbeam_channel::bounded::<Msg>(64);
+            let mut fatal: Option<CoreError> = None;
+            std::thread::scope(|s| {
+                for _ in 0..jobs {
+                    let tx = tx.clone();
+                    let ctx = &ctx;
+                    s.spawn(move || worker(ctx, &tx));
+                }
+                drop(tx);
+                for msg in rx {
+                    if fatal.is_some() {
+                        continue; // drain so that workers never block
+                    }
+                    let r = self.write_msg(msg, &mut journal, &mut committed, &mut shard_files, &mut summary, reporter);
+                    match r {
+                        Err(e) => {
+                            fatal = Some(e);
+                            ctx.stop.store(true, Ordering::SeqCst);
+                        }
+                        Ok(()) if self.over_capacity(&journal, shard_files) => ctx.full.store(true, Ordering::SeqCst),
+                        Ok(()) => {}
+                    }
+                }
+            });
+            let empty = journal.file_len() == pycorpus_store::JOURNAL_MAGIC.len() as u64;
+            drop(journal);
+            if empty {
+                // Nothing reached this shard (everything was known or failed to open): leave
+                // no empty shard behind.
+                std::fs::remove_dir_all(&shard.dir).map_err(|e| CoreError::io(&shard.dir, e))?;
+            }
+            if let Some(e) = fatal {
+                reporter.finish();
+                return Err(e);
+            }
+            if cancel.load(Ordering::SeqCst) {
+                summary.interrupted = !qrx.is_empty();
+                break;
+            }
+            if ctx.full.load(Ordering::SeqCst) {
+                reporter.note(&format!("shard {} reached its capacity; sealing it", shard.number));
+                self.seal_shard(&shard, reporter)?;
+                summary.sealed_shards.push(shard.number);
+                if !qrx.is_empty() {
+                    continue;
+                }
+            }
+            break;
+        }
+        reporter.finish();
+        Ok(summary)
+    }
+
+    fn over_capacity(&self, journal: &Journal, files: u64) -> bool {
+        journal.raw_bytes() >= self.config.shard_capacity_bytes || files >= self.config.shard_capacity_files
+    }
+
+    fn write_msg(
+        &mut self,
+        msg: Msg,
+        journal: &mut Journal,
+        committed: &mut HashSet<String>,
+        shard_files: &mut u64,
+        summary: &mut AddSummary,
+        reporter: &dyn Reporter,
+    ) -> Result<(), CoreError> {
+        match msg {
+            Msg::Blob { oid, len, data } => {
+                if journal.append_blob(oid, len, &data)? {
+                    summary.new_blobs += 1;
+                    summary.new_blob_bytes += u64::from(len);
+                }
+            }
+            Msg::Skipped { bytes, failure } => {
+                match failure {
+                    Some(f) => {
+                        reporter.note(&format!("failed: {}: {}", f.file, f.reason));
+                        summary.failed += 1;
+                        summary.failures.push(f);
+                    }
+                    None => summary.already_present += 1,
+                }
+                reporter.advance(1, bytes);
+            }
+            Msg::Commit(rec) => {
+                let rel = &rec.release;
+                if !committed.insert(rel.dist_sha256.clone()) {
+                    summary.already_present += 1; // the same file twice in one batch
+                    reporter.advance(1, rel.dist_size);
+                    return Ok(());
+                }
+                if let Some(f) = rec.files.iter().find(|f| f.skip_reason.is_none() && !journal.contains(&f.hash)) {
+                    return Err(CoreError::Corrupt { shard: rel.repository, message: format!("internal error: {} refers to blob {} that was never stored", rel.project_release, f.hash) });
+                }
+                let payload = serde_json::to_vec(&*rec).map_err(|e| CoreError::Invalid(e.to_string()))?;
+                journal.commit(&payload)?;
+                self.state_mut()?.put(std::slice::from_ref(rel))?;
+                *shard_files += rec.files.len() as u64;
+                summary.input_bytes += rel.dist_size;
+                match rel.status {
+                    DistStatus::Ok => {
+                        summary.added += 1;
+                        summary.files += rec.files.len() as u64;
+                    }
+                    DistStatus::Failed => {
+                        let f = Failure { file: rel.project_release.clone(), reason: rel.error.clone().unwrap_or_default() };
+                        reporter.note(&format!("failed: {}: {}", f.file, f.reason));
+                        summary.failed += 1;
+                        summary.failures.push(f);
+                    }
+                }
+                reporter.advance(1, rel.dist_size);
+            }
+        }
+        Ok(())
+    }
+
+    /// The open shard, created if there is none.
+    pub(crate) fn ensure_open_shard(&self) -> Result<ShardInfo, CoreError> {
+        if let Some(s) = self.open_shard()? {
+            return Ok(s);
+        }
+        let number = self.shards()?.iter().map(|s| s.number).max().unwrap_or(0) + 1;
+        let dir = self.shards_dir().join(format!("{}.open", shard_name(number)));
+        std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
+        crate::sync_dir(&self.shards_dir())?;
+        Ok(ShardInfo { number, kind: ShardKind::Open, dir })
+    }
+}
+
+fn worker(ctx: &Ctx<'_>, tx: &Sender<Msg>) {
+    while !ctx.full.load(Ordering::SeqCst) && !ctx.stop.load(Ordering::SeqCst) && !ctx.cancel.load(Ordering::SeqCst) {
+        let Ok(item) = ctx.queue.try_recv() else { break };
+        match ingest_one(ctx, &item, tx) {
+            Some(msg) => {
+                if tx.send(msg).is_err() {
+                    break;
+                }
+            }
+            None => break, // the writer stopped
+        }
+    }
+}
+
+/// Hashes a whole file with sha256.
+fn sha256_file(path: &Path) -> io::Result<([u8; 32], u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match f.read(&mut buf)? {
+            0 => break,
+            k => {
+                h.update(&buf[..k]);
+                n += k as u64;
+            }
+        }
+    }
+    Ok((h.finalize().into(), n))
+}
+
+/// Reads one distribution; `None` when the writer has gone away.
+fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg> {
+    let fail = |bytes, reason: String| Some(Msg::Skipped { bytes, failure: Some(Failure { file: item.file_name.clone(), reason }) });
+    let (sha, size) = match sha256_file(&item.path) {
+        Ok(x) => x,
+        Err(e) => return fail(0, format!("unreadable: {}: {e}", item.path.display())),
+    };
+    if ctx.known_dists.contains(&sha) {
+        return Some(Msg::Skipped { bytes: size, failure: None });
+    }
+    let sha_hex = hex::encode(sha);
+    if let Some(want) = &item.expected_sha256 {
+        if !want.eq_ignore_ascii_case(&sha_hex) {
+            return fail(size, format!("sha256-mismatch: expected {want}, got {sha_hex}"));
+        }
+    }
+    let parsed = DistFilename::parse(&item.file_name, item.project_hint.as_deref());
+    let guess_type = guess_type(&item.file_name);
+    let (mut project, mut version, mut dist_type) = match &parsed {
+        Some(p) => (p.project.clone(), p.version.clone(), p.dist_type),
+        None => (normalize_project(item.file_name.split('-').next().unwrap_or(&item.file_name)), String::new(), guess_type),
+    };
+
+    let mut files: Vec<FileEntry> = Vec::new();
+    let mut metadata: Option<Metadata> = None;
+    let mut conda_index = false;
+    let mut writer_gone = false;
+    let mut buf = Vec::new();
+    let result = read_archive(&item.path, &ctx.limits, &mut |entry, reader| {
+        let archive_path = escape_name(&entry.name);
+        let path = normalize_path(&entry.name).unwrap_or_else(|| "_".to_string());
+        let (hash, size, skip, lines, entry_type, link_target) = match &entry.kind {
+            EntryKind::File => {
+                let (oid, probe, kept) = read_entry(reader, entry.size, &mut buf)?;
+                let skip = classify(&path, &probe);
+                if kept {
+                    // Marked known only once sent: a commit that relies on the mark then
+                    // always reaches the writer after the blob. Two workers may both send a
+                    // blob; the journal keeps one.
+                    if skip.is_none() && !ctx.known_blobs.lock().expect("lock").contains(&oid) {
+                        let data = zstd::bulk::compress(&buf, 1)?;
+                        if tx.send(Msg::Blob { oid, len: buf.len() as u32, data }).is_err() {
+                            writer_gone = true;
+                            return Err(ArchiveError::abort());
+                        }
+                        ctx.known_blobs.lock().expect("lock").insert(oid);
+                    }
+                    if is_metadata_path(dist_type, &path) || is_metadata_path(DistType::Conda, &path) {
+                        if path == "info/index.json" {
+                            conda_index = true;
+                            metadata = Metadata::parse_conda_index(&buf).or(metadata.take());
+                        } else {
+                            metadata = Some(Metadata::parse_core(&buf));
+                        }
+                    }
+                }
+                let lines = (!probe.is_binary()).then(|| probe.lines());
+                (oid, probe.size(), skip, lines, EntryType::File, None)
+            }
+            EntryKind::Symlink { target } | EntryKind::Hardlink { target } => {
+                let (ty, reason) = match entry.kind {
+                    EntryKind::Symlink { .. } => (EntryType::Symlink, pycorpus_archive::SkipReason::Symlink),
+                    _ => (EntryType::Hardlink, pycorpus_archive::SkipReason::Hardlink),
+                };
+                (Oid::for_blob(target), target.len() as u64, Some(reason), None, ty, Some(escape_name(target)))
+            }
+        };
+        files.push(FileEntry { path, archive_path, size, hash, skip_reason: skip, lines, entry_type, link_target });
+        Ok(())
+    });
+    if writer_gone {
+        return None;
+    }
+    let (status, error) = match result {
+        Ok(_) => (DistStatus::Ok, None),
+        Err(e) => {
+            files.clear();
+            (DistStatus::Failed, Some(format!("{}: {e}", e.code())))
+        }
+    };
+    if conda_index && item.file_name.to_ascii_lowercase().ends_with(".tar.bz2") {
+        if let Some(c) = DistFilename::parse_conda_tarball(&item.file_name) {
+            (project, version, dist_type) = (c.project, c.version, c.dist_type);
+        }
+    }
+    let md = metadata.unwrap_or_default();
+    // Legacy sdist names are ambiguous (`py-3to2-1.0`): the archive's own metadata decides.
+    if let (Some(name), None) = (&md.name, &item.project_hint) {
+        if normalize_project(name) != project {
+            if let Some(p) = DistFilename::parse(&item.file_name, Some(name)).filter(|p| p.project == normalize_project(name)) {
+                (project, version) = (p.project, p.version);
+            }
+        }
+    }
+    let (status, error) = match (status, parsed.is_none()) {
+        (DistStatus::Ok, true) => (DistStatus::Failed, Some("unrecognised-name: not a distribution file name".to_string())),
+        _ => (status, error),
+    };
+    if status == DistStatus::Failed {
+        files.clear();
+    }
+    Some(Msg::Commit(Box::new(DistRecord {
+        release: Release {
+            project_name: project,
+            project_version: version,
+            project_release: item.file_name.clone(),
+            dist_type,
+            dist_sha256: sha_hex,
+            dist_size: size,
+            uploaded_on: item.uploaded_on.unwrap_or(0),
+            repository: ctx.shard,
+            status,
+            error,
+            file_count: files.len() as u64,
+            metadata_name: md.name,
+            metadata_version: md.version,
+            summary: md.summary,
+            license: md.license,
+            requires_python: md.requires_python,
+            classifiers: md.classifiers,
+        },
+        files,
+    })))
+}
+
+fn guess_type(name: &str) -> DistType {
+    let l = name.to_ascii_lowercase();
+    if l.ends_with(".whl") {
+        DistType::Wheel
+    } else if l.ends_with(".egg") {
+        DistType::Egg
+    } else if l.ends_with(".conda") {
+        DistType::Conda
+    } else {
+        DistType::Sdist
+    }
+}
+
+/// Reads an entry's contents. Entries that could be stored (up to [`MAX_PY_SIZE`]) are kept in
+/// `buf`; larger ones are streamed through the hasher and probe only. A length that differs
+/// from the declared one is an error (a corrupt or lying archive).
+fn read_entry(r: &mut dyn Read, declared: u64, buf: &mut Vec<u8>) -> io::Result<(Oid, ContentProbe, bool)> {
+    let mismatch = |got: u64| io::Error::new(io::ErrorKind::InvalidData, format!("entry holds {got} bytes but declares {declared}"));
+    if declared <= MAX_PY_SIZE {
+        buf.clear();
+        r.take(declared + 1).read_to_end(buf)?;
+        if buf.len() as u64 != declared {
+            return Err(mismatch(buf.len() as u64));
+        }
+        return Ok((Oid::for_blob(buf), ContentProbe::of(buf), true));
+    }
+    let mut h = OidHasher::new(declared);
+    let mut probe = ContentProbe::default();
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        let n = r.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&chunk[..n]);
+        probe.update(&chunk[..n]);
+        if h.seen() > declared {
+            return Err(mismatch(h.seen()));
+        }
+    }
+    if !h.size_ok() {
+        return Err(mismatch(h.seen()));
+    }
+    Ok((h.finish(), probe, false))
+}

@@ -1,0 +1,122 @@
+//! The corpus directory: the library behind every pycorpus front end.
+//!
+//! A [`Corpus`] is a folder holding `corpus.toml`, `state.sqlite` and `shards/`. Distribution
+//! files go in through [`Corpus::ingest`] (read safely, every file indexed, unique contents
+//! journaled into the open shard), come to rest through [`Corpus::seal`] (a compact, immutable,
+//! self-describing shard), and come back out through [`Corpus::for_each_row`],
+//! [`Corpus::read_blob`], [`Corpus::status`] and [`Corpus::verify`]. See `docs/FORMAT.md`.
+//!
+//! ```no_run
+//! use pycorpus_core::{Corpus, AddOptions, NoReporter};
+//! let mut corpus = Corpus::init("pycorpus-data".as_ref())?;
+//! let (items, _ignored) = pycorpus_core::collect_inputs(&["downloads/".into()], None)?;
+//! let summary = corpus.ingest(items, &AddOptions::default(), &NoReporter, &Default::default())?;
+//! corpus.seal(&NoReporter)?;
+//! println!("{} distributions added", summary.added);
+//! # Ok::<(), pycorpus_core::CoreError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod corpus;
+mod ingest;
+mod manifest;
+mod query;
+mod reporter;
+mod seal;
+mod state;
+
+pub use config::{Config, LimitsConfig};
+pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
+pub use ingest::{collect_inputs, AddOptions, AddSummary, Failure, IngestItem};
+pub use manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
+pub use query::{ShardStatus, Status, VerifyReport};
+pub use reporter::{NoReporter, Reporter};
+pub use seal::SealSummary;
+pub use state::State;
+
+use std::path::{Path, PathBuf};
+
+/// Errors of corpus operations.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The folder is not a corpus.
+    #[error("{} is not a pycorpus corpus (no corpus.toml); create one with `pycorpus init` or pass --corpus DIR", .0.display())]
+    NotACorpus(PathBuf),
+    /// Another process holds the write lock.
+    #[error("another pycorpus process is writing to {}; wait for it to finish", .0.display())]
+    Busy(PathBuf),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `corpus.toml` is invalid.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The state database failed.
+    #[error("state database {}: {source}", path.display())]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// An SQL statement failed.
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] pycorpus_store::StoreError),
+    /// Catalog failure.
+    #[error(transparent)]
+    Catalog(#[from] pycorpus_catalog::CatalogError),
+    /// A shard is damaged in a way that stops the operation (run `pycorpus verify`).
+    #[error("shard {shard}: {message}")]
+    Corrupt {
+        /// Shard number.
+        shard: u32,
+        /// What is wrong.
+        message: String,
+    },
+    /// Bad input from the caller.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl CoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> CoreError {
+        CoreError::Io { path: path.to_path_buf(), source }
+    }
+    pub(crate) fn state(path: &Path, source: rusqlite::Error) -> CoreError {
+        CoreError::State { path: path.to_path_buf(), source }
+    }
+    pub(crate) fn sql(e: rusqlite::Error) -> CoreError {
+        CoreError::Sql(e)
+    }
+}
+
+/// Writes `data` to `path` atomically: a temporary file in the same folder, synced, renamed.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), CoreError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
+    f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| CoreError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| CoreError::io(path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Makes a rename or creation in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), CoreError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| CoreError::io(dir, e))
+}

@@ -1,0 +1,320 @@
+//! Reading a corpus: rows, blobs, status and verification, over sealed and open shards alike.
+
+use crate::corpus::{decode_commits, read_manifest};
+use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
+use crate::seal::{digest_file, latest_records};
+use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
+use pycorpus_catalog::{format_time, read_files, read_releases, DistRecord, DistStatus, FileRow, Filter, Release};
+use pycorpus_store::{Journal, Oid, PackReader};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// One shard's figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ShardStatus {
+    /// Number.
+    pub number: u32,
+    /// `sealed` or `open`.
+    pub state: String,
+    /// Distribution files.
+    pub distributions: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// Files indexed.
+    pub files: u64,
+    /// Files whose contents are stored.
+    pub stored_files: u64,
+    /// Unique blobs.
+    pub unique_blobs: u64,
+    /// Their total size.
+    pub blob_bytes: u64,
+    /// Size of every indexed file before dedup.
+    pub original_bytes: u64,
+    /// Bytes on disk.
+    pub disk_bytes: u64,
+    /// Earliest upload.
+    pub first_upload: Option<String>,
+    /// Latest upload.
+    pub last_upload: Option<String>,
+}
+
+/// The whole corpus's figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// The corpus folder.
+    pub corpus: PathBuf,
+    /// Totals over all shards.
+    pub total: ShardStatus,
+    /// original_bytes / blob_bytes.
+    pub dedup_ratio: f64,
+    /// original_bytes / disk_bytes.
+    pub overall_ratio: f64,
+    /// Each shard.
+    pub shards: Vec<ShardStatus>,
+}
+
+/// What [`Corpus::verify`] found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Shards looked at.
+    pub shards_checked: u64,
+    /// Blobs re-hashed.
+    pub blobs_checked: u64,
+    /// Files whose sha256 was checked against a manifest.
+    pub files_checked: u64,
+    /// Everything wrong, one line each (empty when sound).
+    pub problems: Vec<String>,
+    /// Remarks that are not problems (a torn journal tail that the next write cuts).
+    pub notes: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The records of an open shard, read without changing anything.
+fn open_records(shard: &ShardInfo) -> Result<(Journal, Vec<DistRecord>, u64), CoreError> {
+    let (journal, rec) = Journal::open_read_only(&shard.dir.join("journal.log"))?;
+    let records = latest_records(decode_commits(shard.number, &rec.commits)?);
+    Ok((journal, records, rec.truncated_bytes))
+}
+
+fn records_to_rows(records: &[DistRecord]) -> Vec<FileRow> {
+    let mut rows: Vec<FileRow> = records.iter().flat_map(|r| r.files.iter().map(|f| FileRow::new(&r.release, f))).collect();
+    rows.sort_unstable_by(|a, b| (&a.project_name, &a.project_version, &a.project_release, &a.path).cmp(&(&b.project_name, &b.project_version, &b.project_release, &b.path)));
+    rows
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map(|it| it.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()).unwrap_or(0)
+}
+
+impl Corpus {
+    /// Calls `f` with every row that matches `filter`, sealed shards first, in index order;
+    /// stops early when `f` returns false. A distribution found in two shards (a retried
+    /// failure) is listed once.
+    pub fn for_each_row(&self, filter: &Filter, f: &mut dyn FnMut(FileRow) -> bool) -> Result<(), CoreError> {
+        let mut seen_blobs: HashSet<Oid> = HashSet::new();
+        for shard in self.shards()? {
+            let rows = match shard.kind {
+                ShardKind::Sealed => read_files(&shard.dir.join("files.parquet"))?,
+                ShardKind::Open => records_to_rows(&open_records(&shard)?.1),
+            };
+            for row in rows {
+                if !filter.matches(&row) || (filter.unique && !seen_blobs.insert(row.hash)) {
+                    continue;
+                }
+                if !f(row) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every distribution, sealed shards first.
+    pub fn releases(&self) -> Result<Vec<Release>, CoreError> {
+        let mut out = Vec::new();
+        for shard in self.shards()? {
+            match shard.kind {
+                ShardKind::Sealed => out.extend(read_releases(&shard.dir.join("releases.parquet"))?),
+                ShardKind::Open => out.extend(open_records(&shard)?.1.into_iter().map(|r| r.release)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads a blob from whichever shard holds it (sealed shards are looked up through their
+    /// index without reading it whole).
+    pub fn read_blob(&self, oid: &Oid) -> Result<Option<Vec<u8>>, CoreError> {
+        let shards = self.shards()?;
+        for s in shards.iter().filter(|s| s.kind == ShardKind::Sealed) {
+            if let Some(data) = PackReader::open(&s.dir)?.read(oid)? {
+                return Ok(Some(data));
+            }
+        }
+        for s in shards.iter().filter(|s| s.kind == ShardKind::Open) {
+            let (mut j, _) = Journal::open_read_only(&s.dir.join("journal.log"))?;
+            if let Some(data) = j.read_blob(oid)? {
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Rows of `project` (any spelling) at `version` whose path inside the distribution is
+    /// `path`, or, when none is, ends with `/path`.
+    pub fn find_files(&self, project: &str, version: &str, path: &str) -> Result<Vec<FileRow>, CoreError> {
+        let mut filter = Filter::default();
+        filter.projects.add_glob(project).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        filter.versions.push(version.to_string());
+        let mut exact = Vec::new();
+        let mut suffix = Vec::new();
+        let want = path.trim_start_matches('/');
+        let tail = format!("/{want}");
+        self.for_each_row(&filter, &mut |row| {
+            if row.inner_path() == want {
+                exact.push(row);
+            } else if row.inner_path().ends_with(&tail) {
+                suffix.push(row);
+            }
+            true
+        })?;
+        Ok(if exact.is_empty() { suffix } else { exact })
+    }
+
+    /// Counts and sizes of every shard.
+    pub fn status(&self) -> Result<Status, CoreError> {
+        let mut st = Status { corpus: self.root.clone(), ..Status::default() };
+        for shard in self.shards()? {
+            let s = match shard.kind {
+                ShardKind::Sealed => {
+                    let m = read_manifest(&shard.dir)?;
+                    ShardStatus {
+                        number: shard.number,
+                        state: "sealed".into(),
+                        distributions: m.distributions,
+                        failed: m.failed_distributions,
+                        files: m.files,
+                        stored_files: m.stored_files,
+                        unique_blobs: m.unique_blobs,
+                        blob_bytes: m.blob_bytes,
+                        original_bytes: m.original_bytes,
+                        disk_bytes: dir_bytes(&shard.dir),
+                        first_upload: m.first_upload,
+                        last_upload: m.last_upload,
+                    }
+                }
+                ShardKind::Open => {
+                    let (journal, records, _) = open_records(&shard)?;
+                    let rows = records_to_rows(&records);
+                    let times = records.iter().map(|r| r.release.uploaded_on);
+                    ShardStatus {
+                        number: shard.number,
+                        state: "open".into(),
+                        distributions: records.len() as u64,
+                        failed: records.iter().filter(|r| r.release.status == DistStatus::Failed).count() as u64,
+                        files: rows.len() as u64,
+                        stored_files: rows.iter().filter(|r| r.is_stored()).count() as u64,
+                        unique_blobs: journal.blob_count() as u64,
+                        blob_bytes: journal.raw_bytes(),
+                        original_bytes: rows.iter().map(|r| r.size).sum(),
+                        disk_bytes: dir_bytes(&shard.dir),
+                        first_upload: times.clone().min().map(format_time),
+                        last_upload: times.max().map(format_time),
+                    }
+                }
+            };
+            let t = &mut st.total;
+            t.distributions += s.distributions;
+            t.failed += s.failed;
+            t.files += s.files;
+            t.stored_files += s.stored_files;
+            t.unique_blobs += s.unique_blobs;
+            t.blob_bytes += s.blob_bytes;
+            t.original_bytes += s.original_bytes;
+            t.disk_bytes += s.disk_bytes;
+            t.first_upload = [t.first_upload.take(), s.first_upload.clone()].into_iter().flatten().min();
+            t.last_upload = [t.last_upload.take(), s.last_upload.clone()].into_iter().flatten().max();
+            st.shards.push(s);
+        }
+        st.total.state = format!("{} shard(s)", st.shards.len());
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        st.dedup_ratio = ratio(st.total.original_bytes, st.total.blob_bytes);
+        st.overall_ratio = ratio(st.total.original_bytes, st.total.disk_bytes);
+        Ok(st)
+    }
+
+    /// Re-hashes every blob and checks every manifest, index and cross-reference. Reports;
+    /// never repairs.
+    pub fn verify(&self, reporter: &dyn Reporter) -> Result<VerifyReport, CoreError> {
+        let mut report = VerifyReport::default();
+        let shards = self.shards()?;
+        reporter.start("verify", shards.len() as u64, 0);
+        for shard in &shards {
+            report.shards_checked += 1;
+            let name = format!("shard {:06}", shard.number);
+            match shard.kind {
+                ShardKind::Sealed => self.verify_sealed(shard, &name, &mut report, reporter),
+                ShardKind::Open => match open_records(shard) {
+                    Err(e) => report.problems.push(format!("{name}: {e}")),
+                    Ok((journal, records, torn)) => {
+                        if torn > 0 {
+                            report.notes.push(format!("{name}: a torn journal tail of {torn} bytes (an interrupted write); the next add cuts it"));
+                        }
+                        report.blobs_checked += journal.blob_count() as u64;
+                        for (oid, why) in journal.verify_blobs() {
+                            report.problems.push(format!("{name}: blob {oid}: {why}"));
+                        }
+                        for r in &records {
+                            for f in r.files.iter().filter(|f| f.skip_reason.is_none() && !journal.contains(&f.hash)) {
+                                report.problems.push(format!("{name}: {} {} refers to missing blob {}", r.release.project_release, f.path, f.hash));
+                            }
+                        }
+                    }
+                },
+            }
+            reporter.advance(1, 0);
+        }
+        reporter.finish();
+        Ok(report)
+    }
+
+    fn verify_sealed(&self, shard: &ShardInfo, name: &str, report: &mut VerifyReport, _reporter: &dyn Reporter) {
+        let m = match read_manifest(&shard.dir) {
+            Ok(m) => m,
+            Err(e) => return report.problems.push(format!("{name}: manifest: {e}")),
+        };
+        if m.format != MANIFEST_FORMAT || m.format_version > MANIFEST_VERSION {
+            report.problems.push(format!("{name}: unknown format {} v{}", m.format, m.format_version));
+        }
+        let mut files_ok = true;
+        for (file, want) in &m.files_sha256 {
+            report.files_checked += 1;
+            match digest_file(&shard.dir.join(file)) {
+                Ok(got) if got == *want => {}
+                Ok(got) => {
+                    files_ok = false;
+                    report.problems.push(format!("{name}: {file}: sha256 {} ({} bytes), manifest says {} ({} bytes)", got.sha256, got.size, want.sha256, want.size))
+                }
+                Err(e) => {
+                    files_ok = false;
+                    report.problems.push(format!("{name}: {e}"))
+                }
+            }
+        }
+        let pack = match PackReader::open(&shard.dir) {
+            Ok(p) => p,
+            Err(e) => return report.problems.push(format!("{name}: {e}")),
+        };
+        report.blobs_checked += pack.len() as u64;
+        report.problems.extend(pack.verify(&|_| {}).into_iter().map(|p| format!("{name}: {p}")));
+        if pack.len() as u64 != m.unique_blobs {
+            report.problems.push(format!("{name}: pack holds {} blobs, manifest says {}", pack.len(), m.unique_blobs));
+        }
+        match read_files(&shard.dir.join("files.parquet")) {
+            Err(e) => report.problems.push(format!("{name}: {e}")),
+            Ok(rows) => {
+                if rows.len() as u64 != m.files {
+                    report.problems.push(format!("{name}: files.parquet has {} rows, manifest says {}", rows.len(), m.files));
+                }
+                let missing: Vec<&FileRow> = rows.iter().filter(|r| r.is_stored() && pack.find(&r.hash).is_none()).take(20).collect();
+                for r in missing {
+                    report.problems.push(format!("{name}: {} refers to blob {} missing from the pack", r.path, r.hash));
+                }
+            }
+        }
+        match read_releases(&shard.dir.join("releases.parquet")) {
+            Err(e) => report.problems.push(format!("{name}: {e}")),
+            Ok(rels) if rels.len() as u64 != m.distributions => {
+                report.problems.push(format!("{name}: releases.parquet has {} rows, manifest says {}", rels.len(), m.distributions))
+            }
+            Ok(_) => {}
+        }
+        let _ = files_ok;
+    }
+}

@@ -1,0 +1,125 @@
+//! `state.sqlite`: what the corpus holds, for fast "have we got this file?" questions.
+//!
+//! The shards are the truth; this database is derived from them and repaired from them when
+//! it disagrees (see `Corpus::reconcile`). `sync` adds its own tables here (serials, queues).
+
+use crate::CoreError;
+use pycorpus_catalog::Release;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+/// The state database.
+pub struct State {
+    conn: Connection,
+}
+
+/// A distribution's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDist {
+    /// Shard holding it.
+    pub shard: u32,
+    /// `ok` or `failed`.
+    pub status: String,
+}
+
+impl State {
+    /// Opens or creates the database.
+    pub fn open(path: &Path) -> Result<State, CoreError> {
+        let conn = Connection::open(path).map_err(|e| CoreError::state(path, e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 10000;
+             CREATE TABLE IF NOT EXISTS distributions (
+                 sha256      TEXT PRIMARY KEY,
+                 file_name   TEXT NOT NULL,
+                 project     TEXT NOT NULL,
+                 version     TEXT NOT NULL,
+                 dist_type   TEXT NOT NULL,
+                 size        INTEGER NOT NULL,
+                 uploaded_on INTEGER NOT NULL,
+                 shard       INTEGER NOT NULL,
+                 status      TEXT NOT NULL,
+                 error       TEXT
+             );
+             CREATE INDEX IF NOT EXISTS distributions_project ON distributions(project, version);
+             CREATE INDEX IF NOT EXISTS distributions_shard ON distributions(shard);",
+        )
+        .map_err(|e| CoreError::state(path, e))?;
+        Ok(State { conn })
+    }
+
+    /// Looks a distribution up by sha256.
+    pub fn get(&self, sha256: &str) -> Result<Option<KnownDist>, CoreError> {
+        self.conn
+            .query_row("SELECT shard, status FROM distributions WHERE sha256 = ?1", [sha256], |r| Ok(KnownDist { shard: r.get(0)?, status: r.get(1)? }))
+            .optional()
+            .map_err(CoreError::sql)
+    }
+
+    /// Records distributions (replacing earlier rows with the same sha256).
+    pub fn put(&mut self, rels: &[Release]) -> Result<(), CoreError> {
+        let tx = self.conn.transaction().map_err(CoreError::sql)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO distributions (sha256, file_name, project, version, dist_type, size, uploaded_on, shard, status, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(CoreError::sql)?;
+            for r in rels {
+                st.execute(params![
+                    r.dist_sha256,
+                    r.project_release,
+                    r.project_name,
+                    r.project_version,
+                    r.dist_type.as_str(),
+                    r.dist_size as i64,
+                    r.uploaded_on,
+                    r.repository,
+                    r.status.as_str(),
+                    r.error
+                ])
+                .map_err(CoreError::sql)?;
+            }
+        }
+        tx.commit().map_err(CoreError::sql)
+    }
+
+    /// Replaces every row of `shard` with `rels`.
+    pub fn replace_shard(&mut self, shard: u32, rels: &[Release]) -> Result<(), CoreError> {
+        self.conn.execute("DELETE FROM distributions WHERE shard = ?1", [shard]).map_err(CoreError::sql)?;
+        self.put(rels)
+    }
+
+    /// Number of rows of `shard`.
+    pub fn count_shard(&self, shard: u32) -> Result<u64, CoreError> {
+        self.conn.query_row("SELECT COUNT(*) FROM distributions WHERE shard = ?1", [shard], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(CoreError::sql)
+    }
+
+    /// Removes rows of shards not in `shards`.
+    pub fn retain_shards(&mut self, shards: &[u32]) -> Result<(), CoreError> {
+        let list = shards.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        self.conn.execute(&format!("DELETE FROM distributions WHERE shard NOT IN ({list})"), []).map_err(CoreError::sql)?;
+        Ok(())
+    }
+}
+
+impl State {
+    /// sha256 of every distribution recorded; with `include_failed` false, only those read
+    /// to their end.
+    pub fn known_sha256(&self, include_failed: bool) -> Result<std::collections::HashSet<[u8; 32]>, CoreError> {
+        let sql = if include_failed { "SELECT sha256 FROM distributions" } else { "SELECT sha256 FROM distributions WHERE status = 'ok'" };
+        let mut st = self.conn.prepare(sql).map_err(CoreError::sql)?;
+        let mut out = std::collections::HashSet::new();
+        let mut rows = st.query([]).map_err(CoreError::sql)?;
+        while let Some(r) = rows.next().map_err(CoreError::sql)? {
+            let s: String = r.get(0).map_err(CoreError::sql)?;
+            let mut b = [0u8; 32];
+            if hex::decode_to_slice(&s, &mut b).is_ok() {
+                out.insert(b);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,134 @@
+//! Blob ids: the git blob SHA-1, so every row joins with git and with py-code.org's datasets.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha1::{Digest, Sha1};
+use std::fmt;
+use std::str::FromStr;
+
+/// A git blob id: `sha1("blob <len>\0" + contents)`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Oid(pub [u8; 20]);
+
+impl Oid {
+    /// The id of `data` as a git blob.
+    pub fn for_blob(data: &[u8]) -> Oid {
+        let mut h = OidHasher::new(data.len() as u64);
+        h.update(data);
+        h.finish()
+    }
+
+    /// Lower-case hex, 40 characters.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The raw 20 bytes.
+    pub fn as_bytes(&self) -> &[u8; 20] {
+        &self.0
+    }
+
+    /// Builds an id from 20 raw bytes; `None` for any other length.
+    pub fn from_slice(b: &[u8]) -> Option<Oid> {
+        Some(Oid(b.try_into().ok()?))
+    }
+}
+
+/// Parse error for [`Oid`] text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a blob id (40 hex digits): {0:?}")]
+pub struct BadOid(pub String);
+
+impl FromStr for Oid {
+    type Err = BadOid;
+    fn from_str(s: &str) -> Result<Oid, BadOid> {
+        let mut out = [0u8; 20];
+        hex::decode_to_slice(s, &mut out).map_err(|_| BadOid(s.to_string()))?;
+        Ok(Oid(out))
+    }
+}
+
+impl fmt::Display for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Oid({})", self.to_hex())
+    }
+}
+
+impl Serialize for Oid {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Oid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Oid, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Streaming blob-id computation for contents too large to hold in memory. The size must be
+/// known in advance (it is part of the git header); [`OidHasher::finish`] checks it.
+pub struct OidHasher {
+    sha: Sha1,
+    declared: u64,
+    seen: u64,
+}
+
+impl OidHasher {
+    /// Starts a blob of `size` bytes.
+    pub fn new(size: u64) -> OidHasher {
+        let mut sha = Sha1::new();
+        sha.update(format!("blob {size}\0").as_bytes());
+        OidHasher { sha, declared: size, seen: 0 }
+    }
+
+    /// Feeds contents.
+    pub fn update(&mut self, data: &[u8]) {
+        self.seen += data.len() as u64;
+        self.sha.update(data);
+    }
+
+    /// Bytes fed so far.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// The id, valid only when exactly the declared size was fed (see [`OidHasher::size_ok`]).
+    pub fn finish(self) -> Oid {
+        debug_assert_eq!(self.seen, self.declared, "blob size differs from its header");
+        Oid(self.sha.finalize().into())
+    }
+
+    /// True when the bytes fed match the declared size.
+    pub fn size_ok(&self) -> bool {
+        self.seen == self.declared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_git() {
+        // `printf 'hello\n' | git hash-object --stdin`
+        assert_eq!(Oid::for_blob(b"hello\n").to_hex(), "ce013625030ba8dba906f756967f9e9ca394464a");
+        // the empty blob
+        assert_eq!(Oid::for_blob(b"").to_hex(), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+    }
+
+    #[test]
+    fn parses_and_serialises() {
+        let o = Oid::for_blob(b"x");
+        assert_eq!(o.to_hex().parse::<Oid>(), Ok(o));
+        assert!("zz".parse::<Oid>().is_err());
+        let j = serde_json::to_string(&o).expect("json");
+        assert_eq!(serde_json::from_str::<Oid>(&j).expect("back"), o);
+    }
+}

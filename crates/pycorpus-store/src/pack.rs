@@ -1,0 +1,450 @@
+//! Sealed blob packs: `blobs.pack` (zstd frames) and `blobs.idx` (a sorted id table).
+//!
+//! ```text
+//! blobs.pack := "PYCPACK" 0x01, then zstd frames back to back; each frame holds the
+//!               contents of several blobs concatenated (blobs never straddle frames)
+//! blobs.idx  := "PYCIDX" 0x00 0x01                          magic + version (8 bytes)
+//!               blob_count:u64 frame_count:u64
+//!               fanout[256]:u32       number of ids whose first byte is <= i
+//!               entries[blob_count]   oid[20] frame:u32 offset:u32 len:u32  (sorted by oid)
+//!               frames[frame_count]   pack_offset:u64 compressed_len:u32 len:u32
+//! ```
+//!
+//! All integers are little-endian. The index is read through `mmap`: a lookup touches the
+//! fanout, a dozen entries and one frame, whatever the shard's size. Frames are compressed in
+//! parallel; the caller orders blobs (similar files next to each other) for a better ratio.
+
+use crate::{Oid, StoreError};
+use rayon::prelude::*;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// First bytes of `blobs.pack`.
+pub const PACK_MAGIC: &[u8; 8] = b"PYCPACK\x01";
+/// First bytes of `blobs.idx`.
+pub const IDX_MAGIC: &[u8; 8] = b"PYCIDX\x00\x01";
+const ENTRY_LEN: usize = 32;
+const FRAME_LEN: usize = 16;
+const IDX_HEADER: usize = 8 + 16 + 256 * 4;
+
+/// Settings of a pack writer.
+#[derive(Debug, Clone, Copy)]
+pub struct PackOptions {
+    /// zstd level. Default 9.
+    pub level: i32,
+    /// Uncompressed bytes per frame (a frame closes once it reaches this). Default 8 MiB.
+    pub frame_size: usize,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions { level: 9, frame_size: 8 << 20 }
+    }
+}
+
+/// Figures of a finished pack.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackStats {
+    /// Blobs written.
+    pub blobs: u64,
+    /// Frames written.
+    pub frames: u64,
+    /// Bytes of contents.
+    pub raw_bytes: u64,
+    /// Bytes of `blobs.pack`.
+    pub pack_bytes: u64,
+}
+
+#[derive(Clone, Copy)]
+struct IdxEntry {
+    oid: Oid,
+    frame: u32,
+    offset: u32,
+    len: u32,
+}
+
+/// Writes a pack from blobs given in the order they should be stored.
+pub struct PackWriter {
+    pack_path: PathBuf,
+    idx_path: PathBuf,
+    out: BufWriter<File>,
+    opts: PackOptions,
+    current: Vec<u8>,
+    current_entries: Vec<(Oid, u32, u32)>,
+    pending: Vec<(Vec<u8>, Vec<(Oid, u32, u32)>)>,
+    entries: Vec<IdxEntry>,
+    frames: Vec<(u64, u32, u32)>,
+    pack_len: u64,
+    raw_bytes: u64,
+}
+
+impl PackWriter {
+    /// Creates `blobs.pack` and (on finish) `blobs.idx` in `dir`.
+    pub fn create(dir: &Path, opts: PackOptions) -> Result<PackWriter, StoreError> {
+        let pack_path = dir.join("blobs.pack");
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&pack_path).map_err(|e| StoreError::io(&pack_path, e))?);
+        out.write_all(PACK_MAGIC).map_err(|e| StoreError::io(&pack_path, e))?;
+        Ok(PackWriter {
+            idx_path: dir.join("blobs.idx"),
+            pack_path,
+            out,
+            opts,
+            current: Vec::new(),
+            current_entries: Vec::new(),
+            pending: Vec::new(),
+            entries: Vec::new(),
+            frames: Vec::new(),
+            pack_len: PACK_MAGIC.len() as u64,
+            raw_bytes: 0,
+        })
+    }
+
+    /// Adds a blob. The caller adds each id once.
+    pub fn add(&mut self, oid: Oid, data: &[u8]) -> Result<(), StoreError> {
+        let len = u32::try_from(data.len()).map_err(|_| StoreError::TooLarge(data.len() as u64))?;
+        self.current_entries.push((oid, self.current.len() as u32, len));
+        self.current.extend_from_slice(data);
+        self.raw_bytes += data.len() as u64;
+        if self.current.len() >= self.opts.frame_size {
+            self.close_frame()?;
+        }
+        Ok(())
+    }
+
+    fn close_frame(&mut self) -> Result<(), StoreError> {
+        if self.current_entries.is_empty() {
+            return Ok(());
+        }
+        let frame = std::mem::take(&mut self.current);
+        let entries = std::mem::take(&mut self.current_entries);
+        self.pending.push((frame, entries));
+        if self.pending.len() >= 2 * rayon::current_num_threads().max(2) {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Compresses the pending frames in parallel and appends them in order.
+    fn flush_pending(&mut self) -> Result<(), StoreError> {
+        let level = self.opts.level;
+        let compressed: Vec<std::io::Result<Vec<u8>>> = self.pending.par_iter().map(|(raw, _)| compress_frame(raw, level)).collect();
+        for ((raw, entries), c) in std::mem::take(&mut self.pending).into_iter().zip(compressed) {
+            let c = c.map_err(|e| StoreError::io(&self.pack_path, e))?;
+            let frame_no = self.frames.len() as u32;
+            self.out.write_all(&c).map_err(|e| StoreError::io(&self.pack_path, e))?;
+            self.frames.push((self.pack_len, c.len() as u32, raw.len() as u32));
+            self.pack_len += c.len() as u64;
+            self.entries.extend(entries.into_iter().map(|(oid, offset, len)| IdxEntry { oid, frame: frame_no, offset, len }));
+        }
+        Ok(())
+    }
+
+    /// Writes the last frame and the index; syncs both files.
+    pub fn finish(mut self) -> Result<PackStats, StoreError> {
+        self.close_frame()?;
+        self.flush_pending()?;
+        let pack_path = self.pack_path.clone();
+        let file = self.out.into_inner().map_err(|e| StoreError::io(&pack_path, e.into_error()))?;
+        file.sync_all().map_err(|e| StoreError::io(&pack_path, e))?;
+        self.entries.sort_unstable_by_key(|e| e.oid);
+        if let Some(w) = self.entries.windows(2).find(|w| w[0].oid == w[1].oid) {
+            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("blob {} added twice", w[0].oid) });
+        }
+        write_idx(&self.idx_path, &self.entries, &self.frames)?;
+        Ok(PackStats {
+            blobs: self.entries.len() as u64,
+            frames: self.frames.len() as u64,
+            raw_bytes: self.raw_bytes,
+            pack_bytes: self.pack_len,
+        })
+    }
+}
+
+fn compress_frame(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    let mut c = zstd::bulk::Compressor::new(level)?;
+    // A window as large as the frame lets repeats anywhere in it be found.
+    let window = (usize::BITS - raw.len().max(1 << 10).leading_zeros()).clamp(10, 27);
+    c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(window))?;
+    c.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))?;
+    c.compress(raw)
+}
+
+fn write_idx(path: &Path, entries: &[IdxEntry], frames: &[(u64, u32, u32)]) -> Result<(), StoreError> {
+    let io = |e| StoreError::io(path, e);
+    let mut out = BufWriter::new(File::create(path).map_err(io)?);
+    let mut fanout = [0u32; 256];
+    for e in entries {
+        fanout[e.oid.0[0] as usize] += 1;
+    }
+    for i in 1..256 {
+        fanout[i] += fanout[i - 1];
+    }
+    out.write_all(IDX_MAGIC).map_err(io)?;
+    out.write_all(&(entries.len() as u64).to_le_bytes()).map_err(io)?;
+    out.write_all(&(frames.len() as u64).to_le_bytes()).map_err(io)?;
+    for f in fanout {
+        out.write_all(&f.to_le_bytes()).map_err(io)?;
+    }
+    for e in entries {
+        out.write_all(&e.oid.0).map_err(io)?;
+        for v in [e.frame, e.offset, e.len] {
+            out.write_all(&v.to_le_bytes()).map_err(io)?;
+        }
+    }
+    for (off, clen, len) in frames {
+        out.write_all(&off.to_le_bytes()).map_err(io)?;
+        out.write_all(&clen.to_le_bytes()).map_err(io)?;
+        out.write_all(&len.to_le_bytes()).map_err(io)?;
+    }
+    let file = out.into_inner().map_err(|e| StoreError::io(path, e.into_error()))?;
+    file.sync_all().map_err(io)
+}
+
+/// Where a blob is in a sealed pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackEntry {
+    /// Frame number.
+    pub frame: u32,
+    /// Offset in the uncompressed frame.
+    pub offset: u32,
+    /// Contents length.
+    pub len: u32,
+}
+
+/// One frame of a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// Offset of the compressed frame in `blobs.pack`.
+    pub pack_offset: u64,
+    /// Compressed length.
+    pub compressed_len: u32,
+    /// Uncompressed length.
+    pub len: u32,
+}
+
+/// Reads a sealed pack. Opening maps the index; nothing is read until asked.
+pub struct PackReader {
+    idx_path: PathBuf,
+    pack_path: PathBuf,
+    idx: memmap2::Mmap,
+    pack: File,
+    blobs: usize,
+    frames: usize,
+}
+
+impl PackReader {
+    /// Opens `blobs.pack` and `blobs.idx` in `dir`, checking the index's shape.
+    pub fn open(dir: &Path) -> Result<PackReader, StoreError> {
+        let idx_path = dir.join("blobs.idx");
+        let pack_path = dir.join("blobs.pack");
+        let f = File::open(&idx_path).map_err(|e| StoreError::io(&idx_path, e))?;
+        // SAFETY: sealed shard files are immutable once written: the seal renames a finished
+        // folder into place and no pycorpus code writes to it again. Every slice taken below is
+        // bounds-checked against the length validated here. Truncating the file from outside
+        // while it is mapped is outside this contract (as for git's mmap-ed pack indexes).
+        let idx = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| StoreError::io(&idx_path, e))?;
+        let bad = |what: &str| StoreError::Format { path: idx_path.clone(), what: what.to_string() };
+        if idx.len() < IDX_HEADER || &idx[..8] != IDX_MAGIC {
+            return Err(bad("not a pycorpus blob index (bad magic)"));
+        }
+        let blobs = u64::from_le_bytes(idx[8..16].try_into().expect("8")) as usize;
+        let frames = u64::from_le_bytes(idx[16..24].try_into().expect("8")) as usize;
+        let want = blobs.checked_mul(ENTRY_LEN).and_then(|b| frames.checked_mul(FRAME_LEN).map(|f| IDX_HEADER + b + f));
+        if want != Some(idx.len()) {
+            return Err(bad("index length does not match its counts"));
+        }
+        let pack = File::open(&pack_path).map_err(|e| StoreError::io(&pack_path, e))?;
+        let fanout_ok = blobs == 0 || u32::from_le_bytes(idx[24 + 255 * 4..24 + 256 * 4].try_into().expect("4")) as usize == blobs;
+        if !fanout_ok {
+            return Err(bad("fanout table does not match the blob count"));
+        }
+        Ok(PackReader { idx_path, pack_path, idx, pack, blobs, frames })
+    }
+
+    /// Number of blobs.
+    pub fn len(&self) -> usize {
+        self.blobs
+    }
+
+    /// True when the pack holds no blob.
+    pub fn is_empty(&self) -> bool {
+        self.blobs == 0
+    }
+
+    /// Number of frames.
+    pub fn frame_count(&self) -> usize {
+        self.frames
+    }
+
+    fn fanout(&self, i: usize) -> u32 {
+        let at = 24 + i * 4;
+        u32::from_le_bytes(self.idx[at..at + 4].try_into().expect("4"))
+    }
+
+    /// The `i`-th entry in id order.
+    pub fn entry_at(&self, i: usize) -> (Oid, PackEntry) {
+        let at = IDX_HEADER + i * ENTRY_LEN;
+        let e = &self.idx[at..at + ENTRY_LEN];
+        let u = |o: usize| u32::from_le_bytes(e[o..o + 4].try_into().expect("4"));
+        (Oid::from_slice(&e[..20]).expect("20"), PackEntry { frame: u(20), offset: u(24), len: u(28) })
+    }
+
+    /// Frame `i`.
+    pub fn frame(&self, i: usize) -> FrameInfo {
+        let at = IDX_HEADER + self.blobs * ENTRY_LEN + i * FRAME_LEN;
+        let f = &self.idx[at..at + FRAME_LEN];
+        FrameInfo {
+            pack_offset: u64::from_le_bytes(f[..8].try_into().expect("8")),
+            compressed_len: u32::from_le_bytes(f[8..12].try_into().expect("4")),
+            len: u32::from_le_bytes(f[12..16].try_into().expect("4")),
+        }
+    }
+
+    /// Finds a blob by binary search within its fanout bucket.
+    pub fn find(&self, oid: &Oid) -> Option<PackEntry> {
+        let b = oid.0[0] as usize;
+        let (mut lo, mut hi) = (if b == 0 { 0 } else { self.fanout(b - 1) as usize }, self.fanout(b) as usize);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let (o, e) = self.entry_at(mid);
+            match o.cmp(oid) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(e),
+            }
+        }
+        None
+    }
+
+    /// Reads a blob's contents, decompressing only its frame up to the blob's end.
+    pub fn read(&self, oid: &Oid) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(e) = self.find(oid) else { return Ok(None) };
+        let compressed = self.read_frame_compressed(e.frame as usize)?;
+        let mut dec = zstd::stream::read::Decoder::with_buffer(&compressed[..]).map_err(|x| StoreError::io(&self.pack_path, x))?;
+        std::io::copy(&mut (&mut dec).take(u64::from(e.offset)), &mut std::io::sink()).map_err(|x| StoreError::io(&self.pack_path, x))?;
+        let mut out = vec![0u8; e.len as usize];
+        dec.read_exact(&mut out).map_err(|x| StoreError::io(&self.pack_path, x))?;
+        Ok(Some(out))
+    }
+
+    /// The compressed bytes of frame `i`.
+    pub fn read_frame_compressed(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        if i >= self.frames {
+            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("frame {i} out of range") });
+        }
+        let f = self.frame(i);
+        let mut buf = vec![0u8; f.compressed_len as usize];
+        self.pack.read_exact_at(&mut buf, f.pack_offset).map_err(|e| StoreError::io(&self.pack_path, e))?;
+        Ok(buf)
+    }
+
+    /// Decompresses frame `i` whole.
+    pub fn read_frame(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        let c = self.read_frame_compressed(i)?;
+        let len = self.frame(i).len as usize;
+        let data = zstd::bulk::decompress(&c, len).map_err(|e| StoreError::io(&self.pack_path, e))?;
+        if data.len() != len {
+            return Err(StoreError::Format { path: self.pack_path.clone(), what: format!("frame {i} has the wrong length") });
+        }
+        Ok(data)
+    }
+
+    /// Checks every blob: each frame decompresses to its length, every blob's bytes hash to
+    /// its id, ids are sorted and unique, and every frame byte belongs to a blob. Returns the
+    /// problems found (empty when the pack is sound); `progress` gets frames done.
+    pub fn verify(&self, progress: &(dyn Fn(u64) + Sync)) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut by_frame: Vec<Vec<(Oid, PackEntry)>> = vec![Vec::new(); self.frames];
+        let mut prev: Option<Oid> = None;
+        for i in 0..self.blobs {
+            let (oid, e) = self.entry_at(i);
+            if prev.is_some_and(|p| p >= oid) {
+                problems.push(format!("index not sorted at entry {i} ({oid})"));
+            }
+            prev = Some(oid);
+            match by_frame.get_mut(e.frame as usize) {
+                Some(v) => v.push((oid, e)),
+                None => problems.push(format!("blob {oid} points at missing frame {}", e.frame)),
+            }
+        }
+        let found: Vec<Vec<String>> = by_frame
+            .par_iter()
+            .enumerate()
+            .map(|(i, blobs)| {
+                let out = match self.read_frame(i) {
+                    Err(e) => vec![format!("frame {i}: {e}")],
+                    Ok(data) => {
+                        let mut p = Vec::new();
+                        let mut covered = 0u64;
+                        for (oid, e) in blobs {
+                            let (s, end) = (e.offset as usize, e.offset as usize + e.len as usize);
+                            covered += u64::from(e.len);
+                            match data.get(s..end) {
+                                Some(b) if Oid::for_blob(b) == *oid => {}
+                                Some(_) => p.push(format!("blob {oid} in frame {i}: contents do not hash to the id")),
+                                None => p.push(format!("blob {oid} in frame {i}: out of the frame's bounds")),
+                            }
+                        }
+                        if covered != data.len() as u64 {
+                            p.push(format!("frame {i}: {} bytes belong to no blob", data.len() as i64 - covered as i64));
+                        }
+                        p
+                    }
+                };
+                progress(1);
+                out
+            })
+            .collect();
+        problems.extend(found.into_iter().flatten());
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_read_verify() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 1000 }).expect("create");
+        let blobs: Vec<Vec<u8>> = (0..500).map(|i| format!("file {i}\n").repeat(i % 7 + 1).into_bytes()).collect();
+        for b in &blobs {
+            w.add(Oid::for_blob(b), b).expect("add");
+        }
+        let stats = w.finish().expect("finish");
+        assert_eq!(stats.blobs, 500);
+        assert!(stats.frames > 5, "{stats:?}");
+        let r = PackReader::open(dir.path()).expect("open");
+        for b in &blobs {
+            assert_eq!(r.read(&Oid::for_blob(b)).expect("read").as_deref(), Some(&b[..]));
+        }
+        assert_eq!(r.read(&Oid::for_blob(b"absent")).expect("read"), None);
+        assert!(r.verify(&|_| {}).is_empty());
+    }
+
+    #[test]
+    fn verify_finds_corruption_and_open_rejects_bad_index() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 1, frame_size: 64 }).expect("create");
+        for i in 0..50 {
+            let b = format!("blob number {i}");
+            w.add(Oid::for_blob(b.as_bytes()), b.as_bytes()).expect("add");
+        }
+        w.finish().expect("finish");
+        let pack = dir.path().join("blobs.pack");
+        let mut data = std::fs::read(&pack).expect("read");
+        let n = data.len();
+        data[n - 3] ^= 0x55;
+        std::fs::write(&pack, &data).expect("write");
+        let r = PackReader::open(dir.path()).expect("open");
+        assert!(!r.verify(&|_| {}).is_empty());
+        let idx = dir.path().join("blobs.idx");
+        let mut data = std::fs::read(&idx).expect("read");
+        data.truncate(data.len() - 1);
+        std::fs::write(&idx, &data).expect("write");
+        assert!(matches!(PackReader::open(dir.path()), Err(StoreError::Format { .. })));
+    }
+}

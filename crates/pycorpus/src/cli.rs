@@ -1,0 +1,193 @@
+//! The command-line interface: every flag, with its help. No I/O here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  pycorpus init                                  create ./pycorpus-data
+  pycorpus add ~/downloads/dists/                add every distribution file in a folder
+  pycorpus seal                                  compact the open shard
+  pycorpus status                                what the corpus holds
+  pycorpus ls --project 'django*' --ext py       list files
+  pycorpus cat requests 2.34.2 requests/api.py   print a file
+  pycorpus verify                                re-hash everything";
+
+/// Turn the code published on a Python package index into a local corpus you can mirror,
+/// search, analyse and share.
+#[derive(Debug, Parser)]
+#[command(name = "pycorpus", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The corpus folder.
+    #[arg(long, global = true, env = "PYCORPUS_DIR", default_value = "pycorpus-data", value_name = "DIR")]
+    pub corpus: PathBuf,
+    /// Print nothing but results and errors (no progress, no notes).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log output on stderr (repeat for more).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a corpus folder (corpus.toml, state.sqlite, shards/). Safe to run again.
+    #[command(after_help = "Example:\n  pycorpus --corpus /data/pycorpus init")]
+    Init,
+    /// Add distribution files (sdists, wheels, eggs, conda packages) or folders of them.
+    ///
+    /// Each file is read safely under the limits of corpus.toml; every file inside is indexed,
+    /// unique contents are stored once. Files already in the corpus (same sha256) are skipped;
+    /// a corrupt archive is recorded as failed with its reason and the rest goes on. Safe to
+    /// interrupt at any point: run it again to add the rest.
+    #[command(after_help = "Examples:\n  pycorpus add requests-2.34.2.tar.gz\n  pycorpus add ~/dists/ --uploaded-on 2024-05-01\n  pycorpus add ~/dists/ --json > summary.json")]
+    Add {
+        /// Files or folders (searched recursively for distribution file names).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Upload time to record (default: each file's modification time).
+        #[arg(long, value_name = "DATE")]
+        uploaded_on: Option<String>,
+        /// Worker threads (default: one per core).
+        #[arg(long, short, default_value_t = 0, value_name = "N")]
+        jobs: usize,
+        /// Read again files recorded as failed.
+        #[arg(long)]
+        retry_failed: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seal the open shard: compact, immutable, with a Parquet index and a manifest.
+    #[command(after_help = "Example:\n  pycorpus seal --json")]
+    Seal {
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the corpus holds: distributions, files, unique blobs, sizes, shards.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Re-hash every blob and check every manifest and index. Exit code 1 when anything is wrong.
+    Verify {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// List indexed files.
+    #[command(after_help = "Examples:\n  pycorpus ls --project requests --ext py\n  pycorpus ls --path '**/pyproject.toml' --format jsonl\n  pycorpus ls --skip-reason too-large --format csv > big.csv")]
+    Ls {
+        /// Filters.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Stop after N rows.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
+    /// Print a file: by blob id, or by project, version and path inside the distribution.
+    #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
+    Cat {
+        /// A blob id (40 hex digits), or PROJECT VERSION PATH.
+        #[arg(required = true, num_args = 1..=3, value_name = "OID | PROJECT VERSION PATH")]
+        what: Vec<String>,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for a terminal.
+    Table,
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header.
+    Csv,
+}
+
+/// The filters shared by every command that selects files.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
+    /// Project name glob (PEP 503 normalised; repeatable), e.g. 'django*'.
+    #[arg(long, value_name = "GLOB", help_heading = "Filters")]
+    pub project: Vec<String>,
+    /// File of project names, one per line; a trailing * makes a prefix.
+    #[arg(long, value_name = "FILE", help_heading = "Filters")]
+    pub projects_file: Option<PathBuf>,
+    /// Exact version (repeatable).
+    #[arg(long, value_name = "V", help_heading = "Filters")]
+    pub version: Vec<String>,
+    /// Uploaded on or after (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE", help_heading = "Filters")]
+    pub since: Option<String>,
+    /// Uploaded before.
+    #[arg(long, value_name = "DATE", help_heading = "Filters")]
+    pub until: Option<String>,
+    /// Glob on the path inside the distribution (repeatable), e.g. '**/setup.py'.
+    #[arg(long, value_name = "GLOB", help_heading = "Filters")]
+    pub path: Vec<String>,
+    /// File extension without the dot (repeatable or comma-separated).
+    #[arg(long, value_name = "EXT", value_delimiter = ',', help_heading = "Filters")]
+    pub ext: Vec<String>,
+    /// Smallest file size (bytes; K, M, G suffixes allowed).
+    #[arg(long, value_name = "N", value_parser = parse_size, help_heading = "Filters")]
+    pub min_size: Option<u64>,
+    /// Largest file size.
+    #[arg(long, value_name = "N", value_parser = parse_size, help_heading = "Filters")]
+    pub max_size: Option<u64>,
+    /// Skip reason (repeatable): none (stored files), binary, empty, too-large, version-control,
+    /// virtualenv, text-long-lines, symlink, hardlink.
+    #[arg(long, value_name = "R", value_delimiter = ',', help_heading = "Filters")]
+    pub skip_reason: Vec<String>,
+    /// Distribution type (repeatable): sdist, wheel, egg, conda.
+    #[arg(long, value_name = "T", value_delimiter = ',', help_heading = "Filters")]
+    pub dist_type: Vec<String>,
+    /// One row per unique blob.
+    #[arg(long, help_heading = "Filters")]
+    pub unique: bool,
+}
+
+/// Parses `123`, `10K`, `5M`, `1G` (powers of 1024; `KiB`/`KB` spellings accepted).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a number with an optional K, M or G suffix"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("invalid size unit in {s:?}: use K, M or G")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10"), Ok(10));
+        assert_eq!(parse_size("10K"), Ok(10240));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("1X").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

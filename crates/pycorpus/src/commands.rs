@@ -1,0 +1,312 @@
+//! One function per command: resolve settings, call the library, render the result.
+
+use crate::cli::{Cli, Command, FilterArgs, Format};
+use crate::output::{csv_field, csv_record, human_bytes, row_json, table, thousands};
+use crate::reporters::BarReporter;
+use anyhow::{bail, Context, Result};
+use pycorpus_catalog::{parse_date, Filter, FILES_COLUMNS};
+use pycorpus_core::{collect_inputs, Access, AddOptions, Corpus, Status};
+use pycorpus_store::Oid;
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let root = cli.corpus.clone();
+    let reporter = BarReporter::new(cli.quiet);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let code = match cli.command {
+        Command::Init => {
+            let existed = root.join("corpus.toml").exists();
+            let corpus = Corpus::init(&root)?;
+            if existed {
+                writeln!(out, "{} is already a corpus", corpus.root().display())?;
+            } else {
+                writeln!(out, "created corpus {} (settings in corpus.toml)", corpus.root().display())?;
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Add { paths, uploaded_on, jobs, retry_failed, json } => {
+            let time = uploaded_on.as_deref().map(parse_date).transpose()?;
+            let mut corpus = Corpus::open(&root, Access::Write)?;
+            let (items, ignored) = collect_inputs(&paths, time)?;
+            if items.is_empty() {
+                bail!("no distribution files (.tar.gz, .zip, .whl, .egg, .conda, ...) found in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+            }
+            for p in ignored.iter().take(5) {
+                reporter.note_ignored(p);
+            }
+            if ignored.len() > 5 && !cli.quiet {
+                eprintln!("... and {} more files that are not distributions", ignored.len() - 5);
+            }
+            let cancel = AtomicBool::new(false);
+            let started = std::time::Instant::now();
+            let s = corpus.ingest(items, &AddOptions { jobs, retry_failed }, &reporter, &cancel)?;
+            if json {
+                serde_json::to_writer(&mut out, &s)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "added {} distribution(s) ({}) in {:.1}s: {} files, {} new unique blobs ({}); {} already present, {} failed",
+                    thousands(s.added),
+                    human_bytes(s.input_bytes),
+                    started.elapsed().as_secs_f64(),
+                    thousands(s.files),
+                    thousands(s.new_blobs),
+                    human_bytes(s.new_blob_bytes),
+                    thousands(s.already_present),
+                    thousands(s.failed)
+                )?;
+                for f in &s.failures {
+                    writeln!(out, "  failed: {}: {}", f.file, f.reason)?;
+                }
+                for n in &s.sealed_shards {
+                    writeln!(out, "  sealed shard {n:06} (full)")?;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Seal { json } => {
+            let mut corpus = Corpus::open(&root, Access::Write)?;
+            match corpus.seal(&reporter)? {
+                None => writeln!(out, "nothing to seal: there is no open shard with distributions")?,
+                Some(s) if json => {
+                    serde_json::to_writer_pretty(&mut out, &s.manifest)?;
+                    writeln!(out)?;
+                }
+                Some(s) => {
+                    let m = &s.manifest;
+                    writeln!(
+                        out,
+                        "sealed shard {:06}: {} distributions, {} files, {} unique blobs; {} of contents in a {} pack ({:.1}x)",
+                        s.shard,
+                        thousands(m.distributions),
+                        thousands(m.files),
+                        thousands(m.unique_blobs),
+                        human_bytes(m.blob_bytes),
+                        human_bytes(m.pack_bytes),
+                        m.blob_bytes as f64 / m.pack_bytes.max(1) as f64
+                    )?;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Status { format } => {
+            let corpus = Corpus::open(&root, Access::Read)?;
+            print_status(&mut out, &corpus.status()?, format)?;
+            ExitCode::SUCCESS
+        }
+        Command::Verify { format } => {
+            let corpus = Corpus::open(&root, Access::Read)?;
+            let r = corpus.verify(&reporter)?;
+            match format {
+                Format::Jsonl => {
+                    serde_json::to_writer(&mut out, &r)?;
+                    writeln!(out)?;
+                }
+                Format::Csv => {
+                    csv_record(&mut out, &["kind".into(), "message".into()])?;
+                    for p in &r.problems {
+                        csv_record(&mut out, &["problem".into(), p.clone()])?;
+                    }
+                    for n in &r.notes {
+                        csv_record(&mut out, &["note".into(), n.clone()])?;
+                    }
+                }
+                Format::Table => {
+                    for n in &r.notes {
+                        writeln!(out, "note: {n}")?;
+                    }
+                    for p in &r.problems {
+                        writeln!(out, "PROBLEM: {p}")?;
+                    }
+                    writeln!(
+                        out,
+                        "{}: {} shard(s), {} blobs re-hashed, {} files checked against manifests, {} problem(s)",
+                        if r.ok() { "ok" } else { "FAILED" },
+                        r.shards_checked,
+                        thousands(r.blobs_checked),
+                        r.files_checked,
+                        r.problems.len()
+                    )?;
+                }
+            }
+            if r.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Command::Ls { filter, format, limit } => {
+            let corpus = Corpus::open(&root, Access::Read)?;
+            let filter = build_filter(&filter)?;
+            ls(&corpus, &filter, format, limit, &mut out)?;
+            ExitCode::SUCCESS
+        }
+        Command::Cat { what } => {
+            let corpus = Corpus::open(&root, Access::Read)?;
+            cat(&corpus, &what, &mut out)?;
+            ExitCode::SUCCESS
+        }
+    };
+    out.flush()?;
+    Ok(code)
+}
+
+impl BarReporter {
+    fn note_ignored(&self, p: &std::path::Path) {
+        pycorpus_core::Reporter::note(self, &format!("ignored (not a distribution file name): {}", p.display()));
+    }
+}
+
+/// Turns filter flags into a [`Filter`], with errors that name the flag.
+pub fn build_filter(a: &FilterArgs) -> Result<Filter> {
+    let mut f = Filter::default();
+    for p in &a.project {
+        f.projects.add_glob(p).context("--project")?;
+    }
+    if let Some(file) = &a.projects_file {
+        f.projects.add_file(file).context("--projects-file")?;
+    }
+    f.versions = a.version.clone();
+    f.since = a.since.as_deref().map(parse_date).transpose().context("--since")?;
+    f.until = a.until.as_deref().map(parse_date).transpose().context("--until")?;
+    for p in &a.path {
+        f.add_path_glob(p).context("--path")?;
+    }
+    f.exts = a.ext.iter().map(|e| e.trim_start_matches('.').to_ascii_lowercase()).collect();
+    f.min_size = a.min_size;
+    f.max_size = a.max_size;
+    for r in &a.skip_reason {
+        f.add_skip_reason(r).context("--skip-reason")?;
+    }
+    for t in &a.dist_type {
+        f.add_dist_type(t).context("--dist-type")?;
+    }
+    f.unique = a.unique;
+    Ok(f)
+}
+
+fn ls(corpus: &Corpus, filter: &Filter, format: Format, limit: Option<u64>, out: &mut impl Write) -> Result<()> {
+    let mut n = 0u64;
+    let mut err: Option<std::io::Error> = None;
+    if format == Format::Csv {
+        csv_record(out, &FILES_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>())?;
+    }
+    corpus.for_each_row(filter, &mut |row| {
+        if limit.is_some_and(|l| n >= l) {
+            return false;
+        }
+        n += 1;
+        let r = match format {
+            Format::Jsonl => serde_json::to_writer(&mut *out, &row_json(&row)).map_err(std::io::Error::other).and_then(|_| writeln!(out)),
+            Format::Csv => {
+                let v = row_json(&row);
+                csv_record(out, &FILES_COLUMNS.iter().map(|c| csv_field(&v[*c])).collect::<Vec<_>>())
+            }
+            Format::Table => writeln!(
+                out,
+                "{}  {:>9}  {:<15}  {} {}  {}",
+                &row.hash.to_hex()[..12],
+                row.size,
+                row.skip_reason.map_or("", |s| s.as_str()),
+                row.project_name,
+                row.project_version,
+                row.inner_path()
+            ),
+        };
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        }
+    })?;
+    if let Some(e) = err {
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn cat(corpus: &Corpus, what: &[String], out: &mut impl Write) -> Result<()> {
+    let oid: Oid = match what {
+        [oid] => oid.parse().with_context(|| format!("{oid:?} is not a blob id; to name a file give PROJECT VERSION PATH"))?,
+        [project, version, path] => {
+            let rows = corpus.find_files(project, version, path)?;
+            match rows.as_slice() {
+                [] => bail!("no file {path:?} in {project} {version} (list them with: pycorpus ls --project {project} --version {version})"),
+                [row] => {
+                    if let Some(reason) = row.skip_reason {
+                        bail!("{} is indexed but its contents are not stored (skip reason: {reason})", row.path);
+                    }
+                    row.hash
+                }
+                many => {
+                    let distinct: std::collections::BTreeSet<Oid> = many.iter().map(|r| r.hash).collect();
+                    if distinct.len() > 1 {
+                        let list = many.iter().take(10).map(|r| format!("  {} {}", r.project_release, r.inner_path())).collect::<Vec<_>>().join("\n");
+                        bail!("{path:?} matches {} files with different contents; give the full path:\n{list}", many.len());
+                    }
+                    many[0].hash
+                }
+            }
+        }
+        _ => bail!("give a blob id, or PROJECT VERSION PATH"),
+    };
+    let data = corpus.read_blob(&oid)?.with_context(|| format!("blob {oid} is not stored in this corpus"))?;
+    out.write_all(&data)?;
+    Ok(())
+}
+
+fn print_status(out: &mut impl Write, s: &Status, format: Format) -> Result<()> {
+    match format {
+        Format::Jsonl => {
+            serde_json::to_writer(&mut *out, s)?;
+            writeln!(out)?;
+        }
+        Format::Csv => {
+            let head = ["shard", "state", "distributions", "failed", "files", "stored_files", "unique_blobs", "blob_bytes", "original_bytes", "disk_bytes", "first_upload", "last_upload"];
+            csv_record(out, &head.iter().map(|h| h.to_string()).collect::<Vec<_>>())?;
+            for sh in s.shards.iter().chain(std::iter::once(&s.total)) {
+                let v = serde_json::to_value(sh)?;
+                let mut rec = vec![if sh.number == 0 { "total".to_string() } else { format!("{:06}", sh.number) }];
+                rec.extend(head[1..].iter().map(|h| csv_field(&v[*h])));
+                csv_record(out, &rec)?;
+            }
+        }
+        Format::Table => {
+            let t = &s.total;
+            writeln!(out, "corpus         {}", s.corpus.display())?;
+            writeln!(out, "distributions  {} ({} failed)", thousands(t.distributions), thousands(t.failed))?;
+            writeln!(out, "files          {} indexed, {} with stored contents", thousands(t.files), thousands(t.stored_files))?;
+            writeln!(out, "unique blobs   {} ({})", thousands(t.unique_blobs), human_bytes(t.blob_bytes))?;
+            writeln!(out, "sizes          {} indexed, {} unique, {} on disk", human_bytes(t.original_bytes), human_bytes(t.blob_bytes), human_bytes(t.disk_bytes))?;
+            writeln!(out, "ratios         dedup {:.1}x, overall {:.1}x", s.dedup_ratio, s.overall_ratio)?;
+            if let (Some(a), Some(b)) = (&t.first_upload, &t.last_upload) {
+                writeln!(out, "uploads        {a} .. {b}")?;
+            }
+            writeln!(out)?;
+            let rows: Vec<Vec<String>> = s
+                .shards
+                .iter()
+                .map(|sh| {
+                    vec![
+                        format!("{:06}", sh.number),
+                        sh.state.clone(),
+                        thousands(sh.distributions),
+                        thousands(sh.files),
+                        thousands(sh.unique_blobs),
+                        human_bytes(sh.blob_bytes),
+                        human_bytes(sh.disk_bytes),
+                    ]
+                })
+                .collect();
+            if rows.is_empty() {
+                writeln!(out, "no shards yet: add distributions with `pycorpus add PATH`")?;
+            } else {
+                table(out, &["shard", "state", "dists", "files", "blobs", "unique", "on disk"], &rows, &[false, false, true, true, true, true, true])?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then runs every test: the Rust suites (unit + end-to-end) and
+# the Python suite (oracle agreement, pyarrow and DuckDB loading). CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== installing test dependencies (Python: tests/requirements.txt)"
+python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+echo "== building"
+cargo build --workspace --tests --bins
+
+echo "== Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+echo "== Python tests"
+PYCORPUS_BIN="$PWD/target/debug/pycorpus" python3 -m pytest tests -q -p no:cacheprovider
