@@ -149,7 +149,7 @@ impl ContentProbe {
 }
 
 fn memchr_count(needle: u8, hay: &[u8]) -> u64 {
-    hay.iter().filter(|&&b| b == needle).count() as u64
+    memchr::memchr_iter(needle, hay).count() as u64
 }
 
 /// Applies the skip rules to a file at `path` (normalised, inside its archive). `None` means

@@ -255,13 +255,16 @@ pub fn read_archive(path: &Path, limits: &Limits, visit: &mut Visitor<'_>) -> Re
     Ok(Summary { container, entries: budget.entries.get(), uncompressed: budget.total.get() })
 }
 
+/// The decompressed stream, buffered: tar reads 512-byte headers, and a decoder asked for 512
+/// bytes at a time is several times slower than one filling a large buffer.
 fn decompress<'r, R: io::BufRead + 'r>(r: R, c: Compression) -> io::Result<Box<dyn Read + 'r>> {
+    const BUF: usize = 256 * 1024;
     Ok(match c {
         Compression::None => Box::new(r),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
-        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
-        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(r)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
+        Compression::Gzip => Box::new(BufReader::with_capacity(BUF, flate2::bufread::MultiGzDecoder::new(r))),
+        Compression::Bzip2 => Box::new(BufReader::with_capacity(BUF, bzip2::bufread::MultiBzDecoder::new(r))),
+        Compression::Xz => Box::new(BufReader::with_capacity(BUF, liblzma::bufread::XzDecoder::new_multi_decoder(r))),
+        Compression::Zstd => Box::new(BufReader::with_capacity(BUF, zstd::stream::read::Decoder::with_buffer(r)?)),
     })
 }
 

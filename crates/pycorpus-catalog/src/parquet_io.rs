@@ -9,7 +9,8 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::schema::types::ColumnPath;
 use parquet::file::properties::WriterProperties;
 use pycorpus_archive::{DistType, SkipReason};
 use pycorpus_store::Oid;
@@ -114,11 +115,18 @@ fn releases_schema() -> SchemaRef {
     ]))
 }
 
-fn props() -> WriterProperties {
-    WriterProperties::builder()
+/// zstd everywhere; the sorted path columns front-coded (DELTA_BYTE_ARRAY: consecutive rows
+/// share `packages/<project>/<release>/...`), which halves them; every reader we support
+/// (pyarrow, DuckDB, polars, parquet-rs) decodes it.
+fn props(delta_columns: &[&str]) -> WriterProperties {
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(6).expect("valid level")))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build()
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for c in delta_columns {
+        let col = ColumnPath::from(*c);
+        b = b.set_column_dictionary_enabled(col.clone(), false).set_column_encoding(col, Encoding::DELTA_BYTE_ARRAY);
+    }
+    b.build()
 }
 
 fn strs<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
@@ -129,9 +137,9 @@ fn opt_strs<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(it.collect::<StringArray>())
 }
 
-fn write_batches(path: &Path, schema: SchemaRef, n: usize, mut batch: impl FnMut(std::ops::Range<usize>) -> Vec<ArrayRef>) -> Result<(), CatalogError> {
+fn write_batches(path: &Path, schema: SchemaRef, props: WriterProperties, n: usize, mut batch: impl FnMut(std::ops::Range<usize>) -> Vec<ArrayRef>) -> Result<(), CatalogError> {
     let file = File::create(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
-    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props())).map_err(|e| fmt_err(path, e))?;
+    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| fmt_err(path, e))?;
     let mut start = 0;
     while start < n || (n == 0 && start == 0) {
         let end = (start + ROW_GROUP_ROWS).min(n);
@@ -148,7 +156,7 @@ fn write_batches(path: &Path, schema: SchemaRef, n: usize, mut batch: impl FnMut
 
 /// Writes `files.parquet` from rows already in their final order.
 pub fn write_files(path: &Path, rows: &[FileRow]) -> Result<(), CatalogError> {
-    write_batches(path, files_schema(), rows.len(), |r| {
+    write_batches(path, files_schema(), props(&["path", "archive_path"]), rows.len(), |r| {
         let rows = &rows[r];
         vec![
             strs(rows.iter().map(|x| x.project_name.as_str())),
@@ -172,7 +180,7 @@ pub fn write_files(path: &Path, rows: &[FileRow]) -> Result<(), CatalogError> {
 
 /// Writes `releases.parquet`.
 pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError> {
-    write_batches(path, releases_schema(), rels.len(), |r| {
+    write_batches(path, releases_schema(), props(&[]), rels.len(), |r| {
         let rels = &rels[r];
         let mut classifiers = ListBuilder::new(StringBuilder::new());
         for rel in rels {

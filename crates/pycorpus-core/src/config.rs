@@ -13,9 +13,10 @@ pub struct Config {
     pub shard_capacity_bytes: u64,
     /// ... or once it indexes this many files. Default 4,000,000.
     pub shard_capacity_files: u64,
-    /// zstd level of sealed packs. Default 9.
+    /// zstd level of sealed packs. Default 10.
     pub pack_level: i32,
-    /// Uncompressed bytes per pack frame. Default 8 MiB.
+    /// Uncompressed bytes per pack frame. Default 6 MiB (a read decodes half a frame on
+    /// average: smaller reads faster, larger packs tighter).
     pub pack_frame_bytes: u64,
     /// Sync the journal to disk at every distribution (survives power loss, not only crashes).
     pub durable: bool,
@@ -56,8 +57,8 @@ impl Default for Config {
             index_url: None,
             shard_capacity_bytes: 2 << 30,
             shard_capacity_files: 4_000_000,
-            pack_level: 9,
-            pack_frame_bytes: 8 << 20,
+            pack_level: 10,
+            pack_frame_bytes: 6 << 20,
             durable: true,
             limits: LimitsConfig::default(),
         }

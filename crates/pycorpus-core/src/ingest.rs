@@ -129,7 +129,9 @@ fn mtime_micros(path: &Path) -> Result<i64, CoreError> {
 
 enum Msg {
     Blob { oid: Oid, len: u32, data: Vec<u8> },
-    Commit(Box<DistRecord>),
+    /// A distribution read to its end (or failed), with the input it came from so that it can
+    /// be handed to the next shard when this one filled up in the meantime.
+    Commit(Box<DistRecord>, IngestItem),
     Skipped { bytes: u64, failure: Option<Failure> },
 }
 
@@ -157,7 +159,7 @@ impl Corpus {
         for item in items {
             qtx.send(item).expect("queue open");
         }
-        drop(qtx);
+        let qtx_again = qtx;
         let jobs = if opts.jobs == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.jobs };
         reporter.start("add", summary.considered, total_bytes);
         loop {
@@ -184,6 +186,7 @@ impl Corpus {
             };
             let (tx, rx) = crossbeam_channel::bounded::<Msg>(64);
             let mut fatal: Option<CoreError> = None;
+            let mut requeue: Vec<IngestItem> = Vec::new();
             std::thread::scope(|s| {
                 for _ in 0..jobs {
                     let tx = tx.clone();
@@ -195,6 +198,15 @@ impl Corpus {
                     if fatal.is_some() {
                         continue; // drain so that workers never block
                     }
+                    let msg = match msg {
+                        // Read while the shard filled up: it goes to the next shard. Its blobs
+                        // stay behind unreferenced, so they are never packed.
+                        Msg::Commit(_, item) if ctx.full.load(Ordering::SeqCst) => {
+                            requeue.push(item);
+                            continue;
+                        }
+                        m => m,
+                    };
                     let r = self.write_msg(msg, &mut journal, &mut committed, &mut shard_files, &mut summary, reporter);
                     match r {
                         Err(e) => {
@@ -206,6 +218,9 @@ impl Corpus {
                     }
                 }
             });
+            for item in requeue {
+                qtx_again.send(item).expect("queue open");
+            }
             let empty = journal.file_len() == pycorpus_store::JOURNAL_MAGIC.len() as u64;
             drop(journal);
             if empty {
@@ -266,7 +281,7 @@ impl Corpus {
                 }
                 reporter.advance(1, bytes);
             }
-            Msg::Commit(rec) => {
+            Msg::Commit(rec, _) => {
                 let rel = &rec.release;
                 if !committed.insert(rel.dist_sha256.clone()) {
                     summary.already_present += 1; // the same file twice in one batch
@@ -445,7 +460,8 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
     if status == DistStatus::Failed {
         files.clear();
     }
-    Some(Msg::Commit(Box::new(DistRecord {
+    Some(Msg::Commit(
+        Box::new(DistRecord {
         release: Release {
             project_name: project,
             project_version: version,
@@ -464,9 +480,11 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
             license: md.license,
             requires_python: md.requires_python,
             classifiers: md.classifiers,
-        },
-        files,
-    })))
+            },
+            files,
+        }),
+        item.clone(),
+    ))
 }
 
 fn guess_type(name: &str) -> DistType {

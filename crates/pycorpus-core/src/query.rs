@@ -272,19 +272,14 @@ impl Corpus {
         if m.format != MANIFEST_FORMAT || m.format_version > MANIFEST_VERSION {
             report.problems.push(format!("{name}: unknown format {} v{}", m.format, m.format_version));
         }
-        let mut files_ok = true;
         for (file, want) in &m.files_sha256 {
             report.files_checked += 1;
             match digest_file(&shard.dir.join(file)) {
                 Ok(got) if got == *want => {}
                 Ok(got) => {
-                    files_ok = false;
                     report.problems.push(format!("{name}: {file}: sha256 {} ({} bytes), manifest says {} ({} bytes)", got.sha256, got.size, want.sha256, want.size))
                 }
-                Err(e) => {
-                    files_ok = false;
-                    report.problems.push(format!("{name}: {e}"))
-                }
+                Err(e) => report.problems.push(format!("{name}: {e}")),
             }
         }
         let pack = match PackReader::open(&shard.dir) {
@@ -315,6 +310,5 @@ impl Corpus {
             }
             Ok(_) => {}
         }
-        let _ = files_ok;
     }
 }

@@ -67,6 +67,7 @@ impl Corpus {
             std::fs::remove_dir_all(&shard.dir).map_err(|e| CoreError::io(&shard.dir, e))?;
             return Ok(None);
         }
+        let t0 = std::time::Instant::now();
         let final_dir = self.shards_dir().join(shard_name(shard.number));
         let tmp_dir = self.shards_dir().join(format!("{}.sealing", shard_name(shard.number)));
         if tmp_dir.exists() {
@@ -103,6 +104,7 @@ impl Corpus {
         }
         let mut order: Vec<(Oid, (String, String, String, String))> = keys.into_iter().collect();
         order.sort_unstable_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+        tracing::info!("seal: rows sorted and blobs ordered at {:?}", t0.elapsed());
         let locs: HashMap<Oid, _> = journal.blobs().map(|(o, l)| (*o, *l)).collect();
         reporter.start("seal", order.len() as u64, order.iter().filter_map(|(o, _)| locs.get(o)).map(|l| u64::from(l.len)).sum());
         let opts = PackOptions { level: self.config.pack_level, frame_size: self.config.pack_frame_bytes as usize };
@@ -115,8 +117,10 @@ impl Corpus {
         }
         let stats = pack.finish()?;
         drop(order);
+        tracing::info!("seal: pack written in {:?}", t0.elapsed());
         write_files(&tmp_dir.join("files.parquet"), &rows)?;
         write_releases(&tmp_dir.join("releases.parquet"), &releases)?;
+        tracing::info!("seal: parquet written at {:?}", t0.elapsed());
 
         let mut files_sha256 = BTreeMap::new();
         for name in SHARD_FILES {

@@ -17,7 +17,7 @@
 use crate::{Oid, StoreError};
 use rayon::prelude::*;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -32,15 +32,15 @@ const IDX_HEADER: usize = 8 + 16 + 256 * 4;
 /// Settings of a pack writer.
 #[derive(Debug, Clone, Copy)]
 pub struct PackOptions {
-    /// zstd level. Default 9.
+    /// zstd level. Default 10.
     pub level: i32,
-    /// Uncompressed bytes per frame (a frame closes once it reaches this). Default 8 MiB.
+    /// Uncompressed bytes per frame (a frame closes once it reaches this). Default 6 MiB.
     pub frame_size: usize,
 }
 
 impl Default for PackOptions {
     fn default() -> Self {
-        PackOptions { level: 9, frame_size: 8 << 20 }
+        PackOptions { level: 10, frame_size: 6 << 20 }
     }
 }
 
@@ -65,18 +65,27 @@ struct IdxEntry {
     len: u32,
 }
 
-/// Writes a pack from blobs given in the order they should be stored.
-pub struct PackWriter {
-    pack_path: PathBuf,
-    idx_path: PathBuf,
-    out: BufWriter<File>,
-    opts: PackOptions,
-    current: Vec<u8>,
-    current_entries: Vec<(Oid, u32, u32)>,
-    pending: Vec<(Vec<u8>, Vec<(Oid, u32, u32)>)>,
+/// A batch of raw frames on its way to the compressing thread.
+type Batch = Vec<(Vec<u8>, Vec<(Oid, u32, u32)>)>;
+
+/// What the compressing thread hands back.
+struct Written {
     entries: Vec<IdxEntry>,
     frames: Vec<(u64, u32, u32)>,
     pack_len: u64,
+}
+
+/// Writes a pack from blobs given in the order they should be stored. Frames are compressed
+/// in parallel on a background thread while the caller keeps adding blobs.
+pub struct PackWriter {
+    pack_path: PathBuf,
+    idx_path: PathBuf,
+    opts: PackOptions,
+    current: Vec<u8>,
+    current_entries: Vec<(Oid, u32, u32)>,
+    pending: Batch,
+    tx: Option<std::sync::mpsc::SyncSender<Batch>>,
+    worker: Option<std::thread::JoinHandle<Result<Written, StoreError>>>,
     raw_bytes: u64,
 }
 
@@ -86,17 +95,39 @@ impl PackWriter {
         let pack_path = dir.join("blobs.pack");
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&pack_path).map_err(|e| StoreError::io(&pack_path, e))?);
         out.write_all(PACK_MAGIC).map_err(|e| StoreError::io(&pack_path, e))?;
+        // One batch in flight while the next fills: memory stays at two batches of frames.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let path = pack_path.clone();
+        let level = opts.level;
+        let worker = std::thread::Builder::new()
+            .name("pack-compress".into())
+            .spawn(move || {
+                let mut w = Written { entries: Vec::new(), frames: Vec::new(), pack_len: PACK_MAGIC.len() as u64 };
+                for batch in rx {
+                    let compressed: Vec<std::io::Result<Vec<u8>>> = batch.par_iter().map(|(raw, _)| compress_frame(raw, level)).collect();
+                    for ((raw, entries), c) in batch.into_iter().zip(compressed) {
+                        let c = c.map_err(|e| StoreError::io(&path, e))?;
+                        let frame_no = w.frames.len() as u32;
+                        out.write_all(&c).map_err(|e| StoreError::io(&path, e))?;
+                        w.frames.push((w.pack_len, c.len() as u32, raw.len() as u32));
+                        w.pack_len += c.len() as u64;
+                        w.entries.extend(entries.into_iter().map(|(oid, offset, len)| IdxEntry { oid, frame: frame_no, offset, len }));
+                    }
+                }
+                let file = out.into_inner().map_err(|e| StoreError::io(&path, e.into_error()))?;
+                file.sync_all().map_err(|e| StoreError::io(&path, e))?;
+                Ok(w)
+            })
+            .map_err(|e| StoreError::io(&pack_path, e))?;
         Ok(PackWriter {
             idx_path: dir.join("blobs.idx"),
             pack_path,
-            out,
             opts,
             current: Vec::new(),
             current_entries: Vec::new(),
             pending: Vec::new(),
-            entries: Vec::new(),
-            frames: Vec::new(),
-            pack_len: PACK_MAGIC.len() as u64,
+            tx: Some(tx),
+            worker: Some(worker),
             raw_bytes: 0,
         })
     }
@@ -114,51 +145,46 @@ impl PackWriter {
     }
 
     fn close_frame(&mut self) -> Result<(), StoreError> {
-        if self.current_entries.is_empty() {
+        if !self.current_entries.is_empty() {
+            let frame = std::mem::take(&mut self.current);
+            let entries = std::mem::take(&mut self.current_entries);
+            self.pending.push((frame, entries));
+        }
+        if self.pending.len() >= 2 * rayon::current_num_threads().max(2) {
+            self.send_pending()?;
+        }
+        Ok(())
+    }
+
+    fn send_pending(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        let frame = std::mem::take(&mut self.current);
-        let entries = std::mem::take(&mut self.current_entries);
-        self.pending.push((frame, entries));
-        if self.pending.len() >= 2 * rayon::current_num_threads().max(2) {
-            self.flush_pending()?;
+        let batch = std::mem::take(&mut self.pending);
+        if self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok()) {
+            return Ok(());
         }
-        Ok(())
+        // The thread stopped: its error says why.
+        self.join().map(|_| ()).and(Err(StoreError::Format { path: self.pack_path.clone(), what: "pack writer stopped".into() }))
     }
 
-    /// Compresses the pending frames in parallel and appends them in order.
-    fn flush_pending(&mut self) -> Result<(), StoreError> {
-        let level = self.opts.level;
-        let compressed: Vec<std::io::Result<Vec<u8>>> = self.pending.par_iter().map(|(raw, _)| compress_frame(raw, level)).collect();
-        for ((raw, entries), c) in std::mem::take(&mut self.pending).into_iter().zip(compressed) {
-            let c = c.map_err(|e| StoreError::io(&self.pack_path, e))?;
-            let frame_no = self.frames.len() as u32;
-            self.out.write_all(&c).map_err(|e| StoreError::io(&self.pack_path, e))?;
-            self.frames.push((self.pack_len, c.len() as u32, raw.len() as u32));
-            self.pack_len += c.len() as u64;
-            self.entries.extend(entries.into_iter().map(|(oid, offset, len)| IdxEntry { oid, frame: frame_no, offset, len }));
-        }
-        Ok(())
+    fn join(&mut self) -> Result<Written, StoreError> {
+        self.tx = None;
+        let worker = self.worker.take().ok_or_else(|| StoreError::Format { path: self.pack_path.clone(), what: "pack writer already finished".into() })?;
+        worker.join().map_err(|_| StoreError::Format { path: self.pack_path.clone(), what: "pack compression thread panicked".into() })?
     }
 
-    /// Writes the last frame and the index; syncs both files.
+    /// Writes the last frames and the index; syncs both files.
     pub fn finish(mut self) -> Result<PackStats, StoreError> {
         self.close_frame()?;
-        self.flush_pending()?;
-        let pack_path = self.pack_path.clone();
-        let file = self.out.into_inner().map_err(|e| StoreError::io(&pack_path, e.into_error()))?;
-        file.sync_all().map_err(|e| StoreError::io(&pack_path, e))?;
-        self.entries.sort_unstable_by_key(|e| e.oid);
-        if let Some(w) = self.entries.windows(2).find(|w| w[0].oid == w[1].oid) {
-            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("blob {} added twice", w[0].oid) });
+        self.send_pending()?;
+        let mut w = self.join()?;
+        w.entries.sort_unstable_by_key(|e| e.oid);
+        if let Some(d) = w.entries.windows(2).find(|d| d[0].oid == d[1].oid) {
+            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("blob {} added twice", d[0].oid) });
         }
-        write_idx(&self.idx_path, &self.entries, &self.frames)?;
-        Ok(PackStats {
-            blobs: self.entries.len() as u64,
-            frames: self.frames.len() as u64,
-            raw_bytes: self.raw_bytes,
-            pack_bytes: self.pack_len,
-        })
+        write_idx(&self.idx_path, &w.entries, &w.frames)?;
+        Ok(PackStats { blobs: w.entries.len() as u64, frames: w.frames.len() as u64, raw_bytes: self.raw_bytes, pack_bytes: w.pack_len })
     }
 }
 
@@ -318,15 +344,38 @@ impl PackReader {
         None
     }
 
-    /// Reads a blob's contents, decompressing only its frame up to the blob's end.
+    /// Reads a blob's contents: its frame is read and decoded into one anonymous mapping
+    /// (advised for huge pages, so a cold process takes a handful of page faults rather than
+    /// thousands), decoding directly into place and stopping at the blob's end.
     pub fn read(&self, oid: &Oid) -> Result<Option<Vec<u8>>, StoreError> {
+        use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
         let Some(e) = self.find(oid) else { return Ok(None) };
-        let compressed = self.read_frame_compressed(e.frame as usize)?;
-        let mut dec = zstd::stream::read::Decoder::with_buffer(&compressed[..]).map_err(|x| StoreError::io(&self.pack_path, x))?;
-        std::io::copy(&mut (&mut dec).take(u64::from(e.offset)), &mut std::io::sink()).map_err(|x| StoreError::io(&self.pack_path, x))?;
-        let mut out = vec![0u8; e.len as usize];
-        dec.read_exact(&mut out).map_err(|x| StoreError::io(&self.pack_path, x))?;
-        Ok(Some(out))
+        let io = |x| StoreError::io(&self.pack_path, x);
+        let f = self.frame(e.frame as usize);
+        let (clen, flen) = (f.compressed_len as usize, f.len as usize);
+        let (start, end) = (e.offset as usize, e.offset as usize + e.len as usize);
+        if end > flen {
+            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("blob {oid} lies beyond the end of frame {}", e.frame) });
+        }
+        let mut buf = memmap2::MmapMut::map_anon((clen + flen).max(1)).map_err(io)?;
+        #[cfg(target_os = "linux")]
+        let _ = buf.advise(memmap2::Advice::HugePage); // a hint; without THP, normal pages
+        let (compressed, out) = buf.split_at_mut(clen);
+        self.pack.read_exact_at(compressed, f.pack_offset).map_err(io)?;
+        let mut dec = Decoder::new().map_err(io)?;
+        // Decode straight into `out` (room for the whole frame, as stable-output decoding
+        // needs), not through an internal window buffer as large as the frame.
+        dec.set_parameter(zstd::zstd_safe::DParameter::StableOutBuffer(true)).map_err(io)?;
+        let mut input = InBuffer::around(compressed);
+        let mut output = OutBuffer::around(out);
+        while output.pos() < end {
+            let before = (input.pos(), output.pos());
+            dec.run(&mut input, &mut output).map_err(io)?;
+            if (input.pos(), output.pos()) == before {
+                return Err(StoreError::Format { path: self.pack_path.clone(), what: format!("frame {} ends before blob {oid}", e.frame) });
+            }
+        }
+        Ok(Some(buf[clen + start..clen + end].to_vec()))
     }
 
     /// The compressed bytes of frame `i`.

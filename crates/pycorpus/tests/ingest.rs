@@ -312,3 +312,36 @@ fn filters_and_formats() {
     let csv = w.ok(&["status", "--format", "csv"]);
     assert!(csv.lines().nth(1).unwrap().starts_with("000001,open,3,0,12,"), "{csv}");
 }
+
+#[test]
+fn shards_seal_themselves_at_capacity() {
+    let w = World::new();
+    for i in 0..6 {
+        // ~60 kB of distinct text per distribution
+        let body: String = (0..3000).map(|k| format!("v{i}_{k} = {k}\n")).collect();
+        let mut e = sdist_entries(&format!("cap{i}"), "1.0", "");
+        e.push(f(&format!("cap{i}-1.0/data.py"), body.as_bytes()));
+        w.write(&format!("cap{i}-1.0.tar.gz"), &tar_gz(&e));
+    }
+    w.ok(&["init"]);
+    let cfg = std::fs::read_to_string(w.corpus().join("corpus.toml")).unwrap();
+    w.set_config(&cfg.replace("shard_capacity_bytes = 2147483648", "shard_capacity_bytes = 100000"));
+    let s: Value = serde_json::from_str(&w.ok(&["add", "in", "--json", "--jobs", "1"])).expect("json");
+    assert_eq!(s["added"], 6, "{s}");
+    let sealed = s["sealed_shards"].as_array().unwrap().len();
+    assert!(sealed >= 2, "a 100 kB capacity must seal several shards: {s}");
+    let st: Value = serde_json::from_str(&w.ok(&["status", "--format", "jsonl"])).expect("json");
+    let shards = st["shards"].as_array().unwrap();
+    assert!(shards.len() >= 3, "{st}");
+    assert_eq!(st["total"]["distributions"], 6);
+    // every shard is complete in itself; the listing spans all of them; cat finds any blob
+    let rows = w.rows(&[]);
+    assert_eq!(rows.len(), 6 * 5, "five files per distribution");
+    let repos: std::collections::BTreeSet<u64> = rows.iter().map(|r| r["repository"].as_u64().unwrap()).collect();
+    assert_eq!(repos.len(), shards.len());
+    for r in rows.iter().filter(|r| r["skip_reason"].is_null()) {
+        assert_eq!(w.ok(&["cat", r["hash"].as_str().unwrap()]).len() as u64, r["size"].as_u64().unwrap());
+    }
+    w.ok(&["seal"]);
+    assert!(w.ok(&["verify"]).starts_with("ok:"));
+}
