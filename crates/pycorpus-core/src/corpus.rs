@@ -168,11 +168,10 @@ impl Corpus {
         for s in &shards {
             match s.kind {
                 ShardKind::Open => {
-                    let journal = s.dir.join("journal.log");
-                    if !journal.exists() {
+                    let Some((_, rec)) = read_journal(&s.dir)? else {
+                        state.replace_shard(s.number, &[])?;
                         continue;
-                    }
-                    let (_, rec) = Journal::open_read_only(&journal)?;
+                    };
                     let rels: Vec<_> = decode_commits(s.number, &rec.commits)?.into_iter().map(|r| r.release).collect();
                     state.replace_shard(s.number, &rels)?;
                 }
@@ -187,6 +186,19 @@ impl Corpus {
         }
         Ok(())
     }
+}
+
+/// Opens an open shard's journal for reading. `None` when the shard is still empty: a crash
+/// can leave the folder without `journal.log`, or with only part of its header.
+pub(crate) fn read_journal(dir: &Path) -> Result<Option<(Journal, pycorpus_store::Recovery)>, CoreError> {
+    let path = dir.join("journal.log");
+    match fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CoreError::io(&path, e)),
+        Ok(m) if m.len() < pycorpus_store::JOURNAL_MAGIC.len() as u64 => return Ok(None),
+        Ok(_) => {}
+    }
+    Ok(Some(Journal::open_read_only(&path)?))
 }
 
 /// Parses a journal's commit records.

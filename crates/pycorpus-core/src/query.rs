@@ -1,6 +1,6 @@
 //! Reading a corpus: rows, blobs, status and verification, over sealed and open shards alike.
 
-use crate::corpus::{decode_commits, read_manifest};
+use crate::corpus::{decode_commits, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest_records};
 use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
@@ -76,11 +76,11 @@ impl VerifyReport {
     }
 }
 
-/// The records of an open shard, read without changing anything.
-fn open_records(shard: &ShardInfo) -> Result<(Journal, Vec<DistRecord>, u64), CoreError> {
-    let (journal, rec) = Journal::open_read_only(&shard.dir.join("journal.log"))?;
+/// The records of an open shard, read without changing anything; `None` while it is empty.
+fn open_records(shard: &ShardInfo) -> Result<Option<(Journal, Vec<DistRecord>, u64)>, CoreError> {
+    let Some((journal, rec)) = read_journal(&shard.dir)? else { return Ok(None) };
     let records = latest_records(decode_commits(shard.number, &rec.commits)?);
-    Ok((journal, records, rec.truncated_bytes))
+    Ok(Some((journal, records, rec.truncated_bytes)))
 }
 
 fn records_to_rows(records: &[DistRecord]) -> Vec<FileRow> {
@@ -102,7 +102,7 @@ impl Corpus {
         for shard in self.shards()? {
             let rows = match shard.kind {
                 ShardKind::Sealed => read_files(&shard.dir.join("files.parquet"))?,
-                ShardKind::Open => records_to_rows(&open_records(&shard)?.1),
+                ShardKind::Open => open_records(&shard)?.map(|(_, r, _)| records_to_rows(&r)).unwrap_or_default(),
             };
             for row in rows {
                 if !filter.matches(&row) || (filter.unique && !seen_blobs.insert(row.hash)) {
@@ -122,7 +122,7 @@ impl Corpus {
         for shard in self.shards()? {
             match shard.kind {
                 ShardKind::Sealed => out.extend(read_releases(&shard.dir.join("releases.parquet"))?),
-                ShardKind::Open => out.extend(open_records(&shard)?.1.into_iter().map(|r| r.release)),
+                ShardKind::Open => out.extend(open_records(&shard)?.into_iter().flat_map(|(_, r, _)| r).map(|r| r.release)),
             }
         }
         Ok(out)
@@ -138,7 +138,7 @@ impl Corpus {
             }
         }
         for s in shards.iter().filter(|s| s.kind == ShardKind::Open) {
-            let (mut j, _) = Journal::open_read_only(&s.dir.join("journal.log"))?;
+            let Some((mut j, _)) = read_journal(&s.dir)? else { continue };
             if let Some(data) = j.read_blob(oid)? {
                 return Ok(Some(data));
             }
@@ -190,7 +190,10 @@ impl Corpus {
                     }
                 }
                 ShardKind::Open => {
-                    let (journal, records, _) = open_records(&shard)?;
+                    let Some((journal, records, _)) = open_records(&shard)? else {
+                        st.shards.push(ShardStatus { number: shard.number, state: "open".into(), ..ShardStatus::default() });
+                        continue;
+                    };
                     let rows = records_to_rows(&records);
                     let times = records.iter().map(|r| r.release.uploaded_on);
                     ShardStatus {
@@ -242,7 +245,8 @@ impl Corpus {
                 ShardKind::Sealed => self.verify_sealed(shard, &name, &mut report, reporter),
                 ShardKind::Open => match open_records(shard) {
                     Err(e) => report.problems.push(format!("{name}: {e}")),
-                    Ok((journal, records, torn)) => {
+                    Ok(None) => report.notes.push(format!("{name}: open and still empty")),
+                    Ok(Some((journal, records, torn))) => {
                         if torn > 0 {
                             report.notes.push(format!("{name}: a torn journal tail of {torn} bytes (an interrupted write); the next add cuts it"));
                         }

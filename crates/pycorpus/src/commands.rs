@@ -9,7 +9,26 @@ use pycorpus_core::{collect_inputs, Access, AddOptions, Corpus, Status};
 use pycorpus_store::Oid;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+/// Set by the first Ctrl-C: long commands finish what is in flight, report, and stop.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// First Ctrl-C: stop after the work in progress. Second: quit at once (the journal makes even
+/// that safe; the next run recovers).
+fn install_interrupt_handler(quiet: bool) {
+    static PRESSES: AtomicU32 = AtomicU32::new(0);
+    let _ = ctrlc::set_handler(move || {
+        if PRESSES.fetch_add(1, Ordering::SeqCst) == 0 {
+            CANCEL.store(true, Ordering::SeqCst);
+            if !quiet {
+                eprintln!("\ninterrupted: finishing the distributions in progress (Ctrl-C again to quit now)");
+            }
+        } else {
+            std::process::exit(130);
+        }
+    });
+}
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -41,9 +60,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if ignored.len() > 5 && !cli.quiet {
                 eprintln!("... and {} more files that are not distributions", ignored.len() - 5);
             }
-            let cancel = AtomicBool::new(false);
+            install_interrupt_handler(cli.quiet);
             let started = std::time::Instant::now();
-            let s = corpus.ingest(items, &AddOptions { jobs, retry_failed }, &reporter, &cancel)?;
+            let s = corpus.ingest(items, &AddOptions { jobs, retry_failed }, &reporter, &CANCEL)?;
             if json {
                 serde_json::to_writer(&mut out, &s)?;
                 writeln!(out)?;
@@ -66,8 +85,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 for n in &s.sealed_shards {
                     writeln!(out, "  sealed shard {n:06} (full)")?;
                 }
+                if s.interrupted {
+                    writeln!(out, "interrupted before the end: run the same command again to add the rest")?;
+                }
             }
-            ExitCode::SUCCESS
+            if s.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS }
         }
         Command::Seal { json } => {
             let mut corpus = Corpus::open(&root, Access::Write)?;

@@ -78,3 +78,52 @@ fn kill_nine_anywhere_loses_nothing() {
     }
     assert!(killed >= 20, "only {killed} runs were killed mid-way (seed {seed})");
 }
+
+/// Ctrl-C (SIGINT): `add` stops after the distributions in flight, says so, exits 130; the
+/// same command then adds the rest.
+#[test]
+fn interrupt_stops_cleanly_and_resumes() {
+    let w = World::new();
+    make_inputs(&w);
+    w.ok(&["init"]);
+    let child = w.cmd().args(["add", "in", "--jobs", "1"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(150));
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill -INT");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.code() == Some(130) {
+        assert!(stdout.contains("run the same command again"), "{stdout}");
+    } else {
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr)); // finished first
+    }
+    assert!(w.ok(&["verify"]).starts_with("ok:"));
+    let s: serde_json::Value = serde_json::from_str(&w.ok(&["add", "in", "--json"])).expect("json");
+    let st: serde_json::Value = serde_json::from_str(&w.ok(&["status", "--format", "jsonl"])).expect("json");
+    assert_eq!(st["total"]["distributions"], 30, "{s}");
+}
+
+/// Regression (found by CI's crash test): a kill between creating `NNNNNN.open/` and writing the
+/// journal header left a folder that read-only commands could not open.
+#[test]
+fn empty_or_headerless_open_shard_is_just_empty() {
+    for journal in [None, Some(&b"PYC"[..])] {
+        let w = World::new();
+        w.ok(&["init"]);
+        let open = w.corpus().join("shards/000001.open");
+        std::fs::create_dir_all(&open).unwrap();
+        if let Some(bytes) = journal {
+            std::fs::write(open.join("journal.log"), bytes).unwrap();
+        }
+        let v = w.ok(&["verify"]);
+        assert!(v.lines().last().unwrap().starts_with("ok:") && v.contains("open and still empty"), "{v}");
+        assert_eq!(w.ok(&["ls"]), "");
+        assert!(w.ok(&["status"]).contains("distributions  0"));
+        assert_eq!(w.run(&["cat", &"0".repeat(40)]).status.code(), Some(1));
+        w.write("a-1.0.tar.gz", &tar_gz(&sdist_entries("a", "1.0", "")));
+        w.ok(&["add", "in"]);
+        assert_eq!(w.rows(&[]).len(), 4);
+        w.ok(&["seal"]);
+        assert!(w.ok(&["verify"]).starts_with("ok:"));
+    }
+}
