@@ -114,16 +114,14 @@ pub fn parse_date(s: &str) -> Result<i64, FilterError> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
         return Ok(t.as_microsecond());
     }
-    if let Ok(d) = s.parse::<jiff::civil::Date>() {
-        if let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
+    if let Ok(d) = s.parse::<jiff::civil::Date>()
+        && let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
             return Ok(z.timestamp().as_microsecond());
         }
-    }
-    if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-        if let Ok(z) = dt.to_zoned(jiff::tz::TimeZone::UTC) {
+    if let Ok(dt) = s.parse::<jiff::civil::DateTime>()
+        && let Ok(z) = dt.to_zoned(jiff::tz::TimeZone::UTC) {
             return Ok(z.timestamp().as_microsecond());
         }
-    }
     Err(FilterError::Date(s.to_string()))
 }
 

@@ -147,12 +147,11 @@ impl Corpus {
                 tracing::info!("removing unfinished seal {}", path.display());
                 fs::remove_dir_all(&path).map_err(|e| CoreError::io(&path, e))?;
                 let _ = num;
-            } else if let Some(num) = name.strip_suffix(".open") {
-                if dir.join(num).join("manifest.json").is_file() {
+            } else if let Some(num) = name.strip_suffix(".open")
+                && dir.join(num).join("manifest.json").is_file() {
                     // Sealed, but the journal was not yet removed.
                     fs::remove_dir_all(&path).map_err(|e| CoreError::io(&path, e))?;
                 }
-            }
         }
         sync_dir(&dir)?;
         self.reconcile_state()

@@ -370,11 +370,10 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
         return Some(Msg::Skipped { bytes: size, failure: None });
     }
     let sha_hex = hex::encode(sha);
-    if let Some(want) = &item.expected_sha256 {
-        if !want.eq_ignore_ascii_case(&sha_hex) {
+    if let Some(want) = &item.expected_sha256
+        && !want.eq_ignore_ascii_case(&sha_hex) {
             return fail(size, format!("sha256-mismatch: expected {want}, got {sha_hex}"));
         }
-    }
     let parsed = DistFilename::parse(&item.file_name, item.project_hint.as_deref());
     let guess_type = guess_type(&item.file_name);
     let (mut project, mut version, mut dist_type) = match &parsed {
@@ -439,20 +438,17 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
             (DistStatus::Failed, Some(format!("{}: {e}", e.code())))
         }
     };
-    if conda_index && item.file_name.to_ascii_lowercase().ends_with(".tar.bz2") {
-        if let Some(c) = DistFilename::parse_conda_tarball(&item.file_name) {
+    if conda_index && item.file_name.to_ascii_lowercase().ends_with(".tar.bz2")
+        && let Some(c) = DistFilename::parse_conda_tarball(&item.file_name) {
             (project, version, dist_type) = (c.project, c.version, c.dist_type);
         }
-    }
     let md = metadata.unwrap_or_default();
     // Legacy sdist names are ambiguous (`py-3to2-1.0`): the archive's own metadata decides.
-    if let (Some(name), None) = (&md.name, &item.project_hint) {
-        if normalize_project(name) != project {
-            if let Some(p) = DistFilename::parse(&item.file_name, Some(name)).filter(|p| p.project == normalize_project(name)) {
+    if let (Some(name), None) = (&md.name, &item.project_hint)
+        && normalize_project(name) != project
+            && let Some(p) = DistFilename::parse(&item.file_name, Some(name)).filter(|p| p.project == normalize_project(name)) {
                 (project, version) = (p.project, p.version);
             }
-        }
-    }
     let (status, error) = match (status, parsed.is_none()) {
         (DistStatus::Ok, true) => (DistStatus::Failed, Some("unrecognised-name: not a distribution file name".to_string())),
         _ => (status, error),

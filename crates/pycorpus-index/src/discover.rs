@@ -87,15 +87,14 @@ pub fn read_pip_config(path: &Path) -> Option<String> {
             section = s.trim().to_ascii_lowercase();
             continue;
         }
-        if let Some((k, v)) = line.split_once(['=', ':']) {
-            if k.trim().to_ascii_lowercase().replace('_', "-") == "index-url" {
+        if let Some((k, v)) = line.split_once(['=', ':'])
+            && k.trim().to_ascii_lowercase().replace('_', "-") == "index-url" {
                 match section.as_str() {
                     "global" => global = Some(v.trim().to_string()),
                     "download" => download = Some(v.trim().to_string()),
                     _ => {}
                 }
             }
-        }
     }
     download.or(global)
 }

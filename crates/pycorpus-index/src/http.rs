@@ -190,11 +190,10 @@ impl Client {
                     written += n as u64;
                     progress(n as u64);
                 }
-                if let Some(len) = resp.content_length() {
-                    if written - resumed_from < len {
+                if let Some(len) = resp.content_length()
+                    && written - resumed_from < len {
                         return Err(Step::Retry(None, format!("body ended after {} of {len} bytes", written - resumed_from)));
                     }
-                }
                 finish_part(&part, file, sha, written).map_err(|e| Step::Fail(io(e)))
             });
             let (bytes, got) = result?;

@@ -1,4 +1,5 @@
 //! The index client against a fake index on 127.0.0.1: every network fault sync must survive.
+#![allow(clippy::unwrap_used)] // tests panic on purpose
 
 use pycorpus_index::{simple, Client, ClientOptions, IndexError};
 use pycorpus_testkit::{Fault, IndexServer, Route};

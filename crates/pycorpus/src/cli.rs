@@ -34,6 +34,7 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing would only obscure the CLI types
 pub enum Command {
     /// Create a corpus folder (corpus.toml, state.sqlite, shards/). Safe to run again.
     #[command(after_help = "Example:\n  pycorpus --corpus /data/pycorpus init")]

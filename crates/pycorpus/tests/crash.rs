@@ -1,5 +1,6 @@
 //! Crash safety: `kill -9` of `add` (and of `seal`) at random points, then a clean re-run,
 //! must give exactly the corpus an uninterrupted run gives, and `verify` must pass throughout.
+#![allow(clippy::unwrap_used)] // tests panic on purpose
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! End-to-end tests of `init`, `add`, `seal`, `ls`, `cat`, `status`, `verify` on generated
 //! archives, hostile ones included. Each test runs the real binary in its own folder.
+#![allow(clippy::unwrap_used)] // tests panic on purpose
 
 mod common;
 use common::*;
