@@ -17,7 +17,7 @@ use pycorpus_catalog::{DistRecord, DistStatus, EntryType, FileEntry, Release};
 use pycorpus_store::{Journal, Oid, OidHasher};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +36,9 @@ pub struct IngestItem {
     pub uploaded_on: Option<i64>,
     /// sha256 the file must have; a mismatch is a failure and nothing is ingested.
     pub expected_sha256: Option<String>,
+    /// Delete the file once its distribution is committed (or found already present): for
+    /// downloads that are not to be kept.
+    pub remove_after: bool,
 }
 
 /// Options of [`Corpus::ingest`].
@@ -99,7 +102,7 @@ pub fn collect_inputs(paths: &[PathBuf], uploaded_on: Option<i64>) -> Result<(Ve
             Some(t) => t,
             None => mtime_micros(&path)?,
         };
-        items.push(IngestItem { path, file_name: name, project_hint: None, uploaded_on: Some(time), expected_sha256: None });
+        items.push(IngestItem { path, file_name: name, project_hint: None, uploaded_on: Some(time), expected_sha256: None, remove_after: false });
         Ok(())
     };
     for p in paths {
@@ -132,11 +135,13 @@ enum Msg {
     /// A distribution read to its end (or failed), with the input it came from so that it can
     /// be handed to the next shard when this one filled up in the meantime.
     Commit(Box<DistRecord>, IngestItem),
-    Skipped { bytes: u64, failure: Option<Failure> },
+    Skipped { bytes: u64, failure: Option<Failure>, item: IngestItem },
 }
 
 struct Ctx<'a> {
-    queue: Receiver<IngestItem>,
+    queue: &'a Receiver<IngestItem>,
+    /// Inputs handed back (read while a shard filled up): taken before the queue.
+    pending: &'a Mutex<VecDeque<IngestItem>>,
     known_blobs: Mutex<HashSet<Oid>>,
     known_dists: &'a HashSet<[u8; 32]>,
     full: AtomicBool,
@@ -152,16 +157,32 @@ impl Corpus {
     /// interrupt at any point (`cancel`, a crash, `kill -9`): what was committed stays, and the
     /// next run adds the rest.
     pub fn ingest(&mut self, items: Vec<IngestItem>, opts: &AddOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<AddSummary, CoreError> {
-        let mut summary = AddSummary { considered: items.len() as u64, ..AddSummary::default() };
         let total_bytes: u64 = items.iter().filter_map(|i| std::fs::metadata(&i.path).ok()).map(|m| m.len()).sum();
-        let known_dists = self.state_mut()?.known_sha256(!opts.retry_failed)?;
         let (qtx, qrx) = crossbeam_channel::unbounded();
+        let n = items.len() as u64;
         for item in items {
             qtx.send(item).expect("queue open");
         }
-        let qtx_again = qtx;
+        drop(qtx);
+        self.ingest_stream(&qrx, (n, total_bytes), opts, reporter, cancel)
+    }
+
+    /// Like [`Corpus::ingest`], for inputs that arrive while it runs (downloads): it returns
+    /// once every sender of `input` is gone and everything received is done. `expected` is
+    /// (items, bytes) for the progress bar, (0, 0) when unknown.
+    pub fn ingest_stream(
+        &mut self,
+        input: &Receiver<IngestItem>,
+        expected: (u64, u64),
+        opts: &AddOptions,
+        reporter: &dyn Reporter,
+        cancel: &AtomicBool,
+    ) -> Result<AddSummary, CoreError> {
+        let mut summary = AddSummary::default();
+        let known_dists = self.state_mut()?.known_sha256(!opts.retry_failed)?;
+        let pending: Mutex<VecDeque<IngestItem>> = Mutex::new(VecDeque::new());
         let jobs = if opts.jobs == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.jobs };
-        reporter.start("add", summary.considered, total_bytes);
+        reporter.start("add", expected.0, expected.1);
         loop {
             let shard = self.ensure_open_shard()?;
             let journal_path = shard.dir.join("journal.log");
@@ -175,7 +196,8 @@ impl Corpus {
             let mut shard_files: u64 = records.iter().map(|r| r.files.len() as u64).sum();
             drop(records);
             let ctx = Ctx {
-                queue: qrx.clone(),
+                queue: input,
+                pending: &pending,
                 known_blobs: Mutex::new(journal.blobs().map(|(o, _)| *o).collect()),
                 known_dists: &known_dists,
                 full: AtomicBool::new(self.over_capacity(&journal, shard_files)),
@@ -186,7 +208,6 @@ impl Corpus {
             };
             let (tx, rx) = crossbeam_channel::bounded::<Msg>(64);
             let mut fatal: Option<CoreError> = None;
-            let mut requeue: Vec<IngestItem> = Vec::new();
             std::thread::scope(|s| {
                 for _ in 0..jobs {
                     let tx = tx.clone();
@@ -202,7 +223,7 @@ impl Corpus {
                         // Read while the shard filled up: it goes to the next shard. Its blobs
                         // stay behind unreferenced, so they are never packed.
                         Msg::Commit(_, item) if ctx.full.load(Ordering::SeqCst) => {
-                            requeue.push(item);
+                            pending.lock().expect("lock").push_back(item);
                             continue;
                         }
                         m => m,
@@ -218,9 +239,15 @@ impl Corpus {
                     }
                 }
             });
-            for item in requeue {
-                qtx_again.send(item).expect("queue open");
-            }
+            let more = !pending.lock().expect("lock").is_empty()
+                || match input.try_recv() {
+                    Ok(item) => {
+                        pending.lock().expect("lock").push_back(item);
+                        true
+                    }
+                    Err(crossbeam_channel::TryRecvError::Empty) => true,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => false,
+                };
             let empty = journal.file_len() == pycorpus_store::JOURNAL_MAGIC.len() as u64;
             drop(journal);
             if empty {
@@ -233,14 +260,14 @@ impl Corpus {
                 return Err(e);
             }
             if cancel.load(Ordering::SeqCst) {
-                summary.interrupted = !qrx.is_empty();
+                summary.interrupted = more;
                 break;
             }
             if ctx.full.load(Ordering::SeqCst) {
                 reporter.note(&format!("shard {} reached its capacity; sealing it", shard.number));
                 self.seal_shard(&shard, reporter)?;
                 summary.sealed_shards.push(shard.number);
-                if !qrx.is_empty() {
+                if more {
                     continue;
                 }
             }
@@ -270,7 +297,9 @@ impl Corpus {
                     summary.new_blob_bytes += u64::from(len);
                 }
             }
-            Msg::Skipped { bytes, failure } => {
+            Msg::Skipped { bytes, failure, item } => {
+                summary.considered += 1;
+                remove_input(&item);
                 match failure {
                     Some(f) => {
                         reporter.note(&format!("failed: {}: {}", f.file, f.reason));
@@ -281,11 +310,13 @@ impl Corpus {
                 }
                 reporter.advance(1, bytes);
             }
-            Msg::Commit(rec, _) => {
+            Msg::Commit(rec, item) => {
+                summary.considered += 1;
                 let rel = &rec.release;
                 if !committed.insert(rel.dist_sha256.clone()) {
                     summary.already_present += 1; // the same file twice in one batch
                     reporter.advance(1, rel.dist_size);
+                    remove_input(&item);
                     return Ok(());
                 }
                 if let Some(f) = rec.files.iter().find(|f| f.skip_reason.is_none() && !journal.contains(&f.hash)) {
@@ -294,6 +325,7 @@ impl Corpus {
                 let payload = serde_json::to_vec(&*rec).map_err(|e| CoreError::Invalid(e.to_string()))?;
                 journal.commit(&payload)?;
                 self.state_mut()?.put(std::slice::from_ref(rel))?;
+                remove_input(&item);
                 *shard_files += rec.files.len() as u64;
                 summary.input_bytes += rel.dist_size;
                 match rel.status {
@@ -327,9 +359,34 @@ impl Corpus {
     }
 }
 
+/// Deletes an input the caller does not want kept, once nothing more depends on it.
+fn remove_input(item: &IngestItem) {
+    if item.remove_after {
+        if let Err(e) = std::fs::remove_file(&item.path) {
+            tracing::warn!("cannot remove {}: {e}", item.path.display());
+        }
+    }
+}
+
+/// The next input: handed-back ones first, then the queue (waiting for it while it is open).
+fn next_item(ctx: &Ctx<'_>) -> Option<IngestItem> {
+    loop {
+        if ctx.full.load(Ordering::SeqCst) || ctx.stop.load(Ordering::SeqCst) || ctx.cancel.load(Ordering::SeqCst) {
+            return None;
+        }
+        if let Some(item) = ctx.pending.lock().expect("lock").pop_front() {
+            return Some(item);
+        }
+        match ctx.queue.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(item) => return Some(item),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
 fn worker(ctx: &Ctx<'_>, tx: &Sender<Msg>) {
-    while !ctx.full.load(Ordering::SeqCst) && !ctx.stop.load(Ordering::SeqCst) && !ctx.cancel.load(Ordering::SeqCst) {
-        let Ok(item) = ctx.queue.try_recv() else { break };
+    while let Some(item) = next_item(ctx) {
         match ingest_one(ctx, &item, tx) {
             Some(msg) => {
                 if tx.send(msg).is_err() {
@@ -361,13 +418,13 @@ fn sha256_file(path: &Path) -> io::Result<([u8; 32], u64)> {
 
 /// Reads one distribution; `None` when the writer has gone away.
 fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg> {
-    let fail = |bytes, reason: String| Some(Msg::Skipped { bytes, failure: Some(Failure { file: item.file_name.clone(), reason }) });
+    let fail = |bytes, reason: String| Some(Msg::Skipped { bytes, failure: Some(Failure { file: item.file_name.clone(), reason }), item: item.clone() });
     let (sha, size) = match sha256_file(&item.path) {
         Ok(x) => x,
         Err(e) => return fail(0, format!("unreadable: {}: {e}", item.path.display())),
     };
     if ctx.known_dists.contains(&sha) {
-        return Some(Msg::Skipped { bytes: size, failure: None });
+        return Some(Msg::Skipped { bytes: size, failure: None, item: item.clone() });
     }
     let sha_hex = hex::encode(sha);
     if let Some(want) = &item.expected_sha256

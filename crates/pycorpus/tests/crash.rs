@@ -49,12 +49,16 @@ fn kill_nine_anywhere_loses_nothing() {
     eprintln!("crash test seed {seed} (set CRASH_SEED to replay); uninterrupted add took {full:?}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut killed = 0;
-    for round in 0..20 {
+    // Rounds continue until at least 20 kills landed mid-way (bounded, so it cannot spin).
+    for round in 0..60 {
+        if killed >= 20 && round >= 20 {
+            break;
+        }
         let w = World::new();
         w.ok(&["init"]);
         for _ in 0..(1 + round % 2) {
             let mut child = w.cmd().args(["add", inputs, "--quiet"]).spawn().expect("spawn");
-            std::thread::sleep(Duration::from_micros(rng.random_range(0..(full.as_micros() as u64 * 4 / 5).max(1))));
+            std::thread::sleep(Duration::from_micros(rng.random_range(0..(full.as_micros() as u64 * 3 / 5).max(1))));
             if child.try_wait().expect("wait").is_none() {
                 child.kill().expect("kill -9");
                 killed += 1;
