@@ -361,11 +361,10 @@ impl Corpus {
 
 /// Deletes an input the caller does not want kept, once nothing more depends on it.
 fn remove_input(item: &IngestItem) {
-    if item.remove_after {
-        if let Err(e) = std::fs::remove_file(&item.path) {
+    if item.remove_after
+        && let Err(e) = std::fs::remove_file(&item.path) {
             tracing::warn!("cannot remove {}: {e}", item.path.display());
         }
-    }
 }
 
 /// The next input: handed-back ones first, then the queue (waiting for it while it is open).

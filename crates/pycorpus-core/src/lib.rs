@@ -25,6 +25,7 @@ mod query;
 mod reporter;
 mod seal;
 mod state;
+mod sync;
 
 pub use config::{Config, LimitsConfig};
 pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
@@ -34,6 +35,8 @@ pub use query::{ShardStatus, Status, VerifyReport};
 pub use reporter::{NoReporter, Reporter};
 pub use seal::SealSummary;
 pub use state::State;
+pub use sync::{PlannedFile, SyncOptions, SyncSummary};
+pub use pycorpus_index::ClientOptions;
 
 use std::path::{Path, PathBuf};
 

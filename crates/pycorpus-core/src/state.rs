@@ -123,3 +123,12 @@ impl State {
         Ok(out)
     }
 }
+
+impl State {
+    /// File names of every distribution recorded (for index files that give no sha256).
+    pub fn known_file_names(&self) -> Result<std::collections::HashSet<String>, CoreError> {
+        let mut st = self.conn.prepare("SELECT file_name FROM distributions").map_err(CoreError::sql)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(CoreError::sql)?;
+        rows.collect::<Result<_, _>>().map_err(CoreError::sql)
+    }
+}

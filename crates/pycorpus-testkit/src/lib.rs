@@ -47,6 +47,7 @@ impl Route {
 
 #[derive(Default)]
 struct State {
+    delay: Duration,
     routes: HashMap<String, Route>,
     hits: HashMap<String, usize>,
     ranges: Vec<(String, String)>,
@@ -87,6 +88,11 @@ impl IndexServer {
         let mut r = Route::new(Vec::new(), "text/plain");
         r.redirect = Some(to.to_string());
         self.route(path, r);
+    }
+
+    /// Waits this long before answering each request (a slow network).
+    pub fn set_delay(&self, d: Duration) {
+        self.state.lock().expect("lock").delay = d;
     }
 
     /// Removes a route (it then answers 404).
@@ -146,6 +152,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         let mut sink = vec![0u8; length];
         reader.read_exact(&mut sink)?;
         let path_only = path.split('?').next().unwrap_or("/").to_string();
+        let delay = state.lock().expect("lock").delay;
+        std::thread::sleep(delay);
         let (route, fault) = {
             let mut st = state.lock().expect("lock");
             *st.hits.entry(path_only.clone()).or_default() += 1;

@@ -63,6 +63,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mirror distribution files from a package index into the corpus.
+    ///
+    /// The index is --index-url, else corpus.toml's index_url, else PIP_INDEX_URL, else pip's
+    /// configuration, else the local pip's default. Files are verified by sha256, downloaded
+    /// concurrently, resumed after an interruption, ingested as they arrive and then deleted
+    /// (unless --keep-archives). A second run fetches only what is new.
+    #[command(after_help = "Examples:\n  pycorpus sync --project requests --project flask --latest 1\n  pycorpus sync --projects-file projects.txt --types sdist --since 2024-01-01\n  pycorpus sync --lock corpus-v1.tsv\n  pycorpus sync --project numpy --only-pure-wheels --dry-run")]
+    Sync(SyncArgs),
+    /// Write a lock file of the corpus (project, version, filename, size, sha256, upload_time):
+    /// `sync --lock` of it rebuilds the same corpus.
+    Lock {
+        /// Output file (default: standard output).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Seal the open shard: compact, immutable, with a Parquet index and a manifest.
     #[command(after_help = "Example:\n  pycorpus seal --json")]
     Seal {
@@ -102,6 +117,71 @@ pub enum Command {
         #[arg(required = true, num_args = 1..=3, value_name = "OID | PROJECT VERSION PATH")]
         what: Vec<String>,
     },
+}
+
+/// `sync` flags.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// A project to mirror (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Selection")]
+    pub project: Vec<String>,
+    /// A file of project names, one per line.
+    #[arg(long, value_name = "FILE", help_heading = "Selection")]
+    pub projects_file: Option<PathBuf>,
+    /// Every project the index lists.
+    #[arg(long, help_heading = "Selection")]
+    pub all: bool,
+    /// Exactly the files of a lock file (the TSV that `pycorpus lock` writes).
+    #[arg(long, value_name = "FILE", help_heading = "Selection")]
+    pub lock: Option<PathBuf>,
+    /// Uploaded on or after (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE", help_heading = "Filters")]
+    pub since: Option<String>,
+    /// Uploaded before.
+    #[arg(long, value_name = "DATE", help_heading = "Filters")]
+    pub until: Option<String>,
+    /// Only the newest N versions of each project (by upload time).
+    #[arg(long, value_name = "N", help_heading = "Filters")]
+    pub latest: Option<usize>,
+    /// Distribution types: sdist, wheel, egg, conda (comma-separated).
+    #[arg(long, value_name = "T", value_delimiter = ',', help_heading = "Filters")]
+    pub types: Vec<String>,
+    /// Leave out projects matching this glob (repeatable), e.g. '*-nightly'.
+    #[arg(long, value_name = "GLOB", help_heading = "Filters")]
+    pub exclude: Vec<String>,
+    /// Skip files larger than this (K, M, G suffixes).
+    #[arg(long, value_name = "N", value_parser = parse_size, help_heading = "Filters")]
+    pub max_file_size: Option<u64>,
+    /// Wheels only when pure Python (`none-any`).
+    #[arg(long, help_heading = "Filters")]
+    pub only_pure_wheels: bool,
+    /// Wheels only for platform tags containing this (repeatable), e.g. manylinux, win_amd64.
+    #[arg(long, value_name = "TAG", help_heading = "Filters")]
+    pub platform: Vec<String>,
+    /// Fetch yanked files too.
+    #[arg(long, help_heading = "Filters")]
+    pub include_yanked: bool,
+    /// The index's simple API URL.
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// Concurrent downloads.
+    #[arg(long, short, default_value_t = 4, value_name = "N")]
+    pub jobs: usize,
+    /// Print what would be fetched, the count and total size; fetch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the downloaded archives in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub keep_archives: Option<PathBuf>,
+    /// Seconds without progress before a connection counts as stalled.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub timeout: u64,
+    /// Retries of a failed request (resets, timeouts, 408, 429, 5xx).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub retries: u32,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output formats.

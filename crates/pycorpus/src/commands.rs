@@ -1,6 +1,6 @@
 //! One function per command: resolve settings, call the library, render the result.
 
-use crate::cli::{Cli, Command, FilterArgs, Format};
+use crate::cli::{Cli, Command, FilterArgs, Format, SyncArgs};
 use crate::output::{csv_field, csv_record, human_bytes, row_json, table, thousands};
 use crate::reporters::BarReporter;
 use anyhow::{bail, Context, Result};
@@ -91,6 +91,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             if s.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS }
         }
+        Command::Sync(args) => {
+            let mut corpus = Corpus::open(&root, Access::Write)?;
+            install_interrupt_handler(cli.quiet);
+            sync(&mut corpus, &args, &reporter, &mut out)?
+        }
+        Command::Lock { output } => {
+            let corpus = Corpus::open(&root, Access::Read)?;
+            let mut rels: Vec<_> = corpus.releases()?.into_iter().filter(|r| r.status == pycorpus_catalog::DistStatus::Ok).collect();
+            rels.sort_by(|a, b| (&a.project_name, a.uploaded_on, &a.project_release).cmp(&(&b.project_name, b.uploaded_on, &b.project_release)));
+            let mut text = String::from("project\tversion\tfilename\tsize\tsha256\tupload_time\n");
+            for r in &rels {
+                text.push_str(&format!("{}\t{}\t{}\t{}\t{}\t{}\n", r.project_name, r.project_version, r.project_release, r.dist_size, r.dist_sha256, pycorpus_catalog::format_time(r.uploaded_on)));
+            }
+            match output {
+                Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+                None => out.write_all(text.as_bytes())?,
+            }
+            ExitCode::SUCCESS
+        }
         Command::Seal { json } => {
             let mut corpus = Corpus::open(&root, Access::Write)?;
             match corpus.seal(&reporter)? {
@@ -178,6 +197,79 @@ impl BarReporter {
     fn note_ignored(&self, p: &std::path::Path) {
         pycorpus_core::Reporter::note(self, &format!("ignored (not a distribution file name): {}", p.display()));
     }
+}
+
+fn sync(corpus: &mut Corpus, a: &SyncArgs, reporter: &BarReporter, out: &mut impl Write) -> Result<ExitCode> {
+    let types = a.types.iter().map(|t| pycorpus_archive::DistType::parse(t).with_context(|| format!("--types: unknown type {t:?} (sdist, wheel, egg, conda)"))).collect::<Result<Vec<_>>>()?;
+    let opts = pycorpus_core::SyncOptions {
+        index_url: a.index_url.clone(),
+        projects: a.project.clone(),
+        projects_file: a.projects_file.clone(),
+        all: a.all,
+        lock: a.lock.clone(),
+        since: a.since.as_deref().map(parse_date).transpose().context("--since")?,
+        until: a.until.as_deref().map(parse_date).transpose().context("--until")?,
+        latest: a.latest,
+        types,
+        exclude: a.exclude.clone(),
+        max_file_size: a.max_file_size,
+        only_pure_wheels: a.only_pure_wheels,
+        platforms: a.platform.clone(),
+        include_yanked: a.include_yanked,
+        jobs: a.jobs,
+        dry_run: a.dry_run,
+        keep_archives: a.keep_archives.clone(),
+        client: pycorpus_core::ClientOptions { timeout: std::time::Duration::from_secs(a.timeout.max(1)), retries: a.retries, ..Default::default() },
+    };
+    let started = std::time::Instant::now();
+    let s = corpus.sync(&opts, reporter, &CANCEL)?;
+    if a.json {
+        serde_json::to_writer(&mut *out, &s)?;
+        writeln!(out)?;
+    } else {
+        if a.dry_run {
+            let rows: Vec<Vec<String>> = s
+                .planned
+                .iter()
+                .map(|p| vec![p.project.clone(), p.version.clone(), p.filename.clone(), p.size.map(human_bytes).unwrap_or_default(), p.upload_time.map(pycorpus_catalog::format_time).unwrap_or_default()])
+                .collect();
+            if !rows.is_empty() {
+                table(out, &["project", "version", "file", "size", "uploaded"], &rows, &[false, false, false, true, false])?;
+            }
+            writeln!(out, "would fetch {} file(s), {} ({} already in the corpus) from {}", thousands(s.planned.len() as u64), human_bytes(s.planned_bytes), thousands(s.already_present), s.index_url)?;
+        } else {
+            writeln!(
+                out,
+                "synced {} project(s) from {} in {:.1}s: {} file(s) downloaded ({}), {} added, {} already present",
+                thousands(s.projects),
+                s.index_url,
+                started.elapsed().as_secs_f64(),
+                thousands(s.downloaded),
+                human_bytes(s.downloaded_bytes),
+                thousands(s.add.added),
+                thousands(s.already_present + s.add.already_present)
+            )?;
+            for f in &s.add.failures {
+                writeln!(out, "  unreadable archive, recorded as failed: {}: {}", f.file, f.reason)?;
+            }
+        }
+        for p in &s.projects_missing {
+            writeln!(out, "  not on the index: {p}")?;
+        }
+        for f in &s.failures {
+            writeln!(out, "  failed: {}: {}", f.file, f.reason)?;
+        }
+        if s.add.interrupted {
+            writeln!(out, "interrupted before the end: run the same command again to continue")?;
+        }
+    }
+    Ok(if s.add.interrupted {
+        ExitCode::from(130)
+    } else if s.failures.is_empty() && s.projects_missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Turns filter flags into a [`Filter`], with errors that name the flag.

@@ -1,0 +1,382 @@
+//! `sync`: mirror distribution files from a package index into the corpus.
+//!
+//! Plan: resolve the index (flag, corpus.toml, pip's configuration), list the selected
+//! projects' files from the JSON API (falling back to the simple page), apply the filters, and
+//! drop files whose sha256 the corpus already holds. Fetch: `jobs` download threads write
+//! verified files into `<corpus>/downloads/` (partial files resume after a crash; a complete
+//! file there is reused, never fetched twice) and hand each one to the ingest pipeline as it
+//! finishes; the archive is deleted once its distribution is committed, unless kept.
+
+use crate::{AddOptions, AddSummary, Corpus, CoreError, Failure, IngestItem, Reporter};
+use globset::{Glob, GlobSetBuilder};
+use pycorpus_archive::{normalize_project, DistFilename, DistType};
+use pycorpus_index::{json_api_url, parse_html_project, parse_html_root, parse_json_project, parse_json_root, parse_project_json, simple, Client, ClientOptions, IndexFile};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// What to mirror and how.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// `--index-url` (else corpus.toml, `PIP_INDEX_URL`, pip's configuration, pip's default).
+    pub index_url: Option<String>,
+    /// Projects by name.
+    pub projects: Vec<String>,
+    /// A file of project names, one per line (`#` comments).
+    pub projects_file: Option<PathBuf>,
+    /// Every project of the index.
+    pub all: bool,
+    /// Exact files from a lock file (project, version, filename, size, sha256, upload_time).
+    pub lock: Option<PathBuf>,
+    /// Uploaded at or after (µs).
+    pub since: Option<i64>,
+    /// Uploaded before (µs).
+    pub until: Option<i64>,
+    /// Only the newest N versions of each project (by upload time).
+    pub latest: Option<usize>,
+    /// Distribution types to fetch (empty: all).
+    pub types: Vec<DistType>,
+    /// Project globs to leave out.
+    pub exclude: Vec<String>,
+    /// Largest file to fetch.
+    pub max_file_size: Option<u64>,
+    /// Wheels only if pure (`none-any`); other types unaffected.
+    pub only_pure_wheels: bool,
+    /// Wheels only for platform tags containing one of these (e.g. `manylinux`, `win_amd64`).
+    pub platforms: Vec<String>,
+    /// Fetch yanked files too.
+    pub include_yanked: bool,
+    /// Concurrent downloads (0: 4).
+    pub jobs: usize,
+    /// Plan only.
+    pub dry_run: bool,
+    /// Keep the downloaded archives in this folder.
+    pub keep_archives: Option<PathBuf>,
+    /// Network settings.
+    pub client: ClientOptions,
+}
+
+/// One file the plan will fetch.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedFile {
+    /// Normalised project.
+    pub project: String,
+    /// Version.
+    pub version: String,
+    /// File name.
+    pub filename: String,
+    /// Absolute URL.
+    pub url: String,
+    /// sha256 from the index.
+    pub sha256: Option<String>,
+    /// Size from the index.
+    pub size: Option<u64>,
+    /// Upload time (µs).
+    pub upload_time: Option<i64>,
+}
+
+/// What `sync` did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncSummary {
+    /// The index used.
+    pub index_url: String,
+    /// Where that URL came from.
+    pub index_source: String,
+    /// Projects looked at.
+    pub projects: u64,
+    /// Projects the index does not have.
+    pub projects_missing: Vec<String>,
+    /// Files the filters selected that the corpus already holds.
+    pub already_present: u64,
+    /// Files to fetch.
+    pub planned: Vec<PlannedFile>,
+    /// Their total size (as the index gives it).
+    pub planned_bytes: u64,
+    /// Files downloaded (or reused from an earlier interrupted run).
+    pub downloaded: u64,
+    /// Bytes received.
+    pub downloaded_bytes: u64,
+    /// Projects whose listing failed, and downloads that failed (after retries) or did not
+    /// verify: nothing of these was ingested. (Archives that downloaded but could not be read
+    /// are in `add.failures`, recorded in the corpus as failed.)
+    pub failures: Vec<Failure>,
+    /// The ingest of what was downloaded.
+    pub add: AddSummary,
+    /// True for a plan only.
+    pub dry_run: bool,
+}
+
+/// A lock file row.
+#[derive(Debug, Clone)]
+struct LockRow {
+    project: String,
+    filename: String,
+    sha256: String,
+}
+
+fn read_lock(path: &Path) -> Result<Vec<LockRow>, CoreError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).ok_or_else(|| CoreError::Invalid(format!("{}: no {name:?} column (need project, filename, sha256)", path.display())));
+    let (p, f, s) = (col("project")?, col("filename")?, col("sha256")?);
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split('\t').collect();
+        let get = |c: usize| cells.get(c).map(|v| v.trim().to_string()).ok_or_else(|| CoreError::Invalid(format!("{}: line {} has too few columns", path.display(), i + 2)));
+        rows.push(LockRow { project: get(p)?, filename: get(f)?, sha256: get(s)?.to_ascii_lowercase() });
+    }
+    Ok(rows)
+}
+
+/// The files of one project: the JSON API when served, else the simple page.
+fn project_files(client: &Client, index: &str, project: &str) -> Result<Option<Vec<IndexFile>>, CoreError> {
+    let err = |e: pycorpus_index::IndexError| CoreError::Invalid(format!("{project}: {e}"));
+    match client.get(&json_api_url(index, project), "application/json") {
+        Ok(page) => return parse_project_json(&page.body, &page.url).map(|p| Some(p.files)).map_err(err),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(err(e)),
+    }
+    let url = format!("{index}{}/", normalize_project(project));
+    match client.get(&url, simple::ACCEPT) {
+        Ok(page) if page.content_type.starts_with(simple::JSON_TYPE) => parse_json_project(&page.body, &page.url).map(Some).map_err(err),
+        Ok(page) => parse_html_project(&page.body, &page.url).map(Some).map_err(err),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}
+
+fn wheel_tags(filename: &str) -> Option<(String, String)> {
+    let stem = filename.strip_suffix(".whl")?;
+    let parts: Vec<&str> = stem.split('-').collect();
+    let n = parts.len();
+    (n >= 5).then(|| (parts[n - 2].to_string(), parts[n - 1].to_string()))
+}
+
+impl SyncOptions {
+    /// True when the filters keep `f` (of a distribution of type `t`).
+    fn keeps(&self, f: &IndexFile, t: DistType) -> bool {
+        if f.yanked && !self.include_yanked {
+            return false;
+        }
+        if !self.types.is_empty() && !self.types.contains(&t) {
+            return false;
+        }
+        if self.since.is_some_and(|s| f.upload_time.is_none_or(|u| u < s)) || self.until.is_some_and(|s| f.upload_time.is_none_or(|u| u >= s)) {
+            return false;
+        }
+        if self.max_file_size.is_some_and(|m| f.size.is_some_and(|s| s > m)) {
+            return false;
+        }
+        if t == DistType::Wheel
+            && let Some((abi, platform)) = wheel_tags(&f.filename) {
+                if self.only_pure_wheels && !(abi == "none" && platform == "any") {
+                    return false;
+                }
+                if !self.platforms.is_empty() && !self.platforms.iter().any(|p| platform.contains(p.as_str())) {
+                    return false;
+                }
+            }
+        true
+    }
+}
+
+/// Keeps the files of the newest `n` versions (by their latest upload time).
+fn latest_versions(files: Vec<PlannedFile>, n: usize) -> Vec<PlannedFile> {
+    let mut newest: BTreeMap<String, i64> = BTreeMap::new();
+    for f in &files {
+        let t = f.upload_time.unwrap_or(i64::MIN);
+        newest.entry(f.version.clone()).and_modify(|v| *v = (*v).max(t)).or_insert(t);
+    }
+    let mut versions: Vec<(i64, String)> = newest.into_iter().map(|(v, t)| (t, v)).collect();
+    versions.sort_by(|a, b| b.cmp(a));
+    let keep: HashSet<String> = versions.into_iter().take(n).map(|(_, v)| v).collect();
+    files.into_iter().filter(|f| keep.contains(&f.version)).collect()
+}
+
+fn sha256_of(path: &Path) -> Option<String> {
+    let data = std::fs::read(path).ok()?;
+    Some(hex::encode(Sha256::digest(&data)))
+}
+
+impl Corpus {
+    /// Mirrors the selected files from the index (see the module docs).
+    pub fn sync(&mut self, opts: &SyncOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<SyncSummary, CoreError> {
+        let index = pycorpus_index::resolve_index_url(opts.index_url.as_deref(), self.config.index_url.as_deref(), &|k| std::env::var(k).ok())
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let mut summary = SyncSummary { index_url: index.url.clone(), index_source: format!("{:?}", index.source), dry_run: opts.dry_run, ..SyncSummary::default() };
+        let client = Client::new(opts.client).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let jobs = if opts.jobs == 0 { 4 } else { opts.jobs };
+
+        // Which projects, and (for a lock) which exact files.
+        let lock = opts.lock.as_deref().map(read_lock).transpose()?;
+        let mut names: Vec<String> = opts.projects.clone();
+        if let Some(f) = &opts.projects_file {
+            let text = std::fs::read_to_string(f).map_err(|e| CoreError::io(f, e))?;
+            names.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
+        }
+        if let Some(rows) = &lock {
+            names.extend(rows.iter().map(|r| r.project.clone()));
+        }
+        if opts.all {
+            let page = client.get(&index.url, simple::ACCEPT).map_err(|e| CoreError::Invalid(e.to_string()))?;
+            if page.content_type.starts_with(simple::JSON_TYPE) {
+                names.extend(parse_json_root(&page.body, &page.url).map_err(|e| CoreError::Invalid(e.to_string()))?.into_iter().map(|(n, _)| n));
+            } else {
+                names.extend(parse_html_root(&page.body));
+            }
+        }
+        let mut exclude = GlobSetBuilder::new();
+        for g in &opts.exclude {
+            exclude.add(Glob::new(&normalize_project(g).replace('-', "[-]")).or_else(|_| Glob::new(g)).map_err(|e| CoreError::Invalid(format!("--exclude {g:?}: {e}")))?);
+        }
+        let exclude = exclude.build().map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let mut seen = HashSet::new();
+        names.retain(|n| seen.insert(normalize_project(n)) && !exclude.is_match(normalize_project(n)));
+        if names.is_empty() {
+            return Err(CoreError::Invalid("nothing selected: give --project NAME, --projects-file F, --lock FILE or --all".into()));
+        }
+        summary.projects = names.len() as u64;
+
+        // List every project's files, `jobs` at a time.
+        reporter.start("index", names.len() as u64, 0);
+        let queue = Mutex::new(names.clone());
+        let listed: Mutex<Vec<(String, Option<Vec<IndexFile>>)>> = Mutex::new(Vec::new());
+        let errors: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(|| loop {
+                    let Some(name) = queue.lock().expect("lock").pop() else { break };
+                    if cancel.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    match project_files(&client, &index.url, &name) {
+                        Ok(files) => listed.lock().expect("lock").push((name, files)),
+                        Err(e) => errors.lock().expect("lock").push(Failure { file: name, reason: e.to_string() }),
+                    }
+                    reporter.advance(1, 0);
+                });
+            }
+        });
+        reporter.finish();
+        summary.failures.extend(errors.into_inner().expect("lock"));
+        let mut listed = listed.into_inner().expect("lock");
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+
+        // Filter.
+        let lock_files: Option<HashSet<(String, String)>> = lock.as_ref().map(|rows| rows.iter().map(|r| (r.filename.clone(), r.sha256.clone())).collect());
+        let known = self.state_mut()?.known_sha256(true)?;
+        let known_names = self.state_mut()?.known_file_names()?;
+        for (name, files) in listed {
+            let Some(files) = files else {
+                summary.projects_missing.push(name);
+                continue;
+            };
+            let project = normalize_project(&name);
+            let mut planned = Vec::new();
+            for f in files {
+                let Some(parsed) = DistFilename::parse(&f.filename, Some(&project)) else { continue };
+                if let Some(lf) = &lock_files {
+                    if !f.sha256.as_ref().is_some_and(|s| lf.contains(&(f.filename.clone(), s.clone()))) {
+                        continue;
+                    }
+                } else if !opts.keeps(&f, parsed.dist_type) {
+                    continue;
+                }
+                planned.push(PlannedFile {
+                    project: project.clone(),
+                    version: f.version.clone().unwrap_or(parsed.version),
+                    filename: f.filename,
+                    url: f.url,
+                    sha256: f.sha256,
+                    size: f.size,
+                    upload_time: f.upload_time,
+                });
+            }
+            if let (Some(n), None) = (opts.latest, &lock_files) {
+                planned = latest_versions(planned, n);
+            }
+            for p in planned {
+                let have = match &p.sha256 {
+                    Some(s) => hex::decode(s).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).is_some_and(|b| known.contains(&b)),
+                    None => known_names.contains(&p.filename),
+                };
+                if have {
+                    summary.already_present += 1;
+                } else {
+                    summary.planned_bytes += p.size.unwrap_or(0);
+                    summary.planned.push(p);
+                }
+            }
+        }
+        // Oldest first, so shards cover time ranges.
+        summary.planned.sort_by(|a, b| (a.upload_time, &a.filename).cmp(&(b.upload_time, &b.filename)));
+        if opts.dry_run || summary.planned.is_empty() {
+            return Ok(summary);
+        }
+
+        // Download and ingest together.
+        let dir = opts.keep_archives.clone().unwrap_or_else(|| self.root.join("downloads"));
+        std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
+        let work = Mutex::new(summary.planned.iter().rev().cloned().collect::<Vec<_>>());
+        let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
+        let (done, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
+        let (tx, rx) = crossbeam_channel::unbounded::<IngestItem>();
+        let quiet = Quiet(reporter);
+        reporter.start("sync", summary.planned.len() as u64, summary.planned_bytes);
+        let add = std::thread::scope(|s| {
+            for _ in 0..jobs {
+                let tx = tx.clone();
+                let (work, failures, done, bytes, client, dir) = (&work, &failures, &done, &bytes, &client, &dir);
+                s.spawn(move || loop {
+                    if cancel.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Some(p) = work.lock().expect("lock").pop() else { break };
+                    let dest = dir.join(&p.filename);
+                    let reuse = dest.is_file() && p.sha256.as_ref().is_some_and(|want| sha256_of(&dest).as_deref() == Some(want.as_str()));
+                    let got = if reuse { Ok(()) } else { client.download(&p.url, &dest, p.sha256.as_deref(), &|n| reporter.advance(0, n)).map(|d| {
+                        bytes.fetch_add(d.bytes - d.resumed_from, Ordering::SeqCst);
+                    }) };
+                    match got {
+                        Ok(()) => {
+                            done.fetch_add(1, Ordering::SeqCst);
+                            let item = IngestItem {
+                                path: dest,
+                                file_name: p.filename.clone(),
+                                project_hint: Some(p.project.clone()),
+                                uploaded_on: p.upload_time,
+                                expected_sha256: p.sha256.clone(),
+                                remove_after: opts.keep_archives.is_none(),
+                            };
+                            if tx.send(item).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => failures.lock().expect("lock").push(Failure { file: p.filename.clone(), reason: e.to_string() }),
+                    }
+                    reporter.advance(1, 0);
+                });
+            }
+            drop(tx);
+            self.ingest_stream(&rx, (0, 0), &AddOptions::default(), &quiet, cancel)
+        });
+        reporter.finish();
+        summary.add = add?;
+        summary.downloaded = done.into_inner();
+        summary.downloaded_bytes = bytes.into_inner();
+        summary.failures.extend(failures.into_inner().expect("lock"));
+        Ok(summary)
+    }
+}
+
+/// Forwards notes only: the sync's own bar stays on screen while ingest runs.
+struct Quiet<'a>(&'a dyn Reporter);
+impl Reporter for Quiet<'_> {
+    fn note(&self, m: &str) {
+        self.0.note(m)
+    }
+}

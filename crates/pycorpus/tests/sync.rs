@@ -1,0 +1,226 @@
+//! `sync` end to end against a fake index on 127.0.0.1: selection, filters, incremental runs,
+//! every network fault, lock files, and kill -9 in the middle.
+#![allow(clippy::unwrap_used)] // tests panic on purpose
+
+mod common;
+use common::*;
+use pycorpus_testkit::{Fault, IndexServer, Route};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A fake index: projects with releases, served as a PEP 503 page (absolute URLs) and a
+/// JSON API (relative URLs), files under /files/.
+/// version, upload time, file name, bytes, yanked
+type Published = (String, String, String, Vec<u8>, bool);
+
+struct Index {
+    server: IndexServer,
+    projects: BTreeMap<String, Vec<Published>>,
+}
+
+impl Index {
+    fn new() -> Index {
+        Index { server: IndexServer::start(), projects: BTreeMap::new() }
+    }
+    fn url(&self) -> String {
+        self.server.url("/simple/")
+    }
+    fn add(&mut self, project: &str, version: &str, upload: &str, filename: &str, data: Vec<u8>, yanked: bool) {
+        self.server.route(&format!("/files/{filename}"), Route::new(data.clone(), "application/octet-stream"));
+        self.projects.entry(project.into()).or_default().push((version.into(), upload.into(), filename.into(), data, yanked));
+        self.publish(project);
+    }
+    fn publish(&self, project: &str) {
+        let files = &self.projects[project];
+        let mut releases: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut html = String::from("<html><body>\n");
+        for (v, up, f, data, yanked) in files {
+            let sha = hex::encode(Sha256::digest(data));
+            releases.entry(v.clone()).or_default().push(json!({
+                "filename": f, "url": format!("../../../files/{f}"), "digests": {"sha256": sha}, "size": data.len(),
+                "upload_time_iso_8601": up, "yanked": yanked, "requires_python": null
+            }));
+            html.push_str(&format!("<a href=\"{}#sha256={sha}\"{}>{f}</a><br/>\n", self.server.url(&format!("/files/{f}")), if *yanked { " data-yanked=\"\"" } else { "" }));
+        }
+        let api = json!({"info": {"name": project, "summary": "s", "license": "MIT", "classifiers": [], "requires_python": null}, "last_serial": files.len(), "releases": releases});
+        self.server.route(&format!("/pypi/{project}/json"), Route::new(api.to_string(), "application/json"));
+        self.server.route(&format!("/simple/{project}/"), Route::new(html, "text/html"));
+    }
+    fn hits(&self, filename: &str) -> usize {
+        self.server.hits(&format!("/files/{filename}"))
+    }
+}
+
+fn sdist(name: &str, version: &str) -> Vec<u8> {
+    tar_gz(&sdist_entries(name, version, &format!("# {name} {version}")))
+}
+
+fn wheel(name: &str, version: &str) -> Vec<u8> {
+    zip_bytes(&[f(&format!("{name}/__init__.py"), format!("V = {version:?}\n").as_bytes()), f(&format!("{name}-{version}.dist-info/METADATA"), &pkg_info(name, version))])
+}
+
+fn sync(w: &World, idx: &Index, args: &[&str]) -> (Option<i32>, Value) {
+    let url = idx.url();
+    let mut a = vec!["sync", "--index-url", url.as_str(), "--json", "--retries", "3", "--timeout", "2"];
+    a.extend_from_slice(args);
+    let o = w.run(&a);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("sync {args:?}: no JSON\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
+    (o.status.code(), v)
+}
+
+fn standard() -> Index {
+    let mut idx = Index::new();
+    idx.add("alpha", "1.0", "2024-01-01T00:00:00Z", "alpha-1.0.tar.gz", sdist("alpha", "1.0"), false);
+    idx.add("alpha", "1.0", "2024-01-01T00:00:01Z", "alpha-1.0-py3-none-any.whl", wheel("alpha", "1.0"), false);
+    idx.add("alpha", "2.0", "2024-06-01T00:00:00Z", "alpha-2.0.tar.gz", sdist("alpha", "2.0"), false);
+    idx.add("alpha", "2.0", "2024-06-01T00:00:01Z", "alpha-2.0-cp312-cp312-manylinux_2_17_x86_64.whl", wheel("alpha", "2.0"), false);
+    idx.add("beta", "0.9", "2023-01-01T00:00:00Z", "beta-0.9.tar.gz", sdist("beta", "0.9"), true);
+    idx.add("beta", "1.0", "2024-03-01T00:00:00Z", "beta-1.0.tar.gz", sdist("beta", "1.0"), false);
+    idx
+}
+
+#[test]
+fn sync_incremental_and_new_releases() {
+    let mut idx = standard();
+    let w = World::new();
+    w.ok(&["init"]);
+    let (code, s) = sync(&w, &idx, &["--project", "alpha", "--project", "Beta"]);
+    assert_eq!(code, Some(0), "{s}");
+    assert_eq!((s["downloaded"].as_u64(), s["add"]["added"].as_u64()), (Some(5), Some(5)), "{s}");
+    assert_eq!(idx.hits("beta-0.9.tar.gz"), 0, "yanked files are skipped");
+    let rows = w.rows(&["--project", "alpha", "--version", "2.0", "--path", "*/PKG-INFO"]);
+    assert_eq!(rows[0]["uploaded_on"], "2024-06-01T00:00:00Z", "upload time from the JSON API");
+    assert_eq!(std::fs::read_dir(w.corpus().join("downloads")).unwrap().count(), 0, "archives are not kept");
+    // nothing new: nothing downloaded
+    let (code, s) = sync(&w, &idx, &["--project", "alpha", "--project", "beta"]);
+    assert_eq!((code, s["downloaded"].as_u64(), s["already_present"].as_u64()), (Some(0), Some(0), Some(5)), "{s}");
+    assert_eq!(idx.server.hits_under("/files/"), 5);
+    // a new release appears
+    idx.add("alpha", "3.0", "2024-09-01T00:00:00Z", "alpha-3.0.tar.gz", sdist("alpha", "3.0"), false);
+    let (_, s) = sync(&w, &idx, &["--project", "alpha", "--project", "beta"]);
+    assert_eq!(s["downloaded"], 1, "{s}");
+    assert_eq!(idx.hits("alpha-3.0.tar.gz"), 1);
+    assert_eq!(idx.server.hits_under("/files/"), 6);
+    assert!(w.ok(&["verify"]).lines().last().unwrap().starts_with("ok:"));
+}
+
+#[test]
+fn filters_and_dry_run() {
+    let idx = standard();
+    let w = World::new();
+    w.ok(&["init"]);
+    let plan = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["--project", "alpha", "--project", "beta", "--dry-run"];
+        a.extend_from_slice(args);
+        let (code, s) = sync(&w, &idx, &a);
+        assert_eq!(code, Some(0), "{s}");
+        let mut v: Vec<String> = s["planned"].as_array().unwrap().iter().map(|p| p["filename"].as_str().unwrap().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(plan(&[]).len(), 5);
+    assert_eq!(plan(&["--types", "wheel"]), vec!["alpha-1.0-py3-none-any.whl", "alpha-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"]);
+    assert_eq!(plan(&["--only-pure-wheels", "--types", "wheel"]), vec!["alpha-1.0-py3-none-any.whl"]);
+    assert_eq!(plan(&["--platform", "win_amd64", "--types", "wheel"]), Vec::<String>::new());
+    assert_eq!(plan(&["--platform", "manylinux", "--types", "wheel"]), vec!["alpha-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"]);
+    assert_eq!(plan(&["--latest", "1"]), vec!["alpha-2.0-cp312-cp312-manylinux_2_17_x86_64.whl", "alpha-2.0.tar.gz", "beta-1.0.tar.gz"]);
+    assert_eq!(plan(&["--since", "2024-02-01", "--until", "2024-05-01"]), vec!["beta-1.0.tar.gz"]);
+    assert_eq!(plan(&["--exclude", "al*"]), vec!["beta-1.0.tar.gz"]);
+    assert_eq!(plan(&["--include-yanked", "--exclude", "alpha"]), vec!["beta-0.9.tar.gz", "beta-1.0.tar.gz"]);
+    let mut sizes: Vec<(u64, String)> = idx.projects.values().flatten().filter(|f| !f.4).map(|f| (f.3.len() as u64, f.2.clone())).collect();
+    sizes.sort();
+    let limit = sizes[1].0;
+    let mut want: Vec<String> = sizes.iter().filter(|(s, _)| *s <= limit).map(|(_, n)| n.clone()).collect();
+    want.sort();
+    assert_eq!(plan(&["--max-file-size", &limit.to_string()]), want);
+    assert_eq!(idx.server.hits_under("/files/"), 0, "a dry run fetches nothing");
+    let table = w.ok(&["sync", "--index-url", &idx.url(), "--project", "beta", "--dry-run"]);
+    assert!(table.contains("beta-1.0.tar.gz") && table.contains("would fetch 1 file(s)"), "{table}");
+}
+
+#[test]
+fn network_faults_are_survived_or_reported() {
+    let mut idx = standard();
+    let s500 = Fault::Status(500, None);
+    let r = |name: &str| Route::new(idx.projects.values().flatten().find(|f| f.2 == name).unwrap().3.clone(), "application/octet-stream");
+    idx.server.route("/files/alpha-1.0.tar.gz", r("alpha-1.0.tar.gz").with_faults(vec![s500.clone(), s500]));
+    idx.server.route("/files/alpha-2.0.tar.gz", r("alpha-2.0.tar.gz").with_faults(vec![Fault::Status(429, Some(1))]));
+    idx.server.route("/files/beta-1.0.tar.gz", r("beta-1.0.tar.gz").with_faults(vec![Fault::Truncate(300)]));
+    idx.server.route("/files/alpha-1.0-py3-none-any.whl", r("alpha-1.0-py3-none-any.whl").with_faults(vec![Fault::Stall(Duration::from_secs(6))]));
+    // served bytes that do not match the index's sha256
+    idx.server.route("/files/alpha-2.0-cp312-cp312-manylinux_2_17_x86_64.whl", Route::new(b"not the wheel".to_vec(), "application/octet-stream"));
+    idx.projects.insert("gone".into(), vec![]);
+    let w = World::new();
+    w.ok(&["init"]);
+    let (code, s) = sync(&w, &idx, &["--project", "alpha", "--project", "beta", "--project", "missing-project"]);
+    assert_eq!(code, Some(1), "failures set the exit code: {s}");
+    assert_eq!(s["add"]["added"], 4, "{s}");
+    assert_eq!(s["projects_missing"], json!(["missing-project"]));
+    let fails = s["failures"].as_array().unwrap();
+    assert_eq!(fails.len(), 1, "{s}");
+    assert_eq!(fails[0]["file"], "alpha-2.0-cp312-cp312-manylinux_2_17_x86_64.whl");
+    assert!(fails[0]["reason"].as_str().unwrap().contains("sha256 mismatch"), "{s}");
+    assert!(w.rows(&["--project", "alpha", "--version", "2.0", "--dist-type", "wheel"]).is_empty(), "a mismatching file is never ingested");
+    assert!(idx.server.ranges().iter().any(|(p, r)| p == "/files/beta-1.0.tar.gz" && r == "bytes=300-"), "{:?}", idx.server.ranges());
+    assert_eq!(idx.hits("alpha-1.0.tar.gz"), 3);
+}
+
+#[test]
+fn lock_reproduces_a_corpus() {
+    let idx = standard();
+    let a = World::new();
+    a.ok(&["init"]);
+    sync(&a, &idx, &["--project", "alpha", "--project", "beta", "--latest", "1"]);
+    let lock = a.root().join("corpus.lock.tsv");
+    a.ok(&["lock", "-o", lock.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&lock).unwrap();
+    assert!(text.starts_with("project\tversion\tfilename\tsize\tsha256\tupload_time\n") && text.lines().count() == 4, "{text}");
+    let b = World::new();
+    b.ok(&["init"]);
+    let (code, s) = sync(&b, &idx, &["--lock", lock.to_str().unwrap()]);
+    assert_eq!((code, s["add"]["added"].as_u64()), (Some(0), Some(3)), "{s}");
+    a.ok(&["seal"]);
+    b.ok(&["seal"]);
+    let m = |w: &World| std::fs::read_to_string(w.corpus().join("shards/000001/manifest.json")).unwrap();
+    assert_eq!(m(&a), m(&b), "sync --lock rebuilds the same shard, byte for byte");
+}
+
+#[test]
+fn kill_nine_mid_sync_resumes_without_refetching() {
+    let mut idx = Index::new();
+    for i in 0..24 {
+        let body: String = (0..3000).map(|k| format!("x{i}_{k} = {k}\n")).collect();
+        let mut e = sdist_entries(&format!("p{i}"), "1.0", "");
+        e.push(f(&format!("p{i}-1.0/big.py"), body.as_bytes()));
+        idx.add(&format!("p{i}"), "1.0", &format!("2024-01-{:02}T00:00:00Z", i + 1), &format!("p{i}-1.0.tar.gz"), tar_gz(&e), false);
+    }
+    let names: Vec<String> = (0..24).map(|i| format!("p{i}")).collect();
+    let pf = World::new();
+    std::fs::write(pf.root().join("projects.txt"), names.join("\n")).unwrap();
+    let w = World::new();
+    w.ok(&["init"]);
+    let url = idx.url();
+    let projects = pf.root().join("projects.txt");
+    idx.server.set_delay(Duration::from_millis(40));
+    let mut child = w.cmd().args(["sync", "--index-url", &url, "--projects-file", projects.to_str().unwrap(), "--quiet", "--jobs", "2"]).spawn().unwrap();
+    // wait until some files are in, then kill
+    let t = std::time::Instant::now();
+    while idx.server.hits_under("/files/") < 8 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the sync must still be running when killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = idx.server.hits_under("/files/");
+    assert!(before < 24, "killed mid-way: {before} of 24 files requested");
+    idx.server.set_delay(Duration::ZERO);
+    let (code, s) = sync(&w, &idx, &["--projects-file", projects.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{s}");
+    let st: Value = serde_json::from_str(&w.ok(&["status", "--format", "jsonl"])).unwrap();
+    assert_eq!(st["total"]["distributions"], 24, "{s}");
+    let after = idx.server.hits_under("/files/");
+    assert!(after <= 24 + 2, "only files in flight at the kill may be requested twice: {before} then {after}");
+    assert!(w.ok(&["verify"]).lines().last().unwrap().starts_with("ok:"));
+}
