@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
-# The main job end to end on a small default selection: fetch a dozen well-known distribution
-# files from your package index (the one pip uses), store them in a corpus, seal it, and
-# report what it holds. Usage: scripts/demo.sh [CORPUS_DIR]   (default ./pycorpus-data)
+# The main job end to end on a small default selection: mirror the latest sdist and wheel of a
+# dozen well-known projects from your package index (the one pip uses, or PIP_INDEX_URL) with
+# `pycorpus sync`, seal, verify and report what the corpus holds.
+# Usage: scripts/demo.sh [CORPUS_DIR]   (default ./pycorpus-data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus="${1:-pycorpus-data}"
 cargo build --release -p pycorpus
 bin="$PWD/target/release/pycorpus"
-dl="${PYCORPUS_DEMO_DOWNLOADS:-$HOME/.cache/pycorpus/demo}"
-mkdir -p "$dl"
 sel="$(mktemp)"
 # The default selection: latest sdist and wheel of twelve well-known projects, pinned by sha256.
 awk -F'\t' 'NR==1 || (tolower($1) ~ /^(requests|urllib3|certifi|idna|six|attrs|packaging|click|flask|jinja2|markupsafe|pyyaml)$/ && n[$1]++ < 2)' \
     ../shared/bench/corpus-v1.tsv > "$sel"
-python3 ../shared/bench/fetch-corpus.py "$sel" "$dl"
-rm -f "$sel"
 "$bin" --corpus "$corpus" init
-"$bin" --corpus "$corpus" add "$dl"
+"$bin" --corpus "$corpus" sync --lock "$sel"
+rm -f "$sel"
 "$bin" --corpus "$corpus" seal
 "$bin" --corpus "$corpus" verify
 "$bin" --corpus "$corpus" status

@@ -141,6 +141,9 @@ pub struct Release {
     /// Trove classifiers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classifiers: Vec<String>,
+    /// Yanked on the index (PEP 592), when known from the index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<bool>,
 }
 
 /// What one distribution adds to a shard: committed to the journal in one record.

@@ -207,7 +207,7 @@ pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError>
             opt_strs(rels.iter().map(|x| x.license.as_deref())),
             opt_strs(rels.iter().map(|x| x.requires_python.as_deref())),
             Arc::new(classifiers.finish()),
-            Arc::new(rels.iter().map(|_| None::<bool>).collect::<BooleanArray>()),
+            Arc::new(rels.iter().map(|r| r.yanked).collect::<BooleanArray>()),
         ]
     })
 }
@@ -301,6 +301,7 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
             c.str("requires_python")?,
         );
         let cls = c.get::<ListArray>("classifiers")?;
+        let yanked = c.get::<BooleanArray>("yanked")?;
         for i in 0..batch.num_rows() {
             let list = cls.value(i);
             let list = list.as_any().downcast_ref::<StringArray>().ok_or_else(|| fmt_err(path, "classifiers are not strings"))?;
@@ -322,6 +323,7 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
                 license: opt(lic, i),
                 requires_python: opt(rp, i),
                 classifiers: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
+                yanked: yanked.is_valid(i).then(|| yanked.value(i)),
             });
         }
     }

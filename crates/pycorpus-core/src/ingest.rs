@@ -39,6 +39,23 @@ pub struct IngestItem {
     /// Delete the file once its distribution is committed (or found already present): for
     /// downloads that are not to be kept.
     pub remove_after: bool,
+    /// What the index says of the release; fills what the archive's own metadata lacks.
+    pub index_meta: Option<IndexMeta>,
+}
+
+/// Release metadata from an index (the JSON API), as PyTorrent keeps per package.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexMeta {
+    /// Summary.
+    pub summary: Option<String>,
+    /// License.
+    pub license: Option<String>,
+    /// Classifiers.
+    pub classifiers: Vec<String>,
+    /// Requires-Python of the file.
+    pub requires_python: Option<String>,
+    /// Yanked.
+    pub yanked: bool,
 }
 
 /// Options of [`Corpus::ingest`].
@@ -102,7 +119,7 @@ pub fn collect_inputs(paths: &[PathBuf], uploaded_on: Option<i64>) -> Result<(Ve
             Some(t) => t,
             None => mtime_micros(&path)?,
         };
-        items.push(IngestItem { path, file_name: name, project_hint: None, uploaded_on: Some(time), expected_sha256: None, remove_after: false });
+        items.push(IngestItem { path, file_name: name, project_hint: None, uploaded_on: Some(time), expected_sha256: None, remove_after: false, index_meta: None });
         Ok(())
     };
     for p in paths {
@@ -498,7 +515,15 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
         && let Some(c) = DistFilename::parse_conda_tarball(&item.file_name) {
             (project, version, dist_type) = (c.project, c.version, c.dist_type);
         }
-    let md = metadata.unwrap_or_default();
+    let mut md = metadata.unwrap_or_default();
+    if let Some(im) = &item.index_meta {
+        md.summary = md.summary.or_else(|| im.summary.clone());
+        md.license = md.license.or_else(|| im.license.clone());
+        md.requires_python = md.requires_python.or_else(|| im.requires_python.clone());
+        if md.classifiers.is_empty() {
+            md.classifiers = im.classifiers.clone();
+        }
+    }
     // Legacy sdist names are ambiguous (`py-3to2-1.0`): the archive's own metadata decides.
     if let (Some(name), None) = (&md.name, &item.project_hint)
         && normalize_project(name) != project
@@ -532,6 +557,7 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
             license: md.license,
             requires_python: md.requires_python,
             classifiers: md.classifiers,
+            yanked: item.index_meta.as_ref().map(|m| m.yanked),
             },
             files,
         }),

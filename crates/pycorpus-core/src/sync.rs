@@ -7,7 +7,7 @@
 //! file there is reused, never fetched twice) and hand each one to the ingest pipeline as it
 //! finishes; the archive is deleted once its distribution is committed, unless kept.
 
-use crate::{AddOptions, AddSummary, Corpus, CoreError, Failure, IngestItem, Reporter};
+use crate::{AddOptions, AddSummary, Corpus, CoreError, Failure, IndexMeta, IngestItem, Reporter};
 use globset::{Glob, GlobSetBuilder};
 use pycorpus_archive::{normalize_project, DistFilename, DistType};
 use pycorpus_index::{json_api_url, parse_html_project, parse_html_root, parse_json_project, parse_json_root, parse_project_json, simple, Client, ClientOptions, IndexFile};
@@ -76,6 +76,9 @@ pub struct PlannedFile {
     pub size: Option<u64>,
     /// Upload time (µs).
     pub upload_time: Option<i64>,
+    /// Release metadata from the index.
+    #[serde(skip)]
+    pub meta: IndexMeta,
 }
 
 /// What `sync` did (or, with `dry_run`, would do).
@@ -132,18 +135,23 @@ fn read_lock(path: &Path) -> Result<Vec<LockRow>, CoreError> {
     Ok(rows)
 }
 
-/// The files of one project: the JSON API when served, else the simple page.
-fn project_files(client: &Client, index: &str, project: &str) -> Result<Option<Vec<IndexFile>>, CoreError> {
+/// The files of one project and what the index says of it: the JSON API when served, else
+/// the simple page.
+fn project_files(client: &Client, index: &str, project: &str) -> Result<Option<(Vec<IndexFile>, IndexMeta)>, CoreError> {
     let err = |e: pycorpus_index::IndexError| CoreError::Invalid(format!("{project}: {e}"));
     match client.get(&json_api_url(index, project), "application/json") {
-        Ok(page) => return parse_project_json(&page.body, &page.url).map(|p| Some(p.files)).map_err(err),
+        Ok(page) => {
+            let p = parse_project_json(&page.body, &page.url).map_err(err)?;
+            let meta = IndexMeta { summary: p.summary, license: p.license, classifiers: p.classifiers, requires_python: p.requires_python, yanked: false };
+            return Ok(Some((p.files, meta)));
+        }
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(err(e)),
     }
     let url = format!("{index}{}/", normalize_project(project));
     match client.get(&url, simple::ACCEPT) {
-        Ok(page) if page.content_type.starts_with(simple::JSON_TYPE) => parse_json_project(&page.body, &page.url).map(Some).map_err(err),
-        Ok(page) => parse_html_project(&page.body, &page.url).map(Some).map_err(err),
+        Ok(page) if page.content_type.starts_with(simple::JSON_TYPE) => parse_json_project(&page.body, &page.url).map(|f| Some((f, IndexMeta::default()))).map_err(err),
+        Ok(page) => parse_html_project(&page.body, &page.url).map(|f| Some((f, IndexMeta::default()))).map_err(err),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(err(e)),
     }
@@ -244,7 +252,8 @@ impl Corpus {
         // List every project's files, `jobs` at a time.
         reporter.start("index", names.len() as u64, 0);
         let queue = Mutex::new(names.clone());
-        let listed: Mutex<Vec<(String, Option<Vec<IndexFile>>)>> = Mutex::new(Vec::new());
+        type Listed = (String, Option<(Vec<IndexFile>, IndexMeta)>);
+        let listed: Mutex<Vec<Listed>> = Mutex::new(Vec::new());
         let errors: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
         std::thread::scope(|s| {
             for _ in 0..jobs {
@@ -271,7 +280,7 @@ impl Corpus {
         let known = self.state_mut()?.known_sha256(true)?;
         let known_names = self.state_mut()?.known_file_names()?;
         for (name, files) in listed {
-            let Some(files) = files else {
+            let Some((files, meta)) = files else {
                 summary.projects_missing.push(name);
                 continue;
             };
@@ -286,6 +295,7 @@ impl Corpus {
                 } else if !opts.keeps(&f, parsed.dist_type) {
                     continue;
                 }
+                let meta = IndexMeta { requires_python: f.requires_python.clone().or_else(|| meta.requires_python.clone()), yanked: f.yanked, ..meta.clone() };
                 planned.push(PlannedFile {
                     project: project.clone(),
                     version: f.version.clone().unwrap_or(parsed.version),
@@ -294,6 +304,7 @@ impl Corpus {
                     sha256: f.sha256,
                     size: f.size,
                     upload_time: f.upload_time,
+                    meta,
                 });
             }
             if let (Some(n), None) = (opts.latest, &lock_files) {
@@ -348,9 +359,11 @@ impl Corpus {
                                 path: dest,
                                 file_name: p.filename.clone(),
                                 project_hint: Some(p.project.clone()),
-                                uploaded_on: p.upload_time,
+                                // an index that gives no upload time: the time it was mirrored
+                                uploaded_on: p.upload_time.or_else(|| Some(jiff::Timestamp::now().as_microsecond())),
                                 expected_sha256: p.sha256.clone(),
                                 remove_after: opts.keep_archives.is_none(),
+                                index_meta: Some(p.meta.clone()),
                             };
                             if tx.send(item).is_err() {
                                 break;

@@ -224,3 +224,60 @@ fn kill_nine_mid_sync_resumes_without_refetching() {
     assert!(after <= 24 + 2, "only files in flight at the kill may be requested twice: {before} then {after}");
     assert!(w.ok(&["verify"]).lines().last().unwrap().starts_with("ok:"));
 }
+
+/// Indexes without a JSON API: the simple page is used, as PEP 691 JSON when served, else
+/// HTML; `--all` reads the root listing; a file URL that redirects is followed.
+#[test]
+fn simple_api_variants_and_all() {
+    let idx = standard();
+    for p in ["alpha", "beta"] {
+        idx.server.remove(&format!("/pypi/{p}/json"));
+    }
+    // alpha: PEP 691 JSON simple page, relative URLs, one file behind a redirect
+    let files: Vec<Value> = idx.projects["alpha"]
+        .iter()
+        .map(|(_, up, f, data, _)| json!({"filename": f, "url": format!("../../files/{f}"), "hashes": {"sha256": hex::encode(Sha256::digest(data))}, "upload-time": up, "size": data.len()}))
+        .collect();
+    idx.server.route("/simple/alpha/", Route::new(json!({"meta": {"api-version": "1.1"}, "name": "alpha", "files": files}).to_string(), "application/vnd.pypi.simple.v1+json"));
+    let moved = idx.projects["alpha"][0].3.clone();
+    idx.server.route("/cdn/alpha-1.0.tar.gz", Route::new(moved, "application/octet-stream"));
+    idx.server.redirect("/files/alpha-1.0.tar.gz", "/cdn/alpha-1.0.tar.gz");
+    // the root listing, in HTML
+    idx.server.route("/simple/", Route::new("<html><body><a href=\"alpha/\">alpha</a>\n<a href=\"beta/\">beta</a></body></html>", "text/html"));
+    let w = World::new();
+    w.ok(&["init"]);
+    let (code, s) = sync(&w, &idx, &["--all"]);
+    assert_eq!(code, Some(0), "{s}");
+    assert_eq!((s["projects"].as_u64(), s["add"]["added"].as_u64()), (Some(2), Some(5)), "{s}");
+    assert_eq!(idx.server.hits("/cdn/alpha-1.0.tar.gz"), 1, "the redirect was followed");
+    let rows = w.rows(&["--project", "alpha", "--version", "2.0", "--path", "*/PKG-INFO"]);
+    assert_eq!(rows[0]["uploaded_on"], "2024-06-01T00:00:00Z", "PEP 700 upload-time from the JSON simple page");
+    // HTML-only (beta) gives no upload time: the file is still mirrored
+    assert_eq!(w.rows(&["--project", "beta"]).len(), 4);
+    let o = w.run(&["sync", "--index-url", &idx.url()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing selected"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The index's release metadata reaches releases.parquet: yanked status per file, and the
+/// JSON API's summary/license where the archive's own metadata has none.
+#[test]
+fn index_metadata_reaches_the_release_table() {
+    let mut idx = Index::new();
+    // a wheel whose METADATA has no Summary or License
+    let bare = zip_bytes(&[f("gamma/__init__.py", b"g = 1\n"), f("gamma-1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: gamma\nVersion: 1.0\n\n")]);
+    idx.add("gamma", "1.0", "2024-02-02T00:00:00Z", "gamma-1.0-py3-none-any.whl", bare, false);
+    idx.add("gamma", "0.9", "2024-01-01T00:00:00Z", "gamma-0.9.tar.gz", sdist("gamma", "0.9"), true);
+    let w = World::new();
+    w.ok(&["init"]);
+    let (code, s) = sync(&w, &idx, &["--project", "gamma", "--include-yanked"]);
+    assert_eq!(code, Some(0), "{s}");
+    w.ok(&["seal"]);
+    let rels = pycorpus_catalog::read_releases(&w.corpus().join("shards/000001/releases.parquet")).unwrap();
+    let by: BTreeMap<&str, &pycorpus_catalog::Release> = rels.iter().map(|r| (r.project_release.as_str(), r)).collect();
+    let wheel = by["gamma-1.0-py3-none-any.whl"];
+    assert_eq!((wheel.summary.as_deref(), wheel.license.as_deref(), wheel.yanked), (Some("s"), Some("MIT"), Some(false)));
+    let old = by["gamma-0.9.tar.gz"];
+    assert_eq!(old.yanked, Some(true));
+    assert_eq!(old.summary.as_deref(), Some("test package gamma"), "the archive's own metadata wins");
+}
