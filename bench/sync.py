@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Benchmark: `pycorpus sync --lock corpus-v1.tsv` (download + ingest) side by side with
+  * the bare network limit: the same files fetched by --jobs parallel `curl` processes;
+  * `pip download --no-deps` of the same files (by URL; pip prepares sdist metadata too).
+
+    python3 bench/sync.py [--lock ../shared/bench/corpus-v1.tsv] [--jobs 8] [--skip-pip]
+
+The index is the one pip uses (or PIP_INDEX_URL); this script names none. Prints the three
+wall times and the ratios, and writes bench/runs/<date>-<host>/sync.json.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lock", default=os.path.join(ROOT, "..", "shared", "bench", "corpus-v1.tsv"))
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "pycorpus"))
+    ap.add_argument("--work", default="/tmp/pycorpus-bench-sync")
+    ap.add_argument("--jobs", type=int, default=8)
+    ap.add_argument("--skip-pip", action="store_true")
+    a = ap.parse_args()
+    shutil.rmtree(a.work, ignore_errors=True)
+    os.makedirs(a.work)
+    res = {"machine": "%s, %d cores" % (platform.node(), os.cpu_count()), "jobs": a.jobs}
+
+    # The plan (URLs) from our own dry run, so every contender fetches exactly the same files.
+    plan_corpus = os.path.join(a.work, "plan")
+    subprocess.run([a.bin, "--corpus", plan_corpus, "init"], check=True, capture_output=True)
+    plan = json.loads(subprocess.run([a.bin, "--corpus", plan_corpus, "sync", "--lock", a.lock, "--dry-run", "--json"], check=True, capture_output=True, text=True).stdout)
+    urls = [p["url"] for p in plan["planned"]]
+    res["files"], res["bytes"] = len(urls), plan["planned_bytes"]
+    print("%d files, %.1f MB" % (len(urls), plan["planned_bytes"] / 1e6), flush=True)
+
+    # 1. the network limit: parallel curl
+    d = os.path.join(a.work, "curl")
+    os.makedirs(d)
+    t = time.time()
+    p = subprocess.run(["xargs", "-P", str(a.jobs), "-n", "1", "curl", "-sSf", "--remote-name", "--output-dir", d], input="\n".join(urls), text=True, capture_output=True)
+    res["curl_seconds"] = round(time.time() - t, 2)
+    if p.returncode != 0:
+        sys.exit("curl failed: %s" % p.stderr[:500])
+    print("curl x%d:        %.1f s (%.0f MB/s)" % (a.jobs, res["curl_seconds"], res["bytes"] / 1e6 / res["curl_seconds"]), flush=True)
+
+    # 2. ours: download and ingest together
+    corpus = os.path.join(a.work, "corpus")
+    subprocess.run([a.bin, "--corpus", corpus, "init"], check=True, capture_output=True)
+    t = time.time()
+    out = subprocess.run([a.bin, "--corpus", corpus, "--quiet", "sync", "--lock", a.lock, "--jobs", str(a.jobs), "--json"], capture_output=True, text=True)
+    res["ours_seconds"] = round(time.time() - t, 2)
+    s = json.loads(out.stdout)
+    res["ours_added"], res["ours_failures"] = s["add"]["added"], len(s["failures"])
+    print("pycorpus sync:  %.1f s (download + ingest; %d added)" % (res["ours_seconds"], res["ours_added"]), flush=True)
+    res["vs_network_limit"] = round(res["curl_seconds"] / res["ours_seconds"], 3)
+    print("ours vs curl:   %.0f %% of the bare network limit" % (100 * res["vs_network_limit"]), flush=True)
+
+    # 3. pip download --no-deps. pip prepares metadata for every sdist (a build), which fails
+    # for legacy setup.py files and stops the whole command; so it is also compared on the
+    # wheels alone, which it fetches without building anything.
+    if not a.skip_pip:
+        wheels = [p for p in plan["planned"] if p["filename"].endswith(".whl")]
+        names = {p["filename"] for p in wheels}
+        lines = open(a.lock).read().splitlines()
+        wlock = os.path.join(a.work, "wheels.tsv")
+        cols = lines[0].split("\t")
+        fi = cols.index("filename")
+        open(wlock, "w").write("\n".join([lines[0]] + [l for l in lines[1:] if l.split("\t")[fi] in names]) + "\n")
+        wcorpus = os.path.join(a.work, "wheels-corpus")
+        subprocess.run([a.bin, "--corpus", wcorpus, "init"], check=True, capture_output=True)
+        t = time.time()
+        subprocess.run([a.bin, "--corpus", wcorpus, "--quiet", "sync", "--lock", wlock, "--jobs", str(a.jobs)], check=True, capture_output=True)
+        res["wheels"] = {"files": len(wheels), "ours_seconds": round(time.time() - t, 2)}
+        d = os.path.join(a.work, "pip-wheels")
+        t = time.time()
+        p = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "--quiet", "--disable-pip-version-check", "-d", d] + [w["url"] for w in wheels], capture_output=True, text=True)
+        res["wheels"]["pip_seconds"] = round(time.time() - t, 2)
+        res["wheels"]["pip_ok"] = p.returncode == 0
+        res["wheels"]["speedup_vs_pip"] = round(res["wheels"]["pip_seconds"] / res["wheels"]["ours_seconds"], 2)
+        print("wheels only (%d): pip download %.1f s%s, pycorpus sync %.1f s: %.2fx faster" % (len(wheels), res["wheels"]["pip_seconds"], "" if p.returncode == 0 else " (FAILED)", res["wheels"]["ours_seconds"], res["wheels"]["speedup_vs_pip"]), flush=True)
+        d = os.path.join(a.work, "pip")
+        t = time.time()
+        p = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check", "-d", d] + urls, capture_output=True, text=True)
+        res["pip_seconds"] = round(time.time() - t, 2)
+        res["pip_ok"] = p.returncode == 0
+        res["pip_files"] = len(os.listdir(d)) if os.path.isdir(d) else 0
+        res["speedup_vs_pip"] = round(res["pip_seconds"] / res["ours_seconds"], 2)
+        print("pip download:   %.1f s (%d files%s); ours is %.2fx faster" % (res["pip_seconds"], res["pip_files"], "" if res["pip_ok"] else ", pip FAILED: " + p.stderr.strip().splitlines()[-1][:200], res["speedup_vs_pip"]), flush=True)
+
+    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
+    os.makedirs(run_dir, exist_ok=True)
+    json.dump(res, open(os.path.join(run_dir, "sync.json"), "w"), indent=2)
+    print("written", os.path.relpath(os.path.join(run_dir, "sync.json"), ROOT))
+
+
+if __name__ == "__main__":
+    main()
