@@ -55,6 +55,10 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// Keep the downloaded archives in this folder.
     pub keep_archives: Option<PathBuf>,
+    /// Mirror a conda channel (its `<subdir>/repodata.json`) instead of a package index.
+    pub conda_channel: Option<String>,
+    /// Channel subdirs to read (default: `noarch`).
+    pub conda_subdirs: Vec<String>,
     /// Network settings.
     pub client: ClientOptions,
 }
@@ -157,6 +161,38 @@ fn project_files(client: &Client, index: &str, project: &str) -> Result<Option<(
     }
 }
 
+/// Every package of a conda channel's subdirs, grouped by package name: `.tar.bz2` from
+/// `packages` and `.conda` from `packages.conda`, URLs relative to the subdir.
+fn conda_listing(client: &Client, channel: &str, subdirs: &[String]) -> Result<BTreeMap<String, Vec<IndexFile>>, CoreError> {
+    let mut out: BTreeMap<String, Vec<IndexFile>> = BTreeMap::new();
+    let channel = channel.trim_end_matches('/');
+    for subdir in subdirs {
+        let url = format!("{channel}/{subdir}/repodata.json");
+        let page = client.get(&url, "application/json").map_err(|e| CoreError::Invalid(format!("conda channel: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&page.body).map_err(|e| CoreError::Invalid(format!("{url}: not repodata JSON: {e}")))?;
+        for key in ["packages", "packages.conda"] {
+            let Some(map) = v.get(key).and_then(|m| m.as_object()) else { continue };
+            for (filename, p) in map {
+                let s = |k: &str| p.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                let Some(name) = s("name") else { continue };
+                out.entry(normalize_project(&name)).or_default().push(IndexFile {
+                    filename: filename.clone(),
+                    url: format!("{channel}/{subdir}/{filename}"),
+                    sha256: s("sha256").map(|h| h.to_ascii_lowercase()),
+                    requires_python: None,
+                    yanked: false,
+                    yanked_reason: None,
+                    // conda timestamps are milliseconds since the epoch
+                    upload_time: p.get("timestamp").and_then(|t| t.as_i64()).map(|ms| ms * 1000),
+                    size: p.get("size").and_then(|x| x.as_u64()),
+                    version: s("version"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn wheel_tags(filename: &str) -> Option<(String, String)> {
     let stem = filename.strip_suffix(".whl")?;
     let parts: Vec<&str> = stem.split('-').collect();
@@ -213,8 +249,12 @@ fn sha256_of(path: &Path) -> Option<String> {
 impl Corpus {
     /// Mirrors the selected files from the index (see the module docs).
     pub fn sync(&mut self, opts: &SyncOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<SyncSummary, CoreError> {
-        let index = pycorpus_index::resolve_index_url(opts.index_url.as_deref(), self.config.index_url.as_deref(), &|k| std::env::var(k).ok())
-            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        // A conda channel needs no package index; otherwise find it the way pip does.
+        let index = match &opts.conda_channel {
+            Some(ch) => pycorpus_index::IndexUrl { url: ch.clone(), source: pycorpus_index::IndexSource::Flag },
+            None => pycorpus_index::resolve_index_url(opts.index_url.as_deref(), self.config.index_url.as_deref(), &|k| std::env::var(k).ok())
+                .map_err(|e| CoreError::Invalid(e.to_string()))?,
+        };
         let mut summary = SyncSummary { index_url: index.url.clone(), index_source: format!("{:?}", index.source), dry_run: opts.dry_run, ..SyncSummary::default() };
         let client = Client::new(opts.client).map_err(|e| CoreError::Invalid(e.to_string()))?;
         let jobs = if opts.jobs == 0 { 4 } else { opts.jobs };
@@ -229,7 +269,7 @@ impl Corpus {
         if let Some(rows) = &lock {
             names.extend(rows.iter().map(|r| r.project.clone()));
         }
-        if opts.all {
+        if opts.all && opts.conda_channel.is_none() {
             let page = client.get(&index.url, simple::ACCEPT).map_err(|e| CoreError::Invalid(e.to_string()))?;
             if page.content_type.starts_with(simple::JSON_TYPE) {
                 names.extend(parse_json_root(&page.body, &page.url).map_err(|e| CoreError::Invalid(e.to_string()))?.into_iter().map(|(n, _)| n));
@@ -244,6 +284,21 @@ impl Corpus {
         let exclude = exclude.build().map_err(|e| CoreError::Invalid(e.to_string()))?;
         let mut seen = HashSet::new();
         names.retain(|n| seen.insert(normalize_project(n)) && !exclude.is_match(normalize_project(n)));
+        let conda = match &opts.conda_channel {
+            Some(ch) => {
+                let subdirs = if opts.conda_subdirs.is_empty() { vec!["noarch".to_string()] } else { opts.conda_subdirs.clone() };
+                let listing = conda_listing(&client, ch, &subdirs)?;
+                if opts.all {
+                    names.extend(listing.keys().filter(|n| !exclude.is_match(n.as_str())).cloned());
+                }
+                summary.index_url = ch.clone();
+                summary.index_source = "conda channel".into();
+                Some(listing)
+            }
+            None => None,
+        };
+        let mut seen = HashSet::new();
+        names.retain(|n| seen.insert(normalize_project(n)));
         if names.is_empty() {
             return Err(CoreError::Invalid("nothing selected: give --project NAME, --projects-file F, --lock FILE or --all".into()));
         }
@@ -262,7 +317,11 @@ impl Corpus {
                     if cancel.load(Ordering::SeqCst) {
                         break;
                     }
-                    match project_files(&client, &index.url, &name) {
+                    let found = match &conda {
+                        Some(listing) => Ok(listing.get(&normalize_project(&name)).map(|f| (f.clone(), IndexMeta::default()))),
+                        None => project_files(&client, &index.url, &name),
+                    };
+                    match found {
                         Ok(files) => listed.lock().expect("lock").push((name, files)),
                         Err(e) => errors.lock().expect("lock").push(Failure { file: name, reason: e.to_string() }),
                     }
@@ -287,7 +346,8 @@ impl Corpus {
             let project = normalize_project(&name);
             let mut planned = Vec::new();
             for f in files {
-                let Some(parsed) = DistFilename::parse(&f.filename, Some(&project)) else { continue };
+                let parsed = if conda.is_some() { DistFilename::parse_conda_tarball(&f.filename).or_else(|| DistFilename::parse(&f.filename, None)) } else { DistFilename::parse(&f.filename, Some(&project)) };
+                let Some(parsed) = parsed else { continue };
                 if let Some(lf) = &lock_files {
                     if !f.sha256.as_ref().is_some_and(|s| lf.contains(&(f.filename.clone(), s.clone()))) {
                         continue;

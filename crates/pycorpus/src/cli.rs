@@ -164,6 +164,12 @@ pub struct SyncArgs {
     /// The index's simple API URL.
     #[arg(long, value_name = "URL")]
     pub index_url: Option<String>,
+    /// Mirror a conda channel instead (its SUBDIR/repodata.json), e.g. a local channel folder's URL.
+    #[arg(long, value_name = "URL", conflicts_with = "index_url")]
+    pub conda_channel: Option<String>,
+    /// Conda subdirs to read (comma-separated; default noarch), e.g. linux-64,noarch.
+    #[arg(long, value_name = "DIRS", value_delimiter = ',', requires = "conda_channel")]
+    pub subdir: Vec<String>,
     /// Concurrent downloads.
     #[arg(long, short, default_value_t = 4, value_name = "N")]
     pub jobs: usize,

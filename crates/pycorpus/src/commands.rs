@@ -219,6 +219,8 @@ fn sync(corpus: &mut Corpus, a: &SyncArgs, reporter: &BarReporter, out: &mut imp
         jobs: a.jobs,
         dry_run: a.dry_run,
         keep_archives: a.keep_archives.clone(),
+        conda_channel: a.conda_channel.clone(),
+        conda_subdirs: a.subdir.clone(),
         client: pycorpus_core::ClientOptions { timeout: std::time::Duration::from_secs(a.timeout.max(1)), retries: a.retries, ..Default::default() },
     };
     let started = std::time::Instant::now();

@@ -281,3 +281,35 @@ fn index_metadata_reaches_the_release_table() {
     assert_eq!(old.yanked, Some(true));
     assert_eq!(old.summary.as_deref(), Some("test package gamma"), "the archive's own metadata wins");
 }
+
+/// `sync --conda-channel`: packages listed in `<subdir>/repodata.json` (`.conda` and
+/// `.tar.bz2`), verified by sha256, typed conda, upload time from the channel's timestamp.
+#[test]
+fn conda_channel() {
+    let server = IndexServer::start();
+    let iota = conda_bytes("iota-9.0-h123_0", r#"{"name": "iota", "version": "9.0"}"#, &[f("lib/iota.py", b"print('iota')\n")]);
+    let theta = bz2(&tar_bytes(&[f("info/index.json", br#"{"name": "theta", "version": "8.0"}"#), f("site-packages/theta/__init__.py", b"t = 8\n")]));
+    let other = bz2(&tar_bytes(&[f("info/index.json", br#"{"name": "other", "version": "1"}"#)]));
+    let entry = |name: &str, version: &str, data: &[u8]| json!({"name": name, "version": version, "build": "0", "sha256": hex::encode(Sha256::digest(data)), "size": data.len(), "timestamp": 1_700_000_000_000i64});
+    let repodata = json!({
+        "info": {"subdir": "noarch"},
+        "packages": {"theta-8.0-py_0.tar.bz2": entry("theta", "8.0", &theta), "other-1-0.tar.bz2": entry("other", "1", &other)},
+        "packages.conda": {"iota-9.0-h123_0.conda": entry("iota", "9.0", &iota)}
+    });
+    server.route("/chan/noarch/repodata.json", Route::new(repodata.to_string(), "application/json"));
+    server.route("/chan/noarch/iota-9.0-h123_0.conda", Route::new(iota, "application/octet-stream"));
+    server.route("/chan/noarch/theta-8.0-py_0.tar.bz2", Route::new(theta, "application/octet-stream"));
+    let w = World::new();
+    w.ok(&["init"]);
+    let chan = server.url("/chan");
+    let out = w.ok(&["sync", "--conda-channel", &chan, "--subdir", "noarch", "--project", "iota", "--project", "theta", "--json"]);
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["add"]["added"], 2, "{s}");
+    assert_eq!(server.hits("/chan/noarch/other-1-0.tar.bz2"), 0, "only the selected packages");
+    let rows = w.rows(&["--dist-type", "conda"]);
+    let mut got: Vec<(String, String)> = rows.iter().map(|r| (r["project_name"].as_str().unwrap().to_string(), r["project_version"].as_str().unwrap().to_string())).collect();
+    got.dedup();
+    assert_eq!(got, vec![("iota".to_string(), "9.0".to_string()), ("theta".to_string(), "8.0".to_string())]);
+    assert_eq!(rows[0]["uploaded_on"], "2023-11-14T22:13:20Z");
+    assert_eq!(w.run(&["sync", "--subdir", "noarch", "--project", "x"]).status.code(), Some(2), "--subdir needs --conda-channel");
+}
