@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Benchmark: how long `sync` takes when nothing is new, per 1,000 projects.
+
+Generates N tiny projects (one sdist each) as a static index (JSON API + files) served by
+Python's threaded http.server on 127.0.0.1, syncs them once, then times a second sync that
+finds nothing new. The cost is one JSON API request per project, `--jobs` at a time.
+
+    python3 bench/noop_sync.py [--projects 1000] [--jobs 8]
+"""
+import argparse
+import functools
+import hashlib
+import http.server
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sdist(name):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for path, data in [("%s-1.0/PKG-INFO" % name, b"Metadata-Version: 2.1\nName: %s\nVersion: 1.0\n\n" % name.encode()),
+                           ("%s-1.0/%s.py" % (name, name), b"X = 1\n")]:
+            ti = tarfile.TarInfo(path)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--projects", type=int, default=1000)
+    ap.add_argument("--jobs", type=int, default=8)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "pycorpus"))
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="pycorpus-noop-")
+    site = os.path.join(work, "site")
+    names = ["proj%05d" % i for i in range(a.projects)]
+    os.makedirs(os.path.join(site, "files"))
+    for n in names:
+        data = sdist(n)
+        open(os.path.join(site, "files", "%s-1.0.tar.gz" % n), "wb").write(data)
+        d = os.path.join(site, "pypi", n)
+        os.makedirs(d)
+        rel = {"filename": "%s-1.0.tar.gz" % n, "url": "../../files/%s-1.0.tar.gz" % n, "digests": {"sha256": hashlib.sha256(data).hexdigest()},
+               "size": len(data), "upload_time_iso_8601": "2024-01-01T00:00:00Z", "yanked": False}
+        json.dump({"info": {"name": n}, "last_serial": 1, "releases": {"1.0": [rel]}}, open(os.path.join(d, "json"), "w"))
+    projects = os.path.join(work, "projects.txt")
+    open(projects, "w").write("\n".join(names))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=site))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    index = "http://127.0.0.1:%d/simple/" % server.server_address[1]
+    corpus = os.path.join(work, "corpus")
+    subprocess.run([a.bin, "--corpus", corpus, "init"], check=True, capture_output=True)
+    run = lambda: subprocess.run([a.bin, "--corpus", corpus, "--quiet", "sync", "--index-url", index, "--projects-file", projects, "--jobs", str(a.jobs), "--json"], check=True, capture_output=True, text=True)
+    t = time.time()
+    first = json.loads(run().stdout)
+    t1 = time.time() - t
+    t = time.time()
+    second = json.loads(run().stdout)
+    t2 = time.time() - t
+    server.shutdown()
+    shutil.rmtree(work, ignore_errors=True)
+    print("%d projects: first sync %.1f s (%d added); second sync, nothing new: %.2f s (%d downloaded) = %.2f s per 1,000 projects"
+          % (a.projects, t1, first["add"]["added"], t2, second["downloaded"], t2 * 1000 / a.projects))
+
+
+if __name__ == "__main__":
+    main()
