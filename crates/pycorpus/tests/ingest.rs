@@ -346,3 +346,21 @@ fn shards_seal_themselves_at_capacity() {
     w.ok(&["seal"]);
     assert!(w.ok(&["verify"]).starts_with("ok:"));
 }
+
+#[test]
+fn an_entry_declaring_a_huge_size_is_refused_before_reading() {
+    let w = World::new();
+    // A tar header that declares 3 GiB, with no data behind it: the declared size alone is
+    // over the 2 GiB per-entry limit, so it is refused without reading (not "corrupt").
+    let mut h = tar::Header::new_gnu();
+    h.set_path("liar-1.0/huge.bin").unwrap();
+    h.set_size(3 << 30);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    w.write("liar-1.0.tar.gz", &gzip(h.as_bytes()));
+    w.ok(&["init"]);
+    let s: Value = serde_json::from_str(&w.ok(&["add", "in", "--json"])).expect("json");
+    let reason = s["failures"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("entry-too-large: entry liar-1.0/huge.bin is 3221225472 bytes"), "{reason}");
+}
