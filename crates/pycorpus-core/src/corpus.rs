@@ -142,11 +142,10 @@ impl Corpus {
         for entry in fs::read_dir(&dir).map_err(|e| CoreError::io(&dir, e))? {
             let path = entry.map_err(|e| CoreError::io(&dir, e))?.path();
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if let Some(num) = name.strip_suffix(".sealing") {
+            if name.ends_with(".sealing") {
                 // A seal that did not finish: its journal is intact; the seal runs again later.
                 tracing::info!("removing unfinished seal {}", path.display());
                 fs::remove_dir_all(&path).map_err(|e| CoreError::io(&path, e))?;
-                let _ = num;
             } else if let Some(num) = name.strip_suffix(".open")
                 && dir.join(num).join("manifest.json").is_file() {
                     // Sealed, but the journal was not yet removed.
@@ -213,4 +212,23 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Manifest, CoreError> {
     let p = dir.join("manifest.json");
     let data = fs::read(&p).map_err(|e| CoreError::io(&p, e))?;
     serde_json::from_slice(&data).map_err(|e| CoreError::Corrupt { shard: 0, message: format!("{}: {e}", p.display()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_writer_at_a_time_readers_never_block() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let writer = Corpus::init(dir.path()).expect("init");
+        match Corpus::open(dir.path(), Access::Write) {
+            Err(CoreError::Busy(p)) => assert_eq!(p, dir.path()),
+            other => panic!("a second writer must be refused, got {:?}", other.map(|_| ())),
+        }
+        assert!(Corpus::open(dir.path(), Access::Read).is_ok(), "readers do not wait for the writer");
+        drop(writer);
+        assert!(Corpus::open(dir.path(), Access::Write).is_ok(), "the lock goes with the writer");
+        assert!(matches!(Corpus::open(&dir.path().join("nope"), Access::Read), Err(CoreError::NotACorpus(_))));
+    }
 }

@@ -16,7 +16,6 @@ use pycorpus_archive::{
 use pycorpus_catalog::{DistRecord, DistStatus, EntryType, FileEntry, Release};
 use pycorpus_store::{Journal, Oid, OidHasher};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -414,28 +413,10 @@ fn worker(ctx: &Ctx<'_>, tx: &Sender<Msg>) {
     }
 }
 
-/// Hashes a whole file with sha256.
-fn sha256_file(path: &Path) -> io::Result<([u8; 32], u64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        match f.read(&mut buf)? {
-            0 => break,
-            k => {
-                h.update(&buf[..k]);
-                n += k as u64;
-            }
-        }
-    }
-    Ok((h.finalize().into(), n))
-}
-
 /// Reads one distribution; `None` when the writer has gone away.
 fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg> {
     let fail = |bytes, reason: String| Some(Msg::Skipped { bytes, failure: Some(Failure { file: item.file_name.clone(), reason }), item: item.clone() });
-    let (sha, size) = match sha256_file(&item.path) {
+    let (sha, size) = match crate::sha256_file(&item.path) {
         Ok(x) => x,
         Err(e) => return fail(0, format!("unreadable: {}: {e}", item.path.display())),
     };

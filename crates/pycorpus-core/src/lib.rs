@@ -109,6 +109,26 @@ impl CoreError {
     }
 }
 
+/// sha256 and length of a file, streamed in 1 MiB pieces (archives can be gigabytes).
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match f.read(&mut buf)? {
+            0 => break,
+            k => {
+                h.update(&buf[..k]);
+                n += k as u64;
+            }
+        }
+    }
+    Ok((h.finalize().into(), n))
+}
+
 /// Writes `data` to `path` atomically: a temporary file in the same folder, synced, renamed.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), CoreError> {
     use std::io::Write;

@@ -242,7 +242,7 @@ impl Corpus {
             report.shards_checked += 1;
             let name = format!("shard {:06}", shard.number);
             match shard.kind {
-                ShardKind::Sealed => self.verify_sealed(shard, &name, &mut report, reporter),
+                ShardKind::Sealed => self.verify_sealed(shard, &name, &mut report),
                 ShardKind::Open => match open_records(shard) {
                     Err(e) => report.problems.push(format!("{name}: {e}")),
                     Ok(None) => report.notes.push(format!("{name}: open and still empty")),
@@ -268,7 +268,7 @@ impl Corpus {
         Ok(report)
     }
 
-    fn verify_sealed(&self, shard: &ShardInfo, name: &str, report: &mut VerifyReport, _reporter: &dyn Reporter) {
+    fn verify_sealed(&self, shard: &ShardInfo, name: &str, report: &mut VerifyReport) {
         let m = match read_manifest(&shard.dir) {
             Ok(m) => m,
             Err(e) => return report.problems.push(format!("{name}: manifest: {e}")),

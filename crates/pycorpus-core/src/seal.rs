@@ -10,9 +10,7 @@ use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
 use pycorpus_catalog::{format_time, write_files, write_releases, DistRecord, DistStatus, FileRow, Release};
 use pycorpus_store::{Journal, Oid, PackOptions, PackWriter};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::Path;
 
 /// What [`Corpus::seal`] wrote.
@@ -161,17 +159,6 @@ impl Corpus {
 
 /// Size and sha256 of a file.
 pub(crate) fn digest_file(path: &Path) -> Result<FileDigest, CoreError> {
-    let mut f = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| CoreError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok(FileDigest { size, sha256: hex::encode(h.finalize()) })
+    let (sha, size) = crate::sha256_file(path).map_err(|e| CoreError::io(path, e))?;
+    Ok(FileDigest { size, sha256: hex::encode(sha) })
 }

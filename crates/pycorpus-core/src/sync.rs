@@ -8,11 +8,9 @@
 //! finishes; the archive is deleted once its distribution is committed, unless kept.
 
 use crate::{AddOptions, AddSummary, Corpus, CoreError, Failure, IndexMeta, IngestItem, Reporter};
-use globset::{Glob, GlobSetBuilder};
 use pycorpus_archive::{normalize_project, DistFilename, DistType};
 use pycorpus_index::{json_api_url, parse_html_project, parse_html_root, parse_json_project, parse_json_root, parse_project_json, simple, Client, ClientOptions, IndexFile};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -241,11 +239,6 @@ fn latest_versions(files: Vec<PlannedFile>, n: usize) -> Vec<PlannedFile> {
     files.into_iter().filter(|f| keep.contains(&f.version)).collect()
 }
 
-fn sha256_of(path: &Path) -> Option<String> {
-    let data = std::fs::read(path).ok()?;
-    Some(hex::encode(Sha256::digest(&data)))
-}
-
 impl Corpus {
     /// Mirrors the selected files from the index (see the module docs).
     pub fn sync(&mut self, opts: &SyncOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<SyncSummary, CoreError> {
@@ -277,19 +270,20 @@ impl Corpus {
                 names.extend(parse_html_root(&page.body));
             }
         }
-        let mut exclude = GlobSetBuilder::new();
+        // The same project globs as every other command (PEP 503-normalised).
+        let mut exclude = pycorpus_catalog::ProjectMatcher::default();
         for g in &opts.exclude {
-            exclude.add(Glob::new(&normalize_project(g).replace('-', "[-]")).or_else(|_| Glob::new(g)).map_err(|e| CoreError::Invalid(format!("--exclude {g:?}: {e}")))?);
+            exclude.add_glob(g).map_err(|e| CoreError::Invalid(format!("--exclude: {e}")))?;
         }
-        let exclude = exclude.build().map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let excluded = |n: &str| !opts.exclude.is_empty() && exclude.matches(&normalize_project(n));
         let mut seen = HashSet::new();
-        names.retain(|n| seen.insert(normalize_project(n)) && !exclude.is_match(normalize_project(n)));
+        names.retain(|n| seen.insert(normalize_project(n)) && !excluded(n));
         let conda = match &opts.conda_channel {
             Some(ch) => {
                 let subdirs = if opts.conda_subdirs.is_empty() { vec!["noarch".to_string()] } else { opts.conda_subdirs.clone() };
                 let listing = conda_listing(&client, ch, &subdirs)?;
                 if opts.all {
-                    names.extend(listing.keys().filter(|n| !exclude.is_match(n.as_str())).cloned());
+                    names.extend(listing.keys().filter(|n| !excluded(n)).cloned());
                 }
                 summary.index_url = ch.clone();
                 summary.index_source = "conda channel".into();
@@ -408,7 +402,7 @@ impl Corpus {
                     }
                     let Some(p) = work.lock().expect("lock").pop() else { break };
                     let dest = dir.join(&p.filename);
-                    let reuse = dest.is_file() && p.sha256.as_ref().is_some_and(|want| sha256_of(&dest).as_deref() == Some(want.as_str()));
+                    let reuse = dest.is_file() && p.sha256.as_ref().is_some_and(|want| crate::sha256_file(&dest).is_ok_and(|(h, _)| hex::encode(h) == *want));
                     let got = if reuse { Ok(()) } else { client.download(&p.url, &dest, p.sha256.as_deref(), &|n| reporter.advance(0, n)).map(|d| {
                         bytes.fetch_add(d.bytes - d.resumed_from, Ordering::SeqCst);
                     }) };
