@@ -71,7 +71,7 @@ def sdist(name, version, extra=()):
     top = "%s-%s" % (name, version)
     return [
         ("dir", top),
-        ("file", top + "/PKG-INFO", ("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: s\n\n" % (name, version)).encode()),
+        ("file", top + "/PKG-INFO", ("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: s\nProject-URL: Source, https://src.test/%s\n\n" % (name, version, name)).encode()),
         ("file", top + "/setup.py", b"from setuptools import setup\nsetup()\n"),
         ("file", top + "/pyproject.toml", b"[build-system]\nrequires = ['setuptools']\n"),
         ("file", top + "/%s/__init__.py" % name, ("VERSION = %r\n" % version).encode()),

@@ -48,6 +48,7 @@ def test_parquet_schema_in_pyarrow(built):
     by = {r["project_release"]: r for r in rel}
     assert by["broken-1.0.tar.gz"]["status"] == "failed" and by["broken-1.0.tar.gz"]["error"].startswith("corrupt")
     assert by["alpha-1.0.tar.gz"]["metadata_name"] == "alpha" and by["alpha-1.0.tar.gz"]["file_count"] == 5
+    assert by["alpha-1.0.tar.gz"]["project_urls"] == [("Source", "https://src.test/alpha")]
     manifest = json.load(open(os.path.join(shard, "manifest.json")))
     assert manifest["files"] == t.num_rows
 
@@ -65,6 +66,8 @@ def test_duckdb_queries(built):
         "SELECT r.project_name, count(*) FROM read_parquet(?) f JOIN read_parquet(?) r USING (dist_sha256) "
         "WHERE f.path LIKE '%/pyproject.toml' GROUP BY 1 ORDER BY 1", [files, rels]).fetchall()
     assert rows == [("alpha", 2), ("beta", 1), ("delta", 1), ("gamma", 1), ("odd", 1)]
+    [(keys,)] = con.execute("SELECT map_keys(project_urls) FROM read_parquet(?) WHERE project_release = 'alpha-1.0.tar.gz'", [rels]).fetchall()
+    assert keys == ["Source"]
 
 
 def test_open_and_sealed_shards_answer_alike(built):

@@ -20,6 +20,9 @@ pub struct Metadata {
     pub requires_python: Option<String>,
     /// Every `Classifier`.
     pub classifiers: Vec<String>,
+    /// `Project-URL` (`label, url`) entries, and `Home-page` as `Homepage`; first label wins.
+    #[serde(default)]
+    pub project_urls: Vec<(String, String)>,
 }
 
 /// Where a distribution keeps its metadata file: returns true when `path` (normalised, inside
@@ -54,6 +57,12 @@ impl Metadata {
                 }
                 "requires-python" => md.requires_python = Some(v),
                 "classifier" => md.classifiers.push(v),
+                "project-url" => {
+                    if let Some((label, url)) = v.split_once(',') {
+                        md.add_url(label.trim(), url.trim());
+                    }
+                }
+                "home-page" if !v.is_empty() && v != "UNKNOWN" => md.add_url("Homepage", &v),
                 _ => {}
             }
         };
@@ -81,6 +90,12 @@ impl Metadata {
         md
     }
 
+    fn add_url(&mut self, label: &str, url: &str) {
+        if !label.is_empty() && !url.is_empty() && !self.project_urls.iter().any(|(l, _)| l == label) {
+            self.project_urls.push((label.to_string(), url.to_string()));
+        }
+    }
+
     /// Parses conda's `info/index.json` (`name`, `version`, `license`). Returns `None` when it
     /// is not a JSON object.
     pub fn parse_conda_index(data: &[u8]) -> Option<Metadata> {
@@ -97,13 +112,15 @@ mod tests {
     #[test]
     fn parses_core_metadata() {
         let md = Metadata::parse_core(
-            b"Metadata-Version: 2.1\nName: Foo_Bar\nVersion: 1.0\nSummary: A thing\nLicense: MIT\n  more\nClassifier: A\nClassifier: B\nRequires-Python: >=3.8\n\nName: body\n",
+            b"Metadata-Version: 2.1\nName: Foo_Bar\nVersion: 1.0\nSummary: A thing\nLicense: MIT\n  more\nClassifier: A\nClassifier: B\nRequires-Python: >=3.8\nHome-page: https://h.test\nProject-URL: Source, https://s.test/x\nProject-URL: Homepage, https://other.test\nProject-URL: bad\n\nName: body\n",
         );
         assert_eq!(md.name.as_deref(), Some("Foo_Bar"));
         assert_eq!(md.version.as_deref(), Some("1.0"));
         assert_eq!(md.license.as_deref(), Some("MIT"));
         assert_eq!(md.classifiers, vec!["A", "B"]);
         assert_eq!(md.requires_python.as_deref(), Some(">=3.8"));
+        let urls: Vec<(&str, &str)> = md.project_urls.iter().map(|(l, u)| (l.as_str(), u.as_str())).collect();
+        assert_eq!(urls, vec![("Homepage", "https://h.test"), ("Source", "https://s.test/x")]);
     }
 
     #[test]

@@ -235,6 +235,7 @@ mod tests {
             license: None,
             requires_python: None,
             classifiers: vec![],
+            project_urls: vec![],
             yanked: None,
         };
         let e = FileEntry {

@@ -141,6 +141,10 @@ pub struct Release {
     /// Trove classifiers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classifiers: Vec<String>,
+    /// Project URLs as (label, url): the distribution's own `Project-URL`/`Home-page`, else
+    /// the index's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub project_urls: Vec<(String, String)>,
     /// Yanked on the index (PEP 592), when known from the index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yanked: Option<bool>,

@@ -1,9 +1,9 @@
 //! `files.parquet` and `releases.parquet`: writing at seal time, reading for queries.
 
 use crate::{DistStatus, EntryType, FileRow, Release};
-use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::builder::{ListBuilder, MapBuilder, StringBuilder};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, ListArray, MapArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
     UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -111,8 +111,20 @@ fn releases_schema() -> SchemaRef {
         f("license", DataType::Utf8, true),
         f("requires_python", DataType::Utf8, true),
         f("classifiers", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false),
+        f("project_urls", urls_type(), false),
         f("yanked", DataType::Boolean, true),
     ]))
+}
+
+/// `project_urls`: a map from label to URL (as `MapBuilder` writes it: `entries` of
+/// `key`/`value`, the Parquet spec's names), so `project_urls['Source']` works in DuckDB.
+fn urls_type() -> DataType {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)].into()),
+        false,
+    );
+    DataType::Map(Arc::new(entries), false)
 }
 
 /// zstd everywhere; the sorted path columns front-coded (DELTA_BYTE_ARRAY: consecutive rows
@@ -189,6 +201,14 @@ pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError>
             }
             classifiers.append(true);
         }
+        let mut urls = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for rel in rels {
+            for (label, url) in &rel.project_urls {
+                urls.keys().append_value(label);
+                urls.values().append_value(url);
+            }
+            urls.append(true).expect("keys and values stay in step");
+        }
         vec![
             strs(rels.iter().map(|x| x.project_name.as_str())),
             strs(rels.iter().map(|x| x.project_version.as_str())),
@@ -207,6 +227,7 @@ pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError>
             opt_strs(rels.iter().map(|x| x.license.as_deref())),
             opt_strs(rels.iter().map(|x| x.requires_python.as_deref())),
             Arc::new(classifiers.finish()),
+            Arc::new(urls.finish()),
             Arc::new(rels.iter().map(|r| r.yanked).collect::<BooleanArray>()),
         ]
     })
@@ -302,6 +323,12 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
         );
         let cls = c.get::<ListArray>("classifiers")?;
         let yanked = c.get::<BooleanArray>("yanked")?;
+        let urls = c.get::<MapArray>("project_urls")?;
+        let (url_keys, url_values) = (
+            urls.keys().as_any().downcast_ref::<StringArray>().ok_or_else(|| fmt_err(path, "project_urls keys are not strings"))?,
+            urls.values().as_any().downcast_ref::<StringArray>().ok_or_else(|| fmt_err(path, "project_urls values are not strings"))?,
+        );
+        let offsets = urls.value_offsets();
         for i in 0..batch.num_rows() {
             let list = cls.value(i);
             let list = list.as_any().downcast_ref::<StringArray>().ok_or_else(|| fmt_err(path, "classifiers are not strings"))?;
@@ -323,6 +350,7 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
                 license: opt(lic, i),
                 requires_python: opt(rp, i),
                 classifiers: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
+                project_urls: (offsets[i] as usize..offsets[i + 1] as usize).map(|j| (url_keys.value(j).to_string(), url_values.value(j).to_string())).collect(),
                 yanked: yanked.is_valid(i).then(|| yanked.value(i)),
             });
         }

@@ -53,6 +53,8 @@ pub struct IndexMeta {
     pub classifiers: Vec<String>,
     /// Requires-Python of the file.
     pub requires_python: Option<String>,
+    /// Project URLs (label, url).
+    pub project_urls: Vec<(String, String)>,
     /// Yanked.
     pub yanked: bool,
 }
@@ -504,6 +506,9 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
         if md.classifiers.is_empty() {
             md.classifiers = im.classifiers.clone();
         }
+        if md.project_urls.is_empty() {
+            md.project_urls = im.project_urls.clone();
+        }
     }
     // Legacy sdist names are ambiguous (`py-3to2-1.0`): the archive's own metadata decides.
     if let (Some(name), None) = (&md.name, &item.project_hint)
@@ -538,6 +543,7 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
             license: md.license,
             requires_python: md.requires_python,
             classifiers: md.classifiers,
+            project_urls: md.project_urls,
             yanked: item.index_meta.as_ref().map(|m| m.yanked),
             },
             files,

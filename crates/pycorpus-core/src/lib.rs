@@ -26,6 +26,7 @@ mod reporter;
 mod seal;
 mod state;
 mod sync;
+mod synclog;
 
 pub use config::{Config, LimitsConfig};
 pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
@@ -36,6 +37,7 @@ pub use reporter::{NoReporter, Reporter};
 pub use seal::SealSummary;
 pub use state::State;
 pub use sync::{PlannedFile, SyncOptions, SyncSummary};
+pub use synclog::{FailedFile, FileStatus, SyncLog, SyncState};
 pub use pycorpus_index::ClientOptions;
 
 use std::path::{Path, PathBuf};

@@ -52,6 +52,9 @@ pub struct Status {
     pub overall_ratio: f64,
     /// Each shard.
     pub shards: Vec<ShardStatus>,
+    /// What `sync` has recorded (absent before the first sync).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::SyncState>,
 }
 
 /// What [`Corpus::verify`] found.
@@ -229,6 +232,7 @@ impl Corpus {
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         st.dedup_ratio = ratio(st.total.original_bytes, st.total.blob_bytes);
         st.overall_ratio = ratio(st.total.original_bytes, st.total.disk_bytes);
+        st.sync = crate::SyncLog::read_state(&self.root.join("state.sqlite"))?.filter(|s| !s.files.is_empty());
         Ok(st)
     }
 

@@ -43,7 +43,28 @@ impl State {
                  error       TEXT
              );
              CREATE INDEX IF NOT EXISTS distributions_project ON distributions(project, version);
-             CREATE INDEX IF NOT EXISTS distributions_shard ON distributions(shard);",
+             CREATE INDEX IF NOT EXISTS distributions_shard ON distributions(shard);
+             CREATE INDEX IF NOT EXISTS distributions_name ON distributions(file_name);
+             CREATE TABLE IF NOT EXISTS projects (
+                 name        TEXT PRIMARY KEY,
+                 last_serial INTEGER NOT NULL,
+                 selection   TEXT NOT NULL,
+                 synced_at   INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS sync_files (
+                 file_name   TEXT PRIMARY KEY,
+                 project     TEXT NOT NULL,
+                 version     TEXT NOT NULL,
+                 url         TEXT NOT NULL,
+                 sha256      TEXT,
+                 size        INTEGER,
+                 upload_time INTEGER,
+                 status      TEXT NOT NULL,
+                 reason      TEXT,
+                 attempts    INTEGER NOT NULL DEFAULT 0,
+                 updated_at  INTEGER NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS sync_files_status ON sync_files(status);",
         )
         .map_err(|e| CoreError::state(path, e))?;
         Ok(State { conn })
@@ -87,8 +108,12 @@ impl State {
     }
 
     /// Replaces every row of `shard` with `rels`.
+    /// Losing rows forgets the project serials (see [`State::retain_shards`]).
     pub fn replace_shard(&mut self, shard: u32, rels: &[Release]) -> Result<(), CoreError> {
-        self.conn.execute("DELETE FROM distributions WHERE shard = ?1", [shard]).map_err(CoreError::sql)?;
+        let gone = self.conn.execute("DELETE FROM distributions WHERE shard = ?1", [shard]).map_err(CoreError::sql)?;
+        if gone > rels.len() {
+            self.conn.execute("DELETE FROM projects", []).map_err(CoreError::sql)?;
+        }
         self.put(rels)
     }
 
@@ -97,10 +122,15 @@ impl State {
         self.conn.query_row("SELECT COUNT(*) FROM distributions WHERE shard = ?1", [shard], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(CoreError::sql)
     }
 
-    /// Removes rows of shards not in `shards`.
+    /// Removes rows of shards not in `shards`. When that loses anything, the per-project
+    /// serials no longer describe what the corpus holds: they are forgotten, so the next sync
+    /// lists every project again.
     pub fn retain_shards(&mut self, shards: &[u32]) -> Result<(), CoreError> {
         let list = shards.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        self.conn.execute(&format!("DELETE FROM distributions WHERE shard NOT IN ({list})"), []).map_err(CoreError::sql)?;
+        let gone = self.conn.execute(&format!("DELETE FROM distributions WHERE shard NOT IN ({list})"), []).map_err(CoreError::sql)?;
+        if gone > 0 {
+            self.conn.execute("DELETE FROM projects", []).map_err(CoreError::sql)?;
+        }
         Ok(())
     }
 }

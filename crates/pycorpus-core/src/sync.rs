@@ -11,7 +11,8 @@ use crate::{AddOptions, AddSummary, Corpus, CoreError, Failure, IndexMeta, Inges
 use pycorpus_archive::{normalize_project, DistFilename, DistType};
 use pycorpus_index::{json_api_url, parse_html_project, parse_html_root, parse_json_project, parse_json_root, parse_project_json, simple, Client, ClientOptions, IndexFile};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use crate::synclog::{FileStatus, SyncLog};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -94,6 +95,8 @@ pub struct SyncSummary {
     pub projects: u64,
     /// Projects the index does not have.
     pub projects_missing: Vec<String>,
+    /// Projects skipped because their serial has not changed since their last complete sync.
+    pub unchanged_projects: u64,
     /// Files the filters selected that the corpus already holds.
     pub already_present: u64,
     /// Files to fetch.
@@ -137,23 +140,40 @@ fn read_lock(path: &Path) -> Result<Vec<LockRow>, CoreError> {
     Ok(rows)
 }
 
+/// What the index says of one project.
+#[derive(Debug, Clone, Default)]
+struct Listing {
+    files: Vec<IndexFile>,
+    meta: IndexMeta,
+    /// The project's serial (JSON API `last_serial`), when served.
+    serial: Option<u64>,
+}
+
 /// The files of one project and what the index says of it: the JSON API when served, else
-/// the simple page.
-fn project_files(client: &Client, index: &str, project: &str) -> Result<Option<(Vec<IndexFile>, IndexMeta)>, CoreError> {
+/// the simple page. `None` when the index does not have the project.
+fn project_files(client: &Client, index: &str, project: &str) -> Result<Option<Listing>, CoreError> {
     let err = |e: pycorpus_index::IndexError| CoreError::Invalid(format!("{project}: {e}"));
     match client.get(&json_api_url(index, project), "application/json") {
         Ok(page) => {
             let p = parse_project_json(&page.body, &page.url).map_err(err)?;
-            let meta = IndexMeta { summary: p.summary, license: p.license, classifiers: p.classifiers, requires_python: p.requires_python, yanked: false };
-            return Ok(Some((p.files, meta)));
+            let meta = IndexMeta {
+                summary: p.summary,
+                license: p.license,
+                classifiers: p.classifiers,
+                requires_python: p.requires_python,
+                project_urls: p.project_urls.into_iter().collect(),
+                yanked: false,
+            };
+            return Ok(Some(Listing { files: p.files, meta, serial: p.last_serial }));
         }
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(err(e)),
     }
     let url = format!("{index}{}/", normalize_project(project));
+    let listing = |files| Some(Listing { files, ..Listing::default() });
     match client.get(&url, simple::ACCEPT) {
-        Ok(page) if page.content_type.starts_with(simple::JSON_TYPE) => parse_json_project(&page.body, &page.url).map(|f| Some((f, IndexMeta::default()))).map_err(err),
-        Ok(page) => parse_html_project(&page.body, &page.url).map(|f| Some((f, IndexMeta::default()))).map_err(err),
+        Ok(page) if page.content_type.starts_with(simple::JSON_TYPE) => parse_json_project(&page.body, &page.url).map(listing).map_err(err),
+        Ok(page) => parse_html_project(&page.body, &page.url).map(listing).map_err(err),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(err(e)),
     }
@@ -199,6 +219,17 @@ fn wheel_tags(filename: &str) -> Option<(String, String)> {
 }
 
 impl SyncOptions {
+    /// The filters that decide which files of a project are wanted: a project synced under
+    /// another selection must be listed again even if its serial has not moved.
+    fn selection_key(&self) -> String {
+        let mut types: Vec<&str> = self.types.iter().map(|t| t.as_str()).collect();
+        types.sort_unstable();
+        format!(
+            "types={types:?} since={:?} until={:?} latest={:?} max={:?} pure={} platforms={:?} yanked={}",
+            self.since, self.until, self.latest, self.max_file_size, self.only_pure_wheels, self.platforms, self.include_yanked
+        )
+    }
+
     /// True when the filters keep `f` (of a distribution of type `t`).
     fn keeps(&self, f: &IndexFile, t: DistType) -> bool {
         if f.yanked && !self.include_yanked {
@@ -262,10 +293,18 @@ impl Corpus {
         if let Some(rows) = &lock {
             names.extend(rows.iter().map(|r| r.project.clone()));
         }
+        // PEP 691's root gives each project's serial: projects unchanged since their last
+        // complete sync (under the same selection) need not be listed again.
+        let mut root_serials: HashMap<String, u64> = HashMap::new();
         if opts.all && opts.conda_channel.is_none() {
             let page = client.get(&index.url, simple::ACCEPT).map_err(|e| CoreError::Invalid(e.to_string()))?;
             if page.content_type.starts_with(simple::JSON_TYPE) {
-                names.extend(parse_json_root(&page.body, &page.url).map_err(|e| CoreError::Invalid(e.to_string()))?.into_iter().map(|(n, _)| n));
+                for (n, serial) in parse_json_root(&page.body, &page.url).map_err(|e| CoreError::Invalid(e.to_string()))? {
+                    if let Some(serial) = serial {
+                        root_serials.insert(normalize_project(&n), serial);
+                    }
+                    names.push(n);
+                }
             } else {
                 names.extend(parse_html_root(&page.body));
             }
@@ -297,11 +336,23 @@ impl Corpus {
             return Err(CoreError::Invalid("nothing selected: give --project NAME, --projects-file F, --lock FILE or --all".into()));
         }
         summary.projects = names.len() as u64;
+        let log = SyncLog::open(&self.root.join("state.sqlite"))?;
+        let selection = opts.selection_key();
+        let track_serials = lock.is_none() && conda.is_none();
+        if track_serials && !root_serials.is_empty() {
+            let done = log.serials()?;
+            names.retain(|n| {
+                let n = normalize_project(n);
+                let same = root_serials.get(&n).is_some_and(|s| done.get(&n).is_some_and(|(d, sel)| d == s && *sel == selection));
+                summary.unchanged_projects += u64::from(same);
+                !same
+            });
+        }
 
         // List every project's files, `jobs` at a time.
         reporter.start("index", names.len() as u64, 0);
         let queue = Mutex::new(names.clone());
-        type Listed = (String, Option<(Vec<IndexFile>, IndexMeta)>);
+        type Listed = (String, Option<Listing>);
         let listed: Mutex<Vec<Listed>> = Mutex::new(Vec::new());
         let errors: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
         std::thread::scope(|s| {
@@ -312,7 +363,7 @@ impl Corpus {
                         break;
                     }
                     let found = match &conda {
-                        Some(listing) => Ok(listing.get(&normalize_project(&name)).map(|f| (f.clone(), IndexMeta::default()))),
+                        Some(listing) => Ok(listing.get(&normalize_project(&name)).map(|f| Listing { files: f.clone(), ..Listing::default() })),
                         None => project_files(&client, &index.url, &name),
                     };
                     match found {
@@ -332,12 +383,16 @@ impl Corpus {
         let lock_files: Option<HashSet<(String, String)>> = lock.as_ref().map(|rows| rows.iter().map(|r| (r.filename.clone(), r.sha256.clone())).collect());
         let known = self.state_mut()?.known_sha256(true)?;
         let known_names = self.state_mut()?.known_file_names()?;
-        for (name, files) in listed {
-            let Some((files, meta)) = files else {
+        let mut serials: Vec<(String, u64)> = Vec::new();
+        for (name, listing) in listed {
+            let Some(Listing { files, meta, serial }) = listing else {
                 summary.projects_missing.push(name);
                 continue;
             };
             let project = normalize_project(&name);
+            if let Some(serial) = serial.or_else(|| root_serials.get(&project).copied()) {
+                serials.push((project.clone(), serial));
+            }
             let mut planned = Vec::new();
             for f in files {
                 let parsed = if conda.is_some() { DistFilename::parse_conda_tarball(&f.filename).or_else(|| DistFilename::parse(&f.filename, None)) } else { DistFilename::parse(&f.filename, Some(&project)) };
@@ -379,9 +434,26 @@ impl Corpus {
         }
         // Oldest first, so shards cover time ranges.
         summary.planned.sort_by(|a, b| (a.upload_time, &a.filename).cmp(&(b.upload_time, &b.filename)));
-        if opts.dry_run || summary.planned.is_empty() {
+        if opts.dry_run {
             return Ok(summary);
         }
+        log.queue(&summary.planned)?;
+        if !summary.planned.is_empty() {
+            self.fetch_and_ingest(opts, &client, &log, &mut summary, jobs, reporter, cancel)?;
+        }
+        // Projects with nothing left to do are recorded at their serial.
+        log.settle()?;
+        if track_serials && !cancel.load(Ordering::SeqCst) {
+            let unfinished = log.unfinished_projects()?;
+            serials.retain(|(p, _)| !unfinished.contains(p));
+            log.put_serials(&serials, &selection)?;
+        }
+        Ok(summary)
+    }
+
+    /// Downloads the plan `jobs` at a time, streaming each verified file into the ingest.
+    #[allow(clippy::too_many_arguments)]
+    fn fetch_and_ingest(&mut self, opts: &SyncOptions, client: &Client, log: &SyncLog, summary: &mut SyncSummary, jobs: usize, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<(), CoreError> {
 
         // Download and ingest together.
         let dir = opts.keep_archives.clone().unwrap_or_else(|| self.root.join("downloads"));
@@ -395,7 +467,7 @@ impl Corpus {
         let add = std::thread::scope(|s| {
             for _ in 0..jobs {
                 let tx = tx.clone();
-                let (work, failures, done, bytes, client, dir) = (&work, &failures, &done, &bytes, &client, &dir);
+                let (work, failures, done, bytes, dir) = (&work, &failures, &done, &bytes, &dir);
                 s.spawn(move || loop {
                     if cancel.load(Ordering::SeqCst) {
                         break;
@@ -406,6 +478,13 @@ impl Corpus {
                     let got = if reuse { Ok(()) } else { client.download(&p.url, &dest, p.sha256.as_deref(), &|n| reporter.advance(0, n)).map(|d| {
                         bytes.fetch_add(d.bytes - d.resumed_from, Ordering::SeqCst);
                     }) };
+                    let logged = match &got {
+                        Ok(()) => log.mark(&p.filename, FileStatus::Downloaded, None),
+                        Err(e) => log.mark(&p.filename, FileStatus::Failed, Some(&e.to_string())),
+                    };
+                    if let Err(e) = logged {
+                        reporter.note(&format!("warning: state.sqlite: {e}"));
+                    }
                     match got {
                         Ok(()) => {
                             done.fetch_add(1, Ordering::SeqCst);
@@ -436,7 +515,7 @@ impl Corpus {
         summary.downloaded = done.into_inner();
         summary.downloaded_bytes = bytes.into_inner();
         summary.failures.extend(failures.into_inner().expect("lock"));
-        Ok(summary)
+        Ok(())
     }
 }
 

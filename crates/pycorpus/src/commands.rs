@@ -422,6 +422,16 @@ fn print_status(out: &mut impl Write, s: &Status, format: Format) -> Result<()> 
             } else {
                 table(out, &["shard", "state", "dists", "files", "blobs", "unique", "on disk"], &rows, &[false, false, true, true, true, true, true])?;
             }
+            if let Some(sync) = &s.sync {
+                let counts: Vec<String> = sync.files.iter().map(|(k, n)| format!("{} {k}", thousands(*n))).collect();
+                writeln!(out, "\nsync           files: {}; {} project(s) with a recorded serial", counts.join(", "), thousands(sync.projects_with_serial))?;
+                if !sync.failed.is_empty() {
+                    writeln!(out, "failed files (latest first; the next sync retries them):")?;
+                    for f in &sync.failed {
+                        writeln!(out, "  {} {}: {} (attempts: {})", f.project, f.file_name, f.reason, f.attempts)?;
+                    }
+                }
+            }
         }
     }
     Ok(())

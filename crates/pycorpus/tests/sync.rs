@@ -44,9 +44,16 @@ impl Index {
             }));
             html.push_str(&format!("<a href=\"{}#sha256={sha}\"{}>{f}</a><br/>\n", self.server.url(&format!("/files/{f}")), if *yanked { " data-yanked=\"\"" } else { "" }));
         }
-        let api = json!({"info": {"name": project, "summary": "s", "license": "MIT", "classifiers": [], "requires_python": null}, "last_serial": files.len(), "releases": releases});
+        let info = json!({"name": project, "summary": "s", "license": "MIT", "classifiers": [], "requires_python": null, "project_urls": {"Source": format!("https://src.test/{project}")}});
+        let api = json!({"info": info, "last_serial": files.len(), "releases": releases});
         self.server.route(&format!("/pypi/{project}/json"), Route::new(api.to_string(), "application/json"));
         self.server.route(&format!("/simple/{project}/"), Route::new(html, "text/html"));
+    }
+    /// Serves the root listing as PEP 691 JSON with each project's `_last-serial` (the number
+    /// of files it has, as its JSON API says).
+    fn publish_root(&self) {
+        let projects: Vec<Value> = self.projects.iter().map(|(p, files)| json!({"name": p, "_last-serial": files.len()})).collect();
+        self.server.route("/simple/", Route::new(json!({"meta": {"api-version": "1.1"}, "projects": projects}).to_string(), "application/vnd.pypi.simple.v1+json"));
     }
     fn hits(&self, filename: &str) -> usize {
         self.server.hits(&format!("/files/{filename}"))
@@ -280,6 +287,7 @@ fn index_metadata_reaches_the_release_table() {
     let old = by["gamma-0.9.tar.gz"];
     assert_eq!(old.yanked, Some(true));
     assert_eq!(old.summary.as_deref(), Some("test package gamma"), "the archive's own metadata wins");
+    assert_eq!(wheel.project_urls, vec![("Source".to_string(), "https://src.test/gamma".to_string())], "project URLs from the JSON API");
 }
 
 /// `sync --conda-channel`: packages listed in `<subdir>/repodata.json` (`.conda` and
@@ -312,4 +320,53 @@ fn conda_channel() {
     assert_eq!(got, vec![("iota".to_string(), "9.0".to_string()), ("theta".to_string(), "8.0".to_string())]);
     assert_eq!(rows[0]["uploaded_on"], "2023-11-14T22:13:20Z");
     assert_eq!(w.run(&["sync", "--subdir", "noarch", "--project", "x"]).status.code(), Some(2), "--subdir needs --conda-channel");
+}
+
+/// state.sqlite remembers each project's serial and each file's progress: `--all` on a PEP 691
+/// root with `_last-serial` lists only projects that changed since their last complete sync
+/// under the same selection; a project with a failed download is listed again next time.
+#[test]
+fn serials_skip_unchanged_projects_and_failures_are_kept() {
+    let mut idx = standard();
+    idx.publish_root();
+    let w = World::new();
+    w.ok(&["init"]);
+    let api_hits = |idx: &Index| idx.server.hits_under("/pypi/");
+    let (code, s) = sync(&w, &idx, &["--all"]);
+    assert_eq!((code, s["add"]["added"].as_u64(), s["unchanged_projects"].as_u64()), (Some(0), Some(5), Some(0)), "{s}");
+    assert_eq!(api_hits(&idx), 2);
+    // nothing changed: no project is listed again
+    let (code, s) = sync(&w, &idx, &["--all"]);
+    assert_eq!((code, s["unchanged_projects"].as_u64(), s["downloaded"].as_u64()), (Some(0), Some(2), Some(0)), "{s}");
+    assert_eq!(api_hits(&idx), 2, "unchanged projects are not polled");
+    // a new release of alpha moves its serial: only alpha is listed
+    idx.add("alpha", "3.0", "2024-09-01T00:00:00Z", "alpha-3.0.tar.gz", sdist("alpha", "3.0"), false);
+    idx.publish_root();
+    let (_, s) = sync(&w, &idx, &["--all"]);
+    assert_eq!((s["unchanged_projects"].as_u64(), s["downloaded"].as_u64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(idx.server.hits("/pypi/alpha/json"), 2);
+    assert_eq!(idx.server.hits("/pypi/beta/json"), 1);
+    // another selection lists everything again
+    let (_, s) = sync(&w, &idx, &["--all", "--include-yanked"]);
+    assert_eq!((s["unchanged_projects"].as_u64(), s["downloaded"].as_u64()), (Some(0), Some(1)), "the yanked beta 0.9: {s}");
+
+    // a download that fails stays on record, with its reason, and its project is not
+    // recorded as synced: the next run lists it and fetches the file
+    idx.add("beta", "2.0", "2024-10-01T00:00:00Z", "beta-2.0.tar.gz", sdist("beta", "2.0"), false);
+    let good = sdist("beta", "2.0");
+    idx.server.route("/files/beta-2.0.tar.gz", Route::new(b"garbage".to_vec(), "application/octet-stream"));
+    idx.publish_root();
+    let (code, s) = sync(&w, &idx, &["--all", "--include-yanked"]);
+    assert_eq!((code, s["failures"].as_array().map(Vec::len)), (Some(1), Some(1)), "{s}");
+    let st: Value = serde_json::from_str(&w.ok(&["status", "--format", "jsonl"])).unwrap();
+    assert_eq!(st["sync"]["files"]["failed"], 1, "{st}");
+    assert_eq!(st["sync"]["failed"][0]["file_name"], "beta-2.0.tar.gz", "{st}");
+    assert!(st["sync"]["failed"][0]["reason"].as_str().unwrap().contains("sha256"), "{st}");
+    let table = w.ok(&["status"]);
+    assert!(table.contains("beta-2.0.tar.gz") && table.contains("sha256"), "status names the failed file and why:\n{table}");
+    idx.server.route("/files/beta-2.0.tar.gz", Route::new(good, "application/octet-stream"));
+    let (code, s) = sync(&w, &idx, &["--all", "--include-yanked"]);
+    assert_eq!((code, s["downloaded"].as_u64(), s["unchanged_projects"].as_u64()), (Some(0), Some(1), Some(1)), "{s}");
+    let st: Value = serde_json::from_str(&w.ok(&["status", "--format", "jsonl"])).unwrap();
+    assert_eq!((st["sync"]["files"]["failed"].as_u64(), st["sync"]["files"]["ingested"].as_u64()), (None, Some(8)), "{st}");
 }
