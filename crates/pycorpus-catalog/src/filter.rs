@@ -45,6 +45,8 @@ pub enum FilterError {
 #[derive(Debug, Clone, Default)]
 pub struct ProjectMatcher {
     globs: Vec<GlobMatcher>,
+    /// The literal start of each glob (`django` of `django*`; empty for `*x`).
+    glob_prefixes: Vec<String>,
     names: std::collections::HashSet<String>,
     prefixes: Vec<String>,
 }
@@ -57,8 +59,11 @@ impl ProjectMatcher {
 
     /// Adds a glob such as `django*`.
     pub fn add_glob(&mut self, glob: &str) -> Result<(), FilterError> {
-        let g = Glob::new(&normalize_glob(glob)).map_err(|e| FilterError::Glob { glob: glob.into(), reason: e.to_string() })?;
+        let normalized = normalize_glob(glob);
+        let g = Glob::new(&normalized).map_err(|e| FilterError::Glob { glob: glob.into(), reason: e.to_string() })?;
         self.globs.push(g.compile_matcher());
+        let literal = normalized.find(['*', '?', '[', '{', '\\']).map_or(normalized.as_str(), |i| &normalized[..i]);
+        self.glob_prefixes.push(literal.to_string());
         Ok(())
     }
 
@@ -75,6 +80,16 @@ impl ProjectMatcher {
             }
         }
         Ok(())
+    }
+
+    /// True when some project name between `lo` and `hi` (inclusive) could be selected: lets
+    /// a reader skip row groups and shards by their min/max statistics.
+    pub fn may_match_range(&self, lo: &str, hi: &str) -> bool {
+        let prefix_in = |p: &str| hi >= p && (lo <= p || lo.starts_with(p));
+        self.is_empty()
+            || self.names.iter().any(|n| lo <= n.as_str() && n.as_str() <= hi)
+            || self.prefixes.iter().any(|p| prefix_in(p))
+            || self.glob_prefixes.iter().any(|p| prefix_in(p))
     }
 
     /// True when `project` (normalised) is selected.
@@ -196,18 +211,21 @@ impl Filter {
 
     /// True when the row matches every filter (except `unique`, applied by the caller).
     pub fn matches(&self, row: &FileRow) -> bool {
-        if !self.matches_release(&row.project_name, &row.project_version, row.uploaded_on, row.dist_type) {
-            return false;
-        }
-        let inner = row.inner_path();
+        self.matches_release(&row.project_name, &row.project_version, row.uploaded_on, row.dist_type)
+            && self.matches_file(row.inner_path(), row.size, row.skip_reason.map(SkipReason::as_str))
+    }
+
+    /// True when the file-level columns match: the path inside the distribution, the size
+    /// and the skip reason (by name).
+    pub fn matches_file(&self, inner: &str, size: u64, skip_reason: Option<&str>) -> bool {
         (self.paths.is_empty() || self.paths.iter().any(|g| g.is_match(inner)))
             && (self.exts.is_empty() || {
                 let name = inner.rsplit('/').next().unwrap_or(inner);
                 name.rsplit_once('.').is_some_and(|(_, e)| self.exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
             })
-            && self.min_size.is_none_or(|m| row.size >= m)
-            && self.max_size.is_none_or(|m| row.size <= m)
-            && (self.skip_reasons.is_empty() || self.skip_reasons.contains(&row.skip_reason))
+            && self.min_size.is_none_or(|m| size >= m)
+            && self.max_size.is_none_or(|m| size <= m)
+            && (self.skip_reasons.is_empty() || self.skip_reasons.iter().any(|r| r.map(SkipReason::as_str) == skip_reason))
     }
 }
 
@@ -287,6 +305,22 @@ mod tests {
         assert!(m.matches("azure-storage"));
         assert!(!m.matches("azure"));
         assert!(!m.matches("requests"));
+    }
+
+    #[test]
+    fn project_ranges_for_pruning() {
+        let mut m = ProjectMatcher::default();
+        assert!(m.may_match_range("a", "b"), "no filter: everything");
+        m.add_glob("djan*").expect("glob");
+        assert!(m.may_match_range("d", "e") && m.may_match_range("django", "django") && m.may_match_range("dj", "djz"));
+        assert!(!m.may_match_range("a", "c") && !m.may_match_range("djz", "z"));
+        assert!(m.may_match_range("django-a", "zzz"), "the min itself starts with the prefix");
+        let mut names = ProjectMatcher::default();
+        names.names.insert("numpy".into());
+        assert!(names.may_match_range("n", "o") && !names.may_match_range("nv", "z"));
+        let mut any = ProjectMatcher::default();
+        any.add_glob("*-utils").expect("glob");
+        assert!(any.may_match_range("a", "b"), "a glob starting with a wildcard rules nothing out");
     }
 
     #[test]

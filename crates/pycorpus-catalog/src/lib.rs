@@ -12,9 +12,11 @@
 
 mod filter;
 mod parquet_io;
+mod scan;
 
 pub use filter::{parse_date, Filter, FilterError, ProjectMatcher};
 pub use parquet_io::{read_files, read_releases, write_files, write_releases, CatalogError, FILES_COLUMNS};
+pub use scan::{scan_files, ScanStats};
 
 use pycorpus_archive::{DistType, SkipReason};
 use pycorpus_store::Oid;
@@ -219,14 +221,19 @@ impl FileRow {
     /// The path inside the distribution (the `path` column without its
     /// `packages/<project>/<release>/` prefix).
     pub fn inner_path(&self) -> &str {
-        let prefix = 9 + self.project_name.len() + 1 + self.project_release.len() + 1;
-        self.path.get(prefix..).unwrap_or(&self.path)
+        inner_path_of(&self.path, &self.project_name, &self.project_release)
     }
 
     /// True when the contents are in the store.
     pub fn is_stored(&self) -> bool {
         self.skip_reason.is_none()
     }
+}
+
+/// The path inside the distribution of a `path` column value of `project`'s `release`.
+pub fn inner_path_of<'a>(path: &'a str, project: &str, release: &str) -> &'a str {
+    let prefix = "packages/".len() + project.len() + 1 + release.len() + 1;
+    path.get(prefix..).unwrap_or(path)
 }
 
 /// Formats µs since the epoch as RFC 3339 UTC (`2024-05-01T12:00:00Z`).

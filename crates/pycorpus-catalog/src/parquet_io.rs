@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Rows per row group: small enough that filters on sorted columns skip most of a shard.
-const ROW_GROUP_ROWS: usize = 64 * 1024;
+const ROW_GROUP_ROWS: usize = 16 * 1024;
 
 /// The columns of `files.parquet`, in order.
 pub const FILES_COLUMNS: [&str; 15] = [
@@ -62,7 +62,7 @@ pub enum CatalogError {
     },
 }
 
-fn fmt_err(path: &Path, e: impl std::fmt::Display) -> CatalogError {
+pub(crate) fn fmt_err(path: &Path, e: impl std::fmt::Display) -> CatalogError {
     CatalogError::Format { path: path.to_path_buf(), what: e.to_string() }
 }
 
@@ -265,36 +265,79 @@ fn bad(path: &Path, what: &str, v: &str) -> CatalogError {
     fmt_err(path, format!("unknown {what} {v:?}"))
 }
 
+/// The columns of a `files.parquet` batch.
+pub(crate) struct FileCols<'a> {
+    pub(crate) project: &'a StringArray,
+    pub(crate) version: &'a StringArray,
+    pub(crate) release: &'a StringArray,
+    pub(crate) uploaded: &'a TimestampMicrosecondArray,
+    pub(crate) path: &'a StringArray,
+    archive_path: &'a StringArray,
+    pub(crate) size: &'a UInt64Array,
+    hash: &'a FixedSizeBinaryArray,
+    pub(crate) skip: &'a StringArray,
+    lines: &'a UInt64Array,
+    repo: &'a UInt32Array,
+    sha: &'a StringArray,
+    pub(crate) dist_type: &'a StringArray,
+    entry_type: &'a StringArray,
+    link_target: &'a StringArray,
+}
+
+impl<'a> FileCols<'a> {
+    pub(crate) fn new(batch: &'a RecordBatch, path: &'a Path) -> Result<FileCols<'a>, CatalogError> {
+        let c = Cols { batch, path };
+        Ok(FileCols {
+            project: c.str("project_name")?,
+            version: c.str("project_version")?,
+            release: c.str("project_release")?,
+            uploaded: c.get::<TimestampMicrosecondArray>("uploaded_on")?,
+            path: c.str("path")?,
+            archive_path: c.str("archive_path")?,
+            size: c.get::<UInt64Array>("size")?,
+            hash: c.get::<FixedSizeBinaryArray>("hash")?,
+            skip: c.str("skip_reason")?,
+            lines: c.get::<UInt64Array>("lines")?,
+            repo: c.get::<UInt32Array>("repository")?,
+            sha: c.str("dist_sha256")?,
+            dist_type: c.str("dist_type")?,
+            entry_type: c.str("entry_type")?,
+            link_target: c.str("link_target")?,
+        })
+    }
+}
+
+/// Builds row `i` of a batch.
+pub(crate) fn row_at(c: &FileCols, i: usize, path: &Path) -> Result<FileRow, CatalogError> {
+    Ok(FileRow {
+        project_name: c.project.value(i).to_string(),
+        project_version: c.version.value(i).to_string(),
+        project_release: c.release.value(i).to_string(),
+        uploaded_on: c.uploaded.value(i),
+        path: c.path.value(i).to_string(),
+        archive_path: c.archive_path.value(i).to_string(),
+        size: c.size.value(i),
+        hash: Oid::from_slice(c.hash.value(i)).ok_or_else(|| fmt_err(path, "hash is not 20 bytes"))?,
+        skip_reason: match c.skip.is_valid(i) {
+            true => Some(SkipReason::parse(c.skip.value(i)).ok_or_else(|| bad(path, "skip reason", c.skip.value(i)))?),
+            false => None,
+        },
+        lines: c.lines.is_valid(i).then(|| c.lines.value(i)),
+        repository: c.repo.value(i),
+        dist_sha256: c.sha.value(i).to_string(),
+        dist_type: DistType::parse(c.dist_type.value(i)).ok_or_else(|| bad(path, "distribution type", c.dist_type.value(i)))?,
+        entry_type: EntryType::parse(c.entry_type.value(i)).ok_or_else(|| bad(path, "entry type", c.entry_type.value(i)))?,
+        link_target: opt(c.link_target, i),
+    })
+}
+
 /// Reads every row of a `files.parquet`.
 pub fn read_files(path: &Path) -> Result<Vec<FileRow>, CatalogError> {
     let mut out = Vec::new();
     for batch in batches(path)? {
-        let c = Cols { batch: &batch, path };
-        let (pn, pv, pr, up) = (c.str("project_name")?, c.str("project_version")?, c.str("project_release")?, c.get::<TimestampMicrosecondArray>("uploaded_on")?);
-        let (p, ap, size, hash) = (c.str("path")?, c.str("archive_path")?, c.get::<UInt64Array>("size")?, c.get::<FixedSizeBinaryArray>("hash")?);
-        let (skip, lines, repo, sha) = (c.str("skip_reason")?, c.get::<UInt64Array>("lines")?, c.get::<UInt32Array>("repository")?, c.str("dist_sha256")?);
-        let (dt, et, lt) = (c.str("dist_type")?, c.str("entry_type")?, c.str("link_target")?);
+        let c = FileCols::new(&batch, path)?;
         for i in 0..batch.num_rows() {
-            out.push(FileRow {
-                project_name: pn.value(i).to_string(),
-                project_version: pv.value(i).to_string(),
-                project_release: pr.value(i).to_string(),
-                uploaded_on: up.value(i),
-                path: p.value(i).to_string(),
-                archive_path: ap.value(i).to_string(),
-                size: size.value(i),
-                hash: Oid::from_slice(hash.value(i)).ok_or_else(|| fmt_err(path, "hash is not 20 bytes"))?,
-                skip_reason: match skip.is_valid(i) {
-                    true => Some(SkipReason::parse(skip.value(i)).ok_or_else(|| bad(path, "skip reason", skip.value(i)))?),
-                    false => None,
-                },
-                lines: lines.is_valid(i).then(|| lines.value(i)),
-                repository: repo.value(i),
-                dist_sha256: sha.value(i).to_string(),
-                dist_type: DistType::parse(dt.value(i)).ok_or_else(|| bad(path, "distribution type", dt.value(i)))?,
-                entry_type: EntryType::parse(et.value(i)).ok_or_else(|| bad(path, "entry type", et.value(i)))?,
-                link_target: opt(lt, i),
-            });
+            out.push(row_at(&c, i, path)?);
         }
     }
     Ok(out)

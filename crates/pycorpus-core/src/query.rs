@@ -4,7 +4,7 @@ use crate::corpus::{decode_commits, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest_records};
 use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
-use pycorpus_catalog::{format_time, read_files, read_releases, DistRecord, DistStatus, FileRow, Filter, Release};
+use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_files, DistRecord, DistStatus, FileRow, Filter, Release, ScanStats};
 use pycorpus_store::{Journal, Oid, PackReader};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -92,6 +92,17 @@ fn records_to_rows(records: &[DistRecord]) -> Vec<FileRow> {
     rows
 }
 
+/// False when the shard's manifest shows no upload in the filter's time range.
+fn shard_may_match(shard: &ShardInfo, filter: &Filter) -> Result<bool, CoreError> {
+    if filter.since.is_none() && filter.until.is_none() {
+        return Ok(true);
+    }
+    let m = read_manifest(&shard.dir)?;
+    let t = |s: &Option<String>| s.as_deref().and_then(|s| parse_date(s).ok());
+    let (Some(first), Some(last)) = (t(&m.first_upload), t(&m.last_upload)) else { return Ok(true) };
+    Ok(!(filter.since.is_some_and(|s| last < s) || filter.until.is_some_and(|u| first >= u)))
+}
+
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir).map(|it| it.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()).unwrap_or(0)
 }
@@ -101,18 +112,39 @@ impl Corpus {
     /// stops early when `f` returns false. A distribution found in two shards (a retried
     /// failure) is listed once.
     pub fn for_each_row(&self, filter: &Filter, f: &mut dyn FnMut(FileRow) -> bool) -> Result<(), CoreError> {
+        self.scan_rows(filter, &mut ScanStats::default(), f)
+    }
+
+    /// [`Corpus::for_each_row`], counting what it touched: shards whose upload-time range (from
+    /// the manifest) cannot match are not opened, and within a shard only the row groups whose
+    /// statistics can match are read.
+    pub fn scan_rows(&self, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(FileRow) -> bool) -> Result<(), CoreError> {
         let mut seen_blobs: HashSet<Oid> = HashSet::new();
+        // false: the caller wants no more rows
+        let mut emit = |row: FileRow| if filter.unique && !seen_blobs.insert(row.hash) { true } else { f(row) };
         for shard in self.shards()? {
-            let rows = match shard.kind {
-                ShardKind::Sealed => read_files(&shard.dir.join("files.parquet"))?,
-                ShardKind::Open => open_records(&shard)?.map(|(_, r, _)| records_to_rows(&r)).unwrap_or_default(),
-            };
-            for row in rows {
-                if !filter.matches(&row) || (filter.unique && !seen_blobs.insert(row.hash)) {
-                    continue;
+            stats.shards += 1;
+            match shard.kind {
+                ShardKind::Sealed => {
+                    if !shard_may_match(&shard, filter)? {
+                        stats.shards_skipped += 1;
+                        continue;
+                    }
+                    if !scan_files(&shard.dir.join("files.parquet"), filter, stats, &mut emit)? {
+                        return Ok(());
+                    }
                 }
-                if !f(row) {
-                    return Ok(());
+                ShardKind::Open => {
+                    for row in open_records(&shard)?.map(|(_, r, _)| records_to_rows(&r)).unwrap_or_default() {
+                        stats.rows_read += 1;
+                        if !filter.matches(&row) {
+                            continue;
+                        }
+                        stats.rows_matched += 1;
+                        if !emit(row) {
+                            return Ok(());
+                        }
+                    }
                 }
             }
         }

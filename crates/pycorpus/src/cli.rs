@@ -241,6 +241,9 @@ pub struct FilterArgs {
     /// One row per unique blob.
     #[arg(long, help_heading = "Filters")]
     pub unique: bool,
+    /// Print on stderr what the filters let the scan skip: shards, row groups, rows.
+    #[arg(long, help_heading = "Filters")]
+    pub stats: bool,
 }
 
 /// Parses `123`, `10K`, `5M`, `1G` (powers of 1024; `KiB`/`KB` spellings accepted).

@@ -4,7 +4,7 @@ use crate::cli::{Cli, Command, FilterArgs, Format, SyncArgs};
 use crate::output::{csv_field, csv_record, human_bytes, row_json, table, thousands};
 use crate::reporters::BarReporter;
 use anyhow::{bail, Context, Result};
-use pycorpus_catalog::{parse_date, Filter, FILES_COLUMNS};
+use pycorpus_catalog::{parse_date, Filter, ScanStats, FILES_COLUMNS};
 use pycorpus_core::{collect_inputs, Access, AddOptions, Corpus, Status};
 use pycorpus_store::Oid;
 use std::io::{BufWriter, Write};
@@ -179,8 +179,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ls { filter, format, limit } => {
             let corpus = Corpus::open(&root, Access::Read)?;
+            let stats = filter.stats;
             let filter = build_filter(&filter)?;
-            ls(&corpus, &filter, format, limit, &mut out)?;
+            let scanned = ls(&corpus, &filter, format, limit, &mut out)?;
+            if stats {
+                print_scan_stats(&scanned);
+            }
             ExitCode::SUCCESS
         }
         Command::Cat { what } => {
@@ -302,13 +306,22 @@ pub fn build_filter(a: &FilterArgs) -> Result<Filter> {
     Ok(f)
 }
 
-fn ls(corpus: &Corpus, filter: &Filter, format: Format, limit: Option<u64>, out: &mut impl Write) -> Result<()> {
+/// `--stats`: what the filters let the scan skip, on stderr.
+fn print_scan_stats(s: &ScanStats) {
+    eprintln!(
+        "scan: {} of {} shard(s) skipped; {} of {} row group(s) skipped; {} row(s) read, {} matched",
+        s.shards_skipped, s.shards, s.row_groups_skipped, s.row_groups, thousands(s.rows_read), thousands(s.rows_matched)
+    );
+}
+
+fn ls(corpus: &Corpus, filter: &Filter, format: Format, limit: Option<u64>, out: &mut impl Write) -> Result<ScanStats> {
+    let mut stats = ScanStats::default();
     let mut n = 0u64;
     let mut err: Option<std::io::Error> = None;
     if format == Format::Csv {
         csv_record(out, &FILES_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>())?;
     }
-    corpus.for_each_row(filter, &mut |row| {
+    corpus.scan_rows(filter, &mut stats, &mut |row| {
         if limit.is_some_and(|l| n >= l) {
             return false;
         }
@@ -341,7 +354,7 @@ fn ls(corpus: &Corpus, filter: &Filter, format: Format, limit: Option<u64>, out:
     if let Some(e) = err {
         return Err(e.into());
     }
-    Ok(())
+    Ok(stats)
 }
 
 fn cat(corpus: &Corpus, what: &[String], out: &mut impl Write) -> Result<()> {

@@ -1,0 +1,217 @@
+//! Filtered reads of `files.parquet`: row groups whose statistics rule the filter out are never
+//! read, and rows are tested on the Arrow columns before any [`FileRow`] is built, so a
+//! selective query costs little more than its answer.
+
+use crate::parquet_io::{fmt_err, row_at, FileCols};
+use arrow_array::Array;
+use crate::{inner_path_of, FileRow, Filter};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::statistics::Statistics;
+use pycorpus_archive::DistType;
+use serde::Serialize;
+use std::fs::File;
+use std::path::Path;
+
+/// What a filtered scan touched (`--stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ScanStats {
+    /// Shards looked at.
+    pub shards: u64,
+    /// Shards ruled out without reading their index (upload times in the manifest).
+    pub shards_skipped: u64,
+    /// Row groups in the shards read.
+    pub row_groups: u64,
+    /// Row groups ruled out by their statistics and not read.
+    pub row_groups_skipped: u64,
+    /// Rows decoded.
+    pub rows_read: u64,
+    /// Rows that matched.
+    pub rows_matched: u64,
+}
+
+impl ScanStats {
+    /// Adds another scan's counters.
+    pub fn add(&mut self, o: &ScanStats) {
+        self.shards += o.shards;
+        self.shards_skipped += o.shards_skipped;
+        self.row_groups += o.row_groups;
+        self.row_groups_skipped += o.row_groups_skipped;
+        self.rows_read += o.rows_read;
+        self.rows_matched += o.rows_matched;
+    }
+}
+
+fn str_range(s: Option<&Statistics>) -> Option<(String, String)> {
+    match s? {
+        Statistics::ByteArray(v) => Some((
+            String::from_utf8_lossy(v.min_opt()?.data()).into_owned(),
+            String::from_utf8_lossy(v.max_opt()?.data()).into_owned(),
+        )),
+        _ => None,
+    }
+}
+
+fn int_range(s: Option<&Statistics>) -> Option<(i64, i64)> {
+    match s? {
+        Statistics::Int64(v) => Some((*v.min_opt()?, *v.max_opt()?)),
+        _ => None,
+    }
+}
+
+/// True when a row group with these statistics may hold a matching row. Missing statistics
+/// never rule anything out.
+fn may_match(filter: &Filter, rg: &RowGroupMetaData, col: &dyn Fn(&str) -> Option<usize>) -> bool {
+    let stats = |name: &str| col(name).and_then(|i| rg.column(i).statistics());
+    if let Some((lo, hi)) = str_range(stats("project_name"))
+        && !filter.projects.may_match_range(&lo, &hi)
+    {
+        return false;
+    }
+    if let Some((lo, hi)) = int_range(stats("uploaded_on"))
+        && (filter.since.is_some_and(|s| hi < s) || filter.until.is_some_and(|u| lo >= u))
+    {
+        return false;
+    }
+    if let Some((lo, hi)) = int_range(stats("size"))
+        && (filter.min_size.is_some_and(|m| (hi as u64) < m) || filter.max_size.is_some_and(|m| (lo as u64) > m))
+    {
+        return false;
+    }
+    true
+}
+
+/// Calls `f` with each row of the `files.parquet` at `path` that matches `filter`, in file
+/// order; stops (returning false) when `f` does.
+pub fn scan_files(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(FileRow) -> bool) -> Result<bool, crate::CatalogError> {
+    let file = File::open(path).map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fmt_err(path, e))?;
+    let meta = builder.metadata().clone();
+    let schema = meta.file_metadata().schema_descr_ptr();
+    let col = |name: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == name);
+    let groups: Vec<usize> = (0..meta.num_row_groups()).filter(|&i| may_match(filter, meta.row_group(i), &col)).collect();
+    stats.row_groups += meta.num_row_groups() as u64;
+    stats.row_groups_skipped += (meta.num_row_groups() - groups.len()) as u64;
+    if groups.is_empty() {
+        return Ok(true);
+    }
+    let reader = builder.with_row_groups(groups).with_batch_size(8192).build().map_err(|e| fmt_err(path, e))?;
+    // The project, version and type repeat over long runs: test each distinct value once.
+    let mut last_release: Option<(String, String, i64, String, bool)> = None;
+    for batch in reader {
+        let batch = batch.map_err(|e| fmt_err(path, e))?;
+        let c = FileCols::new(&batch, path)?;
+        stats.rows_read += batch.num_rows() as u64;
+        for i in 0..batch.num_rows() {
+            let (project, version, up, dt) = (c.project.value(i), c.version.value(i), c.uploaded.value(i), c.dist_type.value(i));
+            let release_ok = match &last_release {
+                Some((p, v, u, d, ok)) if p == project && v == version && *u == up && d == dt => *ok,
+                _ => {
+                    let ok = DistType::parse(dt).is_some_and(|t| filter.matches_release(project, version, up, t));
+                    last_release = Some((project.to_string(), version.to_string(), up, dt.to_string(), ok));
+                    ok
+                }
+            };
+            if !release_ok {
+                continue;
+            }
+            let size = c.size.value(i);
+            let skip = c.skip.is_valid(i).then(|| c.skip.value(i));
+            let inner = inner_path_of(c.path.value(i), project, c.release.value(i));
+            if !filter.matches_file(inner, size, skip) {
+                continue;
+            }
+            stats.rows_matched += 1;
+            if !f(row_at(&c, i, path)?) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{write_files, DistStatus, EntryType, FileEntry, Release};
+    use pycorpus_store::Oid;
+
+    /// 40k rows over 400 projects (sorted, as a seal writes them): three row groups.
+    fn rows() -> Vec<FileRow> {
+        let mut out = Vec::new();
+        for p in 0..400u32 {
+            let project = format!("proj{p:03}");
+            let rel = Release {
+                project_name: project.clone(),
+                project_version: "1.0".into(),
+                project_release: format!("{project}-1.0.tar.gz"),
+                dist_type: DistType::Sdist,
+                dist_sha256: format!("{p:064x}"),
+                dist_size: 1,
+                uploaded_on: i64::from(p) * 1_000_000,
+                repository: 1,
+                status: DistStatus::Ok,
+                error: None,
+                file_count: 100,
+                metadata_name: None,
+                metadata_version: None,
+                summary: None,
+                license: None,
+                requires_python: None,
+                classifiers: vec![],
+                project_urls: vec![],
+                yanked: None,
+            };
+            for i in 0..100u32 {
+                let path = format!("{project}-1.0/m{i:03}.{}", if i % 2 == 0 { "py" } else { "txt" });
+                let e = FileEntry { path: path.clone(), archive_path: path, size: u64::from(i), hash: Oid::for_blob(&i.to_le_bytes()), skip_reason: None, lines: Some(1), entry_type: EntryType::File, link_target: None };
+                out.push(FileRow::new(&rel, &e));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn statistics_skip_row_groups_and_answers_stay_exact() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("files.parquet");
+        let all = rows();
+        write_files(&path, &all).expect("write");
+        let run = |f: &Filter| {
+            let mut stats = ScanStats::default();
+            let mut got = Vec::new();
+            scan_files(&path, f, &mut stats, &mut |r| {
+                got.push(r);
+                true
+            })
+            .expect("scan");
+            let want: Vec<&FileRow> = all.iter().filter(|r| f.matches(r)).collect();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want, "same rows as a full read");
+            stats
+        };
+        let s = run(&Filter::default());
+        assert_eq!((s.row_groups, s.row_groups_skipped, s.rows_read, s.rows_matched), (3, 0, 40_000, 40_000));
+        let mut f = Filter::default();
+        f.projects.add_glob("proj39*").expect("glob");
+        f.exts.push("py".into());
+        let s = run(&f);
+        assert_eq!((s.row_groups_skipped, s.rows_matched), (2, 500), "{s:?}");
+        let mut f = Filter::default();
+        f.since = Some(10_000_000);
+        f.until = Some(20_000_000);
+        let s = run(&f);
+        assert_eq!((s.row_groups_skipped, s.rows_matched), (2, 1000), "{s:?}");
+        let mut f = Filter::default();
+        f.min_size = Some(1000);
+        let s = run(&f);
+        assert_eq!((s.row_groups_skipped, s.rows_read, s.rows_matched), (3, 0, 0), "{s:?}");
+        // stopping early
+        let mut n = 0;
+        assert!(!scan_files(&path, &Filter::default(), &mut ScanStats::default(), &mut |_| {
+            n += 1;
+            n < 5
+        })
+        .expect("scan"));
+        assert_eq!(n, 5);
+    }
+}
