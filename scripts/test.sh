@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 echo "== installing test dependencies (Python: tests/requirements.txt)"
 python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+if ! command -v rg >/dev/null 2>&1; then
+  echo "== installing ripgrep (Debian package): the grep tests compare against it"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -qq ripgrep >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq ripgrep; }
+fi
+
 echo "== building"
 cargo build --workspace --tests --bins
 

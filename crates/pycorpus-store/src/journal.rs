@@ -185,6 +185,11 @@ impl Journal {
         self.read_at(&loc).map(Some)
     }
 
+    /// Where a blob is, if the journal has it.
+    pub fn locate(&self, oid: &Oid) -> Option<JournalBlob> {
+        self.blobs.get(oid).copied()
+    }
+
     /// Reads a blob at a known location (no flush: for use after [`Journal::open`]).
     pub fn read_at(&self, loc: &JournalBlob) -> Result<Vec<u8>, StoreError> {
         let mut buf = vec![0u8; loc.compressed_len as usize];

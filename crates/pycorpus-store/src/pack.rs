@@ -348,7 +348,6 @@ impl PackReader {
     /// (advised for huge pages, so a cold process takes a handful of page faults rather than
     /// thousands), decoding directly into place and stopping at the blob's end.
     pub fn read(&self, oid: &Oid) -> Result<Option<Vec<u8>>, StoreError> {
-        use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
         let Some(e) = self.find(oid) else { return Ok(None) };
         let io = |x| StoreError::io(&self.pack_path, x);
         let f = self.frame(e.frame as usize);
@@ -362,9 +361,17 @@ impl PackReader {
         let _ = buf.advise(memmap2::Advice::HugePage); // a hint; without THP, normal pages
         let (compressed, out) = buf.split_at_mut(clen);
         self.pack.read_exact_at(compressed, f.pack_offset).map_err(io)?;
+        self.decode_prefix(e.frame as usize, compressed, out, end)?;
+        Ok(Some(buf[clen + start..clen + end].to_vec()))
+    }
+
+    /// Decodes frame `frame` from `compressed` into `out` (room for the whole frame, as
+    /// stable-output decoding needs: no internal window buffer as large as the frame), stopping
+    /// once `end` bytes are out.
+    fn decode_prefix(&self, frame: usize, compressed: &[u8], out: &mut [u8], end: usize) -> Result<(), StoreError> {
+        use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
+        let io = |x| StoreError::io(&self.pack_path, x);
         let mut dec = Decoder::new().map_err(io)?;
-        // Decode straight into `out` (room for the whole frame, as stable-output decoding
-        // needs), not through an internal window buffer as large as the frame.
         dec.set_parameter(zstd::zstd_safe::DParameter::StableOutBuffer(true)).map_err(io)?;
         let mut input = InBuffer::around(compressed);
         let mut output = OutBuffer::around(out);
@@ -372,10 +379,28 @@ impl PackReader {
             let before = (input.pos(), output.pos());
             dec.run(&mut input, &mut output).map_err(io)?;
             if (input.pos(), output.pos()) == before {
-                return Err(StoreError::Format { path: self.pack_path.clone(), what: format!("frame {} ends before blob {oid}", e.frame) });
+                return Err(StoreError::Format { path: self.pack_path.clone(), what: format!("frame {frame} ends before byte {end}") });
             }
         }
-        Ok(Some(buf[clen + start..clen + end].to_vec()))
+        Ok(())
+    }
+
+    /// Decodes the first `upto` bytes (at least) of frame `i` into `out`, reusing its
+    /// allocation and `scratch` for the compressed bytes: for scans that visit many frames
+    /// and need only the blobs up to a point in each.
+    pub fn decode_frame_prefix(&self, i: usize, upto: usize, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), StoreError> {
+        if i >= self.frames {
+            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("frame {i} out of range") });
+        }
+        let f = self.frame(i);
+        let (clen, flen) = (f.compressed_len as usize, f.len as usize);
+        if upto > flen {
+            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("byte {upto} lies beyond the end of frame {i}") });
+        }
+        scratch.resize(clen, 0);
+        self.pack.read_exact_at(scratch, f.pack_offset).map_err(|e| StoreError::io(&self.pack_path, e))?;
+        out.resize(flen, 0);
+        self.decode_prefix(i, scratch, out, upto)
     }
 
     /// The compressed bytes of frame `i`.

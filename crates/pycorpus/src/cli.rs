@@ -24,8 +24,9 @@ pub struct Cli {
     /// Print nothing but results and errors (no progress, no notes).
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// More log output on stderr (repeat for more).
-    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    /// More log output on stderr (repeat for more). No short form: `-v` is grep's
+    /// `--invert-match`.
+    #[arg(long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
@@ -109,6 +110,58 @@ pub enum Command {
         /// Stop after N rows.
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
+    },
+    /// Search file contents with a regular expression (ripgrep's syntax, flags and matching).
+    ///
+    /// Each unique blob is searched once; a match is shown with the first file holding the blob
+    /// and `[+N]` when N other files hold it too (`--all-paths` shows every one). Output is in
+    /// a fixed order. Exit code: 0 when something matched, 1 when nothing did, 2 on error.
+    #[command(after_help = "Examples:\n  pycorpus grep 'import numpy as np' --ext py -l\n  pycorpus grep -w -i 'todo' --project 'django*' --since 2024-01-01 -C 2\n  pycorpus grep 'def \\w+\\(self, \\w+=None\\)' --ext py --json | head")]
+    Grep {
+        /// The pattern (a Rust regex; with -F a literal string).
+        pattern: String,
+        /// Filters.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Case-insensitive.
+        #[arg(short = 'i', long)]
+        ignore_case: bool,
+        /// The pattern is a literal string, not a regex.
+        #[arg(short = 'F', long)]
+        fixed_strings: bool,
+        /// Only matches that are whole words.
+        #[arg(short = 'w', long)]
+        word_regexp: bool,
+        /// Select the lines that do not match.
+        #[arg(short = 'v', long)]
+        invert_match: bool,
+        /// Print only the files that match.
+        #[arg(short = 'l', long, conflicts_with = "count")]
+        files_with_matches: bool,
+        /// Print the number of selected lines per file.
+        #[arg(short = 'c', long)]
+        count: bool,
+        /// At most N selected lines per file.
+        #[arg(short = 'm', long, value_name = "N")]
+        max_count: Option<u64>,
+        /// Lines of context after each match.
+        #[arg(short = 'A', long, value_name = "N")]
+        after_context: Option<usize>,
+        /// Lines of context before each match.
+        #[arg(short = 'B', long, value_name = "N")]
+        before_context: Option<usize>,
+        /// Lines of context before and after each match.
+        #[arg(short = 'C', long, value_name = "N")]
+        context: Option<usize>,
+        /// Show every file holding a matching blob, not the first one and a count.
+        #[arg(long)]
+        all_paths: bool,
+        /// JSON lines: oid, path, project, version, release, line_number, text.
+        #[arg(long)]
+        json: bool,
+        /// Worker threads (default: one per core).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
     },
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]

@@ -187,6 +187,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
+        Command::Grep { pattern, filter, ignore_case, fixed_strings, word_regexp, invert_match, files_with_matches, count, max_count, after_context, before_context, context, all_paths, json, threads } => {
+            let opts = pycorpus_search::GrepOptions {
+                pattern,
+                case_insensitive: ignore_case,
+                fixed_strings,
+                word: word_regexp,
+                invert: invert_match,
+                before: before_context.or(context).unwrap_or(0),
+                after: after_context.or(context).unwrap_or(0),
+                max_count,
+                mode: if files_with_matches {
+                    pycorpus_search::OutputMode::FilesWithMatches
+                } else if count {
+                    pycorpus_search::OutputMode::Count
+                } else {
+                    pycorpus_search::OutputMode::Lines
+                },
+                all_paths,
+                json,
+            };
+            return Ok(grep(&root, &filter, &opts, threads, &mut out));
+        }
         Command::Cat { what } => {
             let corpus = Corpus::open(&root, Access::Read)?;
             cat(&corpus, &what, &mut out)?;
@@ -304,6 +326,46 @@ pub fn build_filter(a: &FilterArgs) -> Result<Filter> {
     }
     f.unique = a.unique;
     Ok(f)
+}
+
+/// `grep`: exit 0 on a match, 1 on none, 2 on error (grep's convention, so scripts can test it).
+fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_search::GrepOptions, threads: Option<usize>, out: &mut impl Write) -> ExitCode {
+    let mut run = || -> Result<pycorpus_search::GrepStats> {
+        if let Some(n) = threads {
+            rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().context("--threads")?;
+        }
+        let corpus = Corpus::open(root, Access::Read)?;
+        let f = build_filter(filter)?;
+        install_interrupt_handler(true);
+        let started = std::time::Instant::now();
+        let stats = match pycorpus_search::grep(&corpus, &f, opts, out, &CANCEL) {
+            Err(e) if e.is_broken_pipe() => return Ok(pycorpus_search::GrepStats { lines_matched: 1, ..Default::default() }),
+            r => r?,
+        };
+        if filter.stats {
+            print_scan_stats(&stats.scan);
+            eprintln!(
+                "grep: {} candidate blob(s) ({}), {} frame(s) decoded ({}), {} blob(s) searched, {} matched, {} line(s); {:.3}s",
+                thousands(stats.candidate_blobs),
+                human_bytes(stats.candidate_bytes),
+                thousands(stats.frames_decoded),
+                human_bytes(stats.bytes_decoded),
+                thousands(stats.blobs_searched),
+                thousands(stats.blobs_matched),
+                thousands(stats.lines_matched),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(stats)
+    };
+    match run() {
+        Ok(s) if s.lines_matched > 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `--stats`: what the filters let the scan skip, on stderr.
