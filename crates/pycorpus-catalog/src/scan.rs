@@ -196,13 +196,10 @@ mod tests {
         f.exts.push("py".into());
         let s = run(&f);
         assert_eq!((s.row_groups_skipped, s.rows_matched), (2, 500), "{s:?}");
-        let mut f = Filter::default();
-        f.since = Some(10_000_000);
-        f.until = Some(20_000_000);
+        let f = Filter { since: Some(10_000_000), until: Some(20_000_000), ..Filter::default() };
         let s = run(&f);
         assert_eq!((s.row_groups_skipped, s.rows_matched), (2, 1000), "{s:?}");
-        let mut f = Filter::default();
-        f.min_size = Some(1000);
+        let f = Filter { min_size: Some(1000), ..Filter::default() };
         let s = run(&f);
         assert_eq!((s.row_groups_skipped, s.rows_read, s.rows_matched), (3, 0, 0), "{s:?}");
         // stopping early

@@ -163,6 +163,40 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
     },
+    /// Write the selected files' contents to a folder.
+    ///
+    /// Prints each file written (relative to DEST) on stdout and a summary on stderr. Names
+    /// are made safe for every file system; a rerun skips what is already there and never
+    /// overwrites a different file.
+    #[command(after_help = "Examples:\n  pycorpus extract out/ --ext py --unique\n  pycorpus extract out/ --layout tree --project requests --path '**/pyproject.toml'")]
+    Extract {
+        /// Destination folder (created if needed).
+        dest: PathBuf,
+        /// Filters.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// `oid`: DEST/ab/cd/<oid>.<file name>, one copy per blob; `tree`:
+        /// DEST/<project>/<release>/<path in archive>, every file.
+        #[arg(long, value_enum, default_value_t = LayoutArg::Oid)]
+        layout: LayoutArg,
+    },
+    /// Stream the selected files and their contents to stdout, for scripts.
+    ///
+    /// `jsonl`: one object per file: oid, project, version, release, path, path_in_archive,
+    /// size, uploaded_on, encoding (utf-8 or base64) and contents. `raw`: `git cat-file
+    /// --batch` framing (`<oid> blob <size>\n<contents>\n`), one per unique blob.
+    #[command(after_help = "Examples:\n  pycorpus stream --path '**/pyproject.toml' | python3 my_script.py\n  pycorpus stream --ext py --format raw | my-cat-file-batch-reader")]
+    Stream {
+        /// Filters.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Framing.
+        #[arg(long, value_enum, default_value_t = StreamFormatArg::Jsonl)]
+        format: StreamFormatArg,
+        /// Base64 for every file's contents, not only for those that are not UTF-8.
+        #[arg(long)]
+        base64: bool,
+    },
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
     Cat {
@@ -170,6 +204,24 @@ pub enum Command {
         #[arg(required = true, num_args = 1..=3, value_name = "OID | PROJECT VERSION PATH")]
         what: Vec<String>,
     },
+}
+
+/// `extract --layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// DEST/ab/cd/<oid>.<file name>
+    Oid,
+    /// DEST/<project>/<release>/<path in archive>
+    Tree,
+}
+
+/// `stream --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StreamFormatArg {
+    /// JSON lines, one per file.
+    Jsonl,
+    /// git cat-file --batch framing, one per unique blob.
+    Raw,
 }
 
 /// `sync` flags.

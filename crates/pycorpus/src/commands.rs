@@ -1,6 +1,6 @@
 //! One function per command: resolve settings, call the library, render the result.
 
-use crate::cli::{Cli, Command, FilterArgs, Format, SyncArgs};
+use crate::cli::{Cli, Command, FilterArgs, Format, LayoutArg, StreamFormatArg, SyncArgs};
 use crate::output::{csv_field, csv_record, human_bytes, row_json, table, thousands};
 use crate::reporters::BarReporter;
 use anyhow::{bail, Context, Result};
@@ -188,7 +188,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Grep { pattern, filter, ignore_case, fixed_strings, word_regexp, invert_match, files_with_matches, count, max_count, after_context, before_context, context, all_paths, json, threads } => {
-            let opts = pycorpus_search::GrepOptions {
+            let opts = pycorpus_explore::GrepOptions {
                 pattern,
                 case_insensitive: ignore_case,
                 fixed_strings,
@@ -198,16 +198,74 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 after: after_context.or(context).unwrap_or(0),
                 max_count,
                 mode: if files_with_matches {
-                    pycorpus_search::OutputMode::FilesWithMatches
+                    pycorpus_explore::OutputMode::FilesWithMatches
                 } else if count {
-                    pycorpus_search::OutputMode::Count
+                    pycorpus_explore::OutputMode::Count
                 } else {
-                    pycorpus_search::OutputMode::Lines
+                    pycorpus_explore::OutputMode::Lines
                 },
                 all_paths,
                 json,
             };
             return Ok(grep(&root, &filter, &opts, threads, &mut out));
+        }
+        Command::Extract { dest, filter, layout } => {
+            let corpus = Corpus::open(&root, Access::Read)?;
+            let f = build_filter(&filter)?;
+            install_interrupt_handler(cli.quiet);
+            let layout = match layout {
+                LayoutArg::Oid => pycorpus_explore::Layout::Oid,
+                LayoutArg::Tree => pycorpus_explore::Layout::Tree,
+            };
+            let mut werr: Option<std::io::Error> = None;
+            let s = pycorpus_explore::extract(&corpus, &f, &dest, layout, &CANCEL, &mut |p| {
+                if werr.is_none()
+                    && let Err(e) = writeln!(out, "{p}")
+                {
+                    werr = Some(e);
+                }
+            })?;
+            if let Some(e) = werr {
+                return Err(e.into());
+            }
+            out.flush()?;
+            if filter.stats {
+                print_scan_stats(&s.visit.scan);
+            }
+            for (p, why) in s.conflicts.iter().take(20) {
+                eprintln!("not written: {p}: {why}");
+            }
+            if !cli.quiet {
+                eprintln!(
+                    "extracted to {}: {} file(s) written ({}), {} already there, {} conflict(s), {} selected file(s) have no stored contents",
+                    dest.display(),
+                    thousands(s.written),
+                    human_bytes(s.written_bytes),
+                    thousands(s.already_present),
+                    thousands(s.conflicts.len() as u64),
+                    thousands(s.not_stored)
+                );
+            }
+            if CANCEL.load(Ordering::SeqCst) { ExitCode::from(130) } else if s.conflicts.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Command::Stream { filter, format, base64 } => {
+            let corpus = Corpus::open(&root, Access::Read)?;
+            let f = build_filter(&filter)?;
+            install_interrupt_handler(true);
+            let format = match format {
+                StreamFormatArg::Jsonl => pycorpus_explore::StreamFormat::Jsonl,
+                StreamFormatArg::Raw => pycorpus_explore::StreamFormat::Raw,
+            };
+            match pycorpus_explore::stream(&corpus, &f, format, base64, &mut out, &CANCEL) {
+                Err(e) if e.is_broken_pipe() => {}
+                r => {
+                    let v = r?;
+                    if filter.stats {
+                        print_scan_stats(&v.scan);
+                    }
+                }
+            }
+            ExitCode::SUCCESS
         }
         Command::Cat { what } => {
             let corpus = Corpus::open(&root, Access::Read)?;
@@ -329,8 +387,8 @@ pub fn build_filter(a: &FilterArgs) -> Result<Filter> {
 }
 
 /// `grep`: exit 0 on a match, 1 on none, 2 on error (grep's convention, so scripts can test it).
-fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_search::GrepOptions, threads: Option<usize>, out: &mut impl Write) -> ExitCode {
-    let mut run = || -> Result<pycorpus_search::GrepStats> {
+fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::GrepOptions, threads: Option<usize>, out: &mut impl Write) -> ExitCode {
+    let mut run = || -> Result<pycorpus_explore::GrepStats> {
         if let Some(n) = threads {
             rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().context("--threads")?;
         }
@@ -338,8 +396,8 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_search::Gre
         let f = build_filter(filter)?;
         install_interrupt_handler(true);
         let started = std::time::Instant::now();
-        let stats = match pycorpus_search::grep(&corpus, &f, opts, out, &CANCEL) {
-            Err(e) if e.is_broken_pipe() => return Ok(pycorpus_search::GrepStats { lines_matched: 1, ..Default::default() }),
+        let stats = match pycorpus_explore::grep(&corpus, &f, opts, out, &CANCEL) {
+            Err(e) if e.is_broken_pipe() => return Ok(pycorpus_explore::GrepStats { lines_matched: 1, ..Default::default() }),
             r => r?,
         };
         if filter.stats {

@@ -1,0 +1,177 @@
+//! Exploring a corpus: `grep`, `extract` and `stream` over the blobs a filter selects.
+//!
+//! The filters select rows; their stored blobs are the candidates, each decoded and searched
+//! once however many files share it. Blobs are located in their shards and grouped by zstd
+//! frame, so a frame is decoded once, only up to its last candidate, on one of the worker
+//! threads; results come back in a fixed order (shard, frame, offset in frame) whatever the
+//! thread count. Matching is ripgrep's own: the `grep-searcher` and `grep-regex` crates with
+//! ripgrep's defaults (Rust regex syntax, UTF-16 BOM sniffing, a blob stops being searched at
+//! its first NUL byte as ripgrep does for files found by walking a folder).
+#![deny(missing_docs)]
+
+mod extract;
+mod names;
+mod output;
+mod sink;
+mod stream;
+mod visit;
+
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder};
+use pycorpus_catalog::{Filter, ScanStats};
+use pycorpus_core::{Corpus, CoreError};
+use pycorpus_store::Oid;
+use serde::Serialize;
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+
+pub use extract::{extract, ExtractSummary, Layout};
+pub use names::{safe_component, safe_path};
+pub use output::OutputMode;
+pub use stream::{stream, StreamFormat};
+pub use visit::{visit_blobs, BlobWork, Holders, VisitStats};
+
+/// Errors of a search.
+#[derive(Debug, thiserror::Error)]
+pub enum ExploreError {
+    /// The pattern does not compile.
+    #[error("invalid pattern: {0}")]
+    Pattern(String),
+    /// Reading the corpus failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// Reading a shard's blobs failed.
+    #[error(transparent)]
+    Store(#[from] pycorpus_store::StoreError),
+    /// Writing the results failed (a closed pipe ends the search quietly: see `is_broken_pipe`).
+    #[error("writing results: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl ExploreError {
+    /// True when the reader of our output went away (`| head`): not an error for a grep.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ExploreError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// What to look for and how to report it (ripgrep's flags of the same names).
+#[derive(Debug, Clone, Default)]
+pub struct GrepOptions {
+    /// The pattern (Rust regex syntax unless `fixed_strings`).
+    pub pattern: String,
+    /// `-i`.
+    pub case_insensitive: bool,
+    /// `-F`: the pattern is a literal string.
+    pub fixed_strings: bool,
+    /// `-w`: only matches surrounded by word boundaries.
+    pub word: bool,
+    /// `-v`: select non-matching lines.
+    pub invert: bool,
+    /// `-B`: lines of context before each match.
+    pub before: usize,
+    /// `-A`: lines of context after each match.
+    pub after: usize,
+    /// `-m`: at most this many matching lines per blob.
+    pub max_count: Option<u64>,
+    /// Lines, file names only (`-l`) or counts (`-c`).
+    pub mode: OutputMode,
+    /// Report every file that holds a matching blob, not the first and a count.
+    pub all_paths: bool,
+    /// JSON lines instead of text.
+    pub json: bool,
+}
+
+/// What a search did (`--stats`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GrepStats {
+    /// The row scan.
+    pub scan: ScanStats,
+    /// Unique blobs the filters selected.
+    pub candidate_blobs: u64,
+    /// Bytes of those blobs.
+    pub candidate_bytes: u64,
+    /// zstd frames decoded (sealed shards).
+    pub frames_decoded: u64,
+    /// Bytes decoded from those frames (prefixes up to the last candidate).
+    pub bytes_decoded: u64,
+    /// Blobs searched.
+    pub blobs_searched: u64,
+    /// Blobs with at least one selected line.
+    pub blobs_matched: u64,
+    /// Selected lines (matches, or non-matches with `-v`).
+    pub lines_matched: u64,
+}
+
+impl GrepOptions {
+    fn matcher(&self) -> Result<RegexMatcher, ExploreError> {
+        RegexMatcherBuilder::new()
+            .case_insensitive(self.case_insensitive)
+            .fixed_strings(self.fixed_strings)
+            .word(self.word)
+            .line_terminator(Some(b'\n'))
+            .build(&self.pattern)
+            .map_err(|e| ExploreError::Pattern(e.to_string()))
+    }
+
+    fn searcher(&self) -> Searcher {
+        let mut b = SearcherBuilder::new();
+        b.line_number(true)
+            .invert_match(self.invert)
+            .before_context(self.before)
+            .after_context(self.after)
+            .binary_detection(BinaryDetection::quit(b'\x00'));
+        match self.mode {
+            OutputMode::FilesWithMatches => b.max_matches(Some(1)),
+            _ => b.max_matches(self.max_count),
+        };
+        b.build()
+    }
+}
+
+/// Searches the blobs of the rows `filter` selects, writing results to `out` in a fixed
+/// order. Returns what it did; `stats.lines_matched == 0` means nothing matched.
+pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn Write, cancel: &AtomicBool) -> Result<GrepStats, ExploreError> {
+    let matcher = opts.matcher()?;
+    let mut stats = GrepStats::default();
+    let context = opts.mode == OutputMode::Lines && !opts.json && opts.before + opts.after > 0;
+    let mut written_any = false;
+    let (mut matched_blobs, mut lines) = (0u64, 0u64);
+    let visit = visit::visit_blobs(
+        corpus,
+        filter,
+        opts.all_paths,
+        cancel,
+        &|| opts.searcher(),
+        &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &[u8]| -> Result<(u64, Vec<u8>), ExploreError> {
+            let hits = sink::search_blob(searcher, &matcher, data)?;
+            let mut buf = Vec::new();
+            if hits.selected > 0 {
+                output::write_blob(&mut buf, oid, holders, &hits, opts)?;
+            }
+            Ok((hits.selected, buf))
+        },
+        &mut |(selected, mut buf): (u64, Vec<u8>)| -> Result<(), ExploreError> {
+            if selected > 0 {
+                matched_blobs += 1;
+                lines += selected;
+            }
+            if context && !written_any && buf.starts_with(b"--\n") {
+                buf.drain(..3);
+            }
+            written_any |= !buf.is_empty();
+            out.write_all(&buf)?;
+            Ok(())
+        },
+    )?;
+    out.flush()?;
+    stats.scan = visit.scan;
+    stats.candidate_blobs = visit.candidate_blobs;
+    stats.candidate_bytes = visit.candidate_bytes;
+    stats.frames_decoded = visit.frames_decoded;
+    stats.bytes_decoded = visit.bytes_decoded;
+    stats.blobs_searched = visit.blobs_read;
+    stats.blobs_matched = matched_blobs;
+    stats.lines_matched = lines;
+    Ok(stats)
+}

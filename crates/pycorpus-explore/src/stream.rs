@@ -1,0 +1,75 @@
+//! `stream`: the selected files and their contents on a pipe, for any script to read.
+//!
+//! `jsonl`: one object per selected file, `{oid, project, version, release, path,
+//! path_in_archive, size, uploaded_on, encoding, contents}`, contents as text when it is
+//! UTF-8 (`encoding: "utf-8"`), else base64 (`encoding: "base64"`; `--base64` for all).
+//! `raw`: `git cat-file --batch` framing (`<oid> blob <size>\n<contents>\n`), one per unique
+//! blob, so scripts written against the git seed pipeline read it unchanged.
+
+use crate::visit::{visit_blobs, Holders, VisitStats};
+use crate::ExploreError;
+use base64::Engine;
+use pycorpus_catalog::{format_time, Filter};
+use pycorpus_core::Corpus;
+use pycorpus_store::Oid;
+use serde_json::json;
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+
+/// Output framing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// JSON lines, one per file.
+    #[default]
+    Jsonl,
+    /// `git cat-file --batch` framing, one per unique blob.
+    Raw,
+}
+
+/// Writes the selection to `out`; returns what the visit touched.
+pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_base64: bool, out: &mut dyn Write, cancel: &AtomicBool) -> Result<VisitStats, ExploreError> {
+    let visit = visit_blobs(
+        corpus,
+        filter,
+        format == StreamFormat::Jsonl,
+        cancel,
+        &|| (),
+        &|_: &mut (), oid: &Oid, h: &Holders, data: &[u8]| -> Result<Vec<u8>, ExploreError> {
+            let mut buf = Vec::with_capacity(data.len() + 256);
+            match format {
+                StreamFormat::Raw => {
+                    writeln!(buf, "{} blob {}", oid.to_hex(), data.len())?;
+                    buf.extend_from_slice(data);
+                    buf.push(b'\n');
+                }
+                StreamFormat::Jsonl => {
+                    let text = if always_base64 { None } else { std::str::from_utf8(data).ok() };
+                    let (encoding, contents) = match text {
+                        Some(t) => ("utf-8", t.to_string()),
+                        None => ("base64", base64::engine::general_purpose::STANDARD.encode(data)),
+                    };
+                    for row in h.all() {
+                        let v = json!({
+                            "oid": oid.to_hex(),
+                            "project": row.project_name,
+                            "version": row.project_version,
+                            "release": row.project_release,
+                            "path": row.path,
+                            "path_in_archive": row.inner_path(),
+                            "size": row.size,
+                            "uploaded_on": format_time(row.uploaded_on),
+                            "encoding": encoding,
+                            "contents": contents,
+                        });
+                        serde_json::to_writer(&mut buf, &v).map_err(std::io::Error::other)?;
+                        buf.push(b'\n');
+                    }
+                }
+            }
+            Ok(buf)
+        },
+        &mut |buf: Vec<u8>| -> Result<(), ExploreError> { Ok(out.write_all(&buf)?) },
+    )?;
+    out.flush()?;
+    Ok(visit)
+}
