@@ -57,3 +57,7 @@ pub struct Manifest {
 
 /// The files a sealed shard folder holds besides `manifest.json`.
 pub const SHARD_FILES: [&str; 4] = ["blobs.pack", "blobs.idx", "files.parquet", "releases.parquet"];
+
+/// Files a shard has when it was sealed by a version that writes them (listed in the
+/// manifest, and so verified, when present).
+pub const OPTIONAL_SHARD_FILES: [&str; 1] = ["grams.idx"];

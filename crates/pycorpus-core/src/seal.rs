@@ -5,7 +5,7 @@
 //! runs again) or the finished shard (the journal is removed on the next open).
 
 use crate::corpus::{decode_commits, shard_name};
-use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, SHARD_FILES};
+use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, OPTIONAL_SHARD_FILES, SHARD_FILES};
 use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
 use pycorpus_catalog::{format_time, write_files, write_releases, DistRecord, DistStatus, FileRow, Release};
 use pycorpus_store::{Journal, Oid, PackOptions, PackWriter};
@@ -122,6 +122,9 @@ impl Corpus {
 
         let mut files_sha256 = BTreeMap::new();
         for name in SHARD_FILES {
+            files_sha256.insert(name.to_string(), digest_file(&tmp_dir.join(name))?);
+        }
+        for name in OPTIONAL_SHARD_FILES.into_iter().filter(|n| tmp_dir.join(n).exists()) {
             files_sha256.insert(name.to_string(), digest_file(&tmp_dir.join(name))?);
         }
         let times = releases.iter().map(|r| r.uploaded_on);

@@ -112,6 +112,7 @@ pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, ca
         corpus,
         filter,
         layout == Layout::Tree,
+        None,
         cancel,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &[u8]| -> Result<Vec<Outcome>, ExploreError> {

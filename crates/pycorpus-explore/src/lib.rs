@@ -12,6 +12,7 @@
 mod extract;
 mod names;
 mod output;
+mod plan;
 mod sink;
 mod stream;
 mod visit;
@@ -95,6 +96,8 @@ pub struct GrepStats {
     pub frames_decoded: u64,
     /// Bytes decoded from those frames (prefixes up to the last candidate).
     pub bytes_decoded: u64,
+    /// Frames with candidate blobs that the trigram index ruled out.
+    pub frames_skipped: u64,
     /// Blobs searched.
     pub blobs_searched: u64,
     /// Blobs with at least one selected line.
@@ -137,10 +140,21 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
     let context = opts.mode == OutputMode::Lines && !opts.json && opts.before + opts.after > 0;
     let mut written_any = false;
     let (mut matched_blobs, mut lines) = (0u64, 0u64);
+    // Frames whose trigrams rule the pattern out are not read (not with -v: any line of any
+    // frame can be selected then).
+    let query = if opts.invert { None } else { plan::query_for(&opts.pattern, opts.case_insensitive, opts.fixed_strings).filter(|q| !q.is_all()) };
+    let frame_filter = |dir: &std::path::Path, frames: usize| -> Result<Option<pycorpus_store::FrameSet>, ExploreError> {
+        let Some(q) = &query else { return Ok(None) };
+        match pycorpus_store::GramIndex::open(dir)? {
+            Some(idx) if idx.frames() == frames => Ok(Some(q.frames(&idx)?)),
+            _ => Ok(None), // no index (an older shard) or one that does not fit: read every frame
+        }
+    };
     let visit = visit::visit_blobs(
         corpus,
         filter,
         opts.all_paths,
+        Some(&frame_filter),
         cancel,
         &|| opts.searcher(),
         &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &[u8]| -> Result<(u64, Vec<u8>), ExploreError> {
@@ -171,6 +185,7 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
     stats.frames_decoded = visit.frames_decoded;
     stats.bytes_decoded = visit.bytes_decoded;
     stats.blobs_searched = visit.blobs_read;
+    stats.frames_skipped = visit.frames_skipped;
     stats.blobs_matched = matched_blobs;
     stats.lines_matched = lines;
     Ok(stats)

@@ -32,6 +32,7 @@ pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_bas
         corpus,
         filter,
         format == StreamFormat::Jsonl,
+        None,
         cancel,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &[u8]| -> Result<Vec<u8>, ExploreError> {

@@ -8,7 +8,7 @@
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
 use pycorpus_core::{Corpus, ShardKind};
-use pycorpus_store::{Journal, JournalBlob, Oid, PackReader};
+use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, PackReader};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -53,7 +53,15 @@ pub struct VisitStats {
     pub bytes_decoded: u64,
     /// Blobs handed to the work function.
     pub blobs_read: u64,
+    /// Frames holding selected blobs that the frame filter (the trigram index) ruled out.
+    pub frames_skipped: u64,
+    /// Sealed shards whose frames were filtered that way.
+    pub shards_filtered: u64,
 }
+
+/// Decides which frames of a sealed shard can matter: given the shard's folder and its frame
+/// count, the frames to read, or `None` for all.
+pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<FrameSet>, ExploreError> + 'a;
 
 /// The per-blob work: worker state, blob id, the files holding it, its bytes.
 pub type BlobWork<'a, S, T> = dyn Fn(&mut S, &Oid, &Holders, &[u8]) -> Result<T, ExploreError> + Sync + 'a;
@@ -71,12 +79,14 @@ enum Unit {
 
 /// Calls `work` on every unique stored blob of the rows `filter` selects (in parallel, each
 /// worker with its own state from `init`), then `sink` on each result in a fixed order.
-/// With `all_rows`, [`Holders::others`] lists every other selected file holding the blob.
+/// With `all_rows`, [`Holders::others`] lists every other selected file holding the blob;
+/// `frame_filter` can rule out whole frames of sealed shards.
 #[allow(clippy::too_many_arguments)]
 pub fn visit_blobs<S, T: Send>(
     corpus: &Corpus,
     filter: &Filter,
     all_rows: bool,
+    frame_filter: Option<&FrameFilter<'_>>,
     cancel: &AtomicBool,
     init: &(dyn Fn() -> S + Sync),
     work: &BlobWork<'_, S, T>,
@@ -116,6 +126,11 @@ pub fn visit_blobs<S, T: Send>(
         match shard.kind {
             ShardKind::Sealed => {
                 let pack = PackReader::open(&shard.dir)?;
+                let keep = match frame_filter {
+                    Some(f) => f(&shard.dir, pack.frame_count())?,
+                    None => None,
+                };
+                stats.shards_filtered += u64::from(keep.is_some());
                 let mut by_frame: BTreeMap<u32, Vec<(Oid, u32, u32)>> = BTreeMap::new();
                 left.retain(|oid| match pack.find(oid) {
                     Some(e) => {
@@ -125,6 +140,10 @@ pub fn visit_blobs<S, T: Send>(
                     None => true,
                 });
                 for (frame, mut blobs) in by_frame {
+                    if keep.as_ref().is_some_and(|k| !k.contains(frame as usize)) {
+                        stats.frames_skipped += 1;
+                        continue;
+                    }
                     blobs.sort_unstable_by_key(|b| b.1);
                     units.push(Unit::Frame { pack: packs.len(), frame: frame as usize, blobs });
                 }

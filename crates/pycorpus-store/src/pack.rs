@@ -55,6 +55,8 @@ pub struct PackStats {
     pub raw_bytes: u64,
     /// Bytes of `blobs.pack`.
     pub pack_bytes: u64,
+    /// Bytes of `grams.idx`.
+    pub grams_bytes: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -72,6 +74,9 @@ type Batch = Vec<(Vec<u8>, Vec<(Oid, u32, u32)>)>;
 struct Written {
     entries: Vec<IdxEntry>,
     frames: Vec<(u64, u32, u32)>,
+    /// Each frame's trigrams, and whether it holds a UTF-16 blob, for `grams.idx`.
+    grams: Vec<Vec<u32>>,
+    utf16: Vec<bool>,
     pack_len: u64,
 }
 
@@ -102,11 +107,13 @@ impl PackWriter {
         let worker = std::thread::Builder::new()
             .name("pack-compress".into())
             .spawn(move || {
-                let mut w = Written { entries: Vec::new(), frames: Vec::new(), pack_len: PACK_MAGIC.len() as u64 };
+                let mut w = Written { entries: Vec::new(), frames: Vec::new(), grams: Vec::new(), utf16: Vec::new(), pack_len: PACK_MAGIC.len() as u64 };
                 for batch in rx {
-                    let compressed: Vec<std::io::Result<Vec<u8>>> = batch.par_iter().map(|(raw, _)| compress_frame(raw, level)).collect();
-                    for ((raw, entries), c) in batch.into_iter().zip(compressed) {
+                    let compressed: Vec<(std::io::Result<Vec<u8>>, Vec<u32>)> = batch.par_iter().map(|(raw, _)| (compress_frame(raw, level), crate::grams::trigrams_of(raw))).collect();
+                    for ((raw, entries), (c, grams)) in batch.into_iter().zip(compressed) {
                         let c = c.map_err(|e| StoreError::io(&path, e))?;
+                        w.grams.push(grams);
+                        w.utf16.push(entries.iter().any(|&(_, off, len)| crate::grams::is_utf16(&raw[off as usize..(off + len) as usize])));
                         let frame_no = w.frames.len() as u32;
                         out.write_all(&c).map_err(|e| StoreError::io(&path, e))?;
                         w.frames.push((w.pack_len, c.len() as u32, raw.len() as u32));
@@ -184,7 +191,9 @@ impl PackWriter {
             return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("blob {} added twice", d[0].oid) });
         }
         write_idx(&self.idx_path, &w.entries, &w.frames)?;
-        Ok(PackStats { blobs: w.entries.len() as u64, frames: w.frames.len() as u64, raw_bytes: self.raw_bytes, pack_bytes: w.pack_len })
+        let grams_path = self.idx_path.with_file_name("grams.idx");
+        let grams_bytes = crate::grams::write_grams(&grams_path, &w.grams, &w.utf16)?;
+        Ok(PackStats { blobs: w.entries.len() as u64, frames: w.frames.len() as u64, raw_bytes: self.raw_bytes, pack_bytes: w.pack_len, grams_bytes })
     }
 }
 

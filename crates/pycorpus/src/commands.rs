@@ -403,9 +403,10 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
         if filter.stats {
             print_scan_stats(&stats.scan);
             eprintln!(
-                "grep: {} candidate blob(s) ({}), {} frame(s) decoded ({}), {} blob(s) searched, {} matched, {} line(s); {:.3}s",
+                "grep: {} candidate blob(s) ({}), {} frame(s) skipped by the trigram index, {} decoded ({}), {} blob(s) searched, {} matched, {} line(s); {:.3}s",
                 thousands(stats.candidate_blobs),
                 human_bytes(stats.candidate_bytes),
+                thousands(stats.frames_skipped),
                 thousands(stats.frames_decoded),
                 human_bytes(stats.bytes_decoded),
                 thousands(stats.blobs_searched),

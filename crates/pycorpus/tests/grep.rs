@@ -38,6 +38,10 @@ fn text(rng: &mut rand::rngs::StdRng, lines: usize) -> String {
 fn build() -> World {
     let w = World::new();
     w.ok(&["init"]);
+    // small frames, so that the trigram index has frames to rule out
+    let cfg = std::fs::read_to_string(w.corpus().join("corpus.toml")).unwrap();
+    assert!(cfg.contains("pack_frame_bytes = 6291456"), "{cfg}");
+    w.set_config(&cfg.replace("pack_frame_bytes = 6291456", "pack_frame_bytes = 2048"));
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let shared = text(&mut rng, 40);
     for (batch, projects) in [(0, ["alpha", "beta"]), (1, ["gamma", "alpha"])] {
@@ -50,6 +54,9 @@ fn build() -> World {
                 entries.push(f(&format!("{top}/{p}/m{k}.py"), text(&mut rng, 30 + k * 40).as_bytes()));
             }
             entries.push(f(&format!("{top}/{p}/nonl.py"), b"x = 1\nreturn x"));
+            if *p == "beta" {
+                entries.push(f(&format!("{top}/{p}/rare.py"), b"# one file only\nXylophone_quartz = 1\n"));
+            }
             entries.push(f(&format!("{top}/{p}/crlf.py"), b"def g(self):\r\n    return None\r\n"));
             let mut nul = text(&mut rng, 60).into_bytes();
             nul.extend_from_slice(b"\0return after the nul\n");
@@ -119,7 +126,7 @@ fn agrees_with_ripgrep_on_every_flag() {
     extract_for_rg(&w, &dir);
     let st: Value = serde_json::from_str(&w.ok(&["status", "--format", "jsonl"])).unwrap();
     assert_eq!(st["shards"].as_array().unwrap().len(), 2, "a sealed shard and an open one");
-    let patterns = ["return", r"def \w+\(self, v[0-3]=None\)", "café", "^    return", "None$", "frobnicate", "zzz_never_there", r"\bx\b"];
+    let patterns = ["return", r"def \w+\(self, v[0-3]=None\)", "café", "^    return", "None$", "frobnicate", "zzz_never_there", r"\bx\b", "xylophone_quartz", "(Xylophone|marimba)_qu"];
     let flag_sets: [&[&str]; 10] = [&[], &["-i"], &["-w"], &["-v"], &["-F"], &["-m", "2"], &["-C", "1"], &["-A", "2"], &["-B", "1"], &["-i", "-w", "-C", "2"]];
     // (-m with context is left out: ripgrep 13, Debian's, prints matching lines of the trailing
     // context after the last counted match as matches; ripgrep 14 and grep-searcher print them
@@ -191,6 +198,16 @@ fn paths_order_filters_and_exit_codes() {
     let bad = w.run(&["grep", "(unclosed"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid pattern"), "{}", String::from_utf8_lossy(&bad.stderr));
+    // the trigram index rules frames out, and only where it may: a rare literal, with -i too
+    for args in [&["grep", "Xylophone_quartz", "--stats"][..], &["grep", "-i", "XYLOPHONE_QUARTZ", "--stats"][..], &["grep", r"(Xylophone|marimba)_quartz", "--stats"][..]] {
+        let o = w.run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        let skipped: u64 = err.split(" frame(s) skipped").next().unwrap().rsplit(' ').next().unwrap().replace(',', "").parse().unwrap();
+        assert!(skipped > 0, "{err}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1, "{args:?}");
+    }
+    let o = w.run(&["grep", "-v", "Xylophone_quartz", "--stats"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(" 0 frame(s) skipped"), "-v reads every frame");
     // --stats reports what was touched
     let o = w.run(&["grep", "return", "--project", "beta", "--stats"]);
     let err = String::from_utf8_lossy(&o.stderr);

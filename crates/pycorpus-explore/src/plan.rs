@@ -1,0 +1,189 @@
+//! Which frames can hold a match: the literals a pattern requires, as trigram queries answered
+//! by each shard's `grams.idx`.
+//!
+//! The pattern is parsed as the matcher parses it; every match must contain each literal run
+//! of a concatenation, some branch of an alternation, and the body of a repetition of at least
+//! one. Runs are folded to ASCII lower case like the index (a class such as `[Ff]`, which
+//! `-i` makes of `f`, counts as `f`; a class with any non-ASCII member, like `-i`'s
+//! `[Kk\u{212A}]`, ends the run). Anything else asks nothing, so a pattern without a usable
+//! literal scans every frame, as it must.
+
+use pycorpus_store::{fold, trigram, FrameSet, GramIndex, StoreError};
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// A condition on a frame's trigrams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Query {
+    /// Every frame may match.
+    All,
+    /// The frame has this trigram.
+    Tri(u32),
+    /// All of these hold.
+    And(Vec<Query>),
+    /// One of these holds.
+    Or(Vec<Query>),
+}
+
+impl Query {
+    fn and(parts: Vec<Query>) -> Query {
+        let mut parts: Vec<Query> = parts
+            .into_iter()
+            .flat_map(|q| match q {
+                Query::And(inner) => inner,
+                q => vec![q],
+            })
+            .filter(|q| *q != Query::All)
+            .collect();
+        parts.dedup();
+        match parts.len() {
+            0 => Query::All,
+            1 => parts.pop().expect("one"),
+            _ => Query::And(parts),
+        }
+    }
+
+    fn or(parts: Vec<Query>) -> Query {
+        if parts.is_empty() || parts.contains(&Query::All) {
+            return Query::All;
+        }
+        Query::Or(parts)
+    }
+
+    /// True when the query asks nothing (every frame must be read).
+    pub(crate) fn is_all(&self) -> bool {
+        *self == Query::All
+    }
+
+    /// The frames of a shard that can match.
+    pub(crate) fn frames(&self, idx: &GramIndex) -> Result<FrameSet, StoreError> {
+        Ok(match self {
+            Query::All => FrameSet::all(idx.frames()),
+            Query::Tri(t) => idx.frames_with(*t)?,
+            Query::And(qs) => {
+                let mut s = FrameSet::all(idx.frames());
+                for q in qs {
+                    s.and(&q.frames(idx)?);
+                    if s.is_empty() {
+                        break;
+                    }
+                }
+                s
+            }
+            Query::Or(qs) => {
+                let mut s = FrameSet::none(idx.frames());
+                for q in qs {
+                    s.or(&q.frames(idx)?);
+                }
+                s
+            }
+        })
+    }
+}
+
+/// The query for a pattern, parsed with the matcher's options. `None` when the pattern does
+/// not parse here (the matcher reports the error).
+pub(crate) fn query_for(pattern: &str, case_insensitive: bool, fixed: bool) -> Option<Query> {
+    let pattern = if fixed { regex_syntax::escape(pattern) } else { pattern.to_string() };
+    let hir = regex_syntax::ParserBuilder::new().case_insensitive(case_insensitive).build().parse(&pattern).ok()?;
+    Some(walk(&hir))
+}
+
+/// The trigrams of a folded run, all required.
+fn run_query(run: &[u8]) -> Query {
+    if run.contains(&b'\n') {
+        return Query::All;
+    }
+    Query::and(run.windows(3).map(|w| Query::Tri(trigram(w[0], w[1], w[2]))).collect())
+}
+
+/// The single folded byte a node always matches, if it is one.
+fn one_byte(h: &Hir) -> Option<Vec<u8>> {
+    match h.kind() {
+        HirKind::Literal(l) => Some(l.0.iter().map(|&b| fold(b)).collect()),
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut folded = None;
+            for r in c.ranges() {
+                for ch in r.start()..=r.end() {
+                    if !ch.is_ascii() {
+                        return None;
+                    }
+                    let b = fold(ch as u8);
+                    if *folded.get_or_insert(b) != b {
+                        return None;
+                    }
+                }
+            }
+            folded.map(|b| vec![b])
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut folded = None;
+            for r in c.ranges() {
+                for b in r.start()..=r.end() {
+                    if !b.is_ascii() && r.start() != r.end() {
+                        return None;
+                    }
+                    let b = fold(b);
+                    if *folded.get_or_insert(b) != b {
+                        return None;
+                    }
+                }
+            }
+            folded.map(|b| vec![b])
+        }
+        HirKind::Capture(c) => one_byte(&c.sub),
+        _ => None,
+    }
+}
+
+fn walk(h: &Hir) -> Query {
+    match h.kind() {
+        HirKind::Literal(_) => run_query(&one_byte(h).unwrap_or_default()),
+        HirKind::Repetition(r) if r.min >= 1 => walk(&r.sub),
+        HirKind::Capture(c) => walk(&c.sub),
+        HirKind::Concat(children) => {
+            let mut parts = Vec::new();
+            let mut run: Vec<u8> = Vec::new();
+            for c in children {
+                match one_byte(c) {
+                    Some(bytes) => run.extend_from_slice(&bytes),
+                    None => {
+                        parts.push(run_query(&run));
+                        run.clear();
+                        parts.push(walk(c));
+                    }
+                }
+            }
+            parts.push(run_query(&run));
+            Query::and(parts)
+        }
+        HirKind::Alternation(children) => Query::or(children.iter().map(walk).collect()),
+        _ => Query::All,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tri(s: &str) -> Query {
+        let b = s.as_bytes();
+        Query::Tri(trigram(fold(b[0]), fold(b[1]), fold(b[2])))
+    }
+
+    #[test]
+    fn literals_become_trigram_queries() {
+        assert_eq!(query_for("frob", false, false), Some(Query::And(vec![tri("fro"), tri("rob")])));
+        assert_eq!(query_for("FROB", true, false), Some(Query::And(vec![tri("fro"), tri("rob")])), "-i folds like the index");
+        assert_eq!(query_for("a.", true, true), Some(Query::All), "-F: too short");
+        assert_eq!(query_for("x.y.z", false, true), Some(Query::And(vec![tri("x.y"), tri(".y."), tri("y.z")])));
+        assert_eq!(query_for(r"\w+", false, false), Some(Query::All));
+        assert_eq!(query_for("ab", false, false), Some(Query::All));
+        assert_eq!(query_for("(abc|xyz)d", false, false), Some(Query::Or(vec![tri("abc"), tri("xyz")])));
+        assert_eq!(query_for("abc|x", false, false), Some(Query::All), "a branch without trigrams");
+        assert_eq!(query_for("(abcd)*", false, false), Some(Query::All), "zero repetitions match too");
+        assert_eq!(query_for(r"def \w+\(self", false, false), Some(Query::And(vec![tri("def"), tri("ef "), tri("(se"), tri("sel"), tri("elf")])));
+        // -i makes `k` a class with the Kelvin sign: the run ends there
+        assert_eq!(query_for("kabc", true, false), Some(tri("abc")));
+        assert_eq!(query_for("(unclosed", false, false), None);
+    }
+}
