@@ -18,8 +18,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Rows per row group: small enough that filters on sorted columns skip most of a shard.
-const ROW_GROUP_ROWS: usize = 16 * 1024;
+/// Rows per row group: filters on the sorted columns skip whole groups. Smaller groups skip
+/// more finely but repeat each column's dictionary: 16 Ki rows made corpus-v1's files.parquet
+/// 8.5 MB instead of 6.7 MB.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// The columns of `files.parquet`, in order.
 pub const FILES_COLUMNS: [&str; 15] = [
@@ -130,10 +132,10 @@ fn urls_type() -> DataType {
 /// zstd everywhere; the sorted path columns front-coded (DELTA_BYTE_ARRAY: consecutive rows
 /// share `packages/<project>/<release>/...`), which halves them; every reader we support
 /// (pyarrow, DuckDB, polars, parquet-rs) decodes it.
-fn props(delta_columns: &[&str]) -> WriterProperties {
+fn props(delta_columns: &[&str], group_rows: usize) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(6).expect("valid level")))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        .set_max_row_group_row_count(Some(group_rows));
     for c in delta_columns {
         let col = ColumnPath::from(*c);
         b = b.set_column_dictionary_enabled(col.clone(), false).set_column_encoding(col, Encoding::DELTA_BYTE_ARRAY);
@@ -149,12 +151,12 @@ fn opt_strs<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(it.collect::<StringArray>())
 }
 
-fn write_batches(path: &Path, schema: SchemaRef, props: WriterProperties, n: usize, mut batch: impl FnMut(std::ops::Range<usize>) -> Vec<ArrayRef>) -> Result<(), CatalogError> {
+fn write_batches(path: &Path, schema: SchemaRef, props: WriterProperties, n: usize, group_rows: usize, mut batch: impl FnMut(std::ops::Range<usize>) -> Vec<ArrayRef>) -> Result<(), CatalogError> {
     let file = File::create(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
     let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| fmt_err(path, e))?;
     let mut start = 0;
     while start < n || (n == 0 && start == 0) {
-        let end = (start + ROW_GROUP_ROWS).min(n);
+        let end = (start + group_rows).min(n);
         let rb = RecordBatch::try_new(schema.clone(), batch(start..end)).map_err(|e| fmt_err(path, e))?;
         w.write(&rb).map_err(|e| fmt_err(path, e))?;
         if n == 0 {
@@ -168,7 +170,12 @@ fn write_batches(path: &Path, schema: SchemaRef, props: WriterProperties, n: usi
 
 /// Writes `files.parquet` from rows already in their final order.
 pub fn write_files(path: &Path, rows: &[FileRow]) -> Result<(), CatalogError> {
-    write_batches(path, files_schema(), props(&["path", "archive_path"]), rows.len(), |r| {
+    write_files_grouped(path, rows, ROW_GROUP_ROWS)
+}
+
+/// [`write_files`] with `group_rows` rows per row group.
+pub(crate) fn write_files_grouped(path: &Path, rows: &[FileRow], group_rows: usize) -> Result<(), CatalogError> {
+    write_batches(path, files_schema(), props(&["path", "archive_path"], group_rows), rows.len(), group_rows, |r| {
         let rows = &rows[r];
         vec![
             strs(rows.iter().map(|x| x.project_name.as_str())),
@@ -192,7 +199,7 @@ pub fn write_files(path: &Path, rows: &[FileRow]) -> Result<(), CatalogError> {
 
 /// Writes `releases.parquet`.
 pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError> {
-    write_batches(path, releases_schema(), props(&[]), rels.len(), |r| {
+    write_batches(path, releases_schema(), props(&[], ROW_GROUP_ROWS), rels.len(), ROW_GROUP_ROWS, |r| {
         let rels = &rels[r];
         let mut classifiers = ListBuilder::new(StringBuilder::new());
         for rel in rels {

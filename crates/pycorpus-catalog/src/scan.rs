@@ -133,7 +133,8 @@ pub fn scan_files(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut d
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{write_files, DistStatus, EntryType, FileEntry, Release};
+    use crate::parquet_io::write_files_grouped;
+    use crate::{DistStatus, EntryType, FileEntry, Release};
     use pycorpus_store::Oid;
 
     /// 40k rows over 400 projects (sorted, as a seal writes them): three row groups.
@@ -176,7 +177,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("files.parquet");
         let all = rows();
-        write_files(&path, &all).expect("write");
+        write_files_grouped(&path, &all, 16 * 1024).expect("write");
         let run = |f: &Filter| {
             let mut stats = ScanStats::default();
             let mut got = Vec::new();

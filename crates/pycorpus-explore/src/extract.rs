@@ -8,7 +8,7 @@
 //! and never overwrites a file with other contents (it reports a conflict instead).
 
 use crate::names::{safe_component, safe_path};
-use crate::visit::{visit_blobs, Holders, VisitStats};
+use crate::visit::{visit_blobs, Holders, VisitOptions, VisitStats};
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter};
 use pycorpus_core::Corpus;
@@ -111,8 +111,7 @@ pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, ca
     let visit = visit_blobs(
         corpus,
         filter,
-        layout == Layout::Tree,
-        None,
+        &VisitOptions { all_rows: layout == Layout::Tree, frame_filter: None, batch_per_thread: 1 },
         cancel,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &[u8]| -> Result<Vec<Outcome>, ExploreError> {

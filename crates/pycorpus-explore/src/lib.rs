@@ -30,7 +30,7 @@ pub use extract::{extract, ExtractSummary, Layout};
 pub use names::{safe_component, safe_path};
 pub use output::OutputMode;
 pub use stream::{stream, StreamFormat};
-pub use visit::{visit_blobs, BlobWork, Holders, VisitStats};
+pub use visit::{visit_blobs, BlobWork, FrameFilter, Holders, VisitOptions, VisitStats};
 
 /// Errors of a search.
 #[derive(Debug, thiserror::Error)]
@@ -153,8 +153,7 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
     let visit = visit::visit_blobs(
         corpus,
         filter,
-        opts.all_paths,
-        Some(&frame_filter),
+        &visit::VisitOptions { all_rows: opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4 },
         cancel,
         &|| opts.searcher(),
         &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &[u8]| -> Result<(u64, Vec<u8>), ExploreError> {

@@ -6,7 +6,7 @@
 //! `raw`: `git cat-file --batch` framing (`<oid> blob <size>\n<contents>\n`), one per unique
 //! blob, so scripts written against the git seed pipeline read it unchanged.
 
-use crate::visit::{visit_blobs, Holders, VisitStats};
+use crate::visit::{visit_blobs, Holders, VisitOptions, VisitStats};
 use crate::ExploreError;
 use base64::Engine;
 use pycorpus_catalog::{format_time, Filter};
@@ -31,8 +31,7 @@ pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_bas
     let visit = visit_blobs(
         corpus,
         filter,
-        format == StreamFormat::Jsonl,
-        None,
+        &VisitOptions { all_rows: format == StreamFormat::Jsonl, frame_filter: None, batch_per_thread: 1 },
         cancel,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &[u8]| -> Result<Vec<u8>, ExploreError> {

@@ -77,16 +77,25 @@ enum Unit {
     Journal { journal: usize, blobs: Vec<(Oid, JournalBlob)> },
 }
 
+/// How a visit goes.
+#[derive(Default)]
+pub struct VisitOptions<'a> {
+    /// Keep every selected file holding a blob in [`Holders::others`], not only the first.
+    pub all_rows: bool,
+    /// Rules out whole frames of sealed shards.
+    pub frame_filter: Option<&'a FrameFilter<'a>>,
+    /// Units (frames) whose results are held at once before going to the sink, per worker
+    /// thread (0: 4). Larger evens out the load between threads; smaller bounds memory when
+    /// results are large (a frame's worth of contents each).
+    pub batch_per_thread: usize,
+}
+
 /// Calls `work` on every unique stored blob of the rows `filter` selects (in parallel, each
 /// worker with its own state from `init`), then `sink` on each result in a fixed order.
-/// With `all_rows`, [`Holders::others`] lists every other selected file holding the blob;
-/// `frame_filter` can rule out whole frames of sealed shards.
-#[allow(clippy::too_many_arguments)]
 pub fn visit_blobs<S, T: Send>(
     corpus: &Corpus,
     filter: &Filter,
-    all_rows: bool,
-    frame_filter: Option<&FrameFilter<'_>>,
+    opts: &VisitOptions<'_>,
     cancel: &AtomicBool,
     init: &(dyn Fn() -> S + Sync),
     work: &BlobWork<'_, S, T>,
@@ -101,7 +110,7 @@ pub fn visit_blobs<S, T: Send>(
             match holders.get_mut(&row.hash) {
                 Some(h) => {
                     h.count += 1;
-                    if all_rows {
+                    if opts.all_rows {
                         h.others.push(row);
                     }
                 }
@@ -126,7 +135,7 @@ pub fn visit_blobs<S, T: Send>(
         match shard.kind {
             ShardKind::Sealed => {
                 let pack = PackReader::open(&shard.dir)?;
-                let keep = match frame_filter {
+                let keep = match opts.frame_filter {
                     Some(f) => f(&shard.dir, pack.frame_count())?,
                     None => None,
                 };
@@ -174,7 +183,7 @@ pub fn visit_blobs<S, T: Send>(
     stats.missing_blobs = left.len() as u64;
 
     // A batch of units at a time: bounded memory, results handed on in order.
-    let batch = rayon::current_num_threads() * 4;
+    let batch = rayon::current_num_threads() * if opts.batch_per_thread == 0 { 4 } else { opts.batch_per_thread };
     for chunk in units.chunks(batch) {
         if cancel.load(Ordering::SeqCst) {
             break;

@@ -16,8 +16,8 @@
 //! ```text
 //! magic "PYCGRAM\x01"
 //! zstd( frames:u32 count:u32 always:bitmap
-//!       trigram:u32 x count (sorted)   nframes:u16 x count   offset:u32 x count
-//!       postings )
+//!       trigram delta:u32 x count (sorted; each minus the previous)   nframes:u16 x count
+//!       postings (in trigram order; each one's length follows from its nframes) )
 //! ```
 //! A trigram in every frame has no posting; one in `n` frames has `n` u16 frame numbers when
 //! that is shorter than a bitmap of all frames, else the bitmap (bit `f` of byte `f / 8`).
@@ -77,7 +77,7 @@ pub fn write_grams(path: &Path, frames: &[Vec<u32>], always: &[bool]) -> Result<
     let mut pairs: Vec<u64> = frames.iter().enumerate().flat_map(|(f, ts)| ts.iter().map(move |&t| (t as u64) << 16 | f as u64)).collect();
     pairs.sort_unstable();
     let bitmap_len = n.div_ceil(8);
-    let (mut keys, mut counts, mut offsets, mut postings) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut keys, mut counts, mut postings) = (Vec::new(), Vec::new(), Vec::new());
     let mut i = 0;
     while i < pairs.len() {
         let t = (pairs[i] >> 16) as u32;
@@ -88,7 +88,6 @@ pub fn write_grams(path: &Path, frames: &[Vec<u32>], always: &[bool]) -> Result<
         let c = j - i;
         keys.push(t);
         counts.push(c as u16);
-        offsets.push(postings.len() as u32);
         if c < n {
             if c * 2 < bitmap_len {
                 for p in &pairs[i..j] {
@@ -105,7 +104,7 @@ pub fn write_grams(path: &Path, frames: &[Vec<u32>], always: &[bool]) -> Result<
         }
         i = j;
     }
-    let mut body = Vec::with_capacity(8 + keys.len() * 10 + postings.len());
+    let mut body = Vec::with_capacity(8 + keys.len() * 6 + postings.len());
     body.extend_from_slice(&(n as u32).to_le_bytes());
     body.extend_from_slice(&(keys.len() as u32).to_le_bytes());
     let mut marks = vec![0u8; bitmap_len];
@@ -113,9 +112,12 @@ pub fn write_grams(path: &Path, frames: &[Vec<u32>], always: &[bool]) -> Result<
         marks[f / 8] |= 1 << (f % 8);
     }
     body.extend_from_slice(&marks);
-    keys.iter().for_each(|k| body.extend_from_slice(&k.to_le_bytes()));
+    let mut prev = 0;
+    for k in &keys {
+        body.extend_from_slice(&(k - prev).to_le_bytes());
+        prev = *k;
+    }
     counts.iter().for_each(|c| body.extend_from_slice(&c.to_le_bytes()));
-    offsets.iter().for_each(|o| body.extend_from_slice(&o.to_le_bytes()));
     body.extend_from_slice(&postings);
     let packed = zstd::bulk::compress(&body, 9).map_err(io)?;
     let mut f = std::fs::File::create(path).map_err(io)?;
@@ -184,10 +186,23 @@ pub struct GramIndex {
     path: PathBuf,
     body: Vec<u8>,
     frames: usize,
-    count: usize,
-    /// Start of the trigram table (after the header and the "always" bitmap).
-    table: usize,
+    keys: Vec<u32>,
+    counts: Vec<u16>,
+    /// Where each trigram's posting starts in `body`.
+    offsets: Vec<usize>,
     always: FrameSet,
+}
+
+/// Bytes of the posting of a trigram in `n` of `frames` frames.
+fn posting_len(n: usize, frames: usize) -> usize {
+    let bitmap_len = frames.div_ceil(8);
+    if n >= frames {
+        0
+    } else if n * 2 < bitmap_len {
+        n * 2
+    } else {
+        bitmap_len
+    }
 }
 
 impl GramIndex {
@@ -213,7 +228,7 @@ impl GramIndex {
         let frames = u32::from_le_bytes(body[0..4].try_into().expect("4")) as usize;
         let count = u32::from_le_bytes(body[4..8].try_into().expect("4")) as usize;
         let table = 8 + frames.div_ceil(8);
-        if body.len() < table + count * 10 {
+        if body.len() < table + count * 6 {
             return Err(bad("shorter than its table"));
         }
         let mut always = FrameSet::none(frames);
@@ -222,16 +237,25 @@ impl GramIndex {
                 always.bits[f / 64] |= 1 << (f % 64);
             }
         }
-        Ok(Some(GramIndex { path, body, frames, count, table, always }))
+        let (mut keys, mut counts, mut offsets) = (Vec::with_capacity(count), Vec::with_capacity(count), Vec::with_capacity(count));
+        let (mut key, mut at) = (0u32, table + count * 6);
+        for i in 0..count {
+            key = key.wrapping_add(u32::from_le_bytes(body[table + i * 4..][..4].try_into().expect("4")));
+            let n = u16::from_le_bytes(body[table + count * 4 + i * 2..][..2].try_into().expect("2"));
+            keys.push(key);
+            counts.push(n);
+            offsets.push(at);
+            at += posting_len(n as usize, frames);
+        }
+        if at > body.len() || keys.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(bad("postings do not match the table"));
+        }
+        Ok(Some(GramIndex { path, body, frames, keys, counts, offsets, always }))
     }
 
     /// Number of frames the index describes.
     pub fn frames(&self) -> usize {
         self.frames
-    }
-
-    fn u32_at(&self, at: usize) -> u32 {
-        u32::from_le_bytes(self.body[at..at + 4].try_into().expect("4"))
     }
 
     /// The frames that contain trigram `t` (of folded bytes), and those marked "always".
@@ -242,20 +266,12 @@ impl GramIndex {
     }
 
     fn postings(&self, t: u32) -> Result<FrameSet, StoreError> {
-        let key = |i: usize| self.u32_at(self.table + i * 4);
-        let (mut lo, mut hi) = (0, self.count);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if key(mid) < t { lo = mid + 1 } else { hi = mid }
-        }
-        if lo == self.count || key(lo) != t {
-            return Ok(FrameSet::none(self.frames));
-        }
-        let n = u16::from_le_bytes(self.body[self.table + self.count * 4 + lo * 2..][..2].try_into().expect("2")) as usize;
+        let Ok(i) = self.keys.binary_search(&t) else { return Ok(FrameSet::none(self.frames)) };
+        let n = self.counts[i] as usize;
         if n >= self.frames {
             return Ok(FrameSet::all(self.frames));
         }
-        let start = self.table + self.count * 10 + self.u32_at(self.table + self.count * 6 + lo * 4) as usize;
+        let start = self.offsets[i];
         let bitmap_len = self.frames.div_ceil(8);
         let bad = || StoreError::Format { path: self.path.clone(), what: format!("posting of trigram {t:06x} out of bounds") };
         let mut set = FrameSet::none(self.frames);
