@@ -148,7 +148,7 @@ impl FrameSet {
     }
 
     fn trim(&mut self) {
-        if self.frames % 64 != 0
+        if !self.frames.is_multiple_of(64)
             && let Some(last) = self.bits.last_mut()
         {
             *last &= (1u64 << (self.frames % 64)) - 1;

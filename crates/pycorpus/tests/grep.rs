@@ -213,3 +213,32 @@ fn paths_order_filters_and_exit_codes() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("candidate blob(s)") && err.contains("row group(s) skipped"), "{err}");
 }
+
+/// Shards are skipped by their manifest's upload range; `--stats` shows it; a projects file of
+/// prefixes selects the same rows as the equivalent globs.
+#[test]
+fn date_ranges_skip_shards_and_prefix_files_select() {
+    let w = World::new();
+    w.ok(&["init"]);
+    for (i, day) in ["2021-03-01", "2022-03-01", "2023-03-01"].iter().enumerate() {
+        for p in ["django-rest", "djangoish", "flask"] {
+            let name = format!("{p}-{i}.0.tar.gz");
+            w.write(&name, &tar_gz(&sdist_entries(p, &format!("{i}.0"), "")));
+            w.ok(&["add", w.input().join(&name).to_str().unwrap(), "--uploaded-on", day]);
+        }
+        w.ok(&["seal"]);
+    }
+    let o = w.run(&["ls", "--since", "2023-01-01", "--format", "jsonl", "--stats"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("2 of 3 shard(s) skipped"), "{err}");
+    let rows: Vec<Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["uploaded_on"].as_str().unwrap().starts_with("2023-")));
+    let o = w.run(&["grep", "return", "--until", "2021-12-31", "--stats", "-c"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2 of 3 shard(s) skipped"), "{}", String::from_utf8_lossy(&o.stderr));
+    // a projects file of prefixes
+    let pf = w.root().join("prefixes.txt");
+    std::fs::write(&pf, "# prefixes\ndjango-*\nFlask\n").unwrap();
+    let by_file: BTreeSet<String> = w.rows(&["--projects-file", pf.to_str().unwrap()]).iter().map(|r| r["project_name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(by_file, BTreeSet::from(["django-rest".to_string(), "flask".to_string()]));
+}
