@@ -16,7 +16,7 @@ mod scan;
 
 pub use filter::{parse_date, Filter, FilterError, ProjectMatcher};
 pub use parquet_io::{read_files, read_releases, write_files, write_releases, CatalogError, FILES_COLUMNS};
-pub use scan::{scan_files, ScanStats};
+pub use scan::{scan_file_views, scan_files, RowView, ScanStats};
 
 use pycorpus_archive::{DistType, SkipReason};
 use pycorpus_store::Oid;

@@ -281,7 +281,7 @@ pub(crate) struct FileCols<'a> {
     pub(crate) path: &'a StringArray,
     archive_path: &'a StringArray,
     pub(crate) size: &'a UInt64Array,
-    hash: &'a FixedSizeBinaryArray,
+    pub(crate) hash: &'a FixedSizeBinaryArray,
     pub(crate) skip: &'a StringArray,
     lines: &'a UInt64Array,
     repo: &'a UInt32Array,

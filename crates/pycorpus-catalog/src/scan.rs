@@ -81,9 +81,39 @@ fn may_match(filter: &Filter, rg: &RowGroupMetaData, col: &dyn Fn(&str) -> Optio
     true
 }
 
+/// A matching row, read in place: callers that keep few of the rows they see (one per blob,
+/// say) build a [`FileRow`] only for those.
+pub struct RowView<'a> {
+    cols: &'a FileCols<'a>,
+    i: usize,
+    path: &'a Path,
+}
+
+impl RowView<'_> {
+    /// The blob id (`None` if the file holds a malformed one: `to_row` reports it).
+    pub fn hash(&self) -> Option<pycorpus_store::Oid> {
+        pycorpus_store::Oid::from_slice(self.cols.hash.value(self.i))
+    }
+
+    /// True when the contents are stored.
+    pub fn is_stored(&self) -> bool {
+        !self.cols.skip.is_valid(self.i)
+    }
+
+    /// The whole row.
+    pub fn to_row(&self) -> Result<FileRow, crate::CatalogError> {
+        row_at(self.cols, self.i, self.path)
+    }
+}
+
 /// Calls `f` with each row of the `files.parquet` at `path` that matches `filter`, in file
 /// order; stops (returning false) when `f` does.
 pub fn scan_files(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(FileRow) -> bool) -> Result<bool, crate::CatalogError> {
+    scan_file_views(path, filter, stats, &mut |v| Ok(f(v.to_row()?)))
+}
+
+/// [`scan_files`] handing out rows in place.
+pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(&RowView<'_>) -> Result<bool, crate::CatalogError>) -> Result<bool, crate::CatalogError> {
     let file = File::open(path).map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e })?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fmt_err(path, e))?;
     let meta = builder.metadata().clone();
@@ -122,7 +152,7 @@ pub fn scan_files(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut d
                 continue;
             }
             stats.rows_matched += 1;
-            if !f(row_at(&c, i, path)?) {
+            if !f(&RowView { cols: &c, i, path })? {
                 return Ok(false);
             }
         }

@@ -4,7 +4,7 @@ use crate::corpus::{decode_commits, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest_records};
 use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
-use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_files, DistRecord, DistStatus, FileRow, Filter, Release, ScanStats};
+use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_file_views, scan_files, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
 use pycorpus_store::{Journal, Oid, PackReader};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -92,6 +92,41 @@ fn records_to_rows(records: &[DistRecord]) -> Vec<FileRow> {
     rows
 }
 
+/// A matching row: read in place from a sealed shard's index, or built from an open shard's
+/// journal.
+pub enum RowRef<'a> {
+    /// In place.
+    View(&'a RowView<'a>),
+    /// Built.
+    Row(&'a FileRow),
+}
+
+impl RowRef<'_> {
+    /// The blob id.
+    pub fn hash(&self) -> Result<Oid, CoreError> {
+        match self {
+            RowRef::View(v) => v.hash().map_or_else(|| v.to_row().map(|r| r.hash).map_err(CoreError::from), Ok),
+            RowRef::Row(r) => Ok(r.hash),
+        }
+    }
+
+    /// True when the contents are stored.
+    pub fn is_stored(&self) -> bool {
+        match self {
+            RowRef::View(v) => v.is_stored(),
+            RowRef::Row(r) => r.is_stored(),
+        }
+    }
+
+    /// The whole row.
+    pub fn to_row(&self) -> Result<FileRow, CoreError> {
+        match self {
+            RowRef::View(v) => Ok(v.to_row()?),
+            RowRef::Row(r) => Ok((*r).clone()),
+        }
+    }
+}
+
 /// False when the shard's manifest shows no upload in the filter's time range.
 fn shard_may_match(shard: &ShardInfo, filter: &Filter) -> Result<bool, CoreError> {
     if filter.since.is_none() && filter.until.is_none() {
@@ -113,6 +148,50 @@ impl Corpus {
     /// failure) is listed once.
     pub fn for_each_row(&self, filter: &Filter, f: &mut dyn FnMut(FileRow) -> bool) -> Result<(), CoreError> {
         self.scan_rows(filter, &mut ScanStats::default(), f)
+    }
+
+    /// Calls `f` with each matching row, in place where it can ([`RowRef`]): for callers that
+    /// keep few of the rows they see. No `unique` handling (the caller's to do). Stops when
+    /// `f` returns false.
+    pub fn scan_row_refs(&self, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(RowRef<'_>) -> Result<bool, CoreError>) -> Result<(), CoreError> {
+        for shard in self.shards()? {
+            stats.shards += 1;
+            match shard.kind {
+                ShardKind::Sealed => {
+                    if !shard_may_match(&shard, filter)? {
+                        stats.shards_skipped += 1;
+                        continue;
+                    }
+                    let mut failed = None;
+                    let go_on = scan_file_views(&shard.dir.join("files.parquet"), filter, stats, &mut |v| match f(RowRef::View(v)) {
+                        Ok(more) => Ok(more),
+                        Err(e) => {
+                            failed = Some(e);
+                            Ok(false)
+                        }
+                    })?;
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                    if !go_on {
+                        return Ok(());
+                    }
+                }
+                ShardKind::Open => {
+                    for row in open_records(&shard)?.map(|(_, r, _)| records_to_rows(&r)).unwrap_or_default() {
+                        stats.rows_read += 1;
+                        if !filter.matches(&row) {
+                            continue;
+                        }
+                        stats.rows_matched += 1;
+                        if !f(RowRef::Row(&row))? {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// [`Corpus::for_each_row`], counting what it touched: shards whose upload-time range (from

@@ -103,24 +103,32 @@ pub fn visit_blobs<S, T: Send>(
 ) -> Result<VisitStats, ExploreError> {
     let mut stats = VisitStats::default();
     let mut holders: HashMap<Oid, Holders> = HashMap::new();
-    corpus.scan_rows(filter, &mut stats.scan, &mut |row| {
-        stats.unstored_rows += u64::from(!row.is_stored());
-        if row.is_stored() {
-            stats.stored_rows += 1;
-            match holders.get_mut(&row.hash) {
-                Some(h) => {
-                    h.count += 1;
-                    if opts.all_rows {
-                        h.others.push(row);
-                    }
-                }
-                None => {
-                    stats.candidate_bytes += row.size;
-                    holders.insert(row.hash, Holders { first: row, count: 1, others: Vec::new() });
+    // Rows are built only for the first file holding each blob (and, with `all_rows`, for
+    // every file): most selected rows share a blob with an earlier one.
+    corpus.scan_row_refs(filter, &mut stats.scan, &mut |r| {
+        if !r.is_stored() {
+            stats.unstored_rows += 1;
+            return Ok(!cancel.load(Ordering::SeqCst));
+        }
+        let hash = r.hash()?;
+        if filter.unique && holders.contains_key(&hash) {
+            return Ok(true);
+        }
+        stats.stored_rows += 1;
+        match holders.get_mut(&hash) {
+            Some(h) => {
+                h.count += 1;
+                if opts.all_rows {
+                    h.others.push(r.to_row()?);
                 }
             }
+            None => {
+                let row = r.to_row()?;
+                stats.candidate_bytes += row.size;
+                holders.insert(hash, Holders { first: row, count: 1, others: Vec::new() });
+            }
         }
-        !cancel.load(Ordering::SeqCst)
+        Ok(!cancel.load(Ordering::SeqCst))
     })?;
     stats.candidate_blobs = holders.len() as u64;
 
