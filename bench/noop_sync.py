@@ -3,7 +3,9 @@
 
 Generates N tiny projects (one sdist each) as a static index (JSON API + files) served by
 Python's threaded http.server on 127.0.0.1, syncs them once, then times a second sync that
-finds nothing new. The cost is one JSON API request per project, `--jobs` at a time.
+finds nothing new. The cost is one JSON API request per project, `--jobs` at a time. Then the
+same with `--all` against a PEP 691 JSON root that gives each project's `_last-serial`: a
+project whose serial has not moved since its last complete sync is not asked at all.
 
     python3 bench/noop_sync.py [--projects 1000] [--jobs 8]
 """
@@ -36,8 +38,20 @@ def sdist(name):
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
+    root_json = b""
+
     def log_message(self, *a):
         pass
+
+    def do_GET(self):
+        if self.path == "/simple/" and self.root_json:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+            self.send_header("Content-Length", str(len(self.root_json)))
+            self.end_headers()
+            self.wfile.write(self.root_json)
+            return
+        super().do_GET()
 
 
 def main():
@@ -72,10 +86,21 @@ def main():
     t = time.time()
     second = json.loads(run().stdout)
     t2 = time.time() - t
-    server.shutdown()
-    shutil.rmtree(work, ignore_errors=True)
     print("%d projects: first sync %.1f s (%d added); second sync, nothing new: %.2f s (%d downloaded) = %.2f s per 1,000 projects"
           % (a.projects, t1, first["add"]["added"], t2, second["downloaded"], t2 * 1000 / a.projects))
+    # --all on a PEP 691 root with serials
+    Quiet.root_json = json.dumps({"meta": {"api-version": "1.1"}, "projects": [{"name": n, "_last-serial": 1} for n in names]}).encode()
+    run_all = lambda: subprocess.run([a.bin, "--corpus", corpus, "--quiet", "sync", "--index-url", index, "--all", "--jobs", str(a.jobs), "--json"], check=True, capture_output=True, text=True)
+    t = time.time()
+    third = json.loads(run_all().stdout)
+    t3 = time.time() - t
+    t = time.time()
+    fourth = json.loads(run_all().stdout)
+    t4 = time.time() - t
+    server.shutdown()
+    shutil.rmtree(work, ignore_errors=True)
+    print("--all with a PEP 691 root: first %.2f s (%d projects listed: the syncs above recorded the serials of the rest); again: %.2f s, %d of %d projects unchanged and not asked = %.3f s per 1,000 projects"
+          % (t3, third["projects"] - third["unchanged_projects"], t4, fourth["unchanged_projects"], fourth["projects"], t4 * 1000 / a.projects))
 
 
 if __name__ == "__main__":
