@@ -22,4 +22,7 @@ echo
 echo "A few files:"
 "$bin" --corpus "$corpus" ls --path '*/pyproject.toml' --limit 5
 echo
+echo "Where do these projects call subprocess with shell=True? (grep, each unique blob once)"
+"$bin" --corpus "$corpus" grep -F 'shell=True' --ext py --stats | head -10 || true
+echo
 echo "Query the index with DuckDB or pandas: $corpus/shards/*/files.parquet"

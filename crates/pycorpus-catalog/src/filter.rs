@@ -232,30 +232,10 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EntryType, FileEntry, Release};
+    use crate::{EntryType, FileEntry};
 
     fn row(project: &str, path: &str, size: u64, skip: Option<SkipReason>) -> FileRow {
-        let rel = Release {
-            project_name: project.into(),
-            project_version: "1.0".into(),
-            project_release: format!("{project}-1.0.tar.gz"),
-            dist_type: DistType::Sdist,
-            dist_sha256: "00".into(),
-            dist_size: 1,
-            uploaded_on: parse_date("2024-05-01").expect("date"),
-            repository: 1,
-            status: crate::DistStatus::Ok,
-            error: None,
-            file_count: 1,
-            metadata_name: None,
-            metadata_version: None,
-            summary: None,
-            license: None,
-            requires_python: None,
-            classifiers: vec![],
-            project_urls: vec![],
-            yanked: None,
-        };
+        let rel = crate::test_release(project, parse_date("2024-05-01").expect("date"));
         let e = FileEntry {
             path: path.into(),
             archive_path: path.into(),

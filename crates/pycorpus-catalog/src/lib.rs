@@ -240,3 +240,29 @@ pub fn inner_path_of<'a>(path: &'a str, project: &str, release: &str) -> &'a str
 pub fn format_time(micros: i64) -> String {
     jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_else(|_| micros.to_string())
 }
+
+/// A distribution's row for tests.
+#[cfg(test)]
+pub(crate) fn test_release(project: &str, uploaded_on: i64) -> Release {
+    Release {
+        project_name: project.into(),
+        project_version: "1.0".into(),
+        project_release: format!("{project}-1.0.tar.gz"),
+        dist_type: DistType::Sdist,
+        dist_sha256: "00".into(),
+        dist_size: 1,
+        uploaded_on,
+        repository: 1,
+        status: DistStatus::Ok,
+        error: None,
+        file_count: 1,
+        metadata_name: None,
+        metadata_version: None,
+        summary: None,
+        license: None,
+        requires_python: None,
+        classifiers: vec![],
+        project_urls: vec![],
+        yanked: None,
+    }
+}

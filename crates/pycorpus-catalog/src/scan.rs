@@ -164,7 +164,7 @@ pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &
 mod tests {
     use super::*;
     use crate::parquet_io::write_files_grouped;
-    use crate::{DistStatus, EntryType, FileEntry, Release};
+    use crate::{EntryType, FileEntry, Release};
     use pycorpus_store::Oid;
 
     /// 40k rows over 400 projects (sorted, as a seal writes them): three row groups.
@@ -172,27 +172,7 @@ mod tests {
         let mut out = Vec::new();
         for p in 0..400u32 {
             let project = format!("proj{p:03}");
-            let rel = Release {
-                project_name: project.clone(),
-                project_version: "1.0".into(),
-                project_release: format!("{project}-1.0.tar.gz"),
-                dist_type: DistType::Sdist,
-                dist_sha256: format!("{p:064x}"),
-                dist_size: 1,
-                uploaded_on: i64::from(p) * 1_000_000,
-                repository: 1,
-                status: DistStatus::Ok,
-                error: None,
-                file_count: 100,
-                metadata_name: None,
-                metadata_version: None,
-                summary: None,
-                license: None,
-                requires_python: None,
-                classifiers: vec![],
-                project_urls: vec![],
-                yanked: None,
-            };
+            let rel = Release { dist_sha256: format!("{p:064x}"), file_count: 100, ..crate::test_release(&project, i64::from(p) * 1_000_000) };
             for i in 0..100u32 {
                 let path = format!("{project}-1.0/m{i:03}.{}", if i % 2 == 0 { "py" } else { "txt" });
                 let e = FileEntry { path: path.clone(), archive_path: path, size: u64::from(i), hash: Oid::for_blob(&i.to_le_bytes()), skip_reason: None, lines: Some(1), entry_type: EntryType::File, link_target: None };

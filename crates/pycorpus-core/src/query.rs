@@ -4,7 +4,7 @@ use crate::corpus::{decode_commits, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest_records};
 use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
-use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_file_views, scan_files, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
+use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
 use pycorpus_store::{Journal, Oid, PackReader};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -199,35 +199,12 @@ impl Corpus {
     /// statistics can match are read.
     pub fn scan_rows(&self, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(FileRow) -> bool) -> Result<(), CoreError> {
         let mut seen_blobs: HashSet<Oid> = HashSet::new();
-        // false: the caller wants no more rows
-        let mut emit = |row: FileRow| if filter.unique && !seen_blobs.insert(row.hash) { true } else { f(row) };
-        for shard in self.shards()? {
-            stats.shards += 1;
-            match shard.kind {
-                ShardKind::Sealed => {
-                    if !shard_may_match(&shard, filter)? {
-                        stats.shards_skipped += 1;
-                        continue;
-                    }
-                    if !scan_files(&shard.dir.join("files.parquet"), filter, stats, &mut emit)? {
-                        return Ok(());
-                    }
-                }
-                ShardKind::Open => {
-                    for row in open_records(&shard)?.map(|(_, r, _)| records_to_rows(&r)).unwrap_or_default() {
-                        stats.rows_read += 1;
-                        if !filter.matches(&row) {
-                            continue;
-                        }
-                        stats.rows_matched += 1;
-                        if !emit(row) {
-                            return Ok(());
-                        }
-                    }
-                }
+        self.scan_row_refs(filter, stats, &mut |r| {
+            if filter.unique && !seen_blobs.insert(r.hash()?) {
+                return Ok(true);
             }
-        }
-        Ok(())
+            Ok(f(r.to_row()?))
+        })
     }
 
     /// Every distribution, sealed shards first.
