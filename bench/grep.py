@@ -89,7 +89,6 @@ def main():
     size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(tree) for f in fs)
     res["unique_py_blobs"], res["unique_py_bytes"] = files, size
     print("extracted %d unique .py blobs (%.0f MB) in %.1f s" % (files, size / 1e6, res["extract_seconds"]), flush=True)
-    subprocess.run(["cat"] + [os.path.join(r, f) for r, _, fs in os.walk(tree) for f in fs[:1]], stdout=subprocess.DEVNULL)  # warm the page cache a little
     outdir = os.path.join(a.work, "grep-out")
     os.makedirs(outdir, exist_ok=True)
     for label, pattern, literal in PATTERNS:
