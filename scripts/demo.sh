@@ -22,7 +22,7 @@ echo
 echo "A few files:"
 "$bin" --corpus "$corpus" ls --path '*/pyproject.toml' --limit 5
 echo
-echo "Where do these projects call subprocess with shell=True? (grep, each unique blob once)"
-"$bin" --corpus "$corpus" grep -F 'shell=True' --ext py --stats | head -10 || true
+echo "Which files create TLS contexts? (grep -c: matching lines per file; [+N]: N more files hold the same blob)"
+"$bin" --corpus "$corpus" grep -F 'ssl.create_default_context' --ext py -c --stats | head -10 || true
 echo
 echo "Query the index with DuckDB or pandas: $corpus/shards/*/files.parquet"
