@@ -79,7 +79,10 @@ def main():
     index = "http://127.0.0.1:%d/simple/" % server.server_address[1]
     corpus = os.path.join(work, "corpus")
     subprocess.run([a.bin, "--corpus", corpus, "init"], check=True, capture_output=True)
-    run = lambda: subprocess.run([a.bin, "--corpus", corpus, "--quiet", "sync", "--index-url", index, "--projects-file", projects, "--jobs", str(a.jobs), "--json"], check=True, capture_output=True, text=True)
+    def sync(*selection):
+        return subprocess.run([a.bin, "--corpus", corpus, "--quiet", "sync", "--index-url", index, "--jobs", str(a.jobs), "--json", *selection], check=True, capture_output=True, text=True)
+
+    run = lambda: sync("--projects-file", projects)
     t = time.time()
     first = json.loads(run().stdout)
     t1 = time.time() - t
@@ -90,7 +93,7 @@ def main():
           % (a.projects, t1, first["add"]["added"], t2, second["downloaded"], t2 * 1000 / a.projects))
     # --all on a PEP 691 root with serials
     Quiet.root_json = json.dumps({"meta": {"api-version": "1.1"}, "projects": [{"name": n, "_last-serial": 1} for n in names]}).encode()
-    run_all = lambda: subprocess.run([a.bin, "--corpus", corpus, "--quiet", "sync", "--index-url", index, "--all", "--jobs", str(a.jobs), "--json"], check=True, capture_output=True, text=True)
+    run_all = lambda: sync("--all")
     t = time.time()
     third = json.loads(run_all().stdout)
     t3 = time.time() - t

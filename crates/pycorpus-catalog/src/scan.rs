@@ -30,18 +30,6 @@ pub struct ScanStats {
     pub rows_matched: u64,
 }
 
-impl ScanStats {
-    /// Adds another scan's counters.
-    pub fn add(&mut self, o: &ScanStats) {
-        self.shards += o.shards;
-        self.shards_skipped += o.shards_skipped;
-        self.row_groups += o.row_groups;
-        self.row_groups_skipped += o.row_groups_skipped;
-        self.rows_read += o.rows_read;
-        self.rows_matched += o.rows_matched;
-    }
-}
-
 fn str_range(s: Option<&Statistics>) -> Option<(String, String)> {
     match s? {
         Statistics::ByteArray(v) => Some((
@@ -90,9 +78,9 @@ pub struct RowView<'a> {
 }
 
 impl RowView<'_> {
-    /// The blob id (`None` if the file holds a malformed one: `to_row` reports it).
-    pub fn hash(&self) -> Option<pycorpus_store::Oid> {
-        pycorpus_store::Oid::from_slice(self.cols.hash.value(self.i))
+    /// The blob id.
+    pub fn hash(&self) -> Result<pycorpus_store::Oid, crate::CatalogError> {
+        pycorpus_store::Oid::from_slice(self.cols.hash.value(self.i)).ok_or_else(|| fmt_err(self.path, "hash is not 20 bytes"))
     }
 
     /// True when the contents are stored.

@@ -105,7 +105,7 @@ impl RowRef<'_> {
     /// The blob id.
     pub fn hash(&self) -> Result<Oid, CoreError> {
         match self {
-            RowRef::View(v) => v.hash().map_or_else(|| v.to_row().map(|r| r.hash).map_err(CoreError::from), Ok),
+            RowRef::View(v) => Ok(v.hash()?),
             RowRef::Row(r) => Ok(r.hash),
         }
     }

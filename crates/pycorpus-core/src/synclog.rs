@@ -118,19 +118,24 @@ impl SyncLog {
 
     /// After an ingest: files the corpus now holds become `ingested`, or `failed` with the
     /// archive's error when it could not be read.
+    /// Matched by sha256, or by file name when the index gave no sha256 (one statement each,
+    /// so that each uses its index).
     pub fn settle(&self) -> Result<(), CoreError> {
         self.with(|c| {
-            c.execute(
-                "UPDATE sync_files SET
-                     status = CASE d.status WHEN 'ok' THEN 'ingested' ELSE 'failed' END,
-                     reason = d.error, updated_at = ?1
-                 FROM distributions AS d
-                 WHERE sync_files.status IN ('queued', 'downloaded')
-                   AND (d.sha256 = sync_files.sha256 OR (sync_files.sha256 IS NULL AND d.file_name = sync_files.file_name))",
-                [now()],
-            )
-        })?;
-        Ok(())
+            for on in ["d.sha256 = sync_files.sha256", "sync_files.sha256 IS NULL AND d.file_name = sync_files.file_name"] {
+                c.execute(
+                    &format!(
+                        "UPDATE sync_files SET
+                             status = CASE d.status WHEN 'ok' THEN 'ingested' ELSE 'failed' END,
+                             reason = d.error, updated_at = ?1
+                         FROM distributions AS d
+                         WHERE sync_files.status IN ('queued', 'downloaded') AND {on}"
+                    ),
+                    [now()],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Projects with work left: files queued, downloaded but not ingested, or failed to fetch.

@@ -19,7 +19,7 @@ mod visit;
 
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder};
-use pycorpus_catalog::{Filter, ScanStats};
+use pycorpus_catalog::Filter;
 use pycorpus_core::{Corpus, CoreError};
 use pycorpus_store::Oid;
 use serde::Serialize;
@@ -86,20 +86,8 @@ pub struct GrepOptions {
 /// What a search did (`--stats`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GrepStats {
-    /// The row scan.
-    pub scan: ScanStats,
-    /// Unique blobs the filters selected.
-    pub candidate_blobs: u64,
-    /// Bytes of those blobs.
-    pub candidate_bytes: u64,
-    /// zstd frames decoded (sealed shards).
-    pub frames_decoded: u64,
-    /// Bytes decoded from those frames (prefixes up to the last candidate).
-    pub bytes_decoded: u64,
-    /// Frames with candidate blobs that the trigram index ruled out.
-    pub frames_skipped: u64,
-    /// Blobs searched.
-    pub blobs_searched: u64,
+    /// The row scan and the blobs read (frames skipped by the trigram index included).
+    pub visit: VisitStats,
     /// Blobs with at least one selected line.
     pub blobs_matched: u64,
     /// Selected lines (matches, or non-matches with `-v`).
@@ -136,7 +124,6 @@ impl GrepOptions {
 /// order. Returns what it did; `stats.lines_matched == 0` means nothing matched.
 pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn Write, cancel: &AtomicBool) -> Result<GrepStats, ExploreError> {
     let matcher = opts.matcher()?;
-    let mut stats = GrepStats::default();
     let context = opts.mode == OutputMode::Lines && !opts.json && opts.before + opts.after > 0;
     let mut written_any = false;
     let (mut matched_blobs, mut lines) = (0u64, 0u64);
@@ -145,9 +132,11 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
     let query = if opts.invert { None } else { plan::query_for(&opts.pattern, opts.case_insensitive, opts.fixed_strings).filter(|q| !q.is_all()) };
     let frame_filter = |dir: &std::path::Path, frames: usize| -> Result<Option<pycorpus_store::FrameSet>, ExploreError> {
         let Some(q) = &query else { return Ok(None) };
-        match pycorpus_store::GramIndex::open(dir)? {
-            Some(idx) if idx.frames() == frames => Ok(Some(q.frames(&idx)?)),
-            _ => Ok(None), // no index (an older shard) or one that does not fit: read every frame
+        // No index (an older shard), a damaged one (`verify` reports it) or one that does not
+        // fit the pack: it only speeds things up, so every frame is read instead.
+        match pycorpus_store::GramIndex::open(dir) {
+            Ok(Some(idx)) if idx.frames() == frames => Ok(q.frames(&idx).ok()),
+            _ => Ok(None),
         }
     };
     let visit = visit::visit_blobs(
@@ -178,14 +167,5 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
         },
     )?;
     out.flush()?;
-    stats.scan = visit.scan;
-    stats.candidate_blobs = visit.candidate_blobs;
-    stats.candidate_bytes = visit.candidate_bytes;
-    stats.frames_decoded = visit.frames_decoded;
-    stats.bytes_decoded = visit.bytes_decoded;
-    stats.blobs_searched = visit.blobs_read;
-    stats.frames_skipped = visit.frames_skipped;
-    stats.blobs_matched = matched_blobs;
-    stats.lines_matched = lines;
-    Ok(stats)
+    Ok(GrepStats { visit, blobs_matched: matched_blobs, lines_matched: lines })
 }

@@ -401,15 +401,16 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
             r => r?,
         };
         if filter.stats {
-            print_scan_stats(&stats.scan);
+            let v = &stats.visit;
+            print_scan_stats(&v.scan);
             eprintln!(
                 "grep: {} candidate blob(s) ({}), {} frame(s) skipped by the trigram index, {} decoded ({}), {} blob(s) searched, {} matched, {} line(s); {:.3}s",
-                thousands(stats.candidate_blobs),
-                human_bytes(stats.candidate_bytes),
-                thousands(stats.frames_skipped),
-                thousands(stats.frames_decoded),
-                human_bytes(stats.bytes_decoded),
-                thousands(stats.blobs_searched),
+                thousands(v.candidate_blobs),
+                human_bytes(v.candidate_bytes),
+                thousands(v.frames_skipped),
+                thousands(v.frames_decoded),
+                human_bytes(v.bytes_decoded),
+                thousands(v.blobs_read),
                 thousands(stats.blobs_matched),
                 thousands(stats.lines_matched),
                 started.elapsed().as_secs_f64()

@@ -212,6 +212,21 @@ fn paths_order_filters_and_exit_codes() {
     let o = w.run(&["grep", "return", "--project", "beta", "--stats"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("candidate blob(s)") && err.contains("row group(s) skipped"), "{err}");
+    // a damaged trigram index only costs speed: grep reads every frame; verify reports it
+    let want = w.ok(&["grep", "Xylophone_quartz"]);
+    let grams = w.corpus().join("shards/000001/grams.idx");
+    let mut bytes = std::fs::read(&grams).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&grams, &bytes).unwrap();
+    let o = w.run(&["grep", "Xylophone_quartz", "--stats"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), want);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(" 0 frame(s) skipped"), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&grams, b"PYCGRAM\x01").unwrap();
+    assert_eq!(w.ok(&["grep", "Xylophone_quartz"]), want);
+    let v = w.run(&["verify"]);
+    assert_eq!(v.status.code(), Some(1), "{}", String::from_utf8_lossy(&v.stdout));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("grams.idx"), "{}", String::from_utf8_lossy(&v.stdout));
 }
 
 /// Shards are skipped by their manifest's upload range; `--stats` shows it; a projects file of
