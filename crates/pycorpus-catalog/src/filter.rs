@@ -153,7 +153,8 @@ pub struct Filter {
     pub until: Option<i64>,
     /// Globs on the path inside the distribution (any of).
     pub paths: Vec<GlobMatcher>,
-    /// File extensions without the dot, lower case (any of).
+    /// File extensions without the dot, lower case (any of): the file name ends with `.` and
+    /// one of them, whatever the case, so `tar.gz` works as well as `py`.
     pub exts: Vec<String>,
     /// Smallest size.
     pub min_size: Option<u64>,
@@ -219,14 +220,18 @@ impl Filter {
     /// and the skip reason (by name).
     pub fn matches_file(&self, inner: &str, size: u64, skip_reason: Option<&str>) -> bool {
         (self.paths.is_empty() || self.paths.iter().any(|g| g.is_match(inner)))
-            && (self.exts.is_empty() || {
-                let name = inner.rsplit('/').next().unwrap_or(inner);
-                name.rsplit_once('.').is_some_and(|(_, e)| self.exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
-            })
+            && (self.exts.is_empty() || self.exts.iter().any(|x| has_ext(inner, x)))
             && self.min_size.is_none_or(|m| size >= m)
             && self.max_size.is_none_or(|m| size <= m)
             && (self.skip_reasons.is_empty() || self.skip_reasons.iter().any(|r| r.map(SkipReason::as_str) == skip_reason))
     }
+}
+
+/// True when the file name at the end of `path` ends with `.ext` (ASCII case folded). Called
+/// for every row of a scan: a suffix test, no search.
+fn has_ext(path: &str, ext: &str) -> bool {
+    let (p, e) = (path.as_bytes(), ext.as_bytes());
+    p.len() > e.len() && p[p.len() - e.len() - 1] == b'.' && p[p.len() - e.len()..].eq_ignore_ascii_case(e) && !e.contains(&b'/')
 }
 
 #[cfg(test)]
@@ -272,6 +277,14 @@ mod tests {
         assert!(!f.matches(&r));
         assert!(f.add_skip_reason("nope").is_err());
         assert!(f.add_path_glob("[").is_err());
+    }
+
+    #[test]
+    fn extensions_are_name_suffixes() {
+        assert!(has_ext("a-1.0/pkg/mod.py", "py") && has_ext("a/MOD.PY", "py") && has_ext(".py", "py"));
+        assert!(has_ext("a/data.tar.gz", "tar.gz") && has_ext("a/data.tar.gz", "gz"));
+        assert!(!has_ext("a/mod.pyc", "py") && !has_ext("a/py", "py") && !has_ext("py", "py") && !has_ext("a/modpy", "py"));
+        assert!(!has_ext("a.py/b", "py/b"), "an extension never spans folders");
     }
 
     #[test]

@@ -3,11 +3,12 @@
 use crate::{DistStatus, EntryType, FileRow, Release};
 use arrow_array::builder::{ListBuilder, MapBuilder, StringBuilder};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, ListArray, MapArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+    Array, ArrayRef, BooleanArray, DictionaryArray, FixedSizeBinaryArray, Int32Array, ListArray, MapArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
     UInt64Array,
 };
+use arrow_array::types::Int32Type;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::schema::types::ColumnPath;
@@ -91,6 +92,23 @@ fn files_schema() -> SchemaRef {
         f("entry_type", DataType::Utf8, false),
         f("link_target", DataType::Utf8, true),
     ]))
+}
+
+/// Columns of `files.parquet` whose values repeat over long runs: read as Arrow dictionaries,
+/// each distinct value decoded once per row group instead of copied into every row.
+const FILES_DICTIONARY_COLUMNS: [&str; 7] = ["project_name", "project_version", "project_release", "skip_reason", "dist_sha256", "dist_type", "entry_type"];
+
+/// How `files.parquet` is read: [`files_schema`] with the repeating columns as dictionaries.
+pub(crate) fn files_read_options() -> ArrowReaderOptions {
+    let fields: Vec<Field> = files_schema()
+        .fields()
+        .iter()
+        .map(|f| match FILES_DICTIONARY_COLUMNS.contains(&f.name().as_str()) {
+            true => Field::new(f.name(), DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), f.is_nullable()),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)))
 }
 
 fn releases_schema() -> SchemaRef {
@@ -241,9 +259,11 @@ pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError>
 }
 
 /// Reads a whole Parquet file as record batches.
-fn batches(path: &Path) -> Result<Vec<RecordBatch>, CatalogError> {
+fn batches(path: &Path, options: ArrowReaderOptions) -> Result<Vec<RecordBatch>, CatalogError> {
     let file = File::open(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.with_batch_size(ROW_GROUP_ROWS).build()).map_err(|e| fmt_err(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .and_then(|b| b.with_batch_size(ROW_GROUP_ROWS).build())
+        .map_err(|e| fmt_err(path, e))?;
     reader.map(|b| b.map_err(|e| fmt_err(path, e))).collect()
 }
 
@@ -259,12 +279,55 @@ impl<'a> Cols<'a> {
             .and_then(|c| c.as_any().downcast_ref::<T>())
             .ok_or_else(|| fmt_err(self.path, format!("column {name} missing or of the wrong type")))
     }
-    fn str(&self, name: &str) -> Result<&'a StringArray, CatalogError> {
-        self.get::<StringArray>(name)
+    fn str(&self, name: &str) -> Result<StrCol<'a>, CatalogError> {
+        let col = self.batch.column_by_name(name).ok_or_else(|| fmt_err(self.path, format!("column {name} missing")))?;
+        if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
+            return Ok(StrCol::Plain(a));
+        }
+        let dict = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>();
+        match dict.and_then(|d| Some((d.keys(), d.values().as_any().downcast_ref::<StringArray>()?))) {
+            Some((keys, values)) => Ok(StrCol::Dict { keys, values }),
+            None => Err(fmt_err(self.path, format!("column {name} is not text"))),
+        }
     }
 }
 
-fn opt(a: &StringArray, i: usize) -> Option<String> {
+/// A text column, plain or dictionary-encoded.
+#[derive(Clone, Copy)]
+pub(crate) enum StrCol<'a> {
+    /// One value per row.
+    Plain(&'a StringArray),
+    /// Keys into distinct values.
+    Dict { keys: &'a Int32Array, values: &'a StringArray },
+}
+
+impl<'a> StrCol<'a> {
+    /// Row `i`'s value ("" when null).
+    pub(crate) fn value(&self, i: usize) -> &'a str {
+        match self {
+            StrCol::Plain(a) => a.value(i),
+            StrCol::Dict { keys, values } => values.value(keys.value(i) as usize),
+        }
+    }
+
+    /// False when row `i` is null.
+    pub(crate) fn is_valid(&self, i: usize) -> bool {
+        match self {
+            StrCol::Plain(a) => a.is_valid(i),
+            StrCol::Dict { keys, .. } => keys.is_valid(i),
+        }
+    }
+
+    /// Row `i`'s dictionary key: rows of one batch with the same key hold the same value.
+    pub(crate) fn key(&self, i: usize) -> Option<i32> {
+        match self {
+            StrCol::Plain(_) => None,
+            StrCol::Dict { keys, .. } => keys.is_valid(i).then(|| keys.value(i)),
+        }
+    }
+}
+
+fn opt(a: StrCol<'_>, i: usize) -> Option<String> {
     a.is_valid(i).then(|| a.value(i).to_string())
 }
 
@@ -274,21 +337,21 @@ fn bad(path: &Path, what: &str, v: &str) -> CatalogError {
 
 /// The columns of a `files.parquet` batch.
 pub(crate) struct FileCols<'a> {
-    pub(crate) project: &'a StringArray,
-    pub(crate) version: &'a StringArray,
-    pub(crate) release: &'a StringArray,
+    pub(crate) project: StrCol<'a>,
+    pub(crate) version: StrCol<'a>,
+    pub(crate) release: StrCol<'a>,
     pub(crate) uploaded: &'a TimestampMicrosecondArray,
-    pub(crate) path: &'a StringArray,
-    archive_path: &'a StringArray,
+    pub(crate) path: StrCol<'a>,
+    archive_path: StrCol<'a>,
     pub(crate) size: &'a UInt64Array,
     pub(crate) hash: &'a FixedSizeBinaryArray,
-    pub(crate) skip: &'a StringArray,
+    pub(crate) skip: StrCol<'a>,
     lines: &'a UInt64Array,
     repo: &'a UInt32Array,
-    sha: &'a StringArray,
-    pub(crate) dist_type: &'a StringArray,
-    entry_type: &'a StringArray,
-    link_target: &'a StringArray,
+    sha: StrCol<'a>,
+    pub(crate) dist_type: StrCol<'a>,
+    entry_type: StrCol<'a>,
+    link_target: StrCol<'a>,
 }
 
 impl<'a> FileCols<'a> {
@@ -341,7 +404,7 @@ pub(crate) fn row_at(c: &FileCols, i: usize, path: &Path) -> Result<FileRow, Cat
 /// Reads every row of a `files.parquet`.
 pub fn read_files(path: &Path) -> Result<Vec<FileRow>, CatalogError> {
     let mut out = Vec::new();
-    for batch in batches(path)? {
+    for batch in batches(path, files_read_options())? {
         let c = FileCols::new(&batch, path)?;
         for i in 0..batch.num_rows() {
             out.push(row_at(&c, i, path)?);
@@ -353,7 +416,7 @@ pub fn read_files(path: &Path) -> Result<Vec<FileRow>, CatalogError> {
 /// Reads every row of a `releases.parquet`.
 pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
     let mut out = Vec::new();
-    for batch in batches(path)? {
+    for batch in batches(path, ArrowReaderOptions::new())? {
         let c = Cols { batch: &batch, path };
         let (pn, pv, pr, dt, sha) = (c.str("project_name")?, c.str("project_version")?, c.str("project_release")?, c.str("dist_type")?, c.str("dist_sha256")?);
         let (size, up, repo, status, err) = (

@@ -11,6 +11,7 @@
 
 mod extract;
 mod names;
+mod ordered;
 mod output;
 mod plan;
 mod sink;
@@ -107,7 +108,8 @@ impl GrepOptions {
 
     fn searcher(&self) -> Searcher {
         let mut b = SearcherBuilder::new();
-        b.line_number(true)
+        // Line numbers cost a count of every newline before each match: only lines print them.
+        b.line_number(self.mode == OutputMode::Lines)
             .invert_match(self.invert)
             .before_context(self.before)
             .after_context(self.after)
@@ -146,7 +148,7 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
         cancel,
         &|| opts.searcher(),
         &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &[u8]| -> Result<(u64, Vec<u8>), ExploreError> {
-            let hits = sink::search_blob(searcher, &matcher, data)?;
+            let hits = sink::search_blob(searcher, &matcher, data, opts.mode == OutputMode::Lines)?;
             let mut buf = Vec::new();
             if hits.selected > 0 {
                 output::write_blob(&mut buf, oid, holders, &hits, opts)?;

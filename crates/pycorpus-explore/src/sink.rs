@@ -30,37 +30,49 @@ pub(crate) struct Hits {
     pub(crate) selected: u64,
 }
 
-struct Collect<'a>(&'a mut Hits);
+/// Fills [`Hits`]; with `keep` false only counts (`-c`, `-l` print no lines).
+struct Collect<'a> {
+    hits: &'a mut Hits,
+    keep: bool,
+}
 
 impl Sink for Collect<'_> {
     type Error = std::io::Error;
 
     fn matched(&mut self, _: &Searcher, m: &SinkMatch<'_>) -> Result<bool, Self::Error> {
-        self.0.selected += 1;
-        self.0.lines.push(Line { kind: Kind::Match, number: m.line_number().unwrap_or(0), text: m.bytes().to_vec() });
+        self.hits.selected += 1;
+        if self.keep {
+            self.hits.lines.push(Line { kind: Kind::Match, number: m.line_number().unwrap_or(0), text: m.bytes().to_vec() });
+        }
         Ok(true)
     }
 
     fn context(&mut self, _: &Searcher, c: &SinkContext<'_>) -> Result<bool, Self::Error> {
-        self.0.lines.push(Line { kind: Kind::Context, number: c.line_number().unwrap_or(0), text: c.bytes().to_vec() });
+        if self.keep {
+            self.hits.lines.push(Line { kind: Kind::Context, number: c.line_number().unwrap_or(0), text: c.bytes().to_vec() });
+        }
         Ok(true)
     }
 
     fn context_break(&mut self, _: &Searcher) -> Result<bool, Self::Error> {
-        self.0.lines.push(Line { kind: Kind::Break, number: 0, text: Vec::new() });
+        if self.keep {
+            self.hits.lines.push(Line { kind: Kind::Break, number: 0, text: Vec::new() });
+        }
         Ok(true)
     }
 }
 
 /// Searches one blob. A blob holding a NUL byte is read the way ripgrep reads a file (through
 /// its line buffer, which stops at the buffer holding the NUL), so results agree with ripgrep
-/// on the same bytes on disk; others are searched in place.
-pub(crate) fn search_blob(searcher: &mut Searcher, matcher: &RegexMatcher, data: &[u8]) -> std::io::Result<Hits> {
+/// on the same bytes on disk; others are searched in place. With `keep_lines` false only the
+/// selected lines are counted.
+pub(crate) fn search_blob(searcher: &mut Searcher, matcher: &RegexMatcher, data: &[u8], keep_lines: bool) -> std::io::Result<Hits> {
     let mut hits = Hits::default();
+    let sink = Collect { hits: &mut hits, keep: keep_lines };
     if memchr::memchr(0, data).is_some() {
-        searcher.search_reader(matcher, data, Collect(&mut hits))?;
+        searcher.search_reader(matcher, data, sink)?;
     } else {
-        searcher.search_slice(matcher, data, Collect(&mut hits))?;
+        searcher.search_slice(matcher, data, sink)?;
     }
     Ok(hits)
 }

@@ -8,10 +8,9 @@
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
 use pycorpus_core::{Corpus, ShardKind};
-use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, PackReader};
-use rayon::prelude::*;
+use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, PackReader};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The files that hold one blob.
@@ -61,7 +60,7 @@ pub struct VisitStats {
 
 /// Decides which frames of a sealed shard can matter: given the shard's folder and its frame
 /// count, the frames to read, or `None` for all.
-pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<FrameSet>, ExploreError> + 'a;
+pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<FrameSet>, ExploreError> + Sync + 'a;
 
 /// The per-blob work: worker state, blob id, the files holding it, its bytes.
 pub type BlobWork<'a, S, T> = dyn Fn(&mut S, &Oid, &Holders, &[u8]) -> Result<T, ExploreError> + Sync + 'a;
@@ -71,10 +70,11 @@ type UnitOut<T> = Result<(Vec<T>, u64, u64), ExploreError>;
 
 /// A unit of work: blobs read together.
 enum Unit {
-    /// Blobs of one frame of a sealed shard, by offset.
-    Frame { pack: usize, frame: usize, blobs: Vec<(Oid, u32, u32)> },
-    /// Blobs of an open shard's journal.
-    Journal { journal: usize, blobs: Vec<(Oid, JournalBlob)> },
+    /// Blobs of one frame of a sealed shard (place in the holders list, offset, length), by
+    /// offset.
+    Frame { pack: usize, frame: usize, blobs: Vec<(u32, u32, u32)> },
+    /// Blobs of an open shard's journal (place in the holders list, location).
+    Journal { journal: usize, blobs: Vec<(u32, JournalBlob)> },
 }
 
 /// How a visit goes.
@@ -90,6 +90,76 @@ pub struct VisitOptions<'a> {
     pub batch_per_thread: usize,
 }
 
+/// A shard opened for reading blobs.
+enum Store {
+    /// A sealed shard's pack and the frames worth reading (`None`: all).
+    Sealed { pack: PackReader, keep: Option<FrameSet> },
+    /// An open shard's journal.
+    Open(Journal),
+}
+
+/// Opens every shard's blob store, in shard order (open shards without a journal yet hold
+/// nothing and are left out).
+fn open_stores(shards: &[pycorpus_core::ShardInfo], frame_filter: Option<&FrameFilter<'_>>) -> Result<Vec<Store>, ExploreError> {
+    let mut out = Vec::new();
+    for shard in shards {
+        match shard.kind {
+            ShardKind::Sealed => {
+                let pack = PackReader::open(&shard.dir)?;
+                let keep = match frame_filter {
+                    Some(f) => f(&shard.dir, pack.frame_count())?,
+                    None => None,
+                };
+                out.push(Store::Sealed { pack, keep });
+            }
+            ShardKind::Open => {
+                let path = shard.dir.join("journal.log");
+                if path.exists() {
+                    out.push(Store::Open(Journal::open_read_only(&path)?.0));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Scans the index for the selected rows and gathers the files holding each stored blob, in
+/// first-seen order. Rows are built only for the first file holding each blob (and, with
+/// `all_rows`, for every file): most selected rows share a blob with an earlier one.
+fn scan_holders(corpus: &Corpus, filter: &Filter, all_rows: bool, cancel: &AtomicBool, stats: &mut VisitStats) -> Result<Vec<(Oid, Box<Holders>)>, ExploreError> {
+    // Boxed: the list grows by copying, and a row is large.
+    let mut holders: Vec<(Oid, Box<Holders>)> = Vec::new();
+    // A blob's place in `holders`.
+    let mut index: OidMap<u32> = OidMap::default();
+    corpus.scan_row_refs(filter, &mut stats.scan, &mut |r| {
+        if !r.is_stored() {
+            stats.unstored_rows += 1;
+            return Ok(!cancel.load(Ordering::SeqCst));
+        }
+        let hash = r.hash()?;
+        match index.get(&hash) {
+            Some(_) if filter.unique => {}
+            Some(&at) => {
+                stats.stored_rows += 1;
+                let h = &mut holders[at as usize].1;
+                h.count += 1;
+                if all_rows {
+                    h.others.push(r.to_row()?);
+                }
+            }
+            None => {
+                stats.stored_rows += 1;
+                let row = r.to_row()?;
+                stats.candidate_bytes += row.size;
+                index.insert(hash, holders.len() as u32);
+                holders.push((hash, Box::new(Holders { first: row, count: 1, others: Vec::new() })));
+            }
+        }
+        Ok(!cancel.load(Ordering::SeqCst))
+    })?;
+    Ok(holders)
+}
+
 /// Calls `work` on every unique stored blob of the rows `filter` selects (in parallel, each
 /// worker with its own state from `init`), then `sink` on each result in a fixed order.
 pub fn visit_blobs<S, T: Send>(
@@ -102,56 +172,33 @@ pub fn visit_blobs<S, T: Send>(
     sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
 ) -> Result<VisitStats, ExploreError> {
     let mut stats = VisitStats::default();
-    let mut holders: HashMap<Oid, Holders> = HashMap::new();
-    // Rows are built only for the first file holding each blob (and, with `all_rows`, for
-    // every file): most selected rows share a blob with an earlier one.
-    corpus.scan_row_refs(filter, &mut stats.scan, &mut |r| {
-        if !r.is_stored() {
-            stats.unstored_rows += 1;
-            return Ok(!cancel.load(Ordering::SeqCst));
-        }
-        let hash = r.hash()?;
-        if filter.unique && holders.contains_key(&hash) {
-            return Ok(true);
-        }
-        stats.stored_rows += 1;
-        match holders.get_mut(&hash) {
-            Some(h) => {
-                h.count += 1;
-                if opts.all_rows {
-                    h.others.push(r.to_row()?);
-                }
-            }
-            None => {
-                let row = r.to_row()?;
-                stats.candidate_bytes += row.size;
-                holders.insert(hash, Holders { first: row, count: 1, others: Vec::new() });
-            }
-        }
-        Ok(!cancel.load(Ordering::SeqCst))
-    })?;
+    // The shards' packs, journals and frame filters are opened on another thread while this
+    // one scans the index: both take a while on a large shard and need nothing from each other.
+    let shards = corpus.shards()?;
+    let (scanned, stores) = std::thread::scope(|s| {
+        let stores = s.spawn(|| open_stores(&shards, opts.frame_filter));
+        let scanned = scan_holders(corpus, filter, opts.all_rows, cancel, &mut stats);
+        (scanned, stores.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    });
+    let (holders, stores) = (scanned?, stores?);
     stats.candidate_blobs = holders.len() as u64;
 
     // Where each blob is, grouped by frame, in frame and offset order.
     let (mut packs, mut journals, mut units) = (Vec::new(), Vec::new(), Vec::new());
-    let mut left: Vec<Oid> = holders.keys().copied().collect();
+    // Blob ids in order (the pack's index order), each with its place in `holders`.
+    let mut left: Vec<(Oid, u32)> = holders.iter().enumerate().map(|(i, (oid, _))| (*oid, i as u32)).collect();
     left.sort_unstable();
-    for shard in corpus.shards()? {
+    for store in stores {
         if left.is_empty() {
             break;
         }
-        match shard.kind {
-            ShardKind::Sealed => {
-                let pack = PackReader::open(&shard.dir)?;
-                let keep = match opts.frame_filter {
-                    Some(f) => f(&shard.dir, pack.frame_count())?,
-                    None => None,
-                };
+        match store {
+            Store::Sealed { pack, keep } => {
                 stats.shards_filtered += u64::from(keep.is_some());
-                let mut by_frame: BTreeMap<u32, Vec<(Oid, u32, u32)>> = BTreeMap::new();
-                left.retain(|oid| match pack.find(oid) {
+                let mut by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>> = BTreeMap::new();
+                left.retain(|(oid, at)| match pack.find(oid) {
                     Some(e) => {
-                        by_frame.entry(e.frame).or_default().push((*oid, e.offset, e.len));
+                        by_frame.entry(e.frame).or_default().push((*at, e.offset, e.len));
                         false
                     }
                     None => true,
@@ -166,16 +213,11 @@ pub fn visit_blobs<S, T: Send>(
                 }
                 packs.push(pack);
             }
-            ShardKind::Open => {
-                let path = shard.dir.join("journal.log");
-                if !path.exists() {
-                    continue;
-                }
-                let (journal, _) = Journal::open_read_only(&path)?;
-                let mut blobs: Vec<(Oid, JournalBlob)> = Vec::new();
-                left.retain(|oid| match journal.locate(oid) {
+            Store::Open(journal) => {
+                let mut blobs: Vec<(u32, JournalBlob)> = Vec::new();
+                left.retain(|(oid, at)| match journal.locate(oid) {
                     Some(loc) => {
-                        blobs.push((*oid, loc));
+                        blobs.push((*at, loc));
                         false
                     }
                     None => true,
@@ -190,39 +232,40 @@ pub fn visit_blobs<S, T: Send>(
     }
     stats.missing_blobs = left.len() as u64;
 
-    // A batch of units at a time: bounded memory, results handed on in order.
-    let batch = rayon::current_num_threads() * if opts.batch_per_thread == 0 { 4 } else { opts.batch_per_thread };
-    for chunk in units.chunks(batch) {
-        if cancel.load(Ordering::SeqCst) {
-            break;
+    // Units run on worker threads, each with its own state and buffers; their results reach
+    // the sink in unit order, never more than a window of units ahead of it (bounded memory).
+    let threads = rayon::current_num_threads().max(1);
+    let window = threads * if opts.batch_per_thread == 0 { 4 } else { opts.batch_per_thread };
+    let run_unit = |(state, buf, scratch): &mut (S, Vec<u8>, Vec<u8>), unit: &Unit| -> UnitOut<T> {
+        let mut out = Vec::new();
+        match unit {
+            Unit::Frame { pack, frame, blobs } => {
+                let end = blobs.iter().map(|b| (b.1 + b.2) as usize).max().unwrap_or(0);
+                packs[*pack].decode_frame_prefix(*frame, end, buf, scratch)?;
+                for (at, off, len) in blobs {
+                    let (oid, h) = &holders[*at as usize];
+                    out.push(work(state, oid, h, &buf[*off as usize..(*off + *len) as usize])?);
+                }
+                Ok((out, 1, end as u64))
+            }
+            Unit::Journal { journal, blobs } => {
+                for (at, loc) in blobs {
+                    let data = journals[*journal].read_at(loc)?;
+                    let (oid, h) = &holders[*at as usize];
+                    out.push(work(state, oid, h, &data)?);
+                }
+                Ok((out, 0, 0))
+            }
         }
-        let results: Vec<UnitOut<T>> = chunk
-            .par_iter()
-            .map_init(
-                || (init(), Vec::new(), Vec::new()),
-                |(state, buf, scratch), unit| -> UnitOut<T> {
-                    let mut out = Vec::new();
-                    match unit {
-                        Unit::Frame { pack, frame, blobs } => {
-                            let end = blobs.iter().map(|b| (b.1 + b.2) as usize).max().unwrap_or(0);
-                            packs[*pack].decode_frame_prefix(*frame, end, buf, scratch)?;
-                            for (oid, off, len) in blobs {
-                                out.push(work(state, oid, &holders[oid], &buf[*off as usize..(*off + *len) as usize])?);
-                            }
-                            Ok((out, 1, end as u64))
-                        }
-                        Unit::Journal { journal, blobs } => {
-                            for (oid, loc) in blobs {
-                                let data = journals[*journal].read_at(loc)?;
-                                out.push(work(state, oid, &holders[oid], &data)?);
-                            }
-                            Ok((out, 0, 0))
-                        }
-                    }
-                },
-            )
-            .collect();
-        for r in results {
+    };
+    crate::ordered::ordered_map(
+        units.len(),
+        threads,
+        window,
+        cancel,
+        &|| (init(), Vec::new(), Vec::new()),
+        &|st, i| run_unit(st, &units[i]),
+        &mut |r: UnitOut<T>| -> Result<(), ExploreError> {
             let (outs, frames, decoded) = r?;
             stats.frames_decoded += frames;
             stats.bytes_decoded += decoded;
@@ -230,7 +273,8 @@ pub fn visit_blobs<S, T: Send>(
             for t in outs {
                 sink(t)?;
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(stats)
 }

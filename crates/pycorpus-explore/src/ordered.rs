@@ -1,0 +1,167 @@
+//! An ordered parallel map: items are worked on by several threads at once, and their results
+//! reach a single consumer in item order, as soon as each is next in line. Unlike a rayon
+//! `collect` per batch there is no barrier where threads wait for the slowest item of a
+//! batch, and the consumer (output, usually) runs while the workers go on.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
+
+/// How far the consumer has got, and whether everyone should stop.
+struct Progress {
+    sunk: Mutex<(usize, bool)>,
+    moved: Condvar,
+}
+
+impl Progress {
+    fn stop(&self) {
+        self.sunk.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.moved.notify_all();
+    }
+}
+
+/// Stops everyone when a worker unwinds, so that nobody waits for its result forever.
+struct StopOnPanic<'a>(&'a Progress);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop();
+        }
+    }
+}
+
+/// Calls `work(state, i)` for every `i` in `0..n` on `threads` threads (each with its own
+/// state from `init`), and `sink` on the results in order of `i`. At most `window` items are
+/// worked on or waiting beyond the last one sunk. Stops early when `sink` fails (returning
+/// its error) or `cancel` is set; a panic in a worker is resumed here.
+pub(crate) fn ordered_map<S, T: Send, E>(
+    n: usize,
+    threads: usize,
+    window: usize,
+    cancel: &AtomicBool,
+    init: &(dyn Fn() -> S + Sync),
+    work: &(dyn Fn(&mut S, usize) -> T + Sync),
+    sink: &mut dyn FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
+    let window = window.max(1);
+    let next = AtomicUsize::new(0);
+    let progress = Progress { sunk: Mutex::new((0, false)), moved: Condvar::new() };
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel::<(usize, T)>();
+        for _ in 0..threads.clamp(1, n.max(1)) {
+            let (tx, next, progress) = (tx.clone(), &next, &progress);
+            s.spawn(move || {
+                let _guard = StopOnPanic(progress);
+                let mut state = init();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        return;
+                    }
+                    {
+                        let mut g = progress.sunk.lock().unwrap_or_else(|e| e.into_inner());
+                        while !g.1 && i >= g.0 + window {
+                            g = progress.moved.wait(g).unwrap_or_else(|e| e.into_inner());
+                        }
+                        if g.1 {
+                            return;
+                        }
+                    }
+                    if cancel.load(Ordering::SeqCst) || tx.send((i, work(&mut state, i))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting: BTreeMap<usize, T> = BTreeMap::new();
+        let mut sunk = 0;
+        let result = (|| {
+            while sunk < n {
+                if cancel.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                let Ok((i, t)) = rx.recv() else { return Ok(()) };
+                waiting.insert(i, t);
+                while let Some(t) = waiting.remove(&sunk) {
+                    sink(t)?;
+                    sunk += 1;
+                    progress.sunk.lock().unwrap_or_else(|e| e.into_inner()).0 = sunk;
+                    progress.moved.notify_all();
+                }
+            }
+            Ok(())
+        })();
+        // Workers still waiting for room give up; their results are not wanted.
+        progress.stop();
+        drop(rx);
+        result
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_arrive_in_order_whatever_the_timing() {
+        let cancel = AtomicBool::new(false);
+        let mut got = Vec::new();
+        let r: Result<(), ()> = ordered_map(
+            200,
+            4,
+            3,
+            &cancel,
+            &|| 0u64,
+            &|calls, i| {
+                *calls += 1;
+                // later items finish first now and then
+                std::thread::sleep(std::time::Duration::from_micros(((200 - i) % 7) as u64 * 50));
+                i * 2
+            },
+            &mut |x| {
+                got.push(x);
+                Ok(())
+            },
+        );
+        assert!(r.is_ok());
+        assert_eq!(got, (0..200).map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failing_sink_stops_the_workers() {
+        let cancel = AtomicBool::new(false);
+        let worked = AtomicUsize::new(0);
+        let r = ordered_map(
+            10_000,
+            2,
+            4,
+            &cancel,
+            &|| (),
+            &|_, i| {
+                worked.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+            &mut |x| if x == 5 { Err(x) } else { Ok(()) },
+        );
+        assert_eq!(r, Err(5));
+        assert!(worked.load(Ordering::SeqCst) < 100, "workers stop soon after: {}", worked.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_panicking_worker_is_reported_not_hung() {
+        let cancel = AtomicBool::new(false);
+        let r = std::panic::catch_unwind(|| {
+            let _ = ordered_map(100, 2, 2, &cancel, &|| (), &|_, i| if i == 7 { panic!("boom") } else { i }, &mut |_| Ok::<(), ()>(()));
+        });
+        assert!(r.is_err(), "the panic reaches the caller");
+    }
+
+    #[test]
+    fn nothing_to_do() {
+        let cancel = AtomicBool::new(false);
+        let r: Result<(), ()> = ordered_map(0, 2, 2, &cancel, &|| (), &|_, _| unreachable!(), &mut |_: ()| unreachable!());
+        assert!(r.is_ok());
+    }
+}
