@@ -2,8 +2,8 @@
 //! read, and rows are tested on the Arrow columns before any [`FileRow`] is built, so a
 //! selective query costs little more than its answer.
 
-use crate::parquet_io::{fmt_err, row_at, FileCols};
-use arrow_array::Array;
+use crate::parquet_io::{files_read_options, fmt_err, row_at, FileCols};
+use arrow_array::RecordBatch;
 use crate::{inner_path_of, FileRow, Filter};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::RowGroupMetaData;
@@ -103,7 +103,7 @@ pub fn scan_files(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut d
 /// [`scan_files`] handing out rows in place.
 pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(&RowView<'_>) -> Result<bool, crate::CatalogError>) -> Result<bool, crate::CatalogError> {
     let file = File::open(path).map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fmt_err(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, files_read_options()).map_err(|e| fmt_err(path, e))?;
     let meta = builder.metadata().clone();
     let schema = meta.file_metadata().schema_descr_ptr();
     let col = |name: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == name);
@@ -114,38 +114,68 @@ pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &
         return Ok(true);
     }
     let reader = builder.with_row_groups(groups).with_batch_size(8192).build().map_err(|e| fmt_err(path, e))?;
-    // The project, version and type repeat over long runs: test each distinct value once.
-    let mut last_release: Option<(String, String, i64, String, bool)> = None;
-    for batch in reader {
-        let batch = batch.map_err(|e| fmt_err(path, e))?;
-        let c = FileCols::new(&batch, path)?;
-        stats.rows_read += batch.num_rows() as u64;
-        for i in 0..batch.num_rows() {
-            let (project, version, up, dt) = (c.project.value(i), c.version.value(i), c.uploaded.value(i), c.dist_type.value(i));
-            let release_ok = match &last_release {
-                Some((p, v, u, d, ok)) if p == project && v == version && *u == up && d == dt => *ok,
-                _ => {
-                    let ok = DistType::parse(dt).is_some_and(|t| filter.matches_release(project, version, up, t));
-                    last_release = Some((project.to_string(), version.to_string(), up, dt.to_string(), ok));
-                    ok
+    // Decoding and filtering run on a second thread, a couple of batches ahead of the
+    // callbacks here: the two take about as long, and the batches in flight are few and small.
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(RecordBatch, Vec<u32>), crate::CatalogError>>(2);
+        s.spawn(move || {
+            for batch in reader {
+                let selected = batch.map_err(|e| fmt_err(path, e)).and_then(|b| {
+                    let rows = select_rows(&b, filter, path)?;
+                    Ok((b, rows))
+                });
+                let failed = selected.is_err();
+                // The receiver is gone when the callback asked to stop.
+                if tx.send(selected).is_err() || failed {
+                    return;
                 }
-            };
-            if !release_ok {
-                continue;
             }
-            let size = c.size.value(i);
-            let skip = c.skip.is_valid(i).then(|| c.skip.value(i));
-            let inner = inner_path_of(c.path.value(i), project, c.release.value(i));
-            if !filter.matches_file(inner, size, skip) {
-                continue;
-            }
-            stats.rows_matched += 1;
-            if !f(&RowView { cols: &c, i, path })? {
-                return Ok(false);
+        });
+        for selected in rx {
+            let (batch, rows) = selected?;
+            let c = FileCols::new(&batch, path)?;
+            stats.rows_read += batch.num_rows() as u64;
+            stats.rows_matched += rows.len() as u64;
+            for i in rows {
+                if !f(&RowView { cols: &c, i: i as usize, path })? {
+                    return Ok(false);
+                }
             }
         }
+        Ok(true)
+    })
+}
+
+/// The rows of `batch` that match `filter`.
+fn select_rows(batch: &RecordBatch, filter: &Filter, path: &Path) -> Result<Vec<u32>, crate::CatalogError> {
+    let c = FileCols::new(batch, path)?;
+    let mut out = Vec::new();
+    // A distribution's rows are consecutive: its release-level filters are tested once,
+    // again only when the row's distribution (dictionary keys) or upload time changes.
+    let mut last_release: Option<([Option<i32>; 4], i64, bool)> = None;
+    for i in 0..batch.num_rows() {
+        let key = [c.project.key(i), c.version.key(i), c.release.key(i), c.dist_type.key(i)];
+        let up = c.uploaded.value(i);
+        let release_ok = match last_release {
+            Some((k, u, ok)) if key.iter().all(Option::is_some) && k == key && u == up => ok,
+            _ => {
+                let (project, version, dt) = (c.project.value(i), c.version.value(i), c.dist_type.value(i));
+                let ok = DistType::parse(dt).is_some_and(|t| filter.matches_release(project, version, up, t));
+                last_release = Some((key, up, ok));
+                ok
+            }
+        };
+        if !release_ok {
+            continue;
+        }
+        let size = c.size.value(i);
+        let skip = c.skip.is_valid(i).then(|| c.skip.value(i));
+        let inner = inner_path_of(c.path.value(i), c.project.value(i), c.release.value(i));
+        if filter.matches_file(inner, size, skip) {
+            out.push(i as u32);
+        }
     }
-    Ok(true)
+    Ok(out)
 }
 
 #[cfg(test)]
