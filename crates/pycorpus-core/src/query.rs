@@ -155,43 +155,49 @@ impl Corpus {
     /// `f` returns false.
     pub fn scan_row_refs(&self, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(RowRef<'_>) -> Result<bool, CoreError>) -> Result<(), CoreError> {
         for shard in self.shards()? {
-            stats.shards += 1;
-            match shard.kind {
-                ShardKind::Sealed => {
-                    if !shard_may_match(&shard, filter)? {
-                        stats.shards_skipped += 1;
-                        continue;
-                    }
-                    let mut failed = None;
-                    let go_on = scan_file_views(&shard.dir.join("files.parquet"), filter, stats, &mut |v| match f(RowRef::View(v)) {
-                        Ok(more) => Ok(more),
-                        Err(e) => {
-                            failed = Some(e);
-                            Ok(false)
-                        }
-                    })?;
-                    if let Some(e) = failed {
-                        return Err(e);
-                    }
-                    if !go_on {
-                        return Ok(());
-                    }
-                }
-                ShardKind::Open => {
-                    for row in open_records(&shard)?.map(|(_, r, _)| records_to_rows(&r)).unwrap_or_default() {
-                        stats.rows_read += 1;
-                        if !filter.matches(&row) {
-                            continue;
-                        }
-                        stats.rows_matched += 1;
-                        if !f(RowRef::Row(&row))? {
-                            return Ok(());
-                        }
-                    }
-                }
+            if !self.scan_shard_row_refs(&shard, filter, stats, f)? {
+                break;
             }
         }
         Ok(())
+    }
+
+    /// [`Corpus::scan_row_refs`] over one shard; false when `f` asked to stop.
+    pub fn scan_shard_row_refs(&self, shard: &ShardInfo, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(RowRef<'_>) -> Result<bool, CoreError>) -> Result<bool, CoreError> {
+        stats.shards += 1;
+        match shard.kind {
+            ShardKind::Sealed => {
+                if !shard_may_match(shard, filter)? {
+                    stats.shards_skipped += 1;
+                    return Ok(true);
+                }
+                let mut failed = None;
+                let go_on = scan_file_views(&shard.dir.join("files.parquet"), filter, stats, &mut |v| match f(RowRef::View(v)) {
+                    Ok(more) => Ok(more),
+                    Err(e) => {
+                        failed = Some(e);
+                        Ok(false)
+                    }
+                })?;
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(go_on),
+                }
+            }
+            ShardKind::Open => {
+                for row in open_records(shard)?.map(|(_, r, _)| records_to_rows(&r)).unwrap_or_default() {
+                    stats.rows_read += 1;
+                    if !filter.matches(&row) {
+                        continue;
+                    }
+                    stats.rows_matched += 1;
+                    if !f(RowRef::Row(&row))? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
     }
 
     /// [`Corpus::for_each_row`], counting what it touched: shards whose upload-time range (from

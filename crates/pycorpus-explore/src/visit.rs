@@ -7,8 +7,8 @@
 
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
-use pycorpus_core::{Corpus, ShardKind};
-use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, PackReader};
+use pycorpus_core::{Corpus, ShardInfo, ShardKind};
+use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,16 +72,23 @@ type UnitOut<T> = Result<(Vec<T>, u64, u64), ExploreError>;
 enum Unit {
     /// Blobs of one frame of a sealed shard (place in the holders list, offset, length), by
     /// offset.
-    Frame { pack: usize, frame: usize, blobs: Vec<(u32, u32, u32)> },
+    Frame { frame: usize, blobs: Vec<(u32, u32, u32)> },
     /// Blobs of an open shard's journal (place in the holders list, location).
-    Journal { journal: usize, blobs: Vec<(u32, JournalBlob)> },
+    Journal { blobs: Vec<(u32, JournalBlob)> },
 }
 
 /// How a visit goes.
 #[derive(Default)]
 pub struct VisitOptions<'a> {
     /// Keep every selected file holding a blob in [`Holders::others`], not only the first.
+    /// Each shard is then visited on its own (unless the filter asks for unique blobs): a
+    /// blob that several shards hold is read once per shard, with that shard's files, so
+    /// every file is reported once and memory holds one shard's rows at most.
     pub all_rows: bool,
+    /// Make [`Holders::count`] count the files of every shard (a first pass over the index
+    /// when more than one shard has rows); otherwise it counts those of the shard where the
+    /// blob is first found.
+    pub count_holders: bool,
     /// Rules out whole frames of sealed shards.
     pub frame_filter: Option<&'a FrameFilter<'a>>,
     /// Units (frames) whose results are held at once before going to the sink, per worker
@@ -98,40 +105,108 @@ enum Store {
     Open(Journal),
 }
 
-/// Opens every shard's blob store, in shard order (open shards without a journal yet hold
-/// nothing and are left out).
-fn open_stores(shards: &[pycorpus_core::ShardInfo], frame_filter: Option<&FrameFilter<'_>>) -> Result<Vec<Store>, ExploreError> {
-    let mut out = Vec::new();
-    for shard in shards {
-        match shard.kind {
-            ShardKind::Sealed => {
-                let pack = PackReader::open(&shard.dir)?;
-                let keep = match frame_filter {
-                    Some(f) => f(&shard.dir, pack.frame_count())?,
-                    None => None,
-                };
-                out.push(Store::Sealed { pack, keep });
-            }
-            ShardKind::Open => {
-                let path = shard.dir.join("journal.log");
-                if path.exists() {
-                    out.push(Store::Open(Journal::open_read_only(&path)?.0));
-                }
+/// Opens a shard's blob store (`None`: an open shard without a journal yet, which holds
+/// nothing).
+fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Result<Option<Store>, ExploreError> {
+    match shard.kind {
+        ShardKind::Sealed => {
+            let pack = PackReader::open(&shard.dir)?;
+            let keep = match frame_filter {
+                Some(f) => f(&shard.dir, pack.frame_count())?,
+                None => None,
+            };
+            Ok(Some(Store::Sealed { pack, keep }))
+        }
+        ShardKind::Open => {
+            let path = shard.dir.join("journal.log");
+            match path.exists() {
+                true => Ok(Some(Store::Open(Journal::open_read_only(&path)?.0))),
+                false => Ok(None),
             }
         }
     }
-    Ok(out)
 }
 
-/// Scans the index for the selected rows and gathers the files holding each stored blob, in
-/// first-seen order. Rows are built only for the first file holding each blob (and, with
+/// What is remembered from one shard to the next. A shard stores every blob its own rows
+/// hold, so shards can be visited one at a time; only blob ids (and counts) cross over.
+enum Across {
+    /// Nothing: every shard is visited on its own.
+    Nothing,
+    /// The blobs visited already.
+    Seen(OidSet),
+    /// How many selected files of all shards hold each blob; 0 once it has been visited.
+    Counted(OidMap<u32>),
+}
+
+/// A blob met for the first time in a shard.
+enum Claim {
+    /// An earlier shard had it: skip.
+    Earlier,
+    /// First time: the files holding it in every shard, when known.
+    New(Option<u64>),
+}
+
+impl Across {
+    fn claim(&mut self, oid: Oid) -> Claim {
+        match self {
+            Across::Nothing => Claim::New(None),
+            Across::Seen(seen) => match seen.insert(oid) {
+                true => Claim::New(None),
+                false => Claim::Earlier,
+            },
+            Across::Counted(counts) => match counts.get_mut(&oid) {
+                Some(0) => Claim::Earlier,
+                Some(n) => Claim::New(Some(u64::from(std::mem::take(n)))),
+                // a row added since the first pass
+                None => {
+                    counts.insert(oid, 0);
+                    Claim::New(None)
+                }
+            },
+        }
+    }
+}
+
+/// The files holding each blob of one shard that no earlier shard held, in first-seen order.
+/// Boxed: the list grows by copying, and a row is large.
+type ShardHolders = Vec<(Oid, Box<Holders>)>;
+
+/// How many selected files of all shards hold each stored blob.
+fn count_holders(corpus: &Corpus, shards: &[ShardInfo], filter: &Filter, cancel: &AtomicBool) -> Result<OidMap<u32>, ExploreError> {
+    let mut counts: OidMap<u32> = OidMap::default();
+    let mut stats = pycorpus_catalog::ScanStats::default();
+    for shard in shards {
+        corpus.scan_shard_row_refs(shard, filter, &mut stats, &mut |r| {
+            if r.is_stored() {
+                let n = counts.entry(r.hash()?).or_insert(0);
+                *n = n.saturating_add(1);
+            }
+            Ok(!cancel.load(Ordering::SeqCst))
+        })?;
+    }
+    Ok(counts)
+}
+
+/// Scans one shard's index for the selected rows and gathers the files holding each stored
+/// blob that `across` has not seen, in first-seen order; `found_one` is called at the first
+/// such blob. Rows are built only for the first file holding each blob (and, with
 /// `all_rows`, for every file): most selected rows share a blob with an earlier one.
-fn scan_holders(corpus: &Corpus, filter: &Filter, all_rows: bool, cancel: &AtomicBool, stats: &mut VisitStats) -> Result<Vec<(Oid, Box<Holders>)>, ExploreError> {
-    // Boxed: the list grows by copying, and a row is large.
-    let mut holders: Vec<(Oid, Box<Holders>)> = Vec::new();
-    // A blob's place in `holders`.
+#[allow(clippy::too_many_arguments)]
+fn scan_holders(
+    corpus: &Corpus,
+    shard: &ShardInfo,
+    filter: &Filter,
+    all_rows: bool,
+    cancel: &AtomicBool,
+    across: &mut Across,
+    stats: &mut VisitStats,
+    found_one: &mut dyn FnMut(),
+) -> Result<ShardHolders, ExploreError> {
+    let mut holders: ShardHolders = Vec::new();
+    // A blob's place in `holders`, and its count over all shards when known.
     let mut index: OidMap<u32> = OidMap::default();
-    corpus.scan_row_refs(filter, &mut stats.scan, &mut |r| {
+    let mut totals: Vec<Option<u64>> = Vec::new();
+    corpus.scan_shard_row_refs(shard, filter, &mut stats.scan, &mut |r| {
         if !r.is_stored() {
             stats.unstored_rows += 1;
             return Ok(!cancel.load(Ordering::SeqCst));
@@ -147,21 +222,38 @@ fn scan_holders(corpus: &Corpus, filter: &Filter, all_rows: bool, cancel: &Atomi
                     h.others.push(r.to_row()?);
                 }
             }
-            None => {
-                stats.stored_rows += 1;
-                let row = r.to_row()?;
-                stats.candidate_bytes += row.size;
-                index.insert(hash, holders.len() as u32);
-                holders.push((hash, Box::new(Holders { first: row, count: 1, others: Vec::new() })));
-            }
+            None => match across.claim(hash) {
+                Claim::Earlier => stats.stored_rows += u64::from(!filter.unique),
+                Claim::New(total) => {
+                    stats.stored_rows += 1;
+                    let row = r.to_row()?;
+                    stats.candidate_bytes += row.size;
+                    if holders.is_empty() {
+                        found_one();
+                    }
+                    index.insert(hash, holders.len() as u32);
+                    totals.push(total);
+                    holders.push((hash, Box::new(Holders { first: row, count: 1, others: Vec::new() })));
+                }
+            },
         }
         Ok(!cancel.load(Ordering::SeqCst))
     })?;
+    for ((_, h), total) in holders.iter_mut().zip(totals) {
+        if let Some(n) = total {
+            h.count = n.max(h.count);
+        }
+    }
     Ok(holders)
 }
 
 /// Calls `work` on every unique stored blob of the rows `filter` selects (in parallel, each
-/// worker with its own state from `init`), then `sink` on each result in a fixed order.
+/// worker with its own state from `init`), then `sink` on each result in a fixed order:
+/// shard, then frame, then place in the frame.
+///
+/// Shards are visited one at a time, so memory holds one shard's selected rows, not the
+/// corpus's; what crosses from shard to shard is a set of blob ids (about 30 bytes per
+/// unique blob) so that each is read once, or nothing with [`VisitOptions::all_rows`].
 pub fn visit_blobs<S, T: Send>(
     corpus: &Corpus,
     filter: &Filter,
@@ -172,65 +264,95 @@ pub fn visit_blobs<S, T: Send>(
     sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
 ) -> Result<VisitStats, ExploreError> {
     let mut stats = VisitStats::default();
-    // The shards' packs, journals and frame filters are opened on another thread while this
-    // one scans the index: both take a while on a large shard and need nothing from each other.
     let shards = corpus.shards()?;
-    let (scanned, stores) = std::thread::scope(|s| {
-        let stores = s.spawn(|| open_stores(&shards, opts.frame_filter));
-        let scanned = scan_holders(corpus, filter, opts.all_rows, cancel, &mut stats);
-        (scanned, stores.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    });
-    let (holders, stores) = (scanned?, stores?);
-    stats.candidate_blobs = holders.len() as u64;
+    let mut across = if shards.len() <= 1 || (opts.all_rows && !filter.unique) {
+        Across::Nothing
+    } else if opts.count_holders && !filter.unique && shards.len() > 1 {
+        Across::Counted(count_holders(corpus, &shards, filter, cancel)?)
+    } else {
+        Across::Seen(OidSet::default())
+    };
+    for shard in &shards {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        // The shard's pack (or journal) and frame filter are opened on another thread while
+        // this one scans its index, from the first selected blob on.
+        let (scanned, store) = std::thread::scope(|s| {
+            let mut opening = None;
+            let scanned = scan_holders(corpus, shard, filter, opts.all_rows, cancel, &mut across, &mut stats, &mut || {
+                opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
+            });
+            let store = opening.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (scanned, store)
+        });
+        let holders = scanned?;
+        if holders.is_empty() {
+            continue;
+        }
+        let store = store.transpose()?.flatten();
+        stats.candidate_blobs += holders.len() as u64;
+        visit_shard(&holders, store, opts, cancel, init, work, sink, &mut stats)?;
+    }
+    Ok(stats)
+}
 
-    // Where each blob is, grouped by frame, in frame and offset order.
-    let (mut packs, mut journals, mut units) = (Vec::new(), Vec::new(), Vec::new());
+/// Reads the blobs of one shard's `holders` from its `store` and hands them to `work`, then
+/// the results to `sink`, in frame order.
+#[allow(clippy::too_many_arguments)]
+fn visit_shard<S, T: Send>(
+    holders: &ShardHolders,
+    store: Option<Store>,
+    opts: &VisitOptions<'_>,
+    cancel: &AtomicBool,
+    init: &(dyn Fn() -> S + Sync),
+    work: &BlobWork<'_, S, T>,
+    sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
+    stats: &mut VisitStats,
+) -> Result<(), ExploreError> {
     // Blob ids in order (the pack's index order), each with its place in `holders`.
     let mut left: Vec<(Oid, u32)> = holders.iter().enumerate().map(|(i, (oid, _))| (*oid, i as u32)).collect();
     left.sort_unstable();
-    for store in stores {
-        if left.is_empty() {
-            break;
-        }
-        match store {
-            Store::Sealed { pack, keep } => {
-                stats.shards_filtered += u64::from(keep.is_some());
-                let mut by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>> = BTreeMap::new();
-                left.retain(|(oid, at)| match pack.find(oid) {
-                    Some(e) => {
-                        by_frame.entry(e.frame).or_default().push((*at, e.offset, e.len));
-                        false
-                    }
-                    None => true,
-                });
-                for (frame, mut blobs) in by_frame {
-                    if keep.as_ref().is_some_and(|k| !k.contains(frame as usize)) {
-                        stats.frames_skipped += 1;
-                        continue;
-                    }
-                    blobs.sort_unstable_by_key(|b| b.1);
-                    units.push(Unit::Frame { pack: packs.len(), frame: frame as usize, blobs });
+    // Where each blob is, grouped by frame, in frame and offset order.
+    let mut units = Vec::new();
+    let (mut pack, mut journal) = (None, None);
+    match store {
+        Some(Store::Sealed { pack: p, keep }) => {
+            stats.shards_filtered += u64::from(keep.is_some());
+            let mut by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>> = BTreeMap::new();
+            left.retain(|(oid, at)| match p.find(oid) {
+                Some(e) => {
+                    by_frame.entry(e.frame).or_default().push((*at, e.offset, e.len));
+                    false
                 }
-                packs.push(pack);
-            }
-            Store::Open(journal) => {
-                let mut blobs: Vec<(u32, JournalBlob)> = Vec::new();
-                left.retain(|(oid, at)| match journal.locate(oid) {
-                    Some(loc) => {
-                        blobs.push((*at, loc));
-                        false
-                    }
-                    None => true,
-                });
-                blobs.sort_unstable_by_key(|b| b.1.offset);
-                for chunk in blobs.chunks(256) {
-                    units.push(Unit::Journal { journal: journals.len(), blobs: chunk.to_vec() });
+                None => true,
+            });
+            for (frame, mut blobs) in by_frame {
+                if keep.as_ref().is_some_and(|k| !k.contains(frame as usize)) {
+                    stats.frames_skipped += 1;
+                    continue;
                 }
-                journals.push(journal);
+                blobs.sort_unstable_by_key(|b| b.1);
+                units.push(Unit::Frame { frame: frame as usize, blobs });
             }
+            pack = Some(p);
         }
+        Some(Store::Open(j)) => {
+            let mut blobs: Vec<(u32, JournalBlob)> = Vec::new();
+            left.retain(|(oid, at)| match j.locate(oid) {
+                Some(loc) => {
+                    blobs.push((*at, loc));
+                    false
+                }
+                None => true,
+            });
+            blobs.sort_unstable_by_key(|b| b.1.offset);
+            units.extend(blobs.chunks(256).map(|c| Unit::Journal { blobs: c.to_vec() }));
+            journal = Some(j);
+        }
+        None => {}
     }
-    stats.missing_blobs = left.len() as u64;
+    stats.missing_blobs += left.len() as u64;
 
     // Units run on worker threads, each with its own state and buffers; their results reach
     // the sink in unit order, never more than a window of units ahead of it (bounded memory).
@@ -239,18 +361,20 @@ pub fn visit_blobs<S, T: Send>(
     let run_unit = |(state, buf, scratch): &mut (S, Vec<u8>, Vec<u8>), unit: &Unit| -> UnitOut<T> {
         let mut out = Vec::new();
         match unit {
-            Unit::Frame { pack, frame, blobs } => {
+            Unit::Frame { frame, blobs } => {
                 let end = blobs.iter().map(|b| (b.1 + b.2) as usize).max().unwrap_or(0);
-                packs[*pack].decode_frame_prefix(*frame, end, buf, scratch)?;
+                let pack = pack.as_ref().expect("frames come from a pack");
+                pack.decode_frame_prefix(*frame, end, buf, scratch)?;
                 for (at, off, len) in blobs {
                     let (oid, h) = &holders[*at as usize];
                     out.push(work(state, oid, h, &buf[*off as usize..(*off + *len) as usize])?);
                 }
                 Ok((out, 1, end as u64))
             }
-            Unit::Journal { journal, blobs } => {
+            Unit::Journal { blobs } => {
+                let journal = journal.as_ref().expect("journal blobs come from a journal");
                 for (at, loc) in blobs {
-                    let data = journals[*journal].read_at(loc)?;
+                    let data = journal.read_at(loc)?;
                     let (oid, h) = &holders[*at as usize];
                     out.push(work(state, oid, h, &data)?);
                 }
@@ -275,6 +399,5 @@ pub fn visit_blobs<S, T: Send>(
             }
             Ok(())
         },
-    )?;
-    Ok(stats)
+    )
 }

@@ -24,7 +24,9 @@ fn long_names() -> (String, String) {
     (format!("deep/{}/{}/{}.py", "a".repeat(100), "b".repeat(100), "c".repeat(90)), format!("{}.py", "L".repeat(247)))
 }
 
-fn build() -> World {
+/// Two releases sharing most files. `split`: each in its own sealed shard (a shard stores the
+/// blobs its own rows hold, so shared blobs are in both); otherwise one shard.
+fn build_with(split: bool) -> World {
     let w = World::new();
     w.ok(&["init"]);
     let (long_path, long_comp) = long_names();
@@ -47,9 +49,18 @@ fn build() -> World {
             e.push(f(&format!("{top}/{p}"), &data));
         }
         w.write(&format!("{top}.tar.gz"), &tar_gz(&e));
+        if split {
+            w.ok(&["add", w.input().join(format!("{top}.tar.gz")).to_str().unwrap()]);
+            w.ok(&["seal"]);
+        }
     }
-    w.ok(&["add", w.input().to_str().unwrap()]);
-    w.ok(&["seal"]);
+    if !split {
+        w.ok(&["add", w.input().to_str().unwrap()]);
+        w.ok(&["seal"]);
+    }
+    let st: Value = serde_json::from_str(&w.ok(&["status", "--format", "jsonl"])).unwrap();
+    let shards = st["shards"].as_array().unwrap().len();
+    assert_eq!(shards, if split { 2 } else { 1 });
     w
 }
 
@@ -80,7 +91,15 @@ fn windows_safe(p: &Path) -> bool {
 
 #[test]
 fn extract_both_layouts_resume_and_conflicts() {
-    let w = build();
+    extract_checks(build_with(false));
+}
+
+#[test]
+fn extract_across_shards_writes_every_file_and_each_blob_once() {
+    extract_checks(build_with(true));
+}
+
+fn extract_checks(w: World) {
     let stored: Vec<Value> = w.rows(&["--skip-reason", "none"]);
     let unique: BTreeSet<&str> = stored.iter().map(|r| r["hash"].as_str().unwrap()).collect();
     assert!(stored.len() > unique.len(), "some blobs are shared between the two releases");
@@ -180,12 +199,21 @@ fn pipe(w: &World, args: &[&str], script: &str) -> String {
 
 #[test]
 fn stream_to_python_rehashes_every_blob() {
-    let w = build();
+    stream_checks(build_with(false));
+}
+
+#[test]
+fn stream_across_shards_gives_every_row_and_each_blob_once() {
+    stream_checks(build_with(true));
+}
+
+fn stream_checks(w: World) {
     let stored = w.rows(&["--skip-reason", "none"]);
     let unique: BTreeSet<String> = stored.iter().map(|r| r["hash"].as_str().unwrap().to_string()).collect();
     assert_eq!(pipe(&w, &["stream"], CHECK_JSONL), stored.len().to_string());
     assert_eq!(pipe(&w, &["stream", "--base64"], CHECK_JSONL), stored.len().to_string());
     assert_eq!(pipe(&w, &["stream", "--format", "raw"], CHECK_RAW), unique.len().to_string());
+    assert_eq!(pipe(&w, &["stream", "--unique"], CHECK_JSONL), unique.len().to_string(), "--unique: one row per blob, whatever the shards");
     // the Latin-1 file comes as base64, UTF-8 ones as text
     let lines: Vec<Value> = w.ok(&["stream", "--path", "**/latin1.py", "--version", "1.0"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 1);
