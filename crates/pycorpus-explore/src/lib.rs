@@ -144,7 +144,7 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
     let visit = visit::visit_blobs(
         corpus,
         filter,
-        &visit::VisitOptions { all_rows: opts.all_paths, count_holders: !opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4 },
+        &visit::VisitOptions { all_rows: opts.all_paths, count_holders: !opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, ..Default::default() },
         cancel,
         &|| opts.searcher(),
         &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &[u8]| -> Result<(u64, Vec<u8>), ExploreError> {

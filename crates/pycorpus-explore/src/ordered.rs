@@ -31,27 +31,40 @@ impl Drop for StopOnPanic<'_> {
     }
 }
 
-/// Calls `work(state, i)` for every `i` in `0..n` on `threads` threads (each with its own
-/// state from `init`), and `sink` on the results in order of `i`. At most `window` items are
-/// worked on or waiting beyond the last one sunk. Stops early when `sink` fails (returning
+/// How the work is spread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pool {
+    /// Worker threads.
+    pub(crate) threads: usize,
+    /// Their stack (0: the default).
+    pub(crate) stack_size: usize,
+    /// Items worked on or waiting beyond the last one sunk, at most.
+    pub(crate) window: usize,
+}
+
+/// Calls `work(state, i)` for every `i` in `0..n` on the pool's threads (each with its own
+/// state from `init`), and `sink` on the results in order of `i`. Stops early when `sink` fails (returning
 /// its error) or `cancel` is set; a panic in a worker is resumed here.
 pub(crate) fn ordered_map<S, T: Send, E>(
     n: usize,
-    threads: usize,
-    window: usize,
+    pool: Pool,
     cancel: &AtomicBool,
     init: &(dyn Fn() -> S + Sync),
     work: &(dyn Fn(&mut S, usize) -> T + Sync),
     sink: &mut dyn FnMut(T) -> Result<(), E>,
 ) -> Result<(), E> {
-    let window = window.max(1);
+    let (threads, window) = (pool.threads, pool.window.max(1));
     let next = AtomicUsize::new(0);
     let progress = Progress { sunk: Mutex::new((0, false)), moved: Condvar::new() };
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel::<(usize, T)>();
         for _ in 0..threads.clamp(1, n.max(1)) {
             let (tx, next, progress) = (tx.clone(), &next, &progress);
-            s.spawn(move || {
+            let mut builder = std::thread::Builder::new().name("pycorpus-worker".into());
+            if pool.stack_size > 0 {
+                builder = builder.stack_size(pool.stack_size);
+            }
+            let spawned = builder.spawn_scoped(s, move || {
                 let _guard = StopOnPanic(progress);
                 let mut state = init();
                 loop {
@@ -73,6 +86,8 @@ pub(crate) fn ordered_map<S, T: Send, E>(
                     }
                 }
             });
+            // The system refusing a thread is as fatal here as for rayon's pool.
+            spawned.expect("cannot start a worker thread");
         }
         drop(tx);
         let mut waiting: BTreeMap<usize, T> = BTreeMap::new();
@@ -110,8 +125,7 @@ mod tests {
         let mut got = Vec::new();
         let r: Result<(), ()> = ordered_map(
             200,
-            4,
-            3,
+            Pool { threads: 4, stack_size: 0, window: 3 },
             &cancel,
             &|| 0u64,
             &|calls, i| {
@@ -135,8 +149,7 @@ mod tests {
         let worked = AtomicUsize::new(0);
         let r = ordered_map(
             10_000,
-            2,
-            4,
+            Pool { threads: 2, stack_size: 0, window: 4 },
             &cancel,
             &|| (),
             &|_, i| {
@@ -153,7 +166,7 @@ mod tests {
     fn a_panicking_worker_is_reported_not_hung() {
         let cancel = AtomicBool::new(false);
         let r = std::panic::catch_unwind(|| {
-            let _ = ordered_map(100, 2, 2, &cancel, &|| (), &|_, i| if i == 7 { panic!("boom") } else { i }, &mut |_| Ok::<(), ()>(()));
+            let _ = ordered_map(100, Pool { threads: 2, stack_size: 0, window: 2 }, &cancel, &|| (), &|_, i| if i == 7 { panic!("boom") } else { i }, &mut |_| Ok::<(), ()>(()));
         });
         assert!(r.is_err(), "the panic reaches the caller");
     }
@@ -161,7 +174,7 @@ mod tests {
     #[test]
     fn nothing_to_do() {
         let cancel = AtomicBool::new(false);
-        let r: Result<(), ()> = ordered_map(0, 2, 2, &cancel, &|| (), &|_, _| unreachable!(), &mut |_: ()| unreachable!());
+        let r: Result<(), ()> = ordered_map(0, Pool { threads: 2, stack_size: 0, window: 2 }, &cancel, &|| (), &|_, _| unreachable!(), &mut |_: ()| unreachable!());
         assert!(r.is_ok());
     }
 }

@@ -10,6 +10,7 @@ use pycorpus_catalog::{FileRow, Filter, ScanStats};
 use pycorpus_core::{Corpus, ShardInfo, ShardKind};
 use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use serde::Serialize;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -56,6 +57,8 @@ pub struct VisitStats {
     pub frames_skipped: u64,
     /// Sealed shards whose frames were filtered that way.
     pub shards_filtered: u64,
+    /// Blobs left out by [`VisitOptions::skip`] (in each shard that holds them).
+    pub skipped_blobs: u64,
 }
 
 /// Decides which frames of a sealed shard can matter: given the shard's folder and its frame
@@ -91,6 +94,14 @@ pub struct VisitOptions<'a> {
     pub count_holders: bool,
     /// Rules out whole frames of sealed shards.
     pub frame_filter: Option<&'a FrameFilter<'a>>,
+    /// Blobs not to read (known already, say); their rows are still counted.
+    pub skip: Option<&'a (dyn Fn(&Oid) -> bool + Sync)>,
+    /// Stack of the worker threads (0: the default), for work that recurses deeply.
+    pub stack_size: usize,
+    /// Spread the blobs of each frame over rayon's pool (which then needs the same stack),
+    /// for work much slower than decoding: no thread waits while another finishes a slow
+    /// frame.
+    pub parallel_blobs: bool,
     /// Units (frames) whose results are held at once before going to the sink, per worker
     /// thread (0: 4). Larger evens out the load between threads; smaller bounds memory when
     /// results are large (a frame's worth of contents each).
@@ -199,6 +210,7 @@ fn scan_holders(
     all_rows: bool,
     cancel: &AtomicBool,
     across: &mut Across,
+    skip: Option<&(dyn Fn(&Oid) -> bool + Sync)>,
     stats: &mut VisitStats,
     found_one: &mut dyn FnMut(),
 ) -> Result<ShardHolders, ExploreError> {
@@ -206,6 +218,7 @@ fn scan_holders(
     // A blob's place in `holders`, and its count over all shards when known.
     let mut index: OidMap<u32> = OidMap::default();
     let mut totals: Vec<Option<u64>> = Vec::new();
+    let mut skipped = OidSet::default();
     corpus.scan_shard_row_refs(shard, filter, &mut stats.scan, &mut |r| {
         if !r.is_stored() {
             stats.unstored_rows += 1;
@@ -221,6 +234,10 @@ fn scan_holders(
                 if all_rows {
                     h.others.push(r.to_row()?);
                 }
+            }
+            None if skip.is_some_and(|f| f(&hash)) => {
+                stats.stored_rows += 1;
+                stats.skipped_blobs += u64::from(skipped.insert(hash));
             }
             None => match across.claim(hash) {
                 Claim::Earlier => stats.stored_rows += u64::from(!filter.unique),
@@ -254,7 +271,7 @@ fn scan_holders(
 /// Shards are visited one at a time, so memory holds one shard's selected rows, not the
 /// corpus's; what crosses from shard to shard is a set of blob ids (about 30 bytes per
 /// unique blob) so that each is read once, or nothing with [`VisitOptions::all_rows`].
-pub fn visit_blobs<S, T: Send>(
+pub fn visit_blobs<S: Send, T: Send>(
     corpus: &Corpus,
     filter: &Filter,
     opts: &VisitOptions<'_>,
@@ -280,7 +297,7 @@ pub fn visit_blobs<S, T: Send>(
         // this one scans its index, from the first selected blob on.
         let (scanned, store) = std::thread::scope(|s| {
             let mut opening = None;
-            let scanned = scan_holders(corpus, shard, filter, opts.all_rows, cancel, &mut across, &mut stats, &mut || {
+            let scanned = scan_holders(corpus, shard, filter, opts.all_rows, cancel, &mut across, opts.skip, &mut stats, &mut || {
                 opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
             });
             let store = opening.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
@@ -300,7 +317,7 @@ pub fn visit_blobs<S, T: Send>(
 /// Reads the blobs of one shard's `holders` from its `store` and hands them to `work`, then
 /// the results to `sink`, in frame order.
 #[allow(clippy::too_many_arguments)]
-fn visit_shard<S, T: Send>(
+fn visit_shard<S: Send, T: Send>(
     holders: &ShardHolders,
     store: Option<Store>,
     opts: &VisitOptions<'_>,
@@ -365,9 +382,16 @@ fn visit_shard<S, T: Send>(
                 let end = blobs.iter().map(|b| (b.1 + b.2) as usize).max().unwrap_or(0);
                 let pack = pack.as_ref().expect("frames come from a pack");
                 pack.decode_frame_prefix(*frame, end, buf, scratch)?;
-                for (at, off, len) in blobs {
+                let one = |state: &mut S, (at, off, len): &(u32, u32, u32)| {
                     let (oid, h) = &holders[*at as usize];
-                    out.push(work(state, oid, h, &buf[*off as usize..(*off + *len) as usize])?);
+                    work(state, oid, h, &buf[*off as usize..(*off + *len) as usize])
+                };
+                if opts.parallel_blobs {
+                    out = blobs.par_iter().map_init(init, one).collect::<Result<Vec<T>, _>>()?;
+                } else {
+                    for b in blobs {
+                        out.push(one(state, b)?);
+                    }
                 }
                 Ok((out, 1, end as u64))
             }
@@ -384,8 +408,7 @@ fn visit_shard<S, T: Send>(
     };
     crate::ordered::ordered_map(
         units.len(),
-        threads,
-        window,
+        crate::ordered::Pool { threads, stack_size: opts.stack_size, window },
         cancel,
         &|| (init(), Vec::new(), Vec::new()),
         &|st, i| run_unit(st, &units[i]),

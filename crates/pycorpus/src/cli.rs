@@ -197,6 +197,26 @@ pub enum Command {
         #[arg(long)]
         base64: bool,
     },
+    /// Parse each unique Python file of the selection once and record its language facts.
+    ///
+    /// `.py` and `.pyi` files unless --ext says otherwise. Facts (parse status, minimum Python
+    /// version, feature counts, imports) go to <corpus>/analysis/, keyed by blob id: a rerun
+    /// parses only blobs not analysed before, so a new shard costs only its new files.
+    #[command(after_help = "Examples:\n  pycorpus analyze\n  pycorpus analyze --project 'django*' --since 2024-01-01")]
+    Analyze {
+        /// Filters.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Files larger than this many bytes are recorded as too-large, not parsed.
+        #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+        max_file_bytes: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
     Cat {

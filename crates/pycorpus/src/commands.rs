@@ -267,6 +267,42 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
+        Command::Analyze { filter, max_file_bytes, threads, json } => {
+            // Parsing recurses once per nesting level: the pool's threads get a large stack.
+            let mut pool = rayon::ThreadPoolBuilder::new().stack_size(pycorpus_analyze::STACK_BYTES);
+            if let Some(n) = threads {
+                pool = pool.num_threads(n.max(1));
+            }
+            pool.build_global().context("--threads")?;
+            let corpus = Corpus::open(&root, Access::Read)?;
+            let f = build_filter(&filter)?;
+            install_interrupt_handler(cli.quiet);
+            let limits = pycorpus_analyze::Limits { max_bytes: max_file_bytes, ..Default::default() };
+            let bar = if cli.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
+            bar.set_style(indicatif::ProgressStyle::with_template("{prefix} {pos} blob(s) parsed, {per_sec}, {elapsed}").expect("valid template"));
+            bar.set_prefix("analyze");
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            let started = std::time::Instant::now();
+            let s = pycorpus_analyze::analyze_corpus(&corpus, &f, &limits, &CANCEL, &|n| bar.set_position(n))?;
+            bar.finish_and_clear();
+            if filter.stats {
+                print_scan_stats(&s.visit.scan);
+            }
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&s)?)?;
+            } else if !cli.quiet {
+                let statuses: Vec<String> = s.by_status.iter().map(|(k, v)| format!("{k} {}", thousands(*v))).collect();
+                eprintln!(
+                    "analyzed {} blob(s) in {:.1}s ({}); {} analysed before; facts in {}",
+                    thousands(s.analyzed),
+                    started.elapsed().as_secs_f64(),
+                    if statuses.is_empty() { "nothing new".to_string() } else { statuses.join(", ") },
+                    thousands(s.known),
+                    pycorpus_analyze::analysis_dir(&corpus).display()
+                );
+            }
+            if CANCEL.load(Ordering::SeqCst) { ExitCode::from(130) } else { ExitCode::SUCCESS }
+        }
         Command::Cat { what } => {
             let corpus = Corpus::open(&root, Access::Read)?;
             cat(&corpus, &what, &mut out)?;

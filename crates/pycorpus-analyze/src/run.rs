@@ -1,0 +1,101 @@
+//! `analyze` over a corpus: each unique `.py`/`.pyi` blob of the selection that no earlier run
+//! analysed is parsed once, on all cores, and its facts are added to `<corpus>/analysis/`.
+
+use crate::store::{known_oids, write_part, StoreError};
+use crate::{analyze_guarded, Facts, Limits, STACK_BYTES};
+use pycorpus_catalog::Filter;
+use pycorpus_core::Corpus;
+use pycorpus_explore::{visit_blobs, ExploreError, VisitOptions, VisitStats};
+use pycorpus_store::Oid;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+/// Facts are written in parts of this many blobs: a crash or Ctrl-C loses at most one part's
+/// work, and memory holds at most one part.
+const PART_ROWS: usize = 20_000;
+
+/// Errors of a run.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// Reading the corpus.
+    #[error(transparent)]
+    Explore(#[from] ExploreError),
+    /// Reading or writing facts.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AnalyzeSummary {
+    /// Blobs parsed this run.
+    pub analyzed: u64,
+    /// Selected blobs analysed by an earlier run (not parsed again).
+    pub known: u64,
+    /// This run's blobs by status.
+    pub by_status: BTreeMap<String, u64>,
+    /// Parts written.
+    pub parts: Vec<PathBuf>,
+    /// The visit underneath.
+    pub visit: VisitStats,
+}
+
+/// Where the facts of `corpus` live.
+pub fn analysis_dir(corpus: &Corpus) -> PathBuf {
+    corpus.root().join("analysis")
+}
+
+/// Analyses the selected Python files of `corpus` (`.py` and `.pyi` unless the filter names
+/// extensions; one per blob). `progress` gets the number of blobs parsed so far. Files are
+/// parsed on rayon's global pool, whose threads need a stack of [`STACK_BYTES`]: build it
+/// with `rayon::ThreadPoolBuilder::stack_size` before calling this.
+pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<AnalyzeSummary, AnalyzeError> {
+    let dir = analysis_dir(corpus);
+    let known = known_oids(&dir)?;
+    let mut filter = filter.clone();
+    if filter.exts.is_empty() {
+        filter.exts = vec!["py".into(), "pyi".into()];
+    }
+    filter.unique = true;
+    let mut summary = AnalyzeSummary::default();
+    let mut pending: Vec<(Oid, Facts)> = Vec::new();
+    let mut failed: Option<StoreError> = None;
+    let skip = |oid: &Oid| known.contains(oid);
+    let visit = visit_blobs(
+        corpus,
+        &filter,
+        &VisitOptions { skip: Some(&skip), stack_size: STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, ..Default::default() },
+        cancel,
+        &|| (),
+        &|_, oid, _, data| Ok((*oid, analyze_guarded(data, limits))),
+        &mut |(oid, facts): (Oid, Facts)| {
+            summary.analyzed += 1;
+            *summary.by_status.entry(facts.status.as_str().to_string()).or_default() += 1;
+            pending.push((oid, facts));
+            if pending.len() >= PART_ROWS {
+                match write_part(&dir, &pending) {
+                    Ok(p) => summary.parts.push(p),
+                    Err(e) => {
+                        failed = Some(e);
+                        return Err(ExploreError::Output(std::io::Error::other("writing facts failed")));
+                    }
+                }
+                pending.clear();
+            }
+            progress(summary.analyzed);
+            Ok(())
+        },
+    );
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    // What was parsed before an interruption is kept.
+    if !pending.is_empty() {
+        summary.parts.push(write_part(&dir, &pending)?);
+    }
+    summary.visit = visit?;
+    summary.known = summary.visit.skipped_blobs;
+    Ok(summary)
+}
