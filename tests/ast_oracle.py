@@ -16,6 +16,7 @@ import argparse
 import ast
 import collections
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -65,16 +66,15 @@ def facts(src):
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     c = collections.Counter()
-    specs = set()
     imports = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
-            specs.add(id(node.format_spec))
     c["docstrings"] += has_docstring(tree.body)
     for node in ast.walk(tree):
         t = type(node).__name__
-        if t == "JoinedStr" and id(node) not in specs:
+        if t == "JoinedStr":
             c["fstrings"] += 1
+        elif t == "FormattedValue":
+            # a format spec is a JoinedStr too, but not an f-string of its own
+            c["fstrings"] -= node.format_spec is not None
         elif t == "TemplateStr":
             c["tstrings"] += 1
         elif t in ("FunctionDef", "AsyncFunctionDef"):
@@ -124,6 +124,11 @@ def facts(src):
     return out
 
 
+def oracle_item(item):
+    oid, data = item
+    return oid, facts(data)
+
+
 def raw_blobs(binary, corpus, ext):
     """(oid, bytes) of every unique blob with extension `ext`, from `pycorpus stream --format raw`."""
     p = subprocess.Popen([binary, "--corpus", corpus, "stream", "--format", "raw", "--ext", ext, "--unique"], stdout=subprocess.PIPE)
@@ -156,18 +161,20 @@ def main():
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--ext", default="py")
     ap.add_argument("--json", help="write the agreement figures here")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count())
     a = ap.parse_args()
     mine = ours(a.corpus)
     features = [f for f in COMPARED if f not in UNSEEN] + ["imports", "lines", "code_lines"]
     agree = collections.Counter()
     compared, both_fail, only_cpython, only_ours, missing = 0, 0, [], [], []
     diffs = []
-    for oid, data in raw_blobs(a.bin, a.corpus, a.ext):
+    with multiprocessing.Pool(a.jobs) as pool:
+        results = list(pool.imap(oracle_item, raw_blobs(a.bin, a.corpus, a.ext), chunksize=16))
+    for oid, o in results:
         m = mine.get(oid)
         if m is None:
             missing.append(oid)
             continue
-        o = facts(data)
         ok = m["status"] == "ok"
         if o is None:
             if ok:

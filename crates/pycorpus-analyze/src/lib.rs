@@ -185,21 +185,28 @@ fn count_lines(src: &[u8]) -> (u64, u64) {
     (lines, code)
 }
 
-/// The source as text: UTF-8 (BOM dropped), or Latin-1 when a PEP 263 cookie in the first two
-/// lines says so (each byte one character, as CPython decodes it).
+/// The source as text, as CPython decodes it: UTF-8 (BOM dropped) unless a PEP 263 cookie in
+/// the first two lines names another encoding. Latin-1 is mapped byte for byte; other
+/// encodings (windows-1251, big5, iso-8859-5, ...) through encoding_rs by their label. `None`
+/// when the bytes are not valid in the encoding that applies.
 fn decode(src: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
     let src = src.strip_prefix(b"\xef\xbb\xbf").unwrap_or(src);
     if let Ok(s) = std::str::from_utf8(src) {
         return Some(s.into());
     }
-    let head: Vec<&[u8]> = src.split(|&b| b == b'\n').take(2).collect();
-    let cookie = head.iter().find_map(|l| {
+    let cookie = src.split(|&b| b == b'\n').take(2).find_map(|l| {
         let l = String::from_utf8_lossy(l).to_ascii_lowercase();
         let at = l.find("coding")?;
-        l.starts_with('#').then(|| l[at + 6..].trim_start_matches([':', '=', ' ']).split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).next().unwrap_or("").to_string())
+        let rest = l[at + 6..].strip_prefix([':', '='])?;
+        let name: String = rest.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
+        l.trim_start().starts_with('#').then(|| name.replace('_', "-"))
     })?;
-    let single_byte = ["latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-8859-15", "cp1252", "windows-1252", "l1"];
-    single_byte.contains(&cookie.as_str()).then(|| src.iter().map(|&b| b as char).collect::<String>().into())
+    if ["latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1", "iso-latin-1"].contains(&cookie.as_str()) {
+        return Some(src.iter().map(|&b| b as char).collect::<String>().into());
+    }
+    let enc = encoding_rs::Encoding::for_label(cookie.as_bytes())?;
+    let (text, had_errors) = enc.decode_without_bom_handling(src);
+    (!had_errors).then_some(text)
 }
 
 /// The version in "… added in Python 3.10 …" of an unsupported-syntax message.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// Bumped whenever a change (of the parser or of the counts) makes older facts stale: rows of
 /// another version are analysed again.
-pub const ANALYZER_VERSION: u32 = 1;
+pub const ANALYZER_VERSION: u32 = 2;
 
 /// Errors reading or writing facts.
 #[derive(Debug, thiserror::Error)]

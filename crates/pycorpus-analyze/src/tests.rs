@@ -68,8 +68,13 @@ fn statuses() {
     assert!(p2.error.is_some());
     assert_eq!(facts("def f(:\n").status, Status::SyntaxError);
     assert_eq!(analyze_source(b"x = '\xff\xfe'\n", &Limits::default()).status, Status::NotUtf8);
-    let latin1 = analyze_source(b"# -*- coding: latin-1 -*-\nx = '\xe9'\n", &Limits::default());
-    assert_eq!(latin1.status, Status::Ok);
+    for (cookie, byte) in [("latin-1", b'\xe9'), ("latin_1", b'\xe9'), ("windows-1251", b'\xe9'), ("iso-8859-5", b'\xe9')] {
+        let src = [format!("# -*- coding: {cookie} -*-\nx = '").as_bytes(), &[byte], b"'\n"].concat();
+        assert_eq!(analyze_source(&src, &Limits::default()).status, Status::Ok, "{cookie}");
+    }
+    let big5 = [b"# -*- coding: big5 -*-\nx = '".as_slice(), &[0xa4, 0x40], b"'\n"].concat();
+    assert_eq!(analyze_source(&big5, &Limits::default()).status, Status::Ok);
+    assert_eq!(analyze_source(b"# coding: no-such-codec\nx = '\xe9'\n", &Limits::default()).status, Status::NotUtf8);
     let big = analyze_source(&b"x = 1\n".repeat(100), &Limits { max_bytes: 100, ..Limits::default() });
     assert_eq!((big.status, big.lines), (Status::TooLarge, 100));
     let nul = facts("x = 1\0\n");
