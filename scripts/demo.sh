@@ -25,4 +25,8 @@ echo
 echo "Which files create TLS contexts? (grep -c: matching lines per file; [+N]: N more files hold the same blob)"
 "$bin" --corpus "$corpus" grep -F 'ssl.create_default_context' --ext py -c --stats | head -10 || true
 echo
+echo "Parsing every unique Python file once (language facts per blob):"
+"$bin" --corpus "$corpus" analyze
+echo
 echo "Query the index with DuckDB or pandas: $corpus/shards/*/files.parquet"
+echo "and the language facts:                $corpus/analysis/facts-*.parquet"
