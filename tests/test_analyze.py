@@ -114,3 +114,24 @@ def test_oracle_catches_a_wrong_count(binary, tmp_path):
     pq.write_table(pa.Table.from_pylist(rows, schema=t.schema), os.path.join(d, part))
     o = subprocess.run([sys.executable, os.path.join(HERE, "ast_oracle.py"), "--bin", binary, "--corpus", r.corpus], capture_output=True, text=True)
     assert o.returncode == 1 and "DIFF" in o.stdout and "lambdas" in o.stdout, o.stdout
+
+
+def test_unwritable_or_damaged_facts_give_clear_errors(binary, tmp_path):
+    r = build(binary, tmp_path)
+    d = os.path.join(r.corpus, "analysis")
+    with open(d, "w") as f:
+        f.write("not a folder")
+    o = r.run("analyze", check=False)
+    assert o.returncode == 1 and "analysis" in o.stderr, o.stderr
+    os.remove(d)
+    r.run("analyze")
+    [part] = [p for p in os.listdir(d) if p.endswith(".parquet")]
+    with open(os.path.join(d, part), "r+b") as f:
+        f.truncate(100)
+    o = r.run("analyze", check=False)
+    assert o.returncode == 1 and part in o.stderr, o.stderr
+    # a part left half-written by a crash is ignored
+    os.remove(os.path.join(d, part))
+    with open(os.path.join(d, ".facts-000009.parquet.tmp"), "wb") as f:
+        f.write(b"PAR1 half")
+    assert json.loads(r.run("analyze", "--json").stdout)["analyzed"] > 0

@@ -20,27 +20,8 @@ use std::sync::Arc;
 /// another version are analysed again.
 pub const ANALYZER_VERSION: u32 = 2;
 
-/// Errors reading or writing facts.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// File I/O.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A part that is not ours or is damaged.
-    #[error("{}: {what}", path.display())]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        what: String,
-    },
-}
+/// Errors reading or writing facts: those of the index, whose files these are like.
+pub use pycorpus_catalog::CatalogError as StoreError;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
