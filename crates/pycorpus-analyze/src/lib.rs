@@ -7,11 +7,13 @@
 //! the stack; callers run [`analyze_source`] on threads with a large stack ([`STACK_BYTES`])
 //! and catch panics ([`analyze_guarded`]).
 
+mod packaging;
 mod py2;
 mod run;
 pub mod store;
 mod walk;
 
+pub use packaging::Packaging;
 pub use run::{analysis_dir, analyze_corpus, AnalyzeError, AnalyzeSummary};
 
 use ruff_python_ast::PythonVersion;
