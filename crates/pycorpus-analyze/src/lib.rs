@@ -10,10 +10,12 @@
 mod packaging;
 mod py2;
 mod run;
+mod stdlib;
 pub mod store;
 mod walk;
 
 pub use packaging::Packaging;
+pub use stdlib::is_stdlib;
 pub use run::{analysis_dir, analyze_corpus, AnalyzeError, AnalyzeSummary};
 
 use ruff_python_ast::PythonVersion;
