@@ -2,7 +2,7 @@
 
 use crate::Counts;
 use ruff_python_ast::visitor::{self, Visitor};
-use ruff_python_ast::{BytesLiteral, Decorator, Expr, FString, ModModule, Parameters, Stmt, StringFlags, StringLiteral, TString};
+use ruff_python_ast::{BytesLiteral, Comprehension, Decorator, Expr, FString, ModModule, Parameters, Stmt, StringFlags, StringLiteral, TString};
 use std::collections::BTreeSet;
 
 /// Quote of an enclosing f-string: (double quotes, triple-quoted), and whether a string with
@@ -156,27 +156,20 @@ impl<'a> Visitor<'a> for Walker {
                     c.posonly_functions += u32::from(!p.posonlyargs.is_empty());
                 }
             }
-            Expr::ListComp(x) => {
-                c.list_comps += 1;
-                c.async_comprehensions += x.generators.iter().filter(|g| g.is_async).count() as u32;
-            }
-            Expr::SetComp(x) => {
-                c.set_comps += 1;
-                c.async_comprehensions += x.generators.iter().filter(|g| g.is_async).count() as u32;
-            }
-            Expr::DictComp(x) => {
-                c.dict_comps += 1;
-                c.async_comprehensions += x.generators.iter().filter(|g| g.is_async).count() as u32;
-            }
-            Expr::Generator(x) => {
-                c.generator_exps += 1;
-                c.async_comprehensions += x.generators.iter().filter(|g| g.is_async).count() as u32;
-            }
+            Expr::ListComp(_) => c.list_comps += 1,
+            Expr::SetComp(_) => c.set_comps += 1,
+            Expr::DictComp(_) => c.dict_comps += 1,
+            Expr::Generator(_) => c.generator_exps += 1,
             Expr::Starred(_) => c.starred += 1,
             _ => {}
         }
         visitor::walk_expr(self, expr);
         self.depth -= 1;
+    }
+
+    fn visit_comprehension(&mut self, g: &'a Comprehension) {
+        self.counts.async_comprehensions += u32::from(g.is_async);
+        visitor::walk_comprehension(self, g);
     }
 
     fn visit_f_string(&mut self, f: &'a FString) {
