@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs every test: the Rust suites (unit + end-to-end) and
-# the Python suite (oracle agreement, pyarrow and DuckDB loading). CI runs exactly this.
+# the Python suite (oracle agreement, pyarrow and DuckDB loading, the report in headless Chromium). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,12 @@ if ! command -v rg >/dev/null 2>&1; then
   echo "== installing ripgrep (Debian package): the grep tests compare against it"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get install -y -qq ripgrep >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq ripgrep; }
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing Chromium (Debian package): the report test opens the page headless"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium; }
 fi
 
 echo "== building"

@@ -36,13 +36,17 @@ fn at_top(path: &str, name: &str) -> bool {
 }
 
 impl Packaging {
-    /// Notes one file of the distribution (its path inside the archive).
-    pub fn add_path(&mut self, path: &str) {
+    /// Notes one file of the distribution (its path inside the archive). Build files
+    /// (`pyproject.toml`, `setup.py`, `setup.cfg`) count only in source distributions
+    /// (`sdist`): a wheel's top folder is its package, where `setup.py` is just a module.
+    pub fn add_path(&mut self, path: &str, sdist: bool) {
         let name = path.rsplit('/').next().unwrap_or(path);
         let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-        self.pyproject |= at_top(path, "pyproject.toml");
-        self.setup_py |= at_top(path, "setup.py");
-        self.setup_cfg |= at_top(path, "setup.cfg");
+        if sdist {
+            self.pyproject |= at_top(path, "pyproject.toml");
+            self.setup_py |= at_top(path, "setup.py");
+            self.setup_cfg |= at_top(path, "setup.cfg");
+        }
         self.py_typed |= name == "py.typed";
         self.requirements_txt |= name.starts_with("requirements") && ext == "txt";
         match ext.as_str() {
@@ -86,7 +90,7 @@ mod tests {
             "demo-1.0/ext/fast.pyx",
             "demo-1.0/ext/x.H",
         ] {
-            p.add_path(path);
+            p.add_path(path, true);
         }
         assert!(p.pyproject && p.setup_py && !p.setup_cfg, "setup.cfg below the top does not count");
         assert!(p.py_typed && p.pyi && p.requirements_txt && p.rust && p.cython && p.c && !p.cpp);
@@ -94,6 +98,10 @@ mod tests {
         assert!(!Packaging::is_top_pyproject("x-1/sub/pyproject.toml") && !Packaging::is_top_pyproject("/pyproject.toml"));
         p.set_pyproject_text("[build-system]\nrequires = ['hatchling']\nbuild-backend = 'hatchling.build'\n");
         assert_eq!(p.build_backend.as_deref(), Some("hatchling.build"));
+        let mut w = Packaging::default();
+        w.add_path("demo/setup.py", false);
+        w.add_path("demo/py.typed", false);
+        assert!(!w.setup_py && w.py_typed, "a wheel's demo/setup.py is a module, not a build file");
         let mut q = Packaging::default();
         q.set_pyproject_text("not [ toml");
         assert_eq!(q.build_backend, None);

@@ -54,8 +54,8 @@ fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
-/// The parts in `dir`, in order.
-fn parts(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+/// The fact parts in `dir`, in order (none when it does not exist).
+pub fn parts(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,

@@ -5,7 +5,7 @@ use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest_records};
 use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
 use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
-use pycorpus_store::{Journal, Oid, PackReader};
+use pycorpus_store::{Journal, Oid, OidSet, PackReader};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -241,6 +241,39 @@ impl Corpus {
             }
         }
         Ok(None)
+    }
+
+    /// Reads each of `oids` that some shard holds, opening every shard once (unlike
+    /// [`Corpus::read_blob`], which looks through the shards for each blob); `f` gets each
+    /// blob found, once. Blobs no shard holds are left out.
+    pub fn read_blobs(&self, oids: &OidSet, f: &mut dyn FnMut(Oid, Vec<u8>)) -> Result<(), CoreError> {
+        let mut left = oids.clone();
+        let shards = self.shards()?;
+        for s in shards.iter().filter(|s| s.kind == ShardKind::Sealed) {
+            if left.is_empty() {
+                return Ok(());
+            }
+            let pack = PackReader::open(&s.dir)?;
+            for oid in left.clone() {
+                if let Some(data) = pack.read(&oid)? {
+                    left.remove(&oid);
+                    f(oid, data);
+                }
+            }
+        }
+        for s in shards.iter().filter(|s| s.kind == ShardKind::Open) {
+            if left.is_empty() {
+                break;
+            }
+            let Some((mut j, _)) = read_journal(&s.dir)? else { continue };
+            for oid in left.clone() {
+                if let Some(data) = j.read_blob(&oid)? {
+                    left.remove(&oid);
+                    f(oid, data);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Rows of `project` (any spelling) at `version` whose path inside the distribution is

@@ -217,6 +217,50 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Chart the adoption of language features and packaging over time, from the facts of
+    /// `analyze`.
+    ///
+    /// Writes one self-contained HTML page (inline SVG charts, no script, opens from disk),
+    /// each chart as SVG and PNG, and with --csv / --parquet the tables behind them. Three
+    /// views: share of releases using a feature, share of projects uploading in a period that
+    /// use it (py-code.org's definition), share of unique files (first seen in the period).
+    /// Filters select the rows counted (packaging facts read every file of a release).
+    #[command(after_help = "Examples:\n  pycorpus analyze && pycorpus report\n  pycorpus report -o report.html --csv tables --period year\n  pycorpus report --since 2020-01-01 --exclude-tests-docs --parquet out/")]
+    Report {
+        /// Filters.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// The HTML page [default: <corpus>/report/report.html].
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Folder for the tables as CSV.
+        #[arg(long, value_name = "DIR")]
+        csv: Option<PathBuf>,
+        /// Folder for the tables as Parquet.
+        #[arg(long, value_name = "DIR")]
+        parquet: Option<PathBuf>,
+        /// Folder for the charts as SVG and PNG [default: charts/ beside the page].
+        #[arg(long, value_name = "DIR")]
+        charts: Option<PathBuf>,
+        /// Write no chart files (the page still holds every chart).
+        #[arg(long, conflicts_with = "charts")]
+        no_charts: bool,
+        /// Bucket width [default: the finest with about 30 releases per bucket].
+        #[arg(long, value_enum)]
+        period: Option<PeriodArg>,
+        /// Buckets with fewer units (releases, projects, files) are left out of the lines.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        min_units: u64,
+        /// Modules in each import chart.
+        #[arg(long, default_value_t = 25, value_name = "N")]
+        top: usize,
+        /// Leave out Python files under test(s)/, testing/, doc(s)/ and example(s)/ folders.
+        #[arg(long)]
+        exclude_tests_docs: bool,
+        /// Print what was written and counted as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
     Cat {
@@ -224,6 +268,17 @@ pub enum Command {
         #[arg(required = true, num_args = 1..=3, value_name = "OID | PROJECT VERSION PATH")]
         what: Vec<String>,
     },
+}
+
+/// `report --period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PeriodArg {
+    /// Calendar months.
+    Month,
+    /// Calendar quarters.
+    Quarter,
+    /// Calendar years.
+    Year,
 }
 
 /// `extract --layout`.

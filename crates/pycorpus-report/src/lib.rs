@@ -1,0 +1,120 @@
+//! `pycorpus report`: the index (who uploaded which file, when) joined with the facts of
+//! `analyze` (what each blob uses) by blob id, counted as adoption over time in three views
+//! (releases, projects per period, unique files), with packaging, minimum versions and
+//! imports; written as one self-contained HTML page with inline SVG charts, the charts as SVG
+//! and PNG files, and the tables as CSV and Parquet.
+
+mod chart;
+mod collect;
+mod features;
+mod figures;
+mod page;
+mod period;
+mod png;
+mod tables;
+
+pub use collect::{collect, Data, Import, Selection, Tally, Totals, NO_BACKEND, PACKAGING, VIEWS};
+pub use features::{Feature, Test, FEATURES, GROUPS};
+pub use figures::Drawing;
+pub use period::{month_of, Period};
+pub use tables::{Cell, Table};
+
+use pycorpus_core::Corpus;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+/// Errors of a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Reading the corpus.
+    #[error(transparent)]
+    Core(#[from] pycorpus_core::CoreError),
+    /// Reading the facts.
+    #[error(transparent)]
+    Facts(#[from] pycorpus_analyze::store::StoreError),
+    /// No facts to report on.
+    #[error("no language facts in {0}: run `pycorpus analyze` first")]
+    NoFacts(PathBuf),
+    /// Ctrl-C during the scan: a report of part of the corpus would mislead, so none is written.
+    #[error("interrupted: no report written")]
+    Interrupted,
+    /// Writing an output.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Where the outputs go.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// The HTML page.
+    pub html: PathBuf,
+    /// Folder for one SVG and one PNG per chart (`None`: none written).
+    pub charts: Option<PathBuf>,
+    /// Folder for the tables as CSV.
+    pub csv: Option<PathBuf>,
+    /// Folder for the tables as Parquet.
+    pub parquet: Option<PathBuf>,
+}
+
+/// What a report wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportSummary {
+    /// The page.
+    pub html: PathBuf,
+    /// Chart files (SVG and PNG).
+    pub charts: Vec<PathBuf>,
+    /// CSV files.
+    pub csv: Vec<PathBuf>,
+    /// Parquet files.
+    pub parquet: Vec<PathBuf>,
+    /// Bucket width used.
+    pub period: Period,
+    /// Whole-selection counts.
+    pub totals: Totals,
+    /// False when PNG charts were drawn without text (no fonts on the system).
+    pub png_text: bool,
+}
+
+/// Collects, draws and writes a report of `corpus`. The page is written last, so a page
+/// that exists belongs to complete tables and charts.
+pub fn report(corpus: &Corpus, sel: &Selection, drawing: Drawing, outputs: &Outputs, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<ReportSummary, ReportError> {
+    let data = collect(corpus, sel, cancel, progress)?;
+    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ReportError::Interrupted);
+    }
+    let tables = tables::build(&data);
+    let figures = figures::build(&data, drawing);
+    let mut summary = ReportSummary { html: outputs.html.clone(), charts: Vec::new(), csv: Vec::new(), parquet: Vec::new(), period: data.period, totals: data.totals.clone(), png_text: true };
+    if let Some(dir) = &outputs.csv {
+        summary.csv = tables::write_csv(&tables, dir)?;
+    }
+    if let Some(dir) = &outputs.parquet {
+        summary.parquet = tables::write_parquet(&tables, dir)?;
+    }
+    if let Some(dir) = &outputs.charts {
+        let renderer = png::Renderer::new();
+        summary.png_text = renderer.has_fonts;
+        for f in &figures {
+            let svg = f.svg();
+            let path = dir.join(format!("{}.svg", f.id()));
+            tables::write_atomic(&path, svg.as_bytes())?;
+            summary.charts.push(path);
+            let path = dir.join(format!("{}.png", f.id()));
+            tables::write_atomic(&path, &renderer.png(&svg, &path)?)?;
+            summary.charts.push(path);
+        }
+    }
+    let mut source = format!("Corpus {}", corpus.root().display());
+    if sel.exclude_tests_docs {
+        source.push_str(", leaving out Python files under test, doc and example folders");
+    }
+    let html = page::render(&data, &tables, &figures, &source, drawing.min_units);
+    tables::write_atomic(&outputs.html, html.as_bytes())?;
+    Ok(summary)
+}

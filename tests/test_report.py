@@ -1,0 +1,344 @@
+"""`pycorpus report` end to end: a generated corpus of two projects over three years, analysed
+and reported; the tables checked against hand-counted expectations, the Parquet copies against
+the CSV, and the page opened in headless Chromium (Debian's package): its DOM's chart points,
+bars and tables must equal the CSV, and its screenshot must show the charts."""
+import csv
+import os
+import shutil
+import struct
+import subprocess
+import zlib
+from html.parser import HTMLParser
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import Runner, _tar, _zip
+
+PKG_INFO = "Metadata-Version: 2.1\nName: {0}\nVersion: {1}\nSummary: s\n\n"
+SETUP = b"from setuptools import setup\nsetup()\n"
+
+
+def pyproject(backend):
+    return ("[build-system]\nrequires = ['x']\nbuild-backend = %r\n" % backend).encode()
+
+
+def sd(name, version, files):
+    top = "%s-%s" % (name, version)
+    entries = [("file", top + "/PKG-INFO", PKG_INFO.format(name, version).encode())]
+    return _tar(entries + [("file", top + "/" + p, data) for p, data in files])
+
+
+def whl(name, version, files):
+    meta = "%s-%s.dist-info/METADATA" % (name, version)
+    return _zip([("file", meta, PKG_INFO.format(name, version).encode())] + [("file", p, data) for p, data in files])
+
+
+UTIL = b"def f(x):\n    return '%s' % x\n"
+ANNOTATED = b"def f(a: int) -> int:\n    return a\n"
+# (file name, upload date, bytes)
+DISTS = [
+    ("alpha-1.0.tar.gz", "2021-05-01", lambda: sd("alpha", "1.0", [("setup.py", SETUP), ("alpha/__init__.py", b"import os\nimport alpha.util\n"), ("alpha/util.py", UTIL)])),
+    ("alpha-2.0.tar.gz", "2022-05-01", lambda: sd("alpha", "2.0", [
+        ("setup.py", SETUP), ("pyproject.toml", pyproject("setuptools.build_meta")),
+        ("alpha/__init__.py", b"import os, requests\nx = f'{1}'\n"), ("alpha/util.py", UTIL),
+        ("tests/test_new.py", b"match 1:\n    case 1:\n        pass\n")])),
+    ("alpha-3.0.tar.gz", "2023-05-01", lambda: sd("alpha", "3.0", [
+        ("pyproject.toml", pyproject("hatchling.build")), ("alpha/__init__.py", ANNOTATED), ("alpha/py.typed", b"")])),
+    ("alpha-3.0-py3-none-any.whl", "2023-05-02", lambda: whl("alpha", "3.0", [("alpha/__init__.py", ANNOTATED), ("alpha/setup.py", b"x = 1\n")])),
+    # a hostile build backend: must reach the page as text, never as markup
+    ("beta-1.0.tar.gz", "2022-07-01", lambda: sd("beta", "1.0", [
+        ("pyproject.toml", pyproject("<script>alert(1)</script>")), ("beta.py", b"print 'hello'\n"), ("ext.c", b"int x;\n")])),
+    ("beta-2.0-py3-none-any.whl", "2023-02-01", lambda: whl("beta", "2.0", [("beta.py", b"import requests\nasync def main(x):\n    await x\n")])),
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(binary, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    r = Runner(binary, str(tmp / "corpus"))
+    r.run("init")
+    for name, date, make in DISTS:
+        d = tmp / ("in-" + name)
+        d.mkdir()
+        (d / name).write_bytes(make())
+        r.run("add", str(d), "--uploaded-on", date)
+    r.run("seal")
+    return r, tmp
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def cell(rows, **key):
+    hits = [r for r in rows if all(r[k] == v for k, v in key.items())]
+    assert len(hits) == 1, (key, hits)
+    return hits[0]
+
+
+def test_report_before_analyze_says_what_to_do(corpus, tmp_path):
+    r, _ = corpus
+    res = r.run("report", "-o", str(tmp_path / "r.html"), check=False)
+    if os.path.isdir(os.path.join(r.corpus, "analysis")):
+        pytest.skip("facts exist already (test order)")
+    assert res.returncode == 1 and "pycorpus analyze" in res.stderr, res.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_wrong_flags_are_usage_errors(corpus, tmp_path):
+    r, _ = corpus
+    res = r.run("report", "--period", "week", check=False)
+    assert res.returncode == 2 and "week" in res.stderr
+    res = r.run("report", "--unique", check=False)
+    assert res.returncode != 0 and "--unique" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def report(corpus):
+    r, tmp = corpus
+    r.run("analyze")
+    out = tmp / "out"
+    res = r.run("report", "-o", str(out / "report.html"), "--csv", str(out / "csv"), "--parquet", str(out / "pq"),
+                "--period", "year", "--min-units", "1")
+    assert res.stdout.strip() == "report: %s" % (out / "report.html"), res.stdout
+    return r, out
+
+
+def test_tables_hold_the_hand_counted_figures(report):
+    _, out = report
+    ad = read_csv(out / "csv" / "adoption.csv")
+    # releases per year: 2021 alpha 1.0; 2022 alpha 2.0 and beta 1.0; 2023 alpha 3.0 and beta 2.0
+    assert cell(ad, view="release", period="2021", feature="fstrings")["units"] == "1"
+    c = cell(ad, view="release", period="2022", feature="fstrings")
+    assert (c["units"], c["with_feature"], c["percent"]) == ("2", "1", "50.0")
+    assert cell(ad, view="release", period="2022", feature="python2")["percent"] == "50.0"
+    assert cell(ad, view="release", period="2022", feature="match_stmts")["percent"] == "50.0"  # in tests/, counted
+    assert cell(ad, view="release", period="2023", feature="annotations")["percent"] == "50.0"
+    assert cell(ad, view="release", period="2023", feature="async")["percent"] == "50.0"
+    assert cell(ad, view="release", period="2023", feature="fstrings")["percent"] == "0.0"
+    # projects per year: both projects upload in 2022 and 2023
+    assert cell(ad, view="project_period", period="2022", feature="fstrings")["units"] == "2"
+    assert cell(ad, view="project_period", period="2021", feature="fstrings")["units"] == "1"
+    # unique files, in the year first seen: util.py (unchanged in 2.0) belongs to 2021, and the
+    # wheel's copy of alpha 3.0's __init__.py is the same blob as the sdist's
+    c = cell(ad, view="file", period="2021", feature="fstrings")
+    assert c["units"] == "3"  # setup.py, alpha/__init__.py, alpha/util.py
+    c = cell(ad, view="file", period="2022", feature="fstrings")
+    assert (c["units"], c["with_feature"], c["percent"]) == ("3", "1", "33.3")
+    c = cell(ad, view="file", period="2023", feature="annotations")
+    assert (c["units"], c["with_feature"]) == ("3", "1")  # alpha/__init__, the wheel's alpha/setup.py, beta.py
+
+    pk = read_csv(out / "csv" / "packaging.csv")
+    assert cell(pk, period="2021", fact="setup_py")["percent"] == "100.0"
+    assert cell(pk, period="2021", fact="pyproject")["percent"] == "0.0"
+    c = cell(pk, period="2022", fact="pyproject_only")
+    assert (c["sdist_releases"], c["with_fact"]) == ("2", "1")
+    assert cell(pk, period="2022", fact="c")["percent"] == "50.0"
+    assert cell(pk, period="2023", fact="py_typed")["percent"] == "100.0"
+    # beta 2.0 has no source distribution: not in the packaging denominator; and a wheel's
+    # alpha/setup.py is a module, not a build file
+    assert cell(pk, period="2023", fact="setup_py")["with_fact"] == "0"
+    assert cell(pk, period="2023", fact="pyproject")["sdist_releases"] == "1"
+
+    bb = read_csv(out / "csv" / "build_backends.csv")
+    assert cell(bb, period="2022", backend="setuptools.build_meta")["percent"] == "50.0"
+    assert cell(bb, period="2022", backend="<script>alert(1)</script>")["releases"] == "1"
+    assert cell(bb, period="2023", backend="hatchling.build")["percent"] == "100.0"
+
+    mv = read_csv(out / "csv" / "min_versions.csv")
+    assert cell(mv, min_version="3.7 or older")["releases"] == "3"  # alpha 1.0, 3.0, beta 2.0
+    assert cell(mv, min_version="3.10")["releases_percent"] == "25.0"  # alpha 2.0's match
+
+    im = read_csv(out / "csv" / "imports.csv")
+    assert cell(im, module="os")["releases"] == "2" and cell(im, module="os")["kind"] == "stdlib"
+    assert cell(im, module="requests")["kind"] == "third-party" and cell(im, module="requests")["releases"] == "2"
+    assert not [x for x in im if x["module"] == "alpha"], "alpha importing itself is not third-party use"
+
+    st = read_csv(out / "csv" / "parse_status.csv")
+    assert cell(st, status="python2")["files"] == "1"
+
+    summary = {x["item"]: x["value"] for x in read_csv(out / "csv" / "summary.csv")}
+    assert summary["projects"] == "2" and summary["releases"] == "5" and summary["period"] == "year"
+
+
+def test_parquet_tables_equal_the_csv(report):
+    _, out = report
+    for name in sorted(os.listdir(out / "csv")):
+        rows = read_csv(out / "csv" / name)
+        table = pq.read_table(out / "pq" / name.replace(".csv", ".parquet")).to_pylist()
+        assert len(table) == len(rows), name
+        for a, b in zip(rows, table):
+            for k, v in a.items():
+                w = b[k]
+                assert (("%.1f" % w) if isinstance(w, float) else str(w)) == v, (name, k, v, w)
+
+
+def test_leaving_out_tests_and_docs(report, tmp_path):
+    r, _ = report
+    r.run("report", "-o", str(tmp_path / "r.html"), "--csv", str(tmp_path / "csv"), "--period", "year", "--exclude-tests-docs", "--no-charts")
+    ad = read_csv(tmp_path / "csv" / "adoption.csv")
+    assert cell(ad, view="release", period="2022", feature="match_stmts")["with_feature"] == "0"
+    assert not (tmp_path / "charts").exists()
+    summary = {x["item"]: x["value"] for x in read_csv(tmp_path / "csv" / "summary.csv")}
+    assert summary["Python files left out (tests, docs, examples)"] == "1"
+
+
+class Dom(HTMLParser):
+    """Chart points, bars and tables of the page as Chromium rendered it."""
+
+    def __init__(self):
+        super().__init__()
+        self.points, self.bars, self.tables, self.scripts = [], [], {}, 0
+        self._table, self._row, self._cell = None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script":
+            self.scripts += 1
+        elif tag == "circle" and a.get("class") == "pt":
+            self.points.append(a)
+        elif tag == "rect" and a.get("class") == "bar":
+            self.bars.append(a)
+        elif tag == "table":
+            self._table = self.tables.setdefault(a["data-table"], [])
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append(self._cell)
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self._table.append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+
+def chromium():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "Chromium is needed (Debian package chromium; scripts/test.sh installs it)"
+    return exe
+
+
+def headless(page, tmp_path, *args):
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+           "--user-data-dir=%s" % (tmp_path / "chromium-profile"), *args, page.as_uri()]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
+def png_colours(path):
+    """The set of RGB colours of a PNG (8-bit RGB or RGBA, non-interlaced), decoded by hand."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height, kind = 8, b"", 0, 0, 0
+    while pos < len(data):
+        n, t = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if t == b"IHDR":
+            width, height, depth, kind = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and kind in (2, 6), (depth, kind)
+        elif t == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw, bpp = zlib.decompress(idat), 3 if kind == 2 else 4
+    stride, prev, colours, i = width * bpp, bytearray(width * bpp), set(), 0
+    for _ in range(height):
+        f, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
+        i += 1 + stride
+        for x in range(stride):
+            a = line[x - bpp] if x >= bpp else 0
+            b, c = prev[x], prev[x - bpp] if x >= bpp else 0
+            if f == 1:
+                line[x] = (line[x] + a) & 255
+            elif f == 2:
+                line[x] = (line[x] + b) & 255
+            elif f == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        colours.update(bytes(line[x:x + 3]) for x in range(0, stride, bpp))
+        prev = line
+    return colours
+
+
+BLUE = bytes([0x4E, 0x79, 0xA7])  # the first series' colour
+
+
+def test_page_in_headless_chromium_equals_the_csv(report, tmp_path):
+    _, out = report
+    page = out / "report.html"
+    dom = Dom()
+    dom.feed(headless(page, tmp_path, "--dump-dom"))
+    assert dom.scripts == 0, "the page runs no script, and the hostile backend name stayed text"
+
+    # every point of every line chart is a row of its table, with the same numbers
+    tables = {
+        "packaging": (read_csv(out / "csv" / "packaging.csv"), "fact", "sdist_releases", "with_fact"),
+        "build_backends": (read_csv(out / "csv" / "build_backends.csv"), "backend", "pyproject_releases", "releases"),
+    }
+    adoption = read_csv(out / "csv" / "adoption.csv")
+    seen = set()
+    for p in dom.points:
+        if p["data-view"] in tables:
+            rows, key, units, with_ = tables[p["data-view"]]
+            row = cell(rows, period=p["data-period"], **{key: p["data-series"]})
+        else:
+            row = cell(adoption, view=p["data-view"], period=p["data-period"], feature=p["data-series"])
+            units, with_ = "units", "with_feature"
+        assert (p["data-value"], p["data-with"], p["data-units"]) == (row["percent"], row[with_], row[units]), (p, row)
+        seen.add((p["data-view"], p["data-period"], p["data-series"]))
+    # with --min-units 1 every row of the adoption and packaging tables is drawn
+    assert {(r["view"], r["period"], r["feature"]) for r in adoption} <= seen
+    assert {("packaging", r["period"], r["fact"]) for r in tables["packaging"][0]} <= seen
+
+    bars = {(b["data-chart"], b["data-label"]): b for b in dom.bars}
+    for r in read_csv(out / "csv" / "min_versions.csv"):
+        b = bars[("min-versions", r["min_version"])]
+        assert (b["data-value"], b["data-count"]) == (r["releases_percent"], r["releases"])
+    for r in read_csv(out / "csv" / "imports.csv"):
+        b = bars[("imports-stdlib" if r["kind"] == "stdlib" else "imports-third-party", r["module"])]
+        assert (b["data-value"], b["data-count"]) == (r["releases_percent"], r["releases"])
+
+    # the tables in the page are the CSV files, cell for cell
+    for name, rows in dom.tables.items():
+        with open(out / "csv" / (name + ".csv"), newline="") as f:
+            want = list(csv.reader(f))
+        assert rows == want[:len(rows)] and len(rows) > 1, name
+    assert {"summary", "features_overall", "adoption", "packaging", "min_versions", "imports"} <= set(dom.tables)
+
+    # a screenshot: the page renders its charts (the first series' blue is on screen)
+    shot = tmp_path / "report.png"
+    headless(page, tmp_path, "--screenshot=%s" % shot, "--window-size=1400,3000")
+    assert shot.stat().st_size > 20_000
+    colours = png_colours(shot)
+    assert BLUE in colours and len(colours) > 50, len(colours)
+    keep = os.environ.get("PYCORPUS_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)
+
+
+def test_chart_files_are_svg_and_png(report):
+    _, out = report
+    charts = out / "charts"
+    svgs = sorted(p.name for p in charts.iterdir() if p.suffix == ".svg")
+    pngs = sorted(p.name for p in charts.iterdir() if p.suffix == ".png")
+    assert len(svgs) == len(pngs) >= 20 and [s[:-4] for s in svgs] == [p[:-4] for p in pngs]
+    assert "features-strings-release.svg" in svgs and "build-backends.svg" in svgs
+    svg = (charts / "features-strings-release.svg").read_text()
+    assert svg.startswith("<svg xmlns=") and 'data-series="fstrings"' in svg
+    colours = png_colours(charts / "features-strings-release.png")
+    assert BLUE in colours and len(colours) > 20, "the PNG chart holds its lines, not a blank"
