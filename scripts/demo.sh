@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on a small default selection: mirror the latest sdist and wheel of a
 # dozen well-known projects from your package index (the one pip uses, or PIP_INDEX_URL) with
-# `pycorpus sync`, seal, verify and report what the corpus holds.
+# `pycorpus sync`, seal, verify, search, parse every Python file once (`analyze`) and write the
+# adoption report (`report`): prints where the report is.
 # Usage: scripts/demo.sh [CORPUS_DIR]   (default ./pycorpus-data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +29,10 @@ echo
 echo "Parsing every unique Python file once (language facts per blob):"
 "$bin" --corpus "$corpus" analyze
 echo
+echo "Charting feature and packaging adoption over time:"
+"$bin" --corpus "$corpus" report --csv "$corpus/report/tables"
+echo
 echo "Query the index with DuckDB or pandas: $corpus/shards/*/files.parquet"
-echo "and the language facts:                $corpus/analysis/facts-*.parquet"
+echo "the language facts:                    $corpus/analysis/facts-*.parquet"
+echo "the report's tables:                   $corpus/report/tables/*.csv"
+echo "Open the report in a browser:          $corpus/report/report.html"

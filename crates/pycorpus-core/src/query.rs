@@ -5,7 +5,7 @@ use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest_records};
 use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
 use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
-use pycorpus_store::{Journal, Oid, OidSet, PackReader};
+use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -253,11 +253,17 @@ impl Corpus {
             if left.is_empty() {
                 return Ok(());
             }
+            // Each frame is decoded once, up to the last wanted blob in it.
             let pack = PackReader::open(&s.dir)?;
-            for oid in left.clone() {
-                if let Some(data) = pack.read(&oid)? {
-                    left.remove(&oid);
-                    f(oid, data);
+            let mut found: Vec<(Oid, PackEntry)> = left.iter().filter_map(|o| pack.find(o).map(|e| (*o, e))).collect();
+            found.sort_unstable_by_key(|(_, e)| (e.frame, e.offset));
+            let (mut frame, mut scratch) = (Vec::new(), Vec::new());
+            for group in found.chunk_by(|a, b| a.1.frame == b.1.frame) {
+                let upto = group.iter().map(|(_, e)| e.offset as usize + e.len as usize).max().unwrap_or(0);
+                pack.decode_frame_prefix(group[0].1.frame as usize, upto, &mut frame, &mut scratch)?;
+                for (oid, e) in group {
+                    left.remove(oid);
+                    f(*oid, frame[e.offset as usize..e.offset as usize + e.len as usize].to_vec());
                 }
             }
         }

@@ -12,7 +12,7 @@ const MAX_PAGE_ROWS: usize = 5_000;
 
 const STYLE: &str = "body{font-family:system-ui,'DejaVu Sans',sans-serif;margin:2rem auto;max-width:1560px;padding:0 1rem;color:#222}
 h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:1rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:1rem}
 svg{max-width:100%;height:auto;border:1px solid #eee}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}td,th{border:1px solid #ddd;padding:.2rem .5rem}
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f5f5f5}
