@@ -186,6 +186,18 @@ def test_leaving_out_tests_and_docs(report, tmp_path):
     assert summary["Python files left out (tests, docs, examples)"] == "1"
 
 
+def test_unwritable_output_and_empty_selection(report, tmp_path):
+    r, _ = report
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = r.run("report", "-o", str(blocker / "r.html"), check=False)
+    assert res.returncode == 1 and res.stderr.startswith("error: cannot write %s" % blocker), res.stderr
+    assert res.stderr.count("Not a directory") == 1, "the cause is said once"
+    res = r.run("report", "--project", "no-such-project", "-o", str(tmp_path / "e.html"), "--csv", str(tmp_path / "csv"))
+    assert "no file matched the filters" in res.stderr and (tmp_path / "e.html").exists()
+    assert read_csv(tmp_path / "csv" / "adoption.csv") == []
+
+
 class Dom(HTMLParser):
     """Chart points, bars and tables of the page as Chromium rendered it."""
 

@@ -40,7 +40,7 @@ pub enum ReportError {
     #[error("interrupted: no report written")]
     Interrupted,
     /// Writing an output.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {}", path.display())]
     Write {
         /// The file.
         path: PathBuf,

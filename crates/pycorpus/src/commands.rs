@@ -342,6 +342,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         s.period.name(),
                         started.elapsed().as_secs_f64()
                     );
+                    if t.releases == 0 {
+                        eprintln!("note: no file matched the filters: the report is empty");
+                    }
                     if t.python_files_without_facts > 0 {
                         eprintln!("note: {} Python file(s) have no facts yet and are not counted: run `pycorpus analyze`", thousands(t.python_files_without_facts));
                     }
