@@ -193,7 +193,7 @@ fn count_lines(src: &[u8]) -> (u64, u64) {
 /// the first two lines names another encoding. Latin-1 is mapped byte for byte; other
 /// encodings (windows-1251, big5, iso-8859-5, ...) through encoding_rs by their label. `None`
 /// when the bytes are not valid in the encoding that applies.
-fn decode(src: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+pub fn decode(src: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
     let src = src.strip_prefix(b"\xef\xbb\xbf").unwrap_or(src);
     if let Ok(s) = std::str::from_utf8(src) {
         return Some(s.into());

@@ -243,6 +243,18 @@ impl Corpus {
         Ok(None)
     }
 
+    /// The corpus's lock file (the TSV that `sync --lock` reads): every distribution read
+    /// whole, by project, upload time and file name.
+    pub fn lock_text(&self) -> Result<String, CoreError> {
+        let mut rels: Vec<Release> = self.releases()?.into_iter().filter(|r| r.status == DistStatus::Ok).collect();
+        rels.sort_by(|a, b| (&a.project_name, a.uploaded_on, &a.project_release).cmp(&(&b.project_name, b.uploaded_on, &b.project_release)));
+        let mut text = String::from("project\tversion\tfilename\tsize\tsha256\tupload_time\n");
+        for r in &rels {
+            text.push_str(&format!("{}\t{}\t{}\t{}\t{}\t{}\n", r.project_name, r.project_version, r.project_release, r.dist_size, r.dist_sha256, format_time(r.uploaded_on)));
+        }
+        Ok(text)
+    }
+
     /// Reads each of `oids` that some shard holds, opening every shard once (unlike
     /// [`Corpus::read_blob`], which looks through the shards for each blob); `f` gets each
     /// blob found, once. Blobs no shard holds are left out.

@@ -261,6 +261,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export ML datasets from the corpus.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
     Cat {
@@ -268,6 +271,102 @@ pub enum Command {
         #[arg(required = true, num_args = 1..=3, value_name = "OID | PROJECT VERSION PATH")]
         what: Vec<String>,
     },
+}
+
+/// `export` formats.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// <natural language, code> pairs of functions in the CodeSearchNet / PyTorrent schema.
+    ///
+    /// Every unique Python file of the selection is parsed once; module-level functions and
+    /// methods of module-level classes (with --nested, nested ones too) become records, which
+    /// pass CodeSearchNet's and CodeXGLUE's filters, exact and near-duplicate removal, and a
+    /// split by a hash of the project name. DEST gets python/final/<format>/<split>/ files, a
+    /// dataset card (README.md) and the corpus's lock file; the same corpus gives the same bytes.
+    #[command(after_help = "Examples:\n  pycorpus export codesearchnet csn/\n  pycorpus export codesearchnet csn-comments/ --scenario comments --format parquet\n  pycorpus export codesearchnet small/ --project 'django*' --split 90/5/5 --min-code-lines 5")]
+    Codesearchnet(CodesearchnetArgs),
+}
+
+/// `export codesearchnet` arguments.
+#[derive(Debug, Args)]
+pub struct CodesearchnetArgs {
+    /// The dataset folder to create (must not exist).
+    pub dest: PathBuf,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The natural language of each record.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Docstring)]
+    pub scenario: ScenarioArg,
+    /// Train/valid/test shares in percent.
+    #[arg(long, default_value = "80/10/10", value_name = "T/V/T")]
+    pub split: String,
+    /// File format.
+    #[arg(long, value_enum, default_value_t = ExportFormatArg::JsonlGz)]
+    pub format: ExportFormatArg,
+    /// Also functions nested in functions, and methods of nested classes.
+    #[arg(long)]
+    pub nested: bool,
+    /// Records per file.
+    #[arg(long, default_value_t = 30_000, value_name = "N")]
+    pub chunk: usize,
+    /// Fewest natural-language tokens.
+    #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Record filters")]
+    pub min_doc_tokens: usize,
+    /// Most natural-language tokens.
+    #[arg(long, default_value_t = 256, value_name = "N", help_heading = "Record filters")]
+    pub max_doc_tokens: usize,
+    /// Fewest lines of code.
+    #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Record filters")]
+    pub min_code_lines: usize,
+    /// Keep functions with "test" in their name or path.
+    #[arg(long, help_heading = "Record filters")]
+    pub keep_tests: bool,
+    /// Keep __dunder__ methods.
+    #[arg(long, help_heading = "Record filters")]
+    pub keep_dunders: bool,
+    /// Keep natural language holding URLs or HTML.
+    #[arg(long, help_heading = "Record filters")]
+    pub keep_urls: bool,
+    /// Keep natural language in any language (default: English-looking only).
+    #[arg(long, help_heading = "Record filters")]
+    pub any_language: bool,
+    /// Keep exact duplicates.
+    #[arg(long, help_heading = "Record filters")]
+    pub keep_duplicates: bool,
+    /// Jaccard similarity of code token sets at which a record is a near duplicate (1: off).
+    #[arg(long, default_value_t = 0.8, value_name = "J", help_heading = "Record filters")]
+    pub near_duplicates: f64,
+    /// Files larger than this many bytes are not parsed.
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    pub max_file_bytes: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `export codesearchnet --scenario`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScenarioArg {
+    /// The docstring.
+    Docstring,
+    /// The # comments inside the function.
+    Comments,
+    /// Both.
+    Both,
+}
+
+/// `export codesearchnet --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    /// Gzip JSON lines (CodeSearchNet's).
+    #[value(name = "jsonl.gz")]
+    JsonlGz,
+    /// Parquet.
+    Parquet,
 }
 
 /// `report --period`.

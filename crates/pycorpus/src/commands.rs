@@ -98,12 +98,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Lock { output } => {
             let corpus = Corpus::open(&root, Access::Read)?;
-            let mut rels: Vec<_> = corpus.releases()?.into_iter().filter(|r| r.status == pycorpus_catalog::DistStatus::Ok).collect();
-            rels.sort_by(|a, b| (&a.project_name, a.uploaded_on, &a.project_release).cmp(&(&b.project_name, b.uploaded_on, &b.project_release)));
-            let mut text = String::from("project\tversion\tfilename\tsize\tsha256\tupload_time\n");
-            for r in &rels {
-                text.push_str(&format!("{}\t{}\t{}\t{}\t{}\t{}\n", r.project_name, r.project_version, r.project_release, r.dist_size, r.dist_sha256, pycorpus_catalog::format_time(r.uploaded_on)));
-            }
+            let text = corpus.lock_text()?;
             match output {
                 Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
                 None => out.write_all(text.as_bytes())?,
@@ -268,20 +263,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Analyze { filter, max_file_bytes, threads, json } => {
-            // Parsing recurses once per nesting level: the pool's threads get a large stack.
-            let mut pool = rayon::ThreadPoolBuilder::new().stack_size(pycorpus_analyze::STACK_BYTES);
-            if let Some(n) = threads {
-                pool = pool.num_threads(n.max(1));
-            }
-            pool.build_global().context("--threads")?;
+            build_parse_pool(threads)?;
             let corpus = Corpus::open(&root, Access::Read)?;
             let f = build_filter(&filter)?;
             install_interrupt_handler(cli.quiet);
             let limits = pycorpus_analyze::Limits { max_bytes: max_file_bytes, ..Default::default() };
-            let bar = if cli.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
-            bar.set_style(indicatif::ProgressStyle::with_template("{prefix} {pos} blob(s) parsed, {per_sec}, {elapsed}").expect("valid template"));
-            bar.set_prefix("analyze");
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            let bar = spinner(cli.quiet, "analyze", "{prefix} {pos} blob(s) parsed, {per_sec}, {elapsed}");
             let started = std::time::Instant::now();
             let s = pycorpus_analyze::analyze_corpus(&corpus, &f, &limits, &CANCEL, &|n| bar.set_position(n))?;
             bar.finish_and_clear();
@@ -322,10 +309,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 }),
             };
             let outputs = pycorpus_report::Outputs { html, charts, csv, parquet };
-            let bar = if cli.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
-            bar.set_style(indicatif::ProgressStyle::with_template("{prefix} {pos} row(s) read, {per_sec}, {elapsed}").expect("valid template"));
-            bar.set_prefix("report");
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            let bar = spinner(cli.quiet, "report", "{prefix} {pos} row(s) read, {per_sec}, {elapsed}");
             let started = std::time::Instant::now();
             let s = pycorpus_report::report(&corpus, &sel, pycorpus_report::Drawing { min_units, top }, &outputs, &CANCEL, &|n| bar.set_position(n))?;
             bar.finish_and_clear();
@@ -361,6 +345,63 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
+        Command::Export(crate::cli::ExportCommand::Codesearchnet(a)) => {
+            let split = pycorpus_dataset::Split::parse(&a.split).map_err(anyhow::Error::msg).context("--split")?;
+            if !(0.0..=1.0).contains(&a.near_duplicates) {
+                bail!("--near-duplicates: expected a Jaccard similarity between 0 and 1, got {}", a.near_duplicates);
+            }
+            build_parse_pool(a.threads)?;
+            let corpus = Corpus::open(&root, Access::Read)?;
+            let opts = pycorpus_dataset::ExportOptions {
+                filter: build_filter(&a.filter)?,
+                scenario: match a.scenario {
+                    crate::cli::ScenarioArg::Docstring => pycorpus_dataset::Scenario::Docstring,
+                    crate::cli::ScenarioArg::Comments => pycorpus_dataset::Scenario::Comments,
+                    crate::cli::ScenarioArg::Both => pycorpus_dataset::Scenario::Both,
+                },
+                split,
+                format: match a.format {
+                    crate::cli::ExportFormatArg::JsonlGz => pycorpus_dataset::Format::JsonlGz,
+                    crate::cli::ExportFormatArg::Parquet => pycorpus_dataset::Format::Parquet,
+                },
+                nested: a.nested,
+                filters: pycorpus_dataset::Filters {
+                    min_doc_tokens: a.min_doc_tokens,
+                    max_doc_tokens: a.max_doc_tokens,
+                    min_code_lines: a.min_code_lines,
+                    drop_tests: !a.keep_tests,
+                    drop_dunders: !a.keep_dunders,
+                    drop_urls_html: !a.keep_urls,
+                    english_only: !a.any_language,
+                    dedup_exact: !a.keep_duplicates,
+                    near_duplicate_jaccard: a.near_duplicates,
+                },
+                chunk_records: a.chunk.max(1),
+                max_file_bytes: a.max_file_bytes,
+            };
+            install_interrupt_handler(cli.quiet);
+            let bar = spinner(cli.quiet, "export", "{prefix} {pos} file(s) parsed, {per_sec}, {elapsed}");
+            let started = std::time::Instant::now();
+            let s = pycorpus_dataset::export(&corpus, &a.dest, &opts, &CANCEL, &|n| bar.set_position(n))?;
+            bar.finish_and_clear();
+            if a.json {
+                writeln!(out, "{}", serde_json::to_string(&s)?)?;
+            } else {
+                let recs: Vec<String> = s.records.iter().map(|(k, v)| format!("{k} {}", thousands(*v))).collect();
+                if !cli.quiet {
+                    eprintln!(
+                        "{} function(s) in {} file(s) in {:.1}s; records: {}; see {}/README.md",
+                        thousands(s.functions),
+                        thousands(s.blobs),
+                        started.elapsed().as_secs_f64(),
+                        recs.join(", "),
+                        s.dest.display()
+                    );
+                }
+                writeln!(out, "dataset: {}", s.dest.display())?;
+            }
+            ExitCode::SUCCESS
+        }
         Command::Cat { what } => {
             let corpus = Corpus::open(&root, Access::Read)?;
             cat(&corpus, &what, &mut out)?;
@@ -369,6 +410,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     out.flush()?;
     Ok(code)
+}
+
+/// Rayon's global pool for parsing: parsers recurse once per nesting level, so its threads
+/// get a large stack.
+fn build_parse_pool(threads: Option<usize>) -> Result<()> {
+    let mut pool = rayon::ThreadPoolBuilder::new().stack_size(pycorpus_analyze::STACK_BYTES);
+    if let Some(n) = threads {
+        pool = pool.num_threads(n.max(1));
+    }
+    pool.build_global().context("--threads")
+}
+
+/// A spinner with a count (hidden with --quiet).
+fn spinner(quiet: bool, prefix: &'static str, template: &str) -> indicatif::ProgressBar {
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
+    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template"));
+    bar.set_prefix(prefix);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }
 
 impl BarReporter {

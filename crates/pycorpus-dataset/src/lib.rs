@@ -1,0 +1,48 @@
+//! ML datasets from a corpus: `<natural language, code>` pairs in CodeSearchNet's and
+//! PyTorrent's schema, from every unique Python file of a selection, with their filters,
+//! duplicate removal and a split by project; the same corpus gives byte-identical files.
+
+mod build;
+mod card;
+mod dedup;
+pub mod extract;
+mod filters;
+mod record;
+mod run;
+mod split;
+pub mod text;
+mod write;
+
+pub use dedup::{Dedup, Verdict};
+pub use filters::{Drop, Filters, Scenario};
+pub use record::{Record, RecordView};
+pub use run::{export, ExportOptions, ExportSummary};
+pub use split::{Split, SPLITS};
+pub use write::Format;
+
+use std::path::PathBuf;
+
+/// Errors of an export.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// Reading the corpus.
+    #[error(transparent)]
+    Core(#[from] pycorpus_core::CoreError),
+    /// Reading blobs.
+    #[error(transparent)]
+    Explore(#[from] pycorpus_explore::ExploreError),
+    /// The destination exists.
+    #[error("{} exists: export into a new folder (or remove it first)", .0.display())]
+    Exists(PathBuf),
+    /// Ctrl-C: nothing is left behind.
+    #[error("interrupted: no dataset written")]
+    Interrupted,
+    /// Writing an output.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
