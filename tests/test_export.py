@@ -243,10 +243,25 @@ def test_split_by_project_and_byte_identical_reruns(default, corpus):
     assert files == files2 and "README.md" in files and "corpus.lock.tsv" in files
     for f in files:
         assert hashlib.sha256(open(os.path.join(dest, f), "rb").read()).digest() == hashlib.sha256(open(os.path.join(again, f), "rb").read()).digest(), f
-    # the card holds the counts
+    # the card holds the counts: per split, per filter, per scenario
     card = open(os.path.join(dest, "README.md")).read()
     for split, n in summary["records"].items():
-        assert "| %s |" % split in card and "| %d |" % n in card
+        assert "| %s | " % split in card and " | %d |" % n in card
+    for reason, n in summary["dropped"].items():
+        assert "| %s | " % reason in card and card.split("| %s | " % reason)[-1].split("\n")[0].endswith("| %d |" % n)
+    # docstring: GOOD's add, Store.fetch, outer, combine; beta's add, combine_values, add_scaled; 8 fillers
+    assert summary["per_scenario"] == {"docstring": 15, "comments": 2, "both": 15}, summary["per_scenario"]
+    assert "| comments | 2 |" in card and "| docstring (this export) | 15 |" in card
+
+
+def test_a_crashed_export_is_cleaned_up(corpus):
+    r, tmp = corpus
+    stale = tmp / ".recovered.partial"
+    (stale / "python").mkdir(parents=True)
+    (stale / "python" / "half.jsonl.gz").write_bytes(b"\x1f\x8b half")
+    export(r, tmp / "recovered")
+    assert not stale.exists() and (tmp / "recovered" / "README.md").exists()
+    assert not glob.glob(str(tmp / "recovered" / "python" / "half*"))
 
 
 def test_functions_match_cpython_ast(corpus):

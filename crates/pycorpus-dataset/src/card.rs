@@ -42,6 +42,12 @@ pub fn card(opts: &ExportOptions, s: &ExportSummary, lock: &str) -> String {
         crate::Scenario::Comments => "`docstring` holds the `#` comments inside the function, one per line; `docstring_tokens` are their tokens.",
         crate::Scenario::Both => "`docstring` is the cleaned docstring followed by the `#` comments inside the function; `docstring_tokens` are the tokens of the docstring's first paragraph and of the comments.",
     });
+    out.push_str("Functions that pass the filters under each scenario (before duplicate removal):\n\n| scenario | functions |\n|---|---|\n");
+    for sc in crate::Scenario::ALL {
+        let mark = if sc == opts.scenario { " (this export)" } else { "" };
+        let _ = writeln!(out, "| {}{mark} | {} |", sc.name(), s.per_scenario.get(sc.name()).copied().unwrap_or(0));
+    }
+    out.push('\n');
     let f = &opts.filters;
     out.push_str("## Filters\n\nApplied in this order; a function is counted under the first that drops it.\n\n| filter | setting | dropped |\n|---|---|---|\n");
     let setting = |d: Drop| -> String {

@@ -15,6 +15,9 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// Every scenario.
+    pub const ALL: [Scenario; 3] = [Scenario::Docstring, Scenario::Comments, Scenario::Both];
+
     /// The name used on the command line and in file names.
     pub fn name(self) -> &'static str {
         match self {

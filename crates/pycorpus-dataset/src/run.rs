@@ -72,11 +72,16 @@ pub struct ExportSummary {
     pub dropped: BTreeMap<String, u64>,
     /// Records per split.
     pub records: BTreeMap<String, u64>,
+    /// Functions that pass the filters under each scenario (before duplicate removal): what
+    /// an export with another `--scenario` would start from.
+    pub per_scenario: BTreeMap<String, u64>,
 }
 
 /// What one blob gave.
 struct BlobOut {
     skip: Option<&'static str>,
+    /// Functions passing the filters under each of [`Scenario::ALL`].
+    per_scenario: [u64; 3],
     functions: u64,
     records: Vec<Record>,
     dropped: Vec<Drop>,
@@ -87,12 +92,22 @@ struct BlobOut {
 /// whole dataset or does not exist. Parsing runs on rayon's global pool, whose threads need
 /// a stack of [`pycorpus_analyze::STACK_BYTES`].
 pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<ExportSummary, DatasetError> {
-    if dest.exists() {
-        return Err(DatasetError::Exists(dest.to_path_buf()));
-    }
     let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| DatasetError::Exists(dest.to_path_buf()))?;
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = parent.join(format!(".{name}.partial"));
+    let result = export_via(corpus, dest, &tmp, opts, cancel, progress);
+    if result.is_err() {
+        // Nothing half-made is left behind (a crash leaves it; the next export removes it).
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<ExportSummary, DatasetError> {
+    let tmp = tmp.to_path_buf();
+    if dest.exists() {
+        return Err(DatasetError::Exists(dest.to_path_buf()));
+    }
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|source| DatasetError::Write { path: tmp.clone(), source })?;
     }
@@ -114,7 +129,7 @@ pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &Atomi
         &|| (),
         &|_, _, holders, data| {
             let row = &holders.first;
-            let mut out = BlobOut { skip: None, functions: 0, records: Vec::new(), dropped: Vec::new() };
+            let mut out = BlobOut { skip: None, per_scenario: [0; 3], functions: 0, records: Vec::new(), dropped: Vec::new() };
             if data.len() > opts.max_file_bytes {
                 out.skip = Some("too-large");
                 return Ok(out);
@@ -124,13 +139,19 @@ pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &Atomi
                 return Ok(out);
             };
             let path = row.inner_path();
-            let (mut judged, mut dropped, mut total) = (Vec::new(), Vec::new(), 0u64);
+            let (mut judged, mut dropped, mut total, mut per_scenario) = (Vec::new(), Vec::new(), 0u64, [0u64; 3]);
             let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 functions(&text, opts.nested, &mut |f| {
                     total += 1;
+                    for (n, s) in per_scenario.iter_mut().zip(Scenario::ALL) {
+                        if s != opts.scenario {
+                            *n += u64::from(judge(f, path, s, &opts.filters).is_ok());
+                        }
+                    }
                     match judge(f, path, opts.scenario, &opts.filters) {
                         Ok(nl) => {
                             judged.push(nl);
+                            per_scenario[Scenario::ALL.iter().position(|s| *s == opts.scenario).unwrap_or(0)] += 1;
                             true
                         }
                         Err(d) => {
@@ -161,6 +182,7 @@ pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &Atomi
             };
             let license = licenses.get(&(row.project_name.clone(), row.project_release.clone())).and_then(|l| l.as_ref());
             out.functions = total;
+            out.per_scenario = per_scenario;
             out.dropped = dropped;
             out.records = found.into_iter().zip(judged).map(|(f, nl)| record(f, nl, row, license)).collect();
             Ok(out)
@@ -171,6 +193,9 @@ pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &Atomi
                 *summary.files_skipped.entry(s.to_string()).or_default() += 1;
             }
             summary.functions += out.functions;
+            for (s, n) in Scenario::ALL.iter().zip(out.per_scenario) {
+                *summary.per_scenario.entry(s.name().to_string()).or_default() += n;
+            }
             for d in out.dropped {
                 *dropped.entry(d).or_default() += 1;
             }
