@@ -98,7 +98,8 @@ while True:
             continue
         names.append([name, fn.lineno, fn.end_lineno])
         short = name.rsplit(".", 1)[-1]
-        if "test" in name.lower() or "test" in path.lower():
+        inner = path.split("/", 2)[2] if path.count("/") >= 2 else path
+        if "test" in name.lower() or "test" in inner.lower():
             continue
         if short.startswith("__") and short.endswith("__") and len(short) > 4:
             continue

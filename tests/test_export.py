@@ -306,3 +306,29 @@ def test_bad_input_gives_clear_errors(corpus, tmp_path):
     assert res.returncode == 1 and "--split" in res.stderr and not (tmp_path / "x").exists()
     res = r.run("export", "codesearchnet", str(tmp_path / "x"), "--scenario", "poems", check=False)
     assert res.returncode == 2
+
+
+def test_hostile_files_end_with_a_recorded_skip_or_records(binary, tmp_path):
+    """The analyze suite's pathological files (a 1M-term sum, 54,188 components, 1,000-deep
+    brackets, Python 2, invalid UTF-8, syntax errors, a 150-deep nest of functions) inside
+    functions: the export finishes, records what it could not parse, and keeps the rest."""
+    from test_analyze import SNIPPETS
+    files = []
+    for name, src in SNIPPETS.items():
+        src = src if isinstance(src, bytes) else src.encode()
+        files.append(("file", "hostile-1.0/hostile/" + name, src))
+    deep = "".join("    " * i + "def f%d():\n" % i for i in range(150)) + "    " * 150 + "pass\n"
+    files.append(("file", "hostile-1.0/hostile/deep_defs.py", deep.encode()))
+    good = 'def keep(a, b):\n    """Return the product of two numbers."""\n    product = a * b\n    return product\n'
+    files.append(("file", "hostile-1.0/hostile/good.py", good.encode()))
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "hostile-1.0.tar.gz").write_bytes(_tar(files))
+    r = Runner(binary, str(tmp_path / "corpus"))
+    r.run("init")
+    r.run("add", str(inp), "--uploaded-on", "2024-03-04")
+    s = export(r, tmp_path / "out", "--nested")
+    # python2.py and broken.py do not parse; not_utf8.py is not text
+    assert s["files_skipped"].get("syntax-error") == 2 and s["files_skipped"].get("not-text") == 1, s["files_skipped"]
+    assert s["files_skipped"].get("too-deep") == 1, "150 nested functions exceed the walk's bound"
+    assert [x["func_name"] for x in records(tmp_path / "out")] == ["keep"]

@@ -304,6 +304,13 @@ def \
     }
 
     #[test]
+    fn docstring_prefixes_and_implicit_concatenation() {
+        let fs = functions("def f():\n    r\"\"\"Raw \\d text.\"\"\"\n    return 1\n\ndef g():\n    'One ' 'two.'\n    return 2\n\ndef h():\n    f'not {1} a docstring'\n", false, &mut |_| true).expect("parses");
+        let docs: Vec<Option<&str>> = fs.iter().map(|f| f.docstring.as_deref()).collect();
+        assert_eq!(docs, [Some("Raw \\d text."), Some("One two."), None]);
+    }
+
+    #[test]
     fn bad_and_deep_files_are_skipped() {
         assert_eq!(functions("def f(:\n", false, &mut |_| true), Err(FileSkip::SyntaxError));
         let mut deep = String::new();
