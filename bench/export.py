@@ -217,6 +217,15 @@ def main():
     res["vs_anchor"] = round(med["anchor"] / med["pycorpus"], 2)
     records = sum(1 for p in glob.glob(os.path.join(dests[0], "python/final/jsonl/*/*.jsonl.gz")) for _ in gzip.open(p))
     res["records"] = records
+    # the export loads with pandas and with datasets (offline: local files only)
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import datasets
+    import pandas as pd
+    files = {s: sorted(glob.glob(os.path.join(dests[0], "python/final/jsonl/%s/*.jsonl.gz" % s))) for s in ("train", "valid", "test")}
+    ds = datasets.load_dataset("json", data_files={k: v for k, v in files.items() if v}, cache_dir=os.path.join(a.work, "hf-cache"))
+    df = pd.concat(pd.read_json(p, lines=True) for v in files.values() for p in v)
+    res["loaded"] = {"datasets": {k: len(ds[k]) for k in ds}, "pandas_rows": len(df)}
+    assert sum(len(ds[k]) for k in ds) == len(df) == records, res["loaded"]
     print("export %.2f s (%d records) | anchor %.1f s (%d records) | %.1fx faster | byte-identical rerun: %s"
           % (med["pycorpus"], records, med["anchor"], res["anchor_summary"]["records"], res["vs_anchor"], res["byte_identical"]), flush=True)
     run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
