@@ -67,8 +67,7 @@ def corpus(binary, tmp_path_factory):
 def test_report_before_analyze_says_what_to_do(corpus, tmp_path):
     r, _ = corpus
     res = r.run("report", "-o", str(tmp_path / "r.html"), check=False)
-    if os.path.isdir(os.path.join(r.corpus, "analysis")):
-        pytest.skip("facts exist already (test order)")
+    assert not os.path.isdir(os.path.join(r.corpus, "analysis")), "runs before the report fixture analyses"
     assert res.returncode == 1 and "pycorpus analyze" in res.stderr, res.stderr
     assert not (tmp_path / "r.html").exists()
 

@@ -27,7 +27,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
 
-fn fmt(path: &Path, e: impl std::fmt::Display) -> StoreError {
+/// A format error of the facts file at `path`.
+pub fn fmt(path: &Path, e: impl std::fmt::Display) -> StoreError {
     StoreError::Format { path: path.to_path_buf(), what: e.to_string() }
 }
 
@@ -93,7 +94,8 @@ pub fn known_oids(dir: &Path) -> Result<OidSet, StoreError> {
     Ok(known)
 }
 
-fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, StoreError> {
+/// Column `name` of `batch` as an array of type `T` (a format error when missing or of another type).
+pub fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, StoreError> {
     batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).ok_or_else(|| fmt(path, format!("column {name} missing or of the wrong type")))
 }
 

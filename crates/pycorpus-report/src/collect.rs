@@ -143,7 +143,7 @@ struct Blob {
     bits: u64,
     /// 0: unknown (did not parse); else the minor version needed (7: 3.7 or older).
     minor: u8,
-    status: u8,
+    status: pycorpus_analyze::Status,
     imports: Box<[u32]>,
     /// Earliest upload of a selected row holding it (µs), `i64::MAX` when none.
     first: i64,
@@ -168,14 +168,12 @@ impl Names {
     }
 }
 
-const STATUSES: [&str; 7] = ["ok", "syntax-error", "python2", "too-large", "not-utf8", "limit", "panic"];
-
 fn fmt(path: &Path, e: impl std::fmt::Display) -> ReportError {
-    ReportError::Facts(store::StoreError::Format { path: path.to_path_buf(), what: e.to_string() })
+    ReportError::Facts(store::fmt(path, e))
 }
 
 fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, ReportError> {
-    batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).ok_or_else(|| fmt(path, format!("column {name} missing or of the wrong type")))
+    Ok(store::col(batch, name, path)?)
 }
 
 /// Reads the facts of `dir` (this analyzer version), only the columns the report needs.
@@ -201,7 +199,7 @@ fn load_facts(dir: &Path, modules: &mut Names) -> Result<OidMap<Blob>, ReportErr
                     continue;
                 }
                 let st = status.value(i);
-                let s = STATUSES.iter().position(|x| *x == st).ok_or_else(|| fmt(&part, format!("unknown status {st:?}")))?;
+                let status = pycorpus_analyze::Status::parse(st).ok_or_else(|| fmt(&part, format!("unknown status {st:?}")))?;
                 let parsed = st == "ok" || st == "limit";
                 let mut bits = 0u64;
                 for (bit, feat) in FEATURES.iter().enumerate() {
@@ -222,7 +220,7 @@ fn load_facts(dir: &Path, modules: &mut Names) -> Result<OidMap<Blob>, ReportErr
                 let list = list.as_any().downcast_ref::<StringArray>().ok_or_else(|| fmt(&part, "imports are not text"))?;
                 let oid = Oid::from_slice(oids.value(i)).ok_or_else(|| fmt(&part, "oid is not 20 bytes"))?;
                 let imports = list.iter().flatten().map(|m| modules.id(m)).collect();
-                blobs.insert(oid, Blob { bits, minor, status: s as u8, imports, first: i64::MAX });
+                blobs.insert(oid, Blob { bits, minor, status, imports, first: i64::MAX });
             }
         }
     }
@@ -378,7 +376,7 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
         totals.unique_python_files += 1;
         views[2].entry(bucket(b.first)).or_default().add(b.bits, n);
         overall[2].add(b.bits, n);
-        *status.entry(STATUSES[b.status as usize].to_string()).or_default() += 1;
+        *status.entry(b.status.as_str().to_string()).or_default() += 1;
         if b.minor > 0 {
             min_versions.entry(b.minor).or_default().0 += 1;
         }
