@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs every test: the Rust suites (unit + end-to-end) and
-# the Python suite (oracle agreement, pyarrow and DuckDB loading, the report in headless Chromium). CI runs exactly this.
+# the Python suite (oracle agreement, pyarrow and DuckDB loading, the report in headless Chromium,
+# BitTorrent swarms on 127.0.0.1 with opentracker and aria2). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== installing test dependencies (Python: tests/requirements.txt)"
 python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
-if ! command -v rg >/dev/null 2>&1; then
-  echo "== installing ripgrep (Debian package): the grep tests compare against it"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get install -y -qq ripgrep >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq ripgrep; }
-fi
-
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "== installing Chromium (Debian package): the report test opens the page headless"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium; }
-fi
+# need COMMAND PACKAGE WHY: installs a Debian package when its command is missing.
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "== installing $2 (Debian package): $3"
+  local SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -qq "$2" >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$2"; }
+}
+need rg ripgrep "the grep tests compare against it"
+need chromium chromium "the report test opens the page headless"
+need aria2c aria2 "the sharing tests swap torrents with an independent client"
+need opentracker opentracker "the sharing tests announce through a real tracker"
 
 echo "== building"
 cargo build --workspace --tests --bins

@@ -264,6 +264,26 @@ pub enum Command {
     /// Export ML datasets from the corpus.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Make torrents of shards, exports or any folder.
+    #[command(subcommand)]
+    Torrent(TorrentCommand),
+    /// Share sealed shards, folders or .torrent files with peers until Ctrl-C.
+    ///
+    /// Without TARGET, every sealed shard of the corpus. Each target is checked against its
+    /// metainfo before it is offered (a folder gets the same metainfo `torrent create` makes).
+    #[command(after_help = "Examples:\n  pycorpus seed                                   every sealed shard of the corpus\n  pycorpus seed pycorpus-data/shards/000001 --torrent-dir catalog/\n  pycorpus seed csn/ --listen 0.0.0.0:6881 --tracker http://tracker.example:6969/announce")]
+    Seed(SeedArgs),
+    /// Fetch a torrent by info-hash, magnet link or .torrent file, verified piece by piece.
+    ///
+    /// First looks in the datastore (-o DIR, or the corpus's shards/): a copy whose
+    /// verification stamp still holds returns at once (--verify re-checks every piece). Then
+    /// finds the metainfo (the .torrent given, a --catalog serving <hash>.torrent, or peers)
+    /// and refuses one whose info-hash differs from the one asked for; downloads from peers,
+    /// and from web seeds (HTTP Range) when there are no peers or they stall; resumes after an
+    /// interruption. Without -o, the torrent must be a shard: it is registered in the corpus
+    /// and usable by grep and analyze at once. Prints the path.
+    #[command(after_help = "Examples:\n  pycorpus get 5f0f7c...e1 --catalog https://example.invalid/torrents\n  pycorpus get 'magnet:?xt=urn:btih:5f0f...&x.pe=10.0.0.2:6881'\n  pycorpus get shard-000001.torrent -o downloads/\n  pycorpus get csn.torrent -o data/ --webseed https://example.invalid/mirror/")]
+    Get(GetArgs),
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
     Cat {
@@ -559,4 +579,132 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// `torrent` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TorrentCommand {
+    /// Write the metainfo of a sealed shard, an export or any file or folder.
+    ///
+    /// Deterministic: files in path order, the piece length by a fixed rule (smallest power of
+    /// two from 16 KiB to 16 MiB giving at most 2,048 pieces), no timestamp unless asked; the
+    /// same content gives the same info-hash on any machine. Symlinks are refused.
+    #[command(after_help = "Examples:\n  pycorpus torrent create pycorpus-data/shards/000001\n  pycorpus torrent create csn/ --webseed https://example.invalid/data/ -o csn.torrent")]
+    Create(CreateArgs),
+}
+
+/// `torrent create` arguments.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The file or folder.
+    pub target: PathBuf,
+    /// A web seed URL (BEP 19 url-list); repeat for more.
+    #[arg(long, value_name = "URL")]
+    pub webseed: Vec<String>,
+    /// A tracker announce URL; repeat for more.
+    #[arg(long, value_name = "URL")]
+    pub tracker: Vec<String>,
+    /// Output file (default: NAME.torrent in the current folder).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Record the creation date (outside the info dictionary: the info-hash stays the same).
+    #[arg(long)]
+    pub creation_date: bool,
+    /// Piece length in bytes instead of the rule (a power of two, 16384 to 16777216).
+    #[arg(long, value_name = "BYTES")]
+    pub piece_length: Option<u64>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Peer-session flags shared by `seed` and `get`.
+#[derive(Debug, Args)]
+pub struct SwarmArgs {
+    /// Extra tracker announce URL; repeat for more.
+    #[arg(long, value_name = "URL")]
+    pub tracker: Vec<String>,
+    /// No DHT and no local peer discovery (only trackers and given peers).
+    #[arg(long)]
+    pub no_dht: bool,
+    /// Port announced to trackers and the DHT (default: the listening port).
+    #[arg(long, value_name = "PORT")]
+    pub announce_port: Option<u16>,
+    /// Upload limit in bytes per second (suffixes k, M, G).
+    #[arg(long, value_name = "RATE")]
+    pub upload_limit: Option<String>,
+    /// Download limit in bytes per second (suffixes k, M, G).
+    #[arg(long, value_name = "RATE")]
+    pub download_limit: Option<String>,
+    /// JSON lines on standard output instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `seed` arguments.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Shard folders, other folders or files, or .torrent files (default: the corpus's sealed
+    /// shards).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<PathBuf>,
+    /// Where peers connect (port 0 picks a free one).
+    #[arg(long, default_value = "0.0.0.0:4240", value_name = "ADDR")]
+    pub listen: String,
+    /// For .torrent targets: the folder holding their content (default: beside the file).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Web seed URL written into metainfo made for folder targets.
+    #[arg(long, value_name = "URL")]
+    pub webseed: Vec<String>,
+    /// Also write each torrent as DIR/<info-hash>.torrent: a catalog for `get --catalog`.
+    #[arg(long, value_name = "DIR")]
+    pub torrent_dir: Option<PathBuf>,
+    /// Peer-session flags.
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
+}
+
+/// `get` arguments.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// An info-hash (40 hex digits), a magnet link, or a .torrent file.
+    #[arg(value_name = "HASH|MAGNET|FILE.torrent")]
+    pub what: String,
+    /// The datastore folder: the content lands in DIR/NAME (default: the corpus's shards/).
+    #[arg(long, short, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// A peer to ask (IP:PORT); repeat for more.
+    #[arg(long, value_name = "ADDR")]
+    pub peer: Vec<std::net::SocketAddr>,
+    /// A web seed URL (BEP 19); repeat for more.
+    #[arg(long, value_name = "URL")]
+    pub webseed: Vec<String>,
+    /// A URL serving <info-hash>.torrent files; repeat for more.
+    #[arg(long, value_name = "URL")]
+    pub catalog: Vec<String>,
+    /// Re-check every piece of a copy already in the datastore.
+    #[arg(long)]
+    pub verify: bool,
+    /// Accept peers on this address too (needed to seed to peers that cannot be reached).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Keep seeding after the download, until Ctrl-C.
+    #[arg(long)]
+    pub seed: bool,
+    /// Seconds without progress from peers before web seeds fetch the rest.
+    #[arg(long, default_value_t = 15, value_name = "SECS")]
+    pub webseed_after: u64,
+    /// Seconds without progress before giving up when there is no web seed.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub stall_timeout: u64,
+    /// Seconds to wait for the metainfo from peers.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub metadata_timeout: u64,
+    /// Web seed requests in flight at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub webseed_connections: usize,
+    /// Peer-session flags.
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
 }

@@ -12,11 +12,11 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// Set by the first Ctrl-C: long commands finish what is in flight, report, and stop.
-static CANCEL: AtomicBool = AtomicBool::new(false);
+pub(crate) static CANCEL: AtomicBool = AtomicBool::new(false);
 
 /// First Ctrl-C: stop after the work in progress. Second: quit at once (the journal makes even
 /// that safe; the next run recovers).
-fn install_interrupt_handler(quiet: bool) {
+pub(crate) fn install_interrupt_handler(quiet: bool) {
     static PRESSES: AtomicU32 = AtomicU32::new(0);
     let _ = ctrlc::set_handler(move || {
         if PRESSES.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -345,6 +345,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
+        Command::Torrent(crate::cli::TorrentCommand::Create(a)) => crate::share::create(&a, &mut out)?,
+        Command::Seed(a) => crate::share::seed(&a, &root, cli.quiet, &mut out)?,
+        Command::Get(a) => crate::share::get(&a, &root, cli.quiet, &mut out)?,
         Command::Export(crate::cli::ExportCommand::Codesearchnet(a)) => {
             let split = pycorpus_dataset::Split::parse(&a.split).map_err(anyhow::Error::msg).context("--split")?;
             if !(0.0..=1.0).contains(&a.near_duplicates) {
@@ -423,7 +426,7 @@ fn build_parse_pool(threads: Option<usize>) -> Result<()> {
 }
 
 /// A spinner with a count (hidden with --quiet).
-fn spinner(quiet: bool, prefix: &'static str, template: &str) -> indicatif::ProgressBar {
+pub(crate) fn spinner(quiet: bool, prefix: &'static str, template: &str) -> indicatif::ProgressBar {
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
     bar.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template"));
     bar.set_prefix(prefix);

@@ -192,6 +192,17 @@ fn lock_reproduces_a_corpus() {
     b.ok(&["seal"]);
     let m = |w: &World| std::fs::read_to_string(w.corpus().join("shards/000001/manifest.json")).unwrap();
     assert_eq!(m(&a), m(&b), "sync --lock rebuilds the same shard, byte for byte");
+    // ... and so the same torrent: two people who build shard 1 from the lock share one swarm.
+    let hash = |w: &World| {
+        let out = w.ok(&["torrent", "create", w.corpus().join("shards/000001").to_str().unwrap(), "-o", w.root().join("s.torrent").to_str().unwrap(), "--json"]);
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["files"], 6, "manifest, pack, index, grams, two Parquet files: {v}");
+        v["info_hash"].as_str().unwrap().to_string()
+    };
+    let (ha, hb) = (hash(&a), hash(&b));
+    assert_eq!(ha.len(), 40);
+    assert_eq!(ha, hb, "the same shard built twice gives the same info-hash");
+    assert_ne!(std::fs::read(a.root().join("s.torrent")).unwrap(), Vec::<u8>::new());
 }
 
 #[test]

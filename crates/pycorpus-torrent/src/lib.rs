@@ -1,0 +1,83 @@
+//! Sharing shards and datasets over BitTorrent.
+//!
+//! - [`metainfo`]: deterministic `.torrent` files (the same folder gives the same info-hash
+//!   anywhere), and a strict reader for foreign ones.
+//! - [`swarm`]: peers, trackers and the DHT, on librqbit.
+//! - [`webseed`]: BEP 19 web seeds with Range requests (librqbit has none).
+//! - [`get`]: the datastore, resume, and the choice between peers and web seeds.
+
+pub mod bencode;
+pub mod check;
+pub mod get;
+pub mod layout;
+pub mod magnet;
+pub mod metainfo;
+pub mod swarm;
+pub mod webseed;
+
+pub use get::{get, GetOptions, GetReport, Phase, Progress};
+pub use magnet::Request;
+pub use metainfo::{create, CreateOptions, Metainfo};
+pub use swarm::{Swarm, SwarmOptions, SwarmStats, Torrent};
+pub use webseed::WebSeedOptions;
+
+use std::path::{Path, PathBuf};
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum TorrentError {
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A `.torrent` file is malformed or unsafe.
+    #[error("bad torrent: {0}")]
+    BadTorrent(String),
+    /// A source sent metainfo for another torrent.
+    #[error("{source_url} sent the metainfo of {got}, not of {asked} as asked; refused")]
+    WrongHash {
+        /// Who sent it.
+        source_url: String,
+        /// The info-hash asked for.
+        asked: String,
+        /// The one received.
+        got: String,
+    },
+    /// Peers, trackers or web seeds failed.
+    #[error("{0}")]
+    Net(String),
+    /// A request that cannot be met as given.
+    #[error("{0}")]
+    Invalid(String),
+    /// Ctrl-C.
+    #[error("interrupted; run the same command again to resume")]
+    Interrupted,
+}
+
+impl TorrentError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> TorrentError {
+        TorrentError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// What `seed` serves: a `.torrent` file (its content beside it, or in `data`), or a file
+/// or folder whose metainfo is made on the spot. Returns the metainfo and the content root.
+pub fn prepare_seed(target: &Path, data: Option<&Path>, opts: &CreateOptions) -> Result<(Metainfo, PathBuf), TorrentError> {
+    if target.is_file() && target.extension().is_some_and(|e| e == "torrent") {
+        let meta = Metainfo::read(target)?;
+        let parent = match data {
+            Some(d) => d.to_path_buf(),
+            None => target.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let root = get::content_root(&meta, &parent);
+        return Ok((meta, root));
+    }
+    let meta = create(target, opts)?;
+    let canon = target.canonicalize().map_err(|e| TorrentError::io(target, e))?;
+    let root = if meta.layout.single_file { canon.parent().expect("a file has a parent").to_path_buf() } else { canon };
+    Ok((meta, root))
+}

@@ -1,0 +1,305 @@
+//! `torrent create`, `seed` and `get`: wiring between the CLI, the corpus and pycorpus-torrent.
+
+use crate::cli::{CreateArgs, GetArgs, SeedArgs, SwarmArgs};
+use crate::commands::{install_interrupt_handler, CANCEL};
+use crate::output::human_bytes;
+use anyhow::{bail, Context, Result};
+use pycorpus_core::{Access, Corpus, ShardKind};
+use pycorpus_torrent::{CreateOptions, GetOptions, Metainfo, Progress, Request, Swarm, SwarmOptions, TorrentError};
+use serde_json::json;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// `2M` -> 2,000,000 bytes per second.
+fn parse_rate(s: &str) -> Result<u32> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&t[..i], 1e6),
+        Some((i, 'g' | 'G')) => (&t[..i], 1e9),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num.parse().with_context(|| format!("{s:?} is not a rate in bytes per second (e.g. 500k, 2M)"))?;
+    let bytes = v * mult;
+    if !(1.0..=u32::MAX as f64).contains(&bytes) {
+        bail!("rate {s:?} is outside 1 byte/s .. 4 GB/s");
+    }
+    Ok(bytes as u32)
+}
+
+fn swarm_options(a: &SwarmArgs, listen: Option<&str>) -> Result<SwarmOptions> {
+    let listen = listen.map(|l| l.parse::<SocketAddr>().with_context(|| format!("--listen: {l:?} is not IP:PORT"))).transpose()?;
+    Ok(SwarmOptions {
+        listen,
+        announce_port: a.announce_port,
+        dht: !a.no_dht,
+        upload_limit: a.upload_limit.as_deref().map(parse_rate).transpose().context("--upload-limit")?,
+        download_limit: a.download_limit.as_deref().map(parse_rate).transpose().context("--download-limit")?,
+    })
+}
+
+fn describe(meta: &Metainfo) -> serde_json::Value {
+    json!({
+        "info_hash": meta.hex(),
+        "name": meta.name,
+        "magnet": meta.magnet(),
+        "total_bytes": meta.total_length(),
+        "files": meta.layout.files.len(),
+        "piece_length": meta.layout.piece_length,
+        "pieces": meta.pieces.len(),
+        "trackers": meta.trackers,
+        "webseeds": meta.webseeds,
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("torrent.partial");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `torrent create`.
+pub fn create(a: &CreateArgs, out: &mut impl Write) -> Result<ExitCode> {
+    let opts = CreateOptions {
+        trackers: a.tracker.clone(),
+        webseeds: a.webseed.clone(),
+        creation_date: a.creation_date.then(|| jiff::Timestamp::now().as_second()),
+        piece_length: a.piece_length,
+    };
+    let meta = pycorpus_torrent::create(&a.target, &opts)?;
+    let path = a.output.clone().unwrap_or_else(|| PathBuf::from(format!("{}.torrent", meta.name)));
+    write_file(&path, &meta.bytes)?;
+    if a.json {
+        let mut v = describe(&meta);
+        v["torrent"] = json!(path);
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(out, "{}", path.display())?;
+        writeln!(out, "  info-hash  {}", meta.hex())?;
+        writeln!(out, "  content    {} in {} files, {} pieces of {}", human_bytes(meta.total_length()), meta.layout.files.len(), meta.pieces.len(), human_bytes(meta.layout.piece_length))?;
+        writeln!(out, "  magnet     {}", meta.magnet())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `seed`: adds every target, checks each is complete, then serves until Ctrl-C.
+pub fn seed(a: &SeedArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -> Result<ExitCode> {
+    let targets: Vec<PathBuf> = if a.targets.is_empty() {
+        let corpus = Corpus::open(corpus_root, Access::Read)?;
+        let sealed: Vec<PathBuf> = corpus.shards()?.into_iter().filter(|s| s.kind == ShardKind::Sealed).map(|s| s.dir).collect();
+        if sealed.is_empty() {
+            bail!("{} has no sealed shard to seed (run `pycorpus seal`, or name what to seed)", corpus_root.display());
+        }
+        sealed
+    } else {
+        a.targets.clone()
+    };
+    install_interrupt_handler(quiet);
+    let swarm = Swarm::start(&swarm_options(&a.swarm, Some(&a.listen))?)?;
+    let opts = CreateOptions { webseeds: a.webseed.clone(), ..Default::default() };
+    let mut seeding = Vec::new();
+    for t in &targets {
+        let (meta, root) = pycorpus_torrent::prepare_seed(t, a.data.as_deref(), &opts).with_context(|| format!("seeding {}", t.display()))?;
+        let torrent = swarm.add(&meta, &root, &[], &a.swarm.tracker)?;
+        let st = swarm.stats(&torrent);
+        if st.have_bytes != st.total_bytes {
+            bail!("{} does not hold the torrent's content: {} of {} bytes verify", root.display(), st.have_bytes, st.total_bytes);
+        }
+        if let Some(dir) = &a.torrent_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            write_file(&dir.join(format!("{}.torrent", meta.hex())), &meta.bytes)?;
+        }
+        if a.swarm.json {
+            let mut v = describe(&meta);
+            v["event"] = json!("seeding");
+            v["path"] = json!(root);
+            writeln!(out, "{v}")?;
+        } else {
+            writeln!(out, "seeding {}  {}  ({})", meta.hex(), root.display(), human_bytes(meta.total_length()))?;
+        }
+        seeding.push((meta, torrent));
+    }
+    let addr = swarm.listen_addr().map(|a| a.to_string()).unwrap_or_default();
+    if a.swarm.json {
+        writeln!(out, "{}", json!({"event": "listening", "addr": addr, "torrents": seeding.len()}))?;
+    } else {
+        writeln!(out, "listening on {addr}; Ctrl-C to stop")?;
+    }
+    out.flush()?;
+    let bar = crate::commands::spinner(quiet, "seeding", "{spinner} {prefix} {msg}");
+    while !CANCEL.load(Ordering::Relaxed) {
+        let up: u64 = seeding.iter().map(|(_, t)| swarm.stats(t).uploaded_bytes).sum();
+        bar.set_message(format!("{} torrents, {} uploaded", seeding.len(), human_bytes(up)));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bar.finish_and_clear();
+    for (meta, t) in &seeding {
+        let st = swarm.stats(t);
+        if a.swarm.json {
+            writeln!(out, "{}", json!({"event": "stopped", "info_hash": meta.hex(), "uploaded_bytes": st.uploaded_bytes}))?;
+        } else {
+            writeln!(out, "stopped {}: {} uploaded", meta.hex(), human_bytes(st.uploaded_bytes))?;
+        }
+    }
+    swarm.stop();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a torrent that cannot land in the corpus as shard NAME.
+fn accept_shard(meta: &Metainfo, shards: &Path) -> Result<(), TorrentError> {
+    let refuse = |why: String| Err(TorrentError::Invalid(format!("{} ({}) cannot go into the corpus: {why}; fetch it with -o DIR instead", meta.name, meta.hex())));
+    if meta.layout.single_file || !meta.layout.files.iter().any(|f| f.path == Path::new("manifest.json")) {
+        return refuse("it is not a pycorpus shard (no manifest.json at its top)".into());
+    }
+    if meta.name.len() != 6 || !meta.name.bytes().all(|b| b.is_ascii_digit()) {
+        return refuse("a shard's name is its six-digit number".into());
+    }
+    if shards.join(format!("{}.open", meta.name)).exists() {
+        return refuse(format!("the corpus is filling its own shard {} (seal it, or fetch into another corpus)", meta.name));
+    }
+    Ok(())
+}
+
+/// `get`.
+pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -> Result<ExitCode> {
+    let request = Request::parse(&a.what)?;
+    let into_corpus = a.output.is_none();
+    let dest = match &a.output {
+        Some(d) => d.clone(),
+        None => {
+            let corpus = Corpus::init(corpus_root)?;
+            corpus.root().join("shards")
+        }
+    };
+    let mut opts = GetOptions::new(dest.clone());
+    opts.peers = a.peer.clone();
+    opts.trackers = a.swarm.tracker.clone();
+    opts.webseeds = a.webseed.clone();
+    opts.catalogs = a.catalog.clone();
+    opts.verify = a.verify;
+    opts.swarm = swarm_options(&a.swarm, a.listen.as_deref())?;
+    opts.webseed.connections = a.webseed_connections.max(1);
+    opts.webseed_after = Duration::from_secs(a.webseed_after);
+    opts.stall_timeout = Duration::from_secs(a.stall_timeout);
+    opts.metadata_timeout = Duration::from_secs(a.metadata_timeout);
+    install_interrupt_handler(quiet);
+
+    let json = a.swarm.json;
+    let bar = if quiet || json { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let last_json = std::sync::Mutex::new(Instant::now() - Duration::from_secs(1));
+    let on_progress = |p: &Progress| {
+        if json {
+            let mut last = last_json.lock().expect("progress");
+            if last.elapsed() >= Duration::from_millis(200) {
+                *last = Instant::now();
+                let line = json!({"event": "progress", "phase": p.phase, "done": p.done, "total": p.total});
+                eprintln!("{line}");
+            }
+        } else {
+            bar.set_prefix(match p.phase {
+                pycorpus_torrent::Phase::Checking => "checking",
+                pycorpus_torrent::Phase::Metadata => "metainfo",
+                pycorpus_torrent::Phase::Peers => "peers",
+                pycorpus_torrent::Phase::WebSeeds => "web seeds",
+            });
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+        }
+    };
+    let shards = dest.clone();
+    let accept = |m: &Metainfo| if into_corpus { accept_shard(m, &shards) } else { Ok(()) };
+    let result = pycorpus_torrent::get(&request, &opts, &accept, &on_progress, &CANCEL);
+    bar.finish_and_clear();
+    let (report, meta) = match result {
+        Ok(r) => r,
+        Err(TorrentError::Interrupted) => {
+            eprintln!("interrupted: verified pieces are kept; run the same command again to resume");
+            return Ok(ExitCode::from(130));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut registered = None;
+    if into_corpus {
+        registered = Some(register(corpus_root, &meta, &report.path)?);
+    }
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        v["event"] = json!("done");
+        v["registered_distributions"] = json!(registered);
+        writeln!(out, "{v}")?;
+    } else {
+        if !quiet {
+            let how = if report.from_datastore {
+                format!("already in the datastore{}", if report.verified { ", every piece re-checked" } else { "" })
+            } else {
+                format!(
+                    "{} in {:.1} s: {} from peers, {} from web seeds, {} resumed{}",
+                    human_bytes(report.total_bytes),
+                    report.seconds,
+                    human_bytes(report.peer_bytes),
+                    human_bytes(report.webseed_bytes),
+                    human_bytes(report.resumed_bytes),
+                    if report.discarded_bytes > 0 { format!(", {} discarded (bad pieces)", human_bytes(report.discarded_bytes)) } else { String::new() }
+                )
+            };
+            eprintln!("{} {}: {how}", meta.hex(), meta.name);
+            for (url, why) in &report.banned_webseeds {
+                eprintln!("  web seed dropped: {url}: {why}");
+            }
+            if let Some(n) = registered {
+                eprintln!("registered shard {} in {} ({n} distributions)", meta.name, corpus_root.display());
+            }
+        }
+        writeln!(out, "{}", report.path.display())?;
+    }
+    out.flush()?;
+    if a.seed {
+        let mut sopts = opts.swarm.clone();
+        if sopts.listen.is_none() {
+            sopts.listen = Some("0.0.0.0:0".parse().expect("address"));
+        }
+        let swarm = Swarm::start(&sopts)?;
+        let root = pycorpus_torrent::get::content_root(&meta, &dest);
+        let t = swarm.add(&meta, &root, &[], &opts.trackers)?;
+        let addr = swarm.listen_addr().map(|a| a.to_string()).unwrap_or_default();
+        if json {
+            writeln!(out, "{}", json!({"event": "listening", "addr": addr, "torrents": 1}))?;
+        } else if !quiet {
+            eprintln!("seeding on {addr}; Ctrl-C to stop");
+        }
+        out.flush()?;
+        while !CANCEL.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let up = swarm.stats(&t).uploaded_bytes;
+        if !quiet && !json {
+            eprintln!("stopped: {} uploaded", human_bytes(up));
+        }
+        swarm.stop();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes a fetched shard part of the corpus: its manifest must name the same shard, then the
+/// corpus's state takes in its releases.
+fn register(corpus_root: &Path, meta: &Metainfo, path: &Path) -> Result<u64> {
+    let text = std::fs::read(path.join("manifest.json")).with_context(|| format!("reading {}/manifest.json", path.display()))?;
+    let m: pycorpus_core::Manifest = serde_json::from_slice(&text).with_context(|| format!("{}/manifest.json is not a shard manifest", path.display()))?;
+    if format!("{:06}", m.shard) != meta.name {
+        bail!("{}: the manifest says shard {:06}, the torrent's name is {}", path.display(), m.shard, meta.name);
+    }
+    // Opening for writing reconciles state.sqlite with the shards, loading the new one.
+    let corpus = Corpus::open(corpus_root, Access::Write)?;
+    drop(corpus);
+    Ok(m.distributions)
+}
