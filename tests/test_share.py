@@ -319,3 +319,33 @@ def test_hostile_and_wrong_input(binary, share, tmp_path):
     os.symlink("/etc/hostname", tmp_path / "ln" / "h")
     r = run(binary, "torrent", "create", str(tmp_path / "ln"), "-o", str(tmp_path / "ln.torrent"))
     assert r.returncode == 1 and "symlink" in r.stderr
+
+
+def test_get_then_keep_seeding(binary, share, tmp_path):
+    """`get --seed` passes the torrent on: a second get fetches it from the first after the
+    original seeder is gone."""
+    meta = create(binary, share, str(tmp_path / "d.torrent"))
+    origin = Seeder(binary, [share])
+    from swarm import free_port
+    port = free_port()
+    relay = subprocess.Popen([binary, "get", str(tmp_path / "d.torrent"), "-o", str(tmp_path / "a"), "--peer", origin.addr,
+                              "--seed", "--listen", "127.0.0.1:%d" % port, "--json", *NO_DHT],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        events = []
+        for line in relay.stdout:
+            events.append(json.loads(line))
+            if events[-1]["event"] == "listening":
+                break
+        assert [e["event"] for e in events] == ["done", "listening"], (events, relay.stderr.read() if relay.poll() is not None else "")
+        assert events[1]["addr"] == "127.0.0.1:%d" % port
+        origin.stop()
+        code, done, err = get(binary, str(tmp_path / "d.torrent"), "-o", str(tmp_path / "b"), "--peer", events[1]["addr"])
+        assert code == 0, err
+        assert done["peer_bytes"] == meta["total_bytes"]
+        assert tree_digest(done["path"]) == tree_digest(share)
+    finally:
+        origin.stop()
+        relay.send_signal(signal.SIGINT)
+        relay.communicate(timeout=30)
+    assert relay.returncode == 0
