@@ -12,7 +12,9 @@ the downloader's start to its exit with the output checked byte for byte:
   aria2 -> aria2   aria2c seeding to aria2c downloading
   aria2 -> ours    aria2c seeding to `pycorpus get`
   ours -> aria2    `pycorpus seed` to aria2c
-all finding each other through opentracker. The web-seed run serves the shard's folder with nginx
+all finding each other through opentracker; `sync` runs before each timed transfer (we fsync
+what we download before stamping it verified; aria2 and curl do not, and must not leave their
+dirty pages to slow the next run). The web-seed run serves the shard's folder with nginx
 (or, if nginx is missing, the tests' Python Range server) and compares `pycorpus get --webseed`
 (no peers) with `curl` fetching the same files one after another. Writes
 bench/runs/<date>-<host>/share.json.
@@ -25,6 +27,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -67,8 +70,10 @@ def make_shard(binary, work, size_mb):
             f.write(buf.getvalue())
     run = lambda *a: subprocess.run([binary, "--corpus", corpus, *a], check=True, capture_output=True)
     run("init")
-    with open(os.path.join(corpus, "corpus.toml"), "a") as f:
-        f.write("pack_level = 3\n")
+    cfg = os.path.join(corpus, "corpus.toml")
+    text = open(cfg).read()
+    with open(cfg, "w") as f:
+        f.write(re.sub(r"(?m)^pack_level = \d+", "pack_level = 3", text))
     run("add", dists, "--uploaded-on", "2024-01-01")
     run("seal")
     shutil.rmtree(dists)
@@ -163,6 +168,7 @@ def main():
                 dest = os.path.join(tmp, "dl-%s-%d" % (name.replace("->", "-"), rep))
                 _, stop = seed()
                 try:
+                    os.sync()  # earlier runs' dirty pages would slow whoever syncs next
                     s, _ = timed(lambda: fetch(dest))
                 finally:
                     stop()
@@ -187,6 +193,7 @@ def main():
     try:
         for rep in range(a.repeat):
             dest = os.path.join(tmp, "web-%d" % rep)
+            os.sync()
             s, r = timed(lambda: subprocess.run([binary, "get", web_torrent, "-o", dest, "--no-dht", "--json"], capture_output=True, text=True))
             assert r.returncode == 0, r.stderr[-2000:]
             assert same_tree(shard, os.path.join(dest, "000001"))
@@ -194,6 +201,7 @@ def main():
             web.append(s)
             cdest = os.path.join(tmp, "curl-%d" % rep)
             os.makedirs(cdest)
+            os.sync()
             s, _ = timed(lambda: [subprocess.run(["curl", "-sf", "-o", os.path.join(cdest, f), url + "000001/" + f], check=True) for f in files])
             assert same_tree(shard, cdest)
             shutil.rmtree(cdest)

@@ -439,6 +439,8 @@ pub fn get(
     // 4. Every piece verified: the content takes its name, then the stamp is written.
     // (Empty files hold no piece, so nobody may have made them yet.)
     meta.layout.open_write(&partial).map_err(|e| TorrentError::io(&partial, e))?;
+    // On disk before the stamp vouches for it.
+    meta.layout.sync_all(&partial).map_err(|e| TorrentError::io(&partial, e))?;
     let from = if meta.layout.single_file { partial.join(&meta.name) } else { partial.clone() };
     fs::rename(&from, &final_path).map_err(|e| TorrentError::io(&final_path, e))?;
     let _ = fs::remove_dir_all(&partial);

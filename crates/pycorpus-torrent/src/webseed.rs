@@ -142,7 +142,7 @@ pub fn fetch(
                                     queue.lock().expect("queue").push_back((i, 1));
                                     continue;
                                 }
-                                if let Err(e) = layout.write_at(&handles, ps, data) {
+                                if let Err(e) = layout.write_at(&handles, ps, data).and_then(|_| layout.start_writeback(&handles, ps, pl)) {
                                     // A local write error will not get better by retrying.
                                     report.lock().expect("report").banned.push((String::from("(local disk)"), e.to_string()));
                                     cancel_all(&seeds);
@@ -158,9 +158,6 @@ pub fn fetch(
             });
         }
     });
-    for h in &handles {
-        h.sync_all().map_err(|e| TorrentError::io(root, e))?;
-    }
     let report = report.into_inner().expect("report");
     let have = have_m.into_inner().expect("have");
     if cancel.load(Ordering::Relaxed) || have.iter().all(|h| *h) {
