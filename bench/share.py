@@ -143,8 +143,19 @@ def main():
     torrent = os.path.join(tmp, "t.torrent")
     subprocess.run([binary, "torrent", "create", shard, "-o", torrent, "--tracker", tracker.url], check=True, capture_output=True)
 
+    rss = {"peers": [], "webseed": []}
+
+    def measured(cmd, kind):
+        """Runs cmd under GNU time when present, keeping its peak resident memory."""
+        if not os.path.exists("/usr/bin/time"):
+            return subprocess.run(cmd, capture_output=True, text=True)
+        out = os.path.join(tmp, "rss.txt")
+        r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out, *cmd], capture_output=True, text=True)
+        rss[kind].append(int(open(out).read().split()[-1]) // 1024)
+        return r
+
     def ours_get(dest):
-        r = subprocess.run([binary, "get", torrent, "-o", dest, "--no-dht", "--json"], capture_output=True, text=True)
+        r = measured([binary, "get", torrent, "-o", dest, "--no-dht", "--json"], "peers")
         assert r.returncode == 0, r.stderr[-2000:]
 
     def aria_get(dest):
@@ -194,7 +205,7 @@ def main():
         for rep in range(a.repeat):
             dest = os.path.join(tmp, "web-%d" % rep)
             os.sync()
-            s, r = timed(lambda: subprocess.run([binary, "get", web_torrent, "-o", dest, "--no-dht", "--json"], capture_output=True, text=True))
+            s, r = timed(lambda: measured([binary, "get", web_torrent, "-o", dest, "--no-dht", "--json"], "webseed"))
             assert r.returncode == 0, r.stderr[-2000:]
             assert same_tree(shard, os.path.join(dest, "000001"))
             shutil.rmtree(dest)
@@ -226,6 +237,7 @@ def main():
         "ratio_ours_pair_vs_aria2_pair": round(med["aria2->aria2"] / med["ours->ours"], 2),
         "ratio_our_download_vs_aria2_download_from_aria2": round(med["aria2->aria2"] / med["aria2->ours"], 2),
         "ratio_our_seed_vs_aria2_seed_to_aria2": round(med["aria2->aria2"] / med["ours->aria2"], 2),
+        "get_peak_rss_mb": {k: max(v) if v else None for k, v in rss.items()},
         "webseed": {"server": server_name, "ours_s": [round(x, 3) for x in web], "curl_s": [round(x, 3) for x in curl],
                     "ours_mb_per_s": round(total / statistics.median(web) / 1e6, 1), "curl_mb_per_s": round(total / statistics.median(curl) / 1e6, 1),
                     "throughput_vs_curl": round(statistics.median(curl) / statistics.median(web), 2)},

@@ -23,6 +23,9 @@ need opentracker opentracker "the sharing tests announce through a real tracker"
 echo "== building"
 cargo build --workspace --tests --bins
 
+echo "== building the Python module (pip install . : maturin, debug profile like the tests' binary)"
+MATURIN_PEP517_ARGS="--profile dev" python3 -m pip install --quiet --disable-pip-version-check .
+
 echo "== Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

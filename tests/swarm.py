@@ -47,6 +47,8 @@ class RangeServer:
                 from urllib.parse import unquote
                 rel = unquote(self.path.split("?")[0]).lstrip("/")
                 path = os.path.realpath(os.path.join(server.root, rel))
+                if os.path.isdir(path) and os.path.isfile(os.path.join(path, "index.html")):
+                    path = os.path.join(path, "index.html")  # a static PEP 503 index
                 if not path.startswith(os.path.realpath(server.root)) or not os.path.isfile(path):
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
@@ -65,6 +67,8 @@ class RangeServer:
                 self.send_response(status)
                 self.send_header("Content-Length", str(length))
                 self.send_header("Accept-Ranges", "bytes")
+                if path.endswith(".html"):
+                    self.send_header("Content-Type", "text/html")
                 if status == 206:
                     self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
                 self.end_headers()

@@ -29,6 +29,14 @@ pub enum FilterError {
         /// The accepted values.
         expected: String,
     },
+    /// A problem with one option, named as the caller spells it (`--since`, `since=`).
+    #[error("{option}: {source}")]
+    Option {
+        /// The option's name.
+        option: String,
+        /// The problem.
+        source: Box<FilterError>,
+    },
     /// A projects file that cannot be read.
     #[error("cannot read the projects file {path}: {source}")]
     ProjectsFile {
@@ -166,6 +174,8 @@ pub struct Filter {
     pub dist_types: Vec<DistType>,
     /// One row per blob id (the first in index order).
     pub unique: bool,
+    /// Shard numbers (any of; empty: all): a cluster task's share of the corpus.
+    pub shards: Vec<u32>,
 }
 
 impl Filter {
@@ -321,5 +331,73 @@ mod tests {
         assert_eq!(parse_date("1970-01-02").expect("date"), 86_400_000_000);
         assert_eq!(parse_date("1970-01-01T00:00:01Z").expect("date"), 1_000_000);
         assert!(parse_date("yesterday").is_err());
+    }
+}
+
+/// The filters as text, as a command line or a Python call gives them: one way to build a
+/// [`Filter`] for every interface, with the same names and the same errors.
+#[derive(Debug, Clone, Default)]
+pub struct FilterSpec {
+    /// Project name globs (`project`).
+    pub project: Vec<String>,
+    /// A file of project names or prefixes ending in `*` (`projects_file`).
+    pub projects_file: Option<std::path::PathBuf>,
+    /// Exact versions (`version`).
+    pub version: Vec<String>,
+    /// Uploaded at or after (`since`: YYYY-MM-DD or RFC 3339).
+    pub since: Option<String>,
+    /// Uploaded before (`until`).
+    pub until: Option<String>,
+    /// Globs on the path inside the distribution (`path`).
+    pub path: Vec<String>,
+    /// Extensions (`ext`), with or without the dot.
+    pub ext: Vec<String>,
+    /// Smallest size in bytes (`min_size`).
+    pub min_size: Option<u64>,
+    /// Largest size in bytes (`max_size`).
+    pub max_size: Option<u64>,
+    /// Skip reasons, `none` for stored files (`skip_reason`).
+    pub skip_reason: Vec<String>,
+    /// Distribution types (`dist_type`).
+    pub dist_type: Vec<String>,
+    /// One row per blob id (`unique`).
+    pub unique: bool,
+    /// Shard numbers (`shard`).
+    pub shard: Vec<u32>,
+}
+
+impl FilterSpec {
+    /// Builds the filter; an error names the option through `name` (which turns a field name
+    /// such as `min_size` into the caller's spelling: `--min-size` on the command line).
+    pub fn build(&self, name: &dyn Fn(&str) -> String) -> Result<Filter, FilterError> {
+        let named = |field: &str| {
+            let option = name(field);
+            move |e: FilterError| FilterError::Option { option, source: Box::new(e) }
+        };
+        let mut f = Filter::default();
+        for p in &self.project {
+            f.projects.add_glob(p).map_err(named("project"))?;
+        }
+        if let Some(file) = &self.projects_file {
+            f.projects.add_file(file).map_err(named("projects_file"))?;
+        }
+        f.versions = self.version.clone();
+        f.since = self.since.as_deref().map(parse_date).transpose().map_err(named("since"))?;
+        f.until = self.until.as_deref().map(parse_date).transpose().map_err(named("until"))?;
+        for p in &self.path {
+            f.add_path_glob(p).map_err(named("path"))?;
+        }
+        f.exts = self.ext.iter().map(|e| e.trim_start_matches('.').to_ascii_lowercase()).collect();
+        f.min_size = self.min_size;
+        f.max_size = self.max_size;
+        for r in &self.skip_reason {
+            f.add_skip_reason(r).map_err(named("skip_reason"))?;
+        }
+        for t in &self.dist_type {
+            f.add_dist_type(t).map_err(named("dist_type"))?;
+        }
+        f.unique = self.unique;
+        f.shards = self.shard.clone();
+        Ok(f)
     }
 }

@@ -164,6 +164,9 @@ impl Corpus {
 
     /// [`Corpus::scan_row_refs`] over one shard; false when `f` asked to stop.
     pub fn scan_shard_row_refs(&self, shard: &ShardInfo, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(RowRef<'_>) -> Result<bool, CoreError>) -> Result<bool, CoreError> {
+        if !filter.shards.is_empty() && !filter.shards.contains(&shard.number) {
+            return Ok(true);
+        }
         stats.shards += 1;
         match shard.kind {
             ShardKind::Sealed => {

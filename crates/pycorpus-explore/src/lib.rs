@@ -95,6 +95,11 @@ pub struct GrepStats {
     pub lines_matched: u64,
 }
 
+/// Whether the options' pattern compiles (the error says why not), before any work starts.
+pub fn check_pattern(opts: &GrepOptions) -> Result<(), ExploreError> {
+    opts.matcher().map(|_| ())
+}
+
 impl GrepOptions {
     fn matcher(&self) -> Result<RegexMatcher, ExploreError> {
         RegexMatcherBuilder::new()

@@ -288,7 +288,7 @@ pub fn get(
                 on_progress(&Progress { phase: Phase::Metadata, done: 0, total: 0 });
                 let s = Swarm::start(&opts.swarm)?;
                 let scratch = meta_dir(dest).join(format!("{}.metadata", hex::encode(m.info_hash)));
-                let t = s.add_magnet(&m.info_hash, &scratch, &peers, &trackers, opts.metadata_timeout)?;
+                let t = s.add_magnet(&m.info_hash, &scratch, &peers, &trackers, opts.metadata_timeout, cancel)?;
                 let bytes = s.torrent_bytes(&t).ok_or_else(|| TorrentError::Net("the peers' metainfo did not arrive".into()))?;
                 s.remove(t)?;
                 let _ = fs::remove_dir_all(&scratch);

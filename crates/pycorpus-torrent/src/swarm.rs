@@ -8,6 +8,7 @@ use librqbit::{AddTorrent, AddTorrentOptions, ListenerMode, ListenerOptions, Man
 use std::net::{SocketAddr, TcpListener};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,19 +114,32 @@ impl Swarm {
     }
 
     /// Adds a torrent known only by info-hash: the metainfo comes from peers (BEP 9). Waits
-    /// at most `timeout` for it.
-    pub fn add_magnet(&self, info_hash: &[u8; 20], root: &Path, peers: &[SocketAddr], trackers: &[String], timeout: Duration) -> Result<Torrent, TorrentError> {
+    /// at most `timeout` for it, and stops waiting when `cancel` is set.
+    pub fn add_magnet(&self, info_hash: &[u8; 20], root: &Path, peers: &[SocketAddr], trackers: &[String], timeout: Duration, cancel: &AtomicBool) -> Result<Torrent, TorrentError> {
         let link = format!("magnet:?xt=urn:btih:{}", hex::encode(info_hash));
         let add = AddTorrent::from_url(link);
         let fut = self.add_future(add, root, peers, trackers);
-        match self.rt.block_on(async { tokio::time::timeout(timeout, fut).await }) {
-            Ok(r) => r,
-            Err(_) => Err(TorrentError::Net(format!(
-                "no peer sent the metainfo of {} within {} s (give --peer, --tracker or --catalog)",
-                hex::encode(info_hash),
-                timeout.as_secs()
-            ))),
-        }
+        self.rt.block_on(async {
+            tokio::pin!(fut);
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                tokio::select! {
+                    r = &mut fut => return r,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                        if cancel.load(Ordering::Relaxed) {
+                            return Err(TorrentError::Interrupted);
+                        }
+                        if tokio::time::Instant::now() >= deadline {
+                            return Err(TorrentError::Net(format!(
+                                "no peer sent the metainfo of {} within {} s (give --peer, --tracker or --catalog)",
+                                hex::encode(info_hash),
+                                timeout.as_secs()
+                            )));
+                        }
+                    }
+                }
+            }
+        })
     }
 
     fn add_inner(&self, add: AddTorrent<'static>, root: &Path, peers: &[SocketAddr], trackers: &[String]) -> Result<Torrent, TorrentError> {

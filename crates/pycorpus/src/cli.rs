@@ -540,6 +540,9 @@ pub struct FilterArgs {
     /// One row per unique blob.
     #[arg(long, help_heading = "Filters")]
     pub unique: bool,
+    /// Only these shards (by number; repeat for more): one task's share on a cluster.
+    #[arg(long, value_name = "N")]
+    pub shard: Vec<u32>,
     /// Print on stderr what the filters let the scan skip: shards, row groups, rows.
     #[arg(long, help_heading = "Filters")]
     pub stats: bool,

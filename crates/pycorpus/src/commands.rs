@@ -517,30 +517,22 @@ fn sync(corpus: &mut Corpus, a: &SyncArgs, reporter: &BarReporter, out: &mut imp
 
 /// Turns filter flags into a [`Filter`], with errors that name the flag.
 pub fn build_filter(a: &FilterArgs) -> Result<Filter> {
-    let mut f = Filter::default();
-    for p in &a.project {
-        f.projects.add_glob(p).context("--project")?;
-    }
-    if let Some(file) = &a.projects_file {
-        f.projects.add_file(file).context("--projects-file")?;
-    }
-    f.versions = a.version.clone();
-    f.since = a.since.as_deref().map(parse_date).transpose().context("--since")?;
-    f.until = a.until.as_deref().map(parse_date).transpose().context("--until")?;
-    for p in &a.path {
-        f.add_path_glob(p).context("--path")?;
-    }
-    f.exts = a.ext.iter().map(|e| e.trim_start_matches('.').to_ascii_lowercase()).collect();
-    f.min_size = a.min_size;
-    f.max_size = a.max_size;
-    for r in &a.skip_reason {
-        f.add_skip_reason(r).context("--skip-reason")?;
-    }
-    for t in &a.dist_type {
-        f.add_dist_type(t).context("--dist-type")?;
-    }
-    f.unique = a.unique;
-    Ok(f)
+    let spec = pycorpus_catalog::FilterSpec {
+        project: a.project.clone(),
+        projects_file: a.projects_file.clone(),
+        version: a.version.clone(),
+        since: a.since.clone(),
+        until: a.until.clone(),
+        path: a.path.clone(),
+        ext: a.ext.clone(),
+        min_size: a.min_size,
+        max_size: a.max_size,
+        skip_reason: a.skip_reason.clone(),
+        dist_type: a.dist_type.clone(),
+        unique: a.unique,
+        shard: a.shard.clone(),
+    };
+    Ok(spec.build(&|field| format!("--{}", field.replace('_', "-")))?)
 }
 
 /// `grep`: exit 0 on a match, 1 on none, 2 on error (grep's convention, so scripts can test it).

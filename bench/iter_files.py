@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Benchmark: `Corpus.iter_files(ext="py", unique=True)` of the Python module over every unique
+.py blob of corpus-v1, side by side in one run with
+  * the seed: `git cat-file --batch` over the git anchor, fed the ids of its .py blobs (listed
+    once beforehand by `git rev-list --objects --all | grep '\\.py$'`, not timed), read by the
+    usual Python loop (header line, contents, newline);
+  * the floor: zstd alone decoding, on all cores and in memory, exactly the frame prefixes that
+    hold those blobs (`cargo run --release -p pycorpus-store --example decode_floor`).
+Each consumer only takes the length of each blob.
+
+    pip install . && python3 bench/iter_files.py [--work /tmp/pycorpus-bench] [--repeat 3]
+
+Needs the corpus and the anchor of bench/ingest.py in --work (corpus-synced if present).
+Writes bench/runs/<date>-<host>/iter_files.json.
+"""
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+READER = r'''
+import sys
+f = sys.stdin.buffer
+n = total = 0
+while True:
+    header = f.readline()
+    if not header:
+        break
+    oid, kind, size = header.split()
+    data = f.read(int(size))
+    f.read(1)
+    n += 1
+    total += len(data)
+print(n, total)
+'''
+
+OURS = r'''
+import sys, pycorpus
+n = total = 0
+for row, data in pycorpus.Corpus(sys.argv[1]).iter_files(ext="py", unique=True):
+    n += 1
+    total += len(data)
+print(n, total)
+'''
+
+
+def timed(cmd, shell=False):
+    t = time.perf_counter()
+    out = subprocess.run(cmd, shell=shell, check=True, capture_output=True, text=True).stdout
+    return time.perf_counter() - t, out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="/tmp/pycorpus-bench")
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    corpus = os.path.join(a.work, "corpus-synced")
+    if not os.path.exists(corpus):
+        corpus = os.path.join(a.work, "corpus")
+    anchor = os.path.join(a.work, "anchor.git")
+    import pycorpus  # the installed module (pip install .)
+
+    c = pycorpus.Corpus(corpus)
+    oids = os.path.join(a.work, "iter-files-oids.txt")
+    hashes = c.files(ext="py", unique=True, skip_reason="none").column("hash").to_pylist()
+    with open(oids, "w") as f:
+        f.write("".join(h.hex() + "\n" for h in hashes))
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pycorpus-store", "--example", "decode_floor"], cwd=ROOT, check=True)
+    floor_bin = os.path.join(ROOT, "target", "release", "examples", "decode_floor")
+    shards = [s["path"] for s in c.shards() if s["kind"] == "sealed"]
+    # The seed's list of blob ids (`git rev-list --objects --all | grep '\.py$'`), made once and
+    # not timed: the timed part is `git cat-file --batch` and the Python reader loop.
+    seed_list = os.path.join(a.work, "iter-files-seed-oids.txt")
+    if not os.path.exists(seed_list):
+        subprocess.run("git -C %s rev-list --objects --all | grep '\\.py$' | cut -d' ' -f1 > %s" % (anchor, seed_list), shell=True, check=True)
+    seed_cmd = "git -C %s cat-file --batch < %s | %s -c %s" % (anchor, seed_list, sys.executable, shlex.quote(READER))
+    times = {"ours": [], "seed": [], "floor": []}
+    res = {"machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()}, "corpus": corpus}
+    for i in range(a.repeat):
+        s, out = timed([sys.executable, "-c", OURS, corpus])
+        times["ours"].append(s)
+        res["ours_blobs"], res["ours_bytes"] = map(int, out.split())
+        s, out = timed(seed_cmd, shell=True)
+        times["seed"].append(s)
+        res["seed_blobs"], res["seed_bytes"] = map(int, out.split())
+        floor = 0.0
+        for sh in shards:
+            _, out = timed([floor_bin, str(sh), oids])
+            f = json.loads(out)
+            floor += f["seconds"]
+            res["floor_blobs"], res["floor_frames"], res["floor_decoded_bytes"] = f["blobs"], f["frames"], f["decoded_bytes"]
+        times["floor"].append(floor)
+        print("run %d: iter_files %.2f s, seed %.2f s, floor %.2f s" % (i + 1, times["ours"][-1], times["seed"][-1], floor), file=sys.stderr, flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    res["seconds"] = {k: {"median": round(med[k], 3), "runs": [round(x, 3) for x in v]} for k, v in times.items()}
+    res["vs_seed"] = round(med["seed"] / med["ours"], 2)
+    res["vs_floor"] = round(med["ours"] / med["floor"], 2)
+    print(json.dumps(res, indent=2))
+    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "iter_files.json"), "w") as f:
+        json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,593 @@
+//! `pycorpus._native`: the library crates under Python. The pure-Python package `pycorpus`
+//! wraps it (pyarrow tables, pathlib paths, keyword filters); this file only converts and
+//! calls. Every long call runs on a worker thread with the GIL released while the calling
+//! thread watches for Ctrl-C (`KeyboardInterrupt` stops the work at its next checkpoint).
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyKeyError, PyStopIteration, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use pycorpus_catalog::{format_time, FileRow, FilterSpec};
+use pycorpus_core::{Access, Corpus};
+use pycorpus_store::Oid;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use crossbeam_channel::RecvTimeoutError;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+/// mimalloc for the module's own allocations: `iter_files` hands Python hundreds of MB in
+/// blob-sized buffers, which the system allocator maps and unmaps one by one.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+create_exception!(_native, PycorpusError, PyException, "A pycorpus operation failed; the message says what and why.");
+
+fn err(e: impl std::fmt::Display) -> PyErr {
+    PycorpusError::new_err(e.to_string())
+}
+
+/// Runs `work` on a scoped thread with the GIL released; every 100 ms the calling thread
+/// checks for signals, and on `KeyboardInterrupt` sets the cancel flag, waits for the work
+/// to stop, and raises.
+fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce(&AtomicBool) -> T + Send) -> PyResult<T> {
+    let cancel = AtomicBool::new(false);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::scope(|s| {
+        let cancel = &cancel;
+        s.spawn(move || {
+            let _ = tx.send(work(cancel));
+        });
+        loop {
+            match py.detach(|| rx.recv_timeout(Duration::from_millis(100))) {
+                Ok(r) => return Ok(r),
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = py.check_signals() {
+                        cancel.store(true, Ordering::SeqCst);
+                        let _ = py.detach(|| rx.recv());
+                        return Err(e);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(err("the worker thread panicked")),
+            }
+        }
+    })
+}
+
+/// rayon's global pool with the parser's stack (analyze and export need it).
+fn parse_pool() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rayon_pool();
+    });
+}
+
+fn rayon_pool() -> Result<(), String> {
+    rayon::ThreadPoolBuilder::new().stack_size(pycorpus_analyze::STACK_BYTES).build_global().map_err(|e| e.to_string())
+}
+
+/// Filters as the Python layer sends them (JSON; names are the CLI's, with underscores).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Filters {
+    #[serde(default)]
+    project: Vec<String>,
+    projects_file: Option<PathBuf>,
+    #[serde(default)]
+    version: Vec<String>,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(default)]
+    path: Vec<String>,
+    #[serde(default)]
+    ext: Vec<String>,
+    min_size: Option<u64>,
+    max_size: Option<u64>,
+    #[serde(default)]
+    skip_reason: Vec<String>,
+    #[serde(default)]
+    dist_type: Vec<String>,
+    #[serde(default)]
+    unique: bool,
+    #[serde(default)]
+    shard: Vec<u32>,
+}
+
+fn filter(json: &str) -> PyResult<pycorpus_catalog::Filter> {
+    let f: Filters = serde_json::from_str(json).map_err(|e| PyValueError::new_err(format!("filters: {e}")))?;
+    let spec = FilterSpec {
+        project: f.project,
+        projects_file: f.projects_file,
+        version: f.version,
+        since: f.since,
+        until: f.until,
+        path: f.path,
+        ext: f.ext,
+        min_size: f.min_size,
+        max_size: f.max_size,
+        skip_reason: f.skip_reason,
+        dist_type: f.dist_type,
+        unique: f.unique,
+        shard: f.shard,
+    };
+    spec.build(&|field| format!("{field}=")).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
+    serde_json::to_string(v).map_err(err)
+}
+
+/// A corpus folder.
+#[pyclass(module = "pycorpus._native", frozen)]
+struct NativeCorpus {
+    root: PathBuf,
+}
+
+/// Opens `root` for reading and runs `f` on it, on the worker thread of [`interruptible`]
+/// (a `Corpus` holds a SQLite handle and stays on the thread that uses it).
+fn with_corpus<T: Send, E: std::fmt::Display>(py: Python<'_>, root: &Path, f: impl FnOnce(&Corpus, &AtomicBool) -> Result<T, E> + Send) -> PyResult<T> {
+    interruptible(py, |cancel| -> Result<T, String> {
+        let c = Corpus::open(root, Access::Read).map_err(|e| e.to_string())?;
+        f(&c, cancel).map_err(|e| e.to_string())
+    })?
+    .map_err(err)
+}
+
+// Python keyword arguments map one to one onto parameters.
+#[allow(clippy::too_many_arguments)]
+#[pymethods]
+impl NativeCorpus {
+    #[new]
+    #[pyo3(signature = (path, create=false))]
+    fn new(path: PathBuf, create: bool) -> PyResult<Self> {
+        if create {
+            Corpus::init(&path).map_err(err)?;
+        } else {
+            Corpus::open(&path, Access::Read).map_err(err)?;
+        }
+        Ok(NativeCorpus { root: path })
+    }
+
+    #[getter]
+    fn root(&self) -> PathBuf {
+        self.root.clone()
+    }
+
+    /// [(number, "sealed"|"open", folder)]
+    fn shards(&self) -> PyResult<Vec<(u32, &'static str, PathBuf)>> {
+        let c = Corpus::open(&self.root, Access::Read).map_err(err)?;
+        Ok(c.shards()
+            .map_err(err)?
+            .into_iter()
+            .map(|s| (s.number, if s.kind == pycorpus_core::ShardKind::Sealed { "sealed" } else { "open" }, s.dir))
+            .collect())
+    }
+
+    fn status(&self, py: Python<'_>) -> PyResult<String> {
+        let s = with_corpus(py, &self.root, |c, _| c.status())?;
+        json(&s)
+    }
+
+    /// Writes the selected rows to a Parquet file with files.parquet's schema.
+    fn files_to_parquet(&self, py: Python<'_>, filters: &str, dest: PathBuf) -> PyResult<u64> {
+        let f = filter(filters)?;
+        with_corpus(py, &self.root, |c, cancel| -> Result<u64, String> {
+            let mut rows = Vec::new();
+            c.for_each_row(&f, &mut |r| {
+                rows.push(r);
+                !cancel.load(Ordering::Relaxed)
+            })
+            .map_err(|e| e.to_string())?;
+            pycorpus_catalog::write_files(&dest, &rows).map_err(|e| e.to_string())?;
+            Ok(rows.len() as u64)
+        })
+    }
+
+    fn read<'py>(&self, py: Python<'py>, oid: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let id: Oid = oid.parse().map_err(|_| PyValueError::new_err(format!("{oid:?} is not a blob id (40 hex digits)")))?;
+        match with_corpus(py, &self.root, |c, _| c.read_blob(&id))? {
+            Some(data) => Ok(PyBytes::new(py, &data)),
+            None => Err(PyKeyError::new_err(format!("no blob {oid} in {}", self.root.display()))),
+        }
+    }
+
+    fn iter_files(&self, filters: &str) -> PyResult<FileIter> {
+        let f = filter(filters)?;
+        let root = self.root.clone();
+        let (tx, rx) = crossbeam_channel::bounded::<Result<Batch, String>>(16);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let stop = cancel.clone();
+        let handle = std::thread::spawn(move || {
+            let run = || -> Result<(), String> {
+                let c = Corpus::open(&root, Access::Read).map_err(|e| e.to_string())?;
+                let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, count_holders: false, frame_filter: None, batch_per_thread: 4, ..Default::default() };
+                let mut batch = Vec::with_capacity(64);
+                pycorpus_explore::visit_blobs(
+                    &c,
+                    &f,
+                    &opts,
+                    &stop,
+                    &|| (),
+                    &|_: &mut (), _oid: &Oid, h: &pycorpus_explore::Holders, data: &[u8]| -> Result<_, pycorpus_explore::ExploreError> {
+                        let data = Arc::new(data.to_vec());
+                        Ok(h.all().map(|r| (Arc::new(r.clone()), data.clone())).collect::<Vec<_>>())
+                    },
+                    &mut |items: Batch| -> Result<(), pycorpus_explore::ExploreError> {
+                        batch.extend(items);
+                        if batch.len() >= 64 && tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        Ok(())
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                if !batch.is_empty() {
+                    let _ = tx.send(Ok(batch));
+                }
+                Ok(())
+            };
+            if let Err(e) = run() {
+                let _ = tx.send(Err(e));
+            }
+        });
+        Ok(FileIter { rx, pending: std::collections::VecDeque::new(), cancel, handle: Some(handle) })
+    }
+
+    /// JSON lines of matches (the CLI's `grep --json`).
+    #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None))]
+    fn grep(&self, py: Python<'_>, pattern: &str, filters: &str, ignore_case: bool, fixed_strings: bool, word: bool, max_count: Option<u64>) -> PyResult<String> {
+        let f = filter(filters)?;
+        let opts = pycorpus_explore::GrepOptions {
+            pattern: pattern.to_string(),
+            case_insensitive: ignore_case,
+            fixed_strings,
+            word,
+            max_count,
+            json: true,
+            all_paths: true,
+            ..Default::default()
+        };
+        // The pattern is checked first, so that a bad one is a ValueError.
+        pycorpus_explore::check_pattern(&opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let out = with_corpus(py, &self.root, |c, cancel| {
+            let mut buf = Vec::new();
+            pycorpus_explore::grep(c, &f, &opts, &mut buf, cancel).map(|_| buf)
+        })?;
+        String::from_utf8(out).map_err(err)
+    }
+
+    #[pyo3(signature = (dest, filters, layout="oid"))]
+    fn extract(&self, py: Python<'_>, dest: PathBuf, filters: &str, layout: &str) -> PyResult<String> {
+        let f = filter(filters)?;
+        let layout = match layout {
+            "oid" => pycorpus_explore::Layout::Oid,
+            "tree" => pycorpus_explore::Layout::Tree,
+            other => return Err(PyValueError::new_err(format!("layout {other:?}: expected \"oid\" or \"tree\""))),
+        };
+        let s = with_corpus(py, &self.root, |c, cancel| pycorpus_explore::extract(c, &f, &dest, layout, cancel, &mut |_| {}))?;
+        json(&s)
+    }
+
+    fn analyze(&self, py: Python<'_>, filters: &str) -> PyResult<String> {
+        let f = filter(filters)?;
+        parse_pool();
+        let bar = Bar::new("analyze", "files");
+        let s = with_corpus(py, &self.root, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &Default::default(), cancel, &|n| bar.inc(n)))?;
+        bar.finish();
+        json(&s)
+    }
+
+    /// Runs `report` without charts into `dest` (the tables as Parquet there).
+    #[pyo3(signature = (dest, filters, period=None, exclude_tests_docs=false, min_units=5, top=25))]
+    fn features(&self, py: Python<'_>, dest: PathBuf, filters: &str, period: Option<&str>, exclude_tests_docs: bool, min_units: u64, top: usize) -> PyResult<String> {
+        let f = filter(filters)?;
+        let period = match period {
+            None => None,
+            Some("month") => Some(pycorpus_report::Period::Month),
+            Some("quarter") => Some(pycorpus_report::Period::Quarter),
+            Some("year") => Some(pycorpus_report::Period::Year),
+            Some(other) => return Err(PyValueError::new_err(format!("period {other:?}: expected \"month\", \"quarter\" or \"year\""))),
+        };
+        let sel = pycorpus_report::Selection { filter: f, period, exclude_tests_docs };
+        let outputs = pycorpus_report::Outputs { html: dest.join("report.html"), charts: None, csv: None, parquet: Some(dest.clone()) };
+        let drawing = pycorpus_report::Drawing { min_units, top };
+        let s = with_corpus(py, &self.root, |c, cancel| pycorpus_report::report(c, &sel, drawing, &outputs, cancel, &|_| {}))?;
+        json(&s)
+    }
+
+    #[pyo3(signature = (dest, filters, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=false))]
+    fn export_codesearchnet(&self, py: Python<'_>, dest: PathBuf, filters: &str, scenario: &str, split: &str, format: &str, nested: bool) -> PyResult<String> {
+        let mut opts = pycorpus_dataset::ExportOptions { filter: filter(filters)?, nested, ..Default::default() };
+        opts.scenario = match scenario {
+            "docstring" => pycorpus_dataset::Scenario::Docstring,
+            "comments" => pycorpus_dataset::Scenario::Comments,
+            "both" => pycorpus_dataset::Scenario::Both,
+            other => return Err(PyValueError::new_err(format!("scenario {other:?}: expected \"docstring\", \"comments\" or \"both\""))),
+        };
+        opts.split = pycorpus_dataset::Split::parse(split).map_err(|e| PyValueError::new_err(format!("split: {e}")))?;
+        opts.format = match format {
+            "jsonl.gz" => pycorpus_dataset::Format::JsonlGz,
+            "parquet" => pycorpus_dataset::Format::Parquet,
+            other => return Err(PyValueError::new_err(format!("format {other:?}: expected \"jsonl.gz\" or \"parquet\""))),
+        };
+        parse_pool();
+        let bar = Bar::new("export", "files");
+        let s = with_corpus(py, &self.root, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, cancel, &|n| bar.inc(n)))?;
+        bar.finish();
+        json(&s)
+    }
+
+    #[pyo3(signature = (paths, uploaded_on=None))]
+    fn add(&self, py: Python<'_>, paths: Vec<PathBuf>, uploaded_on: Option<&str>) -> PyResult<String> {
+        let time = uploaded_on.map(pycorpus_catalog::parse_date).transpose().map_err(|e| PyValueError::new_err(format!("uploaded_on: {e}")))?;
+        let (items, _ignored) = pycorpus_core::collect_inputs(&paths, time).map_err(err)?;
+        let root = &self.root;
+        let s = interruptible(py, |cancel| -> Result<_, String> {
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
+            c.ingest(items, &Default::default(), &pycorpus_core::NoReporter, cancel).map_err(|e| e.to_string())
+        })?
+        .map_err(err)?;
+        json(&s)
+    }
+
+    /// Mirrors from a package index (the CLI's `sync`).
+    #[pyo3(signature = (projects=vec![], index_url=None, lock=None, latest=None, since=None, until=None, types=vec![], only_pure_wheels=false, jobs=0, dry_run=false))]
+    fn sync(&self, py: Python<'_>, projects: Vec<String>, index_url: Option<String>, lock: Option<PathBuf>, latest: Option<usize>, since: Option<&str>, until: Option<&str>, types: Vec<String>, only_pure_wheels: bool, jobs: usize, dry_run: bool) -> PyResult<String> {
+        let date = |name: &str, v: Option<&str>| v.map(pycorpus_catalog::parse_date).transpose().map_err(|e| PyValueError::new_err(format!("{name}: {e}")));
+        let types = types
+            .iter()
+            .map(|t| pycorpus_archive::DistType::parse(t).ok_or_else(|| PyValueError::new_err(format!("types: unknown type {t:?} (sdist, wheel, egg, conda)"))))
+            .collect::<PyResult<Vec<_>>>()?;
+        if projects.is_empty() && lock.is_none() {
+            return Err(PyValueError::new_err("sync needs projects=[...] or lock=FILE"));
+        }
+        let opts = pycorpus_core::SyncOptions { index_url, projects, lock, latest, since: date("since", since)?, until: date("until", until)?, types, only_pure_wheels, jobs, dry_run, ..Default::default() };
+        let root = &self.root;
+        let bar = Bar::new("sync", "files");
+        let s = interruptible(py, |cancel| -> Result<_, String> {
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
+            c.sync(&opts, &pycorpus_core::NoReporter, cancel).map_err(|e| e.to_string())
+        })?
+        .map_err(err)?;
+        bar.finish();
+        json(&s)
+    }
+
+    fn seal(&self, py: Python<'_>) -> PyResult<String> {
+        let root = &self.root;
+        let s = interruptible(py, |_| -> Result<_, String> {
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
+            c.seal(&pycorpus_core::NoReporter).map_err(|e| e.to_string())
+        })?
+        .map_err(err)?;
+        json(&s)
+    }
+}
+
+/// A progress bar on stderr when it is a terminal (indicatif draws nothing otherwise, so a
+/// notebook or a log stays clean).
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new(prefix: &'static str, unit: &'static str) -> Bar {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(indicatif::ProgressStyle::with_template(&format!("{{prefix}} {{pos}} {unit} {{per_sec}} {{elapsed}}")).expect("valid template"));
+        b.set_prefix(prefix);
+        Bar(b)
+    }
+    fn bytes(prefix: &'static str) -> Bar {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}").expect("valid template").progress_chars("=> "));
+        b.set_prefix(prefix);
+        Bar(b)
+    }
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn set(&self, done: u64, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(done);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Rows with their blob's contents, as they cross from the reading threads to Python.
+type Batch = Vec<(Arc<FileRow>, Arc<Vec<u8>>)>;
+
+/// Rows and contents of the selected files, decoded on Rust threads ahead of the consumer.
+#[pyclass(module = "pycorpus._native")]
+struct FileIter {
+    rx: crossbeam_channel::Receiver<Result<Batch, String>>,
+    pending: std::collections::VecDeque<(Arc<FileRow>, Arc<Vec<u8>>)>,
+    cancel: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A row as a dict with files.parquet's column names (times as RFC 3339 text, the hash as hex).
+fn row_dict<'py>(py: Python<'py>, r: &FileRow) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("project_name", &r.project_name)?;
+    d.set_item("project_version", &r.project_version)?;
+    d.set_item("project_release", &r.project_release)?;
+    d.set_item("uploaded_on", format_time(r.uploaded_on))?;
+    d.set_item("path", &r.path)?;
+    d.set_item("archive_path", &r.archive_path)?;
+    d.set_item("size", r.size)?;
+    d.set_item("hash", r.hash.to_hex())?;
+    d.set_item("skip_reason", r.skip_reason.map(|s| s.as_str()))?;
+    d.set_item("lines", r.lines)?;
+    d.set_item("repository", r.repository)?;
+    d.set_item("dist_sha256", &r.dist_sha256)?;
+    d.set_item("dist_type", r.dist_type.as_str())?;
+    d.set_item("entry_type", r.entry_type.as_str())?;
+    d.set_item("link_target", r.link_target.as_deref())?;
+    Ok(d)
+}
+
+#[pymethods]
+impl FileIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyBytes>)> {
+        loop {
+            if let Some((row, data)) = self.pending.pop_front() {
+                let t = row_dict(py, &row)?.into_any();
+                return Ok((t, PyBytes::new(py, &data)));
+            }
+            let rx = self.rx.clone();
+            let got = loop {
+                match py.detach(|| rx.recv_timeout(Duration::from_millis(100))) {
+                    Ok(v) => break Some(v),
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break None,
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                        if let Err(e) = py.check_signals() {
+                            self.close();
+                            return Err(e);
+                        }
+                    }
+                }
+            };
+            match got {
+                Some(Ok(batch)) => self.pending.extend(batch),
+                Some(Err(e)) => return Err(err(e)),
+                None => return Err(PyStopIteration::new_err(())),
+            }
+        }
+    }
+
+    /// Stops the readers (also when the iterator is dropped).
+    fn close(&mut self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        while self.rx.try_recv().is_ok() {}
+        if let Some(h) = self.handle.take() {
+            // The producer may be blocked on a full channel: keep draining until it ends.
+            while !h.is_finished() {
+                while self.rx.try_recv().is_ok() {}
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for FileIter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// `get`: returns the JSON report.
+#[pyfunction]
+#[pyo3(signature = (what, dest, peers=vec![], trackers=vec![], webseeds=vec![], catalogs=vec![], dht=true, verify=false, webseed_after=15.0, stall_timeout=300.0))]
+#[allow(clippy::too_many_arguments)]
+fn get(py: Python<'_>, what: &str, dest: PathBuf, peers: Vec<String>, trackers: Vec<String>, webseeds: Vec<String>, catalogs: Vec<String>, dht: bool, verify: bool, webseed_after: f64, stall_timeout: f64) -> PyResult<String> {
+    let request = pycorpus_torrent::Request::parse(what).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let mut opts = pycorpus_torrent::GetOptions::new(dest);
+    opts.peers = peers.iter().map(|p| p.parse().map_err(|_| PyValueError::new_err(format!("peer {p:?} is not IP:PORT")))).collect::<PyResult<_>>()?;
+    opts.trackers = trackers;
+    opts.webseeds = webseeds;
+    opts.catalogs = catalogs;
+    opts.verify = verify;
+    opts.swarm.dht = dht;
+    opts.webseed_after = Duration::from_secs_f64(webseed_after.max(0.0));
+    opts.stall_timeout = Duration::from_secs_f64(stall_timeout.max(0.0));
+    let bar = Bar::bytes("get");
+    let r = interruptible(py, |cancel| pycorpus_torrent::get(&request, &opts, &|_| Ok(()), &|p| bar.set(p.done, p.total), cancel))?;
+    bar.finish();
+    match r {
+        Ok((report, _)) => json(&report),
+        Err(pycorpus_torrent::TorrentError::Interrupted) => Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted; verified pieces are kept")),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// A running seeder.
+#[pyclass(module = "pycorpus._native")]
+struct NativeSeeder {
+    swarm: Option<pycorpus_torrent::Swarm>,
+    torrents: Vec<(String, pycorpus_torrent::Torrent)>,
+    addr: Option<String>,
+}
+
+#[pymethods]
+impl NativeSeeder {
+    #[new]
+    #[pyo3(signature = (targets, listen="0.0.0.0:4240", trackers=vec![], dht=true, upload_limit=None, torrent_dir=None))]
+    fn new(py: Python<'_>, targets: Vec<PathBuf>, listen: &str, trackers: Vec<String>, dht: bool, upload_limit: Option<u32>, torrent_dir: Option<PathBuf>) -> PyResult<Self> {
+        let listen = listen.parse().map_err(|_| PyValueError::new_err(format!("listen {listen:?} is not IP:PORT")))?;
+        let sopts = pycorpus_torrent::SwarmOptions { listen: Some(listen), dht, upload_limit, ..Default::default() };
+        let r = interruptible(py, |_| -> Result<NativeSeeder, pycorpus_torrent::TorrentError> {
+            let swarm = pycorpus_torrent::Swarm::start(&sopts)?;
+            let mut torrents = Vec::new();
+            for t in &targets {
+                let (meta, root) = pycorpus_torrent::prepare_seed(t, None, &Default::default())?;
+                let h = swarm.add(&meta, &root, &[], &trackers)?;
+                let st = swarm.stats(&h);
+                if st.have_bytes != st.total_bytes {
+                    return Err(pycorpus_torrent::TorrentError::Invalid(format!("{} does not hold the torrent's content: {} of {} bytes verify", root.display(), st.have_bytes, st.total_bytes)));
+                }
+                if let Some(dir) = &torrent_dir {
+                    std::fs::create_dir_all(dir).map_err(|e| pycorpus_torrent::TorrentError::Invalid(format!("{}: {e}", dir.display())))?;
+                    std::fs::write(dir.join(format!("{}.torrent", meta.hex())), &meta.bytes).map_err(|e| pycorpus_torrent::TorrentError::Invalid(format!("{}: {e}", dir.display())))?;
+                }
+                torrents.push((meta.hex(), h));
+            }
+            let addr = swarm.listen_addr().map(|a| a.to_string());
+            Ok(NativeSeeder { swarm: Some(swarm), torrents, addr })
+        })?;
+        r.map_err(err)
+    }
+
+    #[getter]
+    fn addr(&self) -> Option<String> {
+        self.addr.clone()
+    }
+
+    #[getter]
+    fn info_hashes(&self) -> Vec<String> {
+        self.torrents.iter().map(|(h, _)| h.clone()).collect()
+    }
+
+    /// Bytes uploaded so far, per info-hash.
+    fn uploaded(&self) -> Vec<(String, u64)> {
+        match &self.swarm {
+            Some(s) => self.torrents.iter().map(|(h, t)| (h.clone(), s.stats(t).uploaded_bytes)).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn stop(&mut self, py: Python<'_>) {
+        if let Some(s) = self.swarm.take() {
+            self.torrents.clear();
+            py.detach(|| s.stop());
+        }
+    }
+}
+
+/// `torrent create`: returns (info-hash, .torrent bytes).
+#[pyfunction]
+#[pyo3(signature = (target, webseeds=vec![], trackers=vec![]))]
+fn create_torrent<'py>(py: Python<'py>, target: PathBuf, webseeds: Vec<String>, trackers: Vec<String>) -> PyResult<(String, Bound<'py, PyBytes>)> {
+    let opts = pycorpus_torrent::CreateOptions { webseeds, trackers, ..Default::default() };
+    let meta = interruptible(py, |_| pycorpus_torrent::create(Path::new(&target), &opts))?.map_err(err)?;
+    Ok((meta.hex(), PyBytes::new(py, &meta.bytes)))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("PycorpusError", m.py().get_type::<PycorpusError>())?;
+    m.add_class::<NativeCorpus>()?;
+    m.add_class::<FileIter>()?;
+    m.add_class::<NativeSeeder>()?;
+    m.add_function(wrap_pyfunction!(get, m)?)?;
+    m.add_function(wrap_pyfunction!(create_torrent, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let _ = rayon_pool;
+    Ok(())
+}

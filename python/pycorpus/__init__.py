@@ -1,0 +1,231 @@
+"""pycorpus: the code published on a Python package index as a local corpus.
+
+The same implementation as the `pycorpus` command line, for notebooks, scripts and clusters::
+
+    import pycorpus
+    c = pycorpus.Corpus("pycorpus-data")
+    df = c.files(project="requests", ext="py").to_pandas()
+    for row, data in c.iter_files(ext="py", unique=True):
+        ...
+    path = pycorpus.get("5f0f7c...e1", datastore="data/", urls=["https://example.invalid/torrents"])
+
+Filters are keyword arguments named like the command line's (``project``, ``projects_file``,
+``version``, ``since``, ``until``, ``path``, ``ext``, ``min_size``, ``max_size``,
+``skip_reason``, ``dist_type``, ``unique``, ``shard``); list-valued ones take one value or a
+list. ``shard=n`` restricts a call to one shard: the unit of work on a cluster.
+Long calls show a progress bar on a terminal and stop on Ctrl-C (``KeyboardInterrupt``).
+"""
+import json
+import os
+import pathlib
+import tempfile
+
+from . import _native
+from ._native import PycorpusError
+
+__all__ = ["Corpus", "PycorpusError", "Seeder", "get", "seed", "create_torrent", "__version__"]
+__version__ = _native.__version__
+
+_LIST_FILTERS = ("project", "version", "path", "ext", "skip_reason", "dist_type")
+_INT_LIST_FILTERS = ("shard",)
+_SCALAR_FILTERS = ("projects_file", "since", "until", "min_size", "max_size", "unique")
+
+
+def _filters(kw):
+    """The keyword filters as the JSON the native layer reads; unknown names are a TypeError."""
+    out = {}
+    for k, v in kw.items():
+        if v is None:
+            continue
+        if k in _LIST_FILTERS:
+            out[k] = [str(x) for x in ([v] if isinstance(v, (str, os.PathLike)) else v)]
+        elif k in _INT_LIST_FILTERS:
+            out[k] = [int(x) for x in ([v] if isinstance(v, int) else v)]
+        elif k in _SCALAR_FILTERS:
+            if k in ("since", "until") and hasattr(v, "isoformat"):
+                v = v.isoformat()
+            out[k] = os.fspath(v) if k == "projects_file" else v
+        else:
+            raise TypeError("unknown filter %r; filters are: %s" % (k, ", ".join(_LIST_FILTERS + _INT_LIST_FILTERS + _SCALAR_FILTERS)))
+    return json.dumps(out)
+
+
+class Corpus:
+    """A corpus folder (``path``, else ``$PYCORPUS_DIR``, else ``./pycorpus-data``).
+
+    ``create=True`` makes the folder a corpus if it is not one yet."""
+
+    def __init__(self, path=None, create=False):
+        path = path if path is not None else os.environ.get("PYCORPUS_DIR", "pycorpus-data")
+        self._c = _native.NativeCorpus(os.fspath(path), create)
+
+    @property
+    def path(self):
+        """The corpus folder."""
+        return pathlib.Path(self._c.root)
+
+    def __repr__(self):
+        return "Corpus(%r)" % str(self.path)
+
+    def shards(self):
+        """Every shard: a list of dicts with ``number``, ``kind`` ("sealed" or "open") and ``path``.
+        Shards are independent: one per task is the way to spread work over a cluster."""
+        return [{"number": n, "kind": k, "path": pathlib.Path(p)} for n, k, p in self._c.shards()]
+
+    def status(self):
+        """What the corpus holds (the CLI's ``status --format jsonl``)."""
+        return json.loads(self._c.status())
+
+    def add(self, paths, uploaded_on=None):
+        """Adds distribution files or folders of them; returns the summary dict."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        return json.loads(self._c.add([os.fspath(p) for p in paths], uploaded_on))
+
+    def sync(self, projects=(), index_url=None, lock=None, latest=None, since=None, until=None, types=(), only_pure_wheels=False,
+             jobs=0, dry_run=False):
+        """Mirrors distribution files from a package index into the corpus (the CLI's ``sync``):
+        ``projects`` by name, or exactly the files of a ``lock`` file. The index is ``index_url``,
+        else corpus.toml's, ``PIP_INDEX_URL``, pip's configuration, pip's default. Returns the
+        summary dict; a second call fetches only what is new."""
+        if isinstance(projects, str):
+            projects = [projects]
+        if isinstance(types, str):
+            types = [types]
+        iso = lambda d: d.isoformat() if hasattr(d, "isoformat") else d
+        return json.loads(self._c.sync(list(projects), index_url, os.fspath(lock) if lock else None, latest, iso(since), iso(until),
+                                       list(types), only_pure_wheels, jobs, dry_run))
+
+    def seal(self):
+        """Seals the open shard; returns its manifest summary (None when there was nothing to seal)."""
+        return json.loads(self._c.seal())
+
+    def files(self, **filters):
+        """The selected rows of the file index as a ``pyarrow.Table`` (files.parquet's schema).
+        ``.to_pandas()`` gives a DataFrame."""
+        import pyarrow.parquet as pq
+
+        with tempfile.TemporaryDirectory(prefix="pycorpus-") as d:
+            dest = os.path.join(d, "files.parquet")
+            self._c.files_to_parquet(_filters(filters), dest)
+            return pq.read_table(dest)
+
+    def read(self, oid):
+        """The contents of a blob by its git blob id (hex). ``KeyError`` if the corpus lacks it."""
+        if isinstance(oid, (bytes, bytearray)):
+            oid = bytes(oid).hex()
+        return self._c.read(oid)
+
+    def iter_files(self, **filters):
+        """Yields ``(row, contents)`` for every selected stored file: ``row`` a dict with the
+        index's columns, ``contents`` bytes. Blobs are decompressed on Rust threads ahead of you,
+        without the GIL; each blob is read once (with ``unique=True``, one row per blob)."""
+        return self._c.iter_files(_filters(filters))
+
+    def grep(self, pattern, ignore_case=False, fixed_strings=False, word=False, max_count=None, **filters):
+        """Searches the selected files with ripgrep's regex engine; returns a list of dicts, one
+        per matching line (``oid``, ``project``, ``version``, ``path``, ``line_number``, ``line``,
+        and the other files holding the same blob)."""
+        out = self._c.grep(pattern, _filters(filters), ignore_case, fixed_strings, word, max_count)
+        return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+    def extract(self, dest, layout="oid", **filters):
+        """Writes the selected files under ``dest`` (``layout="oid"``: one per blob;
+        ``"tree"``: project/release/path); returns the summary dict."""
+        return json.loads(self._c.extract(os.fspath(dest), _filters(filters), layout))
+
+    def analyze(self, **filters):
+        """Parses every selected unique Python file once and keeps its language facts; returns
+        the summary dict. A rerun parses only what is new."""
+        return json.loads(self._c.analyze(_filters(filters)))
+
+    def features(self, view="release", period=None, exclude_tests_docs=False, **filters):
+        """Adoption of language features over time as a ``pyarrow.Table`` (run ``analyze()``
+        first): one row per period and feature with ``units``, ``with_feature`` and ``percent``.
+
+        ``view``: ``"release"`` (share of releases), ``"project"`` (of projects uploading in the
+        period, py-code.org's definition) or ``"file"`` (of unique files, counted when first
+        seen); or another table of the report by name: ``"features_overall"``, ``"packaging"``,
+        ``"build_backends"``, ``"min_versions"``, ``"imports"``, ``"parse_status"``,
+        ``"summary"``. ``period``: ``"month"``, ``"quarter"``, ``"year"`` (default: the finest
+        with about 30 releases per bucket)."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        views = {"release": "release", "project": "project_period", "project_period": "project_period", "file": "file"}
+        with tempfile.TemporaryDirectory(prefix="pycorpus-") as d:
+            self._c.features(d, _filters(filters), period, exclude_tests_docs)
+            if view in views:
+                t = pq.read_table(os.path.join(d, "adoption.parquet"))
+                return t.filter(pc.equal(t["view"], views[view])).drop_columns(["view"])
+            path = os.path.join(d, view + ".parquet")
+            if not os.path.exists(path):
+                have = sorted(f[:-8] for f in os.listdir(d) if f.endswith(".parquet") and f != "adoption.parquet")
+                raise ValueError("view %r: expected release, project, file or one of %s" % (view, ", ".join(have)))
+            return pq.read_table(path)
+
+    def export_codesearchnet(self, dest, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=False, **filters):
+        """Writes a CodeSearchNet-format dataset of the selection to ``dest``; returns the summary."""
+        return json.loads(self._c.export_codesearchnet(os.fspath(dest), _filters(filters), scenario, split, format, nested))
+
+
+def get(infohash_or_magnet, datastore=None, urls=None, peers=(), trackers=(), webseeds=(), dht=True, verify=False,
+        webseed_after=15.0, stall_timeout=300.0, with_report=False):
+    """Fetches a torrent (info-hash, magnet link or .torrent path) into ``datastore`` (default
+    ``./pycorpus-datastore``) and returns the ``pathlib.Path`` of its content, verified piece by
+    piece; with ``with_report=True``, ``(path, report)`` where the report says where the bytes
+    came from (``peer_bytes``, ``webseed_bytes``, ``resumed_bytes``, ``from_datastore``, ...).
+
+    A copy already in the datastore returns at once (``verify=True`` re-checks it). ``urls``:
+    catalogs serving ``<hash>.torrent``; ``peers``: ``"IP:PORT"`` strings; ``webseeds``: BEP 19
+    URLs. An interrupted download (Ctrl-C, a crash) resumes on the next call."""
+    dest = os.fspath(datastore if datastore is not None else "pycorpus-datastore")
+    report = json.loads(_native.get(os.fspath(infohash_or_magnet), dest, list(peers), list(trackers), list(webseeds),
+                                    list(urls or ()), dht, verify, webseed_after, stall_timeout))
+    path = pathlib.Path(report["path"])
+    return (path, report) if with_report else path
+
+
+class Seeder:
+    """Seeds shards, folders or .torrent files until ``stop()`` (or the end of a ``with``)."""
+
+    def __init__(self, targets, listen="0.0.0.0:4240", trackers=(), dht=True, upload_limit=None, torrent_dir=None):
+        if isinstance(targets, (str, os.PathLike)):
+            targets = [targets]
+        self._s = _native.NativeSeeder([os.fspath(t) for t in targets], listen, list(trackers), dht, upload_limit,
+                                       os.fspath(torrent_dir) if torrent_dir else None)
+
+    @property
+    def addr(self):
+        """Where peers connect (``IP:PORT``)."""
+        return self._s.addr
+
+    @property
+    def info_hashes(self):
+        return list(self._s.info_hashes)
+
+    def uploaded(self):
+        """Bytes sent so far, by info-hash."""
+        return dict(self._s.uploaded())
+
+    def stop(self):
+        self._s.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def seed(targets, **kw):
+    """Starts seeding; returns the running ``Seeder``."""
+    return Seeder(targets, **kw)
+
+
+def create_torrent(target, output=None, webseeds=(), trackers=()):
+    """Writes the deterministic metainfo of a shard or folder; returns its info-hash."""
+    h, data = _native.create_torrent(os.fspath(target), list(webseeds), list(trackers))
+    if output is not None:
+        pathlib.Path(output).write_bytes(data)
+    return h

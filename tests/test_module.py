@@ -1,0 +1,270 @@
+"""The Python module `pycorpus` (built from crates/pycorpus-py by `pip install .`): every method
+on a generated corpus, its errors, Ctrl-C, and `get`/`Seeder` in the same swarms as the CLI."""
+import glob
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+pycorpus = pytest.importorskip("pycorpus", reason="the module is built by scripts/test.sh (pip install .)")
+
+from swarm import RangeServer, Seeder as CliSeeder, tree_digest  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(scope="module")
+def corpus(built):
+    return pycorpus.Corpus(built["sealed"].corpus)
+
+
+def cli_json_lines(binary, corpus_dir, *args):
+    r = subprocess.run([binary, "--corpus", corpus_dir, *args], capture_output=True, text=True, check=True)
+    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def test_files_is_the_index_as_arrow(corpus, built, binary):
+    t = corpus.files(ext="py")
+    ls = cli_json_lines(binary, built["sealed"].corpus, "ls", "--ext", "py", "--format", "jsonl")
+    assert t.num_rows == len(ls) > 10
+    assert t.schema.names[:3] == ["project_name", "project_version", "project_release"]
+    assert sorted(t.column("path").to_pylist()) == sorted(r["path"] for r in ls)
+    df = corpus.files(project="alpha", version=["1.1"]).to_pandas()
+    assert set(df["project_release"]) == {"alpha-1.1.tar.gz"}
+    assert corpus.files(project="nothing-like-this").num_rows == 0
+
+
+def test_read_and_iter_files_agree_with_the_cli(corpus, built, binary):
+    rows = list(corpus.iter_files(ext="py", unique=True))
+    streamed = cli_json_lines(binary, built["sealed"].corpus, "stream", "--ext", "py", "--unique")
+    assert len(rows) == len(streamed) == len({r["hash"] for r, _ in rows})
+    by_oid = {s["oid"]: s["contents"].encode() for s in streamed}
+    for row, data in rows:
+        assert data == by_oid[row["hash"]] == corpus.read(row["hash"])
+        assert row["project_name"] and row["uploaded_on"].startswith("2024-01-02")
+    # Without unique: one item per file row, blobs shared by several rows repeated.
+    all_rows = list(corpus.iter_files(ext="py"))
+    assert len(all_rows) == corpus.files(ext="py", skip_reason="none").num_rows >= len(rows)
+    # Stopping early leaves nothing running.
+    it = corpus.iter_files()
+    next(it)
+    it.close()
+    del it
+
+
+def test_grep_extract_analyze_features_export(built, tmp_path):
+    import shutil
+    shutil.copytree(built["sealed"].corpus, tmp_path / "c")  # analyze writes; the shared corpus stays as it is
+    corpus = pycorpus.Corpus(tmp_path / "c")
+    hits = corpus.grep(r"def helper", ext="py")
+    assert hits and all(h["text"].startswith("def helper") for h in hits)
+    assert corpus.grep("DEF HELPER", ignore_case=True, ext="py") == hits
+    assert corpus.grep("def helper", project="alpha", version="1.0") and not corpus.grep("no such text anywhere")
+    s = corpus.extract(tmp_path / "out", ext="py", unique=True)
+    assert s["written"] == len(list(corpus.iter_files(ext="py", unique=True)))
+    a = corpus.analyze()
+    assert a["analyzed"] >= 10 and a["by_status"].get("ok", 0) >= 10, a
+    assert corpus.analyze()["analyzed"] == 0, "a rerun parses nothing new"
+    f = corpus.features(view="release", period="year")
+    assert f.num_rows > 0 and set(f.column_names) >= {"period", "feature", "units", "with_feature", "percent"}
+    assert corpus.features(view="project", period="year").num_rows == f.num_rows
+    assert corpus.features(view="parse_status").num_rows >= 1
+    with pytest.raises(ValueError, match="view"):
+        corpus.features(view="nope")
+    e = corpus.export_codesearchnet(tmp_path / "csn")
+    files = glob.glob(str(tmp_path / "csn" / "python" / "final" / "jsonl" / "*" / "*.jsonl.gz"))
+    assert e["functions"] >= 1 and sum(1 for f in files for _ in gzip.open(f)) == sum(e["records"].values()), e
+    with pytest.raises(ValueError, match="scenario"):
+        corpus.export_codesearchnet(tmp_path / "x", scenario="poems")
+
+
+def test_add_seal_and_errors(tmp_path, built):
+    c = pycorpus.Corpus(tmp_path / "new", create=True)
+    s = c.add(built["archives"], uploaded_on="2024-03-04")
+    assert s["considered"] == 8 and s["added"] == 7 and s["failed"] == 1, s
+    assert [x["kind"] for x in c.shards()] == ["open"]
+    c.seal()
+    assert [x["kind"] for x in c.shards()] == ["sealed"]
+    assert c.status()["total"]["distributions"] == 8
+    with pytest.raises(pycorpus.PycorpusError, match="not a pycorpus corpus"):
+        pycorpus.Corpus(tmp_path / "missing")
+    with pytest.raises(TypeError, match="unknown filter 'proj'"):
+        c.files(proj="x")
+    with pytest.raises(ValueError, match="since="):
+        c.files(since="yesterday")
+    with pytest.raises(ValueError, match="pattern"):
+        c.grep("(")
+    with pytest.raises(KeyError):
+        c.read("0" * 40)
+    with pytest.raises(ValueError, match="blob id"):
+        c.read("xyz")
+
+
+def test_ctrl_c_interrupts_a_long_call(tmp_path):
+    """A get() waiting on a peer that never answers stops on SIGINT with KeyboardInterrupt."""
+    import socket
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)  # connections complete in the backlog; nothing is ever said
+    script = textwrap.dedent("""
+        import sys, pycorpus
+        print("ready", flush=True)
+        try:
+            pycorpus.get("a" * 40, datastore=sys.argv[1], peers=[sys.argv[2]], dht=False)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(3)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "d"), "127.0.0.1:%d" % mute.getsockname()[1]],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(1.5)
+    assert p.poll() is None, p.communicate()
+    t = time.time()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 3 and "interrupted" in out, (out, err)
+    assert time.time() - t < 5
+    mute.close()
+
+
+def test_ctrl_c_in_iter_files(built):
+    script = textwrap.dedent("""
+        import sys, time, pycorpus
+        c = pycorpus.Corpus(sys.argv[1])
+        try:
+            for i, (row, data) in enumerate(c.iter_files()):
+                if i == 0:
+                    print("started", flush=True)
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(3)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script, built["sealed"].corpus], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "started"
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 3 and "interrupted" in out, (out, err)
+
+
+def test_get_from_a_seed_a_web_seed_and_the_datastore(binary, built, tmp_path):
+    [shard] = glob.glob(os.path.join(built["sealed"].corpus, "shards", "0*"))
+    torrent = tmp_path / "s.torrent"
+    h = pycorpus.create_torrent(shard, torrent)
+    assert len(h) == 40 and torrent.exists()
+    # From a seeder run by the module itself.
+    with pycorpus.Seeder([shard], listen="127.0.0.1:0", dht=False) as s:
+        assert s.info_hashes == [h]
+        path, rep = pycorpus.get(str(torrent), datastore=tmp_path / "a", peers=[s.addr], dht=False, with_report=True)
+        assert rep["peer_bytes"] == rep["total_bytes"] and s.uploaded()[h] >= rep["total_bytes"]
+    assert tree_digest(path) == tree_digest(shard)
+    # By bare info-hash: the datastore answers at once.
+    t = time.time()
+    assert pycorpus.get(h, datastore=tmp_path / "a", dht=False) == path and time.time() - t < 3
+    # From a web seed alone, the metainfo from a catalog.
+    web = RangeServer(os.path.dirname(shard))
+    cat = tmp_path / "catalog"
+    cat.mkdir()
+    pycorpus.create_torrent(shard, cat / (h + ".torrent"), webseeds=[web.url])
+    catalog = RangeServer(str(cat))
+    try:
+        path, rep = pycorpus.get(h, datastore=tmp_path / "b", urls=[catalog.url], dht=False, with_report=True)
+    finally:
+        web.close()
+        catalog.close()
+    assert rep["webseed_bytes"] == rep["total_bytes"] and tree_digest(path) == tree_digest(shard)
+    with pytest.raises(pycorpus.PycorpusError, match="nothing to ask"):
+        pycorpus.get("b" * 40, datastore=tmp_path / "c", dht=False)
+
+
+def test_get_resumes_after_a_kill(binary, tmp_path):
+    share = tmp_path / "data"
+    share.mkdir()
+    for i in range(3):
+        (share / ("%d.bin" % i)).write_bytes(os.urandom(4_000_000))
+    torrent = tmp_path / "d.torrent"
+    pycorpus.create_torrent(share, torrent)
+    slow = CliSeeder(binary, [str(share)], "--upload-limit", "3M")
+    script = "import sys, pycorpus; pycorpus.get(sys.argv[1], datastore=sys.argv[2], peers=[sys.argv[3]], dht=False)"
+    try:
+        p = subprocess.Popen([sys.executable, "-c", script, str(torrent), str(tmp_path / "dl"), slow.addr])
+        time.sleep(2.5)
+        p.kill()
+        p.wait()
+    finally:
+        slow.stop()
+    assert not (tmp_path / "dl" / "data").exists(), "killed before the end: nothing takes the name"
+    fast = CliSeeder(binary, [str(share)])
+    try:
+        path, rep = pycorpus.get(str(torrent), datastore=tmp_path / "dl", peers=[fast.addr], dht=False, with_report=True)
+    finally:
+        fast.stop()
+    assert rep["resumed_bytes"] > 0 and rep["resumed_bytes"] + rep["peer_bytes"] == rep["total_bytes"], rep
+    assert tree_digest(path) == tree_digest(share)
+
+
+def test_scale_out_with_ray_gives_the_single_process_answer(built, tmp_path):
+    """Shards are independent: one Ray task per shard, summed, equals one call over the corpus."""
+    ray = pytest.importorskip("ray")
+    archives = sorted(glob.glob(os.path.join(built["archives"], "*")))
+    c = pycorpus.Corpus(tmp_path / "two", create=True)
+    c.add(archives[: len(archives) // 2], uploaded_on="2024-01-01")
+    c.seal()
+    c.add(archives[len(archives) // 2:], uploaded_on="2024-02-01")
+    c.seal()
+    shards = c.shards()
+    assert [s["number"] for s in shards] == [1, 2]
+
+    def per_shard(path, n):
+        import pycorpus as pc
+        corpus = pc.Corpus(path)
+        py_bytes = sum(len(d) for _, d in corpus.iter_files(ext="py", shard=n))
+        hits = len(corpus.grep("import|def ", shard=n))
+        rows = corpus.files(shard=n).num_rows
+        return py_bytes, hits, rows
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        task = ray.remote(per_shard)
+        parts = ray.get([task.remote(str(c.path), s["number"]) for s in shards])
+    finally:
+        ray.shutdown()
+    whole = (sum(len(d) for _, d in c.iter_files(ext="py")), len(c.grep("import|def ")), c.files().num_rows)
+    assert all(p[2] > 0 for p in parts), parts
+    assert tuple(map(sum, zip(*parts))) == whole, (parts, whole)
+
+
+def test_sync_from_a_local_index(built, tmp_path):
+    """`Corpus.sync` mirrors from a static PEP 503 index on 127.0.0.1, verified by sha256."""
+    import hashlib
+    import shutil
+    root = tmp_path / "index"
+    (root / "files").mkdir(parents=True)
+    for name in ("alpha-1.0.tar.gz", "alpha-1.1.tar.gz"):
+        shutil.copy(os.path.join(built["archives"], name), root / "files" / name)
+    (root / "simple" / "alpha").mkdir(parents=True)
+    links = "".join('<a href="../../files/%s#sha256=%s">%s</a>\n' % (n, hashlib.sha256((root / "files" / n).read_bytes()).hexdigest(), n)
+                    for n in ("alpha-1.0.tar.gz", "alpha-1.1.tar.gz"))
+    (root / "simple" / "alpha" / "index.html").write_text("<html><body>\n%s</body></html>\n" % links)
+    (root / "simple" / "index.html").write_text('<html><body><a href="alpha/">alpha</a></body></html>\n')
+    server = RangeServer(str(root))
+    try:
+        c = pycorpus.Corpus(tmp_path / "mirror", create=True)
+        s = c.sync("alpha", index_url=server.url + "simple/")
+        again = c.sync(["alpha"], index_url=server.url + "simple/")
+        with pytest.raises(ValueError, match="projects"):
+            c.sync()
+        down = c.sync("alpha", index_url="http://127.0.0.1:9/simple/")  # recorded, retried next time
+        assert down["failures"] and "127.0.0.1:9" in down["failures"][0]["reason"], down
+    finally:
+        server.close()
+    assert s["add"]["added"] == 2, s
+    assert again["add"]["added"] == 0, again
+    assert sorted(set(c.files().column("project_release").to_pylist())) == ["alpha-1.0.tar.gz", "alpha-1.1.tar.gz"]
