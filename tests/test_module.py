@@ -160,8 +160,9 @@ def test_get_from_a_seed_a_web_seed_and_the_datastore(binary, built, tmp_path):
     h = pycorpus.create_torrent(shard, torrent)
     assert len(h) == 40 and torrent.exists()
     # From a seeder run by the module itself.
-    with pycorpus.Seeder([shard], listen="127.0.0.1:0", dht=False) as s:
+    with pycorpus.Seeder([shard], listen="127.0.0.1:0", dht=False, torrent_dir=tmp_path / "served") as s:
         assert s.info_hashes == [h]
+        assert (tmp_path / "served" / (h + ".torrent")).read_bytes() == torrent.read_bytes()
         path, rep = pycorpus.get(str(torrent), datastore=tmp_path / "a", peers=[s.addr], dht=False, with_report=True)
         assert rep["peer_bytes"] == rep["total_bytes"] and s.uploaded()[h] >= rep["total_bytes"]
     assert tree_digest(path) == tree_digest(shard)

@@ -526,16 +526,7 @@ impl NativeSeeder {
             let swarm = pycorpus_torrent::Swarm::start(&sopts)?;
             let mut torrents = Vec::new();
             for t in &targets {
-                let (meta, root) = pycorpus_torrent::prepare_seed(t, None, &Default::default())?;
-                let h = swarm.add(&meta, &root, &[], &trackers)?;
-                let st = swarm.stats(&h);
-                if st.have_bytes != st.total_bytes {
-                    return Err(pycorpus_torrent::TorrentError::Invalid(format!("{} does not hold the torrent's content: {} of {} bytes verify", root.display(), st.have_bytes, st.total_bytes)));
-                }
-                if let Some(dir) = &torrent_dir {
-                    std::fs::create_dir_all(dir).map_err(|e| pycorpus_torrent::TorrentError::Invalid(format!("{}: {e}", dir.display())))?;
-                    std::fs::write(dir.join(format!("{}.torrent", meta.hex())), &meta.bytes).map_err(|e| pycorpus_torrent::TorrentError::Invalid(format!("{}: {e}", dir.display())))?;
-                }
+                let (meta, h, _) = pycorpus_torrent::seed_target(&swarm, t, None, &Default::default(), &trackers, torrent_dir.as_deref())?;
                 torrents.push((meta.hex(), h));
             }
             let addr = swarm.listen_addr().map(|a| a.to_string());

@@ -159,17 +159,11 @@ fn file_state(meta: &Metainfo, root: &Path) -> Option<Vec<(PathBuf, u64, u128)>>
         .collect()
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TorrentError> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).and_then(|_| fs::File::open(&tmp)?.sync_all()).map_err(|e| TorrentError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| TorrentError::io(path, e))
-}
-
 fn write_stamp(meta: &Metainfo, dest: &Path) -> Result<(), TorrentError> {
     let root = content_root(meta, dest);
     let files = file_state(meta, &root).ok_or_else(|| TorrentError::Invalid(format!("{} lost a file while stamping", root.display())))?;
     let stamp = Stamp { info_hash: meta.hex(), name: meta.name.clone(), files };
-    write_atomic(&meta_dir(dest).join(format!("{}.json", meta.hex())), &serde_json::to_vec_pretty(&stamp).expect("json"))
+    crate::write_file_atomic(&meta_dir(dest).join(format!("{}.json", meta.hex())), &serde_json::to_vec_pretty(&stamp).expect("json"))
 }
 
 /// Whether `dest` holds a stamp of `meta` (the content there is ours), and whether it still
@@ -361,7 +355,7 @@ pub fn get(
         }
     }
     accept(&meta)?;
-    write_atomic(&meta_dir(dest).join(format!("{}.torrent", meta.hex())), &meta.bytes)?;
+    crate::write_file_atomic(&meta_dir(dest).join(format!("{}.torrent", meta.hex())), &meta.bytes)?;
 
     // 3. Download into the partial folder.
     let partial = meta_dir(dest).join(format!("{}.partial", meta.hex()));

@@ -81,3 +81,40 @@ pub fn prepare_seed(target: &Path, data: Option<&Path>, opts: &CreateOptions) ->
     let root = if meta.layout.single_file { canon.parent().expect("a file has a parent").to_path_buf() } else { canon };
     Ok((meta, root))
 }
+
+/// Adds `target` (see [`prepare_seed`]) to `swarm` to be seeded, refusing content that does
+/// not verify against its metainfo; with `catalog`, also writes `<catalog>/<hash>.torrent`
+/// (what `get --catalog` reads). Returns the metainfo, the torrent and the content root.
+pub fn seed_target(
+    swarm: &Swarm,
+    target: &Path,
+    data: Option<&Path>,
+    opts: &CreateOptions,
+    trackers: &[String],
+    catalog: Option<&Path>,
+) -> Result<(Metainfo, Torrent, PathBuf), TorrentError> {
+    let (meta, root) = prepare_seed(target, data, opts)?;
+    let torrent = swarm.add(&meta, &root, &[], trackers)?;
+    let st = swarm.stats(&torrent);
+    if st.have_bytes != st.total_bytes {
+        return Err(TorrentError::Invalid(format!(
+            "{} does not hold the torrent's content: {} of {} bytes verify",
+            root.display(),
+            st.have_bytes,
+            st.total_bytes
+        )));
+    }
+    if let Some(dir) = catalog {
+        std::fs::create_dir_all(dir).map_err(|e| TorrentError::io(dir, e))?;
+        write_file_atomic(&dir.join(format!("{}.torrent", meta.hex())), &meta.bytes)?;
+    }
+    Ok((meta, torrent, root))
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename: readers see the old
+/// file or the new one, never a part.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), TorrentError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).and_then(|_| std::fs::File::open(&tmp)?.sync_all()).map_err(|e| TorrentError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| TorrentError::io(path, e))
+}

@@ -56,13 +56,6 @@ fn describe(meta: &Metainfo) -> serde_json::Value {
     })
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("torrent.partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-}
-
 /// `torrent create`.
 pub fn create(a: &CreateArgs, out: &mut impl Write) -> Result<ExitCode> {
     let opts = CreateOptions {
@@ -73,7 +66,7 @@ pub fn create(a: &CreateArgs, out: &mut impl Write) -> Result<ExitCode> {
     };
     let meta = pycorpus_torrent::create(&a.target, &opts)?;
     let path = a.output.clone().unwrap_or_else(|| PathBuf::from(format!("{}.torrent", meta.name)));
-    write_file(&path, &meta.bytes)?;
+    pycorpus_torrent::write_file_atomic(&path, &meta.bytes)?;
     if a.json {
         let mut v = describe(&meta);
         v["torrent"] = json!(path);
@@ -104,16 +97,8 @@ pub fn seed(a: &SeedArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write)
     let opts = CreateOptions { webseeds: a.webseed.clone(), ..Default::default() };
     let mut seeding = Vec::new();
     for t in &targets {
-        let (meta, root) = pycorpus_torrent::prepare_seed(t, a.data.as_deref(), &opts).with_context(|| format!("seeding {}", t.display()))?;
-        let torrent = swarm.add(&meta, &root, &[], &a.swarm.tracker)?;
-        let st = swarm.stats(&torrent);
-        if st.have_bytes != st.total_bytes {
-            bail!("{} does not hold the torrent's content: {} of {} bytes verify", root.display(), st.have_bytes, st.total_bytes);
-        }
-        if let Some(dir) = &a.torrent_dir {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            write_file(&dir.join(format!("{}.torrent", meta.hex())), &meta.bytes)?;
-        }
+        let (meta, torrent, root) = pycorpus_torrent::seed_target(&swarm, t, a.data.as_deref(), &opts, &a.swarm.tracker, a.torrent_dir.as_deref())
+            .with_context(|| format!("seeding {}", t.display()))?;
         if a.swarm.json {
             let mut v = describe(&meta);
             v["event"] = json!("seeding");
