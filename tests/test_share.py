@@ -349,3 +349,19 @@ def test_get_then_keep_seeding(binary, share, tmp_path):
         relay.send_signal(signal.SIGINT)
         relay.communicate(timeout=30)
     assert relay.returncode == 0
+
+
+def test_a_catalog_without_the_torrent_leaves_it_to_peers(binary, shard, tmp_path):
+    meta = create(binary, shard, str(tmp_path / "s.torrent"))
+    (tmp_path / "empty").mkdir()
+    catalog = RangeServer(str(tmp_path / "empty"))
+    seeder = Seeder(binary, [shard])
+    try:
+        code, done, err = get(binary, meta["info_hash"], "--catalog", catalog.url, "--peer", seeder.addr, "-o", str(tmp_path / "out"))
+    finally:
+        seeder.stop()
+        catalog.close()
+    assert code == 0, err
+    assert done["metainfo_from"] == "peers" and "HTTP 404" in err, err
+    assert tree_digest(done["path"]) == tree_digest(shard)
+    assert not os.path.exists(tmp_path / "out" / ".torrents" / (meta["info_hash"] + ".metadata")), "no scratch left behind"

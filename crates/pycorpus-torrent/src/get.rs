@@ -223,6 +223,18 @@ fn from_catalogs(catalogs: &[String], hash: &[u8; 20]) -> Result<Option<(Metainf
     Err(TorrentError::Net(format!("no catalog had the metainfo: {}", problems.join("; "))))
 }
 
+/// Drops repeats, keeping the first of each (sources are tried in the order given).
+fn unique_in_order<T: PartialEq + Clone>(v: &mut Vec<T>) {
+    let mut seen: Vec<T> = Vec::with_capacity(v.len());
+    v.retain(|x| {
+        let new = !seen.contains(x);
+        if new {
+            seen.push(x.clone());
+        }
+        new
+    });
+}
+
 /// Runs `work` while a thread reports `counter` as the progress of `phase` ten times a second.
 fn ticking<T>(phase: Phase, counter: &AtomicU64, total: u64, on_progress: &(dyn Fn(&Progress) + Sync), work: impl FnOnce() -> T) -> T {
     let finished = AtomicBool::new(false);
@@ -270,7 +282,14 @@ pub fn get(
             if let Some(meta) = stored_metainfo(dest, &m.info_hash) {
                 report.metainfo_from = "datastore".into();
                 meta
-            } else if let Some((meta, url)) = from_catalogs(&opts.catalogs, &m.info_hash)? {
+            } else if let Some((meta, url)) = match from_catalogs(&opts.catalogs, &m.info_hash) {
+                // Catalogs that do not have it leave the peers to ask; one that lies is an error.
+                Err(TorrentError::Net(why)) if !peers.is_empty() || !trackers.is_empty() || opts.swarm.dht => {
+                    tracing::warn!("{why}; asking peers");
+                    None
+                }
+                other => other?,
+            } {
                 report.metainfo_from = url;
                 meta
             } else {
@@ -298,8 +317,9 @@ pub fn get(
     };
     trackers.extend(meta.trackers.iter().cloned());
     webseeds.extend(meta.webseeds.iter().cloned());
-    trackers.dedup();
-    webseeds.dedup();
+    unique_in_order(&mut peers);
+    unique_in_order(&mut trackers);
+    unique_in_order(&mut webseeds);
     report.info_hash = meta.hex();
     report.name = meta.name.clone();
     report.total_bytes = meta.total_length();

@@ -118,7 +118,8 @@ impl Swarm {
     pub fn add_magnet(&self, info_hash: &[u8; 20], root: &Path, peers: &[SocketAddr], trackers: &[String], timeout: Duration, cancel: &AtomicBool) -> Result<Torrent, TorrentError> {
         let link = format!("magnet:?xt=urn:btih:{}", hex::encode(info_hash));
         let add = AddTorrent::from_url(link);
-        let fut = self.add_future(add, root, peers, trackers);
+        // Paused: only the metainfo is wanted here; the download starts from the partial folder.
+        let fut = self.add_future(add, root, peers, trackers, true);
         self.rt.block_on(async {
             tokio::pin!(fut);
             let deadline = tokio::time::Instant::now() + timeout;
@@ -143,11 +144,12 @@ impl Swarm {
     }
 
     fn add_inner(&self, add: AddTorrent<'static>, root: &Path, peers: &[SocketAddr], trackers: &[String]) -> Result<Torrent, TorrentError> {
-        self.rt.block_on(self.add_future(add, root, peers, trackers))
+        self.rt.block_on(self.add_future(add, root, peers, trackers, false))
     }
 
-    async fn add_future(&self, add: AddTorrent<'static>, root: &Path, peers: &[SocketAddr], trackers: &[String]) -> Result<Torrent, TorrentError> {
+    async fn add_future(&self, add: AddTorrent<'static>, root: &Path, peers: &[SocketAddr], trackers: &[String], paused: bool) -> Result<Torrent, TorrentError> {
         let opts = AddTorrentOptions {
+            paused,
             overwrite: true,
             output_folder: Some(root.to_string_lossy().into_owned()),
             initial_peers: (!peers.is_empty()).then(|| peers.to_vec()),
