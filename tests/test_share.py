@@ -365,3 +365,26 @@ def test_a_catalog_without_the_torrent_leaves_it_to_peers(binary, shard, tmp_pat
     assert done["metainfo_from"] == "peers" and "HTTP 404" in err, err
     assert tree_digest(done["path"]) == tree_digest(shard)
     assert not os.path.exists(tmp_path / "out" / ".torrents" / (meta["info_hash"] + ".metadata")), "no scratch left behind"
+
+
+def test_dead_sources_end_in_clear_errors_or_are_dropped(binary, share, tmp_path):
+    """A web seed that refuses connections is dropped after repeated failures while a good one
+    finishes the job; peers that never deliver end in the stall error, files kept to resume."""
+    from swarm import free_port
+    dead = "http://127.0.0.1:%d/" % free_port()
+    good = RangeServer(os.path.dirname(share))
+    try:
+        create(binary, share, str(tmp_path / "d.torrent"), "--webseed", dead, "--webseed", good.url)
+        code, done, err = get(binary, str(tmp_path / "d.torrent"), "-o", str(tmp_path / "a"), "--webseed-connections", "2")
+    finally:
+        good.close()
+    assert code == 0, err
+    assert tree_digest(done["path"]) == tree_digest(share)
+    # Only the dead one: dropped after 5 failures in a row, and the error names it and why.
+    create(binary, share, str(tmp_path / "dead.torrent"), "--webseed", dead)
+    code, _, err = get(binary, str(tmp_path / "dead.torrent"), "-o", str(tmp_path / "b"))
+    assert code == 1 and "no web seed left" in err and dead in err, err
+    # A peer address where nobody listens, no web seed: the stall timeout ends it.
+    create(binary, share, str(tmp_path / "plain.torrent"))
+    code, _, err = get(binary, str(tmp_path / "plain.torrent"), "-o", str(tmp_path / "c"), "--peer", "127.0.0.1:%d" % free_port(), "--stall-timeout", "2")
+    assert code == 1 and "no progress from peers for 2 s" in err and "run again to resume" in err, err

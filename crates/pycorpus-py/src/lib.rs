@@ -579,6 +579,5 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get, m)?)?;
     m.add_function(wrap_pyfunction!(create_torrent, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    let _ = rayon_pool;
     Ok(())
 }

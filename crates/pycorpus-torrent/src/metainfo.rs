@@ -348,6 +348,26 @@ mod tests {
     }
 
     #[test]
+    fn parse_refuses_huge_pieces_and_a_wrong_piece_count() {
+        let torrent = |piece_length: i64, hashes: usize, length: i64| {
+            let mut info = BTreeMap::new();
+            info.insert(b"name".to_vec(), Value::str("x"));
+            info.insert(b"length".to_vec(), Value::Int(length));
+            info.insert(b"piece length".to_vec(), Value::Int(piece_length));
+            info.insert(b"pieces".to_vec(), Value::Bytes(vec![0; 20 * hashes]));
+            let mut top = BTreeMap::new();
+            top.insert(b"info".to_vec(), Value::Dict(info));
+            Metainfo::parse(Value::Dict(top).encode())
+        };
+        assert!(torrent(16384, 2, 20000).is_ok());
+        let big = (MAX_FOREIGN_PIECE * 2) as i64;
+        assert!(torrent(big, 1, big).unwrap_err().to_string().contains("piece length"));
+        assert!(torrent(16384, 3, 20000).unwrap_err().to_string().contains("3 piece hashes"));
+        assert!(torrent(0, 0, 0).is_err());
+        assert!(torrent(16384, 1, -5).unwrap_err().to_string().contains("length"));
+    }
+
+    #[test]
     fn parse_refuses_paths_leaving_the_folder() {
         for comps in [vec![".."], vec!["a", "..", "b"], vec!["/etc"], vec![""], vec!["a\\b"]] {
             let mut f = BTreeMap::new();
