@@ -5,10 +5,16 @@
     once beforehand by `git rev-list --objects --all | grep '\\.py$'`, not timed), read by the
     usual Python loop (header line, contents, newline);
   * the floor: zstd alone decoding, on all cores and in memory, exactly the frame prefixes that
-    hold those blobs (`cargo run --release -p pycorpus-store --example decode_floor`).
+    hold those blobs (`cargo run --release -p pycorpus-store --example decode_floor`); also
+    on one core, for context.
 Each consumer only takes the length of each blob.
 
-    pip install . && python3 bench/iter_files.py [--work /tmp/pycorpus-bench] [--repeat 3]
+Two figures for ours: the whole process (Python start, import, open, loop), compared with the
+seed's whole pipeline; and the loop alone (from the `iter_files` call to the last item: index
+scan, decoding, rows and bytes handed to Python), compared with the floor, which times only
+its decoding.
+
+    pip install . && python3 bench/iter_files.py [--work /tmp/pycorpus-bench] [--repeat 5]
 
 Needs the corpus and the anchor of bench/ingest.py in --work (corpus-synced if present).
 Writes bench/runs/<date>-<host>/iter_files.json.
@@ -43,12 +49,14 @@ print(n, total)
 '''
 
 OURS = r'''
-import sys, pycorpus
+import sys, time, pycorpus
+c = pycorpus.Corpus(sys.argv[1])
 n = total = 0
-for row, data in pycorpus.Corpus(sys.argv[1]).iter_files(ext="py", unique=True):
+t = time.perf_counter()
+for row, data in c.iter_files(ext="py", unique=True):
     n += 1
     total += len(data)
-print(n, total)
+print(n, total, time.perf_counter() - t)
 '''
 
 
@@ -61,7 +69,7 @@ def timed(cmd, shell=False):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default="/tmp/pycorpus-bench")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args()
     corpus = os.path.join(a.work, "corpus-synced")
     if not os.path.exists(corpus):
@@ -83,27 +91,32 @@ def main():
     if not os.path.exists(seed_list):
         subprocess.run("git -C %s rev-list --objects --all | grep '\\.py$' | cut -d' ' -f1 > %s" % (anchor, seed_list), shell=True, check=True)
     seed_cmd = "git -C %s cat-file --batch < %s | %s -c %s" % (anchor, seed_list, sys.executable, shlex.quote(READER))
-    times = {"ours": [], "seed": [], "floor": []}
+    times = {"ours": [], "ours_loop": [], "seed": [], "floor": [], "floor_1core": []}
     res = {"machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()}, "corpus": corpus}
     for i in range(a.repeat):
         s, out = timed([sys.executable, "-c", OURS, corpus])
         times["ours"].append(s)
-        res["ours_blobs"], res["ours_bytes"] = map(int, out.split())
+        blobs, nbytes, loop = out.split()
+        times["ours_loop"].append(float(loop))
+        res["ours_blobs"], res["ours_bytes"] = int(blobs), int(nbytes)
         s, out = timed(seed_cmd, shell=True)
         times["seed"].append(s)
         res["seed_blobs"], res["seed_bytes"] = map(int, out.split())
-        floor = 0.0
-        for sh in shards:
-            _, out = timed([floor_bin, str(sh), oids])
-            f = json.loads(out)
-            floor += f["seconds"]
-            res["floor_blobs"], res["floor_frames"], res["floor_decoded_bytes"] = f["blobs"], f["frames"], f["decoded_bytes"]
-        times["floor"].append(floor)
-        print("run %d: iter_files %.2f s, seed %.2f s, floor %.2f s" % (i + 1, times["ours"][-1], times["seed"][-1], floor), file=sys.stderr, flush=True)
+        for key, threads in (("floor", []), ("floor_1core", ["1"])):
+            floor = 0.0
+            for sh in shards:
+                _, out = timed([floor_bin, str(sh), oids, *threads])
+                f = json.loads(out)
+                floor += f["seconds"]
+                res["floor_blobs"], res["floor_frames"], res["floor_decoded_bytes"] = f["blobs"], f["frames"], f["decoded_bytes"]
+            times[key].append(floor)
+        print("run %d: iter_files %.2f s (loop %.2f s), seed %.2f s, floor %.2f s (one core %.2f s)" % (
+            i + 1, times["ours"][-1], times["ours_loop"][-1], times["seed"][-1], times["floor"][-1], times["floor_1core"][-1]), file=sys.stderr, flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     res["seconds"] = {k: {"median": round(med[k], 3), "runs": [round(x, 3) for x in v]} for k, v in times.items()}
     res["vs_seed"] = round(med["seed"] / med["ours"], 2)
-    res["vs_floor"] = round(med["ours"] / med["floor"], 2)
+    res["vs_floor"] = round(med["ours_loop"] / med["floor"], 2)
+    res["vs_floor_1core"] = round(med["ours_loop"] / med["floor_1core"], 2)
     print(json.dumps(res, indent=2))
     run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
     os.makedirs(run_dir, exist_ok=True)

@@ -58,6 +58,50 @@ def test_read_and_iter_files_agree_with_the_cli(corpus, built, binary):
     del it
 
 
+def test_iter_files_over_many_frames_keeps_every_blob_and_row(tmp_path, built, binary):
+    """Frames of 2 KiB, so that the readers decode dozens of frames into buffers they reuse:
+    every blob kept until the end still has its own bytes (git blob id re-hashed), and every
+    row equals files()'s, column for column, in its column order; the open-shard twin
+    (journal reads) gives the same."""
+    import datetime
+    import hashlib
+    import random
+    from conftest import Runner, _tar, sdist
+    rnd = random.Random(7)
+    big = [("file", "many-1.0/many/m%03d.py" % i, ("# %d\n" % i + "x = %r\n" % rnd.getrandbits(4000) * 3).encode()) for i in range(150)]
+    archive = tmp_path / "many-1.0.tar.gz"
+    archive.write_bytes(_tar(sdist("many", "1.0", big)))
+    runs = {}
+    for kind in ("sealed", "open"):
+        r = Runner(binary, str(tmp_path / kind))
+        r.run("init")
+        cfg = tmp_path / kind / "corpus.toml"
+        cfg.write_text(cfg.read_text().replace("pack_frame_bytes = 6291456", "pack_frame_bytes = 2048"))
+        r.run("add", built["archives"], str(archive), "--uploaded-on", "2024-01-02")
+        if kind == "sealed":
+            r.run("seal")
+        c = pycorpus.Corpus(r.corpus)
+        items = list(c.iter_files())
+        for row, data in items:
+            git = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+            assert git == row["hash"] and len(data) == row["size"], row["path"]
+        table = c.files(skip_reason="none")
+        expected = table.to_pylist()
+        for e in expected:
+            e["hash"] = e["hash"].hex()
+            e["uploaded_on"] = e["uploaded_on"].astimezone(datetime.timezone.utc)
+        got = [dict(r) for r, _ in items]
+        for g in got:
+            g["uploaded_on"] = datetime.datetime.fromisoformat(g["uploaded_on"].replace("Z", "+00:00"))
+        assert all(list(g) == table.column_names for g in got)
+        key = lambda r: json.dumps(r, default=str, sort_keys=True)  # noqa: E731  (a release can hold a path twice)
+        assert sorted(got, key=key) == sorted(expected, key=key)
+        runs[kind] = sorted((r["hash"], r["path"]) for r, _ in items)
+    assert runs["sealed"] == runs["open"] and len(runs["sealed"]) > 150
+    m = json.load(open(glob.glob(str(tmp_path / "sealed" / "shards" / "0*" / "manifest.json"))[0]))
+    assert m["pack_frame_bytes"] == 2048 and m["blob_bytes"] > 100 * 2048, m  # over a hundred frames
+
+
 def test_grep_extract_analyze_features_export(built, tmp_path):
     import shutil
     shutil.copytree(built["sealed"].corpus, tmp_path / "c")  # analyze writes; the shared corpus stays as it is

@@ -114,7 +114,7 @@ pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, ca
         &VisitOptions { all_rows: layout == Layout::Tree, count_holders: false, frame_filter: None, batch_per_thread: 1, ..Default::default() },
         cancel,
         &|| (),
-        &|_: &mut (), oid: &Oid, h: &Holders, data: &[u8]| -> Result<Vec<Outcome>, ExploreError> {
+        &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<Vec<Outcome>, ExploreError> {
             let rows: Vec<&FileRow> = match layout {
                 Layout::Oid => vec![&h.first],
                 Layout::Tree => h.all().collect(),

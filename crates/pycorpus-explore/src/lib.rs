@@ -9,6 +9,7 @@
 //! its first NUL byte as ripgrep does for files found by walking a folder).
 #![deny(missing_docs)]
 
+mod blob;
 mod extract;
 mod names;
 mod ordered;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
+pub use blob::{Blob, SharedBlob};
 pub use extract::{extract, ExtractSummary, Layout};
 pub use names::{safe_component, safe_path};
 pub use output::OutputMode;
@@ -152,7 +154,7 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
         &visit::VisitOptions { all_rows: opts.all_paths, count_holders: !opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, ..Default::default() },
         cancel,
         &|| opts.searcher(),
-        &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &[u8]| -> Result<(u64, Vec<u8>), ExploreError> {
+        &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &Blob<'_>| -> Result<(u64, Vec<u8>), ExploreError> {
             let hits = sink::search_blob(searcher, &matcher, data, opts.mode == OutputMode::Lines)?;
             let mut buf = Vec::new();
             if hits.selected > 0 {

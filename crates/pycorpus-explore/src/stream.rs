@@ -34,7 +34,7 @@ pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_bas
         &VisitOptions { all_rows: format == StreamFormat::Jsonl, count_holders: false, frame_filter: None, batch_per_thread: 1, ..Default::default() },
         cancel,
         &|| (),
-        &|_: &mut (), oid: &Oid, h: &Holders, data: &[u8]| -> Result<Vec<u8>, ExploreError> {
+        &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<Vec<u8>, ExploreError> {
             let mut buf = Vec::with_capacity(data.len() + 256);
             match format {
                 StreamFormat::Raw => {

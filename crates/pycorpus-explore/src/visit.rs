@@ -5,6 +5,7 @@
 //! Per-blob work runs in parallel; its results reach the caller's sink in a fixed order
 //! (shard, frame, offset in frame), whatever the thread count.
 
+use crate::blob::{Blob, BufPool, FrameBuf};
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
 use pycorpus_core::{Corpus, ShardInfo, ShardKind};
@@ -13,6 +14,7 @@ use serde::Serialize;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The files that hold one blob.
 #[derive(Debug, Clone)]
@@ -65,8 +67,9 @@ pub struct VisitStats {
 /// count, the frames to read, or `None` for all.
 pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<FrameSet>, ExploreError> + Sync + 'a;
 
-/// The per-blob work: worker state, blob id, the files holding it, its bytes.
-pub type BlobWork<'a, S, T> = dyn Fn(&mut S, &Oid, &Holders, &[u8]) -> Result<T, ExploreError> + Sync + 'a;
+/// The per-blob work: worker state, blob id, the files holding it, its bytes (kept beyond
+/// the call, without a copy, by [`Blob::share`]).
+pub type BlobWork<'a, S, T> = dyn Fn(&mut S, &Oid, &Holders, &Blob<'_>) -> Result<T, ExploreError> + Sync + 'a;
 
 /// What one unit gives back: per-blob results, frames decoded, bytes decoded.
 type UnitOut<T> = Result<(Vec<T>, u64, u64), ExploreError>;
@@ -375,16 +378,18 @@ fn visit_shard<S: Send, T: Send>(
     // the sink in unit order, never more than a window of units ahead of it (bounded memory).
     let threads = rayon::current_num_threads().max(1);
     let window = threads * if opts.batch_per_thread == 0 { 4 } else { opts.batch_per_thread };
-    let run_unit = |(state, buf, scratch): &mut (S, Vec<u8>, Vec<u8>), unit: &Unit| -> UnitOut<T> {
+    let frames = Arc::new(BufPool::default());
+    let run_unit = |(state, buf, scratch): &mut (S, Arc<FrameBuf>, Vec<u8>), unit: &Unit| -> UnitOut<T> {
         let mut out = Vec::new();
         match unit {
             Unit::Frame { frame, blobs } => {
                 let end = blobs.iter().map(|b| (b.1 + b.2) as usize).max().unwrap_or(0);
                 let pack = pack.as_ref().expect("frames come from a pack");
-                pack.decode_frame_prefix(*frame, end, buf, scratch)?;
+                pack.decode_frame_prefix(*frame, end, FrameBuf::reusable(buf, &frames), scratch)?;
+                let buf = &*buf;
                 let one = |state: &mut S, (at, off, len): &(u32, u32, u32)| {
                     let (oid, h) = &holders[*at as usize];
-                    work(state, oid, h, &buf[*off as usize..(*off + *len) as usize])
+                    work(state, oid, h, &Blob::new(buf, *off as usize..(*off + *len) as usize))
                 };
                 if opts.parallel_blobs {
                     out = blobs.par_iter().map_init(init, one).collect::<Result<Vec<T>, _>>()?;
@@ -398,9 +403,9 @@ fn visit_shard<S: Send, T: Send>(
             Unit::Journal { blobs } => {
                 let journal = journal.as_ref().expect("journal blobs come from a journal");
                 for (at, loc) in blobs {
-                    let data = journal.read_at(loc)?;
+                    let data = FrameBuf::owned(journal.read_at(loc)?);
                     let (oid, h) = &holders[*at as usize];
-                    out.push(work(state, oid, h, &data)?);
+                    out.push(work(state, oid, h, &Blob::whole(&data))?);
                 }
                 Ok((out, 0, 0))
             }
@@ -410,7 +415,7 @@ fn visit_shard<S: Send, T: Send>(
         units.len(),
         crate::ordered::Pool { threads, stack_size: opts.stack_size, window },
         cancel,
-        &|| (init(), Vec::new(), Vec::new()),
+        &|| (init(), FrameBuf::empty(&frames), Vec::new()),
         &|st, i| run_unit(st, &units[i]),
         &mut |r: UnitOut<T>| -> Result<(), ExploreError> {
             let (outs, frames, decoded) = r?;

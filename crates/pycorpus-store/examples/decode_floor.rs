@@ -1,9 +1,10 @@
 //! The floor under reading blobs out of a shard: zstd alone, decoding on all cores, in memory,
 //! exactly the frame prefixes that hold the blobs asked for (the pack in the page cache).
 //!
-//!     cargo run --release -p pycorpus-store --example decode_floor -- SHARD_DIR OIDS_FILE
+//!     cargo run --release -p pycorpus-store --example decode_floor -- SHARD_DIR OIDS_FILE [THREADS]
 //!
-//! OIDS_FILE: one blob id (hex) per line. Prints one JSON line: blobs, frames, bytes, seconds.
+//! OIDS_FILE: one blob id (hex) per line; THREADS: decoding threads (default: all cores).
+//! Prints one JSON line: blobs, frames, bytes, seconds.
 
 use pycorpus_store::{Oid, PackReader};
 use rayon::prelude::*;
@@ -12,7 +13,11 @@ use std::time::Instant;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (shard, oids) = (args.next().expect("usage: decode_floor SHARD_DIR OIDS_FILE"), args.next().expect("OIDS_FILE"));
+    let (shard, oids) = (args.next().expect("usage: decode_floor SHARD_DIR OIDS_FILE [THREADS]"), args.next().expect("OIDS_FILE"));
+    if let Some(n) = args.next() {
+        let n: usize = n.parse().expect("THREADS: a number");
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().expect("thread pool");
+    }
     let pack = PackReader::open(std::path::Path::new(&shard)).expect("open pack");
     let text = std::fs::read_to_string(&oids).expect("read oids");
     // Per frame: how far into it the wanted blobs reach.
@@ -42,5 +47,5 @@ fn main() {
         )
         .sum();
     let secs = t.elapsed().as_secs_f64();
-    println!("{{\"blobs\": {blobs}, \"frames\": {}, \"bytes\": {bytes}, \"decoded_bytes\": {decoded}, \"seconds\": {secs:.4}}}", frames.len());
+    println!("{{\"blobs\": {blobs}, \"frames\": {}, \"bytes\": {bytes}, \"decoded_bytes\": {decoded}, \"threads\": {}, \"seconds\": {secs:.4}}}", frames.len(), rayon::current_num_threads());
 }

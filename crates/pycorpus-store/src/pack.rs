@@ -408,6 +408,11 @@ impl PackReader {
         }
         scratch.resize(clen, 0);
         self.pack.read_exact_at(scratch, f.pack_offset).map_err(|e| StoreError::io(&self.pack_path, e))?;
+        if out.capacity() < flen {
+            // A fresh buffer rather than a grown one (growing would copy stale bytes), with room
+            // for the next frames, which differ in length by a few percent.
+            *out = vec![0; flen + flen / 8];
+        }
         out.resize(flen, 0);
         self.decode_prefix(i, scratch, out, upto)
     }
