@@ -17,6 +17,7 @@ pycorpus = pytest.importorskip("pycorpus", reason="the module is built by script
 from swarm import RangeServer, Seeder as CliSeeder, tree_digest  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +314,96 @@ def test_sync_from_a_local_index(built, tmp_path):
     assert s["add"]["added"] == 2, s
     assert again["add"]["added"] == 0, again
     assert sorted(set(c.files().column("project_release").to_pylist())) == ["alpha-1.0.tar.gz", "alpha-1.1.tar.gz"]
+
+
+def test_progress_goes_to_a_callable_to_tqdm_or_nowhere(tmp_path, built):
+    import shutil
+    shutil.copytree(built["sealed"].corpus, tmp_path / "c")
+    corpus = pycorpus.Corpus(tmp_path / "c")
+    calls = []
+    a = corpus.analyze(progress=lambda *c: calls.append(c))
+    assert calls and all(c[0] == "analyze" and c[3] == "files" for c in calls), calls
+    assert [c[1] for c in calls] == sorted(c[1] for c in calls) and calls[-1][1] == a["analyzed"] > 0, (calls, a)
+    calls.clear()
+    e = corpus.extract(tmp_path / "x", progress=lambda *c: calls.append(c), ext="py")
+    assert calls[-1][:2] == ("extract", e["written"]) and e["written"] > 0, (calls, e)
+    calls.clear()
+    fresh = pycorpus.Corpus(tmp_path / "new", create=True)
+    s = fresh.add(built["archives"], progress=lambda *c: calls.append(c))
+    assert calls and calls[-1][0] == "add" and calls[-1][2] == s["considered"], (calls, s)
+    # Quiet, and a wrong kind of argument.
+    assert corpus.analyze(progress=False)["analyzed"] == 0
+    with pytest.raises(TypeError, match="progress"):
+        corpus.analyze(progress="yes")
+
+    # An exception raised by the callable stops the call (here a get() that would wait forever).
+    import socket
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)
+
+    def stop(*c):
+        raise RuntimeError("enough: %r" % (c,))
+    t = time.time()
+    with pytest.raises(RuntimeError, match="enough: .'get', 0, None, 'bytes'"):
+        pycorpus.get("c" * 40, datastore=tmp_path / "d", peers=["127.0.0.1:%d" % mute.getsockname()[1]], dht=False, progress=stop)
+    assert time.time() - t < 10
+    mute.close()
+
+    # progress=True: a tqdm bar (tqdm is in tests/requirements.txt), on stderr.
+    pytest.importorskip("tqdm")
+    script = "import sys, pycorpus; print(pycorpus.Corpus(sys.argv[1]).export_codesearchnet(sys.argv[2], progress=True)['functions'])"
+    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "c"), str(tmp_path / "csn")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and int(r.stdout) > 0, r
+    assert "export:" in r.stderr and " files" in r.stderr and "it/s" not in r.stderr, r.stderr
+    # In a Jupyter kernel (IPython's config names the kernel app), the default is a tqdm bar.
+    script = textwrap.dedent("""
+        import sys, types
+        shell = types.SimpleNamespace(config={"IPKernelApp": {}})
+        sys.modules["IPython"] = types.SimpleNamespace(get_ipython=lambda: shell)
+        import pycorpus
+        pycorpus.Corpus(sys.argv[1]).extract(sys.argv[2])
+    """)
+    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "c"), str(tmp_path / "y")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "extract:" in r.stderr and " files" in r.stderr, r
+    r = subprocess.run([sys.executable, "-c", script.replace("IPKernelApp", "TerminalIPythonApp"), str(tmp_path / "c"), str(tmp_path / "z")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stderr == "", r  # not a kernel, not a terminal: quiet
+
+
+def test_the_readme_python_example_runs(binary, built, tmp_path):
+    """The README's "From Python" block, run as written in a fresh folder, after changing only
+    the addresses: the corpus (`pycorpus-data`) is generated here, the torrent is one of its
+    shards behind a local catalog and web seed, the seeder listens on loopback without DHT."""
+    from conftest import Runner, _tar, sdist
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    code = readme.split("## From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    extra = [("file", "sec-1.0/sec/load.py", b"import pickle\n\nasync def load(blob):\n    \"\"\"Loads a blob.\"\"\"\n    return pickle.loads(blob)\n")]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "sec-1.0.tar.gz").write_bytes(_tar(sdist("sec", "1.0", extra)))
+    r = Runner(binary, str(tmp_path / "pycorpus-data"))
+    r.run("init")
+    r.run("add", built["archives"], str(tmp_path / "in"), "--uploaded-on", "2024-06-01")
+    r.run("seal")
+    [shard] = glob.glob(str(tmp_path / "pycorpus-data" / "shards" / "0*"))
+    web = RangeServer(os.path.dirname(shard))
+    (tmp_path / "catalog").mkdir()
+    h = pycorpus.create_torrent(shard, tmp_path / "catalog" / "x.torrent", webseeds=[web.url])
+    os.rename(tmp_path / "catalog" / "x.torrent", tmp_path / "catalog" / (h + ".torrent"))
+    catalog = RangeServer(str(tmp_path / "catalog"))
+    try:
+        for old, new in {
+            '"5f0f7c...e1"': repr(h),
+            'urls=["https://example.invalid/torrents"])': "urls=[%r], dht=False)" % catalog.url,
+            "pycorpus.Seeder([path])": 'pycorpus.Seeder([path], listen="127.0.0.1:0", dht=False)',
+        }.items():
+            assert old in code, "the README example changed: update this test (%s)" % old
+            code = code.replace(old, new)
+        code += "\nassert len(df) > 0 and async_defs >= 1 and b'pickle.loads' in source, (len(df), async_defs)\nprint('ok', path)\n"
+        p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    finally:
+        web.close()
+        catalog.close()
+    assert p.returncode == 0 and "ok" in p.stdout, (p.stdout, p.stderr)
+    assert tree_digest(str(tmp_path / "data" / os.path.basename(shard))) == tree_digest(shard)
+    assert glob.glob(str(tmp_path / "csn" / "python" / "final" / "jsonl" / "*" / "*.jsonl.gz"))

@@ -13,11 +13,18 @@ Filters are keyword arguments named like the command line's (``project``, ``proj
 ``version``, ``since``, ``until``, ``path``, ``ext``, ``min_size``, ``max_size``,
 ``skip_reason``, ``dist_type``, ``unique``, ``shard``); list-valued ones take one value or a
 list. ``shard=n`` restricts a call to one shard: the unit of work on a cluster.
-Long calls show a progress bar on a terminal and stop on Ctrl-C (``KeyboardInterrupt``).
+Long calls (``add``, ``sync``, ``extract``, ``analyze``, ``features``,
+``export_codesearchnet``, ``get``) stop on Ctrl-C (``KeyboardInterrupt``) and take
+``progress=``: ``None`` (the default: a tqdm bar in a Jupyter notebook when tqdm is installed,
+else a bar on stderr when it is a terminal, else nothing), ``True`` (a tqdm bar if tqdm is
+installed, else the terminal bar), ``False`` (nothing), or a callable
+``f(phase, done, total, unit)`` (``total`` is None while unknown), called from the calling
+thread about ten times a second; an exception it raises stops the call.
 """
 import json
 import os
 import pathlib
+import sys
 import tempfile
 
 from . import _native
@@ -29,6 +36,66 @@ __version__ = _native.__version__
 _LIST_FILTERS = ("project", "version", "path", "ext", "skip_reason", "dist_type")
 _INT_LIST_FILTERS = ("shard",)
 _SCALAR_FILTERS = ("projects_file", "since", "until", "min_size", "max_size", "unique")
+
+
+def _in_notebook():
+    shell = sys.modules.get("IPython")
+    try:
+        return shell is not None and "IPKernelApp" in shell.get_ipython().config
+    except Exception:  # noqa: BLE001  (no IPython, or not a kernel)
+        return False
+
+
+class _Tqdm:
+    """A progress callable drawing one tqdm bar per phase (closed by ``close``)."""
+
+    def __init__(self, tqdm):
+        self._tqdm, self._bar, self._phase = tqdm, None, None
+
+    def __call__(self, phase, done, total, unit):
+        total = total or None
+        if self._bar is None or phase != self._phase:
+            self.close()
+            self._phase = phase
+            scale = unit == "bytes"
+            self._bar = self._tqdm(desc=phase, total=total, unit="B" if scale else " " + unit,
+                                   unit_scale=scale, unit_divisor=1024 if scale else 1000)
+        if total is not None and self._bar.total != total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class _Progress:
+    """Resolves a ``progress=`` argument for one call: ``with _Progress(p) as arg: native(..., arg)``."""
+
+    def __init__(self, progress):
+        self._tqdm_bar = None
+        want_tqdm = progress is True or (progress is None and _in_notebook())
+        if want_tqdm:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self._tqdm_bar = _Tqdm(tqdm)
+        if self._tqdm_bar is not None:
+            self.arg = self._tqdm_bar
+        elif progress is None or isinstance(progress, bool) or callable(progress):
+            self.arg = progress
+        else:
+            raise TypeError("progress: expected None, True, False or a callable(phase, done, total, unit)")
+
+    def __enter__(self):
+        return self.arg
+
+    def __exit__(self, *exc):
+        if self._tqdm_bar is not None:
+            self._tqdm_bar.close()
 
 
 def _filters(kw):
@@ -76,14 +143,15 @@ class Corpus:
         """What the corpus holds (the CLI's ``status --format jsonl``)."""
         return json.loads(self._c.status())
 
-    def add(self, paths, uploaded_on=None):
+    def add(self, paths, uploaded_on=None, progress=None):
         """Adds distribution files or folders of them; returns the summary dict."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        return json.loads(self._c.add([os.fspath(p) for p in paths], uploaded_on))
+        with _Progress(progress) as p:
+            return json.loads(self._c.add([os.fspath(x) for x in paths], uploaded_on, p))
 
     def sync(self, projects=(), index_url=None, lock=None, latest=None, since=None, until=None, types=(), only_pure_wheels=False,
-             jobs=0, dry_run=False):
+             jobs=0, dry_run=False, progress=None):
         """Mirrors distribution files from a package index into the corpus (the CLI's ``sync``):
         ``projects`` by name, or exactly the files of a ``lock`` file. The index is ``index_url``,
         else corpus.toml's, ``PIP_INDEX_URL``, pip's configuration, pip's default. Returns the
@@ -93,8 +161,9 @@ class Corpus:
         if isinstance(types, str):
             types = [types]
         iso = lambda d: d.isoformat() if hasattr(d, "isoformat") else d
-        return json.loads(self._c.sync(list(projects), index_url, os.fspath(lock) if lock else None, latest, iso(since), iso(until),
-                                       list(types), only_pure_wheels, jobs, dry_run))
+        with _Progress(progress) as p:
+            return json.loads(self._c.sync(list(projects), index_url, os.fspath(lock) if lock else None, latest, iso(since),
+                                           iso(until), list(types), only_pure_wheels, jobs, dry_run, p))
 
     def seal(self):
         """Seals the open shard; returns its manifest summary (None when there was nothing to seal)."""
@@ -129,17 +198,19 @@ class Corpus:
         out = self._c.grep(pattern, _filters(filters), ignore_case, fixed_strings, word, max_count)
         return [json.loads(l) for l in out.splitlines() if l.strip()]
 
-    def extract(self, dest, layout="oid", **filters):
+    def extract(self, dest, layout="oid", progress=None, **filters):
         """Writes the selected files under ``dest`` (``layout="oid"``: one per blob;
         ``"tree"``: project/release/path); returns the summary dict."""
-        return json.loads(self._c.extract(os.fspath(dest), _filters(filters), layout))
+        with _Progress(progress) as p:
+            return json.loads(self._c.extract(os.fspath(dest), _filters(filters), layout, p))
 
-    def analyze(self, **filters):
+    def analyze(self, progress=None, **filters):
         """Parses every selected unique Python file once and keeps its language facts; returns
         the summary dict. A rerun parses only what is new."""
-        return json.loads(self._c.analyze(_filters(filters)))
+        with _Progress(progress) as p:
+            return json.loads(self._c.analyze(_filters(filters), p))
 
-    def features(self, view="release", period=None, exclude_tests_docs=False, **filters):
+    def features(self, view="release", period=None, exclude_tests_docs=False, progress=None, **filters):
         """Adoption of language features over time as a ``pyarrow.Table`` (run ``analyze()``
         first): one row per period and feature with ``units``, ``with_feature`` and ``percent``.
 
@@ -154,7 +225,8 @@ class Corpus:
 
         views = {"release": "release", "project": "project_period", "project_period": "project_period", "file": "file"}
         with tempfile.TemporaryDirectory(prefix="pycorpus-") as d:
-            self._c.features(d, _filters(filters), period, exclude_tests_docs)
+            with _Progress(progress) as p:
+                self._c.features(d, _filters(filters), period, exclude_tests_docs, progress=p)
             if view in views:
                 t = pq.read_table(os.path.join(d, "adoption.parquet"))
                 return t.filter(pc.equal(t["view"], views[view])).drop_columns(["view"])
@@ -164,13 +236,15 @@ class Corpus:
                 raise ValueError("view %r: expected release, project, file or one of %s" % (view, ", ".join(have)))
             return pq.read_table(path)
 
-    def export_codesearchnet(self, dest, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=False, **filters):
+    def export_codesearchnet(self, dest, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=False, progress=None,
+                             **filters):
         """Writes a CodeSearchNet-format dataset of the selection to ``dest``; returns the summary."""
-        return json.loads(self._c.export_codesearchnet(os.fspath(dest), _filters(filters), scenario, split, format, nested))
+        with _Progress(progress) as p:
+            return json.loads(self._c.export_codesearchnet(os.fspath(dest), _filters(filters), scenario, split, format, nested, p))
 
 
 def get(infohash_or_magnet, datastore=None, urls=None, peers=(), trackers=(), webseeds=(), dht=True, verify=False,
-        webseed_after=15.0, stall_timeout=300.0, with_report=False):
+        webseed_after=15.0, stall_timeout=300.0, with_report=False, progress=None):
     """Fetches a torrent (info-hash, magnet link or .torrent path) into ``datastore`` (default
     ``./pycorpus-datastore``) and returns the ``pathlib.Path`` of its content, verified piece by
     piece; with ``with_report=True``, ``(path, report)`` where the report says where the bytes
@@ -180,8 +254,9 @@ def get(infohash_or_magnet, datastore=None, urls=None, peers=(), trackers=(), we
     catalogs serving ``<hash>.torrent``; ``peers``: ``"IP:PORT"`` strings; ``webseeds``: BEP 19
     URLs. An interrupted download (Ctrl-C, a crash) resumes on the next call."""
     dest = os.fspath(datastore if datastore is not None else "pycorpus-datastore")
-    report = json.loads(_native.get(os.fspath(infohash_or_magnet), dest, list(peers), list(trackers), list(webseeds),
-                                    list(urls or ()), dht, verify, webseed_after, stall_timeout))
+    with _Progress(progress) as p:
+        report = json.loads(_native.get(os.fspath(infohash_or_magnet), dest, list(peers), list(trackers), list(webseeds),
+                                        list(urls or ()), dht, verify, webseed_after, stall_timeout, p))
     path = pathlib.Path(report["path"])
     return (path, report) if with_report else path
 

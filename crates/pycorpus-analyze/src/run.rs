@@ -99,6 +99,7 @@ pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel:
         summary.parts.push(write_part(&dir, &pending)?);
     }
     summary.visit = visit?;
+    progress(summary.analyzed);
     summary.known = summary.visit.skipped_blobs;
     Ok(summary)
 }

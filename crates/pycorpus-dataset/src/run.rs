@@ -207,6 +207,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
             Ok(())
         },
     )?;
+    progress(summary.blobs);
     if cancel.load(Ordering::SeqCst) {
         return Err(DatasetError::Interrupted);
     }

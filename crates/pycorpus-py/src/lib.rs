@@ -3,6 +3,9 @@
 //! calls. Every long call runs on a worker thread with the GIL released while the calling
 //! thread watches for Ctrl-C (`KeyboardInterrupt` stops the work at its next checkpoint).
 
+mod progress;
+
+use progress::{Mode, Progress};
 use pyo3::create_exception;
 use pyo3::intern;
 use pyo3::exceptions::{PyException, PyKeyError, PyStopIteration, PyValueError};
@@ -36,19 +39,20 @@ fn err(e: impl std::fmt::Display) -> PyErr {
 /// Runs `work` on a scoped thread with the GIL released; every 100 ms the calling thread
 /// checks for signals, and on `KeyboardInterrupt` sets the cancel flag, waits for the work
 /// to stop, and raises.
-fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce(&AtomicBool) -> T + Send) -> PyResult<T> {
+fn interruptible<T: Send>(py: Python<'_>, progress: &Progress, work: impl FnOnce(&AtomicBool) -> T + Send) -> PyResult<T> {
     let cancel = AtomicBool::new(false);
     let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::scope(|s| {
+    let out = std::thread::scope(|s| {
         let cancel = &cancel;
         s.spawn(move || {
             let _ = tx.send(work(cancel));
         });
         loop {
             match py.detach(|| rx.recv_timeout(Duration::from_millis(100))) {
-                Ok(r) => return Ok(r),
+                Ok(r) => return progress.poll(py).map(|()| r),
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Err(e) = py.check_signals() {
+                    // Ctrl-C, or an exception from the progress callable: stop the work, raise.
+                    if let Err(e) = py.check_signals().and_then(|()| progress.poll(py)) {
                         cancel.store(true, Ordering::SeqCst);
                         let _ = py.detach(|| rx.recv());
                         return Err(e);
@@ -57,7 +61,9 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce(&AtomicBool) -> T + 
                 Err(RecvTimeoutError::Disconnected) => return Err(err("the worker thread panicked")),
             }
         }
-    })
+    });
+    progress.end();
+    out
 }
 
 /// rayon's global pool with the parser's stack (analyze and export need it).
@@ -131,8 +137,8 @@ struct NativeCorpus {
 
 /// Opens `root` for reading and runs `f` on it, on the worker thread of [`interruptible`]
 /// (a `Corpus` holds a SQLite handle and stays on the thread that uses it).
-fn with_corpus<T: Send, E: std::fmt::Display>(py: Python<'_>, root: &Path, f: impl FnOnce(&Corpus, &AtomicBool) -> Result<T, E> + Send) -> PyResult<T> {
-    interruptible(py, |cancel| -> Result<T, String> {
+fn with_corpus<T: Send, E: std::fmt::Display>(py: Python<'_>, root: &Path, progress: &Progress, f: impl FnOnce(&Corpus, &AtomicBool) -> Result<T, E> + Send) -> PyResult<T> {
+    interruptible(py, progress, |cancel| -> Result<T, String> {
         let c = Corpus::open(root, Access::Read).map_err(|e| e.to_string())?;
         f(&c, cancel).map_err(|e| e.to_string())
     })?
@@ -170,14 +176,14 @@ impl NativeCorpus {
     }
 
     fn status(&self, py: Python<'_>) -> PyResult<String> {
-        let s = with_corpus(py, &self.root, |c, _| c.status())?;
+        let s = with_corpus(py, &self.root, &Progress::quiet(), |c, _| c.status())?;
         json(&s)
     }
 
     /// Writes the selected rows to a Parquet file with files.parquet's schema.
     fn files_to_parquet(&self, py: Python<'_>, filters: &str, dest: PathBuf) -> PyResult<u64> {
         let f = filter(filters)?;
-        with_corpus(py, &self.root, |c, cancel| -> Result<u64, String> {
+        with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| -> Result<u64, String> {
             let mut rows = Vec::new();
             c.for_each_row(&f, &mut |r| {
                 rows.push(r);
@@ -191,7 +197,7 @@ impl NativeCorpus {
 
     fn read<'py>(&self, py: Python<'py>, oid: &str) -> PyResult<Bound<'py, PyBytes>> {
         let id: Oid = oid.parse().map_err(|_| PyValueError::new_err(format!("{oid:?} is not a blob id (40 hex digits)")))?;
-        match with_corpus(py, &self.root, |c, _| c.read_blob(&id))? {
+        match with_corpus(py, &self.root, &Progress::quiet(), |c, _| c.read_blob(&id))? {
             Some(data) => Ok(PyBytes::new(py, &data)),
             None => Err(PyKeyError::new_err(format!("no blob {oid} in {}", self.root.display()))),
         }
@@ -265,38 +271,42 @@ impl NativeCorpus {
         };
         // The pattern is checked first, so that a bad one is a ValueError.
         pycorpus_explore::check_pattern(&opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let out = with_corpus(py, &self.root, |c, cancel| {
+        let out = with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| {
             let mut buf = Vec::new();
             pycorpus_explore::grep(c, &f, &opts, &mut buf, cancel).map(|_| buf)
         })?;
         String::from_utf8(out).map_err(err)
     }
 
-    #[pyo3(signature = (dest, filters, layout="oid"))]
-    fn extract(&self, py: Python<'_>, dest: PathBuf, filters: &str, layout: &str) -> PyResult<String> {
+    #[pyo3(signature = (dest, filters, layout="oid", progress=None))]
+    fn extract(&self, py: Python<'_>, dest: PathBuf, filters: &str, layout: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let f = filter(filters)?;
         let layout = match layout {
             "oid" => pycorpus_explore::Layout::Oid,
             "tree" => pycorpus_explore::Layout::Tree,
             other => return Err(PyValueError::new_err(format!("layout {other:?}: expected \"oid\" or \"tree\""))),
         };
-        let s = with_corpus(py, &self.root, |c, cancel| pycorpus_explore::extract(c, &f, &dest, layout, cancel, &mut |_| {}))?;
+        progress.begin("extract", "files", None);
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_explore::extract(c, &f, &dest, layout, cancel, &mut |_| progress.inc(1)))?;
         json(&s)
     }
 
-    fn analyze(&self, py: Python<'_>, filters: &str) -> PyResult<String> {
+    #[pyo3(signature = (filters, progress=None))]
+    fn analyze(&self, py: Python<'_>, filters: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let f = filter(filters)?;
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         parse_pool();
-        let bar = Bar::new("analyze", "files");
-        let s = with_corpus(py, &self.root, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &Default::default(), cancel, &|n| bar.inc(n)))?;
-        bar.finish();
+        progress.begin("analyze", "files", None);
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &Default::default(), cancel, &|n| progress.set(n, None)))?;
         json(&s)
     }
 
     /// Runs `report` without charts into `dest` (the tables as Parquet there).
-    #[pyo3(signature = (dest, filters, period=None, exclude_tests_docs=false, min_units=5, top=25))]
-    fn features(&self, py: Python<'_>, dest: PathBuf, filters: &str, period: Option<&str>, exclude_tests_docs: bool, min_units: u64, top: usize) -> PyResult<String> {
+    #[pyo3(signature = (dest, filters, period=None, exclude_tests_docs=false, min_units=5, top=25, progress=None))]
+    fn features(&self, py: Python<'_>, dest: PathBuf, filters: &str, period: Option<&str>, exclude_tests_docs: bool, min_units: u64, top: usize, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let f = filter(filters)?;
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let period = match period {
             None => None,
             Some("month") => Some(pycorpus_report::Period::Month),
@@ -307,12 +317,14 @@ impl NativeCorpus {
         let sel = pycorpus_report::Selection { filter: f, period, exclude_tests_docs };
         let outputs = pycorpus_report::Outputs { html: dest.join("report.html"), charts: None, csv: None, parquet: Some(dest.clone()) };
         let drawing = pycorpus_report::Drawing { min_units, top };
-        let s = with_corpus(py, &self.root, |c, cancel| pycorpus_report::report(c, &sel, drawing, &outputs, cancel, &|_| {}))?;
+        progress.begin("features", "rows", None);
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::report(c, &sel, drawing, &outputs, cancel, &|n| progress.set(n, None)))?;
         json(&s)
     }
 
-    #[pyo3(signature = (dest, filters, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=false))]
-    fn export_codesearchnet(&self, py: Python<'_>, dest: PathBuf, filters: &str, scenario: &str, split: &str, format: &str, nested: bool) -> PyResult<String> {
+    #[pyo3(signature = (dest, filters, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=false, progress=None))]
+    fn export_codesearchnet(&self, py: Python<'_>, dest: PathBuf, filters: &str, scenario: &str, split: &str, format: &str, nested: bool, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let mut opts = pycorpus_dataset::ExportOptions { filter: filter(filters)?, nested, ..Default::default() };
         opts.scenario = match scenario {
             "docstring" => pycorpus_dataset::Scenario::Docstring,
@@ -327,28 +339,29 @@ impl NativeCorpus {
             other => return Err(PyValueError::new_err(format!("format {other:?}: expected \"jsonl.gz\" or \"parquet\""))),
         };
         parse_pool();
-        let bar = Bar::new("export", "files");
-        let s = with_corpus(py, &self.root, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, cancel, &|n| bar.inc(n)))?;
-        bar.finish();
+        progress.begin("export", "files", None);
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, cancel, &|n| progress.set(n, None)))?;
         json(&s)
     }
 
-    #[pyo3(signature = (paths, uploaded_on=None))]
-    fn add(&self, py: Python<'_>, paths: Vec<PathBuf>, uploaded_on: Option<&str>) -> PyResult<String> {
+    #[pyo3(signature = (paths, uploaded_on=None, progress=None))]
+    fn add(&self, py: Python<'_>, paths: Vec<PathBuf>, uploaded_on: Option<&str>, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let time = uploaded_on.map(pycorpus_catalog::parse_date).transpose().map_err(|e| PyValueError::new_err(format!("uploaded_on: {e}")))?;
         let (items, _ignored) = pycorpus_core::collect_inputs(&paths, time).map_err(err)?;
         let root = &self.root;
-        let s = interruptible(py, |cancel| -> Result<_, String> {
+        let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
             let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
-            c.ingest(items, &Default::default(), &pycorpus_core::NoReporter, cancel).map_err(|e| e.to_string())
+            c.ingest(items, &Default::default(), &progress, cancel).map_err(|e| e.to_string())
         })?
         .map_err(err)?;
         json(&s)
     }
 
     /// Mirrors from a package index (the CLI's `sync`).
-    #[pyo3(signature = (projects=vec![], index_url=None, lock=None, latest=None, since=None, until=None, types=vec![], only_pure_wheels=false, jobs=0, dry_run=false))]
-    fn sync(&self, py: Python<'_>, projects: Vec<String>, index_url: Option<String>, lock: Option<PathBuf>, latest: Option<usize>, since: Option<&str>, until: Option<&str>, types: Vec<String>, only_pure_wheels: bool, jobs: usize, dry_run: bool) -> PyResult<String> {
+    #[pyo3(signature = (projects=vec![], index_url=None, lock=None, latest=None, since=None, until=None, types=vec![], only_pure_wheels=false, jobs=0, dry_run=false, progress=None))]
+    fn sync(&self, py: Python<'_>, projects: Vec<String>, index_url: Option<String>, lock: Option<PathBuf>, latest: Option<usize>, since: Option<&str>, until: Option<&str>, types: Vec<String>, only_pure_wheels: bool, jobs: usize, dry_run: bool, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let date = |name: &str, v: Option<&str>| v.map(pycorpus_catalog::parse_date).transpose().map_err(|e| PyValueError::new_err(format!("{name}: {e}")));
         let types = types
             .iter()
@@ -359,53 +372,22 @@ impl NativeCorpus {
         }
         let opts = pycorpus_core::SyncOptions { index_url, projects, lock, latest, since: date("since", since)?, until: date("until", until)?, types, only_pure_wheels, jobs, dry_run, ..Default::default() };
         let root = &self.root;
-        let bar = Bar::new("sync", "files");
-        let s = interruptible(py, |cancel| -> Result<_, String> {
+        let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
             let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
-            c.sync(&opts, &pycorpus_core::NoReporter, cancel).map_err(|e| e.to_string())
+            c.sync(&opts, &progress, cancel).map_err(|e| e.to_string())
         })?
         .map_err(err)?;
-        bar.finish();
         json(&s)
     }
 
     fn seal(&self, py: Python<'_>) -> PyResult<String> {
         let root = &self.root;
-        let s = interruptible(py, |_| -> Result<_, String> {
+        let s = interruptible(py, &Progress::quiet(), |_| -> Result<_, String> {
             let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
             c.seal(&pycorpus_core::NoReporter).map_err(|e| e.to_string())
         })?
         .map_err(err)?;
         json(&s)
-    }
-}
-
-/// A progress bar on stderr when it is a terminal (indicatif draws nothing otherwise, so a
-/// notebook or a log stays clean).
-struct Bar(indicatif::ProgressBar);
-
-impl Bar {
-    fn new(prefix: &'static str, unit: &'static str) -> Bar {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.set_style(indicatif::ProgressStyle::with_template(&format!("{{prefix}} {{pos}} {unit} {{per_sec}} {{elapsed}}")).expect("valid template"));
-        b.set_prefix(prefix);
-        Bar(b)
-    }
-    fn bytes(prefix: &'static str) -> Bar {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}").expect("valid template").progress_chars("=> "));
-        b.set_prefix(prefix);
-        Bar(b)
-    }
-    fn inc(&self, n: u64) {
-        self.0.inc(n);
-    }
-    fn set(&self, done: u64, total: u64) {
-        self.0.set_length(total);
-        self.0.set_position(done);
-    }
-    fn finish(&self) {
-        self.0.finish_and_clear();
     }
 }
 
@@ -529,9 +511,10 @@ impl Drop for FileIter {
 
 /// `get`: returns the JSON report.
 #[pyfunction]
-#[pyo3(signature = (what, dest, peers=vec![], trackers=vec![], webseeds=vec![], catalogs=vec![], dht=true, verify=false, webseed_after=15.0, stall_timeout=300.0))]
+#[pyo3(signature = (what, dest, peers=vec![], trackers=vec![], webseeds=vec![], catalogs=vec![], dht=true, verify=false, webseed_after=15.0, stall_timeout=300.0, progress=None))]
 #[allow(clippy::too_many_arguments)]
-fn get(py: Python<'_>, what: &str, dest: PathBuf, peers: Vec<String>, trackers: Vec<String>, webseeds: Vec<String>, catalogs: Vec<String>, dht: bool, verify: bool, webseed_after: f64, stall_timeout: f64) -> PyResult<String> {
+fn get(py: Python<'_>, what: &str, dest: PathBuf, peers: Vec<String>, trackers: Vec<String>, webseeds: Vec<String>, catalogs: Vec<String>, dht: bool, verify: bool, webseed_after: f64, stall_timeout: f64, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+    let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
     let request = pycorpus_torrent::Request::parse(what).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let mut opts = pycorpus_torrent::GetOptions::new(dest);
     opts.peers = peers.iter().map(|p| p.parse().map_err(|_| PyValueError::new_err(format!("peer {p:?} is not IP:PORT")))).collect::<PyResult<_>>()?;
@@ -542,9 +525,8 @@ fn get(py: Python<'_>, what: &str, dest: PathBuf, peers: Vec<String>, trackers: 
     opts.swarm.dht = dht;
     opts.webseed_after = Duration::from_secs_f64(webseed_after.max(0.0));
     opts.stall_timeout = Duration::from_secs_f64(stall_timeout.max(0.0));
-    let bar = Bar::bytes("get");
-    let r = interruptible(py, |cancel| pycorpus_torrent::get(&request, &opts, &|_| Ok(()), &|p| bar.set(p.done, p.total), cancel))?;
-    bar.finish();
+    progress.begin("get", "bytes", None);
+    let r = interruptible(py, &progress, |cancel| pycorpus_torrent::get(&request, &opts, &|_| Ok(()), &|p| progress.set(p.done, (p.total > 0).then_some(p.total)), cancel))?;
     match r {
         Ok((report, _)) => json(&report),
         Err(pycorpus_torrent::TorrentError::Interrupted) => Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted; verified pieces are kept")),
@@ -567,7 +549,7 @@ impl NativeSeeder {
     fn new(py: Python<'_>, targets: Vec<PathBuf>, listen: &str, trackers: Vec<String>, dht: bool, upload_limit: Option<u32>, torrent_dir: Option<PathBuf>) -> PyResult<Self> {
         let listen = listen.parse().map_err(|_| PyValueError::new_err(format!("listen {listen:?} is not IP:PORT")))?;
         let sopts = pycorpus_torrent::SwarmOptions { listen: Some(listen), dht, upload_limit, ..Default::default() };
-        let r = interruptible(py, |_| -> Result<NativeSeeder, pycorpus_torrent::TorrentError> {
+        let r = interruptible(py, &Progress::quiet(), |_| -> Result<NativeSeeder, pycorpus_torrent::TorrentError> {
             let swarm = pycorpus_torrent::Swarm::start(&sopts)?;
             let mut torrents = Vec::new();
             for t in &targets {
@@ -611,7 +593,7 @@ impl NativeSeeder {
 #[pyo3(signature = (target, webseeds=vec![], trackers=vec![]))]
 fn create_torrent<'py>(py: Python<'py>, target: PathBuf, webseeds: Vec<String>, trackers: Vec<String>) -> PyResult<(String, Bound<'py, PyBytes>)> {
     let opts = pycorpus_torrent::CreateOptions { webseeds, trackers, ..Default::default() };
-    let meta = interruptible(py, |_| pycorpus_torrent::create(Path::new(&target), &opts))?.map_err(err)?;
+    let meta = interruptible(py, &Progress::quiet(), |_| pycorpus_torrent::create(Path::new(&target), &opts))?.map_err(err)?;
     Ok((meta.hex(), PyBytes::new(py, &meta.bytes)))
 }
 
