@@ -4,6 +4,7 @@ import glob
 import gzip
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -151,6 +152,19 @@ def test_add_seal_and_errors(tmp_path, built):
         c.read("xyz")
 
 
+def test_the_default_corpus_folder(tmp_path, built, monkeypatch):
+    """Corpus() opens $PYCORPUS_DIR, else ./pycorpus-data, and says which folder is not a corpus."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYCORPUS_DIR", raising=False)
+    with pytest.raises(pycorpus.PycorpusError, match="pycorpus-data"):
+        pycorpus.Corpus()
+    monkeypatch.setenv("PYCORPUS_DIR", built["sealed"].corpus)
+    c = pycorpus.Corpus()
+    assert c.path == pathlib.Path(built["sealed"].corpus) and c.status()["total"]["distributions"] == 8
+    monkeypatch.delenv("PYCORPUS_DIR")
+    assert pycorpus.Corpus(create=True).path == pathlib.Path("pycorpus-data") and (tmp_path / "pycorpus-data" / "corpus.toml").exists()
+
+
 def test_ctrl_c_interrupts_a_long_call(tmp_path):
     """A get() waiting on a peer that never answers stops on SIGINT with KeyboardInterrupt."""
     import socket
@@ -204,6 +218,12 @@ def test_get_from_a_seed_a_web_seed_and_the_datastore(binary, built, tmp_path):
     torrent = tmp_path / "s.torrent"
     h = pycorpus.create_torrent(shard, torrent)
     assert len(h) == 40 and torrent.exists()
+    # seed(): a Seeder, running until stopped.
+    s = pycorpus.seed(shard, listen="127.0.0.1:0", dht=False)
+    try:
+        assert s.info_hashes == [h] and s.addr.startswith("127.0.0.1:")
+    finally:
+        s.stop()
     # From a seeder run by the module itself.
     with pycorpus.Seeder([shard], listen="127.0.0.1:0", dht=False, torrent_dir=tmp_path / "served") as s:
         assert s.info_hashes == [h]
