@@ -395,8 +395,9 @@ impl PackReader {
     }
 
     /// Decodes the first `upto` bytes (at least) of frame `i` into `out`, reusing its
-    /// allocation and `scratch` for the compressed bytes: for scans that visit many frames
-    /// and need only the blobs up to a point in each.
+    /// allocation (when too small, a fresh one) and `scratch` for the compressed bytes: for
+    /// scans that visit many frames and need only the blobs up to a point in each. Bytes of
+    /// `out` past what was decoded are left as they were.
     pub fn decode_frame_prefix(&self, i: usize, upto: usize, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), StoreError> {
         if i >= self.frames {
             return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("frame {i} out of range") });
