@@ -410,14 +410,50 @@ struct FileIter {
 /// make a row about half the work of fifteen insertions.
 #[derive(Default)]
 struct RowMaker {
-    /// The last release seen (its file name and distribution sha256), as a row template.
-    last: Option<(String, String, Py<PyDict>)>,
+    /// The last release seen, as a row template.
+    last: Option<(ReleaseKey, Py<PyDict>)>,
+}
+
+/// The release-level columns of a row.
+#[derive(PartialEq)]
+struct ReleaseKey {
+    name: String,
+    version: String,
+    release: String,
+    uploaded_on: i64,
+    repository: u32,
+    sha256: String,
+    dist_type: &'static str,
+}
+
+impl ReleaseKey {
+    fn of(r: &FileRow) -> ReleaseKey {
+        ReleaseKey {
+            name: r.project_name.clone(),
+            version: r.project_version.clone(),
+            release: r.project_release.clone(),
+            uploaded_on: r.uploaded_on,
+            repository: r.repository,
+            sha256: r.dist_sha256.clone(),
+            dist_type: r.dist_type.as_str(),
+        }
+    }
+
+    fn matches(&self, r: &FileRow) -> bool {
+        self.release == r.project_release
+            && self.sha256 == r.dist_sha256
+            && self.uploaded_on == r.uploaded_on
+            && self.repository == r.repository
+            && self.name == r.project_name
+            && self.version == r.project_version
+            && self.dist_type == r.dist_type.as_str()
+    }
 }
 
 impl RowMaker {
     fn make<'py>(&mut self, py: Python<'py>, r: &FileRow) -> PyResult<Bound<'py, PyDict>> {
         let template = match &self.last {
-            Some((release, sha, t)) if *release == r.project_release && *sha == r.dist_sha256 => t.bind(py).clone(),
+            Some((key, t)) if key.matches(r) => t.bind(py).clone(),
             _ => {
                 let t = PyDict::new(py);
                 let none = py.None();
@@ -433,7 +469,7 @@ impl RowMaker {
                 t.set_item(intern!(py, "dist_type"), r.dist_type.as_str())?;
                 t.set_item(intern!(py, "entry_type"), &none)?;
                 t.set_item(intern!(py, "link_target"), &none)?;
-                self.last = Some((r.project_release.clone(), r.dist_sha256.clone(), t.clone().unbind()));
+                self.last = Some((ReleaseKey::of(r), t.clone().unbind()));
                 t
             }
         };
@@ -446,7 +482,11 @@ impl RowMaker {
             d.set_item(intern!(py, "skip_reason"), s.as_str())?;
         }
         d.set_item(intern!(py, "lines"), r.lines)?;
-        d.set_item(intern!(py, "entry_type"), r.entry_type.as_str())?;
+        let entry_type = match r.entry_type.as_str() {
+            "file" => intern!(py, "file").clone(),
+            other => pyo3::types::PyString::new(py, other),
+        };
+        d.set_item(intern!(py, "entry_type"), entry_type)?;
         if let Some(t) = &r.link_target {
             d.set_item(intern!(py, "link_target"), t)?;
         }
