@@ -9,8 +9,11 @@
 use std::ops::{Deref, Range};
 use std::sync::{Arc, Mutex};
 
-/// Decoded frames kept for reuse, at most this many.
+/// Decoded frames kept for reuse, at most this many...
 const POOL_BUFFERS: usize = 16;
+/// ...and none larger than this (a frame holding one huge blob is as large as the blob; kept,
+/// sixteen of them would pin gigabytes).
+const POOL_BUFFER_BYTES: usize = 32 << 20;
 
 /// Buffers waiting to be decoded into again.
 #[derive(Default)]
@@ -23,7 +26,7 @@ impl BufPool {
 
     fn give(&self, v: Vec<u8>) {
         let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < POOL_BUFFERS {
+        if pool.len() < POOL_BUFFERS && v.capacity() <= POOL_BUFFER_BYTES {
             pool.push(v);
         }
     }
@@ -179,6 +182,19 @@ mod tests {
         assert_eq!(&*Blob::new(&slot, 1..3), b"bc");
         FrameBuf::reusable(&mut slot, &pool);
         assert_eq!(Arc::as_ptr(&slot), before);
+    }
+
+    #[test]
+    fn the_pool_drops_huge_buffers() {
+        let pool = Arc::new(BufPool::default());
+        let mut slot = FrameBuf::empty(&pool);
+        FrameBuf::reusable(&mut slot, &pool).resize(POOL_BUFFER_BYTES + 1, 7);
+        let kept = Blob::new(&slot, 0..1).share();
+        FrameBuf::reusable(&mut slot, &pool).push(1);
+        drop(kept);
+        assert_eq!(pooled(&pool), 0);
+        drop(slot);
+        assert_eq!(pooled(&pool), 1, "a small buffer goes back");
     }
 
     #[test]
