@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+import runlog  # bench/runlog.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -108,10 +109,7 @@ def main():
         res["oracle"]["exit"] = o.returncode
         res["oracle"]["seconds"] = round(time.time() - t, 1)
         res["oracle"]["first_differences"] = [l for l in o.stdout.splitlines() if l.startswith(("DIFF", "CPYTHON-ONLY", "PYCORPUS-ONLY"))][:40]
-    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
-    os.makedirs(run_dir, exist_ok=True)
-    json.dump(res, open(os.path.join(run_dir, "analyze.json"), "w"), indent=2)
-    print("written", os.path.relpath(os.path.join(run_dir, "analyze.json"), ROOT))
+    runlog.save("analyze", res)
 
 
 def _quote(s):

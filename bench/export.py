@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+import runlog  # bench/runlog.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -228,10 +229,7 @@ def main():
     assert sum(len(ds[k]) for k in ds) == len(df) == records, res["loaded"]
     print("export %.2f s (%d records) | anchor %.1f s (%d records) | %.1fx faster | byte-identical rerun: %s"
           % (med["pycorpus"], records, med["anchor"], res["anchor_summary"]["records"], res["vs_anchor"], res["byte_identical"]), flush=True)
-    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "export.json"), "w") as f:
-        json.dump(res, f, indent=2)
+    runlog.save("export", res)
 
 
 def _quote(s):

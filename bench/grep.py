@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+import runlog  # bench/runlog.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -116,10 +117,7 @@ def main():
         res["patterns"].append(entry)
         print("%-20s %-32s pycorpus %.3f s | ripgrep %.3f s (%.2fx) | seed %.3f s (%.1fx) | %d matching lines, %s ripgrep's"
               % (label, pattern, med["pycorpus"], med["ripgrep"], entry["vs_ripgrep"], med["seed"], entry["vs_seed"], len(ours), "same as" if same else "DIFFERENT FROM"), flush=True)
-    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
-    os.makedirs(run_dir, exist_ok=True)
-    json.dump(res, open(os.path.join(run_dir, "grep.json"), "w"), indent=2)
-    print("written", os.path.relpath(os.path.join(run_dir, "grep.json"), ROOT))
+    runlog.save("grep", res)
 
 
 def shlex_quote(s):

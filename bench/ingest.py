@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+import runlog  # bench/runlog.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -108,10 +109,7 @@ def main():
     res["cat_ms"] = {"median": round(lat[100], 2), "p99": round(lat[197], 2), "max": round(lat[-1], 2), "n": 200, "note": "whole process: spawn + open + lookup + decompress"}
     print("cat:    median %.1f ms, p99 %.1f ms, max %.1f ms over 200 random blobs (whole process)" % (lat[100], lat[197], lat[-1]))
 
-    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
-    os.makedirs(run_dir, exist_ok=True)
-    json.dump(res, open(os.path.join(run_dir, "ingest.json"), "w"), indent=2)
-    print("written", os.path.relpath(os.path.join(run_dir, "ingest.json"), ROOT))
+    runlog.save("ingest", res)
     return 0 if res["oracle"]["ok"] else 1
 
 

@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+import runlog  # bench/runlog.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -138,10 +139,7 @@ def main():
     res["vs_floor"] = round(med["ours_loop"] / med["floor"], 2)
     res["vs_floor_1core"] = round(med["ours_loop"] / med["floor_1core"], 2)
     print(json.dumps(res, indent=2))
-    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "iter_files.json"), "w") as f:
-        json.dump(res, f, indent=2)
+    runlog.save("iter_files", res)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from report_check import check_page  # noqa: E402
+import runlog  # bench/runlog.py, beside this script
 
 
 def run(cmd):
@@ -80,10 +81,7 @@ def main():
         "html_bytes": os.path.getsize(os.path.join(out, "report.html")),
     }
     print(json.dumps(res, indent=2))
-    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "report.json"), "w") as f:
-        json.dump(res, f, indent=2)
+    runlog.save("report", res)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from swarm import Aria2Seed, RangeServer, Seeder, Tracker, aria2_get, free_port, wait_port  # noqa: E402
+import runlog  # bench/runlog.py, beside this script
 
 
 def make_shard(binary, work, size_mb):
@@ -243,10 +244,7 @@ def main():
                     "throughput_vs_curl": round(statistics.median(curl) / statistics.median(web), 2)},
     }
     print(json.dumps(res, indent=2))
-    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "share.json"), "w") as f:
-        json.dump(res, f, indent=2)
+    runlog.save("share", res)
 
 
 if __name__ == "__main__":

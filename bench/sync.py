@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import runlog  # bench/runlog.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -134,10 +135,7 @@ def main():
         res["wheels"]["speedup_vs_pip"] = round(res["wheels"]["pip_seconds"] / res["wheels"]["ours_seconds"], 2)
         print("wheels only (%d, one pip process): pip %.1f s%s, pycorpus sync %.1f s: %.2fx" % (len(wheels), res["wheels"]["pip_seconds"], "" if p.returncode == 0 else " (FAILED)", res["wheels"]["ours_seconds"], res["wheels"]["speedup_vs_pip"]), flush=True)
 
-    run_dir = os.path.join(HERE, "runs", time.strftime("%Y-%m-%d") + "-" + platform.node())
-    os.makedirs(run_dir, exist_ok=True)
-    json.dump(res, open(os.path.join(run_dir, "sync.json"), "w"), indent=2)
-    print("written", os.path.relpath(os.path.join(run_dir, "sync.json"), ROOT))
+    runlog.save("sync", res)
 
 
 if __name__ == "__main__":
