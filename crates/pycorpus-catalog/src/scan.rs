@@ -5,7 +5,7 @@
 use crate::parquet_io::{files_read_options, fmt_err, row_at, FileCols};
 use arrow_array::RecordBatch;
 use crate::{inner_path_of, FileRow, Filter};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 use pycorpus_archive::DistType;
@@ -101,10 +101,14 @@ pub fn scan_files(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut d
 }
 
 /// [`scan_files`] handing out rows in place.
+///
+/// Row groups are decoded and filtered on up to four threads (one file handle each: clones of a
+/// `File` share its offset), a few batches ahead of the callbacks here, which see the rows
+/// in file order. Decoding is most of a scan, so this is what shortens it.
 pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(&RowView<'_>) -> Result<bool, crate::CatalogError>) -> Result<bool, crate::CatalogError> {
-    let file = File::open(path).map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, files_read_options()).map_err(|e| fmt_err(path, e))?;
-    let meta = builder.metadata().clone();
+    let open = || File::open(path).map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e });
+    let reader_meta = ArrowReaderMetadata::load(&open()?, files_read_options()).map_err(|e| fmt_err(path, e))?;
+    let meta = reader_meta.metadata().clone();
     let schema = meta.file_metadata().schema_descr_ptr();
     let col = |name: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == name);
     let groups: Vec<usize> = (0..meta.num_row_groups()).filter(|&i| may_match(filter, meta.row_group(i), &col)).collect();
@@ -113,37 +117,94 @@ pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &
     if groups.is_empty() {
         return Ok(true);
     }
-    let reader = builder.with_row_groups(groups).with_batch_size(8192).build().map_err(|e| fmt_err(path, e))?;
-    // Decoding and filtering run on a second thread, a couple of batches ahead of the
-    // callbacks here: the two take about as long, and the batches in flight are few and small.
+    // Two at least: one decodes while the other waits on a read.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(2, 4).min(groups.len());
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(RecordBatch, Vec<u32>), crate::CatalogError>>(2);
-        s.spawn(move || {
-            for batch in reader {
-                let selected = batch.map_err(|e| fmt_err(path, e)).and_then(|b| {
-                    let rows = select_rows(&b, filter, path)?;
-                    Ok((b, rows))
-                });
-                let failed = selected.is_err();
-                // The receiver is gone when the callback asked to stop.
-                if tx.send(selected).is_err() || failed {
-                    return;
+        let mut receivers = Vec::with_capacity(threads);
+        for first in 0..threads {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(SCAN_BATCHES_AHEAD);
+            receivers.push(rx);
+            let mine: Vec<usize> = groups.iter().copied().skip(first).step_by(threads).collect();
+            let (reader_meta, open) = (reader_meta.clone(), &open);
+            s.spawn(move || {
+                // A panic in the decoder (a corrupt page it does not expect) is an error too.
+                let decode = std::panic::AssertUnwindSafe(|| decode_groups(path, filter, &reader_meta, &mine, open, &tx));
+                if let Err(p) = std::panic::catch_unwind(decode) {
+                    let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+                    let _ = tx.send(Piece::Batch(Err(fmt_err(path, format!("decoding failed: {what}")))));
                 }
-            }
-        });
-        for selected in rx {
-            let (batch, rows) = selected?;
-            let c = FileCols::new(&batch, path)?;
-            stats.rows_read += batch.num_rows() as u64;
-            stats.rows_matched += rows.len() as u64;
-            for i in rows {
-                if !f(&RowView { cols: &c, i: i as usize, path })? {
-                    return Ok(false);
+            });
+        }
+        for n in 0..groups.len() {
+            loop {
+                // A thread sends its error (or its panic, as one) before its channel closes, so
+                // this is not expected; but it is an error, not rows left out.
+                let piece = receivers[n % threads].recv().map_err(|_| fmt_err(path, "a decoding thread stopped"))?;
+                let (batch, rows) = match piece {
+                    Piece::Batch(selected) => selected?,
+                    Piece::GroupEnd => break,
+                };
+                let c = FileCols::new(&batch, path)?;
+                stats.rows_read += batch.num_rows() as u64;
+                stats.rows_matched += rows.len() as u64;
+                for i in rows {
+                    if !f(&RowView { cols: &c, i: i as usize, path })? {
+                        return Ok(false);
+                    }
                 }
             }
         }
         Ok(true)
     })
+}
+
+/// Decodes row groups `groups` in turn and sends each batch, with its matching rows, then the
+/// group's end; stops at the first error (sent) or when the receiver is gone.
+fn decode_groups(path: &Path, filter: &Filter, meta: &ArrowReaderMetadata, groups: &[usize], open: &dyn Fn() -> Result<File, crate::CatalogError>, tx: &std::sync::mpsc::SyncSender<Piece>) {
+    for &g in groups {
+        let reader = open().and_then(|file| {
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+                .with_row_groups(vec![g])
+                .with_batch_size(SCAN_BATCH_ROWS)
+                .build()
+                .map_err(|e| fmt_err(path, e))
+        });
+        let reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Piece::Batch(Err(e)));
+                return;
+            }
+        };
+        for batch in reader {
+            let selected = batch.map_err(|e| fmt_err(path, e)).and_then(|b| {
+                let rows = select_rows(&b, filter, path)?;
+                Ok((b, rows))
+            });
+            let failed = selected.is_err();
+            // The receiver is gone when the callback asked to stop.
+            if tx.send(Piece::Batch(selected)).is_err() || failed {
+                return;
+            }
+        }
+        if tx.send(Piece::GroupEnd).is_err() {
+            return;
+        }
+    }
+}
+
+/// Rows per decoded batch of a scan: small enough that the batches in flight stay a few MB.
+const SCAN_BATCH_ROWS: usize = 8192;
+
+/// Batches each decoding thread may have waiting: the callbacks are the slower side, so a few
+/// suffice (a whole row group's worth measured no faster, with more memory).
+const SCAN_BATCHES_AHEAD: usize = 4;
+
+/// What a decoding thread of [`scan_file_views`] hands over: a batch and its matching rows, or
+/// the end of a row group.
+enum Piece {
+    Batch(Result<(RecordBatch, Vec<u32>), crate::CatalogError>),
+    GroupEnd,
 }
 
 /// The rows of `batch` that match `filter`.
@@ -239,5 +300,24 @@ mod tests {
         })
         .expect("scan"));
         assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn a_corrupt_row_group_is_an_error_not_a_crash_or_a_hang() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("files.parquet");
+        write_files_grouped(&path, &rows(), 8 * 1024).expect("write");
+        let mut data = std::fs::read(&path).expect("read");
+        // The middle of the file: row-group data, not the footer.
+        let mid = data.len() / 2;
+        data[mid..mid + 4096].fill(0xff);
+        std::fs::write(&path, &data).expect("write");
+        let mut n = 0u64;
+        let res = scan_files(&path, &Filter::default(), &mut ScanStats::default(), &mut |_| {
+            n += 1;
+            true
+        });
+        assert!(matches!(res, Err(crate::CatalogError::Format { .. })), "{res:?} after {n} rows");
+        assert!(n < 40_000);
     }
 }

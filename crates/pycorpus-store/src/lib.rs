@@ -21,7 +21,7 @@ mod pack;
 
 pub use grams::{fold, is_utf16, trigram, trigrams_of, write_grams, FrameSet, GramIndex, GRAMS_MAGIC};
 pub use journal::{Journal, JournalBlob, Recovery, JOURNAL_MAGIC};
-pub use oid::{BadOid, Oid, OidBits, OidHasher, OidMap, OidSet};
+pub use oid::{BadOid, HexOid, Oid, OidBits, OidHasher, OidMap, OidSet};
 pub use pack::{FrameInfo, PackEntry, PackOptions, PackReader, PackStats, PackWriter, IDX_MAGIC, PACK_MAGIC};
 
 use std::path::{Path, PathBuf};

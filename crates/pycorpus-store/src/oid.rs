@@ -19,7 +19,14 @@ impl Oid {
 
     /// Lower-case hex, 40 characters.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        self.hex().as_str().to_owned()
+    }
+
+    /// Lower-case hex, without allocating: for hot loops that turn ids into text.
+    pub fn hex(&self) -> HexOid {
+        let mut out = [0u8; 40];
+        hex::encode_to_slice(self.0, &mut out).expect("40 digits for 20 bytes");
+        HexOid(out)
     }
 
     /// The raw 20 bytes.
@@ -73,7 +80,18 @@ impl FromStr for Oid {
 
 impl fmt::Display for Oid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(self.hex().as_str())
+    }
+}
+
+/// An id's 40 hex digits ([`Oid::hex`]).
+#[derive(Clone, Copy)]
+pub struct HexOid([u8; 40]);
+
+impl HexOid {
+    /// The digits as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
     }
 }
 

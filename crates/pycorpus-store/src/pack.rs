@@ -377,7 +377,7 @@ impl PackReader {
     /// Decodes frame `frame` from `compressed` into `out` (room for the whole frame, as
     /// stable-output decoding needs: no internal window buffer as large as the frame), stopping
     /// once `end` bytes are out.
-    fn decode_prefix(&self, frame: usize, compressed: &[u8], out: &mut [u8], end: usize) -> Result<(), StoreError> {
+    fn decode_prefix<C: zstd::zstd_safe::WriteBuf + ?Sized>(&self, frame: usize, compressed: &[u8], out: &mut C, end: usize) -> Result<(), StoreError> {
         use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
         let io = |x| StoreError::io(&self.pack_path, x);
         let mut dec = Decoder::new().map_err(io)?;
@@ -396,8 +396,8 @@ impl PackReader {
 
     /// Decodes the first `upto` bytes (at least) of frame `i` into `out`, reusing its
     /// allocation (when too small, a fresh one) and `scratch` for the compressed bytes: for
-    /// scans that visit many frames and need only the blobs up to a point in each. Bytes of
-    /// `out` past what was decoded are left as they were.
+    /// scans that visit many frames and need only the blobs up to a point in each. `out` then
+    /// holds what was decoded (`upto` bytes or more).
     pub fn decode_frame_prefix(&self, i: usize, upto: usize, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), StoreError> {
         if i >= self.frames {
             return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("frame {i} out of range") });
@@ -409,12 +409,13 @@ impl PackReader {
         }
         scratch.resize(clen, 0);
         self.pack.read_exact_at(scratch, f.pack_offset).map_err(|e| StoreError::io(&self.pack_path, e))?;
+        out.clear();
         if out.capacity() < flen {
             // A fresh buffer rather than a grown one (growing would copy stale bytes), with room
-            // for the next frames, which differ in length by a few percent.
-            *out = vec![0; flen + flen / 8];
+            // for the next frames, which differ in length by a few percent. Not zeroed first:
+            // decoding writes into its spare capacity.
+            *out = Vec::with_capacity(flen + flen / 8);
         }
-        out.resize(flen, 0);
         self.decode_prefix(i, scratch, out, upto)
     }
 
@@ -494,6 +495,7 @@ impl PackReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn write_read_verify() {
@@ -512,6 +514,46 @@ mod tests {
         }
         assert_eq!(r.read(&Oid::for_blob(b"absent")).expect("read"), None);
         assert!(r.verify(&|_| {}).is_empty());
+    }
+
+    #[test]
+    fn frame_prefixes_decode_into_one_reused_buffer() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 4000 }).expect("create");
+        let blobs: Vec<Vec<u8>> = (0..300).map(|i| format!("line {i} of a blob\n").repeat(i * 37 % 50 + 1).into_bytes()).collect();
+        for b in &blobs {
+            w.add(Oid::for_blob(b), b).expect("add");
+        }
+        w.finish().expect("finish");
+        let r = PackReader::open(dir.path()).expect("open");
+        let mut by_frame: BTreeMap<u32, Vec<(PackEntry, &Vec<u8>)>> = BTreeMap::new();
+        for b in &blobs {
+            let e = r.find(&Oid::for_blob(b)).expect("stored");
+            by_frame.entry(e.frame).or_default().push((e, b));
+        }
+        assert!(by_frame.len() > 5, "{} frames", by_frame.len());
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        // Largest frame first: later, shorter ones decode over its stale bytes, in its allocation.
+        let mut order: Vec<u32> = by_frame.keys().copied().collect();
+        order.sort_by_key(|&f| std::cmp::Reverse(r.frame(f as usize).len));
+        let mut first_alloc = None;
+        for f in order {
+            let entries = &by_frame[&f];
+            // Only up to the middle blob's end: the prefix holds it and those before it.
+            let mut wanted: Vec<&(PackEntry, &Vec<u8>)> = entries.iter().collect();
+            wanted.sort_by_key(|(e, _)| e.offset);
+            wanted.truncate(wanted.len().div_ceil(2));
+            let upto = wanted.iter().map(|(e, _)| (e.offset + e.len) as usize).max().expect("a blob");
+            r.decode_frame_prefix(f as usize, upto, &mut out, &mut scratch).expect("decode");
+            assert!(out.len() >= upto && out.len() <= r.frame(f as usize).len as usize);
+            for (e, b) in wanted {
+                assert_eq!(&out[e.offset as usize..(e.offset + e.len) as usize], &b[..], "frame {f}");
+            }
+            assert_eq!(*first_alloc.get_or_insert(out.as_ptr()), out.as_ptr(), "the buffer is reused");
+        }
+        let f0 = r.frame(0);
+        assert!(matches!(r.decode_frame_prefix(0, f0.len as usize + 1, &mut out, &mut scratch), Err(StoreError::Format { .. })));
+        assert!(matches!(r.decode_frame_prefix(r.frame_count(), 1, &mut out, &mut scratch), Err(StoreError::Format { .. })));
     }
 
     #[test]
