@@ -39,7 +39,20 @@ def test_files_is_the_index_as_arrow(corpus, built, binary):
     assert sorted(t.column("path").to_pylist()) == sorted(r["path"] for r in ls)
     df = corpus.files(project="alpha", version=["1.1"]).to_pandas()
     assert set(df["project_release"]) == {"alpha-1.1.tar.gz"}
-    assert corpus.files(project="nothing-like-this").num_rows == 0
+    empty = corpus.files(project="nothing-like-this")
+    assert empty.num_rows == 0
+    # Handed over in memory, the table is what pyarrow reads from the shards' own index files:
+    # same types, same rows, same order.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards = corpus.shards()
+    assert shards and all(s["kind"] == "sealed" for s in shards)
+    on_disk = pa.concat_tables([pq.read_table(s["path"] / "files.parquet") for s in shards])
+    whole = corpus.files()
+    assert whole.schema.equals(on_disk.schema, check_metadata=False)
+    assert empty.schema.equals(on_disk.schema, check_metadata=False)
+    assert whole.equals(on_disk)
 
 
 def test_read_and_iter_files_agree_with_the_cli(corpus, built, binary):

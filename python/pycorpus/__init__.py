@@ -172,12 +172,10 @@ class Corpus:
     def files(self, **filters):
         """The selected rows of the file index as a ``pyarrow.Table`` (files.parquet's schema).
         ``.to_pandas()`` gives a DataFrame."""
-        import pyarrow.parquet as pq
+        import pyarrow as pa
 
-        with tempfile.TemporaryDirectory(prefix="pycorpus-") as d:
-            dest = os.path.join(d, "files.parquet")
-            self._c.files_to_parquet(_filters(filters), dest)
-            return pq.read_table(dest)
+        # Arrow's C stream interface: the batches built in Rust become the table's, no file.
+        return pa.RecordBatchReader.from_stream(self._c.files_arrow(_filters(filters))).read_all()
 
     def read(self, oid):
         """The contents of a blob by its git blob id (hex). ``KeyError`` if the corpus lacks it."""

@@ -73,7 +73,8 @@ fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-fn files_schema() -> SchemaRef {
+/// The Arrow schema of `files.parquet`.
+pub fn files_schema() -> SchemaRef {
     let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
     Arc::new(Schema::new(vec![
         f("project_name", DataType::Utf8, false),
@@ -193,26 +194,34 @@ pub fn write_files(path: &Path, rows: &[FileRow]) -> Result<(), CatalogError> {
 
 /// [`write_files`] with `group_rows` rows per row group.
 pub(crate) fn write_files_grouped(path: &Path, rows: &[FileRow], group_rows: usize) -> Result<(), CatalogError> {
-    write_batches(path, files_schema(), props(&["path", "archive_path"], group_rows), rows.len(), group_rows, |r| {
-        let rows = &rows[r];
-        vec![
-            strs(rows.iter().map(|x| x.project_name.as_str())),
-            strs(rows.iter().map(|x| x.project_version.as_str())),
-            strs(rows.iter().map(|x| x.project_release.as_str())),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|x| x.uploaded_on)).with_timezone("UTC")),
-            strs(rows.iter().map(|x| x.path.as_str())),
-            strs(rows.iter().map(|x| x.archive_path.as_str())),
-            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|x| x.size))),
-            Arc::new(FixedSizeBinaryArray::try_from_iter(rows.iter().map(|x| x.hash.0)).unwrap_or_else(|_| FixedSizeBinaryArray::new_null(20, 0))),
-            opt_strs(rows.iter().map(|x| x.skip_reason.map(SkipReason::as_str))),
-            Arc::new(rows.iter().map(|x| x.lines).collect::<UInt64Array>()),
-            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|x| x.repository))),
-            strs(rows.iter().map(|x| x.dist_sha256.as_str())),
-            strs(rows.iter().map(|x| x.dist_type.as_str())),
-            strs(rows.iter().map(|x| x.entry_type.as_str())),
-            opt_strs(rows.iter().map(|x| x.link_target.as_deref())),
-        ]
-    })
+    write_batches(path, files_schema(), props(&["path", "archive_path"], group_rows), rows.len(), group_rows, |r| files_columns(&rows[r]))
+}
+
+/// `rows` as one Arrow batch with `files.parquet`'s schema: what a file of them would hold,
+/// without the file (the Python module hands it to pyarrow in memory).
+pub fn files_batch(rows: &[FileRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    RecordBatch::try_new(files_schema(), files_columns(rows))
+}
+
+/// The columns of `files.parquet` for `rows`, in its order.
+fn files_columns(rows: &[FileRow]) -> Vec<ArrayRef> {
+    vec![
+        strs(rows.iter().map(|x| x.project_name.as_str())),
+        strs(rows.iter().map(|x| x.project_version.as_str())),
+        strs(rows.iter().map(|x| x.project_release.as_str())),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|x| x.uploaded_on)).with_timezone("UTC")),
+        strs(rows.iter().map(|x| x.path.as_str())),
+        strs(rows.iter().map(|x| x.archive_path.as_str())),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|x| x.size))),
+        Arc::new(FixedSizeBinaryArray::try_from_iter(rows.iter().map(|x| x.hash.0)).unwrap_or_else(|_| FixedSizeBinaryArray::new_null(20, 0))),
+        opt_strs(rows.iter().map(|x| x.skip_reason.map(SkipReason::as_str))),
+        Arc::new(rows.iter().map(|x| x.lines).collect::<UInt64Array>()),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|x| x.repository))),
+        strs(rows.iter().map(|x| x.dist_sha256.as_str())),
+        strs(rows.iter().map(|x| x.dist_type.as_str())),
+        strs(rows.iter().map(|x| x.entry_type.as_str())),
+        opt_strs(rows.iter().map(|x| x.link_target.as_deref())),
+    ]
 }
 
 /// Writes `releases.parquet`.

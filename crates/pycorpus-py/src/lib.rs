@@ -181,19 +181,20 @@ impl NativeCorpus {
         json(&s)
     }
 
-    /// Writes the selected rows to a Parquet file with files.parquet's schema.
-    fn files_to_parquet(&self, py: Python<'_>, filters: &str, dest: PathBuf) -> PyResult<u64> {
+    /// The selected rows as an Arrow stream (files.parquet's schema), for pyarrow to take over
+    /// without a copy through a file.
+    fn files_arrow(&self, py: Python<'_>, filters: &str) -> PyResult<ArrowStream> {
         let f = filter(filters)?;
-        with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| -> Result<u64, String> {
+        let rows = with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| -> Result<Vec<FileRow>, String> {
             let mut rows = Vec::new();
             c.for_each_row(&f, &mut |r| {
                 rows.push(r);
                 !cancel.load(Ordering::Relaxed)
             })
             .map_err(|e| e.to_string())?;
-            pycorpus_catalog::write_files(&dest, &rows).map_err(|e| e.to_string())?;
-            Ok(rows.len() as u64)
-        })
+            Ok(rows)
+        })?;
+        Ok(ArrowStream::of_rows(rows))
     }
 
     fn read<'py>(&self, py: Python<'py>, oid: &str) -> PyResult<Bound<'py, PyBytes>> {
@@ -393,6 +394,38 @@ impl NativeCorpus {
 }
 
 /// Rows with their blob's contents, as they cross from the reading threads to Python.
+/// Rows on their way to pyarrow through the Arrow C stream interface (`__arrow_c_stream__`):
+/// batches are built as the consumer pulls them.
+#[pyclass(module = "pycorpus._native")]
+struct ArrowStream {
+    reader: std::sync::Mutex<Option<Box<dyn arrow_array::RecordBatchReader + Send>>>,
+}
+
+impl ArrowStream {
+    /// Rows in batches of 64k (a row group's worth), so the Arrow copy of a large selection
+    /// is built a piece at a time.
+    fn of_rows(rows: Vec<FileRow>) -> ArrowStream {
+        const BATCH: usize = 64 * 1024;
+        let n = rows.len();
+        let batches = (0..n.div_ceil(BATCH)).map(move |i| pycorpus_catalog::files_batch(&rows[i * BATCH..((i + 1) * BATCH).min(n)]));
+        let reader = arrow_array::RecordBatchIterator::new(batches, pycorpus_catalog::files_schema());
+        ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(reader))) }
+    }
+}
+
+#[pymethods]
+impl ArrowStream {
+    /// The stream as a PyCapsule named "arrow_array_stream"; it can be taken once.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(&self, py: Python<'py>, requested_schema: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, pyo3::types::PyCapsule>> {
+        // Any requested schema is the consumer's to cast to: this one is files.parquet's.
+        let _ = requested_schema;
+        let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take().ok_or_else(|| PyValueError::new_err("this Arrow stream was already consumed"))?;
+        let stream = arrow_array::ffi_stream::FFI_ArrowArrayStream::new(reader);
+        pyo3::types::PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+}
+
 type Batch = Vec<(Arc<FileRow>, pycorpus_explore::SharedBlob)>;
 
 /// Rows and contents of the selected files, decoded on Rust threads ahead of the consumer.
@@ -651,6 +684,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PycorpusError", m.py().get_type::<PycorpusError>())?;
     m.add_class::<NativeCorpus>()?;
     m.add_class::<FileIter>()?;
+    m.add_class::<ArrowStream>()?;
     m.add_class::<NativeSeeder>()?;
     m.add_function(wrap_pyfunction!(get, m)?)?;
     m.add_function(wrap_pyfunction!(create_torrent, m)?)?;
