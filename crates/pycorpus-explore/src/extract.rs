@@ -116,7 +116,7 @@ pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, ca
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<Vec<Outcome>, ExploreError> {
             let rows: Vec<&FileRow> = match layout {
-                Layout::Oid => vec![&h.first],
+                Layout::Oid => vec![&*h.first],
                 Layout::Tree => h.all().collect(),
             };
             Ok(rows.into_iter().map(|row| write_one(dest, &target(layout, oid, row), data)).collect())

@@ -38,7 +38,7 @@ fn file_json(oid: &Oid, row: &FileRow, others: Option<u64>) -> serde_json::Value
 /// Writes what one blob reported, once per file shown: the first file holding it and, in
 /// text, `[+N]` after its path when N other files hold it too; every file with `all_paths`.
 pub(crate) fn write_blob(out: &mut Vec<u8>, oid: &Oid, h: &Holders, hits: &Hits, opts: &GrepOptions) -> std::io::Result<()> {
-    let rows: Vec<&FileRow> = if opts.all_paths { std::iter::once(&h.first).chain(h.others.iter()).collect() } else { vec![&h.first] };
+    let rows: Vec<&FileRow> = if opts.all_paths { h.all().collect() } else { vec![&*h.first] };
     let others = (!opts.all_paths).then(|| h.count - 1);
     let suffix = match others {
         Some(n) if n > 0 => format!("[+{n}]"),

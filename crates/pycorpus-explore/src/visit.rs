@@ -19,8 +19,9 @@ use std::sync::Arc;
 /// The files that hold one blob.
 #[derive(Debug, Clone)]
 pub struct Holders {
-    /// The first file in index order.
-    pub first: FileRow,
+    /// The first file in index order (shared: consumers that keep rows past the visit, like
+    /// the Python module's `iter_files`, take a reference instead of a copy of ten strings).
+    pub first: Arc<FileRow>,
     /// How many selected files hold it.
     pub count: u64,
     /// The other files, when asked for.
@@ -30,7 +31,7 @@ pub struct Holders {
 impl Holders {
     /// Every file kept: the first, then the others.
     pub fn all(&self) -> impl Iterator<Item = &FileRow> {
-        std::iter::once(&self.first).chain(self.others.iter())
+        std::iter::once(&*self.first).chain(self.others.iter())
     }
 }
 
@@ -253,7 +254,7 @@ fn scan_holders(
                     }
                     index.insert(hash, holders.len() as u32);
                     totals.push(total);
-                    holders.push((hash, Box::new(Holders { first: row, count: 1, others: Vec::new() })));
+                    holders.push((hash, Box::new(Holders { first: Arc::new(row), count: 1, others: Vec::new() })));
                 }
             },
         }

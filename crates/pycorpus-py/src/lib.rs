@@ -226,7 +226,8 @@ impl NativeCorpus {
                     &|| (),
                     &|_: &mut (), _oid: &Oid, h: &pycorpus_explore::Holders, data: &pycorpus_explore::Blob<'_>| -> Result<_, pycorpus_explore::ExploreError> {
                         let data = data.share();
-                        Ok(h.all().map(|r| (Arc::new(r.clone()), data.clone())).collect::<Vec<_>>())
+                        let rows = std::iter::once(h.first.clone()).chain(h.others.iter().map(|r| Arc::new(r.clone())));
+                        Ok(rows.map(|r| (r, data.clone())).collect::<Vec<_>>())
                     },
                     &mut |items: Batch| -> Result<(), pycorpus_explore::ExploreError> {
                         for item in items {
