@@ -55,6 +55,15 @@ def test_files_is_the_index_as_arrow(corpus, built, binary):
     assert whole.equals(on_disk)
 
 
+def test_the_arrow_stream_behind_files_can_be_taken_once(corpus):
+    import pyarrow as pa
+
+    stream = corpus._c.files_arrow(pycorpus._filters({"ext": "py"}))
+    assert pa.RecordBatchReader.from_stream(stream).read_all().num_rows == corpus.files(ext="py").num_rows
+    with pytest.raises(ValueError, match="already consumed"):
+        pa.RecordBatchReader.from_stream(stream)
+
+
 def test_read_and_iter_files_agree_with_the_cli(corpus, built, binary):
     rows = list(corpus.iter_files(ext="py", unique=True))
     streamed = cli_json_lines(binary, built["sealed"].corpus, "stream", "--ext", "py", "--unique")
