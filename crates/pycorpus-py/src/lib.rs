@@ -394,7 +394,6 @@ impl NativeCorpus {
     }
 }
 
-/// Rows with their blob's contents, as they cross from the reading threads to Python.
 /// Rows on their way to pyarrow through the Arrow C stream interface (`__arrow_c_stream__`):
 /// batches are built as the consumer pulls them.
 #[pyclass(module = "pycorpus._native")]
@@ -427,6 +426,7 @@ impl ArrowStream {
     }
 }
 
+/// Rows with their blob's contents, as they cross from the reading threads to Python.
 type Batch = Vec<(Arc<FileRow>, pycorpus_explore::SharedBlob)>;
 
 /// Rows and contents of the selected files, decoded on Rust threads ahead of the consumer.
