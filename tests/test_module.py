@@ -413,6 +413,76 @@ def test_progress_goes_to_a_callable_to_tqdm_or_nowhere(tmp_path, built):
     assert r.returncode == 0 and r.stderr == "", r  # not a kernel, not a terminal: quiet
 
 
+def test_iter_files_shows_progress_in_bytes_and_stops_on_the_callables_exception(corpus, built):
+    calls = []
+    it = corpus.iter_files(ext="py", progress=lambda *c: calls.append(c))
+    items = list(it)
+    total = sum({r["hash"]: len(d) for r, d in items}.values())  # each blob once, however many rows
+    assert len({r["hash"] for r, _ in items}) < len(items), "some blob is held by several rows"
+    assert total > 0 and calls[-1] == ("iter_files", total, total, "bytes"), calls
+    assert all(c[0] == "iter_files" and c[3] == "bytes" for c in calls), calls
+    assert [c[1] for c in calls] == sorted(c[1] for c in calls), calls
+    # Exhausted: more next() calls end at once, and the callable hears nothing more.
+    n = len(calls)
+    with pytest.raises(StopIteration):
+        next(it)
+    assert len(calls) == n
+    calls.clear()
+    assert len(list(corpus.iter_files(ext="py", unique=True, progress=lambda *c: calls.append(c)))) < len(items)
+    assert calls[-1] == ("iter_files", total, total, "bytes"), calls
+
+    def stop(*c):
+        raise RuntimeError("enough: %r" % (c,))
+    seen = []
+    with pytest.raises(RuntimeError, match="enough: .'iter_files', [0-9]+, [0-9]+, 'bytes'"):
+        for row, _ in corpus.iter_files(progress=stop):
+            seen.append(row)
+    assert len(seen) < corpus.files(skip_reason="none").num_rows
+    # Wrong arguments raise at the call, before any item is asked for.
+    with pytest.raises(TypeError, match="progress"):
+        corpus.iter_files(progress="yes")
+    with pytest.raises(TypeError, match="colour"):
+        corpus.iter_files(colour="red")
+    assert list(corpus.iter_files(project="nothing-like-this", progress=False)) == []
+
+
+def test_iter_files_draws_a_bar_in_a_terminal_and_in_tqdm(built):
+    """Default progress: a bar on stderr when it is a terminal (a pty here), cleared at the end;
+    progress=True: tqdm's."""
+    import pty
+    import select
+    script = textwrap.dedent("""
+        import sys, time, pycorpus
+        n = 0
+        for row, data in pycorpus.Corpus(sys.argv[1]).iter_files(progress=sys.argv[2] == "tqdm" or None):
+            n += 1
+            time.sleep(0.3 if n == 1 else 0)
+        print(n)
+    """)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-c", script, built["sealed"].corpus, "bar"], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    shown = b""
+    while True:
+        if select.select([master], [], [], 60)[0] == []:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other end is closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0 and int(out) > 0
+    assert b"iter_files [" in shown and b"B/" in shown, shown
+    pytest.importorskip("tqdm")
+    r = subprocess.run([sys.executable, "-c", script, built["sealed"].corpus, "tqdm"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and int(r.stdout) > 0, r
+    assert "iter_files: 100%" in r.stderr, r.stderr
+
+
 def test_the_readme_python_example_runs(binary, built, tmp_path):
     """The README's "From Python" block, run as written in a fresh folder, after changing only
     the addresses: the corpus (`pycorpus-data`) is generated here, the torrent is one of its

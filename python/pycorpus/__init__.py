@@ -13,7 +13,7 @@ Filters are keyword arguments named like the command line's (``project``, ``proj
 ``version``, ``since``, ``until``, ``path``, ``ext``, ``min_size``, ``max_size``,
 ``skip_reason``, ``dist_type``, ``unique``, ``shard``); list-valued ones take one value or a
 list. ``shard=n`` restricts a call to one shard: the unit of work on a cluster.
-Long calls (``add``, ``sync``, ``extract``, ``analyze``, ``features``,
+Long calls (``add``, ``sync``, ``iter_files``, ``extract``, ``analyze``, ``features``,
 ``export_codesearchnet``, ``get``) stop on Ctrl-C (``KeyboardInterrupt``) and take
 ``progress=``: ``None`` (the default: a tqdm bar in a Jupyter notebook when tqdm is installed,
 else a bar on stderr when it is a terminal, else nothing), ``True`` (a tqdm bar if tqdm is
@@ -96,6 +96,13 @@ class _Progress:
     def __exit__(self, *exc):
         if self._tqdm_bar is not None:
             self._tqdm_bar.close()
+
+
+def _iterate(native, progress):
+    """A generator over a native iterator that closes the tqdm bar, if any, when it ends, is
+    closed or is collected (``yield from`` closes the native iterator, which stops its readers)."""
+    with progress:
+        yield from native
 
 
 def _filters(kw):
@@ -183,11 +190,15 @@ class Corpus:
             oid = bytes(oid).hex()
         return self._c.read(oid)
 
-    def iter_files(self, **filters):
+    def iter_files(self, progress=None, **filters):
         """Yields ``(row, contents)`` for every selected stored file: ``row`` a dict with the
         index's columns, ``contents`` bytes. Blobs are decompressed on Rust threads ahead of you,
-        without the GIL; each blob is read once (with ``unique=True``, one row per blob)."""
-        return self._c.iter_files(_filters(filters))
+        without the GIL; each blob is read once (with ``unique=True``, one row per blob).
+        Progress counts the bytes of the blobs handed out, of the selection's (known once each
+        shard's index is scanned, so it grows shard by shard)."""
+        p = _Progress(progress)
+        # Made here, not at the first next(): a wrong filter raises at the call.
+        return _iterate(self._c.iter_files(_filters(filters), p.arg), p)
 
     def grep(self, pattern, ignore_case=False, fixed_strings=False, word=False, max_count=None, **filters):
         """Searches the selected files with ripgrep's regex engine; returns a list of dicts, one

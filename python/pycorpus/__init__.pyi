@@ -2,7 +2,7 @@
 import os
 import pathlib
 from datetime import date, datetime
-from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Callable, Dict, Generator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 import pyarrow
 
@@ -32,10 +32,10 @@ class Corpus:
               skip_reason: _Many = None, dist_type: _Many = None, unique: bool = False,
               shard: Union[int, Sequence[int], None] = None) -> pyarrow.Table: ...
     def read(self, oid: Union[str, bytes]) -> bytes: ...
-    def iter_files(self, *, project: _Many = None, projects_file: Optional[_Path] = None, version: _Many = None, since: _Date = None,
+    def iter_files(self, progress: _Progress = None, *, project: _Many = None, projects_file: Optional[_Path] = None, version: _Many = None, since: _Date = None,
                    until: _Date = None, path: _Many = None, ext: _Many = None, min_size: Optional[int] = None, max_size: Optional[int] = None,
                    skip_reason: _Many = None, dist_type: _Many = None, unique: bool = False,
-              shard: Union[int, Sequence[int], None] = None) -> Iterator[Tuple[Dict[str, Any], bytes]]: ...
+                   shard: Union[int, Sequence[int], None] = None) -> Generator[Tuple[Dict[str, Any], bytes], None, None]: ...
     def grep(self, pattern: str, ignore_case: bool = False, fixed_strings: bool = False, word: bool = False,
              max_count: Optional[int] = None, **filters: Any) -> List[Dict[str, Any]]: ...
     def extract(self, dest: _Path, layout: Literal["oid", "tree"] = "oid", progress: _Progress = None, **filters: Any) -> Dict[str, Any]: ...

@@ -110,6 +110,10 @@ pub struct VisitOptions<'a> {
     /// thread (0: 4). Larger evens out the load between threads; smaller bounds memory when
     /// results are large (a frame's worth of contents each).
     pub batch_per_thread: usize,
+    /// Called once each shard's index is scanned, before its blobs are read, with the stats
+    /// so far: the selection's totals (`candidate_blobs`, `candidate_bytes`, `stored_rows`)
+    /// then cover every shard scanned, which is how a progress bar learns its length.
+    pub selected: Option<&'a (dyn Fn(&VisitStats) + Sync)>,
 }
 
 /// A shard opened for reading blobs.
@@ -308,11 +312,14 @@ pub fn visit_blobs<S: Send, T: Send>(
             (scanned, store)
         });
         let holders = scanned?;
+        stats.candidate_blobs += holders.len() as u64;
+        if let Some(f) = opts.selected {
+            f(&stats);
+        }
         if holders.is_empty() {
             continue;
         }
         let store = store.transpose()?.flatten();
-        stats.candidate_blobs += holders.len() as u64;
         visit_shard(&holders, store, opts, cancel, init, work, sink, &mut stats)?;
     }
     Ok(stats)

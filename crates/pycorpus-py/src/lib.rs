@@ -16,10 +16,10 @@ use pycorpus_core::{Access, Corpus};
 use pycorpus_store::Oid;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crossbeam_channel::RecvTimeoutError;
 use std::sync::{Arc, Once};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// mimalloc for the module's own allocations: `iter_files` hands Python hundreds of MB in
 /// blob-sized buffers, which the system allocator maps and unmaps one by one.
@@ -205,19 +205,24 @@ impl NativeCorpus {
         }
     }
 
-    fn iter_files(&self, filters: &str) -> PyResult<FileIter> {
+    #[pyo3(signature = (filters, progress=None))]
+    fn iter_files(&self, filters: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<FileIter> {
         let f = filter(filters)?;
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
+        progress.begin("iter_files", "bytes", None);
         let root = self.root.clone();
         // Batches end after 64 files or 8 MB of frames held, whichever first; with 4 in the
         // channel, the readers keep at most ~60 MB of decoded frames ahead of Python.
-        let (tx, rx) = crossbeam_channel::bounded::<Result<Batch, String>>(4);
+        let (tx, rx) = crossbeam_channel::bounded::<Result<Chunk, String>>(4);
         let cancel = Arc::new(AtomicBool::new(false));
-        let stop = cancel.clone();
+        let total = Arc::new(AtomicU64::new(0));
+        let (stop, selected_bytes) = (cancel.clone(), total.clone());
         let handle = std::thread::spawn(move || {
             let run = || -> Result<(), String> {
                 let c = Corpus::open(&root, Access::Read).map_err(|e| e.to_string())?;
-                let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, count_holders: false, frame_filter: None, batch_per_thread: 4, ..Default::default() };
-                let (mut batch, mut held): (Batch, usize) = (Vec::with_capacity(64), 0);
+                let selected = |s: &pycorpus_explore::VisitStats| selected_bytes.store(s.candidate_bytes, Ordering::Relaxed);
+                let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, selected: Some(&selected), ..Default::default() };
+                let (mut chunk, mut held) = (Chunk::default(), 0usize);
                 pycorpus_explore::visit_blobs(
                     &c,
                     &f,
@@ -230,15 +235,17 @@ impl NativeCorpus {
                         Ok(rows.map(|r| (r, data.clone())).collect::<Vec<_>>())
                     },
                     &mut |items: Batch| -> Result<(), pycorpus_explore::ExploreError> {
+                        // One blob's rows: its bytes count once.
+                        chunk.bytes += items.first().map_or(0, |i| i.1.len() as u64);
                         for item in items {
-                            if !batch.last().is_some_and(|last| last.1.same_frame(&item.1)) {
+                            if !chunk.items.last().is_some_and(|last| last.1.same_frame(&item.1)) {
                                 held += item.1.frame_bytes();
                             }
-                            batch.push(item);
+                            chunk.items.push(item);
                         }
-                        if batch.len() >= 64 || held >= 8 << 20 {
+                        if chunk.items.len() >= 64 || held >= 8 << 20 {
                             held = 0;
-                            if tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                            if tx.send(Ok(std::mem::take(&mut chunk))).is_err() {
                                 stop.store(true, Ordering::SeqCst);
                             }
                         }
@@ -246,8 +253,8 @@ impl NativeCorpus {
                     },
                 )
                 .map_err(|e| e.to_string())?;
-                if !batch.is_empty() {
-                    let _ = tx.send(Ok(batch));
+                if !chunk.items.is_empty() {
+                    let _ = tx.send(Ok(chunk));
                 }
                 Ok(())
             };
@@ -255,7 +262,17 @@ impl NativeCorpus {
                 let _ = tx.send(Err(e));
             }
         });
-        Ok(FileIter { rx, pending: std::collections::VecDeque::new(), cancel, handle: Some(handle), rows: RowMaker::default() })
+        Ok(FileIter {
+            rx,
+            pending: std::collections::VecDeque::new(),
+            cancel,
+            handle: Some(handle),
+            rows: RowMaker::default(),
+            progress,
+            total,
+            done: 0,
+            polled: None,
+        })
     }
 
     /// JSON lines of matches (the CLI's `grep --json`).
@@ -429,14 +446,28 @@ impl ArrowStream {
 /// Rows with their blob's contents, as they cross from the reading threads to Python.
 type Batch = Vec<(Arc<FileRow>, pycorpus_explore::SharedBlob)>;
 
+/// Batches of whole blobs (all their rows) sent to Python together, and those blobs' bytes.
+#[derive(Default)]
+struct Chunk {
+    items: Batch,
+    bytes: u64,
+}
+
 /// Rows and contents of the selected files, decoded on Rust threads ahead of the consumer.
 #[pyclass(module = "pycorpus._native")]
 struct FileIter {
-    rx: crossbeam_channel::Receiver<Result<Batch, String>>,
+    rx: crossbeam_channel::Receiver<Result<Chunk, String>>,
     pending: std::collections::VecDeque<(Arc<FileRow>, pycorpus_explore::SharedBlob)>,
     cancel: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
     rows: RowMaker,
+    /// Bytes of blobs handed out (as each batch arrives), of `total` (the selection's, set by
+    /// the readers as each shard's index is scanned).
+    progress: Progress,
+    total: Arc<AtomicU64>,
+    done: u64,
+    /// When the progress callable, if any, was last called (first: at the first batch).
+    polled: Option<Instant>,
 }
 
 /// Makes rows as dicts with files.parquet's column names, in its order (times as RFC 3339
@@ -556,15 +587,30 @@ impl FileIter {
                 }
             };
             match got {
-                Some(Ok(batch)) => self.pending.extend(batch),
-                Some(Err(e)) => return Err(err(e)),
-                None => return Err(PyStopIteration::new_err(())),
+                Some(Ok(chunk)) => {
+                    self.done += chunk.bytes;
+                    self.pending.extend(chunk.items);
+                    self.show(py, false)?;
+                }
+                Some(Err(e)) => {
+                    self.close();
+                    return Err(err(e));
+                }
+                None => {
+                    // The last news for the callable (once), then the bar goes.
+                    if self.handle.is_some() {
+                        self.show(py, true)?;
+                        self.close();
+                    }
+                    return Err(PyStopIteration::new_err(()));
+                }
             }
         }
     }
 
     /// Stops the readers (also when the iterator is dropped).
     fn close(&mut self) {
+        self.progress.end();
         self.cancel.store(true, Ordering::SeqCst);
         while self.rx.try_recv().is_ok() {}
         if let Some(h) = self.handle.take() {
@@ -575,6 +621,23 @@ impl FileIter {
             }
             let _ = h.join();
         }
+    }
+}
+
+impl FileIter {
+    /// Passes the counts on: to the bar at once, to the callable at the first batch, then ten
+    /// times a second at most, and at the end (`last`); an exception from the callable stops
+    /// the iteration.
+    fn show(&mut self, py: Python<'_>, last: bool) -> PyResult<()> {
+        self.progress.set(self.done, Some(self.total.load(Ordering::Relaxed)));
+        if last || self.polled.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
+            self.polled = Some(Instant::now());
+            if let Err(e) = self.progress.poll(py) {
+                self.close();
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 }
 

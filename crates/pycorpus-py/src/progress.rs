@@ -67,16 +67,13 @@ impl Progress {
     pub(crate) fn begin(&self, phase: &str, unit: &'static str, total: Option<u64>) {
         *self.state() = State { phase: phase.to_string(), unit, done: 0, total, fresh: true };
         if matches!(self.mode, Mode::Terminal) {
-            // Bytes: a bar whose length comes with the first `set` (a download's size is
-            // known once its metainfo is); other units without a total: a counter.
-            let bar = total.is_some() || unit == "bytes";
-            let b = if bar { indicatif::ProgressBar::new(total.unwrap_or(0)) } else { indicatif::ProgressBar::new_spinner() };
-            let tmpl = match (bar, unit) {
-                (true, "bytes") => "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}".to_string(),
-                (true, _) => "{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}".to_string(),
-                (false, _) => format!("{{prefix}} {{pos}} {unit} {{per_sec}} {{elapsed}}"),
+            // Without a total, a counter; it becomes a bar when a `set` brings the total (a
+            // download's size once its metainfo is known, a selection's once it is scanned).
+            let b = match total {
+                Some(t) => indicatif::ProgressBar::new(t),
+                None => indicatif::ProgressBar::new_spinner(),
             };
-            b.set_style(indicatif::ProgressStyle::with_template(&tmpl).expect("valid template").progress_chars("=> "));
+            b.set_style(style(total.is_some(), unit));
             b.set_prefix(phase.to_string());
             if let Some(old) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).replace(b) {
                 old.finish_and_clear();
@@ -100,11 +97,15 @@ impl Progress {
         s.done = done;
         s.total = total.or(s.total);
         s.fresh = true;
+        let unit = s.unit;
         drop(s);
         if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             if let Some(t) = total
                 && b.length() != Some(t)
             {
+                if b.length().is_none() {
+                    b.set_style(style(true, unit));
+                }
                 b.set_length(t);
             }
             b.set_position(done);
@@ -132,6 +133,17 @@ impl Progress {
             b.finish_and_clear();
         }
     }
+}
+
+/// How a terminal bar looks: a bar with a total, a counter without.
+fn style(bar: bool, unit: &str) -> indicatif::ProgressStyle {
+    let tmpl = match (bar, unit) {
+        (true, "bytes") => "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}".to_string(),
+        (true, _) => "{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}".to_string(),
+        (false, "bytes") => "{prefix} {bytes} {bytes_per_sec} {elapsed}".to_string(),
+        (false, _) => format!("{{prefix}} {{pos}} {unit} {{per_sec}} {{elapsed}}"),
+    };
+    indicatif::ProgressStyle::with_template(&tmpl).expect("valid template").progress_chars("=> ")
 }
 
 /// The core's phases (ingest, sync) as progress.
