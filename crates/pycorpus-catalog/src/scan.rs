@@ -172,6 +172,8 @@ fn decode_groups(path: &Path, filter: &Filter, meta: &ArrowReaderMetadata, group
                 .build()
                 .map_err(|e| fmt_err(path, e))?;
             for batch in reader {
+                #[cfg(test)]
+                tests::failpoint(path, g);
                 let batch = batch.map_err(|e| fmt_err(path, e))?;
                 let rows = select_rows(&batch, filter, path)?;
                 // The receiver is gone when the callback asked to stop.
@@ -242,6 +244,17 @@ mod tests {
     use crate::parquet_io::write_files_grouped;
     use crate::{EntryType, FileEntry, Release};
     use pycorpus_store::Oid;
+
+    /// The file and row group whose decoding panics (a decoder bug the corruption tests
+    /// never hit), keyed by path so that tests running beside it are not touched.
+    static PANIC_AT: std::sync::Mutex<Option<(std::path::PathBuf, usize)>> = std::sync::Mutex::new(None);
+
+    pub(super) fn failpoint(path: &Path, group: usize) {
+        let at = PANIC_AT.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if at.is_some_and(|(p, g)| p == path && g == group) {
+            panic!("injected in row group {group}");
+        }
+    }
 
     /// 40k rows over 400 projects (sorted, as a seal writes them): three row groups.
     fn rows() -> Vec<FileRow> {
@@ -316,6 +329,29 @@ mod tests {
         });
         assert!(matches!(res, Err(crate::CatalogError::Format { .. })), "{res:?} after {n} rows");
         assert!(n < 40_000);
+    }
+
+    #[test]
+    fn a_panic_while_decoding_is_an_error_after_the_rows_before_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("files.parquet");
+        write_files_grouped(&path, &rows(), 8 * 1024).expect("write");
+        for group in [0, 2] {
+            *PANIC_AT.lock().expect("lock") = Some((path.clone(), group));
+            let mut n = 0u64;
+            let res = scan_files(&path, &Filter::default(), &mut ScanStats::default(), &mut |_| {
+                n += 1;
+                true
+            });
+            match res {
+                Err(crate::CatalogError::Format { what, .. }) => assert!(what.contains(&format!("decoding failed: injected in row group {group}")), "{what}"),
+                other => panic!("{other:?}"),
+            }
+            // Every row of the groups before it, in order; none after.
+            assert_eq!(n, group as u64 * 8 * 1024, "group {group}");
+        }
+        *PANIC_AT.lock().expect("lock") = None;
+        assert!(scan_files(&path, &Filter::default(), &mut ScanStats::default(), &mut |_| true).expect("scan"));
     }
 
     #[test]
