@@ -197,10 +197,16 @@ pub(crate) fn write_files_grouped(path: &Path, rows: &[FileRow], group_rows: usi
     write_batches(path, files_schema(), props(&["path", "archive_path"], group_rows), rows.len(), group_rows, |r| files_columns(&rows[r]))
 }
 
-/// `rows` as one Arrow batch with `files.parquet`'s schema: what a file of them would hold,
-/// without the file (the Python module hands it to pyarrow in memory).
-pub fn files_batch(rows: &[FileRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    RecordBatch::try_new(files_schema(), files_columns(rows))
+/// `rows` as Arrow batches with `files.parquet`'s schema, a row group's worth each, built as
+/// they are read: what a file of them would hold, without the file (the Python module hands
+/// them to pyarrow in memory).
+pub fn files_batches(rows: Vec<FileRow>) -> impl arrow_array::RecordBatchReader + Send + 'static {
+    let n = rows.len();
+    let batches = (0..n.div_ceil(ROW_GROUP_ROWS)).map(move |i| {
+        let part = &rows[i * ROW_GROUP_ROWS..((i + 1) * ROW_GROUP_ROWS).min(n)];
+        RecordBatch::try_new(files_schema(), files_columns(part))
+    });
+    arrow_array::RecordBatchIterator::new(batches, files_schema())
 }
 
 /// The columns of `files.parquet` for `rows`, in its order.
@@ -478,4 +484,39 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FileEntry;
+    use arrow_array::RecordBatchReader;
+
+    #[test]
+    fn files_batches_are_row_groups_of_what_the_file_holds() {
+        let rel = crate::test_release("p", 1_700_000_000_000_000);
+        let rows: Vec<FileRow> = (0..ROW_GROUP_ROWS as u32 + 1)
+            .map(|i| {
+                let path = format!("p-1.0/m{i:06}.py");
+                let e = FileEntry { path: path.clone(), archive_path: path, size: u64::from(i), hash: Oid::for_blob(&i.to_le_bytes()), skip_reason: None, lines: Some(i as u64), entry_type: EntryType::File, link_target: None };
+                FileRow::new(&rel, &e)
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("files.parquet");
+        write_files(&path, &rows).expect("write");
+        let reader = files_batches(rows);
+        assert_eq!(reader.schema(), files_schema());
+        let got: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("batches");
+        assert_eq!(got.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [ROW_GROUP_ROWS, 1]);
+        let file = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).expect("open")).expect("footer").with_batch_size(ROW_GROUP_ROWS).build().expect("reader");
+        let on_disk: Vec<RecordBatch> = file.collect::<Result<_, _>>().expect("read");
+        assert_eq!(got.len(), on_disk.len());
+        for (a, b) in got.iter().zip(&on_disk) {
+            assert_eq!(a.num_rows(), b.num_rows());
+            for (x, y) in a.columns().iter().zip(b.columns()) {
+                assert_eq!(x.to_data(), y.to_data());
+            }
+        }
+    }
 }

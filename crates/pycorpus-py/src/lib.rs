@@ -419,14 +419,10 @@ struct ArrowStream {
 }
 
 impl ArrowStream {
-    /// Rows in batches of 64k (a row group's worth), so the Arrow copy of a large selection
-    /// is built a piece at a time.
+    /// Rows in batches of a row group's worth, so the Arrow copy of a large selection is built
+    /// a piece at a time.
     fn of_rows(rows: Vec<FileRow>) -> ArrowStream {
-        const BATCH: usize = 64 * 1024;
-        let n = rows.len();
-        let batches = (0..n.div_ceil(BATCH)).map(move |i| pycorpus_catalog::files_batch(&rows[i * BATCH..((i + 1) * BATCH).min(n)]));
-        let reader = arrow_array::RecordBatchIterator::new(batches, pycorpus_catalog::files_schema());
-        ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(reader))) }
+        ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(pycorpus_catalog::files_batches(rows)))) }
     }
 }
 
