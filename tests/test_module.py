@@ -438,6 +438,12 @@ def test_iter_files_shows_progress_in_bytes_and_stops_on_the_callables_exception
         for row, _ in corpus.iter_files(progress=stop):
             seen.append(row)
     assert len(seen) < corpus.files(skip_reason="none").num_rows
+    # The native iterator under it ends there too: nothing of the batch it held comes after.
+    native = corpus._c.iter_files(pycorpus._filters({}), stop)
+    with pytest.raises(RuntimeError, match="enough"):
+        next(native)
+    with pytest.raises(StopIteration):
+        next(native)
     # Wrong arguments raise at the call, before any item is asked for.
     with pytest.raises(TypeError, match="progress"):
         corpus.iter_files(progress="yes")

@@ -604,9 +604,11 @@ impl FileIter {
         }
     }
 
-    /// Stops the readers (also when the iterator is dropped).
+    /// Stops the readers (also when the iterator is dropped); what they had sent is dropped,
+    /// so that a closed iterator ends.
     fn close(&mut self) {
         self.progress.end();
+        self.pending.clear();
         self.cancel.store(true, Ordering::SeqCst);
         while self.rx.try_recv().is_ok() {}
         if let Some(h) = self.handle.take() {
