@@ -452,6 +452,28 @@ def test_iter_files_shows_progress_in_bytes_and_stops_on_the_callables_exception
     assert list(corpus.iter_files(project="nothing-like-this", progress=False)) == []
 
 
+def test_iter_files_over_a_damaged_pack_raises_and_ends(built, tmp_path):
+    """Frames garbled past the first third of blobs.pack: the iteration raises PycorpusError
+    naming the file, not a crash or a hang, and the iterator ends there."""
+    import shutil
+    shutil.copytree(built["sealed"].corpus, tmp_path / "c")
+    [pack] = glob.glob(str(tmp_path / "c" / "shards" / "0*" / "blobs.pack"))
+    data = bytearray(open(pack, "rb").read())
+    for i in range(len(data) // 3, len(data) - 16):
+        data[i] ^= 0x5A
+    open(pack, "wb").write(bytes(data))
+    c = pycorpus.Corpus(tmp_path / "c")
+    with pytest.raises(pycorpus.PycorpusError, match="blobs.pack"):
+        for _ in c.iter_files(progress=False):
+            pass
+    native = c._c.iter_files(pycorpus._filters({}), False)
+    with pytest.raises(pycorpus.PycorpusError, match="blobs.pack"):
+        while True:
+            next(native)
+    with pytest.raises(StopIteration):
+        next(native)
+
+
 def test_iter_files_draws_a_bar_in_a_terminal_and_in_tqdm(built):
     """Default progress: a bar on stderr when it is a terminal (a pty here), cleared at the end;
     progress=True: tqdm's."""

@@ -457,10 +457,10 @@ struct FileIter {
     cancel: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
     rows: RowMaker,
-    /// Bytes of blobs handed out (as each batch arrives), of `total` (the selection's, set by
-    /// the readers as each shard's index is scanned).
     progress: Progress,
+    /// The selection's bytes, set by the readers as each shard's index is scanned.
     total: Arc<AtomicU64>,
+    /// Bytes of the blobs handed out (counted as each batch arrives).
     done: u64,
     /// When the progress callable, if any, was last called (first: at the first batch).
     polled: Option<Instant>,
