@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -368,7 +369,15 @@ def test_progress_goes_to_a_callable_to_tqdm_or_nowhere(tmp_path, built):
     assert [c[1] for c in calls] == sorted(c[1] for c in calls) and calls[-1][1] == a["analyzed"] > 0, (calls, a)
     calls.clear()
     e = corpus.extract(tmp_path / "x", progress=lambda *c: calls.append(c), ext="py")
-    assert calls[-1][:2] == ("extract", e["written"]) and e["written"] > 0, (calls, e)
+    assert e["written"] > 0 and calls[-1] == ("extract", e["written_bytes"], e["written_bytes"], "bytes"), (calls, e)
+    # grep: bytes of the selection searched, or passed over where the trigram index rules their
+    # frames out; the total is the selection's, each blob once.
+    py_bytes = sum({r["hash"]: r["size"] for r in corpus.files(ext="py", skip_reason="none").to_pylist()}.values())
+    for pattern, found in (("def helper", True), ("zqxj_never_there", False)):
+        calls.clear()
+        assert bool(corpus.grep(pattern, ext="py", progress=lambda *c: calls.append(c))) == found
+        assert calls[-1] == ("grep", py_bytes, py_bytes, "bytes"), (pattern, calls)
+        assert [c[1] for c in calls] == sorted(c[1] for c in calls), calls
     calls.clear()
     fresh = pycorpus.Corpus(tmp_path / "new", create=True)
     s = fresh.add(built["archives"], progress=lambda *c: calls.append(c))
@@ -391,6 +400,8 @@ def test_progress_goes_to_a_callable_to_tqdm_or_nowhere(tmp_path, built):
         pycorpus.get("c" * 40, datastore=tmp_path / "d", peers=["127.0.0.1:%d" % mute.getsockname()[1]], dht=False, progress=stop)
     assert time.time() - t < 10
     mute.close()
+    with pytest.raises(RuntimeError, match="enough: .'grep', [0-9]+, [0-9]+, 'bytes'"):
+        corpus.grep("def", progress=stop)
 
     # progress=True: a tqdm bar (tqdm is in tests/requirements.txt), on stderr.
     pytest.importorskip("tqdm")
@@ -407,7 +418,7 @@ def test_progress_goes_to_a_callable_to_tqdm_or_nowhere(tmp_path, built):
         pycorpus.Corpus(sys.argv[1]).extract(sys.argv[2])
     """)
     r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "c"), str(tmp_path / "y")], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and "extract:" in r.stderr and " files" in r.stderr, r
+    assert r.returncode == 0 and re.search(r"extract: 100%\|.*\| (\S+)/\1 .*B/s", r.stderr), r  # bytes, to the total
     r = subprocess.run([sys.executable, "-c", script.replace("IPKernelApp", "TerminalIPythonApp"), str(tmp_path / "c"), str(tmp_path / "z")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stderr == "", r  # not a kernel, not a terminal: quiet
@@ -474,21 +485,13 @@ def test_iter_files_over_a_damaged_pack_raises_and_ends(built, tmp_path):
         next(native)
 
 
-def test_iter_files_draws_a_bar_in_a_terminal_and_in_tqdm(built):
-    """Default progress: a bar on stderr when it is a terminal (a pty here), cleared at the end;
-    progress=True: tqdm's."""
+def _on_a_pty(cmd, stdout_too=False):
+    """Runs `cmd` with stderr (and stdout, if asked) on a pseudo-terminal: (return code, what
+    the terminal showed, stdout when it was a pipe)."""
     import pty
     import select
-    script = textwrap.dedent("""
-        import sys, time, pycorpus
-        n = 0
-        for row, data in pycorpus.Corpus(sys.argv[1]).iter_files(progress=sys.argv[2] == "tqdm" or None):
-            n += 1
-            time.sleep(0.3 if n == 1 else 0)
-        print(n)
-    """)
     master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, "-c", script, built["sealed"].corpus, "bar"], stdout=subprocess.PIPE, stderr=slave)
+    p = subprocess.Popen(cmd, stdout=slave if stdout_too else subprocess.PIPE, stderr=slave)
     os.close(slave)
     shown = b""
     while True:
@@ -503,12 +506,41 @@ def test_iter_files_draws_a_bar_in_a_terminal_and_in_tqdm(built):
         shown += chunk
     os.close(master)
     out, _ = p.communicate(timeout=60)
-    assert p.returncode == 0 and int(out) > 0
+    return p.returncode, shown, out
+
+
+def test_iter_files_draws_a_bar_in_a_terminal_and_in_tqdm(built):
+    """Default progress: a bar on stderr when it is a terminal (a pty here), cleared at the end;
+    progress=True: tqdm's."""
+    script = textwrap.dedent("""
+        import sys, time, pycorpus
+        n = 0
+        for row, data in pycorpus.Corpus(sys.argv[1]).iter_files(progress=sys.argv[2] == "tqdm" or None):
+            n += 1
+            time.sleep(0.3 if n == 1 else 0)
+        print(n)
+    """)
+    code, shown, out = _on_a_pty([sys.executable, "-c", script, built["sealed"].corpus, "bar"])
+    assert code == 0 and int(out) > 0
     assert b"iter_files [" in shown and b"B/" in shown, shown
     pytest.importorskip("tqdm")
     r = subprocess.run([sys.executable, "-c", script, built["sealed"].corpus, "tqdm"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and int(r.stdout) > 0, r
     assert "iter_files: 100%" in r.stderr, r.stderr
+
+
+def test_cli_grep_stream_and_extract_draw_a_bar_when_their_output_is_not_a_terminal(binary, built, tmp_path):
+    """The command line's bar for commands that read blobs: on stderr when it is a terminal and
+    stdout is not (results in a terminal need no bar across them), never with --quiet."""
+    corpus = built["sealed"].corpus
+    for args in (["grep", "def"], ["stream", "--ext", "py"], ["extract", str(tmp_path / "x")]):
+        code, shown, out = _on_a_pty([binary, "--corpus", corpus, *args])
+        assert code == 0 and out, (args, code)
+        assert re.search(rb"%s \[[=> ]+\] [0-9.]+ [KMG]?i?B/" % args[0].encode(), shown), (args, shown)
+        code, shown, _ = _on_a_pty([binary, "--corpus", corpus, "--quiet", *args])
+        assert code == 0 and b"[" not in shown, (args, shown)
+        code, shown, _ = _on_a_pty([binary, "--corpus", corpus, *args], stdout_too=True)
+        assert code == 0 and b"B/" not in shown, (args, shown)
 
 
 def test_the_readme_python_example_runs(binary, built, tmp_path):

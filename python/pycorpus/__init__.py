@@ -13,7 +13,7 @@ Filters are keyword arguments named like the command line's (``project``, ``proj
 ``version``, ``since``, ``until``, ``path``, ``ext``, ``min_size``, ``max_size``,
 ``skip_reason``, ``dist_type``, ``unique``, ``shard``); list-valued ones take one value or a
 list. ``shard=n`` restricts a call to one shard: the unit of work on a cluster.
-Long calls (``add``, ``sync``, ``iter_files``, ``extract``, ``analyze``, ``features``,
+Long calls (``add``, ``sync``, ``iter_files``, ``grep``, ``extract``, ``analyze``, ``features``,
 ``export_codesearchnet``, ``get``) stop on Ctrl-C (``KeyboardInterrupt``) and take
 ``progress=``: ``None`` (the default: a tqdm bar in a Jupyter notebook when tqdm is installed,
 else a bar on stderr when it is a terminal, else nothing), ``True`` (a tqdm bar if tqdm is
@@ -200,16 +200,18 @@ class Corpus:
         # Made here, not at the first next(): a wrong filter raises at the call.
         return _iterate(self._c.iter_files(_filters(filters), p.arg), p)
 
-    def grep(self, pattern, ignore_case=False, fixed_strings=False, word=False, max_count=None, **filters):
+    def grep(self, pattern, ignore_case=False, fixed_strings=False, word=False, max_count=None, progress=None, **filters):
         """Searches the selected files with ripgrep's regex engine; returns a list of dicts, one
         per matching line (``oid``, ``project``, ``version``, ``path``, ``line_number``, ``line``,
-        and the other files holding the same blob)."""
-        out = self._c.grep(pattern, _filters(filters), ignore_case, fixed_strings, word, max_count)
+        and the other files holding the same blob). Progress is in bytes of the selection."""
+        with _Progress(progress) as p:
+            out = self._c.grep(pattern, _filters(filters), ignore_case, fixed_strings, word, max_count, p)
         return [json.loads(l) for l in out.splitlines() if l.strip()]
 
     def extract(self, dest, layout="oid", progress=None, **filters):
         """Writes the selected files under ``dest`` (``layout="oid"``: one per blob;
-        ``"tree"``: project/release/path); returns the summary dict."""
+        ``"tree"``: project/release/path); returns the summary dict. Progress is in bytes of the
+        selection."""
         with _Progress(progress) as p:
             return json.loads(self._c.extract(os.fspath(dest), _filters(filters), layout, p))
 

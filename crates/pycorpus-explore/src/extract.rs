@@ -8,7 +8,7 @@
 //! and never overwrites a file with other contents (it reports a conflict instead).
 
 use crate::names::{safe_component, safe_path};
-use crate::visit::{visit_blobs, Holders, VisitOptions, VisitStats};
+use crate::visit::{visit_blobs, Holders, VisitOptions, VisitProgress, VisitStats};
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter};
 use pycorpus_core::Corpus;
@@ -104,14 +104,15 @@ fn write_one(dest: &Path, rel: &Path, data: &[u8]) -> Outcome {
 }
 
 /// Writes the contents of the rows `filter` selects under `dest`; `on_written` gets each
-/// written path (relative to `dest`), in a fixed order.
-pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, cancel: &AtomicBool, on_written: &mut dyn FnMut(&str)) -> Result<ExtractSummary, ExploreError> {
+/// written path (relative to `dest`), in a fixed order. `progress`: see
+/// [`VisitOptions::progress`].
+pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, cancel: &AtomicBool, on_written: &mut dyn FnMut(&str), progress: Option<&VisitProgress<'_>>) -> Result<ExtractSummary, ExploreError> {
     std::fs::create_dir_all(dest).map_err(ExploreError::Output)?;
     let mut summary = ExtractSummary::default();
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: layout == Layout::Tree, count_holders: false, frame_filter: None, batch_per_thread: 1, ..Default::default() },
+        &VisitOptions { all_rows: layout == Layout::Tree, count_holders: false, frame_filter: None, batch_per_thread: 1, progress, ..Default::default() },
         cancel,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<Vec<Outcome>, ExploreError> {

@@ -33,7 +33,7 @@ pub use extract::{extract, ExtractSummary, Layout};
 pub use names::{safe_component, safe_path};
 pub use output::OutputMode;
 pub use stream::{stream, StreamFormat};
-pub use visit::{visit_blobs, BlobWork, FrameFilter, Holders, VisitOptions, VisitStats};
+pub use visit::{visit_blobs, BlobWork, FrameFilter, Holders, VisitOptions, VisitProgress, VisitStats};
 
 /// Errors of a search.
 #[derive(Debug, thiserror::Error)]
@@ -130,8 +130,9 @@ impl GrepOptions {
 }
 
 /// Searches the blobs of the rows `filter` selects, writing results to `out` in a fixed
-/// order. Returns what it did; `stats.lines_matched == 0` means nothing matched.
-pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn Write, cancel: &AtomicBool) -> Result<GrepStats, ExploreError> {
+/// order. Returns what it did; `stats.lines_matched == 0` means nothing matched. `progress`:
+/// see [`VisitOptions::progress`] (blobs in frames the trigram index rules out count as passed).
+pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn Write, cancel: &AtomicBool, progress: Option<&VisitProgress<'_>>) -> Result<GrepStats, ExploreError> {
     let matcher = opts.matcher()?;
     let context = opts.mode == OutputMode::Lines && !opts.json && opts.before + opts.after > 0;
     let mut written_any = false;
@@ -151,7 +152,7 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
     let visit = visit::visit_blobs(
         corpus,
         filter,
-        &visit::VisitOptions { all_rows: opts.all_paths, count_holders: !opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, ..Default::default() },
+        &visit::VisitOptions { all_rows: opts.all_paths, count_holders: !opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, progress, ..Default::default() },
         cancel,
         &|| opts.searcher(),
         &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &Blob<'_>| -> Result<(u64, Vec<u8>), ExploreError> {

@@ -6,7 +6,7 @@
 //! `raw`: `git cat-file --batch` framing (`<oid> blob <size>\n<contents>\n`), one per unique
 //! blob, so scripts written against the git seed pipeline read it unchanged.
 
-use crate::visit::{visit_blobs, Holders, VisitOptions, VisitStats};
+use crate::visit::{visit_blobs, Holders, VisitOptions, VisitProgress, VisitStats};
 use crate::ExploreError;
 use base64::Engine;
 use pycorpus_catalog::{format_time, Filter};
@@ -26,12 +26,13 @@ pub enum StreamFormat {
     Raw,
 }
 
-/// Writes the selection to `out`; returns what the visit touched.
-pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_base64: bool, out: &mut dyn Write, cancel: &AtomicBool) -> Result<VisitStats, ExploreError> {
+/// Writes the selection to `out`; returns what the visit touched. `progress`: see
+/// [`VisitOptions::progress`].
+pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_base64: bool, out: &mut dyn Write, cancel: &AtomicBool, progress: Option<&VisitProgress<'_>>) -> Result<VisitStats, ExploreError> {
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: format == StreamFormat::Jsonl, count_holders: false, frame_filter: None, batch_per_thread: 1, ..Default::default() },
+        &VisitOptions { all_rows: format == StreamFormat::Jsonl, count_holders: false, frame_filter: None, batch_per_thread: 1, progress, ..Default::default() },
         cancel,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<Vec<u8>, ExploreError> {

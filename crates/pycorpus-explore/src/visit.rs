@@ -56,6 +56,11 @@ pub struct VisitStats {
     pub bytes_decoded: u64,
     /// Blobs handed to the work function.
     pub blobs_read: u64,
+    /// Their bytes.
+    pub bytes_read: u64,
+    /// Bytes of selected blobs that will not be read: in frames the frame filter ruled out, or
+    /// missing. With `bytes_read`, they reach `candidate_bytes` when the visit is done.
+    pub bytes_passed: u64,
     /// Frames holding selected blobs that the frame filter (the trigram index) ruled out.
     pub frames_skipped: u64,
     /// Sealed shards whose frames were filtered that way.
@@ -72,8 +77,8 @@ pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<Fram
 /// the call, without a copy, by [`Blob::share`]).
 pub type BlobWork<'a, S, T> = dyn Fn(&mut S, &Oid, &Holders, &Blob<'_>) -> Result<T, ExploreError> + Sync + 'a;
 
-/// What one unit gives back: per-blob results, frames decoded, bytes decoded.
-type UnitOut<T> = Result<(Vec<T>, u64, u64), ExploreError>;
+/// What one unit gives back: per-blob results, frames decoded, bytes decoded, blob bytes read.
+type UnitOut<T> = Result<(Vec<T>, u64, u64, u64), ExploreError>;
 
 /// A unit of work: blobs read together.
 enum Unit {
@@ -110,11 +115,16 @@ pub struct VisitOptions<'a> {
     /// thread (0: 4). Larger evens out the load between threads; smaller bounds memory when
     /// results are large (a frame's worth of contents each).
     pub batch_per_thread: usize,
-    /// Called once each shard's index is scanned, before its blobs are read, with the stats
-    /// so far: the selection's totals (`candidate_blobs`, `candidate_bytes`, `stored_rows`)
-    /// then cover every shard scanned, which is how a progress bar learns its length.
-    pub selected: Option<&'a (dyn Fn(&VisitStats) + Sync)>,
+    /// Called on the calling thread with the stats so far: once each shard's index is scanned
+    /// (the selection's totals, `candidate_blobs` and `candidate_bytes`, then cover every shard
+    /// scanned: how a progress bar learns its length), once its reads are planned, and after
+    /// each frame's results have reached the sink (`bytes_read + bytes_passed` is the bar's
+    /// position).
+    pub progress: Option<&'a VisitProgress<'a>>,
 }
+
+/// See [`VisitOptions::progress`].
+pub type VisitProgress<'a> = dyn Fn(&VisitStats) + Sync + 'a;
 
 /// A shard opened for reading blobs.
 enum Store {
@@ -313,7 +323,7 @@ pub fn visit_blobs<S: Send, T: Send>(
         });
         let holders = scanned?;
         stats.candidate_blobs += holders.len() as u64;
-        if let Some(f) = opts.selected {
+        if let Some(f) = opts.progress {
             f(&stats);
         }
         if holders.is_empty() {
@@ -358,6 +368,7 @@ fn visit_shard<S: Send, T: Send>(
             for (frame, mut blobs) in by_frame {
                 if keep.as_ref().is_some_and(|k| !k.contains(frame as usize)) {
                     stats.frames_skipped += 1;
+                    stats.bytes_passed += blobs.iter().map(|b| u64::from(b.2)).sum::<u64>();
                     continue;
                 }
                 blobs.sort_unstable_by_key(|b| b.1);
@@ -381,6 +392,10 @@ fn visit_shard<S: Send, T: Send>(
         None => {}
     }
     stats.missing_blobs += left.len() as u64;
+    stats.bytes_passed += left.iter().map(|(_, at)| holders[*at as usize].1.first.size).sum::<u64>();
+    if let Some(f) = opts.progress {
+        f(stats);
+    }
 
     // Units run on worker threads, each with its own state and buffers; their results reach
     // the sink in unit order, never more than a window of units ahead of it (bounded memory).
@@ -406,16 +421,19 @@ fn visit_shard<S: Send, T: Send>(
                         out.push(one(state, b)?);
                     }
                 }
-                Ok((out, 1, end as u64))
+                Ok((out, 1, end as u64, blobs.iter().map(|b| u64::from(b.2)).sum()))
             }
             Unit::Journal { blobs } => {
                 let journal = journal.as_ref().expect("journal blobs come from a journal");
+                let mut read = 0;
                 for (at, loc) in blobs {
                     let data = FrameBuf::owned(journal.read_at(loc)?);
+                    let blob = Blob::whole(&data);
+                    read += blob.len() as u64;
                     let (oid, h) = &holders[*at as usize];
-                    out.push(work(state, oid, h, &Blob::whole(&data))?);
+                    out.push(work(state, oid, h, &blob)?);
                 }
-                Ok((out, 0, 0))
+                Ok((out, 0, 0, read))
             }
         }
     };
@@ -426,12 +444,16 @@ fn visit_shard<S: Send, T: Send>(
         &|| (init(), FrameBuf::empty(&frames), Vec::new()),
         &|st, i| run_unit(st, &units[i]),
         &mut |r: UnitOut<T>| -> Result<(), ExploreError> {
-            let (outs, frames, decoded) = r?;
+            let (outs, frames, decoded, read) = r?;
             stats.frames_decoded += frames;
             stats.bytes_decoded += decoded;
             stats.blobs_read += outs.len() as u64;
+            stats.bytes_read += read;
             for t in outs {
                 sink(t)?;
+            }
+            if let Some(f) = opts.progress {
+                f(stats);
             }
             Ok(())
         },

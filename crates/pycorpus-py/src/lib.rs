@@ -220,8 +220,9 @@ impl NativeCorpus {
         let handle = std::thread::spawn(move || {
             let run = || -> Result<(), String> {
                 let c = Corpus::open(&root, Access::Read).map_err(|e| e.to_string())?;
+                // Only the total: what was handed out is counted as Python takes it.
                 let selected = |s: &pycorpus_explore::VisitStats| selected_bytes.store(s.candidate_bytes, Ordering::Relaxed);
-                let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, selected: Some(&selected), ..Default::default() };
+                let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, progress: Some(&selected), ..Default::default() };
                 let (mut chunk, mut held) = (Chunk::default(), 0usize);
                 pycorpus_explore::visit_blobs(
                     &c,
@@ -276,9 +277,10 @@ impl NativeCorpus {
     }
 
     /// JSON lines of matches (the CLI's `grep --json`).
-    #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None))]
-    fn grep(&self, py: Python<'_>, pattern: &str, filters: &str, ignore_case: bool, fixed_strings: bool, word: bool, max_count: Option<u64>) -> PyResult<String> {
+    #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None, progress=None))]
+    fn grep(&self, py: Python<'_>, pattern: &str, filters: &str, ignore_case: bool, fixed_strings: bool, word: bool, max_count: Option<u64>, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let f = filter(filters)?;
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let opts = pycorpus_explore::GrepOptions {
             pattern: pattern.to_string(),
             case_insensitive: ignore_case,
@@ -291,9 +293,10 @@ impl NativeCorpus {
         };
         // The pattern is checked first, so that a bad one is a ValueError.
         pycorpus_explore::check_pattern(&opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let out = with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| {
+        progress.begin("grep", "bytes", None);
+        let out = with_corpus(py, &self.root, &progress, |c, cancel| {
             let mut buf = Vec::new();
-            pycorpus_explore::grep(c, &f, &opts, &mut buf, cancel).map(|_| buf)
+            pycorpus_explore::grep(c, &f, &opts, &mut buf, cancel, Some(&|s| progress.visited(s))).map(|_| buf)
         })?;
         String::from_utf8(out).map_err(err)
     }
@@ -307,8 +310,8 @@ impl NativeCorpus {
             "tree" => pycorpus_explore::Layout::Tree,
             other => return Err(PyValueError::new_err(format!("layout {other:?}: expected \"oid\" or \"tree\""))),
         };
-        progress.begin("extract", "files", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_explore::extract(c, &f, &dest, layout, cancel, &mut |_| progress.inc(1)))?;
+        progress.begin("extract", "bytes", None);
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_explore::extract(c, &f, &dest, layout, cancel, &mut |_| {}, Some(&|s| progress.visited(s))))?;
         json(&s)
     }
 

@@ -112,6 +112,11 @@ impl Progress {
         }
     }
 
+    /// Where a visit of the selected blobs is (grep, extract): bytes done of the selection's.
+    pub(crate) fn visited(&self, s: &pycorpus_explore::VisitStats) {
+        self.set(s.bytes_read + s.bytes_passed, Some(s.candidate_bytes));
+    }
+
     /// Passes news to the callable, if any (on the calling thread, with the GIL).
     pub(crate) fn poll(&self, py: Python<'_>) -> PyResult<()> {
         let Mode::Callback(f) = &self.mode else { return Ok(()) };

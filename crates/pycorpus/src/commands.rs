@@ -2,7 +2,7 @@
 
 use crate::cli::{Cli, Command, FilterArgs, Format, LayoutArg, StreamFormatArg, SyncArgs};
 use crate::output::{csv_field, csv_record, human_bytes, row_json, table, thousands};
-use crate::reporters::BarReporter;
+use crate::reporters::{BarReporter, VisitBar};
 use anyhow::{bail, Context, Result};
 use pycorpus_catalog::{parse_date, Filter, ScanStats, FILES_COLUMNS};
 use pycorpus_core::{collect_inputs, Access, AddOptions, Corpus, Status};
@@ -202,7 +202,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 all_paths,
                 json,
             };
-            return Ok(grep(&root, &filter, &opts, threads, &mut out));
+            return Ok(grep(&root, &filter, &opts, threads, cli.quiet, &mut out));
         }
         Command::Extract { dest, filter, layout } => {
             let corpus = Corpus::open(&root, Access::Read)?;
@@ -213,13 +213,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 LayoutArg::Tree => pycorpus_explore::Layout::Tree,
             };
             let mut werr: Option<std::io::Error> = None;
-            let s = pycorpus_explore::extract(&corpus, &f, &dest, layout, &CANCEL, &mut |p| {
-                if werr.is_none()
-                    && let Err(e) = writeln!(out, "{p}")
-                {
-                    werr = Some(e);
-                }
-            })?;
+            let bar = VisitBar::new(cli.quiet, "extract");
+            let s = pycorpus_explore::extract(
+                &corpus,
+                &f,
+                &dest,
+                layout,
+                &CANCEL,
+                &mut |p| {
+                    if werr.is_none()
+                        && let Err(e) = writeln!(out, "{p}")
+                    {
+                        werr = Some(e);
+                    }
+                },
+                Some(&|s| bar.update(s)),
+            )?;
+            drop(bar);
             if let Some(e) = werr {
                 return Err(e.into());
             }
@@ -251,7 +261,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 StreamFormatArg::Jsonl => pycorpus_explore::StreamFormat::Jsonl,
                 StreamFormatArg::Raw => pycorpus_explore::StreamFormat::Raw,
             };
-            match pycorpus_explore::stream(&corpus, &f, format, base64, &mut out, &CANCEL) {
+            let bar = VisitBar::new(cli.quiet, "stream");
+            let streamed = pycorpus_explore::stream(&corpus, &f, format, base64, &mut out, &CANCEL, Some(&|s| bar.update(s)));
+            drop(bar);
+            match streamed {
                 Err(e) if e.is_broken_pipe() => {}
                 r => {
                     let v = r?;
@@ -536,7 +549,7 @@ pub fn build_filter(a: &FilterArgs) -> Result<Filter> {
 }
 
 /// `grep`: exit 0 on a match, 1 on none, 2 on error (grep's convention, so scripts can test it).
-fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::GrepOptions, threads: Option<usize>, out: &mut impl Write) -> ExitCode {
+fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::GrepOptions, threads: Option<usize>, quiet: bool, out: &mut impl Write) -> ExitCode {
     let mut run = || -> Result<pycorpus_explore::GrepStats> {
         if let Some(n) = threads {
             rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().context("--threads")?;
@@ -545,7 +558,10 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
         let f = build_filter(filter)?;
         install_interrupt_handler(true);
         let started = std::time::Instant::now();
-        let stats = match pycorpus_explore::grep(&corpus, &f, opts, out, &CANCEL) {
+        let bar = VisitBar::new(quiet, "grep");
+        let searched = pycorpus_explore::grep(&corpus, &f, opts, out, &CANCEL, Some(&|s| bar.update(s)));
+        drop(bar);
+        let stats = match searched {
             Err(e) if e.is_broken_pipe() => return Ok(pycorpus_explore::GrepStats { lines_matched: 1, ..Default::default() }),
             r => r?,
         };

@@ -56,3 +56,42 @@ impl Reporter for BarReporter {
         }
     }
 }
+
+/// The bar of a command that reads the selected blobs (grep, stream, extract): bytes of the
+/// selection done, its total known once the index is scanned. Drawn only when stderr is a
+/// terminal and stdout is not: a terminal showing the results needs no bar across them.
+pub struct VisitBar(ProgressBar);
+
+impl VisitBar {
+    pub fn new(quiet: bool, phase: &'static str) -> VisitBar {
+        use std::io::IsTerminal;
+        let shown = !quiet && !std::io::stdout().is_terminal();
+        let target = if shown { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let pb = ProgressBar::with_draw_target(None, target);
+        pb.set_style(ProgressStyle::with_template("{prefix:>7} {bytes} {bytes_per_sec} {elapsed_precise}").expect("valid template"));
+        pb.set_prefix(phase);
+        pb.enable_steady_tick(std::time::Duration::from_millis(200));
+        VisitBar(pb)
+    }
+
+    /// Takes the visit's counts ([`pycorpus_explore::VisitOptions::progress`]).
+    pub fn update(&self, s: &pycorpus_explore::VisitStats) {
+        if self.0.length() != Some(s.candidate_bytes) {
+            if self.0.length().is_none() {
+                self.0.set_style(
+                    ProgressStyle::with_template("{prefix:>7} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed_precise} eta {eta}")
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                );
+            }
+            self.0.set_length(s.candidate_bytes);
+        }
+        self.0.set_position(s.bytes_read + s.bytes_passed);
+    }
+}
+
+impl Drop for VisitBar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
