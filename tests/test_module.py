@@ -364,15 +364,19 @@ def test_progress_goes_to_a_callable_to_tqdm_or_nowhere(tmp_path, built):
     shutil.copytree(built["sealed"].corpus, tmp_path / "c")
     corpus = pycorpus.Corpus(tmp_path / "c")
     calls = []
+    def unique_bytes(**filters):  # the bytes of the selection's blobs, each once
+        return sum({r["hash"]: r["size"] for r in corpus.files(skip_reason="none", **filters).to_pylist()}.values())
     a = corpus.analyze(progress=lambda *c: calls.append(c))
-    assert calls and all(c[0] == "analyze" and c[3] == "files" for c in calls), calls
-    assert [c[1] for c in calls] == sorted(c[1] for c in calls) and calls[-1][1] == a["analyzed"] > 0, (calls, a)
+    code = unique_bytes(ext=["py", "pyi"])
+    assert a["analyzed"] > 0 and calls[-1] == ("analyze", code, code, "bytes"), (calls, a)
+    assert all(c[0] == "analyze" and c[3] == "bytes" for c in calls), calls
+    assert [c[1] for c in calls] == sorted(c[1] for c in calls), calls
     calls.clear()
     e = corpus.extract(tmp_path / "x", progress=lambda *c: calls.append(c), ext="py")
     assert e["written"] > 0 and calls[-1] == ("extract", e["written_bytes"], e["written_bytes"], "bytes"), (calls, e)
     # grep: bytes of the selection searched, or passed over where the trigram index rules their
     # frames out; the total is the selection's, each blob once.
-    py_bytes = sum({r["hash"]: r["size"] for r in corpus.files(ext="py", skip_reason="none").to_pylist()}.values())
+    py_bytes = unique_bytes(ext="py")
     for pattern, found in (("def helper", True), ("zqxj_never_there", False)):
         calls.clear()
         assert bool(corpus.grep(pattern, ext="py", progress=lambda *c: calls.append(c))) == found
@@ -408,7 +412,7 @@ def test_progress_goes_to_a_callable_to_tqdm_or_nowhere(tmp_path, built):
     script = "import sys, pycorpus; print(pycorpus.Corpus(sys.argv[1]).export_codesearchnet(sys.argv[2], progress=True)['functions'])"
     r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "c"), str(tmp_path / "csn")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and int(r.stdout) > 0, r
-    assert "export:" in r.stderr and " files" in r.stderr and "it/s" not in r.stderr, r.stderr
+    assert re.search(r"export: 100%\|.*\| (\S+)/\1 .*B/s", r.stderr), r.stderr  # bytes, to the total
     # In a Jupyter kernel (IPython's config names the kernel app), the default is a tqdm bar.
     script = textwrap.dedent("""
         import sys, types
@@ -541,6 +545,11 @@ def test_cli_grep_stream_and_extract_draw_a_bar_when_their_output_is_not_a_termi
         assert code == 0 and b"[" not in shown, (args, shown)
         code, shown, _ = _on_a_pty([binary, "--corpus", corpus, *args], stdout_too=True)
         assert code == 0 and b"B/" not in shown, (args, shown)
+    # analyze's results come at the end: its bar is drawn whatever stdout is.
+    import shutil
+    shutil.copytree(corpus, tmp_path / "c")
+    code, shown, _ = _on_a_pty([binary, "--corpus", str(tmp_path / "c"), "analyze"], stdout_too=True)
+    assert code == 0 and re.search(rb"analyze \[[=> ]+\] [0-9.]+ [KMG]?i?B/", shown) and b"analyzed " in shown, shown
 
 
 def test_the_readme_python_example_runs(binary, built, tmp_path):

@@ -5,7 +5,7 @@ use crate::store::{known_oids, write_part, StoreError};
 use crate::{analyze_guarded, Facts, Limits, STACK_BYTES};
 use pycorpus_catalog::Filter;
 use pycorpus_core::Corpus;
-use pycorpus_explore::{visit_blobs, ExploreError, VisitOptions, VisitStats};
+use pycorpus_explore::{visit_blobs, ExploreError, VisitOptions, VisitProgress, VisitStats};
 use pycorpus_store::Oid;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -48,10 +48,11 @@ pub fn analysis_dir(corpus: &Corpus) -> PathBuf {
 }
 
 /// Analyses the selected Python files of `corpus` (`.py` and `.pyi` unless the filter names
-/// extensions; one per blob). `progress` gets the number of blobs parsed so far. Files are
+/// extensions; one per blob). `progress`: see [`VisitOptions::progress`] (blobs analysed by an
+/// earlier run are not part of the selection's bytes). Files are
 /// parsed on rayon's global pool, whose threads need a stack of [`STACK_BYTES`]: build it
 /// with `rayon::ThreadPoolBuilder::stack_size` before calling this.
-pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<AnalyzeSummary, AnalyzeError> {
+pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel: &AtomicBool, progress: &VisitProgress<'_>) -> Result<AnalyzeSummary, AnalyzeError> {
     let dir = analysis_dir(corpus);
     let known = known_oids(&dir)?;
     let mut filter = filter.clone();
@@ -66,7 +67,7 @@ pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel:
     let visit = visit_blobs(
         corpus,
         &filter,
-        &VisitOptions { skip: Some(&skip), stack_size: STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, ..Default::default() },
+        &VisitOptions { skip: Some(&skip), stack_size: STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, progress: Some(progress), ..Default::default() },
         cancel,
         &|| (),
         &|_, oid, _, data| Ok((*oid, analyze_guarded(data, limits))),
@@ -84,10 +85,6 @@ pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel:
                 }
                 pending.clear();
             }
-            // Every 256 blobs: a progress bar costs a lock and a clock read per update.
-            if summary.analyzed.is_multiple_of(256) {
-                progress(summary.analyzed);
-            }
             Ok(())
         },
     );
@@ -99,7 +96,6 @@ pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel:
         summary.parts.push(write_part(&dir, &pending)?);
     }
     summary.visit = visit?;
-    progress(summary.analyzed);
     summary.known = summary.visit.skipped_blobs;
     Ok(summary)
 }

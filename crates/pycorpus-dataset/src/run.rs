@@ -12,7 +12,7 @@ use crate::write::{write_chunk, Format};
 use crate::DatasetError;
 use pycorpus_catalog::Filter;
 use pycorpus_core::Corpus;
-use pycorpus_explore::{visit_blobs, VisitOptions};
+use pycorpus_explore::{visit_blobs, VisitOptions, VisitProgress};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -91,7 +91,7 @@ struct BlobOut {
 /// built under a temporary name beside it and renamed when complete, so it either holds a
 /// whole dataset or does not exist. Parsing runs on rayon's global pool, whose threads need
 /// a stack of [`pycorpus_analyze::STACK_BYTES`].
-pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<ExportSummary, DatasetError> {
+pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &AtomicBool, progress: &VisitProgress<'_>) -> Result<ExportSummary, DatasetError> {
     let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| DatasetError::Exists(dest.to_path_buf()))?;
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = parent.join(format!(".{name}.partial"));
@@ -103,7 +103,7 @@ pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &Atomi
     result
 }
 
-fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<ExportSummary, DatasetError> {
+fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, cancel: &AtomicBool, progress: &VisitProgress<'_>) -> Result<ExportSummary, DatasetError> {
     let tmp = tmp.to_path_buf();
     if dest.exists() {
         return Err(DatasetError::Exists(dest.to_path_buf()));
@@ -124,7 +124,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
     visit_blobs(
         corpus,
         &filter,
-        &VisitOptions { stack_size: pycorpus_analyze::STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, ..Default::default() },
+        &VisitOptions { stack_size: pycorpus_analyze::STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, progress: Some(progress), ..Default::default() },
         cancel,
         &|| (),
         &|_, _, holders, data| {
@@ -200,14 +200,9 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
                 *dropped.entry(d).or_default() += 1;
             }
             records.extend(out.records);
-            // Every 256 blobs: a progress bar costs a lock and a clock read per update.
-            if summary.blobs.is_multiple_of(256) {
-                progress(summary.blobs);
-            }
             Ok(())
         },
     )?;
-    progress(summary.blobs);
     if cancel.load(Ordering::SeqCst) {
         return Err(DatasetError::Interrupted);
     }

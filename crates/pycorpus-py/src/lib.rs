@@ -320,8 +320,8 @@ impl NativeCorpus {
         let f = filter(filters)?;
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         parse_pool();
-        progress.begin("analyze", "files", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &Default::default(), cancel, &|n| progress.set(n, None)))?;
+        progress.begin("analyze", "bytes", None);
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &Default::default(), cancel, &|s| progress.visited(s)))?;
         json(&s)
     }
 
@@ -362,8 +362,8 @@ impl NativeCorpus {
             other => return Err(PyValueError::new_err(format!("format {other:?}: expected \"jsonl.gz\" or \"parquet\""))),
         };
         parse_pool();
-        progress.begin("export", "files", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, cancel, &|n| progress.set(n, None)))?;
+        progress.begin("export", "bytes", None);
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, cancel, &|s| progress.visited(s)))?;
         json(&s)
     }
 

@@ -213,7 +213,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 LayoutArg::Tree => pycorpus_explore::Layout::Tree,
             };
             let mut werr: Option<std::io::Error> = None;
-            let bar = VisitBar::new(cli.quiet, "extract");
+            let bar = VisitBar::beside_results(cli.quiet, "extract");
             let s = pycorpus_explore::extract(
                 &corpus,
                 &f,
@@ -261,7 +261,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 StreamFormatArg::Jsonl => pycorpus_explore::StreamFormat::Jsonl,
                 StreamFormatArg::Raw => pycorpus_explore::StreamFormat::Raw,
             };
-            let bar = VisitBar::new(cli.quiet, "stream");
+            let bar = VisitBar::beside_results(cli.quiet, "stream");
             let streamed = pycorpus_explore::stream(&corpus, &f, format, base64, &mut out, &CANCEL, Some(&|s| bar.update(s)));
             drop(bar);
             match streamed {
@@ -281,10 +281,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let f = build_filter(&filter)?;
             install_interrupt_handler(cli.quiet);
             let limits = pycorpus_analyze::Limits { max_bytes: max_file_bytes, ..Default::default() };
-            let bar = spinner(cli.quiet, "analyze", "{prefix} {pos} blob(s) parsed, {per_sec}, {elapsed}");
+            let bar = VisitBar::new(cli.quiet, "analyze");
             let started = std::time::Instant::now();
-            let s = pycorpus_analyze::analyze_corpus(&corpus, &f, &limits, &CANCEL, &|n| bar.set_position(n))?;
-            bar.finish_and_clear();
+            let s = pycorpus_analyze::analyze_corpus(&corpus, &f, &limits, &CANCEL, &|s| bar.update(s))?;
+            drop(bar);
             if filter.stats {
                 print_scan_stats(&s.visit.scan);
             }
@@ -396,10 +396,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 max_file_bytes: a.max_file_bytes,
             };
             install_interrupt_handler(cli.quiet);
-            let bar = spinner(cli.quiet, "export", "{prefix} {pos} file(s) parsed, {per_sec}, {elapsed}");
+            let bar = VisitBar::new(cli.quiet, "export");
             let started = std::time::Instant::now();
-            let s = pycorpus_dataset::export(&corpus, &a.dest, &opts, &CANCEL, &|n| bar.set_position(n))?;
-            bar.finish_and_clear();
+            let s = pycorpus_dataset::export(&corpus, &a.dest, &opts, &CANCEL, &|s| bar.update(s))?;
+            drop(bar);
             if a.json {
                 writeln!(out, "{}", serde_json::to_string(&s)?)?;
             } else {
@@ -558,7 +558,7 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
         let f = build_filter(filter)?;
         install_interrupt_handler(true);
         let started = std::time::Instant::now();
-        let bar = VisitBar::new(quiet, "grep");
+        let bar = VisitBar::beside_results(quiet, "grep");
         let searched = pycorpus_explore::grep(&corpus, &f, opts, out, &CANCEL, Some(&|s| bar.update(s)));
         drop(bar);
         let stats = match searched {

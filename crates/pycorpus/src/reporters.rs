@@ -57,15 +57,24 @@ impl Reporter for BarReporter {
     }
 }
 
-/// The bar of a command that reads the selected blobs (grep, stream, extract): bytes of the
-/// selection done, its total known once the index is scanned. Drawn only when stderr is a
-/// terminal and stdout is not: a terminal showing the results needs no bar across them.
+/// The bar of a command that reads the selected blobs: bytes of the selection done, its total
+/// known once the index is scanned. Drawn when stderr is a terminal.
 pub struct VisitBar(ProgressBar);
 
 impl VisitBar {
+    /// For commands whose results come at the end (analyze, export).
     pub fn new(quiet: bool, phase: &'static str) -> VisitBar {
+        VisitBar::drawn(!quiet, phase)
+    }
+
+    /// For commands that write results to stdout as they go (grep, stream, extract): drawn only
+    /// when stdout is not a terminal, since one showing the results needs no bar across them.
+    pub fn beside_results(quiet: bool, phase: &'static str) -> VisitBar {
         use std::io::IsTerminal;
-        let shown = !quiet && !std::io::stdout().is_terminal();
+        VisitBar::drawn(!quiet && !std::io::stdout().is_terminal(), phase)
+    }
+
+    fn drawn(shown: bool, phase: &'static str) -> VisitBar {
         let target = if shown { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         let pb = ProgressBar::with_draw_target(None, target);
         pb.set_style(ProgressStyle::with_template("{prefix:>7} {bytes} {bytes_per_sec} {elapsed_precise}").expect("valid template"));
