@@ -175,6 +175,44 @@ def test_add_seal_and_errors(tmp_path, built):
         c.read("xyz")
 
 
+@pytest.mark.parametrize("filters, error, message", [
+    ({"ext": 5}, TypeError, "ext=: expected a string or a list of strings, got 5"),
+    ({"ext": b"py"}, TypeError, "ext=: expected a string"),
+    ({"version": ["1.0", None]}, TypeError, "version=: expected a string or a list of strings"),
+    ({"shard": "x"}, TypeError, "shard=: expected a shard number"),
+    ({"shard": [0, "1"]}, TypeError, "shard=: expected a shard number"),
+    ({"shard": -1}, ValueError, "shard=: -1 is not a shard number"),
+    ({"shard": 2 ** 40}, ValueError, "shard=: 1099511627776 is not a shard number"),
+    ({"min_size": -5}, ValueError, "min_size=: -5 is out of range"),
+    ({"max_size": 2 ** 70}, ValueError, "max_size=: 1180591620717411303424 is out of range"),
+    ({"min_size": True}, TypeError, "min_size=: expected a number of bytes"),
+    ({"min_size": "10k"}, TypeError, "min_size=: expected a number of bytes"),
+    ({"unique": "yes"}, TypeError, "unique=: expected True or False"),
+    ({"since": 5}, TypeError, "since=: expected a date"),
+    ({"until": "2024-13-45"}, ValueError, "until=: invalid date"),
+    ({"projects_file": 3}, TypeError, "projects_file=: expected a path"),
+    ({"projects_file": "/nonexistent/projects.txt"}, ValueError, "projects_file=: cannot read"),
+    ({"path": "[unclosed"}, ValueError, "path=: invalid glob"),
+    ({"skip_reason": "nope"}, ValueError, "skip_reason=: unknown skip reason"),
+    ({"dist_type": "rpm"}, ValueError, "dist_type=: unknown distribution type"),
+])
+def test_a_wrong_filter_is_an_error_naming_it(corpus, filters, error, message):
+    """Every call that takes filters checks them the same way, before any work, and the message
+    names the filter as the caller spelled it."""
+    for call in (corpus.files, lambda **f: corpus.iter_files(**f), lambda **f: corpus.grep("x", **f)):
+        with pytest.raises(error) as e:
+            call(**filters)
+        assert message in str(e.value), str(e.value)
+
+
+def test_filters_take_dates_tuples_ranges_and_none(corpus):
+    import datetime
+    every = corpus.files().num_rows
+    assert corpus.files(project=None, since=None).num_rows == every  # None: no filter
+    assert corpus.files(since=datetime.date(2000, 1, 1), ext=("py",), shard=range(0, 3)).num_rows == corpus.files(ext="py").num_rows > 0
+    assert corpus.files(since=datetime.datetime(2100, 1, 1, tzinfo=datetime.timezone.utc)).num_rows == 0
+
+
 def test_the_default_corpus_folder(tmp_path, built, monkeypatch):
     """Corpus() opens $PYCORPUS_DIR, else ./pycorpus-data, and says which folder is not a corpus."""
     monkeypatch.chdir(tmp_path)

@@ -105,20 +105,51 @@ def _iterate(native, progress):
         yield from native
 
 
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def _filters(kw):
-    """The keyword filters as the JSON the native layer reads; unknown names are a TypeError."""
+    """The keyword filters as the JSON the native layer reads. A wrong name or type is a
+    TypeError and a value out of range a ValueError, each naming the filter; None means no
+    filter."""
     out = {}
     for k, v in kw.items():
         if v is None:
             continue
         if k in _LIST_FILTERS:
-            out[k] = [str(x) for x in ([v] if isinstance(v, (str, os.PathLike)) else v)]
+            items = [v] if isinstance(v, (str, os.PathLike)) else v
+            if not isinstance(items, (list, tuple, set, frozenset)) or not all(isinstance(x, (str, os.PathLike)) for x in items):
+                raise TypeError("%s=: expected a string or a list of strings, got %r" % (k, v))
+            out[k] = [os.fspath(x) for x in items]
         elif k in _INT_LIST_FILTERS:
-            out[k] = [int(x) for x in ([v] if isinstance(v, int) else v)]
-        elif k in _SCALAR_FILTERS:
-            if k in ("since", "until") and hasattr(v, "isoformat"):
+            items = [v] if isinstance(v, int) else v
+            if not isinstance(items, (list, tuple, set, frozenset, range)) or not all(_is_int(x) for x in items):
+                raise TypeError("%s=: expected a shard number or a list of them, got %r" % (k, v))
+            for x in items:
+                if not 0 <= x < 2 ** 32:
+                    raise ValueError("%s=: %d is not a shard number (0 to %d)" % (k, x, 2 ** 32 - 1))
+            out[k] = [int(x) for x in items]
+        elif k in ("min_size", "max_size"):
+            if not _is_int(v):
+                raise TypeError("%s=: expected a number of bytes (int), got %r" % (k, v))
+            if not 0 <= v < 2 ** 64:
+                raise ValueError("%s=: %d is out of range (0 to %d bytes)" % (k, v, 2 ** 64 - 1))
+            out[k] = int(v)
+        elif k == "unique":
+            if not isinstance(v, bool):
+                raise TypeError("unique=: expected True or False, got %r" % (v,))
+            out[k] = v
+        elif k in ("since", "until"):
+            if hasattr(v, "isoformat"):
                 v = v.isoformat()
-            out[k] = os.fspath(v) if k == "projects_file" else v
+            if not isinstance(v, str):
+                raise TypeError("%s=: expected a date, a datetime or a string such as 2024-05-01, got %r" % (k, v))
+            out[k] = v
+        elif k == "projects_file":
+            if not isinstance(v, (str, os.PathLike)):
+                raise TypeError("projects_file=: expected a path, got %r" % (v,))
+            out[k] = os.fspath(v)
         else:
             raise TypeError("unknown filter %r; filters are: %s" % (k, ", ".join(_LIST_FILTERS + _INT_LIST_FILTERS + _SCALAR_FILTERS)))
     return json.dumps(out)
