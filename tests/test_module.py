@@ -173,6 +173,17 @@ def test_add_seal_and_errors(tmp_path, built):
         c.read("0" * 40)
     with pytest.raises(ValueError, match="blob id"):
         c.read("xyz")
+    with pytest.raises(TypeError, match="oid: expected 40 hex digits"):
+        c.read(5)
+    with pytest.raises(TypeError, match="pattern: expected a string"):
+        c.grep(5)
+    with pytest.raises(ValueError, match="max_count: -1 is out of range"):
+        c.grep("x", max_count=-1)
+    with pytest.raises(ValueError, match="jobs: -1 is out of range"):
+        c.sync(["x"], jobs=-1)
+    # An index URL that is not one: said before any request, naming where it came from.
+    with pytest.raises(pycorpus.PycorpusError, match='"not a url" .from --index-url. is not an http.s. URL'):
+        c.sync(["x"], index_url="not a url", progress=False)
 
 
 @pytest.mark.parametrize("filters, error, message", [
@@ -439,7 +450,9 @@ def test_progress_goes_to_a_callable_to_tqdm_or_nowhere(tmp_path, built):
         raise RuntimeError("enough: %r" % (c,))
     t = time.time()
     with pytest.raises(RuntimeError, match="enough: .'get', 0, None, 'bytes'"):
-        pycorpus.get("c" * 40, datastore=tmp_path / "d", peers=["127.0.0.1:%d" % mute.getsockname()[1]], dht=False, progress=stop)
+        # (times too large for a duration, or not numbers, are no crash either)
+        pycorpus.get("c" * 40, datastore=tmp_path / "d", peers=["127.0.0.1:%d" % mute.getsockname()[1]], dht=False, progress=stop,
+                     webseed_after=float("nan"), stall_timeout=float("inf"))
     assert time.time() - t < 10
     mute.close()
     with pytest.raises(RuntimeError, match="enough: .'grep', [0-9]+, [0-9]+, 'bytes'"):

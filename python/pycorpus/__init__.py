@@ -109,6 +109,17 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _count(name, v, none_ok=True):
+    """`v` checked as a count (an int, 0 or more; or None when allowed) for argument `name`."""
+    if v is None and none_ok:
+        return v
+    if not _is_int(v):
+        raise TypeError("%s: expected a whole number, got %r" % (name, v))
+    if not 0 <= v < 2 ** 63:
+        raise ValueError("%s: %d is out of range (0 or more)" % (name, v))
+    return v
+
+
 def _filters(kw):
     """The keyword filters as the JSON the native layer reads. A wrong name or type is a
     TypeError and a value out of range a ValueError, each naming the filter; None means no
@@ -200,8 +211,8 @@ class Corpus:
             types = [types]
         iso = lambda d: d.isoformat() if hasattr(d, "isoformat") else d
         with _Progress(progress) as p:
-            return json.loads(self._c.sync(list(projects), index_url, os.fspath(lock) if lock else None, latest, iso(since),
-                                           iso(until), list(types), only_pure_wheels, jobs, dry_run, p))
+            return json.loads(self._c.sync(list(projects), index_url, os.fspath(lock) if lock else None, _count("latest", latest), iso(since),
+                                           iso(until), list(types), only_pure_wheels, _count("jobs", jobs, none_ok=False), dry_run, p))
 
     def seal(self):
         """Seals the open shard; returns its manifest summary (None when there was nothing to seal)."""
@@ -219,6 +230,8 @@ class Corpus:
         """The contents of a blob by its git blob id (hex). ``KeyError`` if the corpus lacks it."""
         if isinstance(oid, (bytes, bytearray)):
             oid = bytes(oid).hex()
+        if not isinstance(oid, str):
+            raise TypeError("oid: expected 40 hex digits (str) or 20 bytes, got %r" % (oid,))
         return self._c.read(oid)
 
     def iter_files(self, progress=None, **filters):
@@ -236,7 +249,9 @@ class Corpus:
         per matching line (``oid``, ``project``, ``version``, ``path``, ``line_number``, ``line``,
         and the other files holding the same blob). Progress is in bytes of the selection."""
         with _Progress(progress) as p:
-            out = self._c.grep(pattern, _filters(filters), ignore_case, fixed_strings, word, max_count, p)
+            if not isinstance(pattern, str):
+                raise TypeError("pattern: expected a string, got %r" % (pattern,))
+            out = self._c.grep(pattern, _filters(filters), ignore_case, fixed_strings, word, _count("max_count", max_count), p)
         return [json.loads(l) for l in out.splitlines() if l.strip()]
 
     def extract(self, dest, layout="oid", progress=None, **filters):

@@ -33,8 +33,27 @@ fn with_slash(u: &str) -> String {
     if u.ends_with('/') { u.to_string() } else { format!("{u}/") }
 }
 
-/// Resolves the index URL. `env` and `home` are passed in so tests can control them.
+/// Resolves the index URL. `env` is passed in so tests can control it. A URL that is not
+/// http(s) is an error naming where it came from, before any request (a request to it would
+/// fail on every retry with a message about the client, not the setting).
 pub fn resolve_index_url(flag: Option<&str>, corpus: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<IndexUrl, IndexError> {
+    let found = choose_index_url(flag, corpus, env)?;
+    let why = match reqwest::Url::parse(&found.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => return Ok(found),
+        Ok(u) => format!("its scheme is {:?}, not http or https", u.scheme()),
+        Err(e) => e.to_string(),
+    };
+    let from = match &found.source {
+        IndexSource::Flag => "--index-url".to_string(),
+        IndexSource::CorpusConfig => "index_url in corpus.toml".to_string(),
+        IndexSource::Env => "PIP_INDEX_URL".to_string(),
+        IndexSource::PipConfig(f) => f.display().to_string(),
+        IndexSource::PipDefault => "the local pip's default".to_string(),
+    };
+    Err(IndexError::NoIndex(format!("the index URL {:?} (from {from}) is not an http(s) URL: {why}", found.url.trim_end_matches('/'))))
+}
+
+fn choose_index_url(flag: Option<&str>, corpus: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<IndexUrl, IndexError> {
     if let Some(u) = flag.filter(|u| !u.trim().is_empty()) {
         return Ok(IndexUrl { url: with_slash(u), source: IndexSource::Flag });
     }
@@ -131,6 +150,11 @@ mod tests {
         assert_eq!(resolve_index_url(None, None, &env).expect("env").source, IndexSource::Env);
         assert_eq!(resolve_index_url(None, Some("http://corpus.test/s"), &env).expect("corpus").url, "http://corpus.test/s/");
         assert_eq!(resolve_index_url(Some("http://flag.test/"), Some("x"), &env).expect("flag").source, IndexSource::Flag);
+        // Not an http(s) URL: an error naming the setting, before any request.
+        for (flag, corpus, want) in [(Some("not a url"), None, "--index-url"), (None, Some("ftp://mirror.test/simple"), "index_url in corpus.toml"), (Some("https://"), None, "--index-url")] {
+            let e = resolve_index_url(flag, corpus, &env).expect_err("refused").to_string();
+            assert!(e.contains(want) && e.contains("is not an http(s) URL"), "{e}");
+        }
     }
 
     #[test]

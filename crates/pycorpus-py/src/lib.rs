@@ -662,8 +662,10 @@ fn get(py: Python<'_>, what: &str, dest: PathBuf, peers: Vec<String>, trackers: 
     opts.catalogs = catalogs;
     opts.verify = verify;
     opts.swarm.dht = dht;
-    opts.webseed_after = Duration::from_secs_f64(webseed_after.max(0.0));
-    opts.stall_timeout = Duration::from_secs_f64(stall_timeout.max(0.0));
+    // Negative or NaN: at once; too large for a Duration (inf): never.
+    let secs = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX);
+    opts.webseed_after = secs(webseed_after);
+    opts.stall_timeout = secs(stall_timeout);
     progress.begin("get", "bytes", None);
     let r = interruptible(py, &progress, |cancel| pycorpus_torrent::get(&request, &opts, &|_| Ok(()), &|p| progress.set(p.done, (p.total > 0).then_some(p.total)), cancel))?;
     match r {
