@@ -290,6 +290,13 @@ def test_get_from_a_seed_a_web_seed_and_the_datastore(binary, built, tmp_path):
     torrent = tmp_path / "s.torrent"
     h = pycorpus.create_torrent(shard, torrent)
     assert len(h) == 40 and torrent.exists()
+    # A lone string where a list is expected is one item, not its characters.
+    assert pycorpus.create_torrent(shard, tmp_path / "w.torrent", webseeds="http://127.0.0.1:9/") == h
+    assert b"8:url-listl19:http://127.0.0.1:9/e" in (tmp_path / "w.torrent").read_bytes()
+    with pytest.raises(TypeError, match="trackers: expected a string or a list of strings"):
+        pycorpus.create_torrent(shard, trackers=5)
+    with pytest.raises(ValueError, match="upload_limit: -5 is out of range"):
+        pycorpus.Seeder([shard], listen="127.0.0.1:0", dht=False, upload_limit=-5)
     # seed(): a Seeder, running until stopped.
     s = pycorpus.seed(shard, listen="127.0.0.1:0", dht=False)
     try:

@@ -109,6 +109,19 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _strings(name, v):
+    """`v` as a list of strings for argument `name`: one string or path, or an iterable of them
+    (a lone string is never taken apart into characters)."""
+    items = [v] if isinstance(v, (str, os.PathLike)) else v
+    try:
+        items = list(items)
+    except TypeError:
+        items = None
+    if items is None or not all(isinstance(x, (str, os.PathLike)) for x in items):
+        raise TypeError("%s: expected a string or a list of strings, got %r" % (name, v))
+    return [os.fspath(x) for x in items]
+
+
 def _count(name, v, none_ok=True):
     """`v` checked as a count (an int, 0 or more; or None when allowed) for argument `name`."""
     if v is None and none_ok:
@@ -129,10 +142,7 @@ def _filters(kw):
         if v is None:
             continue
         if k in _LIST_FILTERS:
-            items = [v] if isinstance(v, (str, os.PathLike)) else v
-            if not isinstance(items, (list, tuple, set, frozenset)) or not all(isinstance(x, (str, os.PathLike)) for x in items):
-                raise TypeError("%s=: expected a string or a list of strings, got %r" % (k, v))
-            out[k] = [os.fspath(x) for x in items]
+            out[k] = _strings(k + "=", v)
         elif k in _INT_LIST_FILTERS:
             items = [v] if isinstance(v, int) else v
             if not isinstance(items, (list, tuple, set, frozenset, range)) or not all(_is_int(x) for x in items):
@@ -194,10 +204,9 @@ class Corpus:
 
     def add(self, paths, uploaded_on=None, progress=None):
         """Adds distribution files or folders of them; returns the summary dict."""
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
+        paths = _strings("paths", paths)
         with _Progress(progress) as p:
-            return json.loads(self._c.add([os.fspath(x) for x in paths], uploaded_on, p))
+            return json.loads(self._c.add(paths, uploaded_on, p))
 
     def sync(self, projects=(), index_url=None, lock=None, latest=None, since=None, until=None, types=(), only_pure_wheels=False,
              jobs=0, dry_run=False, progress=None):
@@ -205,14 +214,11 @@ class Corpus:
         ``projects`` by name, or exactly the files of a ``lock`` file. The index is ``index_url``,
         else corpus.toml's, ``PIP_INDEX_URL``, pip's configuration, pip's default. Returns the
         summary dict; a second call fetches only what is new."""
-        if isinstance(projects, str):
-            projects = [projects]
-        if isinstance(types, str):
-            types = [types]
+        projects, types = _strings("projects", projects), _strings("types", types)
         iso = lambda d: d.isoformat() if hasattr(d, "isoformat") else d
         with _Progress(progress) as p:
-            return json.loads(self._c.sync(list(projects), index_url, os.fspath(lock) if lock else None, _count("latest", latest), iso(since),
-                                           iso(until), list(types), only_pure_wheels, _count("jobs", jobs, none_ok=False), dry_run, p))
+            return json.loads(self._c.sync(projects, index_url, os.fspath(lock) if lock else None, _count("latest", latest), iso(since),
+                                           iso(until), types, only_pure_wheels, _count("jobs", jobs, none_ok=False), dry_run, p))
 
     def seal(self):
         """Seals the open shard; returns its manifest summary (None when there was nothing to seal)."""
@@ -312,8 +318,9 @@ def get(infohash_or_magnet, datastore=None, urls=None, peers=(), trackers=(), we
     URLs. An interrupted download (Ctrl-C, a crash) resumes on the next call."""
     dest = os.fspath(datastore if datastore is not None else "pycorpus-datastore")
     with _Progress(progress) as p:
-        report = json.loads(_native.get(os.fspath(infohash_or_magnet), dest, list(peers), list(trackers), list(webseeds),
-                                        list(urls or ()), dht, verify, webseed_after, stall_timeout, p))
+        report = json.loads(_native.get(os.fspath(infohash_or_magnet), dest, _strings("peers", peers), _strings("trackers", trackers),
+                                        _strings("webseeds", webseeds), _strings("urls", urls or ()), dht, verify, webseed_after,
+                                        stall_timeout, p))
     path = pathlib.Path(report["path"])
     return (path, report) if with_report else path
 
@@ -322,10 +329,8 @@ class Seeder:
     """Seeds shards, folders or .torrent files until ``stop()`` (or the end of a ``with``)."""
 
     def __init__(self, targets, listen="0.0.0.0:4240", trackers=(), dht=True, upload_limit=None, torrent_dir=None):
-        if isinstance(targets, (str, os.PathLike)):
-            targets = [targets]
-        self._s = _native.NativeSeeder([os.fspath(t) for t in targets], listen, list(trackers), dht, upload_limit,
-                                       os.fspath(torrent_dir) if torrent_dir else None)
+        self._s = _native.NativeSeeder(_strings("targets", targets), listen, _strings("trackers", trackers), dht,
+                                       _count("upload_limit", upload_limit), os.fspath(torrent_dir) if torrent_dir else None)
 
     @property
     def addr(self):
@@ -357,7 +362,7 @@ def seed(targets, **kw):
 
 def create_torrent(target, output=None, webseeds=(), trackers=()):
     """Writes the deterministic metainfo of a shard or folder; returns its info-hash."""
-    h, data = _native.create_torrent(os.fspath(target), list(webseeds), list(trackers))
+    h, data = _native.create_torrent(os.fspath(target), _strings("webseeds", webseeds), _strings("trackers", trackers))
     if output is not None:
         pathlib.Path(output).write_bytes(data)
     return h
