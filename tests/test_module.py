@@ -646,3 +646,45 @@ def test_the_readme_python_example_runs(binary, built, tmp_path):
     assert p.returncode == 0 and "ok" in p.stdout, (p.stdout, p.stderr)
     assert tree_digest(str(tmp_path / "data" / os.path.basename(shard))) == tree_digest(shard)
     assert glob.glob(str(tmp_path / "csn" / "python" / "final" / "jsonl" / "*" / "*.jsonl.gz"))
+
+
+def test_the_type_stubs_name_every_parameter_of_the_api():
+    """__init__.pyi and the code agree on each public function's parameters, in order (the
+    stubs spell out the filters that the code takes as **filters)."""
+    import ast
+    import inspect
+    stub = ast.parse(open(os.path.join(os.path.dirname(pycorpus.__file__), "__init__.pyi"), encoding="utf-8").read())
+    filters = set(pycorpus._LIST_FILTERS + pycorpus._INT_LIST_FILTERS + pycorpus._SCALAR_FILTERS)
+
+    def stub_params(fn):
+        a = fn.args
+        names = [x.arg for x in a.posonlyargs + a.args if x.arg != "self"] + [x.arg for x in a.kwonlyargs if x.arg not in filters]
+        return names + (["**"] if a.kwarg else [])
+
+    def code_params(obj):
+        out = []
+        for p in inspect.signature(obj).parameters.values():
+            if p.kind == p.VAR_KEYWORD:
+                out.append("**")
+            elif p.name != "self":
+                out.append(p.name)
+        return out
+    checked = 0
+    for node in stub.body:
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+            want = code_params(getattr(pycorpus, node.name))
+            got = stub_params(node)
+            # **filters in the code: the stub may list the filters instead
+            assert got == want or got + ["**"] == want, (node.name, got, want)
+            checked += 1
+        elif isinstance(node, ast.ClassDef) and hasattr(pycorpus, node.name) and node.name != "PycorpusError":
+            cls = getattr(pycorpus, node.name)
+            for fn in node.body:
+                if isinstance(fn, ast.FunctionDef) and (not fn.name.startswith("_") or fn.name == "__init__") and not any(
+                        isinstance(d, ast.Name) and d.id == "property" for d in fn.decorator_list):
+                    if fn.name in ("__enter__", "__exit__"):
+                        continue
+                    want, got = code_params(getattr(cls, fn.name)), stub_params(fn)
+                    assert got == want or got + ["**"] == want, (node.name, fn.name, got, want)
+                    checked += 1
+    assert checked >= 20, checked

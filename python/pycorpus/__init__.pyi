@@ -10,6 +10,8 @@ __version__: str
 
 _Path = Union[str, os.PathLike]
 _Many = Union[str, Sequence[str], None]
+# One string is one item (never its characters).
+_Strs = Union[str, Sequence[str]]
 _Date = Union[str, date, datetime, None]
 # progress=: None (auto), True, False, or f(phase, done, total, unit).
 _Progress = Union[bool, Callable[[str, int, Optional[int], str], Any], None]
@@ -23,8 +25,8 @@ class Corpus:
     def shards(self) -> List[Dict[str, Any]]: ...
     def status(self) -> Dict[str, Any]: ...
     def add(self, paths: Union[_Path, Sequence[_Path]], uploaded_on: Optional[str] = None, progress: _Progress = None) -> Dict[str, Any]: ...
-    def sync(self, projects: Union[str, Sequence[str]] = (), index_url: Optional[str] = None, lock: Optional[_Path] = None,
-             latest: Optional[int] = None, since: _Date = None, until: _Date = None, types: Union[str, Sequence[str]] = (),
+    def sync(self, projects: _Strs = (), index_url: Optional[str] = None, lock: Optional[_Path] = None,
+             latest: Optional[int] = None, since: _Date = None, until: _Date = None, types: _Strs = (),
              only_pure_wheels: bool = False, jobs: int = 0, dry_run: bool = False, progress: _Progress = None) -> Dict[str, Any]: ...
     def seal(self) -> Optional[Dict[str, Any]]: ...
     def files(self, *, project: _Many = None, projects_file: Optional[_Path] = None, version: _Many = None, since: _Date = None,
@@ -47,18 +49,18 @@ class Corpus:
                              progress: _Progress = None, **filters: Any) -> Dict[str, Any]: ...
 
 @overload
-def get(infohash_or_magnet: _Path, datastore: Optional[_Path] = None, urls: Optional[Sequence[str]] = None, peers: Sequence[str] = (),
-        trackers: Sequence[str] = (), webseeds: Sequence[str] = (), dht: bool = True, verify: bool = False,
+def get(infohash_or_magnet: _Path, datastore: Optional[_Path] = None, urls: Optional[_Strs] = None, peers: _Strs = (),
+        trackers: _Strs = (), webseeds: _Strs = (), dht: bool = True, verify: bool = False,
         webseed_after: float = 15.0, stall_timeout: float = 300.0, with_report: Literal[False] = False,
         progress: _Progress = None) -> pathlib.Path: ...
 @overload
-def get(infohash_or_magnet: _Path, datastore: Optional[_Path] = None, urls: Optional[Sequence[str]] = None, peers: Sequence[str] = (),
-        trackers: Sequence[str] = (), webseeds: Sequence[str] = (), dht: bool = True, verify: bool = False,
+def get(infohash_or_magnet: _Path, datastore: Optional[_Path] = None, urls: Optional[_Strs] = None, peers: _Strs = (),
+        trackers: _Strs = (), webseeds: _Strs = (), dht: bool = True, verify: bool = False,
         webseed_after: float = 15.0, stall_timeout: float = 300.0, *, with_report: Literal[True],
         progress: _Progress = None) -> Tuple[pathlib.Path, Dict[str, Any]]: ...
 
 class Seeder:
-    def __init__(self, targets: Union[_Path, Sequence[_Path]], listen: str = "0.0.0.0:4240", trackers: Sequence[str] = (),
+    def __init__(self, targets: Union[_Path, Sequence[_Path]], listen: str = "0.0.0.0:4240", trackers: _Strs = (),
                  dht: bool = True, upload_limit: Optional[int] = None, torrent_dir: Optional[_Path] = None) -> None: ...
     @property
     def addr(self) -> Optional[str]: ...
@@ -70,4 +72,4 @@ class Seeder:
     def __exit__(self, *exc: Any) -> None: ...
 
 def seed(targets: Union[_Path, Sequence[_Path]], **kw: Any) -> Seeder: ...
-def create_torrent(target: _Path, output: Optional[_Path] = None, webseeds: Sequence[str] = (), trackers: Sequence[str] = ()) -> str: ...
+def create_torrent(target: _Path, output: Optional[_Path] = None, webseeds: _Strs = (), trackers: _Strs = ()) -> str: ...
