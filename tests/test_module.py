@@ -153,6 +153,21 @@ def test_grep_extract_analyze_features_export(built, tmp_path):
         corpus.export_codesearchnet(tmp_path / "x", scenario="poems")
 
 
+def test_grep_gives_the_clis_matches_as_dicts_and_stops_at_a_limit(binary, corpus, built):
+    """The dicts are the CLI's `grep --json --all-paths` lines, in its order; `limit` keeps the
+    first lines only."""
+    hits = corpus.grep("import|def ", ext="py")
+    r = subprocess.run([binary, "--corpus", built["sealed"].corpus, "grep", "--json", "--all-paths", "--ext", "py", "import|def "],
+                       capture_output=True, text=True, check=True)
+    assert hits == [json.loads(l) for l in r.stdout.splitlines()] and len(hits) > 10
+    assert len({h["oid"] for h in hits}) < len({(h["oid"], h["path"]) for h in hits}), "some blob is in several files"
+    assert list(hits[0]) == ["oid", "project", "version", "release", "path", "path_in_archive", "line_number", "type", "text"]
+    for limit in (0, 1, 7, len(hits), len(hits) + 5):
+        assert corpus.grep("import|def ", ext="py", limit=limit) == hits[:limit], limit
+    with pytest.raises(ValueError, match="limit: -1 is out of range"):
+        corpus.grep("x", limit=-1)
+
+
 def test_add_seal_and_errors(tmp_path, built):
     c = pycorpus.Corpus(tmp_path / "new", create=True)
     s = c.add(built["archives"], uploaded_on="2024-03-04")

@@ -250,15 +250,17 @@ class Corpus:
         # Made here, not at the first next(): a wrong filter raises at the call.
         return _iterate(self._c.iter_files(_filters(filters), p.arg), p)
 
-    def grep(self, pattern, ignore_case=False, fixed_strings=False, word=False, max_count=None, progress=None, **filters):
+    def grep(self, pattern, ignore_case=False, fixed_strings=False, word=False, max_count=None, limit=None, progress=None, **filters):
         """Searches the selected files with ripgrep's regex engine; returns a list of dicts, one
-        per matching line (``oid``, ``project``, ``version``, ``path``, ``line_number``, ``line``,
-        and the other files holding the same blob). Progress is in bytes of the selection."""
+        per matching line of each file holding a matching blob (``oid``, ``project``,
+        ``version``, ``release``, ``path``, ``path_in_archive``, ``line_number``, ``type`` and
+        ``text``), in the order of the CLI's. ``max_count``: lines per blob, at most;
+        ``limit``: lines in all (the search stops there). Progress is in bytes of the selection."""
+        if not isinstance(pattern, str):
+            raise TypeError("pattern: expected a string, got %r" % (pattern,))
         with _Progress(progress) as p:
-            if not isinstance(pattern, str):
-                raise TypeError("pattern: expected a string, got %r" % (pattern,))
-            out = self._c.grep(pattern, _filters(filters), ignore_case, fixed_strings, word, _count("max_count", max_count), p)
-        return [json.loads(l) for l in out.splitlines() if l.strip()]
+            return self._c.grep(pattern, _filters(filters), ignore_case, fixed_strings, word, _count("max_count", max_count),
+                                _count("limit", limit), p)
 
     def extract(self, dest, layout="oid", progress=None, **filters):
         """Writes the selected files under ``dest`` (``layout="oid"``: one per blob;

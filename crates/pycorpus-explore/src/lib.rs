@@ -133,9 +133,102 @@ impl GrepOptions {
 /// order. Returns what it did; `stats.lines_matched == 0` means nothing matched. `progress`:
 /// see [`VisitOptions::progress`] (blobs in frames the trigram index rules out count as passed).
 pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn Write, cancel: &AtomicBool, progress: Option<&VisitProgress<'_>>) -> Result<GrepStats, ExploreError> {
-    let matcher = opts.matcher()?;
     let context = opts.mode == OutputMode::Lines && !opts.json && opts.before + opts.after > 0;
     let mut written_any = false;
+    let stats = search(
+        corpus,
+        filter,
+        opts,
+        cancel,
+        progress,
+        &|oid: &Oid, holders: &Holders, hits: sink::Hits| -> Result<Vec<u8>, ExploreError> {
+            let mut buf = Vec::new();
+            if hits.selected > 0 {
+                output::write_blob(&mut buf, oid, holders, &hits, opts)?;
+            }
+            Ok(buf)
+        },
+        &mut |mut buf: Vec<u8>| -> Result<(), ExploreError> {
+            if context && !written_any && buf.starts_with(b"--\n") {
+                buf.drain(..3);
+            }
+            written_any |= !buf.is_empty();
+            out.write_all(&buf)?;
+            Ok(())
+        },
+    )?;
+    out.flush()?;
+    Ok(stats)
+}
+
+/// One line a search reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchLine {
+    /// Its number in the file, from 1.
+    pub number: u64,
+    /// The line, with its line ending.
+    pub text: Vec<u8>,
+    /// A selected line (else a line of context).
+    pub selected: bool,
+}
+
+/// What a search found in one blob, as values: for callers that build their own records (the
+/// Python module) rather than print.
+#[derive(Debug, Clone)]
+pub struct BlobMatches {
+    /// The blob.
+    pub oid: Oid,
+    /// The files holding it: the first, and the others with [`GrepOptions::all_paths`].
+    pub holders: Holders,
+    /// Its lines, in order (no group separators).
+    pub lines: Vec<MatchLine>,
+}
+
+/// [`grep`] handing each blob with a selected line to `sink` as [`BlobMatches`], in the same
+/// order (only [`OutputMode::Lines`] applies; the output options are ignored). To stop early,
+/// set `cancel` from the sink.
+pub fn grep_matches(
+    corpus: &Corpus,
+    filter: &Filter,
+    opts: &GrepOptions,
+    cancel: &AtomicBool,
+    progress: Option<&VisitProgress<'_>>,
+    sink: &mut dyn FnMut(BlobMatches) -> Result<(), ExploreError>,
+) -> Result<GrepStats, ExploreError> {
+    let opts = GrepOptions { mode: OutputMode::Lines, ..opts.clone() };
+    search(
+        corpus,
+        filter,
+        &opts,
+        cancel,
+        progress,
+        &|oid: &Oid, holders: &Holders, hits: sink::Hits| -> Result<Option<BlobMatches>, ExploreError> {
+            if hits.selected == 0 {
+                return Ok(None);
+            }
+            let holders = Holders { first: holders.first.clone(), count: holders.count, others: if opts.all_paths { holders.others.clone() } else { Vec::new() } };
+            let lines = hits.lines.into_iter().filter(|l| l.kind != sink::Kind::Break).map(|l| MatchLine { number: l.number, selected: l.kind == sink::Kind::Match, text: l.text }).collect();
+            Ok(Some(BlobMatches { oid: *oid, holders, lines }))
+        },
+        &mut |found: Option<BlobMatches>| match found {
+            Some(m) => sink(m),
+            None => Ok(()),
+        },
+    )
+}
+
+/// The search under [`grep`] and [`grep_matches`]: `make` turns each blob's hits into what
+/// `sink` takes, on the worker threads; `sink` gets them in order.
+fn search<T: Send>(
+    corpus: &Corpus,
+    filter: &Filter,
+    opts: &GrepOptions,
+    cancel: &AtomicBool,
+    progress: Option<&VisitProgress<'_>>,
+    make: &(dyn Fn(&Oid, &Holders, sink::Hits) -> Result<T, ExploreError> + Sync),
+    sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
+) -> Result<GrepStats, ExploreError> {
+    let matcher = opts.matcher()?;
     let (mut matched_blobs, mut lines) = (0u64, 0u64);
     // Frames whose trigrams rule the pattern out are not read (not with -v: any line of any
     // frame can be selected then).
@@ -155,27 +248,17 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
         &visit::VisitOptions { all_rows: opts.all_paths, count_holders: !opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, progress, ..Default::default() },
         cancel,
         &|| opts.searcher(),
-        &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &Blob<'_>| -> Result<(u64, Vec<u8>), ExploreError> {
+        &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &Blob<'_>| -> Result<(u64, T), ExploreError> {
             let hits = sink::search_blob(searcher, &matcher, data, opts.mode == OutputMode::Lines)?;
-            let mut buf = Vec::new();
-            if hits.selected > 0 {
-                output::write_blob(&mut buf, oid, holders, &hits, opts)?;
-            }
-            Ok((hits.selected, buf))
+            Ok((hits.selected, make(oid, holders, hits)?))
         },
-        &mut |(selected, mut buf): (u64, Vec<u8>)| -> Result<(), ExploreError> {
+        &mut |(selected, t): (u64, T)| -> Result<(), ExploreError> {
             if selected > 0 {
                 matched_blobs += 1;
                 lines += selected;
             }
-            if context && !written_any && buf.starts_with(b"--\n") {
-                buf.drain(..3);
-            }
-            written_any |= !buf.is_empty();
-            out.write_all(&buf)?;
-            Ok(())
+            sink(t)
         },
     )?;
-    out.flush()?;
     Ok(GrepStats { visit, blobs_matched: matched_blobs, lines_matched: lines })
 }

@@ -10,7 +10,7 @@ use pyo3::create_exception;
 use pyo3::intern;
 use pyo3::exceptions::{PyException, PyKeyError, PyStopIteration, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use pycorpus_catalog::{format_time, FileRow, FilterSpec};
 use pycorpus_core::{Access, Corpus};
 use pycorpus_store::Oid;
@@ -276,29 +276,63 @@ impl NativeCorpus {
         })
     }
 
-    /// JSON lines of matches (the CLI's `grep --json`).
-    #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None, progress=None))]
-    fn grep(&self, py: Python<'_>, pattern: &str, filters: &str, ignore_case: bool, fixed_strings: bool, word: bool, max_count: Option<u64>, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+    /// The matching lines as dicts, one per file holding each matching blob, in the CLI's
+    /// order; at most `limit` of them. Matches reach this thread as they are found (the list
+    /// is the only copy), and the search stops once `limit` are in.
+    #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None, limit=None, progress=None))]
+    fn grep<'py>(&self, py: Python<'py>, pattern: &str, filters: &str, ignore_case: bool, fixed_strings: bool, word: bool, max_count: Option<u64>, limit: Option<u64>, progress: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
         let f = filter(filters)?;
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let opts = pycorpus_explore::GrepOptions {
-            pattern: pattern.to_string(),
-            case_insensitive: ignore_case,
-            fixed_strings,
-            word,
-            max_count,
-            json: true,
-            all_paths: true,
-            ..Default::default()
-        };
+        let opts = pycorpus_explore::GrepOptions { pattern: pattern.to_string(), case_insensitive: ignore_case, fixed_strings, word, max_count, all_paths: true, ..Default::default() };
         // The pattern is checked first, so that a bad one is a ValueError.
         pycorpus_explore::check_pattern(&opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
         progress.begin("grep", "bytes", None);
-        let out = with_corpus(py, &self.root, &progress, |c, cancel| {
-            let mut buf = Vec::new();
-            pycorpus_explore::grep(c, &f, &opts, &mut buf, cancel, Some(&|s| progress.visited(s))).map(|_| buf)
-        })?;
-        String::from_utf8(out).map_err(err)
+        let out = PyList::empty(py);
+        let limit = limit.unwrap_or(u64::MAX);
+        let cancel = AtomicBool::new(false);
+        let (tx, rx) = crossbeam_channel::bounded::<pycorpus_explore::BlobMatches>(64);
+        let root = &self.root;
+        let searched = std::thread::scope(|s| -> PyResult<Result<(), String>> {
+            let (cancel, progress, f, opts) = (&cancel, &progress, &f, &opts);
+            let search = s.spawn(move || -> Result<(), String> {
+                let c = Corpus::open(root, Access::Read).map_err(|e| e.to_string())?;
+                let sent = pycorpus_explore::grep_matches(&c, f, opts, cancel, Some(&|st| progress.visited(st)), &mut |m| {
+                    // Gone: Python stopped reading (the limit, an error); the search ends here.
+                    tx.send(m).map_err(|_| pycorpus_explore::ExploreError::Output(std::io::ErrorKind::BrokenPipe.into()))
+                });
+                match sent {
+                    Err(e) if e.is_broken_pipe() => Ok(()),
+                    r => r.map(|_| ()).map_err(|e| e.to_string()),
+                }
+            });
+            let mut taken = 0u64;
+            let stopped = loop {
+                match py.detach(|| rx.recv_timeout(Duration::from_millis(100))) {
+                    Ok(m) => {
+                        taken += match_dicts(py, &out, &m, limit - taken)?;
+                        if taken >= limit {
+                            break Ok(());
+                        }
+                    }
+                    // Ctrl-C, or an exception from the progress callable: stop and raise.
+                    Err(RecvTimeoutError::Timeout) => {
+                        if let Err(e) = py.check_signals().and_then(|()| progress.poll(py)) {
+                            break Err(e);
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break Ok(()),
+                }
+            };
+            cancel.store(true, Ordering::SeqCst);
+            drop(rx);
+            let result = py.detach(|| search.join()).map_err(|_| err("the search thread panicked"))?;
+            stopped?;
+            progress.poll(py)?;
+            Ok(result)
+        });
+        progress.end();
+        searched?.map_err(err)?;
+        Ok(out)
     }
 
     #[pyo3(signature = (dest, filters, layout="oid", progress=None))]
@@ -557,6 +591,35 @@ impl RowMaker {
         }
         Ok(d)
     }
+}
+
+/// Appends to `out` the dicts of [`NativeCorpus::grep`] for `m`: one per line of each file
+/// holding the blob, `room` at most; returns how many. A file's keys are filled once and copied
+/// into each of its lines, which share their strings.
+fn match_dicts(py: Python<'_>, out: &Bound<'_, PyList>, m: &pycorpus_explore::BlobMatches, room: u64) -> PyResult<u64> {
+    let mut n = 0;
+    let oid = pyo3::types::PyString::new(py, &m.oid.to_hex());
+    for row in m.holders.all() {
+        let file = PyDict::new(py);
+        file.set_item(intern!(py, "oid"), &oid)?;
+        file.set_item(intern!(py, "project"), &row.project_name)?;
+        file.set_item(intern!(py, "version"), &row.project_version)?;
+        file.set_item(intern!(py, "release"), &row.project_release)?;
+        file.set_item(intern!(py, "path"), &row.path)?;
+        file.set_item(intern!(py, "path_in_archive"), row.inner_path())?;
+        for line in &m.lines {
+            if n == room {
+                return Ok(n);
+            }
+            let d = file.copy()?;
+            d.set_item(intern!(py, "line_number"), line.number)?;
+            d.set_item(intern!(py, "type"), if line.selected { intern!(py, "match") } else { intern!(py, "context") })?;
+            d.set_item(intern!(py, "text"), String::from_utf8_lossy(&line.text))?;
+            out.append(d)?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 #[pymethods]
