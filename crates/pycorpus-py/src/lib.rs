@@ -305,22 +305,27 @@ impl NativeCorpus {
                     r => r.map(|_| ()).map_err(|e| e.to_string()),
                 }
             });
-            let mut taken = 0u64;
+            let (mut taken, mut checked) = (0u64, Instant::now());
             let stopped = loop {
                 match py.detach(|| rx.recv_timeout(Duration::from_millis(100))) {
                     Ok(m) => {
-                        taken += match_dicts(py, &out, &m, limit - taken)?;
+                        if let Err(e) = match_dicts(py, &out, &m, limit - taken).map(|n| taken += n) {
+                            break Err(e);
+                        }
                         if taken >= limit {
                             break Ok(());
                         }
                     }
-                    // Ctrl-C, or an exception from the progress callable: stop and raise.
-                    Err(RecvTimeoutError::Timeout) => {
-                        if let Err(e) = py.check_signals().and_then(|()| progress.poll(py)) {
-                            break Err(e);
-                        }
-                    }
+                    Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break Ok(()),
+                }
+                // Ctrl-C, or an exception from the progress callable, ten times a second even
+                // while matches keep coming: stop and raise.
+                if checked.elapsed() >= Duration::from_millis(100) {
+                    checked = Instant::now();
+                    if let Err(e) = py.check_signals().and_then(|()| progress.poll(py)) {
+                        break Err(e);
+                    }
                 }
             };
             cancel.store(true, Ordering::SeqCst);
