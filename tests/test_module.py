@@ -280,6 +280,36 @@ def test_ctrl_c_interrupts_a_long_call(tmp_path):
     mute.close()
 
 
+def test_ctrl_c_stops_a_grep_still_finding_matches(tmp_path):
+    """A grep whose matches keep coming (1.6 million lines) hears SIGINT within a fraction of a
+    second: KeyboardInterrupt, not the end of the search."""
+    from conftest import _tar, sdist
+    extra = [("file", "big-1.0/big/m%d.py" % i, b"import os\n" * 20000 + b"# %d\n" % i) for i in range(80)]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "big-1.0.tar.gz").write_bytes(_tar(sdist("big", "1.0", extra)))
+    pycorpus.Corpus(tmp_path / "c", create=True).add(tmp_path / "in", progress=False)
+    script = textwrap.dedent("""
+        import sys, time, pycorpus
+        c = pycorpus.Corpus(sys.argv[1])
+        print("ready", flush=True)
+        t = time.time()
+        try:
+            hits = c.grep("import", progress=False)
+            print("finished with %d lines in %.2f s" % (len(hits), time.time() - t), flush=True)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(3)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "c")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    t = time.time()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 3 and "interrupted" in out, (out, err)
+    assert time.time() - t < 2
+
+
 def test_ctrl_c_in_iter_files(built):
     script = textwrap.dedent("""
         import sys, time, pycorpus
