@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Benchmark: `Corpus.grep(PATTERN, ext="py")` of the Python module over corpus-v1, side by side
+in one run with what a script would do without it: the CLI's `grep --json --all-paths` read
+through a pipe and parsed line by line with `json.loads`. Both give the same list of dicts
+(checked); each runs in its own Python process, so its peak memory (max RSS) is its own.
+
+    pip install . && cargo build --release && python3 bench/module_grep.py [--work /tmp/pycorpus-bench] [--repeat 3]
+
+Needs the corpus of bench/ingest.py in --work (corpus-synced if present).
+Writes bench/runs/<date>-<host>/module_grep.json.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import runlog  # bench/runlog.py, beside this script
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+OURS = r'''
+import sys, time, resource, hashlib, pycorpus
+t = time.perf_counter()
+hits = pycorpus.Corpus(sys.argv[1]).grep(sys.argv[2], ext="py", progress=False)
+s = time.perf_counter() - t
+digest = hashlib.sha256("".join(sorted(h["oid"] + h["path"] + str(h["line_number"]) for h in hits)).encode()).hexdigest()
+print(len(hits), s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, digest)
+'''
+
+PIPE = r'''
+import sys, time, resource, hashlib, json, subprocess
+t = time.perf_counter()
+p = subprocess.Popen([sys.argv[3], "--corpus", sys.argv[1], "grep", "--json", "--all-paths", "--ext", "py", sys.argv[2]], stdout=subprocess.PIPE)
+hits = [json.loads(l) for l in p.stdout]
+p.wait()
+s = time.perf_counter() - t
+digest = hashlib.sha256("".join(sorted(h["oid"] + h["path"] + str(h["line_number"]) for h in hits)).encode()).hexdigest()
+print(len(hits), s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, digest)
+'''
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="/tmp/pycorpus-bench")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pattern", default="import")
+    a = ap.parse_args()
+    corpus = os.path.join(a.work, "corpus-synced")
+    if not os.path.exists(corpus):
+        corpus = os.path.join(a.work, "corpus")
+    binary = os.path.join(ROOT, "target", "release", "pycorpus")
+    times = {"module": [], "cli_pipe": []}
+    rss = {"module": [], "cli_pipe": []}
+    res = {"machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()}, "corpus": corpus, "pattern": a.pattern}
+    digests = set()
+    for i in range(a.repeat):
+        for key, script in (("module", OURS), ("cli_pipe", PIPE)):
+            out = subprocess.run([sys.executable, "-c", script, corpus, a.pattern, binary], check=True, capture_output=True, text=True).stdout.split()
+            n, secs, maxrss, digest = int(out[0]), float(out[1]), int(out[2]), out[3]
+            times[key].append(secs)
+            rss[key].append(maxrss // 1024)
+            res["lines"] = n
+            digests.add(digest)
+        print("run %d: module %.2f s %d MB; CLI + json.loads %.2f s %d MB" % (
+            i + 1, times["module"][-1], rss["module"][-1], times["cli_pipe"][-1], rss["cli_pipe"][-1]), file=sys.stderr, flush=True)
+    assert len(digests) == 1, "the two gave different matches"
+    res["seconds"] = {k: {"median": round(statistics.median(v), 2), "runs": [round(x, 2) for x in v]} for k, v in times.items()}
+    res["max_rss_mb"] = {k: {"median": statistics.median(v), "runs": v} for k, v in rss.items()}
+    res["speedup"] = round(statistics.median(times["cli_pipe"]) / statistics.median(times["module"]), 2)
+    res["memory_ratio"] = round(statistics.median(rss["cli_pipe"]) / statistics.median(rss["module"]), 2)
+    print(json.dumps(res, indent=2))
+    runlog.save("module_grep", res)
+
+
+if __name__ == "__main__":
+    main()
