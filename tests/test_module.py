@@ -475,8 +475,8 @@ def test_progress_goes_to_a_callable_to_tqdm_or_nowhere(tmp_path, built):
     calls.clear()
     e = corpus.extract(tmp_path / "x", progress=lambda *c: calls.append(c), ext="py")
     assert e["written"] > 0 and calls[-1] == ("extract", e["written_bytes"], e["written_bytes"], "bytes"), (calls, e)
-    # grep: bytes of the selection searched, or passed over where the trigram index rules their
-    # frames out; the total is the selection's, each blob once.
+    # grep: bytes of the selection searched, to the selection's total, each blob once (frames the
+    # trigram index rules out count as passed: crates/pycorpus/tests/grep.rs).
     py_bytes = unique_bytes(ext="py")
     for pattern, found in (("def helper", True), ("zqxj_never_there", False)):
         calls.clear()

@@ -257,3 +257,27 @@ fn date_ranges_skip_shards_and_prefix_files_select() {
     let by_file: BTreeSet<String> = w.rows(&["--projects-file", pf.to_str().unwrap()]).iter().map(|r| r["project_name"].as_str().unwrap().to_string()).collect();
     assert_eq!(by_file, BTreeSet::from(["django-rest".to_string(), "flask".to_string()]));
 }
+
+/// The visit's progress, as bars show it: positions only grow, and blobs read plus blobs passed
+/// over (in frames the trigram index rules out) end at the selection's bytes.
+#[test]
+fn progress_ends_at_the_selections_bytes_with_frames_ruled_out() {
+    let w = build();
+    let corpus = pycorpus_core::Corpus::open(&w.corpus(), pycorpus_core::Access::Read).unwrap();
+    let filter = pycorpus_catalog::Filter::default();
+    for (pattern, passes_some) in [("Xylophone_quartz", true), ("return", false)] {
+        let opts = pycorpus_explore::GrepOptions { pattern: pattern.into(), json: true, ..Default::default() };
+        let seen = std::sync::Mutex::new(Vec::<pycorpus_explore::VisitStats>::new());
+        let stats = pycorpus_explore::grep(&corpus, &filter, &opts, &mut Vec::new(), &std::sync::atomic::AtomicBool::new(false), Some(&|s| seen.lock().unwrap().push(s.clone()))).unwrap();
+        let seen = seen.into_inner().unwrap();
+        let last = seen.last().unwrap();
+        let v = &stats.visit;
+        assert_eq!((last.bytes_read, last.bytes_passed, last.candidate_bytes), (v.bytes_read, v.bytes_passed, v.candidate_bytes), "{pattern}");
+        assert_eq!(v.bytes_read + v.bytes_passed, v.candidate_bytes, "{pattern}: {v:?}");
+        assert!(v.candidate_bytes > 0 && (v.bytes_passed > 0) == passes_some && (v.frames_skipped > 0) == passes_some, "{pattern}: {v:?}");
+        let done: Vec<u64> = seen.iter().map(|s| s.bytes_read + s.bytes_passed).collect();
+        assert!(done.windows(2).all(|p| p[0] <= p[1]) && seen.iter().all(|s| s.bytes_read + s.bytes_passed <= s.candidate_bytes), "{pattern}: {done:?}");
+        // two shards: the total grows as each is scanned
+        assert!(seen.iter().map(|s| s.candidate_bytes).collect::<std::collections::BTreeSet<_>>().len() >= 2, "{pattern}");
+    }
+}
