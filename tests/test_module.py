@@ -197,7 +197,7 @@ def test_add_seal_and_errors(tmp_path, built):
     with pytest.raises(ValueError, match="jobs: -1 is out of range"):
         c.sync(["x"], jobs=-1)
     # An index URL that is not one: said before any request, naming where it came from.
-    with pytest.raises(pycorpus.PycorpusError, match='"not a url" .from --index-url. is not an http.s. URL'):
+    with pytest.raises(pycorpus.PycorpusError, match='"not a url" .from --index-url, or index_url= in Python. is not an http.s. URL'):
         c.sync(["x"], index_url="not a url", progress=False)
 
 
@@ -205,14 +205,15 @@ def test_add_seal_and_errors(tmp_path, built):
     ({"ext": 5}, TypeError, "ext=: expected a string or a list of strings, got 5"),
     ({"ext": b"py"}, TypeError, "ext=: expected a string"),
     ({"version": ["1.0", None]}, TypeError, "version=: expected a string or a list of strings"),
-    ({"shard": "x"}, TypeError, "shard=: expected a shard number"),
-    ({"shard": [0, "1"]}, TypeError, "shard=: expected a shard number"),
-    ({"shard": -1}, ValueError, "shard=: -1 is not a shard number"),
-    ({"shard": 2 ** 40}, ValueError, "shard=: 1099511627776 is not a shard number"),
+    ({"shard": "x"}, TypeError, "shard=: expected a shard number or a list of them, got 'x'"),
+    ({"shard": [0, "1"]}, TypeError, "shard=: expected a whole number, got '1'"),
+    ({"shard": [0, 1.5]}, TypeError, "shard=: expected a whole number, got 1.5"),
+    ({"shard": -1}, ValueError, "shard=: -1 is out of range (0 to 4294967295)"),
+    ({"shard": 2 ** 40}, ValueError, "shard=: 1099511627776 is out of range"),
     ({"min_size": -5}, ValueError, "min_size=: -5 is out of range"),
     ({"max_size": 2 ** 70}, ValueError, "max_size=: 1180591620717411303424 is out of range"),
-    ({"min_size": True}, TypeError, "min_size=: expected a number of bytes"),
-    ({"min_size": "10k"}, TypeError, "min_size=: expected a number of bytes"),
+    ({"min_size": True}, TypeError, "min_size=: expected a whole number, got True"),
+    ({"min_size": "10k"}, TypeError, "min_size=: expected a whole number, got '10k'"),
     ({"unique": "yes"}, TypeError, "unique=: expected True or False"),
     ({"since": 5}, TypeError, "since=: expected a date"),
     ({"until": "2024-13-45"}, ValueError, "until=: invalid date"),
@@ -237,6 +238,16 @@ def test_filters_take_dates_tuples_ranges_and_none(corpus):
     assert corpus.files(project=None, since=None).num_rows == every  # None: no filter
     assert corpus.files(since=datetime.date(2000, 1, 1), ext=("py",), shard=range(0, 3)).num_rows == corpus.files(ext="py").num_rows > 0
     assert corpus.files(since=datetime.datetime(2100, 1, 1, tzinfo=datetime.timezone.utc)).num_rows == 0
+    # What a data frame or an Arrow table gives: numpy's and pyarrow's values, generators.
+    import numpy as np  # pandas's
+    import pyarrow as pa
+    shards = corpus.files().column("repository").unique()
+    py = corpus.files(ext="py").num_rows
+    assert corpus.files(ext=pa.array(["py"]), shard=shards).num_rows == py
+    assert corpus.files(ext=np.array(["py"]), shard=np.arange(0, 3), min_size=np.int64(0)).num_rows == py
+    assert corpus.files(ext=(e for e in ["py"]), shard=(s.as_py() for s in shards), max_size=shards[0]).num_rows <= py
+    assert corpus.files(project=corpus.files().column("project_name").unique()).num_rows == every
+    assert len(corpus.grep("def", max_count=np.int64(1), limit=np.int32(2))) == 2
 
 
 def test_the_default_corpus_folder(tmp_path, built, monkeypatch):
@@ -592,13 +603,13 @@ def test_iter_files_over_a_damaged_pack_raises_and_ends(built, tmp_path):
         next(native)
 
 
-def _on_a_pty(cmd, stdout_too=False):
+def _on_a_pty(cmd, stdout_too=False, stdout=None):
     """Runs `cmd` with stderr (and stdout, if asked) on a pseudo-terminal: (return code, what
-    the terminal showed, stdout when it was a pipe)."""
+    the terminal showed, stdout when it was a pipe). `stdout`: a file to write stdout to."""
     import pty
     import select
     master, slave = pty.openpty()
-    p = subprocess.Popen(cmd, stdout=slave if stdout_too else subprocess.PIPE, stderr=slave)
+    p = subprocess.Popen(cmd, stdout=slave if stdout_too else stdout or subprocess.PIPE, stderr=slave)
     os.close(slave)
     shown = b""
     while True:
@@ -636,18 +647,24 @@ def test_iter_files_draws_a_bar_in_a_terminal_and_in_tqdm(built):
     assert "iter_files: 100%" in r.stderr, r.stderr
 
 
-def test_cli_grep_stream_and_extract_draw_a_bar_when_their_output_is_not_a_terminal(binary, built, tmp_path):
+def test_cli_grep_stream_and_extract_draw_a_bar_when_their_output_goes_to_a_file(binary, built, tmp_path):
     """The command line's bar for commands that read blobs: on stderr when it is a terminal and
-    stdout is not (results in a terminal need no bar across them), never with --quiet."""
+    stdout a file (not a terminal, nor a pipe to a pager on the same terminal), never with
+    --quiet."""
     corpus = built["sealed"].corpus
+    bar = lambda phase: re.compile(rb"%s \[[=> ]+\] [0-9.]+ [KMG]?i?B/" % phase.encode())
     for args in (["grep", "def"], ["stream", "--ext", "py"], ["extract", str(tmp_path / "x")]):
-        code, shown, out = _on_a_pty([binary, "--corpus", corpus, *args])
-        assert code == 0 and out, (args, code)
-        assert re.search(rb"%s \[[=> ]+\] [0-9.]+ [KMG]?i?B/" % args[0].encode(), shown), (args, shown)
-        code, shown, _ = _on_a_pty([binary, "--corpus", corpus, "--quiet", *args])
+        with open(tmp_path / "out", "wb") as f:
+            code, shown, _ = _on_a_pty([binary, "--corpus", corpus, *args], stdout=f)
+        assert code == 0 and (tmp_path / "out").stat().st_size > 0, (args, code)
+        assert bar(args[0]).search(shown), (args, shown)
+        with open(tmp_path / "out", "wb") as f:
+            code, shown, _ = _on_a_pty([binary, "--corpus", corpus, "--quiet", *args], stdout=f)
         assert code == 0 and b"[" not in shown, (args, shown)
+        code, shown, out = _on_a_pty([binary, "--corpus", corpus, *args])  # a pipe
+        assert code == 0 and not bar(args[0]).search(shown), (args, shown)
         code, shown, _ = _on_a_pty([binary, "--corpus", corpus, *args], stdout_too=True)
-        assert code == 0 and b"B/" not in shown, (args, shown)
+        assert code == 0 and not bar(args[0]).search(shown), (args, shown)
     # analyze's results come at the end: its bar is drawn whatever stdout is.
     import shutil
     shutil.copytree(corpus, tmp_path / "c")

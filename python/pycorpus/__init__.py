@@ -22,6 +22,7 @@ installed, else the terminal bar), ``False`` (nothing), or a callable
 thread about ten times a second; an exception it raises stops the call.
 """
 import json
+import operator
 import os
 import pathlib
 import sys
@@ -105,31 +106,56 @@ def _iterate(native, progress):
         yield from native
 
 
-def _is_int(x):
-    return isinstance(x, int) and not isinstance(x, bool)
+def _as_int(name, v):
+    """`v` as an int (anything that is one: numpy's and pyarrow's integers too, not bools)."""
+    x = v.as_py() if hasattr(v, "as_py") else v  # a pyarrow scalar
+    try:
+        if isinstance(x, bool):
+            raise TypeError
+        return operator.index(x)
+    except TypeError:
+        raise TypeError("%s: expected a whole number, got %r" % (name, v)) from None
+
+
+def _is_int_like(v):
+    try:
+        _as_int("", v)
+        return True
+    except TypeError:
+        return False
+
+
+def _iterable(name, v, what):
+    """`v` (not a string) as a list, or a TypeError naming the argument."""
+    if isinstance(v, (str, bytes, bytearray)):
+        raise TypeError("%s: expected %s, got %r" % (name, what, v))
+    try:
+        return list(v)
+    except TypeError:
+        raise TypeError("%s: expected %s, got %r" % (name, what, v)) from None
 
 
 def _strings(name, v):
     """`v` as a list of strings for argument `name`: one string or path, or an iterable of them
-    (a lone string is never taken apart into characters)."""
-    items = [v] if isinstance(v, (str, os.PathLike)) else v
-    try:
-        items = list(items)
-    except TypeError:
-        items = None
-    if items is None or not all(isinstance(x, (str, os.PathLike)) for x in items):
-        raise TypeError("%s: expected a string or a list of strings, got %r" % (name, v))
-    return [os.fspath(x) for x in items]
+    (pyarrow's strings too); a lone string is never taken apart into characters."""
+    items = [v] if isinstance(v, (str, os.PathLike)) else _iterable(name, v, "a string or a list of strings")
+    out = []
+    for x in items:
+        x = x.as_py() if hasattr(x, "as_py") else x
+        if not isinstance(x, (str, os.PathLike)):
+            raise TypeError("%s: expected a string or a list of strings, got %r in %r" % (name, x, v))
+        out.append(os.fspath(x))
+    return out
 
 
-def _count(name, v, none_ok=True):
-    """`v` checked as a count (an int, 0 or more; or None when allowed) for argument `name`."""
+def _count(name, v, none_ok=True, below=2 ** 63):
+    """`v` checked as a count (0 or more, below `below`; or None when allowed) for argument
+    `name`."""
     if v is None and none_ok:
         return v
-    if not _is_int(v):
-        raise TypeError("%s: expected a whole number, got %r" % (name, v))
-    if not 0 <= v < 2 ** 63:
-        raise ValueError("%s: %d is out of range (0 or more)" % (name, v))
+    v = _as_int(name, v)
+    if not 0 <= v < below:
+        raise ValueError("%s: %d is out of range (0 to %d)" % (name, v, below - 1))
     return v
 
 
@@ -144,19 +170,10 @@ def _filters(kw):
         if k in _LIST_FILTERS:
             out[k] = _strings(k + "=", v)
         elif k in _INT_LIST_FILTERS:
-            items = [v] if isinstance(v, int) else v
-            if not isinstance(items, (list, tuple, set, frozenset, range)) or not all(_is_int(x) for x in items):
-                raise TypeError("%s=: expected a shard number or a list of them, got %r" % (k, v))
-            for x in items:
-                if not 0 <= x < 2 ** 32:
-                    raise ValueError("%s=: %d is not a shard number (0 to %d)" % (k, x, 2 ** 32 - 1))
-            out[k] = [int(x) for x in items]
+            items = [v] if _is_int_like(v) else _iterable(k + "=", v, "a shard number or a list of them")
+            out[k] = [_count(k + "=", x, none_ok=False, below=2 ** 32) for x in items]
         elif k in ("min_size", "max_size"):
-            if not _is_int(v):
-                raise TypeError("%s=: expected a number of bytes (int), got %r" % (k, v))
-            if not 0 <= v < 2 ** 64:
-                raise ValueError("%s=: %d is out of range (0 to %d bytes)" % (k, v, 2 ** 64 - 1))
-            out[k] = int(v)
+            out[k] = _count(k + "=", v, none_ok=False, below=2 ** 64)
         elif k == "unique":
             if not isinstance(v, bool):
                 raise TypeError("unique=: expected True or False, got %r" % (v,))
@@ -332,7 +349,7 @@ class Seeder:
 
     def __init__(self, targets, listen="0.0.0.0:4240", trackers=(), dht=True, upload_limit=None, torrent_dir=None):
         self._s = _native.NativeSeeder(_strings("targets", targets), listen, _strings("trackers", trackers), dht,
-                                       _count("upload_limit", upload_limit), os.fspath(torrent_dir) if torrent_dir else None)
+                                       _count("upload_limit", upload_limit, below=2 ** 32), os.fspath(torrent_dir) if torrent_dir else None)
 
     @property
     def addr(self):

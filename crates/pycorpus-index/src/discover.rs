@@ -44,13 +44,24 @@ pub fn resolve_index_url(flag: Option<&str>, corpus: Option<&str>, env: &dyn Fn(
         Err(e) => e.to_string(),
     };
     let from = match &found.source {
-        IndexSource::Flag => "--index-url".to_string(),
+        IndexSource::Flag => "--index-url, or index_url= in Python".to_string(),
         IndexSource::CorpusConfig => "index_url in corpus.toml".to_string(),
         IndexSource::Env => "PIP_INDEX_URL".to_string(),
         IndexSource::PipConfig(f) => f.display().to_string(),
         IndexSource::PipDefault => "the local pip's default".to_string(),
     };
-    Err(IndexError::NoIndex(format!("the index URL {:?} (from {from}) is not an http(s) URL: {why}", found.url.trim_end_matches('/'))))
+    Err(IndexError::NoIndex(format!("the index URL {:?} (from {from}) is not an http(s) URL: {why}", without_credentials(found.url.trim_end_matches('/')))))
+}
+
+/// `url` with any `user:password@` before its host replaced by `***@`, for messages (a token in
+/// PIP_INDEX_URL must not end up in a log).
+fn without_credentials(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let host_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    match url[start..host_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_string(),
+    }
 }
 
 fn choose_index_url(flag: Option<&str>, corpus: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<IndexUrl, IndexError> {
@@ -155,6 +166,10 @@ mod tests {
             let e = resolve_index_url(flag, corpus, &env).expect_err("refused").to_string();
             assert!(e.contains(want) && e.contains("is not an http(s) URL"), "{e}");
         }
+        // ...without the credentials it may carry
+        let e = resolve_index_url(Some("htps://user:s3cret@mirror.test/simple"), None, &env).expect_err("refused").to_string();
+        assert!(e.contains("\"htps://***@mirror.test/simple\"") && !e.contains("s3cret"), "{e}");
+        assert_eq!(without_credentials("ftp://mirror.test/a@b"), "ftp://mirror.test/a@b");
     }
 
     #[test]

@@ -286,9 +286,12 @@ impl NativeCorpus {
         let opts = pycorpus_explore::GrepOptions { pattern: pattern.to_string(), case_insensitive: ignore_case, fixed_strings, word, max_count, all_paths: true, ..Default::default() };
         // The pattern is checked first, so that a bad one is a ValueError.
         pycorpus_explore::check_pattern(&opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        progress.begin("grep", "bytes", None);
         let out = PyList::empty(py);
         let limit = limit.unwrap_or(u64::MAX);
+        if limit == 0 {
+            return Ok(out);
+        }
+        progress.begin("grep", "bytes", None);
         let cancel = AtomicBool::new(false);
         let (tx, rx) = crossbeam_channel::bounded::<pycorpus_explore::BlobMatches>(64);
         let root = &self.root;
@@ -296,12 +299,16 @@ impl NativeCorpus {
             let (cancel, progress, f, opts) = (&cancel, &progress, &f, &opts);
             let search = s.spawn(move || -> Result<(), String> {
                 let c = Corpus::open(root, Access::Read).map_err(|e| e.to_string())?;
+                let mut gone = false;
                 let sent = pycorpus_explore::grep_matches(&c, f, opts, cancel, Some(&|st| progress.visited(st)), &mut |m| {
-                    // Gone: Python stopped reading (the limit, an error); the search ends here.
-                    tx.send(m).map_err(|_| pycorpus_explore::ExploreError::Output(std::io::ErrorKind::BrokenPipe.into()))
+                    // Python stopped reading (the limit, an error): the search ends here.
+                    tx.send(m).map_err(|_| {
+                        gone = true;
+                        pycorpus_explore::ExploreError::Output(std::io::ErrorKind::BrokenPipe.into())
+                    })
                 });
                 match sent {
-                    Err(e) if e.is_broken_pipe() => Ok(()),
+                    Err(_) if gone => Ok(()),
                     r => r.map(|_| ()).map_err(|e| e.to_string()),
                 }
             });
@@ -333,7 +340,8 @@ impl NativeCorpus {
             let result = py.detach(|| search.join()).map_err(|_| err("the search thread panicked"))?;
             stopped?;
             progress.poll(py)?;
-            Ok(result)
+            // Once the limit is in, what the search met after it does not matter.
+            Ok(if taken >= limit { Ok(()) } else { result })
         });
         progress.end();
         searched?.map_err(err)?;

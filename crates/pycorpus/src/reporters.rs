@@ -68,10 +68,12 @@ impl VisitBar {
     }
 
     /// For commands that write results to stdout as they go (grep, stream, extract): drawn only
-    /// when stdout is not a terminal, since one showing the results needs no bar across them.
+    /// when stdout is a file (`> hits.txt`). A terminal showing the results, or a pipe whose
+    /// reader (`| less`, `| head`) shares stderr's terminal, needs no bar across them.
     pub fn beside_results(quiet: bool, phase: &'static str) -> VisitBar {
-        use std::io::IsTerminal;
-        VisitBar::drawn(!quiet && !std::io::stdout().is_terminal(), phase)
+        use std::os::fd::AsFd;
+        let to_file = || std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from).and_then(|f| f.metadata()).is_ok_and(|m| m.is_file());
+        VisitBar::drawn(!quiet && to_file(), phase)
     }
 
     fn drawn(shown: bool, phase: &'static str) -> VisitBar {
