@@ -206,7 +206,7 @@ pub fn grep_matches(
             if hits.selected == 0 {
                 return Ok(None);
             }
-            let holders = Holders { first: holders.first.clone(), count: holders.count, others: if opts.all_paths { holders.others.clone() } else { Vec::new() } };
+            let holders = holders.clone();
             let lines = hits.lines.into_iter().filter(|l| l.kind != sink::Kind::Break).map(|l| MatchLine { number: l.number, selected: l.kind == sink::Kind::Match, text: l.text }).collect();
             Ok(Some(BlobMatches { oid: *oid, holders, lines }))
         },

@@ -112,7 +112,8 @@ impl Progress {
         }
     }
 
-    /// Where a visit of the selected blobs is (grep, extract): bytes done of the selection's.
+    /// Where a visit of the selected blobs is (grep, extract, analyze, export): bytes done of
+    /// the selection's.
     pub(crate) fn visited(&self, s: &pycorpus_explore::VisitStats) {
         self.set(s.bytes_read + s.bytes_passed, Some(s.candidate_bytes));
     }
