@@ -153,6 +153,34 @@ def test_grep_extract_analyze_features_export(built, tmp_path):
         corpus.export_codesearchnet(tmp_path / "x", scenario="poems")
 
 
+def test_features_are_the_reports_tables(binary, built, tmp_path):
+    """Every table of features() equals the one `pycorpus report --parquet` writes for the same
+    selection and period (computed in memory, no page or file behind it)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    import shutil
+    shutil.copytree(built["sealed"].corpus, tmp_path / "c")
+    corpus = pycorpus.Corpus(tmp_path / "c")
+    corpus.analyze()
+    subprocess.run([binary, "--corpus", tmp_path / "c", "report", "-o", tmp_path / "r.html", "--parquet", tmp_path / "t", "--period", "year",
+                    "--ext", "py", "--exclude-tests-docs"], check=True, capture_output=True)
+    written = sorted(p.stem for p in (tmp_path / "t").glob("*.parquet"))
+    assert "adoption" in written and "imports" in written, written
+    for name in written:
+        want = pq.read_table(tmp_path / "t" / (name + ".parquet"))
+        if name == "adoption":
+            for view, key in (("release", "release"), ("project", "project_period"), ("file", "file")):
+                got = corpus.features(view=view, period="year", ext="py", exclude_tests_docs=True)
+                expected = want.filter(pc.equal(want["view"], key)).drop_columns(["view"])
+                assert got.num_rows > 0 and got.equals(expected), view
+        got = corpus.features(view=name, period="year", ext="py", exclude_tests_docs=True)
+        assert got.equals(want), name
+    with pytest.raises(ValueError, match="view 'nope': expected release, project, file or one of build_backends"):
+        corpus.features(view="nope")
+    with pytest.raises(ValueError, match="period"):
+        corpus.features(period="decade")
+
+
 def test_grep_gives_the_clis_matches_as_dicts_and_stops_at_a_limit(binary, corpus, built):
     """The dicts are the CLI's `grep --json --all-paths` lines, in its order; `limit` keeps the
     first lines only."""

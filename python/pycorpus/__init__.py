@@ -26,7 +26,6 @@ import operator
 import os
 import pathlib
 import sys
-import tempfile
 
 from . import _native
 from ._native import PycorpusError
@@ -302,21 +301,20 @@ class Corpus:
         ``"build_backends"``, ``"min_versions"``, ``"imports"``, ``"parse_status"``,
         ``"summary"``. ``period``: ``"month"``, ``"quarter"``, ``"year"`` (default: the finest
         with about 30 releases per bucket)."""
+        import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
         views = {"release": "release", "project": "project_period", "project_period": "project_period", "file": "file"}
-        with tempfile.TemporaryDirectory(prefix="pycorpus-") as d:
-            with _Progress(progress) as p:
-                self._c.features(d, _filters(filters), period, exclude_tests_docs, progress=p)
-            if view in views:
-                t = pq.read_table(os.path.join(d, "adoption.parquet"))
-                return t.filter(pc.equal(t["view"], views[view])).drop_columns(["view"])
-            path = os.path.join(d, view + ".parquet")
-            if not os.path.exists(path):
-                have = sorted(f[:-8] for f in os.listdir(d) if f.endswith(".parquet") and f != "adoption.parquet")
-                raise ValueError("view %r: expected release, project, file or one of %s" % (view, ", ".join(have)))
-            return pq.read_table(path)
+        with _Progress(progress) as p:
+            # The report's tables, computed in memory; the streams are read here, once each.
+            tables = dict(self._c.features(_filters(filters), period, exclude_tests_docs, progress=p))
+        if view in views:
+            t = pa.RecordBatchReader.from_stream(tables["adoption"]).read_all()
+            return t.filter(pc.equal(t["view"], views[view])).drop_columns(["view"])
+        if view not in tables:
+            have = sorted(name for name in tables if name != "adoption")
+            raise ValueError("view %r: expected release, project, file or one of %s" % (view, ", ".join(have)))
+        return pa.RecordBatchReader.from_stream(tables[view]).read_all()
 
     def export_codesearchnet(self, dest, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=False, progress=None,
                              **filters):

@@ -197,16 +197,39 @@ pub(crate) fn write_files_grouped(path: &Path, rows: &[FileRow], group_rows: usi
     write_batches(path, files_schema(), props(&["path", "archive_path"], group_rows), rows.len(), group_rows, |r| files_columns(&rows[r]))
 }
 
-/// `rows` as Arrow batches with `files.parquet`'s schema, a row group's worth each, built as
-/// they are read: what a file of them would hold, without the file (the Python module hands
-/// them to pyarrow in memory).
-pub fn files_batches(rows: Vec<FileRow>) -> impl arrow_array::RecordBatchReader + Send + 'static {
-    let n = rows.len();
-    let batches = (0..n.div_ceil(ROW_GROUP_ROWS)).map(move |i| {
-        let part = &rows[i * ROW_GROUP_ROWS..((i + 1) * ROW_GROUP_ROWS).min(n)];
-        RecordBatch::try_new(files_schema(), files_columns(part))
-    });
-    arrow_array::RecordBatchIterator::new(batches, files_schema())
+/// Rows turned into Arrow batches with `files.parquet`'s schema as they come, a row group's
+/// worth each: what a file of them would hold, without the file (the Python module hands them
+/// to pyarrow in memory). Only one batch's rows are held as [`FileRow`]s at a time, so a large
+/// selection costs its Arrow columns, not also a copy of every row.
+#[derive(Default)]
+pub struct FilesBatcher {
+    rows: Vec<FileRow>,
+    done: Vec<RecordBatch>,
+}
+
+impl FilesBatcher {
+    /// Takes one row (the next in the selection's order).
+    pub fn push(&mut self, row: FileRow) {
+        self.rows.push(row);
+        if self.rows.len() == ROW_GROUP_ROWS {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.rows.is_empty() {
+            // The columns match the schema by construction.
+            let batch = RecordBatch::try_new(files_schema(), files_columns(&self.rows)).expect("columns of files_schema");
+            self.done.push(batch);
+            self.rows.clear();
+        }
+    }
+
+    /// The batches of every row taken, as a reader (none when no row was).
+    pub fn finish(mut self) -> impl arrow_array::RecordBatchReader + Send + 'static {
+        self.flush();
+        arrow_array::RecordBatchIterator::new(self.done.into_iter().map(Ok), files_schema())
+    }
 }
 
 /// The columns of `files.parquet` for `rows`, in its order.
@@ -493,7 +516,7 @@ mod tests {
     use arrow_array::RecordBatchReader;
 
     #[test]
-    fn files_batches_are_row_groups_of_what_the_file_holds() {
+    fn files_batcher_gives_row_groups_of_what_the_file_holds() {
         let rel = crate::test_release("p", 1_700_000_000_000_000);
         let rows: Vec<FileRow> = (0..ROW_GROUP_ROWS as u32 + 1)
             .map(|i| {
@@ -505,7 +528,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("files.parquet");
         write_files(&path, &rows).expect("write");
-        let reader = files_batches(rows);
+        let mut batcher = FilesBatcher::default();
+        for r in rows {
+            batcher.push(r);
+        }
+        let reader = batcher.finish();
         assert_eq!(reader.schema(), files_schema());
         let got: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("batches");
         assert_eq!(got.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [ROW_GROUP_ROWS, 1]);

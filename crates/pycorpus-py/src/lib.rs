@@ -185,16 +185,16 @@ impl NativeCorpus {
     /// without a copy through a file.
     fn files_arrow(&self, py: Python<'_>, filters: &str) -> PyResult<ArrowStream> {
         let f = filter(filters)?;
-        let rows = with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| -> Result<Vec<FileRow>, String> {
-            let mut rows = Vec::new();
+        let batches = with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| -> Result<_, String> {
+            let mut batches = pycorpus_catalog::FilesBatcher::default();
             c.for_each_row(&f, &mut |r| {
-                rows.push(r);
+                batches.push(r);
                 !cancel.load(Ordering::Relaxed)
             })
             .map_err(|e| e.to_string())?;
-            Ok(rows)
+            Ok(batches.finish())
         })?;
-        Ok(ArrowStream::of_rows(rows))
+        Ok(ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(batches))) })
     }
 
     fn read<'py>(&self, py: Python<'py>, oid: &str) -> PyResult<Bound<'py, PyBytes>> {
@@ -372,24 +372,23 @@ impl NativeCorpus {
         json(&s)
     }
 
-    /// Runs `report` without charts into `dest` (the tables as Parquet there).
-    #[pyo3(signature = (dest, filters, period=None, exclude_tests_docs=false, min_units=5, top=25, progress=None))]
-    fn features(&self, py: Python<'_>, dest: PathBuf, filters: &str, period: Option<&str>, exclude_tests_docs: bool, min_units: u64, top: usize, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+    /// The report's tables (adoption, packaging, versions, imports, ...) as (name, Arrow
+    /// stream) pairs, in the report's order: computed in memory, no page or files.
+    #[pyo3(signature = (filters, period=None, exclude_tests_docs=false, progress=None))]
+    fn features(&self, py: Python<'_>, filters: &str, period: Option<&str>, exclude_tests_docs: bool, progress: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(&'static str, ArrowStream)>> {
         let f = filter(filters)?;
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let period = match period {
             None => None,
-            Some("month") => Some(pycorpus_report::Period::Month),
-            Some("quarter") => Some(pycorpus_report::Period::Quarter),
-            Some("year") => Some(pycorpus_report::Period::Year),
-            Some(other) => return Err(PyValueError::new_err(format!("period {other:?}: expected \"month\", \"quarter\" or \"year\""))),
+            Some(p) => Some(pycorpus_report::Period::parse(p).ok_or_else(|| PyValueError::new_err(format!("period {p:?}: expected \"month\", \"quarter\" or \"year\"")))?),
         };
         let sel = pycorpus_report::Selection { filter: f, period, exclude_tests_docs };
-        let outputs = pycorpus_report::Outputs { html: dest.join("report.html"), charts: None, csv: None, parquet: Some(dest.clone()) };
-        let drawing = pycorpus_report::Drawing { min_units, top };
         progress.begin("features", "rows", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::report(c, &sel, drawing, &outputs, cancel, &|n| progress.set(n, None)))?;
-        json(&s)
+        let tables = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::tables(c, &sel, cancel, &|n| progress.set(n, None)))?;
+        tables
+            .iter()
+            .map(|t| Ok((t.name, ArrowStream::of_batch(t.to_batch().map_err(|e| err(format!("table {}: {e}", t.name)))?))))
+            .collect()
     }
 
     #[pyo3(signature = (dest, filters, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=false, progress=None))]
@@ -469,10 +468,10 @@ struct ArrowStream {
 }
 
 impl ArrowStream {
-    /// Rows in batches of a row group's worth, so the Arrow copy of a large selection is built
-    /// a piece at a time.
-    fn of_rows(rows: Vec<FileRow>) -> ArrowStream {
-        ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(pycorpus_catalog::files_batches(rows)))) }
+    /// One batch as a stream.
+    fn of_batch(batch: arrow_array::RecordBatch) -> ArrowStream {
+        let schema = batch.schema();
+        ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(arrow_array::RecordBatchIterator::new([Ok(batch)], schema)))) }
     }
 }
 

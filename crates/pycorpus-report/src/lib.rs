@@ -81,6 +81,16 @@ pub struct ReportSummary {
     pub png_text: bool,
 }
 
+/// The report's tables for `sel`, without the page, charts or files: what `report` would write
+/// as CSV and Parquet (the Python module's `features()` hands them to pyarrow).
+pub fn tables(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<Vec<Table>, ReportError> {
+    let data = collect(corpus, sel, cancel, progress)?;
+    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ReportError::Interrupted);
+    }
+    Ok(tables::build(&data))
+}
+
 /// Collects, draws and writes a report of `corpus`. The page is written last, so a page
 /// that exists belongs to complete tables and charts.
 pub fn report(corpus: &Corpus, sel: &Selection, drawing: Drawing, outputs: &Outputs, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<ReportSummary, ReportError> {

@@ -209,17 +209,15 @@ pub fn write_csv(tables: &[Table], dir: &Path) -> Result<Vec<PathBuf>, ReportErr
     Ok(out)
 }
 
-/// Writes each table as `<dir>/<name>.parquet` (text, unsigned and double columns); returns
-/// the paths.
-pub fn write_parquet(tables: &[Table], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
-    let mut out = Vec::new();
-    for table in tables {
-        let path = dir.join(format!("{}.parquet", table.name));
+impl Table {
+    /// The table as one Arrow batch: counts as unsigned, percentages as doubles, the rest as
+    /// text, each typed by the first row (text for all when there is none).
+    pub fn to_batch(&self) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let mut fields = Vec::new();
         let mut columns: Vec<ArrayRef> = Vec::new();
-        for (i, name) in table.columns.iter().enumerate() {
-            let cells = table.rows.iter().map(|r| &r[i]);
-            let (kind, array): (DataType, ArrayRef) = match table.rows.first().map(|r| &r[i]) {
+        for (i, name) in self.columns.iter().enumerate() {
+            let cells = self.rows.iter().map(|r| &r[i]);
+            let (kind, array): (DataType, ArrayRef) = match self.rows.first().map(|r| &r[i]) {
                 Some(Cell::Int(_)) => (DataType::UInt64, Arc::new(cells.map(|c| if let Cell::Int(n) = c { Some(*n) } else { None }).collect::<UInt64Array>())),
                 Some(Cell::Pct(_)) => (DataType::Float64, Arc::new(cells.map(|c| if let Cell::Pct(p) = c { Some(*p) } else { None }).collect::<Float64Array>())),
                 _ => (DataType::Utf8, Arc::new(cells.map(|c| Some(c.text())).collect::<StringArray>())),
@@ -227,7 +225,16 @@ pub fn write_parquet(tables: &[Table], dir: &Path) -> Result<Vec<PathBuf>, Repor
             fields.push(Field::new(*name, kind, true));
             columns.push(array);
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| other(&path, e))?;
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+    }
+}
+
+/// Writes each table as `<dir>/<name>.parquet` ([`Table::to_batch`]); returns the paths.
+pub fn write_parquet(tables: &[Table], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let mut out = Vec::new();
+    for table in tables {
+        let path = dir.join(format!("{}.parquet", table.name));
+        let batch = table.to_batch().map_err(|e| other(&path, e))?;
         let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| other(&path, e))?)).build();
         let mut buf = Vec::new();
         let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(|e| other(&path, e))?;
