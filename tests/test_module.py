@@ -196,6 +196,43 @@ def test_grep_gives_the_clis_matches_as_dicts_and_stops_at_a_limit(binary, corpu
         corpus.grep("x", limit=-1)
 
 
+def test_grep_table_is_the_list_as_arrow(corpus):
+    """grep_table holds grep's dicts as columns: same rows, same order, same limits; the
+    shared fields are dictionaries; no match is an empty table with the same columns."""
+    import pyarrow as pa
+    hits = corpus.grep("import|def ", ext="py")
+    t = corpus.grep_table("import|def ", ext="py")
+    assert t.column_names == list(hits[0]) and t.to_pylist() == hits
+    assert pa.types.is_dictionary(t.schema.field("oid").type) and t.schema.field("line_number").type == pa.uint64()
+    for limit in (0, 1, 7, len(hits) + 5):
+        assert corpus.grep_table("import|def ", ext="py", limit=limit).to_pylist() == hits[:limit], limit
+    assert corpus.grep_table("DEF ", ignore_case=True, word=True, max_count=1).to_pylist() == corpus.grep("DEF ", ignore_case=True, word=True, max_count=1)
+    every = corpus.grep_table("")  # every line of every file
+    assert every.to_pylist() == corpus.grep("")
+    empty = corpus.grep_table("no such text anywhere")
+    assert empty.num_rows == 0 and empty.schema == t.schema
+    with pytest.raises(ValueError, match="pattern"):
+        corpus.grep_table("(")
+    with pytest.raises(TypeError, match="pattern: expected a string"):
+        corpus.grep_table(b"x")
+
+
+def test_grep_table_of_more_lines_than_a_batch(tmp_path):
+    """A result of 70,001 lines comes in batches of 65,536 (no column can outgrow its offsets)
+    that together are grep's list; limit= cuts inside the second batch."""
+    from conftest import _tar, sdist
+    lines = "".join("v%d = %d\n" % (i, i) for i in range(70001)).encode()
+    archive = tmp_path / "long-1.0.tar.gz"
+    archive.write_bytes(_tar(sdist("long", "1.0", [("file", "long-1.0/long/values.py", lines)])))
+    c = pycorpus.Corpus(tmp_path / "c", create=True)
+    c.add([archive], uploaded_on="2024-01-02")
+    t = c.grep_table(r"^v\d+ = ", path="*/values.py")
+    assert [b.num_rows for b in t.to_batches()] == [65536, 4465]
+    assert t.to_pylist() == c.grep(r"^v\d+ = ", path="*/values.py")
+    assert t.column("text")[70000].as_py() == "v70000 = 70000\n"
+    assert c.grep_table("^v", limit=65540).num_rows == 65540
+
+
 def test_add_seal_and_errors(tmp_path, built):
     c = pycorpus.Corpus(tmp_path / "new", create=True)
     s = c.add(built["archives"], uploaded_on="2024-03-04")

@@ -11,6 +11,8 @@ use pyo3::intern;
 use pyo3::exceptions::{PyException, PyKeyError, PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
+use arrow_array::builder::{StringBuilder, StringDictionaryBuilder, UInt64Builder};
+use arrow_array::types::{Int32Type, Int8Type};
 use pycorpus_catalog::{format_time, FileRow, FilterSpec};
 use pycorpus_core::{Access, Corpus};
 use pycorpus_store::Oid;
@@ -281,71 +283,21 @@ impl NativeCorpus {
     /// is the only copy), and the search stops once `limit` are in.
     #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None, limit=None, progress=None))]
     fn grep<'py>(&self, py: Python<'py>, pattern: &str, filters: &str, ignore_case: bool, fixed_strings: bool, word: bool, max_count: Option<u64>, limit: Option<u64>, progress: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
-        let f = filter(filters)?;
-        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let opts = pycorpus_explore::GrepOptions { pattern: pattern.to_string(), case_insensitive: ignore_case, fixed_strings, word, max_count, all_paths: true, ..Default::default() };
-        // The pattern is checked first, so that a bad one is a ValueError.
-        pycorpus_explore::check_pattern(&opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let out = PyList::empty(py);
-        let limit = limit.unwrap_or(u64::MAX);
-        if limit == 0 {
-            return Ok(out);
-        }
-        progress.begin("grep", "bytes", None);
-        let cancel = AtomicBool::new(false);
-        let (tx, rx) = crossbeam_channel::bounded::<pycorpus_explore::BlobMatches>(64);
-        let root = &self.root;
-        let searched = std::thread::scope(|s| -> PyResult<Result<(), String>> {
-            let (cancel, progress, f, opts) = (&cancel, &progress, &f, &opts);
-            let search = s.spawn(move || -> Result<(), String> {
-                let c = Corpus::open(root, Access::Read).map_err(|e| e.to_string())?;
-                let mut gone = false;
-                let sent = pycorpus_explore::grep_matches(&c, f, opts, cancel, Some(&|st| progress.visited(st)), &mut |m| {
-                    // Python stopped reading (the limit, an error): the search ends here.
-                    tx.send(m).map_err(|_| {
-                        gone = true;
-                        pycorpus_explore::ExploreError::Output(std::io::ErrorKind::BrokenPipe.into())
-                    })
-                });
-                match sent {
-                    Err(_) if gone => Ok(()),
-                    r => r.map(|_| ()).map_err(|e| e.to_string()),
-                }
-            });
-            let (mut taken, mut checked) = (0u64, Instant::now());
-            let stopped = loop {
-                match py.detach(|| rx.recv_timeout(Duration::from_millis(100))) {
-                    Ok(m) => {
-                        if let Err(e) = match_dicts(py, &out, &m, limit - taken).map(|n| taken += n) {
-                            break Err(e);
-                        }
-                        if taken >= limit {
-                            break Ok(());
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break Ok(()),
-                }
-                // Ctrl-C, or an exception from the progress callable, ten times a second even
-                // while matches keep coming: stop and raise.
-                if checked.elapsed() >= Duration::from_millis(100) {
-                    checked = Instant::now();
-                    if let Err(e) = py.check_signals().and_then(|()| progress.poll(py)) {
-                        break Err(e);
-                    }
-                }
-            };
-            cancel.store(true, Ordering::SeqCst);
-            drop(rx);
-            let result = py.detach(|| search.join()).map_err(|_| err("the search thread panicked"))?;
-            stopped?;
-            progress.poll(py)?;
-            // Once the limit is in, what the search met after it does not matter.
-            Ok(if taken >= limit { Ok(()) } else { result })
-        });
-        progress.end();
-        searched?.map_err(err)?;
+        let search = GrepCall { pattern, filters, ignore_case, fixed_strings, word, max_count, limit };
+        self.grep_each(py, &search, progress, &mut |py, m, room| match_dicts(py, &out, m, room))?;
         Ok(out)
+    }
+
+    /// [`NativeCorpus::grep`]'s lines as an Arrow stream (columns named like the dicts' keys;
+    /// the fields a file's lines share as dictionaries), built without a Python object per
+    /// line.
+    #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None, limit=None, progress=None))]
+    fn grep_arrow<'py>(&self, py: Python<'py>, pattern: &str, filters: &str, ignore_case: bool, fixed_strings: bool, word: bool, max_count: Option<u64>, limit: Option<u64>, progress: Option<Bound<'py, PyAny>>) -> PyResult<ArrowStream> {
+        let mut table = MatchTable::default();
+        let search = GrepCall { pattern, filters, ignore_case, fixed_strings, word, max_count, limit };
+        self.grep_each(py, &search, progress, &mut |_, m, room| Ok(table.push(m, room)))?;
+        Ok(table.finish())
     }
 
     #[pyo3(signature = (dest, filters, layout="oid", progress=None))]
@@ -605,6 +557,94 @@ impl RowMaker {
     }
 }
 
+/// A module grep's arguments, as Python gave them.
+struct GrepCall<'a> {
+    pattern: &'a str,
+    filters: &'a str,
+    ignore_case: bool,
+    fixed_strings: bool,
+    word: bool,
+    max_count: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// What a module grep does with each blob's matches, on the calling thread: keeps at most
+/// `room` lines and says how many it kept.
+type TakeMatches<'a> = dyn FnMut(Python<'_>, &pycorpus_explore::BlobMatches, u64) -> PyResult<u64> + 'a;
+
+impl NativeCorpus {
+    /// Runs a grep on a search thread and hands its matches to `take` as they arrive, until
+    /// the search ends or `limit` lines are in; Ctrl-C and the progress callable are heard
+    /// ten times a second, even while matches keep coming.
+    fn grep_each(&self, py: Python<'_>, call: &GrepCall<'_>, progress: Option<Bound<'_, PyAny>>, take: &mut TakeMatches<'_>) -> PyResult<()> {
+        let GrepCall { pattern, filters, ignore_case, fixed_strings, word, max_count, limit } = *call;
+        let f = filter(filters)?;
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
+        let opts = pycorpus_explore::GrepOptions { pattern: pattern.to_string(), case_insensitive: ignore_case, fixed_strings, word, max_count, all_paths: true, ..Default::default() };
+        // The pattern is checked first, so that a bad one is a ValueError.
+        pycorpus_explore::check_pattern(&opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let limit = limit.unwrap_or(u64::MAX);
+        if limit == 0 {
+            return Ok(());
+        }
+        progress.begin("grep", "bytes", None);
+        let cancel = AtomicBool::new(false);
+        let (tx, rx) = crossbeam_channel::bounded::<pycorpus_explore::BlobMatches>(64);
+        let root = &self.root;
+        let searched = std::thread::scope(|s| -> PyResult<Result<(), String>> {
+            let (cancel, progress, f, opts) = (&cancel, &progress, &f, &opts);
+            let search = s.spawn(move || -> Result<(), String> {
+                let c = Corpus::open(root, Access::Read).map_err(|e| e.to_string())?;
+                let mut gone = false;
+                let sent = pycorpus_explore::grep_matches(&c, f, opts, cancel, Some(&|st| progress.visited(st)), &mut |m| {
+                    // Python stopped reading (the limit, an error): the search ends here.
+                    tx.send(m).map_err(|_| {
+                        gone = true;
+                        pycorpus_explore::ExploreError::Output(std::io::ErrorKind::BrokenPipe.into())
+                    })
+                });
+                match sent {
+                    Err(_) if gone => Ok(()),
+                    r => r.map(|_| ()).map_err(|e| e.to_string()),
+                }
+            });
+            let (mut taken, mut checked) = (0u64, Instant::now());
+            let stopped = loop {
+                match py.detach(|| rx.recv_timeout(Duration::from_millis(100))) {
+                    Ok(m) => {
+                        if let Err(e) = take(py, &m, limit - taken).map(|n| taken += n) {
+                            break Err(e);
+                        }
+                        if taken >= limit {
+                            break Ok(());
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break Ok(()),
+                }
+                // Ctrl-C, or an exception from the progress callable, ten times a second even
+                // while matches keep coming: stop and raise.
+                if checked.elapsed() >= Duration::from_millis(100) {
+                    checked = Instant::now();
+                    if let Err(e) = py.check_signals().and_then(|()| progress.poll(py)) {
+                        break Err(e);
+                    }
+                }
+            };
+            cancel.store(true, Ordering::SeqCst);
+            drop(rx);
+            let result = py.detach(|| search.join()).map_err(|_| err("the search thread panicked"))?;
+            stopped?;
+            progress.poll(py)?;
+            // Once the limit is in, what the search met after it does not matter.
+            Ok(if taken >= limit { Ok(()) } else { result })
+        });
+        progress.end();
+        searched?.map_err(err)
+    }
+}
+
+
 /// Appends to `out` the dicts of [`NativeCorpus::grep`] for `m`: one per line of each file
 /// holding the blob, `room` at most; returns how many. A file's keys are filled once and copied
 /// into each of its lines, which share their strings.
@@ -632,6 +672,71 @@ fn match_dicts(py: Python<'_>, out: &Bound<'_, PyList>, m: &pycorpus_explore::Bl
         }
     }
     Ok(n)
+}
+
+/// [`NativeCorpus::grep_arrow`]'s lines as Arrow columns, cut into batches of
+/// [`MatchTable::BATCH_LINES`] (so no column's 32-bit offsets can overflow, however many lines).
+#[derive(Default)]
+struct MatchTable {
+    /// oid, project, version, release, path, path_in_archive: the file's fields, as dictionaries.
+    file: [StringDictionaryBuilder<Int32Type>; 6],
+    line_number: UInt64Builder,
+    kind: StringDictionaryBuilder<Int8Type>,
+    text: StringBuilder,
+    lines: usize,
+    done: Vec<arrow_array::RecordBatch>,
+}
+
+impl MatchTable {
+    const BATCH_LINES: usize = 64 * 1024;
+    const FILE_COLUMNS: [&'static str; 6] = ["oid", "project", "version", "release", "path", "path_in_archive"];
+
+    /// Appends the lines of `m` (one per line of each file holding the blob, as the dicts),
+    /// `room` at most; returns how many.
+    fn push(&mut self, m: &pycorpus_explore::BlobMatches, room: u64) -> u64 {
+        let mut n = 0;
+        let oid = m.oid.to_hex();
+        for row in m.holders.all() {
+            let fields = [oid.as_str(), &row.project_name, &row.project_version, &row.project_release, &row.path, row.inner_path()];
+            for line in &m.lines {
+                if n == room {
+                    return n;
+                }
+                for (b, v) in self.file.iter_mut().zip(fields) {
+                    b.append_value(v);
+                }
+                self.line_number.append_value(line.number);
+                self.kind.append_value(if line.selected { "match" } else { "context" });
+                self.text.append_value(String::from_utf8_lossy(&line.text));
+                n += 1;
+                self.lines += 1;
+                if self.lines == Self::BATCH_LINES {
+                    self.cut();
+                }
+            }
+        }
+        n
+    }
+
+    /// The lines so far become a batch (an empty one when there are none: it carries the schema).
+    fn cut(&mut self) {
+        let mut columns: Vec<(&str, arrow_array::ArrayRef)> = Self::FILE_COLUMNS.iter().zip(&mut self.file).map(|(name, b)| (*name, Arc::new(b.finish()) as _)).collect();
+        columns.push(("line_number", Arc::new(self.line_number.finish())));
+        columns.push(("type", Arc::new(self.kind.finish())));
+        columns.push(("text", Arc::new(self.text.finish())));
+        // Columns of equal length, none null: a batch by construction.
+        self.done.push(arrow_array::RecordBatch::try_from_iter(columns).expect("equal columns"));
+        self.lines = 0;
+    }
+
+    /// Every batch, as a stream.
+    fn finish(mut self) -> ArrowStream {
+        if self.lines > 0 || self.done.is_empty() {
+            self.cut();
+        }
+        let schema = self.done[0].schema();
+        ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(arrow_array::RecordBatchIterator::new(self.done.into_iter().map(Ok), schema)))) }
+    }
 }
 
 #[pymethods]
