@@ -320,15 +320,17 @@ class Corpus:
         import pyarrow.compute as pc
 
         views = {"release": "release", "project": "project_period", "project_period": "project_period", "file": "file"}
+        names = _native.NativeCorpus.feature_tables()
+        if view not in views and view not in names:
+            # Said before any counting: a typo costs nothing.
+            have = sorted(name for name in names if name != "adoption")
+            raise ValueError("view %r: expected release, project, file or one of %s" % (view, ", ".join(have)))
         with _Progress(progress) as p:
             # The report's tables, computed in memory; the streams are read here, once each.
             tables = dict(self._c.features(_filters(filters), period, exclude_tests_docs, progress=p))
         if view in views:
             t = pa.RecordBatchReader.from_stream(tables["adoption"]).read_all()
             return t.filter(pc.equal(t["view"], views[view])).drop_columns(["view"])
-        if view not in tables:
-            have = sorted(name for name in tables if name != "adoption")
-            raise ValueError("view %r: expected release, project, file or one of %s" % (view, ", ".join(have)))
         return pa.RecordBatchReader.from_stream(tables[view]).read_all()
 
     def export_codesearchnet(self, dest, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=False, progress=None,

@@ -324,6 +324,12 @@ impl NativeCorpus {
         json(&s)
     }
 
+    /// The names of the report's tables, in its order (before computing any).
+    #[staticmethod]
+    fn feature_tables() -> Vec<&'static str> {
+        pycorpus_report::TABLE_NAMES.to_vec()
+    }
+
     /// The report's tables (adoption, packaging, versions, imports, ...) as (name, Arrow
     /// stream) pairs, in the report's order: computed in memory, no page or files.
     #[pyo3(signature = (filters, period=None, exclude_tests_docs=false, progress=None))]

@@ -17,7 +17,7 @@ pub use collect::{collect, Data, Import, Selection, Tally, Totals, NO_BACKEND, P
 pub use features::{Feature, Test, FEATURES, GROUPS};
 pub use figures::Drawing;
 pub use period::{month_of, Period};
-pub use tables::{Cell, Table};
+pub use tables::{Cell, Table, TABLE_NAMES};
 
 use pycorpus_core::Corpus;
 use serde::Serialize;

@@ -61,7 +61,11 @@ pub fn version_label(minor: u8) -> String {
     if minor <= 7 { "3.7 or older".to_string() } else { format!("3.{minor}") }
 }
 
-/// Every table of the report.
+/// The names of the tables [`build`] makes, in its order: known before any counting, so that a
+/// caller asking for one by name can be told at once that it does not exist.
+pub const TABLE_NAMES: [&str; 8] = ["summary", "features_overall", "adoption", "packaging", "build_backends", "min_versions", "imports", "parse_status"];
+
+/// Every table of the report ([`TABLE_NAMES`], in that order).
 pub fn build(data: &Data) -> Vec<Table> {
     let label = |p: i32| data.period.label(p);
     let tot = &data.totals;
