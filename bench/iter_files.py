@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+import module_build  # bench/module_build.py, beside this script
 import runlog  # bench/runlog.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -98,6 +99,7 @@ def main():
     ap.add_argument("--work", default="/tmp/pycorpus-bench")
     ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args()
+    module = module_build.require_release()
     corpus = os.path.join(a.work, "corpus-synced")
     if not os.path.exists(corpus):
         corpus = os.path.join(a.work, "corpus")
@@ -122,7 +124,7 @@ def main():
     seed_cmd = "git -C %s cat-file --batch < %s | %s -c %s" % (anchor, seed_list, sys.executable, shlex.quote(READER))
     times = {"ours": [], "ours_loop": [], "seed": [], "floor": [], "floor_1core": [], "engine": []}
     cpu = {"ours_loop": [], "floor": [], "engine": []}
-    res = {"machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()}, "corpus": corpus}
+    res = {"machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()}, "module": module, "corpus": corpus}
     # Each contender runs with its files just read into the page cache: this VM pages out files
     # idle for a few seconds (a DAMON scheme with action `pageout`), so without this whichever
     # ran after the 10 s of the seed could pay for reading its files from disk again.

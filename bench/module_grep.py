@@ -18,6 +18,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import module_build  # bench/module_build.py, beside this script
 import runlog  # bench/runlog.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,13 +64,14 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--pattern", default="import")
     a = ap.parse_args()
+    module = module_build.require_release()
     corpus = os.path.join(a.work, "corpus-synced")
     if not os.path.exists(corpus):
         corpus = os.path.join(a.work, "corpus")
     binary = os.path.join(ROOT, "target", "release", "pycorpus")
     times = {"module": [], "module_table": [], "cli_pipe": []}
     rss = {"module": [], "module_table": [], "cli_pipe": []}
-    res = {"machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()}, "corpus": corpus, "pattern": a.pattern}
+    res = {"machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()}, "module": module, "corpus": corpus, "pattern": a.pattern}
     digests = set()
     for i in range(a.repeat):
         for key, script in (("module", OURS), ("module_table", TABLE), ("cli_pipe", PIPE)):

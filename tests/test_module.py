@@ -818,3 +818,22 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
                     assert got == want or got + ["**"] == want, (node.name, fn.name, got, want)
                     checked += 1
     assert checked >= 20, checked
+
+
+def test_the_module_benchmarks_refuse_a_debug_build(tmp_path):
+    """The test command installs the module with the dev profile (several times slower): the
+    benchmarks of the module say so and stop before timing anything or writing a run; a release
+    build gets past the check (and here stops at the missing corpus, also writing nothing)."""
+    debug = pycorpus._native.DEBUG_BUILD
+    assert isinstance(debug, bool)
+    runs = os.path.join(ROOT, "bench", "runs")
+    before = sorted(glob.glob(os.path.join(runs, "*", "*")))
+    for script in ("iter_files.py", "module_grep.py"):
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", script), "--work", str(tmp_path), "--repeat", "1"],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode != 0, (script, r.stdout, r.stderr)
+        refused = "is a debug build, as the test command installs it; run `pip install .` in the checkout" in r.stderr
+        assert refused == debug, (script, r.stderr)
+        if debug:
+            assert r.returncode == 1 and r.stdout == "" and "Traceback" not in r.stderr, (script, r.stdout, r.stderr)
+    assert sorted(glob.glob(os.path.join(runs, "*", "*"))) == before
