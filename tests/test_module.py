@@ -83,6 +83,44 @@ def test_read_and_iter_files_agree_with_the_cli(corpus, built, binary):
     del it
 
 
+def test_iter_files_rows_are_read_only_mappings_of_the_index_columns(corpus):
+    """A row reads like the dict of files()'s columns it stands for (keys in column order,
+    item, attribute, get, in, len, ==, pickle, pandas) and cannot be changed or hashed."""
+    import collections.abc
+    import pickle
+    import pandas as pd
+    items = list(corpus.iter_files(ext="py"))
+    table = corpus.files(ext="py", skip_reason="none")
+    assert len(items) == table.num_rows > 3
+    row, data = items[0]
+    assert isinstance(row, pycorpus.Row) and isinstance(row, collections.abc.Mapping)
+    assert list(row) == list(row.keys()) == table.column_names and len(row) == 15
+    d = dict(row)
+    assert list(d.values()) == row.values() and list(d.items()) == row.items()
+    for k in table.column_names:
+        assert row[k] == d[k] == getattr(row, k) == row.get(k) and k in row
+    assert row["hash"] == row.hash and len(row.hash) == 40 and row.size == len(data)
+    assert row["skip_reason"] is None and isinstance(row["uploaded_on"], str)
+    assert row == d and d == row and not (row != d) and row == items[0][0]
+    other = dict(d, path=d["path"] + "x")
+    assert row != other and row != items[1][0] and row != "not a row" and row != [d]
+    assert row == collections.OrderedDict(d)
+    for missing in ("nope", 5, None, b"path"):
+        assert missing not in row and row.get(missing, "dflt") == "dflt"
+        with pytest.raises(KeyError):
+            row[missing]
+    with pytest.raises(TypeError):
+        row["path"] = "x"
+    with pytest.raises(AttributeError):
+        row.path = "x"
+    with pytest.raises(TypeError):
+        hash(row)
+    assert pickle.loads(pickle.dumps(row)) == d
+    assert repr(row).startswith("Row({'project_name': ") and repr(row).endswith("})")
+    df = pd.DataFrame([r for r, _ in items])
+    assert list(df.columns) == table.column_names and df["path"].tolist() == [r.path for r, _ in items]
+
+
 def test_iter_files_over_many_frames_keeps_every_blob_and_row(tmp_path, built, binary):
     """Frames of 2 KiB, so that the readers decode dozens of frames into buffers they reuse:
     every blob kept until the end still has its own bytes (git blob id re-hashed), and every
@@ -768,7 +806,7 @@ def test_the_readme_python_example_runs(binary, built, tmp_path):
         }.items():
             assert old in code, "the README example changed: update this test (%s)" % old
             code = code.replace(old, new)
-        code += "\nassert len(df) > 0 and async_defs >= 1 and b'pickle.loads' in source, (len(df), async_defs)\nprint('ok', path)\n"
+        code += "\nassert len(df) > 0 and async_defs >= 1 and uses_async and b'pickle.loads' in source, (len(df), async_defs, uses_async)\nprint('ok', path)\n"
         p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     finally:
         web.close()

@@ -21,6 +21,7 @@ installed, else the terminal bar), ``False`` (nothing), or a callable
 ``f(phase, done, total, unit)`` (``total`` is None while unknown), called from the calling
 thread about ten times a second; an exception it raises stops the call.
 """
+import collections.abc
 import json
 import operator
 import os
@@ -28,9 +29,12 @@ import pathlib
 import sys
 
 from . import _native
-from ._native import PycorpusError
+from ._native import PycorpusError, Row
 
-__all__ = ["Corpus", "PycorpusError", "Seeder", "get", "seed", "create_torrent", "__version__"]
+# A Row is a read-only mapping: isinstance(row, Mapping) holds, and pandas takes a list of them.
+collections.abc.Mapping.register(Row)
+
+__all__ = ["Corpus", "PycorpusError", "Row", "Seeder", "get", "seed", "create_torrent", "__version__"]
 __version__ = _native.__version__
 
 _LIST_FILTERS = ("project", "version", "path", "ext", "skip_reason", "dist_type")
@@ -257,8 +261,9 @@ class Corpus:
         return self._c.read(oid)
 
     def iter_files(self, progress=None, **filters):
-        """Yields ``(row, contents)`` for every selected stored file: ``row`` a dict with the
-        index's columns, ``contents`` bytes. Blobs are decompressed on Rust threads ahead of you,
+        """Yields ``(row, contents)`` for every selected stored file: ``row`` a :class:`Row`, a
+        read-only mapping with the columns of ``files()`` (``row["path"]``, ``row.path``,
+        ``dict(row)``), ``contents`` bytes. Blobs are decompressed on Rust threads ahead of you,
         without the GIL; each blob is read once (with ``unique=True``, one row per blob).
         Progress counts the bytes of the blobs handed out, of the selection's (known once each
         shard's index is scanned, so it grows shard by shard)."""

@@ -2,7 +2,7 @@
 import os
 import pathlib
 from datetime import date, datetime
-from typing import Any, Callable, Dict, Generator, List, Literal, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Callable, Dict, Generator, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, Union, overload
 
 import pyarrow
 
@@ -17,6 +17,28 @@ _Date = Union[str, date, datetime, None]
 _Progress = Union[bool, Callable[[str, int, Optional[int], str], Any], None]
 
 class PycorpusError(Exception): ...
+
+class Row(Mapping[str, Any]):
+    """A row of the index as iter_files hands it out: a read-only mapping (and attributes) with
+    the columns of Corpus.files(); times as RFC 3339 text, the blob id as 40 hex digits."""
+    project_name: str
+    project_version: str
+    project_release: str
+    uploaded_on: str
+    path: str
+    archive_path: str
+    size: int
+    hash: str
+    skip_reason: Optional[str]
+    lines: Optional[int]
+    repository: int
+    dist_sha256: str
+    dist_type: str
+    entry_type: str
+    link_target: Optional[str]
+    def __getitem__(self, key: str) -> Any: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[str]: ...
 
 class Corpus:
     def __init__(self, path: Optional[_Path] = None, create: bool = False) -> None: ...
@@ -37,7 +59,7 @@ class Corpus:
     def iter_files(self, progress: _Progress = None, *, project: _Many = None, projects_file: Optional[_Path] = None, version: _Many = None, since: _Date = None,
                    until: _Date = None, path: _Many = None, ext: _Many = None, min_size: Optional[int] = None, max_size: Optional[int] = None,
                    skip_reason: _Many = None, dist_type: _Many = None, unique: bool = False,
-                   shard: Union[int, Sequence[int], None] = None) -> Generator[Tuple[Dict[str, Any], bytes], None, None]: ...
+                   shard: Union[int, Sequence[int], None] = None) -> Generator[Tuple[Row, bytes], None, None]: ...
     def grep(self, pattern: str, ignore_case: bool = False, fixed_strings: bool = False, word: bool = False,
              max_count: Optional[int] = None, limit: Optional[int] = None, progress: _Progress = None,
              **filters: Any) -> List[Dict[str, Any]]: ...

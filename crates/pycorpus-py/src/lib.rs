@@ -4,8 +4,10 @@
 //! thread watches for Ctrl-C (`KeyboardInterrupt` stops the work at its next checkpoint).
 
 mod progress;
+mod row;
 
 use progress::{Mode, Progress};
+use row::Row;
 use pyo3::create_exception;
 use pyo3::intern;
 use pyo3::exceptions::{PyException, PyKeyError, PyStopIteration, PyValueError};
@@ -13,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use arrow_array::builder::{StringBuilder, StringDictionaryBuilder, UInt64Builder};
 use arrow_array::types::{Int32Type, Int8Type};
-use pycorpus_catalog::{format_time, FileRow, FilterSpec};
+use pycorpus_catalog::{FileRow, FilterSpec};
 use pycorpus_core::{Access, Corpus};
 use pycorpus_store::Oid;
 use serde::Deserialize;
@@ -270,7 +272,6 @@ impl NativeCorpus {
             pending: std::collections::VecDeque::new(),
             cancel,
             handle: Some(handle),
-            rows: RowMaker::default(),
             progress,
             total,
             done: 0,
@@ -463,7 +464,6 @@ struct FileIter {
     pending: std::collections::VecDeque<(Arc<FileRow>, pycorpus_explore::SharedBlob)>,
     cancel: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
-    rows: RowMaker,
     progress: Progress,
     /// The selection's bytes, set by the readers as each shard's index is scanned.
     total: Arc<AtomicU64>,
@@ -471,96 +471,6 @@ struct FileIter {
     done: u64,
     /// When the progress callable, if any, was last called (first: at the first batch).
     polled: Option<Instant>,
-}
-
-/// Makes rows as dicts with files.parquet's column names, in its order (times as RFC 3339
-/// text, the hash as hex). The release's columns are filled once per release and copied into
-/// each of its rows (rows of a release mostly come one after another): that and interned keys
-/// make a row about half the work of fifteen insertions.
-#[derive(Default)]
-struct RowMaker {
-    /// The last release seen, as a row template.
-    last: Option<(ReleaseKey, Py<PyDict>)>,
-}
-
-/// The release-level columns of a row.
-#[derive(PartialEq)]
-struct ReleaseKey {
-    name: String,
-    version: String,
-    release: String,
-    uploaded_on: i64,
-    repository: u32,
-    sha256: String,
-    dist_type: &'static str,
-}
-
-impl ReleaseKey {
-    fn of(r: &FileRow) -> ReleaseKey {
-        ReleaseKey {
-            name: r.project_name.clone(),
-            version: r.project_version.clone(),
-            release: r.project_release.clone(),
-            uploaded_on: r.uploaded_on,
-            repository: r.repository,
-            sha256: r.dist_sha256.clone(),
-            dist_type: r.dist_type.as_str(),
-        }
-    }
-
-    fn matches(&self, r: &FileRow) -> bool {
-        self.release == r.project_release
-            && self.sha256 == r.dist_sha256
-            && self.uploaded_on == r.uploaded_on
-            && self.repository == r.repository
-            && self.name == r.project_name
-            && self.version == r.project_version
-            && self.dist_type == r.dist_type.as_str()
-    }
-}
-
-impl RowMaker {
-    fn make<'py>(&mut self, py: Python<'py>, r: &FileRow) -> PyResult<Bound<'py, PyDict>> {
-        let template = match &self.last {
-            Some((key, t)) if key.matches(r) => t.bind(py).clone(),
-            _ => {
-                let t = PyDict::new(py);
-                let none = py.None();
-                t.set_item(intern!(py, "project_name"), &r.project_name)?;
-                t.set_item(intern!(py, "project_version"), &r.project_version)?;
-                t.set_item(intern!(py, "project_release"), &r.project_release)?;
-                t.set_item(intern!(py, "uploaded_on"), format_time(r.uploaded_on))?;
-                for key in [intern!(py, "path"), intern!(py, "archive_path"), intern!(py, "size"), intern!(py, "hash"), intern!(py, "skip_reason"), intern!(py, "lines")] {
-                    t.set_item(key, &none)?;
-                }
-                t.set_item(intern!(py, "repository"), r.repository)?;
-                t.set_item(intern!(py, "dist_sha256"), &r.dist_sha256)?;
-                t.set_item(intern!(py, "dist_type"), r.dist_type.as_str())?;
-                t.set_item(intern!(py, "entry_type"), &none)?;
-                t.set_item(intern!(py, "link_target"), &none)?;
-                self.last = Some((ReleaseKey::of(r), t.clone().unbind()));
-                t
-            }
-        };
-        let d = template.copy()?;
-        d.set_item(intern!(py, "path"), &r.path)?;
-        d.set_item(intern!(py, "archive_path"), &r.archive_path)?;
-        d.set_item(intern!(py, "size"), r.size)?;
-        d.set_item(intern!(py, "hash"), r.hash.hex().as_str())?;
-        if let Some(s) = r.skip_reason {
-            d.set_item(intern!(py, "skip_reason"), s.as_str())?;
-        }
-        d.set_item(intern!(py, "lines"), r.lines)?;
-        let entry_type = match r.entry_type.as_str() {
-            "file" => intern!(py, "file").clone(),
-            other => pyo3::types::PyString::new(py, other),
-        };
-        d.set_item(intern!(py, "entry_type"), entry_type)?;
-        if let Some(t) = &r.link_target {
-            d.set_item(intern!(py, "link_target"), t)?;
-        }
-        Ok(d)
-    }
 }
 
 /// A module grep's arguments, as Python gave them.
@@ -755,8 +665,7 @@ impl FileIter {
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyBytes>)> {
         loop {
             if let Some((row, data)) = self.pending.pop_front() {
-                let t = self.rows.make(py, &row)?.into_any();
-                return Ok((t, PyBytes::new(py, &data)));
+                return Ok((Bound::new(py, Row(row))?.into_any(), PyBytes::new(py, &data)));
             }
             let rx = self.rx.clone();
             let got = loop {
@@ -937,6 +846,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PycorpusError", m.py().get_type::<PycorpusError>())?;
     m.add_class::<NativeCorpus>()?;
     m.add_class::<FileIter>()?;
+    m.add_class::<Row>()?;
     m.add_class::<ArrowStream>()?;
     m.add_class::<NativeSeeder>()?;
     m.add_function(wrap_pyfunction!(get, m)?)?;
