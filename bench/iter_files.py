@@ -88,9 +88,9 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
-def timed(cmd, shell=False):
+def timed(cmd, shell=False, env=None):
     t = time.perf_counter()
-    out = subprocess.run(cmd, shell=shell, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, shell=shell, check=True, capture_output=True, text=True, env=env).stdout
     return time.perf_counter() - t, out
 
 
@@ -132,7 +132,20 @@ def main():
     seed_files = [os.path.join(anchor, "objects"), seed_list]
     floor_files = [floor_bin, oids] + [str(sh) for sh in shards]
     engine_files = [engine_bin, os.path.join(corpus, "shards"), os.path.join(corpus, "state.sqlite")]
-    for i in range(a.repeat):
+    def run_floor(key, threads):
+        warm(floor_files)
+        floor, c0 = 0.0, children_cpu()
+        for sh in shards:
+            _, out = timed([floor_bin, str(sh), oids, *threads])
+            f = json.loads(out)
+            floor += f["seconds"]
+            res["floor_blobs"], res["floor_frames"], res["floor_decoded_bytes"] = f["blobs"], f["frames"], f["decoded_bytes"]
+        times[key].append(floor)
+        if key == "floor":
+            # The whole process (reading the id list and the pack index too): an upper bound.
+            cpu["floor"].append(children_cpu() - c0)
+
+    def run_ours():
         warm(ours_files)
         s, out = timed([sys.executable, "-c", OURS, corpus])
         times["ours"].append(s)
@@ -140,28 +153,30 @@ def main():
         times["ours_loop"].append(float(loop))
         cpu["ours_loop"].append(float(loop_cpu))
         res["ours_blobs"], res["ours_bytes"] = int(blobs), int(nbytes)
-        warm(seed_files)
-        s, out = timed(seed_cmd, shell=True)
-        times["seed"].append(s)
-        res["seed_blobs"], res["seed_bytes"] = map(int, out.split())
-        for key, threads in (("floor", []), ("floor_1core", ["1"])):
-            warm(floor_files)
-            floor, c0 = 0.0, children_cpu()
-            for sh in shards:
-                _, out = timed([floor_bin, str(sh), oids, *threads])
-                f = json.loads(out)
-                floor += f["seconds"]
-                res["floor_blobs"], res["floor_frames"], res["floor_decoded_bytes"] = f["blobs"], f["frames"], f["decoded_bytes"]
-            times[key].append(floor)
-            if key == "floor":
-                # The whole process (reading the id list and the pack index too): an upper bound.
-                cpu["floor"].append(children_cpu() - c0)
+
+    def run_engine():
         warm(engine_files)
-        _, out = timed([engine_bin, corpus, "py"])
+        # With the module's allocator settings: mimalloc, without transparent huge pages.
+        _, out = timed([engine_bin, corpus, "py"], env=dict(os.environ, MIMALLOC_ALLOW_THP="0"))
         e = json.loads(out)
         times["engine"].append(e["seconds"])
         cpu["engine"].append(e["cpu_seconds"])
         res["engine_blobs"], res["engine_bytes"] = e["blobs"], e["bytes"]
+
+    def run_seed():
+        warm(seed_files)
+        s, out = timed(seed_cmd, shell=True)
+        times["seed"].append(s)
+        res["seed_blobs"], res["seed_bytes"] = map(int, out.split())
+
+    for i in range(a.repeat):
+        # The floor, ours and the engine one after another (seconds apart), so that each run's
+        # ratios compare them on the same machine; then the rest.
+        run_floor("floor", [])
+        run_ours()
+        run_engine()
+        run_floor("floor_1core", ["1"])
+        run_seed()
         print("run %d: iter_files %.2f s (loop %.2f s), seed %.2f s, floor %.2f s (one core %.2f s), engine %.2f s" % (
             i + 1, times["ours"][-1], times["ours_loop"][-1], times["seed"][-1], times["floor"][-1], times["floor_1core"][-1], times["engine"][-1]), file=sys.stderr, flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}

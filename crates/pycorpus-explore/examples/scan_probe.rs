@@ -1,5 +1,11 @@
 //! Times the index scan of a visit alone (every frame ruled out, so nothing is decoded):
 //! `cargo run --release -p pycorpus-explore --example scan_probe -- CORPUS [EXT]`.
+
+/// The allocator of `pycorpus` and of the Python module, so that allocation costs what it
+/// costs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::AtomicBool;
 
 fn main() {

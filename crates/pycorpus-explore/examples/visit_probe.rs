@@ -6,6 +6,12 @@
 //!     cargo run --release -p pycorpus-explore --example visit_probe -- CORPUS [EXT] [RUNS]
 //!
 //! Prints one JSON line per run: blobs, bytes, wall seconds, CPU seconds of the process.
+
+/// The allocator of `pycorpus` and of the Python module, so that allocation costs what it
+/// costs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::AtomicBool;
 
 /// User + system CPU seconds of this process so far (Linux; 0 elsewhere).
