@@ -113,6 +113,9 @@ def test_iter_files_rows_are_read_only_mappings_of_the_index_columns(corpus):
         row["path"] = "x"
     with pytest.raises(AttributeError):
         row.path = "x"
+    with pytest.raises(AttributeError, match="'Row' object has no attribute 'nope'"):
+        row.nope
+    assert not hasattr(row, "nope") and callable(row.keys)  # methods win over keys
     with pytest.raises(TypeError):
         hash(row)
     assert pickle.loads(pickle.dumps(row)) == d

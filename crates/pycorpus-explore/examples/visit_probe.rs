@@ -3,7 +3,9 @@
 //! takes each blob's length. What any front end over the engine (the Python module's
 //! `iter_files`, grep, extract) costs beyond this is its own.
 //!
-//!     cargo run --release -p pycorpus-explore --example visit_probe -- CORPUS [EXT] [RUNS]
+//!     MIMALLOC_ALLOW_THP=0 cargo run --release -p pycorpus-explore --example visit_probe -- CORPUS [EXT] [RUNS]
+//!
+//! (transparent huge pages off, as the module sets for its mimalloc; bench/iter_files.py does).
 //!
 //! Prints one JSON line per run: blobs, bytes, wall seconds, CPU seconds of the process.
 

@@ -4,10 +4,10 @@
 //! than anything else on Python's side (bench/iter_files.py, BENCHMARKS.md).
 
 use pycorpus_catalog::{format_time, FileRow};
-use pyo3::exceptions::PyKeyError;
+use pyo3::exceptions::{PyAttributeError, PyKeyError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyTuple};
 use std::sync::Arc;
 
 /// The keys, in `files.parquet`'s column order.
@@ -119,88 +119,19 @@ impl Row {
         if let Ok(o) = other.cast::<Row>() {
             return Ok(pyo3::types::PyBool::new(py, *self.0 == *o.get().0).to_owned().into_any());
         }
-        let mapping = py.import("collections.abc")?.getattr("Mapping")?;
-        if !other.is_instance(&mapping)? {
+        if other.cast::<PyMapping>().is_err() {
             return Ok(py.NotImplemented().into_bound(py));
         }
         let theirs = py.get_type::<PyDict>().call1((other,))?;
         Ok(pyo3::types::PyBool::new(py, self.to_dict(py)?.eq(theirs)?).to_owned().into_any())
     }
 
-    // `row.path`: one getter per key.
-    #[getter]
-    fn project_name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 0)
-    }
-
-    #[getter]
-    fn project_version<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 1)
-    }
-
-    #[getter]
-    fn project_release<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 2)
-    }
-
-    #[getter]
-    fn uploaded_on<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 3)
-    }
-
-    #[getter]
-    fn path<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 4)
-    }
-
-    #[getter]
-    fn archive_path<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 5)
-    }
-
-    #[getter]
-    fn size<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 6)
-    }
-
-    #[getter]
-    fn hash<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 7)
-    }
-
-    #[getter]
-    fn skip_reason<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 8)
-    }
-
-    #[getter]
-    fn lines<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 9)
-    }
-
-    #[getter]
-    fn repository<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 10)
-    }
-
-    #[getter]
-    fn dist_sha256<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 11)
-    }
-
-    #[getter]
-    fn dist_type<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 12)
-    }
-
-    #[getter]
-    fn entry_type<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 13)
-    }
-
-    #[getter]
-    fn link_target<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.value(py, 14)
+    /// `row.path`: the keys as attributes too (called only when no method has the name).
+    fn __getattr__<'py>(&self, py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+        match Row::index(name.as_any()) {
+            Some(i) => self.value(py, i),
+            None => Err(PyAttributeError::new_err(format!("'Row' object has no attribute {}", name.repr()?))),
+        }
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
