@@ -113,6 +113,8 @@ def make_archives(d):
         "eps-5.0-py3-none-any.whl": _zip([
             ("file", "eps/__init__.py", b"E = 5\n"),
             ("file", "eps/\u00fcber.py", b"u = 1\n"),
+            # over 250:1 by itself: indexed as too-large from its header, never decompressed
+            ("file", "eps/padding.bin", bytes(2 << 20)),
             ("symlink", "eps/link", "/etc/hosts"),
             ("file", "eps-5.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: eps\nVersion: 5.0\n\n"),
         ]),

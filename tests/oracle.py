@@ -25,6 +25,7 @@ import zipfile
 MAX_PY = 5 * 1024 * 1024
 MAX_OTHER = 200 * 1024
 LONG_MIN = 50 * 1024
+MAX_RATIO = 250  # Limits::max_ratio
 BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")
 DIST_EXTS = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz", ".zip", ".tar", ".whl", ".egg", ".conda")
 
@@ -127,14 +128,22 @@ def read_zip(fileobj, conda=False):
         for info in zf.infolist():
             if info.is_dir():
                 continue
-            data = zf.read(info)
             name = info.filename
-            if conda and name.endswith(".tar.zst") and "/" not in name:
+            mode = info.external_attr >> 16
+            is_link = info.create_system == 3 and mode & 0o170000 == 0o120000
+            conda_part = conda and name.endswith(".tar.zst") and "/" not in name
+            path = normalize_path(name.encode()) or "_"
+            if not (is_link or conda_part) and info.file_size > (MAX_PY if path.endswith(".py") else MAX_OTHER) \
+                    and info.file_size // max(info.compress_size, 1) > MAX_RATIO:
+                # over rule 5's size and a bomb by itself: indexed from the header, never read
+                rows.append((escape_name(name.encode()), path, info.file_size, "00" * 20, "too-large", None, "file"))
+                continue
+            data = zf.read(info)
+            if conda_part:
                 import zstandard  # only needed for .conda
                 rows.extend(read_tar(io.BytesIO(zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 34))))
                 continue
-            mode = info.external_attr >> 16
-            if info.create_system == 3 and mode & 0o170000 == 0o120000:
+            if is_link:
                 rows.append(link_row(name.encode(), data, "symlink"))
             else:
                 rows.append(file_row(name.encode(), data))

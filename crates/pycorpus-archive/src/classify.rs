@@ -18,6 +18,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use crate::read::{Entry, EntryKind, Limits};
+
 /// Largest `.py` file stored (bytes).
 pub const MAX_PY_SIZE: u64 = 5 * 1024 * 1024;
 /// Largest non-`.py` file stored (bytes).
@@ -167,8 +169,7 @@ pub fn classify(path: &str, probe: &ContentProbe) -> Option<SkipReason> {
     if probe.head.starts_with(b"version https://git-lfs") {
         return Some(SkipReason::VersionControl);
     }
-    let limit = if path.ends_with(".py") { MAX_PY_SIZE } else { MAX_OTHER_SIZE };
-    if probe.size > limit {
+    if probe.size > size_limit(path) {
         return Some(SkipReason::TooLarge);
     }
     if in_folder(path, &[".git", ".hg", ".svn"]) {
@@ -181,6 +182,20 @@ pub fn classify(path: &str, probe: &ContentProbe) -> Option<SkipReason> {
         return Some(SkipReason::TextLongLines);
     }
     None
+}
+
+/// The `too-large` threshold of rule 5 for a file at `path`.
+pub fn size_limit(path: &str) -> u64 {
+    if path.ends_with(".py") { MAX_PY_SIZE } else { MAX_OTHER_SIZE }
+}
+
+/// True when an entry is indexed as `too-large` from its header alone, never decompressed: it
+/// is over rule 5's size for its path and its own compression ratio is over the archive
+/// limit (see [`Entry::is_bomb_by_itself`]). Reading it would break the bomb check and lose
+/// the archive's good files with it; such a row takes the null blob id and no `lines`, and
+/// rules 1-4, which need its first bytes, are not applied to it.
+pub fn too_large_unread(path: &str, entry: &Entry, limits: &Limits) -> bool {
+    entry.kind == EntryKind::File && entry.size > size_limit(path) && entry.is_bomb_by_itself(limits)
 }
 
 /// True when one of the folders of `path` (not its last component) is named one of `names`.

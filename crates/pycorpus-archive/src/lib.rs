@@ -28,7 +28,7 @@ mod path;
 mod read;
 
 pub use classify::{
-    classify, ContentProbe, SkipReason, BINARY_SCAN, LONG_LINES_MIN_SIZE, LONG_LINES_NEWLINES, MAX_OTHER_SIZE, MAX_PY_SIZE,
+    classify, size_limit, too_large_unread, ContentProbe, SkipReason, BINARY_SCAN, LONG_LINES_MIN_SIZE, LONG_LINES_NEWLINES, MAX_OTHER_SIZE, MAX_PY_SIZE,
 };
 pub use metadata::{is_metadata_path, Metadata};
 pub use name::{is_distribution_name, normalize_project, DistFilename, DistType};

@@ -190,6 +190,18 @@ pub struct Entry {
     pub kind: EntryKind,
     /// Declared size of the contents (0 for links).
     pub size: u64,
+    /// Bytes the contents take in the archive, where the format says so before reading (zip
+    /// entries); `None` for tar, whose entries are only known by reading through them.
+    pub compressed_size: Option<u64>,
+}
+
+impl Entry {
+    /// True when this entry's own compression ratio (declared size over stored size) is over
+    /// `limits.max_ratio`: decompressing it would break the archive's bomb check by itself.
+    /// Only zip entries can tell before reading; a tar entry never does.
+    pub fn is_bomb_by_itself(&self, limits: &Limits) -> bool {
+        self.compressed_size.is_some_and(|c| self.size / c.max(1) > limits.max_ratio)
+    }
 }
 
 /// Counts after a complete read.
@@ -236,7 +248,8 @@ pub fn sniff(path: &Path) -> Result<Container, ArchiveError> {
 }
 
 /// The visitor called once per file or link entry (folders are not reported). It may read
-/// the entry's contents from the reader; read errors (corruption, limits) must be returned
+/// the entry's contents from the reader, or leave them: a zip entry left unread is never
+/// decompressed, nor counted against the budget (a tar entry is read through to reach the next); read errors (corruption, limits) must be returned
 /// as they are. To stop for a reason of its own it returns [`ArchiveError::abort`].
 pub type Visitor<'v> = dyn FnMut(&Entry, &mut dyn Read) -> io::Result<()> + 'v;
 
@@ -348,7 +361,7 @@ fn read_tar<R: Read>(r: R, budget: &Budget, visit: &mut Visitor<'_>) -> io::Resu
         };
         let size = if kind == EntryKind::File { entry.size() } else { 0 };
         budget.check_declared(&name, size)?;
-        visit(&Entry { name, kind, size }, &mut entry)?;
+        visit(&Entry { name, kind, size, compressed_size: None }, &mut entry)?;
     }
     Ok(())
 }
@@ -372,6 +385,7 @@ fn read_zip<R: Read + Seek>(r: R, conda: bool, budget: &Budget, visit: &mut Visi
         // Decoded as Python's zipfile does (UTF-8 when flagged, else CP437); raw bytes if that fails.
         let name = file.name().map(|n| n.as_bytes().to_vec()).unwrap_or_else(|_| file.name_raw().to_vec());
         let size = file.size();
+        let compressed_size = file.compressed_size();
         budget.check_declared(&name, size)?;
         if conda && name.ends_with(b".tar.zst") && !name.contains(&b'/') {
             let decoder = zstd::stream::read::Decoder::new(Metered { inner: &mut file, budget, entry: None })?;
@@ -383,9 +397,9 @@ fn read_zip<R: Read + Seek>(r: R, conda: bool, budget: &Budget, visit: &mut Visi
         if is_link {
             let mut target = Vec::new();
             (&mut metered).take(MAX_LINK_TARGET).read_to_end(&mut target)?;
-            visit(&Entry { name, kind: EntryKind::Symlink { target }, size: 0 }, &mut io::empty())?;
+            visit(&Entry { name, kind: EntryKind::Symlink { target }, size: 0, compressed_size: None }, &mut io::empty())?;
         } else {
-            visit(&Entry { name, kind: EntryKind::File, size }, &mut metered)?;
+            visit(&Entry { name, kind: EntryKind::File, size, compressed_size: Some(compressed_size) }, &mut metered)?;
         }
     }
     Ok(())

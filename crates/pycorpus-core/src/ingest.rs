@@ -446,6 +446,9 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
         let archive_path = escape_name(&entry.name);
         let path = normalize_path(&entry.name).unwrap_or_else(|| "_".to_string());
         let (hash, size, skip, lines, entry_type, link_target) = match &entry.kind {
+            EntryKind::File if pycorpus_archive::too_large_unread(&path, entry, &ctx.limits) => {
+                (Oid::NULL, entry.size, Some(pycorpus_archive::SkipReason::TooLarge), None, EntryType::File, None)
+            }
             EntryKind::File => {
                 let (oid, probe, kept) = read_entry(reader, entry.size, &mut buf)?;
                 let skip = classify(&path, &probe);

@@ -10,6 +10,10 @@ use std::str::FromStr;
 pub struct Oid(pub [u8; 20]);
 
 impl Oid {
+    /// Twenty zero bytes (git's null id): the id of a row whose contents were never read
+    /// (an entry indexed as `too-large` from its header alone); no blob has it.
+    pub const NULL: Oid = Oid([0; 20]);
+
     /// The id of `data` as a git blob.
     pub fn for_blob(data: &[u8]) -> Oid {
         let mut h = OidHasher::new(data.len() as u64);
