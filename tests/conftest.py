@@ -1,6 +1,7 @@
 """Shared fixtures: the pycorpus binary and a generated corpus of distribution files."""
 import io
 import os
+import re
 import subprocess
 import tarfile
 import zipfile
@@ -27,6 +28,16 @@ class Runner:
         if check and r.returncode != 0:
             raise AssertionError("pycorpus %s failed (%d):\n%s\n%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
         return r
+
+
+def set_memory_budget(corpus, n):
+    """Sets `memory_budget_bytes` in a corpus's corpus.toml (a top-level key: before any table)."""
+    path = os.path.join(corpus, "corpus.toml")
+    text = open(path).read()
+    text, found = re.subn(r"(?m)^memory_budget_bytes = \d+", "memory_budget_bytes = %d" % n, text)
+    if not found:
+        text = "memory_budget_bytes = %d\n" % n + text
+    open(path, "w").write(text)
 
 
 def _tar(entries, mode="w:gz"):

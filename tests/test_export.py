@@ -8,12 +8,13 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import Runner, _tar
+from conftest import Runner, _tar, set_memory_budget
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # local files only: never the hub
 
@@ -338,3 +339,25 @@ def test_hostile_files_end_with_a_recorded_skip_or_records(binary, tmp_path):
     assert s["files_skipped"].get("syntax-error") == 2 and s["files_skipped"].get("not-text") == 1, s["files_skipped"]
     assert s["files_skipped"].get("too-deep") == 1, "150 nested functions exceed the walk's bound"
     assert [x["func_name"] for x in records(tmp_path / "out")] == ["keep"]
+
+
+def test_a_tiny_memory_budget_gives_the_same_files(default, corpus, tmp_path):
+    """memory_budget_bytes = 64: the records spill to sorted runs at every step (exact
+    dedup, LSH buckets, near-duplicate ids, splits) and the dataset is byte for byte the
+    same; the runs are gone afterwards."""
+    r, _ = corpus
+    _, dest, summary, _ = default
+    assert summary["spilled_bytes"] == 0, "the default budget holds this small export"
+    small = Runner(r.binary, str(tmp_path / "corpus"))
+    shutil.copytree(r.corpus, small.corpus)
+    set_memory_budget(small.corpus, 64)
+    again = tmp_path / "csn"
+    s = export(small, again)
+    assert s["spilled_bytes"] > 0
+    assert s["records"] == summary["records"] and s["dropped"] == summary["dropped"]
+    files = sorted(os.path.relpath(p, dest) for p in glob.glob(os.path.join(dest, "**/*"), recursive=True) if os.path.isfile(p))
+    files2 = sorted(os.path.relpath(p, again) for p in glob.glob(os.path.join(again, "**/*"), recursive=True) if os.path.isfile(p))
+    assert files == files2
+    for f in files:
+        assert open(os.path.join(dest, f), "rb").read() == open(os.path.join(again, f), "rb").read(), f
+    assert not any(".spill" in p for p in glob.glob(os.path.join(tmp_path, "**/*"), recursive=True))

@@ -8,7 +8,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import Runner, _tar, _zip
+from conftest import Runner, _tar, set_memory_budget, _zip
 from report_check import BLUE, cell, check_page, png_colours, read_csv
 
 PKG_INFO = "Metadata-Version: 2.1\nName: {0}\nVersion: {1}\nSummary: s\n\n"
@@ -204,3 +204,23 @@ def test_chart_files_are_svg_and_png(report):
     assert svg.startswith("<svg xmlns=") and 'data-series="fstrings"' in svg
     colours = png_colours(charts / "features-strings-release.png")
     assert BLUE in colours and len(colours) > 20, "the PNG chart holds its lines, not a blank"
+
+
+def test_a_tiny_memory_budget_gives_the_same_tables(report, tmp_path):
+    """memory_budget_bytes = 64: facts, Python rows, releases and (project, month) pairs
+    all go through sorted runs on disk; every table is the same, and no run is left behind."""
+    r, out = report
+    small = Runner(r.binary, str(tmp_path / "corpus"))
+    shutil.copytree(r.corpus, small.corpus)
+    set_memory_budget(small.corpus, 64)
+    for period in ("year", "month"):
+        csv_a, csv_b = tmp_path / ("a-" + period), tmp_path / ("b-" + period)
+        args = ["--no-charts", "--period", period, "--min-units", "1"]
+        r.run("report", "-o", str(tmp_path / ("a-%s.html" % period)), "--csv", str(csv_a), *args)
+        small.run("report", "-o", str(tmp_path / ("b-%s.html" % period)), "--csv", str(csv_b), *args)
+        names = sorted(os.listdir(csv_a))
+        assert names and names == sorted(os.listdir(csv_b))
+        for name in names:
+            assert (csv_a / name).read_bytes() == (csv_b / name).read_bytes(), (period, name)
+    leftover = os.path.join(small.corpus, "tmp")
+    assert not os.path.exists(leftover) or os.listdir(leftover) == []

@@ -20,6 +20,10 @@ pub struct Config {
     pub pack_frame_bytes: u64,
     /// Sync the journal to disk at every distribution (survives power loss, not only crashes).
     pub durable: bool,
+    /// Memory that commands whose work grows with the selection (export's dedup and splits)
+    /// hold before they spill sorted runs to `<corpus>/tmp/` or their output's temporary
+    /// folder. Default 1 GiB. Their peak is this plus fixed costs (threads, decoded frames).
+    pub memory_budget_bytes: u64,
     /// Archive limits.
     pub limits: LimitsConfig,
 }
@@ -60,6 +64,7 @@ impl Default for Config {
             pack_level: 10,
             pack_frame_bytes: 6 << 20,
             durable: true,
+            memory_budget_bytes: 1 << 30,
             limits: LimitsConfig::default(),
         }
     }
@@ -76,7 +81,8 @@ impl Config {
              shard_capacity_files = {}\n\
              pack_level = {}             # zstd level of sealed packs (1-22)\n\
              pack_frame_bytes = {}   # bytes per zstd frame; larger packs tighter, reads slower\n\
-             durable = {}             # fsync the journal after every distribution\n\n\
+             durable = {}             # fsync the journal after every distribution\n\
+             memory_budget_bytes = {}   # held in memory before sorting spills to disk (export)\n\n\
              [limits]                   # per archive; a distribution over a limit is recorded as failed\n\
              max_entries = {}\n\
              max_entry_bytes = {}\n\
@@ -87,6 +93,7 @@ impl Config {
             d.pack_level,
             d.pack_frame_bytes,
             d.durable,
+            d.memory_budget_bytes,
             d.limits.max_entries,
             d.limits.max_entry_bytes,
             d.limits.max_total_bytes,

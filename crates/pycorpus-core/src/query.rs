@@ -79,6 +79,14 @@ impl VerifyReport {
     }
 }
 
+/// The distributions of one shard, sealed or open.
+pub fn shard_releases(shard: &ShardInfo) -> Result<Vec<Release>, CoreError> {
+    Ok(match shard.kind {
+        ShardKind::Sealed => read_releases(&shard.dir.join("releases.parquet"))?,
+        ShardKind::Open => open_records(shard)?.into_iter().flat_map(|(_, r, _)| r).map(|r| r.release).collect(),
+    })
+}
+
 /// The records of an open shard, read without changing anything; `None` while it is empty.
 fn open_records(shard: &ShardInfo) -> Result<Option<(Journal, Vec<DistRecord>, u64)>, CoreError> {
     let Some((journal, rec)) = read_journal(&shard.dir)? else { return Ok(None) };
@@ -247,15 +255,40 @@ impl Corpus {
     }
 
     /// The corpus's lock file (the TSV that `sync --lock` reads): every distribution read
-    /// whole, by project, upload time and file name.
+    /// whole, by project, upload time and file name. See [`Corpus::write_lock`].
     pub fn lock_text(&self) -> Result<String, CoreError> {
-        let mut rels: Vec<Release> = self.releases()?.into_iter().filter(|r| r.status == DistStatus::Ok).collect();
-        rels.sort_by(|a, b| (&a.project_name, a.uploaded_on, &a.project_release).cmp(&(&b.project_name, b.uploaded_on, &b.project_release)));
-        let mut text = String::from("project\tversion\tfilename\tsize\tsha256\tupload_time\n");
-        for r in &rels {
-            text.push_str(&format!("{}\t{}\t{}\t{}\t{}\t{}\n", r.project_name, r.project_version, r.project_release, r.dist_size, r.dist_sha256, format_time(r.uploaded_on)));
+        let mut out = Vec::new();
+        self.write_lock(&mut out)?;
+        Ok(String::from_utf8(out).expect("the lock is written from strings"))
+    }
+
+    /// Writes the lock file to `out`; returns the number of distributions in it. Releases are
+    /// read a shard at a time and ordered through a sorter (`memory_budget_bytes`, spilling
+    /// under `<corpus>/tmp/`), so the corpus's releases are never all in memory.
+    pub fn write_lock(&self, out: &mut dyn std::io::Write) -> Result<u64, CoreError> {
+        let tmp = self.root.join("tmp");
+        let io = |source: std::io::Error| CoreError::Io { path: tmp.clone(), source };
+        pycorpus_spill::remove_stale(&tmp).map_err(io)?;
+        let mut sorter = pycorpus_spill::Sorter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX)).map_err(io)?;
+        let mut line = String::new();
+        for shard in self.shards()? {
+            for r in shard_releases(&shard)?.into_iter().filter(|r| r.status == DistStatus::Ok) {
+                let mut key = pycorpus_spill::Key::new();
+                key.str(&r.project_name).u64((r.uploaded_on as u64) ^ (1 << 63)).str(&r.project_release);
+                line.clear();
+                line.push_str(&format!("{}\t{}\t{}\t{}\t{}\t{}\n", r.project_name, r.project_version, r.project_release, r.dist_size, r.dist_sha256, format_time(r.uploaded_on)));
+                sorter.push(&key.0, line.as_bytes()).map_err(io)?;
+            }
         }
-        Ok(text)
+        let out_err = |source: std::io::Error| CoreError::Io { path: PathBuf::from("<lock output>"), source };
+        out.write_all(b"project\tversion\tfilename\tsize\tsha256\tupload_time\n").map_err(out_err)?;
+        let mut merged = sorter.finish().map_err(io)?;
+        let mut n = 0;
+        while let Some((_, line)) = merged.next().map_err(io)? {
+            out.write_all(line).map_err(out_err)?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Reads each of `oids` that some shard holds, opening every shard once (unlike

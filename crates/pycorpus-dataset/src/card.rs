@@ -4,11 +4,10 @@
 use crate::filters::Drop;
 use crate::run::{ExportOptions, ExportSummary};
 use crate::split::SPLITS;
-use sha2::{Digest, Sha256};
 use std::fmt::Write;
 
 /// The card's text.
-pub fn card(opts: &ExportOptions, s: &ExportSummary, lock: &str) -> String {
+pub fn card(opts: &ExportOptions, s: &ExportSummary, distributions: u64, lock_sha256: &str) -> String {
     let dir = opts.format.dir();
     let suffix = opts.format.suffix();
     let mut out = String::from("---\nconfigs:\n- config_name: default\n  data_files:\n");
@@ -26,8 +25,8 @@ pub fn card(opts: &ExportOptions, s: &ExportSummary, lock: &str) -> String {
     let _ = writeln!(
         out,
         "Made by `pycorpus export codesearchnet` from a pycorpus corpus of {} distribution file(s) (`corpus.lock.tsv`, sha256 `{}`): {} unique Python file(s) read, {} function(s) found, **{} record(s)**.\n",
-        lock.lines().count().saturating_sub(1),
-        hex::encode(Sha256::digest(lock.as_bytes())),
+        distributions,
+        lock_sha256,
         s.blobs,
         s.functions,
         total

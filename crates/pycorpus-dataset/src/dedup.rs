@@ -1,16 +1,17 @@
-//! Duplicate removal over a whole export, in a fixed order (the first record wins): exact on
-//! the normalised code tokens, then near duplicates by MinHash with banding (LSH), every
-//! candidate pair checked by its true Jaccard similarity of identifier-and-literal sets (as
-//! Allamanis' near-duplicate detector: punctuation and keywords, which all functions share,
-//! would make every pair look alike and every bucket a crowd).
+//! The parts of duplicate removal (run by the export over sorted spills, in bounded memory):
+//! exact on the normalised code tokens ([`exact_key`]), then near duplicates by MinHash with
+//! banding (LSH, [`band_keys`]), every candidate pair checked by its true Jaccard similarity
+//! of identifier-and-literal sets ([`near_set`], as Allamanis' near-duplicate detector:
+//! punctuation and keywords, which all functions share, would make every pair look alike and
+//! every bucket a crowd).
 
 use sha1::{Digest, Sha1};
-use std::collections::{HashMap, HashSet};
 
 /// Signature length and banding: 64 hashes in 16 bands of 4 find pairs at Jaccard 0.8 with
 /// probability 1 - (1 - 0.8^4)^16 > 0.9999.
 const HASHES: usize = 64;
-const BANDS: usize = 16;
+/// Bands of the LSH index.
+pub const BANDS: usize = 16;
 const ROWS: usize = HASHES / BANDS;
 
 fn token_hash(t: &str) -> u64 {
@@ -43,20 +44,9 @@ fn jaccard(a: &[u64], b: &[u64]) -> f64 {
     if union == 0 { 1.0 } else { both as f64 / union as f64 }
 }
 
-/// What a record is, for dedup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Keep it.
-    Keep,
-    /// Same tokens as an earlier record.
-    Exact,
-    /// Nearly the same as an earlier record.
-    Near,
-}
-
-/// Candidates checked per band at most (the earliest kept): bounds the work on a family of
+/// Candidates checked per band at most (the earliest): bounds the work on a family of
 /// thousands of similar functions.
-const MAX_PER_BAND: usize = 64;
+pub const MAX_PER_BAND: usize = 64;
 
 const KEYWORDS: [&str; 35] = [
     "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
@@ -68,61 +58,50 @@ fn distinctive(t: &str) -> bool {
     t.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"' || c == '\'') && !KEYWORDS.contains(&t)
 }
 
-/// Remembers the records kept so far.
-pub struct Dedup {
-    exact: bool,
-    threshold: f64,
-    seen: HashSet<[u8; 20]>,
-    sets: Vec<Vec<u64>>,
-    buckets: HashMap<(usize, u64), Vec<u32>>,
+/// The exact-duplicate key of a record: sha1 of its code tokens, each followed by a NUL.
+pub fn exact_key(tokens: &[&str]) -> [u8; 20] {
+    let mut h = Sha1::new();
+    for t in tokens {
+        h.update(t.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize().into()
 }
 
-impl Dedup {
-    /// Exact dedup when `exact`; near dedup at Jaccard `threshold` (off at 1.0 and above).
-    pub fn new(exact: bool, threshold: f64) -> Dedup {
-        Dedup { exact, threshold, seen: HashSet::new(), sets: Vec::new(), buckets: HashMap::new() }
-    }
+/// The set a near-duplicate check compares: hashes of the distinctive tokens, sorted, unique.
+pub fn near_set(tokens: &[&str]) -> Vec<u64> {
+    let mut set: Vec<u64> = tokens.iter().filter(|t| distinctive(t)).map(|t| token_hash(t)).collect();
+    set.sort_unstable();
+    set.dedup();
+    set
+}
 
-    /// Decides on the next record (by its code tokens) and remembers it when kept.
-    pub fn check(&mut self, tokens: &[&str]) -> Verdict {
-        if self.exact {
-            let mut h = Sha1::new();
-            for t in tokens {
-                h.update(t.as_bytes());
-                h.update([0u8]);
-            }
-            if !self.seen.insert(h.finalize().into()) {
-                return Verdict::Exact;
-            }
+/// The LSH bucket of `set` in each of the [`BANDS`] bands (MinHash signature, banded).
+pub fn band_keys(set: &[u64]) -> [u64; BANDS] {
+    let mut sig = [u64::MAX; HASHES];
+    for &h in set {
+        for (i, s) in sig.iter_mut().enumerate() {
+            *s = (*s).min(mix(h ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
         }
-        if self.threshold >= 1.0 {
-            return Verdict::Keep;
-        }
-        let mut set: Vec<u64> = tokens.iter().filter(|t| distinctive(t)).map(|t| token_hash(t)).collect();
-        set.sort_unstable();
-        set.dedup();
-        let mut sig = [u64::MAX; HASHES];
-        for &h in &set {
-            for (i, s) in sig.iter_mut().enumerate() {
-                *s = (*s).min(mix(h ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
-            }
-        }
-        let keys: Vec<(usize, u64)> = (0..BANDS).map(|b| (b, sig[b * ROWS..(b + 1) * ROWS].iter().fold(0u64, |acc, &x| mix(acc ^ x)))).collect();
-        let mut checked = HashSet::new();
-        for k in &keys {
-            for &other in self.buckets.get(k).into_iter().flatten().take(MAX_PER_BAND) {
-                if checked.insert(other) && jaccard(&set, &self.sets[other as usize]) >= self.threshold {
-                    return Verdict::Near;
-                }
-            }
-        }
-        let id = self.sets.len() as u32;
-        self.sets.push(set);
-        for k in keys {
-            self.buckets.entry(k).or_default().push(id);
-        }
-        Verdict::Keep
     }
+    std::array::from_fn(|b| sig[b * ROWS..(b + 1) * ROWS].iter().fold(0u64, |acc, &x| mix(acc ^ x)))
+}
+
+/// True when two near sets are at least `threshold` alike (Jaccard).
+pub fn is_near(a: &[u64], b: &[u64], threshold: f64) -> bool {
+    jaccard(a, b) >= threshold
+}
+
+/// Encodes a near set for spilling (little-endian u64s).
+pub fn encode_set(set: &[u64], out: &mut Vec<u8>) {
+    for h in set {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+}
+
+/// Reads back [`encode_set`]'s bytes.
+pub fn decode_set(bytes: &[u8]) -> Vec<u64> {
+    bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
 }
 
 #[cfg(test)]
@@ -135,16 +114,17 @@ mod tests {
 
     #[test]
     fn exact_near_and_different() {
-        let mut d = Dedup::new(true, 0.8);
         let base = "def add ( a , b ) : total = a + b + offset * scale - bias return total";
-        assert_eq!(d.check(&toks(base)), Verdict::Keep);
-        assert_eq!(d.check(&toks(base)), Verdict::Exact);
-        // 7 distinct identifiers; without `bias`: Jaccard 6/7 = 0.86
-        assert_eq!(d.check(&toks(&base.replace("- bias", ""))), Verdict::Near);
-        assert_eq!(d.check(&toks("def mul ( x , y ) : return x * y")), Verdict::Keep);
-        let mut off = Dedup::new(false, 1.0);
-        assert_eq!(off.check(&toks(base)), Verdict::Keep);
-        assert_eq!(off.check(&toks(base)), Verdict::Keep);
+        assert_eq!(exact_key(&toks(base)), exact_key(&toks(base)));
+        assert_ne!(exact_key(&toks(base)), exact_key(&toks(&base.replace("bias", "bias2"))));
+        // 7 distinct identifiers; without `bias`: Jaccard 6/7 = 0.86, and LSH finds the pair
+        let (a, b) = (near_set(&toks(base)), near_set(&toks(&base.replace("- bias", ""))));
+        assert_eq!(a.len(), 7);
+        assert!(is_near(&a, &b, 0.8) && !is_near(&a, &b, 0.9));
+        assert!(band_keys(&a).iter().zip(band_keys(&b)).any(|(x, y)| *x == y), "shares a bucket");
+        let c = near_set(&toks("def mul ( x , y ) : return x * y"));
+        assert!(!is_near(&a, &c, 0.8));
+        assert_eq!(decode_set(&{ let mut v = Vec::new(); encode_set(&a, &mut v); v }), a);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod build;
 mod card;
-mod dedup;
+pub mod dedup;
 pub mod extract;
 mod filters;
 mod record;
@@ -13,7 +13,6 @@ mod split;
 pub mod text;
 mod write;
 
-pub use dedup::{Dedup, Verdict};
 pub use filters::{Drop, Filters, Scenario};
 pub use record::{Record, RecordView};
 pub use run::{export, ExportOptions, ExportSummary};

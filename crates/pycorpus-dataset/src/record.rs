@@ -132,3 +132,129 @@ impl Record {
         }
     }
 }
+
+/// A compact binary form of a [`Record`], for spilling records to disk during an export.
+pub(crate) mod codec {
+    use super::Record;
+    use crate::extract::Span;
+    use crate::split::SPLITS;
+    use pycorpus_spill::codec::{put_str, put_u32, Reader};
+
+    fn put_spans(out: &mut Vec<u8>, spans: &[Span]) {
+        put_u32(out, spans.len() as u32);
+        for &(a, b) in spans {
+            put_u32(out, a);
+            put_u32(out, b);
+        }
+    }
+
+    /// Appends `r` to `out`.
+    pub fn encode(r: &Record, out: &mut Vec<u8>) {
+        for s in [&r.repo, &r.path, &r.func_name, &r.code, &r.docstring, &r.sha, &r.url, &r.summary, &r.project_version, &r.uploaded_on, &r.distribution] {
+            put_str(out, s);
+        }
+        put_spans(out, &r.code_tokens);
+        put_spans(out, &r.docstring_tokens);
+        match r.docstring_token {
+            Some((at, (a, b))) => {
+                out.push(1);
+                put_u32(out, at as u32);
+                put_u32(out, a);
+                put_u32(out, b);
+            }
+            None => out.push(0),
+        }
+        match &r.license {
+            Some(l) => {
+                out.push(1);
+                put_str(out, l);
+            }
+            None => out.push(0),
+        }
+        out.push(SPLITS.iter().position(|s| *s == r.partition).map_or(u8::MAX, |i| i as u8));
+        put_u32(out, r.start_line);
+        put_u32(out, r.end_line);
+    }
+
+    fn spans(r: &mut Reader<'_>) -> Option<Vec<Span>> {
+        let n = r.u32()? as usize;
+        (0..n).map(|_| Some((r.u32()?, r.u32()?))).collect()
+    }
+
+    /// Reads back what [`encode`] wrote; `None` for bytes it did not write.
+    pub fn decode(bytes: &[u8]) -> Option<Record> {
+        let mut r = Reader(bytes);
+        let mut s = || r.string();
+        let (repo, path, func_name, code, docstring, sha, url, summary, project_version, uploaded_on, distribution) = (s()?, s()?, s()?, s()?, s()?, s()?, s()?, s()?, s()?, s()?, s()?);
+        let code_tokens = spans(&mut r)?;
+        let docstring_tokens = spans(&mut r)?;
+        let docstring_token = match r.u8()? {
+            1 => Some((r.u32()? as usize, (r.u32()?, r.u32()?))),
+            _ => None,
+        };
+        let license = match r.u8()? {
+            1 => Some(r.string()?),
+            _ => None,
+        };
+        let partition = SPLITS.get(r.u8()? as usize).copied().unwrap_or("");
+        let (start_line, end_line) = (r.u32()?, r.u32()?);
+        r.is_empty().then_some(Record {
+            repo,
+            path,
+            func_name,
+            code,
+            code_tokens,
+            docstring_token,
+            docstring,
+            docstring_tokens,
+            sha,
+            url,
+            partition,
+            summary,
+            project_version,
+            uploaded_on,
+            license,
+            distribution,
+            start_line,
+            end_line,
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trip() {
+            let mut r = Record {
+                repo: "p".into(),
+                path: "a/b.py".into(),
+                func_name: "f".into(),
+                code: "def f():\n    \"\"\"Doc é.\"\"\"\n".into(),
+                code_tokens: vec![(0, 3), (4, 5)],
+                docstring_token: Some((5, (13, 26))),
+                docstring: "Doc é.".into(),
+                docstring_tokens: vec![(0, 3)],
+                sha: "ab".into(),
+                url: "u".into(),
+                partition: "valid",
+                summary: "Doc é.".into(),
+                project_version: "1.0".into(),
+                uploaded_on: "2024-01-01T00:00:00Z".into(),
+                license: Some("MIT".into()),
+                distribution: "p-1.0.tar.gz".into(),
+                start_line: 3,
+                end_line: 9,
+            };
+            for _ in 0..2 {
+                let mut out = Vec::new();
+                encode(&r, &mut out);
+                assert_eq!(decode(&out).as_ref(), Some(&r));
+                assert_eq!(decode(&out[..out.len() - 1]), None, "truncated");
+                r.license = None;
+                r.docstring_token = None;
+                r.partition = "";
+            }
+        }
+    }
+}

@@ -3,18 +3,22 @@
 //! and files written, all in a fixed order so that the same corpus gives the same bytes.
 
 use crate::build::{judge, record};
-use crate::dedup::{Dedup, Verdict};
+use crate::dedup::{band_keys, decode_set, encode_set, exact_key, is_near, near_set, MAX_PER_BAND};
 use crate::extract::{functions, FileSkip};
 use crate::filters::{Drop, Filters, Scenario};
-use crate::record::Record;
+use crate::record::{codec, Record};
 use crate::split::{Split, SPLITS};
-use crate::write::{write_chunk, Format};
+use crate::write::{ChunkWriter, Format};
 use crate::DatasetError;
 use pycorpus_catalog::Filter;
-use pycorpus_core::Corpus;
+use pycorpus_core::{shard_releases, Corpus, ShardInfo};
 use pycorpus_explore::{visit_blobs, VisitOptions, VisitProgress};
 use serde::Serialize;
+use pycorpus_catalog::FileRow;
+use pycorpus_spill::{Key, Sorter};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -75,6 +79,9 @@ pub struct ExportSummary {
     /// Functions that pass the filters under each scenario (before duplicate removal): what
     /// an export with another `--scenario` would start from.
     pub per_scenario: BTreeMap<String, u64>,
+    /// Bytes of sorted runs written to the temporary folder because the records outgrew
+    /// `memory_budget_bytes` (0 when they fit).
+    pub spilled_bytes: u64,
 }
 
 /// What one blob gave.
@@ -112,16 +119,23 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
         std::fs::remove_dir_all(&tmp).map_err(|source| DatasetError::Write { path: tmp.clone(), source })?;
     }
     std::fs::create_dir_all(&tmp).map_err(|source| DatasetError::Write { path: tmp.clone(), source })?;
-    let licenses: HashMap<(String, String), Option<String>> = corpus.releases()?.into_iter().map(|r| ((r.project_name, r.project_release), r.license)).collect();
+    let licenses = Licenses::new(corpus)?;
+    let budget = usize::try_from(corpus.config().memory_budget_bytes).unwrap_or(usize::MAX);
+    let spill = tmp.join(".spill");
+    let io_err = |source: std::io::Error| DatasetError::Write { path: spill.clone(), source };
+    // While the visit runs, a quarter of the budget for records: the rest is for the
+    // frames and parse trees in flight. Merges after it take up to half.
+    let mut by_hash = Sorter::new(&spill, budget / 4).map_err(io_err)?;
+    let mut sink_error: Option<std::io::Error> = None;
+    let mut payload = Vec::new();
     let mut filter = opts.filter.clone();
     if filter.exts.is_empty() {
         filter.exts = vec!["py".into()];
     }
     filter.unique = true;
     let mut summary = ExportSummary { dest: dest.to_path_buf(), ..Default::default() };
-    let mut records: Vec<Record> = Vec::new();
     let mut dropped: BTreeMap<Drop, u64> = BTreeMap::new();
-    visit_blobs(
+    let result = visit_blobs(
         corpus,
         &filter,
         &VisitOptions { stack_size: pycorpus_analyze::STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, progress: Some(progress), ..Default::default() },
@@ -180,7 +194,8 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
                     return Ok(out);
                 }
             };
-            let license = licenses.get(&(row.project_name.clone(), row.project_release.clone())).and_then(|l| l.as_ref());
+            let license = licenses.get(row)?;
+            let license = license.as_ref();
             out.functions = total;
             out.per_scenario = per_scenario;
             out.dropped = dropped;
@@ -199,48 +214,229 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
             for d in out.dropped {
                 *dropped.entry(d).or_default() += 1;
             }
-            records.extend(out.records);
+            for r in out.records {
+                // Sorted by exact-duplicate key, then the export's order: the first of each
+                // group of exact duplicates is the earliest.
+                let exact = if opts.filters.dedup_exact { exact_key(&r.code_token_texts()) } else { [0; 20] };
+                let mut key = Key::new();
+                key.bytes(&exact);
+                order_key(&r, &mut key);
+                payload.clear();
+                codec::encode(&r, &mut payload);
+                if let Err(e) = by_hash.push(&key.0, &payload) {
+                    sink_error.get_or_insert(e);
+                    return Err(pycorpus_explore::ExploreError::Output(std::io::Error::other("spilling records failed")));
+                }
+            }
             Ok(())
         },
-    )?;
+    );
+    if let Some(e) = sink_error {
+        return Err(io_err(e));
+    }
+    result?;
     if cancel.load(Ordering::SeqCst) {
         return Err(DatasetError::Interrupted);
     }
-    // A fixed order: the first of duplicates is the earliest upload.
-    records.sort_by(|a, b| (&a.uploaded_on, &a.repo, &a.distribution, &a.path, a.start_line, &a.func_name).cmp(&(&b.uploaded_on, &b.repo, &b.distribution, &b.path, b.start_line, &b.func_name)));
-    let mut dedup = Dedup::new(opts.filters.dedup_exact, opts.filters.near_duplicate_jaccard);
-    let mut by_split: BTreeMap<&'static str, Vec<Record>> = BTreeMap::new();
-    for mut r in records {
-        match dedup.check(&r.code_token_texts()) {
-            Verdict::Keep => {
-                let split = opts.split.of(&r.repo);
-                r.partition = split;
-                by_split.entry(split).or_default().push(r);
+    let near = opts.filters.near_duplicate_jaccard < 1.0;
+    let step = |e: std::io::Error| io_err(e);
+
+    // 1. Exact duplicates: keep the first of each key; the rest go on in the export's order,
+    //    and (for near duplicates) into one LSH bucket per band.
+    summary.spilled_bytes += by_hash.spilled_bytes();
+    let mut kept = Sorter::new(&spill, budget / 4).map_err(step)?;
+    let mut bands = Sorter::new(&spill, budget / 4).map_err(step)?;
+    {
+        let mut merged = by_hash.finish().map_err(step)?;
+        let mut previous: Option<[u8; 20]> = None;
+        let mut set_bytes = Vec::new();
+        while let Some((key, payload)) = merged.next().map_err(step)? {
+            check(cancel)?;
+            let (exact, order) = key.split_at(20);
+            if opts.filters.dedup_exact && previous.as_ref().is_some_and(|p| p[..] == *exact) {
+                *dropped.entry(Drop::ExactDuplicate).or_default() += 1;
+                continue;
             }
-            Verdict::Exact => *dropped.entry(Drop::ExactDuplicate).or_default() += 1,
-            Verdict::Near => *dropped.entry(Drop::NearDuplicate).or_default() += 1,
+            previous = exact.try_into().ok();
+            kept.push(order, payload).map_err(step)?;
+            if near {
+                let r = decode(payload, &spill)?;
+                let set = near_set(&r.code_token_texts());
+                set_bytes.clear();
+                encode_set(&set, &mut set_bytes);
+                for (band, bucket) in band_keys(&set).into_iter().enumerate() {
+                    let mut k = Key::new();
+                    k.u64(band as u64).u64(bucket).bytes(order);
+                    bands.push(&k.0, &set_bytes).map_err(step)?;
+                }
+            }
         }
     }
+
+    summary.spilled_bytes += kept.spilled_bytes() + bands.spilled_bytes();
+
+    // 2. Near duplicates: within each bucket, in the export's order, a record alike one of the
+    //    first MAX_PER_BAND others of the bucket is dropped (their keys, sorted, in `near_ids`).
+    let mut near_ids = Sorter::new(&spill, budget / 8).map_err(step)?;
+    {
+        let mut merged = bands.finish().map_err(step)?;
+        let mut bucket: Vec<u8> = Vec::new();
+        let mut earlier: Vec<Vec<u64>> = Vec::new();
+        while let Some((key, set)) = merged.next().map_err(step)? {
+            check(cancel)?;
+            let (b, order) = key.split_at(16);
+            if b != bucket {
+                bucket.clear();
+                bucket.extend_from_slice(b);
+                earlier.clear();
+            }
+            let set = decode_set(set);
+            if earlier.iter().any(|e| is_near(&set, e, opts.filters.near_duplicate_jaccard)) {
+                near_ids.push(order, &[]).map_err(step)?;
+            } else if earlier.len() < MAX_PER_BAND {
+                earlier.push(set);
+            }
+        }
+    }
+
+    summary.spilled_bytes += near_ids.spilled_bytes();
+
+    // 3. The kept records, less the near duplicates, by split and the split's order.
+    let mut by_split = Sorter::new(&spill, budget / 4).map_err(step)?;
+    {
+        let mut records = kept.finish().map_err(step)?;
+        let mut near_ids = near_ids.finish().map_err(step)?;
+        while let Some((order, payload)) = records.next().map_err(step)? {
+            check(cancel)?;
+            while near_ids.peek_key().map_err(step)?.is_some_and(|k| k < order) {
+                near_ids.next().map_err(step)?;
+            }
+            if near_ids.peek_key().map_err(step)? == Some(order) {
+                *dropped.entry(Drop::NearDuplicate).or_default() += 1;
+                continue;
+            }
+            let r = decode(payload, &spill)?;
+            let split = opts.split.of(&r.repo);
+            let mut key = Key::new();
+            key.u64(SPLITS.iter().position(|s| *s == split).unwrap_or(0) as u64);
+            split_order_key(&r, &mut key);
+            by_split.push(&key.0, payload).map_err(step)?;
+        }
+    }
+    summary.spilled_bytes += by_split.spilled_bytes();
     summary.dropped = Drop::ALL.iter().map(|d| (d.name().to_string(), dropped.get(d).copied().unwrap_or(0))).collect();
-    for split in SPLITS {
-        let mut recs = by_split.remove(split).unwrap_or_default();
-        // Within a split, records in project, version, path and line order.
-        recs.sort_by(|a, b| (&a.repo, &a.uploaded_on, &a.distribution, &a.path, a.start_line, &a.func_name).cmp(&(&b.repo, &b.uploaded_on, &b.distribution, &b.path, b.start_line, &b.func_name)));
-        summary.records.insert(split.to_string(), recs.len() as u64);
-        let dir = tmp.join("python").join("final").join(opts.format.dir()).join(split);
-        for (i, chunk) in recs.chunks(opts.chunk_records.max(1)).enumerate() {
-            summary.files.push(write_chunk(&dir, split, i, chunk, opts.format)?);
+
+    // 4. The files: each split in chunks of `chunk_records`.
+    {
+        let mut records = by_split.finish().map_err(step)?;
+        let mut chunk: Option<(usize, usize, ChunkWriter)> = None;
+        let root = tmp.join("python").join("final").join(opts.format.dir());
+        while let Some((key, payload)) = records.next().map_err(step)? {
+            check(cancel)?;
+            let split = usize::try_from(u64::from_be_bytes(key[..8].try_into().expect("8 bytes"))).unwrap_or(0).min(SPLITS.len() - 1);
+            let mut r = decode(payload, &spill)?;
+            r.partition = SPLITS[split];
+            let next_index = match &chunk {
+                Some((s, i, w)) if *s == split && w.records() >= opts.chunk_records.max(1) as u64 => Some(i + 1),
+                Some((s, _, _)) if *s == split => None,
+                _ => Some(0),
+            };
+            if let Some(index) = next_index {
+                if let Some((_, _, w)) = chunk.take() {
+                    summary.files.push(w.finish()?);
+                }
+                chunk = Some((split, index, ChunkWriter::create(&root.join(SPLITS[split]), SPLITS[split], index, opts.format)?));
+            }
+            let (_, _, w) = chunk.as_mut().expect("a chunk is open");
+            w.push(r)?;
+            *summary.records.entry(SPLITS[split].to_string()).or_default() += 1;
+        }
+        if let Some((_, _, w)) = chunk.take() {
+            summary.files.push(w.finish()?);
         }
     }
-    let lock = corpus.lock_text()?;
-    let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, DatasetError> {
-        let p = tmp.join(name);
-        std::fs::write(&p, bytes).map_err(|source| DatasetError::Write { path: p.clone(), source })?;
-        Ok(p)
-    };
-    summary.files.push(write("corpus.lock.tsv", lock.as_bytes())?);
-    summary.files.push(write("README.md", crate::card::card(opts, &summary, &lock).as_bytes())?);
+    for split in SPLITS {
+        summary.records.entry(split.to_string()).or_default();
+    }
+    std::fs::remove_dir_all(&spill).map_err(io_err)?;
+    let lock_path = tmp.join("corpus.lock.tsv");
+    let lock_err = |source: std::io::Error| DatasetError::Write { path: lock_path.clone(), source };
+    let mut lock = HashingWriter { inner: std::io::BufWriter::new(std::fs::File::create(&lock_path).map_err(lock_err)?), sha: Sha256::new() };
+    let distributions = corpus.write_lock(&mut lock)?;
+    let lock_sha = hex::encode(lock.sha.finalize_reset());
+    lock.inner.into_inner().map_err(|e| lock_err(e.into_error()))?;
+    summary.files.push(lock_path.clone());
+    let card = tmp.join("README.md");
+    std::fs::write(&card, crate::card::card(opts, &summary, distributions, &lock_sha)).map_err(|source| DatasetError::Write { path: card.clone(), source })?;
+    summary.files.push(card);
     std::fs::rename(&tmp, dest).map_err(|source| DatasetError::Write { path: dest.to_path_buf(), source })?;
     summary.files = summary.files.iter().map(|p| dest.join(p.strip_prefix(&tmp).unwrap_or(p))).collect();
     Ok(summary)
+}
+
+/// Passes bytes on and hashes them: the card names the sha256 of the lock it wrote.
+struct HashingWriter<W> {
+    inner: W,
+    sha: Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn check(cancel: &AtomicBool) -> Result<(), DatasetError> {
+    if cancel.load(Ordering::Relaxed) { Err(DatasetError::Interrupted) } else { Ok(()) }
+}
+
+fn decode(payload: &[u8], spill: &Path) -> Result<Record, DatasetError> {
+    codec::decode(payload).ok_or_else(|| DatasetError::Write { path: spill.to_path_buf(), source: std::io::Error::other("a spilled record does not read back") })
+}
+
+/// The export's order (the first of duplicates is the earliest upload).
+fn order_key(r: &Record, k: &mut Key) {
+    k.str(&r.uploaded_on).str(&r.repo).str(&r.distribution).str(&r.path).u64(u64::from(r.start_line)).str(&r.func_name);
+}
+
+/// The order within a split: project, version, path and line.
+fn split_order_key(r: &Record, k: &mut Key) {
+    k.str(&r.repo).str(&r.uploaded_on).str(&r.distribution).str(&r.path).u64(u64::from(r.start_line)).str(&r.func_name);
+}
+
+/// The license of each distribution, read one shard's releases at a time (rows come shard by
+/// shard), so that memory holds a shard's releases, never the corpus's.
+struct Licenses {
+    shards: Vec<ShardInfo>,
+    cached: Mutex<Option<(u32, Arc<HashMap<String, Option<String>>>)>>,
+}
+
+impl Licenses {
+    fn new(corpus: &Corpus) -> Result<Licenses, DatasetError> {
+        Ok(Licenses { shards: corpus.shards()?, cached: Mutex::new(None) })
+    }
+
+    fn get(&self, row: &FileRow) -> Result<Option<String>, pycorpus_explore::ExploreError> {
+        let shard = {
+            let mut cached = self.cached.lock().expect("licenses lock");
+            match &*cached {
+                Some((n, map)) if *n == row.repository => map.clone(),
+                _ => {
+                    let releases = match self.shards.iter().find(|s| s.number == row.repository) {
+                        Some(s) => shard_releases(s)?,
+                        None => Vec::new(),
+                    };
+                    let map = Arc::new(releases.into_iter().map(|r| (r.project_release, r.license)).collect::<HashMap<_, _>>());
+                    *cached = Some((row.repository, map.clone()));
+                    map
+                }
+            }
+        };
+        Ok(shard.get(&row.project_release).cloned().flatten())
+    }
 }

@@ -51,25 +51,82 @@ fn other(path: &Path, e: impl std::fmt::Display) -> DatasetError {
     DatasetError::Write { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
 }
 
-/// Writes one chunk; returns its path.
-pub fn write_chunk(dir: &Path, split: &str, index: usize, records: &[Record], format: Format) -> Result<PathBuf, DatasetError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let path = dir.join(format!("python_{split}_{index}.{}", format.suffix()));
-    let bytes = match format {
-        Format::JsonlGz => {
+/// Records per Parquet row group (and per Arrow batch built): bounds what a chunk holds in
+/// memory while it is written, whatever the chunk's size.
+const PARQUET_BATCH: usize = 2048;
+
+/// Writes one chunk file record by record, holding at most [`PARQUET_BATCH`] records.
+pub struct ChunkWriter {
+    path: PathBuf,
+    inner: Inner,
+    records: u64,
+}
+
+enum Inner {
+    Jsonl(std::io::BufWriter<flate2::write::GzEncoder<std::fs::File>>),
+    Parquet(Box<ArrowWriter<std::fs::File>>, Vec<Record>),
+}
+
+impl ChunkWriter {
+    /// Starts chunk `index` of `split` in `dir`.
+    pub fn create(dir: &Path, split: &str, index: usize, format: Format) -> Result<ChunkWriter, DatasetError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join(format!("python_{split}_{index}.{}", format.suffix()));
+        let file = std::fs::File::create(&path).map_err(io(&path))?;
+        let inner = match format {
             // Buffered: the compressor does work per write call (serde_json writes token by token).
-            let gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::new(6));
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, gz);
-            for r in records {
-                serde_json::to_writer(&mut w, &r.view()).map_err(|e| other(&path, e))?;
-                w.write_all(b"\n").map_err(io(&path))?;
+            Format::JsonlGz => Inner::Jsonl(std::io::BufWriter::with_capacity(1 << 20, GzBuilder::new().mtime(0).write(file, Compression::new(6)))),
+            Format::Parquet => {
+                let props = WriterProperties::builder()
+                    .set_compression(PqCompression::ZSTD(ZstdLevel::try_new(3).map_err(|e| other(&path, e))?))
+                    .set_max_row_group_row_count(Some(PARQUET_BATCH))
+                    .build();
+                Inner::Parquet(Box::new(ArrowWriter::try_new(file, schema(), Some(props)).map_err(|e| other(&path, e))?), Vec::new())
             }
-            w.into_inner().map_err(|e| other(&path, e.error()))?.finish().map_err(io(&path))?
+        };
+        Ok(ChunkWriter { path, inner, records: 0 })
+    }
+
+    /// Records written so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Adds a record.
+    pub fn push(&mut self, r: Record) -> Result<(), DatasetError> {
+        self.records += 1;
+        match &mut self.inner {
+            Inner::Jsonl(w) => {
+                serde_json::to_writer(&mut *w, &r.view()).map_err(|e| other(&self.path, e))?;
+                w.write_all(b"\n").map_err(io(&self.path))
+            }
+            Inner::Parquet(w, batch) => {
+                batch.push(r);
+                if batch.len() >= PARQUET_BATCH {
+                    w.write(&record_batch(batch, &self.path)?).map_err(|e| other(&self.path, e))?;
+                    batch.clear();
+                }
+                Ok(())
+            }
         }
-        Format::Parquet => parquet_bytes(records, &path)?,
-    };
-    std::fs::write(&path, bytes).map_err(io(&path))?;
-    Ok(path)
+    }
+
+    /// Completes the file; returns its path.
+    pub fn finish(self) -> Result<PathBuf, DatasetError> {
+        let path = self.path;
+        match self.inner {
+            Inner::Jsonl(w) => {
+                w.into_inner().map_err(|e| other(&path, e.error()))?.finish().map_err(io(&path))?;
+            }
+            Inner::Parquet(mut w, batch) => {
+                if !batch.is_empty() {
+                    w.write(&record_batch(&batch, &path)?).map_err(|e| other(&path, e))?;
+                }
+                w.close().map_err(|e| other(&path, e))?;
+            }
+        }
+        Ok(path)
+    }
 }
 
 fn strings<'a>(views: &'a [RecordView<'a>], f: impl Fn(&'a RecordView<'a>) -> Option<&'a str>) -> ArrayRef {
@@ -87,12 +144,10 @@ fn lists<'a>(views: &'a [RecordView<'a>], f: impl Fn(&'a RecordView<'a>) -> &'a 
     Arc::new(b.finish())
 }
 
-fn parquet_bytes(records: &[Record], path: &Path) -> Result<Vec<u8>, DatasetError> {
-    let views: Vec<RecordView<'_>> = records.iter().map(Record::view).collect();
-    let records = &views[..];
+fn schema() -> Arc<Schema> {
     let list = || DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
     let text = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
-    let schema = Arc::new(Schema::new(vec![
+    Arc::new(Schema::new(vec![
         text("repo", false),
         text("path", false),
         text("func_name", false),
@@ -114,7 +169,12 @@ fn parquet_bytes(records: &[Record], path: &Path) -> Result<Vec<u8>, DatasetErro
         text("distribution", false),
         Field::new("start_line", DataType::UInt32, false),
         Field::new("end_line", DataType::UInt32, false),
-    ]));
+    ]))
+}
+
+fn record_batch(records: &[Record], path: &Path) -> Result<RecordBatch, DatasetError> {
+    let views: Vec<RecordView<'_>> = records.iter().map(Record::view).collect();
+    let records = &views[..];
     let columns: Vec<ArrayRef> = vec![
         strings(records, |r| Some(r.repo)),
         strings(records, |r| Some(r.path)),
@@ -138,11 +198,5 @@ fn parquet_bytes(records: &[Record], path: &Path) -> Result<Vec<u8>, DatasetErro
         Arc::new(UInt32Array::from_iter_values(records.iter().map(|r| r.start_line))),
         Arc::new(UInt32Array::from_iter_values(records.iter().map(|r| r.end_line))),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| other(path, e))?;
-    let props = WriterProperties::builder().set_compression(PqCompression::ZSTD(ZstdLevel::try_new(3).map_err(|e| other(path, e))?)).build();
-    let mut buf = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(|e| other(path, e))?;
-    w.write(&batch).map_err(|e| other(path, e))?;
-    w.close().map_err(|e| other(path, e))?;
-    Ok(buf)
+    RecordBatch::try_new(schema(), columns).map_err(|e| other(path, e))
 }

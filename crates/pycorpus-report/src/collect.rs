@@ -13,7 +13,9 @@ use pycorpus_catalog::{FileRow, Filter};
 use pycorpus_core::Corpus;
 use pycorpus_store::{Oid, OidMap, OidSet};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use pycorpus_spill::codec::{put_str, put_u32, put_u64, Reader};
+use pycorpus_spill::{Key, Merged, Sorter};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -138,15 +140,34 @@ pub struct Data {
     pub totals: Totals,
 }
 
-/// What is known of one blob.
+/// What is known of one blob (a row of the facts).
 struct Blob {
     bits: u64,
     /// 0: unknown (did not parse); else the minor version needed (7: 3.7 or older).
     minor: u8,
     status: pycorpus_analyze::Status,
-    imports: Box<[u32]>,
-    /// Earliest upload of a selected row holding it (µs), `i64::MAX` when none.
-    first: i64,
+    imports: Vec<u32>,
+}
+
+impl Blob {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.bits);
+        out.push(self.minor);
+        put_str(out, self.status.as_str());
+        put_u32(out, self.imports.len() as u32);
+        for &m in &self.imports {
+            put_u32(out, m);
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Blob> {
+        let mut r = Reader(bytes);
+        let (bits, minor) = (r.u64()?, r.u8()?);
+        let status = pycorpus_analyze::Status::parse(&r.string()?)?;
+        let n = r.u32()? as usize;
+        let imports = (0..n).map(|_| r.u32()).collect::<Option<Vec<u32>>>()?;
+        Some(Blob { bits, minor, status, imports })
+    }
 }
 
 /// Names interned to small ids.
@@ -176,10 +197,13 @@ fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Resul
     Ok(store::col(batch, name, path)?)
 }
 
-/// Reads the facts of `dir` (this analyzer version), only the columns the report needs.
-fn load_facts(dir: &Path, modules: &mut Names) -> Result<OidMap<Blob>, ReportError> {
+/// Reads the facts of `dir` (this analyzer version), only the columns the report needs, into
+/// `out` keyed by blob id (a later part's row for the same blob comes later and wins), and
+/// interns every imported module name. Returns the rows pushed.
+fn load_facts(dir: &Path, modules: &mut Names, out: &mut Sorter) -> Result<u64, ReportError> {
     let counts = count_columns();
-    let mut blobs = OidMap::default();
+    let mut pushed = 0u64;
+    let mut payload = Vec::new();
     for part in store::parts(dir)? {
         let file = std::fs::File::open(&part).map_err(|source| ReportError::Facts(store::StoreError::Io { path: part.clone(), source }))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fmt(&part, e))?;
@@ -220,25 +244,140 @@ fn load_facts(dir: &Path, modules: &mut Names) -> Result<OidMap<Blob>, ReportErr
                 let list = list.as_any().downcast_ref::<StringArray>().ok_or_else(|| fmt(&part, "imports are not text"))?;
                 let oid = Oid::from_slice(oids.value(i)).ok_or_else(|| fmt(&part, "oid is not 20 bytes"))?;
                 let imports = list.iter().flatten().map(|m| modules.id(m)).collect();
-                blobs.insert(oid, Blob { bits, minor, status, imports, first: i64::MAX });
+                payload.clear();
+                Blob { bits, minor, status, imports }.encode(&mut payload);
+                out.push(oid.as_bytes(), &payload).map_err(spill_err)?;
+                pushed += 1;
             }
         }
     }
-    Ok(blobs)
+    Ok(pushed)
 }
 
-/// A release (project and version) as its rows come by.
+fn spill_err(e: std::io::Error) -> ReportError {
+    ReportError::Spill(e)
+}
+
+/// What is known of a release (project and version), from part of its rows: partials of one
+/// release, from the scan and from the join with the facts, are merged by [`Release::merge`].
+#[derive(Default)]
 struct Release {
     first: i64,
+    sdist: bool,
+    /// [`PACKAGING`]'s path-based facts as bits (`build_backend` comes later).
+    packaging: Packaging,
+    pyproject: Option<Oid>,
+    /// Names of its own modules and folders that are also imported somewhere.
+    own: BTreeSet<u32>,
     bits: u64,
     python_files: u64,
     minor: u8,
-    imports: HashSet<u32>,
-    /// Names of its own modules and folders that are also imported somewhere.
-    own: HashSet<u32>,
-    packaging: Packaging,
-    sdist: bool,
-    pyproject: Option<Oid>,
+    imports: BTreeSet<u32>,
+}
+
+const PATH_FACTS: usize = 10;
+
+fn packaging_flags(p: &mut Packaging) -> [&mut bool; PATH_FACTS] {
+    [&mut p.pyproject, &mut p.setup_py, &mut p.setup_cfg, &mut p.py_typed, &mut p.pyi, &mut p.requirements_txt, &mut p.rust, &mut p.c, &mut p.cpp, &mut p.cython]
+}
+
+impl Release {
+    fn new() -> Release {
+        Release { first: i64::MAX, ..Default::default() }
+    }
+
+    fn encode(&mut self, out: &mut Vec<u8>) {
+        put_u64(out, self.first as u64);
+        out.push(u8::from(self.sdist));
+        let flags = packaging_flags(&mut self.packaging).iter().enumerate().fold(0u32, |acc, (i, f)| acc | (u32::from(**f) << i));
+        put_u32(out, flags);
+        match self.pyproject {
+            Some(o) => {
+                out.push(1);
+                out.extend_from_slice(o.as_bytes());
+            }
+            None => out.push(0),
+        }
+        put_u64(out, self.bits);
+        put_u64(out, self.python_files);
+        out.push(self.minor);
+        for set in [&self.own, &self.imports] {
+            put_u32(out, set.len() as u32);
+            for &m in set {
+                put_u32(out, m);
+            }
+        }
+    }
+
+    /// Merges an encoded partial into `self`.
+    fn merge(&mut self, bytes: &[u8]) -> Option<()> {
+        let mut r = Reader(bytes);
+        self.first = self.first.min(r.u64()? as i64);
+        self.sdist |= r.u8()? != 0;
+        let flags = r.u32()?;
+        for (i, f) in packaging_flags(&mut self.packaging).into_iter().enumerate() {
+            *f |= flags >> i & 1 == 1;
+        }
+        if r.u8()? == 1 {
+            self.pyproject = Some(Oid::from_slice(r.take(20)?)?);
+        }
+        self.bits |= r.u64()?;
+        self.python_files += r.u64()?;
+        self.minor = self.minor.max(r.u8()?);
+        for set in [&mut self.own, &mut self.imports] {
+            let n = r.u32()? as usize;
+            for _ in 0..n {
+                set.insert(r.u32()?);
+            }
+        }
+        r.is_empty().then_some(())
+    }
+}
+
+fn release_key(project: &str, version: &str) -> Vec<u8> {
+    let mut k = Key::new();
+    k.str(project).str(version);
+    k.0
+}
+
+/// Partials waiting to be pushed, merged in memory while they are few (rows of one release
+/// come together in a shard): bounded by [`COMBINE`] entries, then spilled.
+struct Combiner {
+    held: HashMap<Vec<u8>, Release>,
+    out: Sorter,
+    payload: Vec<u8>,
+}
+
+const COMBINE: usize = 4096;
+
+impl Combiner {
+    fn new(out: Sorter) -> Combiner {
+        Combiner { held: HashMap::new(), out, payload: Vec::new() }
+    }
+
+    fn entry(&mut self, key: Vec<u8>) -> Result<&mut Release, ReportError> {
+        if self.held.len() >= COMBINE && !self.held.contains_key(&key) {
+            self.flush()?;
+        }
+        Ok(self.held.entry(key).or_insert_with(Release::new))
+    }
+
+    fn flush(&mut self) -> Result<(), ReportError> {
+        // In key order, so that the spill does not depend on the map's order.
+        let mut held: Vec<(Vec<u8>, Release)> = self.held.drain().collect();
+        held.sort_by(|a, b| a.0.cmp(&b.0));
+        for (k, mut r) in held {
+            self.payload.clear();
+            r.encode(&mut self.payload);
+            self.out.push(&k, &self.payload).map_err(spill_err)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Merged, ReportError> {
+        self.flush()?;
+        self.out.finish().map_err(spill_err)
+    }
 }
 
 fn is_python(inner: &str) -> bool {
@@ -253,150 +392,364 @@ fn in_tests_docs(inner: &str) -> bool {
     parts.iter().any(|d| matches!(d.to_ascii_lowercase().as_str(), "test" | "tests" | "testing" | "doc" | "docs" | "example" | "examples"))
 }
 
+/// Adds `t` into `into` (same list of things).
+fn add_tally(into: &mut Tally, t: &Tally) {
+    if into.with.is_empty() {
+        into.with = vec![0; t.with.len()];
+    }
+    into.units += t.units;
+    for (a, b) in into.with.iter_mut().zip(&t.with) {
+        *a += b;
+    }
+}
+
+/// Month tallies summed into buckets of `period`.
+fn coarsen(months: &BTreeMap<i32, Tally>, period: Period) -> BTreeMap<i32, Tally> {
+    let mut out: BTreeMap<i32, Tally> = BTreeMap::new();
+    for (&m, t) in months {
+        add_tally(out.entry(period.of_month(m)).or_default(), t);
+    }
+    out
+}
+
+/// How many pyproject.toml blobs are read at once to learn build backends.
+const BACKEND_BATCH: usize = 16_384;
+
 /// Reads the index rows of `sel` and the facts, and counts. `progress` gets the rows read so
 /// far; `cancel` stops the scan (what was read is still counted).
+///
+/// Memory does not grow with the corpus: facts, Python rows, releases and (project, month)
+/// pairs flow through sorted spills (budget: `memory_budget_bytes` of `corpus.toml`, spills
+/// under `<corpus>/tmp/`), joined by blob id and merged by release; what is held are tallies
+/// per month and counts per imported module.
 pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<Data, ReportError> {
+    let budget = usize::try_from(corpus.config().memory_budget_bytes).unwrap_or(usize::MAX);
+    let tmp = corpus.root().join("tmp");
+    pycorpus_spill::remove_stale(&tmp).map_err(spill_err)?;
+    let sorter = |share: usize| Sorter::new(&tmp, budget / share).map_err(spill_err);
     let mut modules = Names::default();
     let dir = pycorpus_analyze::analysis_dir(corpus);
-    let mut blobs = load_facts(&dir, &mut modules)?;
-    if blobs.is_empty() {
+    let mut facts = sorter(4)?;
+    if load_facts(&dir, &mut modules, &mut facts)? == 0 {
         return Err(ReportError::NoFacts(dir));
     }
+    let n = FEATURES.len();
+
+    // 1. The scan: release partials (path facts, own module names), distributions, and the
+    //    Python rows, sorted by blob id for the join.
     let mut totals = Totals::default();
-    let mut projects = Names::default();
-    let mut releases: HashMap<(u32, String), Release> = HashMap::new();
-    // (project, month) -> (features used, holds an analysed Python file)
-    let mut project_months: HashMap<(u32, i32), (u64, bool)> = HashMap::new();
-    let mut dists: HashSet<(u32, String)> = HashSet::new();
+    let mut releases = Combiner::new(sorter(8)?);
+    let mut py_rows = sorter(4)?;
+    let mut last_dist: Option<(String, String)> = None;
     let mut scanned = 0u64;
+    let mut failed: Option<ReportError> = None;
+    let mut payload = Vec::new();
     corpus.for_each_row(&sel.filter, &mut |row: FileRow| {
-        scanned += 1;
-        if scanned.is_multiple_of(4096) {
-            progress(scanned);
-        }
-        totals.files += 1;
-        let pid = projects.id(&row.project_name);
-        dists.insert((pid, row.project_release.clone()));
-        let inner = row.inner_path();
-        let sdist = row.dist_type == DistType::Sdist;
-        let rel = releases.entry((pid, row.project_version.clone())).or_insert_with(|| Release {
-            first: i64::MAX,
-            bits: 0,
-            python_files: 0,
-            minor: 0,
-            imports: HashSet::new(),
-            own: HashSet::new(),
-            packaging: Packaging::default(),
-            sdist: false,
-            pyproject: None,
-        });
-        rel.first = rel.first.min(row.uploaded_on);
-        rel.sdist |= sdist;
-        rel.packaging.add_path(inner, sdist);
-        if sdist && row.is_stored() && Packaging::is_top_pyproject(inner) {
-            rel.pyproject = Some(row.hash);
-        }
-        let pm = project_months.entry((pid, month_of(row.uploaded_on))).or_default();
-        if !(row.is_stored() && is_python(inner)) {
-            return !cancel.load(Ordering::Relaxed);
-        }
-        if sel.exclude_tests_docs && in_tests_docs(inner) {
-            totals.python_files_excluded += 1;
-            return !cancel.load(Ordering::Relaxed);
-        }
-        totals.python_files += 1;
-        // Its own module and folder names: `import mypkg` inside mypkg is not a third-party use.
-        let mut parts = inner.split('/');
-        if let Some(file) = parts.next_back() {
-            for name in parts.chain(file.rsplit_once('.').map(|(stem, _)| stem)) {
-                if let Some(&id) = modules.ids.get(name) {
-                    rel.own.insert(id);
+        let mut step = || -> Result<(), ReportError> {
+            scanned += 1;
+            if scanned.is_multiple_of(4096) {
+                progress(scanned);
+            }
+            totals.files += 1;
+            if last_dist.as_ref().is_none_or(|(p, r)| *p != row.project_name || *r != row.project_release) {
+                totals.distributions += 1;
+                last_dist = Some((row.project_name.clone(), row.project_release.clone()));
+            }
+            let inner = row.inner_path();
+            let sdist = row.dist_type == DistType::Sdist;
+            let key = release_key(&row.project_name, &row.project_version);
+            let rel = releases.entry(key.clone())?;
+            rel.first = rel.first.min(row.uploaded_on);
+            rel.sdist |= sdist;
+            rel.packaging.add_path(inner, sdist);
+            if sdist && row.is_stored() && Packaging::is_top_pyproject(inner) {
+                rel.pyproject = Some(row.hash);
+            }
+            if !(row.is_stored() && is_python(inner)) {
+                return Ok(());
+            }
+            if sel.exclude_tests_docs && in_tests_docs(inner) {
+                totals.python_files_excluded += 1;
+                return Ok(());
+            }
+            totals.python_files += 1;
+            // Its own module and folder names: `import mypkg` inside mypkg is not a third-party use.
+            let mut parts = inner.split('/');
+            if let Some(file) = parts.next_back() {
+                for name in parts.chain(file.rsplit_once('.').map(|(stem, _)| stem)) {
+                    if let Some(&id) = modules.ids.get(name) {
+                        rel.own.insert(id);
+                    }
                 }
             }
-        }
-        let Some(b) = blobs.get_mut(&row.hash) else {
-            totals.python_files_without_facts += 1;
-            return !cancel.load(Ordering::Relaxed);
+            let mut k = Key::new();
+            k.bytes(row.hash.as_bytes());
+            payload.clear();
+            put_u64(&mut payload, row.uploaded_on as u64);
+            put_str(&mut payload, &row.project_name);
+            put_str(&mut payload, &row.project_version);
+            py_rows.push(&k.0, &payload).map_err(spill_err)
         };
-        b.first = b.first.min(row.uploaded_on);
-        rel.bits |= b.bits;
-        rel.python_files += 1;
-        rel.minor = rel.minor.max(b.minor);
-        rel.imports.extend(b.imports.iter().copied());
-        pm.0 |= b.bits;
-        pm.1 = true;
+        if let Err(e) = step() {
+            failed = Some(e);
+            return false;
+        }
         !cancel.load(Ordering::Relaxed)
     })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     progress(scanned);
-    totals.projects = projects.names.len() as u64;
-    totals.releases = releases.len() as u64;
-    totals.distributions = dists.len() as u64;
+
+    // 2. The join of Python rows with the facts, by blob id: what each unique file uses (first
+    //    seen at its earliest selected row), and partials of releases and (project, month).
+    let mut file_months: BTreeMap<i32, Tally> = BTreeMap::new();
+    let mut file_overall = Tally::default();
+    let mut status: BTreeMap<String, u64> = BTreeMap::new();
+    let mut min_versions: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
+    let mut import_files: HashMap<u32, u64> = HashMap::new();
+    let mut project_months = Combiner::new(sorter(8)?);
+    {
+        let mut facts = facts.finish().map_err(spill_err)?;
+        let mut rows = py_rows.finish().map_err(spill_err)?;
+        let mut blob: Option<(Oid, Blob, i64)> = None;
+        let mut unique_files = 0u64;
+        let mut without_facts = 0u64;
+        let mut end_blob = |b: Option<(Oid, Blob, i64)>| {
+            if let Some((_, b, first)) = b {
+                unique_files += 1;
+                let t = file_months.entry(month_of(first)).or_default();
+                t.add(b.bits, n);
+                file_overall.add(b.bits, n);
+                *status.entry(b.status.as_str().to_string()).or_default() += 1;
+                if b.minor > 0 {
+                    min_versions.entry(b.minor).or_default().0 += 1;
+                }
+                for &m in &b.imports {
+                    *import_files.entry(m).or_default() += 1;
+                }
+            }
+        };
+        let bad = |what: &str| ReportError::Spill(std::io::Error::other(format!("{what} does not read back")));
+        while let Some((key, row)) = rows.next().map_err(spill_err)? {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let oid = Oid::from_slice(key).ok_or_else(|| bad("a row's blob id"))?;
+            if blob.as_ref().is_none_or(|(o, _, _)| *o != oid) {
+                end_blob(blob.take());
+                // The facts of this blob: the last of its group, if any.
+                while facts.peek_key().map_err(spill_err)?.is_some_and(|k| k < &oid.as_bytes()[..]) {
+                    facts.next().map_err(spill_err)?;
+                }
+                let mut found = None;
+                while facts.peek_key().map_err(spill_err)? == Some(&oid.as_bytes()[..]) {
+                    let (_, f) = facts.next().map_err(spill_err)?.ok_or_else(|| bad("a fact"))?;
+                    found = Some(Blob::decode(f).ok_or_else(|| bad("a fact"))?);
+                }
+                blob = found.map(|b| (oid, b, i64::MAX));
+            }
+            let Some((_, b, first)) = blob.as_mut() else {
+                without_facts += 1;
+                continue;
+            };
+            let mut r = Reader(row);
+            let (uploaded_on, project, version) = (|| Some((r.u64()? as i64, r.string()?, r.string()?)))().ok_or_else(|| bad("a Python row"))?;
+            *first = (*first).min(uploaded_on);
+            let rel = releases.entry(release_key(&project, &version))?;
+            rel.bits |= b.bits;
+            rel.python_files += 1;
+            rel.minor = rel.minor.max(b.minor);
+            rel.imports.extend(b.imports.iter().copied());
+            let mut k = Key::new();
+            k.str(&project).u64(month_of(uploaded_on) as u32 as u64);
+            project_months.entry(k.0)?.bits |= b.bits;
+        }
+        end_blob(blob.take());
+        totals.unique_python_files = unique_files;
+        totals.python_files_without_facts = without_facts;
+    }
+
+    // 3. Releases, merged: per month of first upload; their imports; packaging of those with
+    //    a source distribution, whose pyproject.toml (read below) names a build backend.
+    let mut release_months: BTreeMap<i32, Tally> = BTreeMap::new();
+    let mut release_overall = Tally::default();
+    let mut import_releases: HashMap<u32, u64> = HashMap::new();
+    let mut packaging_months: BTreeMap<i32, Tally> = BTreeMap::new();
+    let mut backend_months: BTreeMap<i32, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    let mut pyprojects = sorter(8)?;
+    let (mut lo, mut hi): (Option<i32>, Option<i32>) = (None, None);
+    let mut count_packaging = |month: i32, p: &Packaging| {
+        let bits = PACKAGING.iter().enumerate().fold(0u64, |acc, (i, (_, _, test))| acc | (u64::from(test(p)) << i));
+        packaging_months.entry(month).or_default().add(bits, PACKAGING.len());
+        if p.pyproject {
+            let e = backend_months.entry(month).or_default();
+            e.0 += 1;
+            *e.1.entry(p.build_backend.clone().unwrap_or_else(|| NO_BACKEND.to_string())).or_default() += 1;
+        }
+    };
+    {
+        let mut merged = releases.finish()?;
+        let mut current: Option<(Vec<u8>, Release)> = None;
+        let mut last_project: Vec<u8> = Vec::new();
+        loop {
+            let item = merged.next().map_err(spill_err)?;
+            if let Some((key, _)) = &item
+                && current.as_ref().is_some_and(|(k, _)| k == key) {
+                    let (_, part) = item.expect("an item");
+                    current.as_mut().expect("current").1.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a release does not read back")))?;
+                    continue;
+                }
+            if let Some((key, mut r)) = current.take() {
+                // key = project \0\0 version \0\0: the project is what precedes the first terminator
+                let project_end = key.windows(2).position(|w| w == [0, 0]).unwrap_or(key.len());
+                if key[..project_end] != last_project[..] || totals.releases == 0 {
+                    totals.projects += 1;
+                    last_project = key[..project_end].to_vec();
+                }
+                totals.releases += 1;
+                let month = month_of(r.first);
+                lo = Some(lo.map_or(month, |l| l.min(month)));
+                hi = Some(hi.map_or(month, |h| h.max(month)));
+                if r.python_files > 0 {
+                    totals.releases_with_python += 1;
+                    release_months.entry(month).or_default().add(r.bits, n);
+                    release_overall.add(r.bits, n);
+                    if r.minor > 0 {
+                        min_versions.entry(r.minor).or_default().1 += 1;
+                    }
+                    // Leaving out a release's imports of its own third-party-looking names.
+                    for &m in &r.imports {
+                        if is_stdlib(&modules.names[m as usize]) || !r.own.contains(&m) {
+                            *import_releases.entry(m).or_default() += 1;
+                        }
+                    }
+                }
+                if r.sdist {
+                    totals.sdist_releases += 1;
+                    match r.pyproject {
+                        Some(oid) => {
+                            payload.clear();
+                            put_u32(&mut payload, month as u32);
+                            r.encode(&mut payload);
+                            pyprojects.push(oid.as_bytes(), &payload).map_err(spill_err)?;
+                        }
+                        None => count_packaging(month, &r.packaging),
+                    }
+                }
+            }
+            let Some((key, part)) = item else { break };
+            let mut r = Release::new();
+            r.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a release does not read back")))?;
+            current = Some((key.to_vec(), r));
+        }
+    }
+    {
+        // Build backends: the pyproject.toml blobs read a batch at a time, in blob id order.
+        let mut merged = pyprojects.finish().map_err(spill_err)?;
+        let mut batch: Vec<(Oid, i32, Release)> = Vec::new();
+        let mut flush = |batch: &mut Vec<(Oid, i32, Release)>| -> Result<(), ReportError> {
+            let wanted: OidSet = batch.iter().map(|(o, _, _)| *o).collect();
+            let mut backend_of: OidMap<Option<String>> = OidMap::default();
+            corpus.read_blobs(&wanted, &mut |oid, data| {
+                let mut p = Packaging::default();
+                p.set_pyproject_text(&String::from_utf8_lossy(&data));
+                backend_of.insert(oid, p.build_backend);
+            })?;
+            for (oid, month, mut r) in batch.drain(..) {
+                r.packaging.build_backend = backend_of.get(&oid).cloned().flatten();
+                count_packaging(month, &r.packaging);
+            }
+            Ok(())
+        };
+        while let Some((key, item)) = merged.next().map_err(spill_err)? {
+            let bad = || spill_err(std::io::Error::other("a release does not read back"));
+            let oid = Oid::from_slice(key).ok_or_else(bad)?;
+            let month = u32::from_le_bytes(item.get(..4).ok_or_else(bad)?.try_into().expect("4 bytes")) as i32;
+            let mut r = Release::new();
+            r.merge(&item[4..]).ok_or_else(bad)?;
+            batch.push((oid, month, r));
+            if batch.len() >= BACKEND_BATCH {
+                flush(&mut batch)?;
+            }
+        }
+        flush(&mut batch)?;
+    }
+
+    // 4. Projects per period: (project, month) pairs merged, then ORed per bucket of each
+    //    width (the width is chosen below, from the releases).
+    let mut project_views: Vec<BTreeMap<i32, Tally>> = vec![BTreeMap::new(); Period::ALL.len()];
+    let mut project_overall = Tally::default();
+    {
+        let mut merged = project_months.finish()?;
+        let mut current: Option<(Vec<u8>, u64)> = None;
+        let mut project: Vec<u8> = Vec::new();
+        // per width: (bucket, bits) being ORed; and all-time bits of the project
+        let mut open: Vec<Option<(i32, u64)>> = vec![None; Period::ALL.len()];
+        let mut ever: Option<u64> = None;
+        let close_project = |project_views: &mut Vec<BTreeMap<i32, Tally>>, project_overall: &mut Tally, open: &mut Vec<Option<(i32, u64)>>, ever: &mut Option<u64>| {
+            for (i, o) in open.iter_mut().enumerate() {
+                if let Some((b, bits)) = o.take() {
+                    project_views[i].entry(b).or_default().add(bits, n);
+                }
+            }
+            if let Some(bits) = ever.take() {
+                project_overall.add(bits, n);
+            }
+        };
+        loop {
+            let item = merged.next().map_err(spill_err)?;
+            if let Some((key, part)) = &item
+                && current.as_ref().is_some_and(|(k, _)| k == key) {
+                    let mut r = Release::new();
+                    r.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a project month does not read back")))?;
+                    current.as_mut().expect("current").1 |= r.bits;
+                    continue;
+                }
+            if let Some((key, bits)) = current.take() {
+                let (p, m) = key.split_at(key.len() - 8);
+                let month = u64::from_be_bytes(m.try_into().expect("8 bytes")) as u32 as i32;
+                if p != project {
+                    close_project(&mut project_views, &mut project_overall, &mut open, &mut ever);
+                    project = p.to_vec();
+                }
+                for (i, period) in Period::ALL.iter().enumerate() {
+                    let b = period.of_month(month);
+                    match &mut open[i] {
+                        Some((ob, obits)) if *ob == b => *obits |= bits,
+                        slot => {
+                            if let Some((ob, obits)) = slot.take() {
+                                project_views[i].entry(ob).or_default().add(obits, n);
+                            }
+                            *slot = Some((b, bits));
+                        }
+                    }
+                }
+                *ever.get_or_insert(0) |= bits;
+            }
+            let Some((key, part)) = item else { break };
+            let mut r = Release::new();
+            r.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a project month does not read back")))?;
+            current = Some((key.to_vec(), r.bits));
+        }
+        close_project(&mut project_views, &mut project_overall, &mut open, &mut ever);
+    }
 
     // Bucket width: from the releases that hold Python files.
-    let with_python: Vec<&Release> = releases.values().filter(|r| r.python_files > 0).collect();
-    totals.releases_with_python = with_python.len() as u64;
-    totals.sdist_releases = releases.values().filter(|r| r.sdist).count() as u64;
-    let months: Vec<i32> = releases.values().map(|r| month_of(r.first)).collect();
-    let (lo, hi) = (months.iter().min().copied(), months.iter().max().copied());
     let period = sel.period.unwrap_or_else(|| match (lo, hi) {
         (Some(lo), Some(hi)) => Period::auto(totals.releases_with_python, lo, hi, 30),
         _ => Period::Year,
     });
-    let bucket = |micros: i64| period.of_month(month_of(micros));
-    let n = FEATURES.len();
-
-    let mut views: Vec<BTreeMap<i32, Tally>> = vec![BTreeMap::new(); VIEWS.len()];
-    for r in &with_python {
-        views[0].entry(bucket(r.first)).or_default().add(r.bits, n);
-    }
-    let mut per_project: HashMap<(u32, i32), (u64, bool)> = HashMap::new();
-    for ((pid, month), (bits, py)) in project_months {
-        let e = per_project.entry((pid, period.of_month(month))).or_default();
-        e.0 |= bits;
-        e.1 |= py;
-    }
-    let mut ever: HashMap<u32, u64> = HashMap::new();
-    for (&(pid, p), &(bits, py)) in &per_project {
-        if py {
-            views[1].entry(p).or_default().add(bits, n);
-            *ever.entry(pid).or_default() |= bits;
-        }
-    }
-    let mut overall = vec![Tally::default(); VIEWS.len()];
-    for r in &with_python {
-        overall[0].add(r.bits, n);
-    }
-    for bits in ever.values() {
-        overall[1].add(*bits, n);
-    }
-    let mut status: BTreeMap<String, u64> = BTreeMap::new();
-    let mut min_versions: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
-    let mut import_files: HashMap<u32, u64> = HashMap::new();
-    for b in blobs.values().filter(|b| b.first != i64::MAX) {
-        totals.unique_python_files += 1;
-        views[2].entry(bucket(b.first)).or_default().add(b.bits, n);
-        overall[2].add(b.bits, n);
-        *status.entry(b.status.as_str().to_string()).or_default() += 1;
-        if b.minor > 0 {
-            min_versions.entry(b.minor).or_default().0 += 1;
-        }
-        for &m in b.imports.iter() {
-            *import_files.entry(m).or_default() += 1;
-        }
-    }
-    for r in &with_python {
-        if r.minor > 0 {
-            min_versions.entry(r.minor).or_default().1 += 1;
-        }
-    }
-
-    // Imports per release, leaving out a release's imports of its own third-party-looking names.
-    let mut import_releases: HashMap<u32, u64> = HashMap::new();
-    for r in &with_python {
-        for &m in &r.imports {
-            if is_stdlib(&modules.names[m as usize]) || !r.own.contains(&m) {
-                *import_releases.entry(m).or_default() += 1;
-            }
+    let width = Period::ALL.iter().position(|p| *p == period).unwrap_or(0);
+    let views = vec![coarsen(&release_months, period), project_views.swap_remove(width), coarsen(&file_months, period)];
+    let overall = vec![release_overall, project_overall, file_overall];
+    let packaging = coarsen(&packaging_months, period);
+    let mut backends: BTreeMap<i32, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    for (m, (units, names)) in backend_months {
+        let e = backends.entry(period.of_month(m)).or_default();
+        e.0 += units;
+        for (name, k) in names {
+            *e.1.entry(name).or_default() += k;
         }
     }
     let mut imports: Vec<Import> = import_releases
@@ -407,30 +760,6 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
         })
         .collect();
     imports.sort_by(|a, b| b.releases.cmp(&a.releases).then(b.files.cmp(&a.files)).then(a.module.cmp(&b.module)));
-
-    // Packaging, of releases with a source distribution; build backends from their pyproject.toml.
-    let wanted: OidSet = releases.values().filter(|r| r.sdist).filter_map(|r| r.pyproject).collect();
-    let mut backend_of: OidMap<Option<String>> = OidMap::default();
-    corpus.read_blobs(&wanted, &mut |oid, data| {
-        let mut p = Packaging::default();
-        p.set_pyproject_text(&String::from_utf8_lossy(&data));
-        backend_of.insert(oid, p.build_backend);
-    })?;
-    let mut packaging: BTreeMap<i32, Tally> = BTreeMap::new();
-    let mut backends: BTreeMap<i32, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
-    for r in releases.values_mut().filter(|r| r.sdist) {
-        let p = bucket(r.first);
-        if let Some(oid) = r.pyproject {
-            r.packaging.build_backend = backend_of.get(&oid).cloned().flatten();
-        }
-        let bits = PACKAGING.iter().enumerate().fold(0u64, |acc, (i, (_, _, test))| acc | (u64::from(test(&r.packaging)) << i));
-        packaging.entry(p).or_default().add(bits, PACKAGING.len());
-        if r.packaging.pyproject {
-            let e = backends.entry(p).or_default();
-            e.0 += 1;
-            *e.1.entry(r.packaging.build_backend.clone().unwrap_or_else(|| NO_BACKEND.to_string())).or_default() += 1;
-        }
-    }
     let span = views.iter().chain(std::iter::once(&packaging)).flat_map(|v| v.keys().copied()).fold(None, |acc: Option<(i32, i32)>, p| match acc {
         None => Some((p, p)),
         Some((a, b)) => Some((a.min(p), b.max(p))),

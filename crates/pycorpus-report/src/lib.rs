@@ -36,6 +36,9 @@ pub enum ReportError {
     /// No facts to report on.
     #[error("no language facts in {0}: run `pycorpus analyze` first")]
     NoFacts(PathBuf),
+    /// The sorted spills of the counting (disk full, a temporary file removed under us).
+    #[error("counting through temporary files under the corpus's tmp/ folder: {0}")]
+    Spill(#[source] std::io::Error),
     /// Ctrl-C during the scan: a report of part of the corpus would mislead, so none is written.
     #[error("interrupted: no report written")]
     Interrupted,

@@ -98,10 +98,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Lock { output } => {
             let corpus = Corpus::open(&root, Access::Read)?;
-            let text = corpus.lock_text()?;
             match output {
-                Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
-                None => out.write_all(text.as_bytes())?,
+                Some(p) => {
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| format!("writing {}", p.display()))?);
+                    corpus.write_lock(&mut f)?;
+                    f.flush().with_context(|| format!("writing {}", p.display()))?;
+                }
+                None => {
+                    corpus.write_lock(&mut out)?;
+                }
             }
             ExitCode::SUCCESS
         }
