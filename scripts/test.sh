@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the tests need, then runs every test: the Rust suites (unit + end-to-end) and
-# the Python suite (oracle agreement, pyarrow and DuckDB loading, the report in headless Chromium,
-# BitTorrent swarms on 127.0.0.1 with opentracker and aria2). CI runs exactly this.
+# Installs what the tests need, then runs every test: the Rust suites (unit + end-to-end), the
+# scale check (bench/scale.py --quick: a generated index at two sizes through every command,
+# asserting flat peak memory) and the Python suite (oracle agreement, pyarrow and DuckDB
+# loading, the report in headless Chromium, BitTorrent swarms on 127.0.0.1 with opentracker
+# and aria2). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+echo "== Scale check: a generated index at 1x and 2x (100,000 file rows each way), every command"
+echo "   run against it on 127.0.0.1; export, report and stream must keep a flat peak memory"
+python3 bench/scale.py --quick --no-record --bin "$PWD/target/debug/pycorpus" --work "${TMPDIR:-/tmp}/pycorpus-scale-check"
 
 echo "== Python tests"
 PYCORPUS_BIN="$PWD/target/debug/pycorpus" python3 -m pytest tests -q -p no:cacheprovider
