@@ -224,3 +224,16 @@ def test_a_tiny_memory_budget_gives_the_same_tables(report, tmp_path):
             assert (csv_a / name).read_bytes() == (csv_b / name).read_bytes(), (period, name)
     leftover = os.path.join(small.corpus, "tmp")
     assert not os.path.exists(leftover) or os.listdir(leftover) == []
+
+
+def test_spill_folder_that_cannot_be_made_is_a_clear_error(report, tmp_path):
+    """<corpus>/tmp taken by a file: the report stops with exit 1 and names the folder."""
+    r, _ = report
+    broken = Runner(r.binary, str(tmp_path / "corpus"))
+    shutil.copytree(r.corpus, broken.corpus)
+    shutil.rmtree(os.path.join(broken.corpus, "tmp"), ignore_errors=True)
+    open(os.path.join(broken.corpus, "tmp"), "w").write("not a folder")
+    res = broken.run("report", "-o", str(tmp_path / "r.html"), "--no-charts", check=False)
+    assert res.returncode == 1, res
+    assert "tmp" in res.stderr and "temporary files" in res.stderr, res.stderr
+    assert not (tmp_path / "r.html").exists()

@@ -20,9 +20,9 @@ pub struct Config {
     pub pack_frame_bytes: u64,
     /// Sync the journal to disk at every distribution (survives power loss, not only crashes).
     pub durable: bool,
-    /// Memory that commands whose work grows with the selection (export's dedup and splits)
-    /// hold before they spill sorted runs to `<corpus>/tmp/` or their output's temporary
-    /// folder. Default 1 GiB. Their peak is this plus fixed costs (threads, decoded frames).
+    /// Memory that commands whose work grows with the selection (export, report, lock) hold
+    /// before they spill sorted runs to `<corpus>/tmp/` or their output's temporary folder.
+    /// Default 1 GiB. Their peak is this plus fixed costs (threads, decoded frames).
     pub memory_budget_bytes: u64,
     /// Archive limits.
     pub limits: LimitsConfig,
@@ -82,7 +82,7 @@ impl Config {
              pack_level = {}             # zstd level of sealed packs (1-22)\n\
              pack_frame_bytes = {}   # bytes per zstd frame; larger packs tighter, reads slower\n\
              durable = {}             # fsync the journal after every distribution\n\
-             memory_budget_bytes = {}   # held in memory before sorting spills to disk (export)\n\n\
+             memory_budget_bytes = {}   # export, report, lock: held in memory before sorted runs spill to disk\n\n\
              [limits]                   # per archive; a distribution over a limit is recorded as failed\n\
              max_entries = {}\n\
              max_entry_bytes = {}\n\

@@ -224,18 +224,6 @@ impl Corpus {
         })
     }
 
-    /// Every distribution, sealed shards first.
-    pub fn releases(&self) -> Result<Vec<Release>, CoreError> {
-        let mut out = Vec::new();
-        for shard in self.shards()? {
-            match shard.kind {
-                ShardKind::Sealed => out.extend(read_releases(&shard.dir.join("releases.parquet"))?),
-                ShardKind::Open => out.extend(open_records(&shard)?.into_iter().flat_map(|(_, r, _)| r).map(|r| r.release)),
-            }
-        }
-        Ok(out)
-    }
-
     /// Reads a blob from whichever shard holds it (sealed shards are looked up through their
     /// index without reading it whole).
     pub fn read_blob(&self, oid: &Oid) -> Result<Option<Vec<u8>>, CoreError> {
@@ -254,15 +242,9 @@ impl Corpus {
         Ok(None)
     }
 
-    /// The corpus's lock file (the TSV that `sync --lock` reads): every distribution read
-    /// whole, by project, upload time and file name. See [`Corpus::write_lock`].
-    pub fn lock_text(&self) -> Result<String, CoreError> {
-        let mut out = Vec::new();
-        self.write_lock(&mut out)?;
-        Ok(String::from_utf8(out).expect("the lock is written from strings"))
-    }
-
-    /// Writes the lock file to `out`; returns the number of distributions in it. Releases are
+    /// Writes the corpus's lock file (the TSV that `sync --lock` reads: every distribution
+    /// read whole, by project, upload time and file name) to `out`; returns the number of
+    /// distributions in it. Releases are
     /// read a shard at a time and ordered through a sorter (`memory_budget_bytes`, spilling
     /// under `<corpus>/tmp/`), so the corpus's releases are never all in memory.
     pub fn write_lock(&self, out: &mut dyn std::io::Write) -> Result<u64, CoreError> {

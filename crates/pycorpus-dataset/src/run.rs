@@ -90,7 +90,9 @@ struct BlobOut {
     /// Functions passing the filters under each of [`Scenario::ALL`].
     per_scenario: [u64; 3],
     functions: u64,
-    records: Vec<Record>,
+    /// Its records, ready for the first sort: (exact-duplicate key + export order, encoded
+    /// record), made on the worker threads so that the sink only pushes them.
+    records: Vec<(Vec<u8>, Vec<u8>)>,
     dropped: Vec<Drop>,
 }
 
@@ -127,7 +129,6 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
     // frames and parse trees in flight. Merges after it take up to half.
     let mut by_hash = Sorter::new(&spill, budget / 4).map_err(io_err)?;
     let mut sink_error: Option<std::io::Error> = None;
-    let mut payload = Vec::new();
     let mut filter = opts.filter.clone();
     if filter.exts.is_empty() {
         filter.exts = vec!["py".into()];
@@ -199,7 +200,21 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
             out.functions = total;
             out.per_scenario = per_scenario;
             out.dropped = dropped;
-            out.records = found.into_iter().zip(judged).map(|(f, nl)| record(f, nl, row, license)).collect();
+            out.records = found
+                .into_iter()
+                .zip(judged)
+                .map(|(f, nl)| {
+                    let r = record(f, nl, row, license);
+                    // Sorted by exact-duplicate key, then the export's order: the first of
+                    // each group of exact duplicates is the earliest.
+                    let mut key = Key::new();
+                    key.bytes(&if opts.filters.dedup_exact { exact_key(&r.code_token_texts()) } else { [0; 20] });
+                    order_key(&r, &mut key);
+                    let mut payload = Vec::new();
+                    codec::encode(&r, &mut payload);
+                    (key.0, payload)
+                })
+                .collect();
             Ok(out)
         },
         &mut |out: BlobOut| {
@@ -214,16 +229,8 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
             for d in out.dropped {
                 *dropped.entry(d).or_default() += 1;
             }
-            for r in out.records {
-                // Sorted by exact-duplicate key, then the export's order: the first of each
-                // group of exact duplicates is the earliest.
-                let exact = if opts.filters.dedup_exact { exact_key(&r.code_token_texts()) } else { [0; 20] };
-                let mut key = Key::new();
-                key.bytes(&exact);
-                order_key(&r, &mut key);
-                payload.clear();
-                codec::encode(&r, &mut payload);
-                if let Err(e) = by_hash.push(&key.0, &payload) {
+            for (key, payload) in out.records {
+                if let Err(e) = by_hash.push(&key, &payload) {
                     sink_error.get_or_insert(e);
                     return Err(pycorpus_explore::ExploreError::Output(std::io::Error::other("spilling records failed")));
                 }
@@ -239,18 +246,17 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
         return Err(DatasetError::Interrupted);
     }
     let near = opts.filters.near_duplicate_jaccard < 1.0;
-    let step = |e: std::io::Error| io_err(e);
 
     // 1. Exact duplicates: keep the first of each key; the rest go on in the export's order,
     //    and (for near duplicates) into one LSH bucket per band.
     summary.spilled_bytes += by_hash.spilled_bytes();
-    let mut kept = Sorter::new(&spill, budget / 4).map_err(step)?;
-    let mut bands = Sorter::new(&spill, budget / 4).map_err(step)?;
+    let mut kept = Sorter::new(&spill, budget / 4).map_err(io_err)?;
+    let mut bands = Sorter::new(&spill, budget / 4).map_err(io_err)?;
     {
-        let mut merged = by_hash.finish().map_err(step)?;
+        let mut merged = by_hash.finish().map_err(io_err)?;
         let mut previous: Option<[u8; 20]> = None;
         let mut set_bytes = Vec::new();
-        while let Some((key, payload)) = merged.next().map_err(step)? {
+        while let Some((key, payload)) = merged.next().map_err(io_err)? {
             check(cancel)?;
             let (exact, order) = key.split_at(20);
             if opts.filters.dedup_exact && previous.as_ref().is_some_and(|p| p[..] == *exact) {
@@ -258,7 +264,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
                 continue;
             }
             previous = exact.try_into().ok();
-            kept.push(order, payload).map_err(step)?;
+            kept.push(order, payload).map_err(io_err)?;
             if near {
                 let r = decode(payload, &spill)?;
                 let set = near_set(&r.code_token_texts());
@@ -267,7 +273,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
                 for (band, bucket) in band_keys(&set).into_iter().enumerate() {
                     let mut k = Key::new();
                     k.u64(band as u64).u64(bucket).bytes(order);
-                    bands.push(&k.0, &set_bytes).map_err(step)?;
+                    bands.push(&k.0, &set_bytes).map_err(io_err)?;
                 }
             }
         }
@@ -277,12 +283,12 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
 
     // 2. Near duplicates: within each bucket, in the export's order, a record alike one of the
     //    first MAX_PER_BAND others of the bucket is dropped (their keys, sorted, in `near_ids`).
-    let mut near_ids = Sorter::new(&spill, budget / 8).map_err(step)?;
+    let mut near_ids = Sorter::new(&spill, budget / 8).map_err(io_err)?;
     {
-        let mut merged = bands.finish().map_err(step)?;
+        let mut merged = bands.finish().map_err(io_err)?;
         let mut bucket: Vec<u8> = Vec::new();
         let mut earlier: Vec<Vec<u64>> = Vec::new();
-        while let Some((key, set)) = merged.next().map_err(step)? {
+        while let Some((key, set)) = merged.next().map_err(io_err)? {
             check(cancel)?;
             let (b, order) = key.split_at(16);
             if b != bucket {
@@ -292,7 +298,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
             }
             let set = decode_set(set);
             if earlier.iter().any(|e| is_near(&set, e, opts.filters.near_duplicate_jaccard)) {
-                near_ids.push(order, &[]).map_err(step)?;
+                near_ids.push(order, &[]).map_err(io_err)?;
             } else if earlier.len() < MAX_PER_BAND {
                 earlier.push(set);
             }
@@ -302,16 +308,16 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
     summary.spilled_bytes += near_ids.spilled_bytes();
 
     // 3. The kept records, less the near duplicates, by split and the split's order.
-    let mut by_split = Sorter::new(&spill, budget / 4).map_err(step)?;
+    let mut by_split = Sorter::new(&spill, budget / 4).map_err(io_err)?;
     {
-        let mut records = kept.finish().map_err(step)?;
-        let mut near_ids = near_ids.finish().map_err(step)?;
-        while let Some((order, payload)) = records.next().map_err(step)? {
+        let mut records = kept.finish().map_err(io_err)?;
+        let mut near_ids = near_ids.finish().map_err(io_err)?;
+        while let Some((order, payload)) = records.next().map_err(io_err)? {
             check(cancel)?;
-            while near_ids.peek_key().map_err(step)?.is_some_and(|k| k < order) {
-                near_ids.next().map_err(step)?;
+            while near_ids.peek_key().map_err(io_err)?.is_some_and(|k| k < order) {
+                near_ids.next().map_err(io_err)?;
             }
-            if near_ids.peek_key().map_err(step)? == Some(order) {
+            if near_ids.peek_key().map_err(io_err)? == Some(order) {
                 *dropped.entry(Drop::NearDuplicate).or_default() += 1;
                 continue;
             }
@@ -320,7 +326,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
             let mut key = Key::new();
             key.u64(SPLITS.iter().position(|s| *s == split).unwrap_or(0) as u64);
             split_order_key(&r, &mut key);
-            by_split.push(&key.0, payload).map_err(step)?;
+            by_split.push(&key.0, payload).map_err(io_err)?;
         }
     }
     summary.spilled_bytes += by_split.spilled_bytes();
@@ -328,10 +334,10 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
 
     // 4. The files: each split in chunks of `chunk_records`.
     {
-        let mut records = by_split.finish().map_err(step)?;
+        let mut records = by_split.finish().map_err(io_err)?;
         let mut chunk: Option<(usize, usize, ChunkWriter)> = None;
         let root = tmp.join("python").join("final").join(opts.format.dir());
-        while let Some((key, payload)) = records.next().map_err(step)? {
+        while let Some((key, payload)) = records.next().map_err(io_err)? {
             check(cancel)?;
             let split = usize::try_from(u64::from_be_bytes(key[..8].try_into().expect("8 bytes"))).unwrap_or(0).min(SPLITS.len() - 1);
             let mut r = decode(payload, &spill)?;
@@ -413,8 +419,11 @@ fn split_order_key(r: &Record, k: &mut Key) {
 /// shard), so that memory holds a shard's releases, never the corpus's.
 struct Licenses {
     shards: Vec<ShardInfo>,
-    cached: Mutex<Option<(u32, Arc<HashMap<String, Option<String>>>)>>,
+    /// The shard last read and its licenses by distribution file name.
+    cached: Mutex<Option<(u32, Arc<LicenseMap>)>>,
 }
+
+type LicenseMap = HashMap<String, Option<String>>;
 
 impl Licenses {
     fn new(corpus: &Corpus) -> Result<Licenses, DatasetError> {
@@ -431,7 +440,7 @@ impl Licenses {
                         Some(s) => shard_releases(s)?,
                         None => Vec::new(),
                     };
-                    let map = Arc::new(releases.into_iter().map(|r| (r.project_release, r.license)).collect::<HashMap<_, _>>());
+                    let map = Arc::new(releases.into_iter().map(|r| (r.project_release, r.license)).collect::<LicenseMap>());
                     *cached = Some((row.repository, map.clone()));
                     map
                 }

@@ -63,7 +63,7 @@ pub struct ChunkWriter {
 }
 
 enum Inner {
-    Jsonl(std::io::BufWriter<flate2::write::GzEncoder<std::fs::File>>),
+    Jsonl(Box<std::io::BufWriter<flate2::write::GzEncoder<std::fs::File>>>),
     Parquet(Box<ArrowWriter<std::fs::File>>, Vec<Record>),
 }
 
@@ -75,7 +75,7 @@ impl ChunkWriter {
         let file = std::fs::File::create(&path).map_err(io(&path))?;
         let inner = match format {
             // Buffered: the compressor does work per write call (serde_json writes token by token).
-            Format::JsonlGz => Inner::Jsonl(std::io::BufWriter::with_capacity(1 << 20, GzBuilder::new().mtime(0).write(file, Compression::new(6)))),
+            Format::JsonlGz => Inner::Jsonl(Box::new(std::io::BufWriter::with_capacity(1 << 20, GzBuilder::new().mtime(0).write(file, Compression::new(6))))),
             Format::Parquet => {
                 let props = WriterProperties::builder()
                     .set_compression(PqCompression::ZSTD(ZstdLevel::try_new(3).map_err(|e| other(&path, e))?))
@@ -97,7 +97,7 @@ impl ChunkWriter {
         self.records += 1;
         match &mut self.inner {
             Inner::Jsonl(w) => {
-                serde_json::to_writer(&mut *w, &r.view()).map_err(|e| other(&self.path, e))?;
+                serde_json::to_writer(&mut **w, &r.view()).map_err(|e| other(&self.path, e))?;
                 w.write_all(b"\n").map_err(io(&self.path))
             }
             Inner::Parquet(w, batch) => {

@@ -260,7 +260,6 @@ fn spill_err(e: std::io::Error) -> ReportError {
 
 /// What is known of a release (project and version), from part of its rows: partials of one
 /// release, from the scan and from the join with the facts, are merged by [`Release::merge`].
-#[derive(Default)]
 struct Release {
     first: i64,
     sdist: bool,
@@ -281,11 +280,14 @@ fn packaging_flags(p: &mut Packaging) -> [&mut bool; PATH_FACTS] {
     [&mut p.pyproject, &mut p.setup_py, &mut p.setup_cfg, &mut p.py_typed, &mut p.pyi, &mut p.requirements_txt, &mut p.rust, &mut p.c, &mut p.cpp, &mut p.cython]
 }
 
-impl Release {
-    fn new() -> Release {
-        Release { first: i64::MAX, ..Default::default() }
+impl Default for Release {
+    /// Nothing seen yet: the first upload is "never" (`i64::MAX`), so any row's time is earlier.
+    fn default() -> Release {
+        Release { first: i64::MAX, sdist: false, packaging: Packaging::default(), pyproject: None, own: BTreeSet::new(), bits: 0, python_files: 0, minor: 0, imports: BTreeSet::new() }
     }
+}
 
+impl Release {
     fn encode(&mut self, out: &mut Vec<u8>) {
         put_u64(out, self.first as u64);
         out.push(u8::from(self.sdist));
@@ -359,14 +361,12 @@ impl Combiner {
         if self.held.len() >= COMBINE && !self.held.contains_key(&key) {
             self.flush()?;
         }
-        Ok(self.held.entry(key).or_insert_with(Release::new))
+        Ok(self.held.entry(key).or_default())
     }
 
     fn flush(&mut self) -> Result<(), ReportError> {
-        // In key order, so that the spill does not depend on the map's order.
-        let mut held: Vec<(Vec<u8>, Release)> = self.held.drain().collect();
-        held.sort_by(|a, b| a.0.cmp(&b.0));
-        for (k, mut r) in held {
+        // Any order: the sorter orders the keys, and a key is held once per flush.
+        for (k, mut r) in self.held.drain() {
             self.payload.clear();
             r.encode(&mut self.payload);
             self.out.push(&k, &self.payload).map_err(spill_err)?;
@@ -639,7 +639,7 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
                 }
             }
             let Some((key, part)) = item else { break };
-            let mut r = Release::new();
+            let mut r = Release::default();
             r.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a release does not read back")))?;
             current = Some((key.to_vec(), r));
         }
@@ -666,7 +666,7 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
             let bad = || spill_err(std::io::Error::other("a release does not read back"));
             let oid = Oid::from_slice(key).ok_or_else(bad)?;
             let month = u32::from_le_bytes(item.get(..4).ok_or_else(bad)?.try_into().expect("4 bytes")) as i32;
-            let mut r = Release::new();
+            let mut r = Release::default();
             r.merge(&item[4..]).ok_or_else(bad)?;
             batch.push((oid, month, r));
             if batch.len() >= BACKEND_BATCH {
@@ -701,7 +701,7 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
             let item = merged.next().map_err(spill_err)?;
             if let Some((key, part)) = &item
                 && current.as_ref().is_some_and(|(k, _)| k == key) {
-                    let mut r = Release::new();
+                    let mut r = Release::default();
                     r.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a project month does not read back")))?;
                     current.as_mut().expect("current").1 |= r.bits;
                     continue;
@@ -728,7 +728,7 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
                 *ever.get_or_insert(0) |= bits;
             }
             let Some((key, part)) = item else { break };
-            let mut r = Release::new();
+            let mut r = Release::default();
             r.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a project month does not read back")))?;
             current = Some((key.to_vec(), r.bits));
         }
