@@ -1428,7 +1428,7 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
         def sync_counts(path, _err):
             s = _json_file(path)
             add = s.get("add", {})
-            return {"projects": s.get("projects"), "unchanged_projects": s.get("unchanged_projects"), "planned": len(s.get("planned", [])),
+            return {"projects": s.get("projects"), "unchanged_projects": s.get("unchanged_projects"), "planned": s.get("planned_files", len(s.get("planned", []))),
                     "downloaded": s.get("downloaded"), "downloaded_bytes": s.get("downloaded_bytes"), "failures": len(s.get("failures", [])),
                     "add_failures": len(add.get("failures", []) or []), "sealed_shards": len(add.get("sealed_shards", []) or [])}
         sync_argv = base + ["sync", "--all", "--index-url", server.url, "--jobs", str(jobs), "--json"]

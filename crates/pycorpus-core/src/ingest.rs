@@ -161,7 +161,7 @@ struct Ctx<'a> {
     /// Inputs handed back (read while a shard filled up): taken before the queue.
     pending: &'a Mutex<VecDeque<IngestItem>>,
     known_blobs: Mutex<HashSet<Oid>>,
-    known_dists: &'a HashSet<[u8; 32]>,
+    known_dists: &'a crate::state::Holdings,
     full: AtomicBool,
     stop: AtomicBool,
     cancel: &'a AtomicBool,
@@ -197,7 +197,8 @@ impl Corpus {
         cancel: &AtomicBool,
     ) -> Result<AddSummary, CoreError> {
         let mut summary = AddSummary::default();
-        let known_dists = self.state_mut()?.known_sha256(!opts.retry_failed)?;
+        self.state_mut()?; // a corpus opened for writing has its state database
+        let known_dists = crate::state::Holdings::open(&self.root.join("state.sqlite"), opts.retry_failed)?;
         let pending: Mutex<VecDeque<IngestItem>> = Mutex::new(VecDeque::new());
         let jobs = if opts.jobs == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.jobs };
         reporter.start("add", expected.0, expected.1);
@@ -422,10 +423,12 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
         Ok(x) => x,
         Err(e) => return fail(0, format!("unreadable: {}: {e}", item.path.display())),
     };
-    if ctx.known_dists.contains(&sha) {
-        return Some(Msg::Skipped { bytes: size, failure: None, item: item.clone() });
-    }
     let sha_hex = hex::encode(sha);
+    match ctx.known_dists.holds(Some(&sha_hex), &item.file_name) {
+        Ok(true) => return Some(Msg::Skipped { bytes: size, failure: None, item: item.clone() }),
+        Ok(false) => {}
+        Err(e) => return fail(size, format!("state.sqlite: {e}")),
+    }
     if let Some(want) = &item.expected_sha256
         && !want.eq_ignore_ascii_case(&sha_hex) {
             return fail(size, format!("sha256-mismatch: expected {want}, got {sha_hex}"));

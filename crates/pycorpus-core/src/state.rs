@@ -135,30 +135,32 @@ impl State {
     }
 }
 
-impl State {
-    /// sha256 of every distribution recorded; with `include_failed` false, only those read
-    /// to their end.
-    pub fn known_sha256(&self, include_failed: bool) -> Result<std::collections::HashSet<[u8; 32]>, CoreError> {
-        let sql = if include_failed { "SELECT sha256 FROM distributions" } else { "SELECT sha256 FROM distributions WHERE status = 'ok'" };
-        let mut st = self.conn.prepare(sql).map_err(CoreError::sql)?;
-        let mut out = std::collections::HashSet::new();
-        let mut rows = st.query([]).map_err(CoreError::sql)?;
-        while let Some(r) = rows.next().map_err(CoreError::sql)? {
-            let s: String = r.get(0).map_err(CoreError::sql)?;
-            let mut b = [0u8; 32];
-            if hex::decode_to_slice(&s, &mut b).is_ok() {
-                out.insert(b);
-            }
-        }
-        Ok(out)
+/// "Does the corpus hold this distribution?", asked of `state.sqlite` on a connection of its
+/// own (ingest workers and sync's planner ask while the writer commits): an indexed lookup
+/// per question, so nothing the size of the corpus is held in memory.
+pub struct Holdings {
+    conn: std::sync::Mutex<Connection>,
+    /// Count only distributions read to their end (failed ones are to be read again).
+    ok_only: bool,
+}
+
+impl Holdings {
+    /// Opens the state database of a corpus opened for writing.
+    pub fn open(path: &Path, ok_only: bool) -> Result<Holdings, CoreError> {
+        let conn = Connection::open(path).map_err(|e| CoreError::state(path, e))?;
+        conn.execute_batch("PRAGMA busy_timeout = 10000;").map_err(|e| CoreError::state(path, e))?;
+        Ok(Holdings { conn: std::sync::Mutex::new(conn), ok_only })
+    }
+
+    /// By sha256 (hex, any case) when known, else by file name (indexes that give no hash).
+    pub fn holds(&self, sha256: Option<&str>, file_name: &str) -> Result<bool, CoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let status = if self.ok_only { " AND status = 'ok'" } else { "" };
+        let found = match sha256 {
+            Some(s) => conn.prepare_cached(&format!("SELECT 1 FROM distributions WHERE sha256 = ?1{status}")).and_then(|mut st| st.query_row([s.to_ascii_lowercase()], |_| Ok(())).optional()),
+            None => conn.prepare_cached(&format!("SELECT 1 FROM distributions WHERE file_name = ?1{status}")).and_then(|mut st| st.query_row([file_name], |_| Ok(())).optional()),
+        };
+        found.map(|r| r.is_some()).map_err(CoreError::sql)
     }
 }
 
-impl State {
-    /// File names of every distribution recorded (for index files that give no sha256).
-    pub fn known_file_names(&self) -> Result<std::collections::HashSet<String>, CoreError> {
-        let mut st = self.conn.prepare("SELECT file_name FROM distributions").map_err(CoreError::sql)?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(CoreError::sql)?;
-        rows.collect::<Result<_, _>>().map_err(CoreError::sql)
-    }
-}

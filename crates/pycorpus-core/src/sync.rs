@@ -12,7 +12,8 @@ use pycorpus_archive::{normalize_project, DistFilename, DistType};
 use pycorpus_index::{json_api_url, parse_html_project, parse_html_root, parse_json_project, parse_json_root, parse_project_json, simple, Client, ClientOptions, IndexFile};
 use serde::Serialize;
 use crate::synclog::{FileStatus, SyncLog};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use pycorpus_spill::{codec, Key, Merged, Sorter};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -100,6 +101,9 @@ pub struct SyncSummary {
     /// Files the filters selected that the corpus already holds.
     pub already_present: u64,
     /// Files to fetch.
+    pub planned_files: u64,
+    /// The plan itself, oldest first: on a dry run only (a sync of the whole index does not
+    /// hold its plan in memory).
     pub planned: Vec<PlannedFile>,
     /// Their total size (as the index gives it).
     pub planned_bytes: u64,
@@ -117,27 +121,34 @@ pub struct SyncSummary {
     pub dry_run: bool,
 }
 
-/// A lock file row.
-#[derive(Debug, Clone)]
-struct LockRow {
-    project: String,
-    filename: String,
-    sha256: String,
-}
+/// Projects and files put in the selection, and planned files recorded, this many at a time.
+const BATCH: usize = 1024;
 
-fn read_lock(path: &Path) -> Result<Vec<LockRow>, CoreError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+/// Reads a lock file a line at a time, handing its rows (project, file name, lowercase
+/// sha256) to `each` in batches.
+fn read_lock(path: &Path, mut each: impl FnMut(&[(String, String, String)]) -> Result<(), CoreError>) -> Result<(), CoreError> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header = lines.next().transpose().map_err(|e| CoreError::io(path, e))?.unwrap_or_default();
+    let header: Vec<&str> = header.split('\t').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).ok_or_else(|| CoreError::Invalid(format!("{}: no {name:?} column (need project, filename, sha256)", path.display())));
     let (p, f, s) = (col("project")?, col("filename")?, col("sha256")?);
-    let mut rows = Vec::new();
-    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    let mut rows = Vec::with_capacity(BATCH);
+    for (i, line) in lines.enumerate() {
+        let line = line.map_err(|e| CoreError::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
         let cells: Vec<&str> = line.split('\t').collect();
         let get = |c: usize| cells.get(c).map(|v| v.trim().to_string()).ok_or_else(|| CoreError::Invalid(format!("{}: line {} has too few columns", path.display(), i + 2)));
-        rows.push(LockRow { project: get(p)?, filename: get(f)?, sha256: get(s)?.to_ascii_lowercase() });
+        rows.push((get(p)?, get(f)?, get(s)?.to_ascii_lowercase()));
+        if rows.len() == BATCH {
+            each(&rows)?;
+            rows.clear();
+        }
     }
-    Ok(rows)
+    each(&rows)
 }
 
 /// What the index says of one project.
@@ -270,8 +281,19 @@ fn latest_versions(files: Vec<PlannedFile>, n: usize) -> Vec<PlannedFile> {
     files.into_iter().filter(|f| keep.contains(&f.version)).collect()
 }
 
+/// Projects listed at once (`jobs` at a time), so that listings never pile up in memory.
+const LIST_BATCH: usize = 512;
+
+/// A project of the selection, listed (or not): (key, name, serial from the root, listing).
+type Listed = (String, String, Option<u64>, Result<Option<Listing>, CoreError>);
+
 impl Corpus {
     /// Mirrors the selected files from the index (see the module docs).
+    ///
+    /// Memory does not grow with the index: the selection lives in `state.sqlite`, projects
+    /// are listed a batch at a time, what the corpus holds is looked up there, and the plan
+    /// goes through a sorter (`memory_budget_bytes`) into the downloads, oldest first.
+    /// Only a dry run keeps its plan, which is its answer.
     pub fn sync(&mut self, opts: &SyncOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<SyncSummary, CoreError> {
         // A conda channel needs no package index; otherwise find it the way pip does.
         let index = match &opts.conda_channel {
@@ -282,240 +304,370 @@ impl Corpus {
         let mut summary = SyncSummary { index_url: index.url.clone(), index_source: format!("{:?}", index.source), dry_run: opts.dry_run, ..SyncSummary::default() };
         let client = Client::new(opts.client).map_err(|e| CoreError::Invalid(e.to_string()))?;
         let jobs = if opts.jobs == 0 { 4 } else { opts.jobs };
+        self.state_mut()?; // the log's tables exist once the state is open
+        let log = SyncLog::open(&self.root.join("state.sqlite"))?;
 
-        // Which projects, and (for a lock) which exact files.
-        let lock = opts.lock.as_deref().map(read_lock).transpose()?;
-        let mut names: Vec<String> = opts.projects.clone();
-        if let Some(f) = &opts.projects_file {
-            let text = std::fs::read_to_string(f).map_err(|e| CoreError::io(f, e))?;
-            names.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
-        }
-        if let Some(rows) = &lock {
-            names.extend(rows.iter().map(|r| r.project.clone()));
-        }
-        // PEP 691's root gives each project's serial: projects unchanged since their last
-        // complete sync (under the same selection) need not be listed again.
-        let mut root_serials: HashMap<String, u64> = HashMap::new();
-        if opts.all && opts.conda_channel.is_none() {
-            let page = client.get(&index.url, simple::ACCEPT).map_err(|e| CoreError::Invalid(e.to_string()))?;
-            if page.content_type.starts_with(simple::JSON_TYPE) {
-                for (n, serial) in parse_json_root(&page.body, &page.url).map_err(|e| CoreError::Invalid(e.to_string()))? {
-                    if let Some(serial) = serial {
-                        root_serials.insert(normalize_project(&n), serial);
-                    }
-                    names.push(n);
-                }
-            } else {
-                names.extend(parse_html_root(&page.body));
-            }
-        }
-        // The same project globs as every other command (PEP 503-normalised).
-        let mut exclude = pycorpus_catalog::ProjectMatcher::default();
-        for g in &opts.exclude {
-            exclude.add_glob(g).map_err(|e| CoreError::Invalid(format!("--exclude: {e}")))?;
-        }
-        let excluded = |n: &str| !opts.exclude.is_empty() && exclude.matches(&normalize_project(n));
-        let mut seen = HashSet::new();
-        names.retain(|n| seen.insert(normalize_project(n)) && !excluded(n));
-        let conda = match &opts.conda_channel {
-            Some(ch) => {
-                let subdirs = if opts.conda_subdirs.is_empty() { vec!["noarch".to_string()] } else { opts.conda_subdirs.clone() };
-                let listing = conda_listing(&client, ch, &subdirs)?;
-                if opts.all {
-                    names.extend(listing.keys().filter(|n| !excluded(n)).cloned());
-                }
-                summary.index_url = ch.clone();
-                summary.index_source = "conda channel".into();
-                Some(listing)
-            }
-            None => None,
-        };
-        let mut seen = HashSet::new();
-        names.retain(|n| seen.insert(normalize_project(n)));
-        if names.is_empty() {
+        let conda = self.select(opts, &client, &index.url, &log, &mut summary)?;
+        let selection = opts.selection_key();
+        let track_serials = opts.lock.is_none() && conda.is_none();
+        let (selected, unchanged) = log.selected(track_serials.then_some(selection.as_str()))?;
+        if selected == 0 {
             return Err(CoreError::Invalid("nothing selected: give --project NAME, --projects-file F, --lock FILE or --all".into()));
         }
-        summary.projects = names.len() as u64;
-        let log = SyncLog::open(&self.root.join("state.sqlite"))?;
-        let selection = opts.selection_key();
-        let track_serials = lock.is_none() && conda.is_none();
-        if track_serials && !root_serials.is_empty() {
-            let done = log.serials()?;
-            names.retain(|n| {
-                let n = normalize_project(n);
-                let same = root_serials.get(&n).is_some_and(|s| done.get(&n).is_some_and(|(d, sel)| d == s && *sel == selection));
-                summary.unchanged_projects += u64::from(same);
-                !same
-            });
-        }
+        summary.projects = selected;
+        summary.unchanged_projects = unchanged;
 
-        // List every project's files, `jobs` at a time.
-        reporter.start("index", names.len() as u64, 0);
-        let queue = Mutex::new(names.clone());
-        type Listed = (String, Option<Listing>);
-        let listed: Mutex<Vec<Listed>> = Mutex::new(Vec::new());
-        let errors: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..jobs {
-                s.spawn(|| loop {
-                    let Some(name) = queue.lock().expect("lock").pop() else { break };
-                    if cancel.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let found = match &conda {
-                        Some(listing) => Ok(listing.get(&normalize_project(&name)).map(|f| Listing { files: f.clone(), ..Listing::default() })),
-                        None => project_files(&client, &index.url, &name),
-                    };
-                    match found {
-                        Ok(files) => listed.lock().expect("lock").push((name, files)),
-                        Err(e) => errors.lock().expect("lock").push(Failure { file: name, reason: e.to_string() }),
-                    }
-                    reporter.advance(1, 0);
-                });
-            }
-        });
-        reporter.finish();
-        summary.failures.extend(errors.into_inner().expect("lock"));
-        let mut listed = listed.into_inner().expect("lock");
-        listed.sort_by(|a, b| a.0.cmp(&b.0));
-
-        // Filter.
-        let lock_files: Option<HashSet<(String, String)>> = lock.as_ref().map(|rows| rows.iter().map(|r| (r.filename.clone(), r.sha256.clone())).collect());
-        let known = self.state_mut()?.known_sha256(true)?;
-        let known_names = self.state_mut()?.known_file_names()?;
-        let mut serials: Vec<(String, u64)> = Vec::new();
-        for (name, listing) in listed {
-            let Some(Listing { files, meta, serial }) = listing else {
-                summary.projects_missing.push(name);
-                continue;
-            };
-            let project = normalize_project(&name);
-            if let Some(serial) = serial.or_else(|| root_serials.get(&project).copied()) {
-                serials.push((project.clone(), serial));
-            }
-            let mut planned = Vec::new();
-            for f in files {
-                let parsed = if conda.is_some() { DistFilename::parse_conda_tarball(&f.filename).or_else(|| DistFilename::parse(&f.filename, None)) } else { DistFilename::parse(&f.filename, Some(&project)) };
-                let Some(parsed) = parsed else { continue };
-                if let Some(lf) = &lock_files {
-                    if !f.sha256.as_ref().is_some_and(|s| lf.contains(&(f.filename.clone(), s.clone()))) {
-                        continue;
-                    }
-                } else if !opts.keeps(&f, parsed.dist_type) {
-                    continue;
-                }
-                let meta = IndexMeta { requires_python: f.requires_python.clone().or_else(|| meta.requires_python.clone()), yanked: f.yanked, ..meta.clone() };
-                planned.push(PlannedFile {
-                    project: project.clone(),
-                    version: f.version.clone().unwrap_or(parsed.version),
-                    filename: f.filename,
-                    url: f.url,
-                    sha256: f.sha256,
-                    size: f.size,
-                    upload_time: f.upload_time,
-                    meta,
-                });
-            }
-            if let (Some(n), None) = (opts.latest, &lock_files) {
-                planned = latest_versions(planned, n);
-            }
-            for p in planned {
-                let have = match &p.sha256 {
-                    Some(s) => hex::decode(s).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).is_some_and(|b| known.contains(&b)),
-                    None => known_names.contains(&p.filename),
-                };
-                if have {
-                    summary.already_present += 1;
-                } else {
-                    summary.planned_bytes += p.size.unwrap_or(0);
-                    summary.planned.push(p);
-                }
-            }
-        }
-        // Oldest first, so shards cover time ranges.
-        summary.planned.sort_by(|a, b| (a.upload_time, &a.filename).cmp(&(b.upload_time, &b.filename)));
+        let plan = self.plan(opts, &client, &index.url, &log, conda.as_ref(), track_serials.then_some(selection.as_str()), jobs, &mut summary, reporter, cancel)?;
         if opts.dry_run {
+            summary.planned = PlanReader(plan).collect::<Result<_, _>>()?;
             return Ok(summary);
         }
-        log.queue(&summary.planned)?;
-        if !summary.planned.is_empty() {
-            self.fetch_and_ingest(opts, &client, &log, &mut summary, jobs, reporter, cancel)?;
+        if summary.planned_files > 0 {
+            self.fetch_and_ingest(opts, &client, &log, plan, &mut summary, jobs, reporter, cancel)?;
         }
         // Projects with nothing left to do are recorded at their serial.
         log.settle()?;
         if track_serials && !cancel.load(Ordering::SeqCst) {
-            let unfinished = log.unfinished_projects()?;
-            serials.retain(|(p, _)| !unfinished.contains(p));
-            log.put_serials(&serials, &selection)?;
+            log.put_listed_serials(&selection)?;
         }
         Ok(summary)
     }
 
-    /// Downloads the plan `jobs` at a time, streaming each verified file into the ingest.
-    #[allow(clippy::too_many_arguments)]
-    fn fetch_and_ingest(&mut self, opts: &SyncOptions, client: &Client, log: &SyncLog, summary: &mut SyncSummary, jobs: usize, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<(), CoreError> {
+    /// Puts the selected projects in the log's selection (the same project globs as every
+    /// other command leave some out); for a conda channel, returns its listing.
+    fn select(&self, opts: &SyncOptions, client: &Client, index: &str, log: &SyncLog, summary: &mut SyncSummary) -> Result<Option<BTreeMap<String, Vec<IndexFile>>>, CoreError> {
+        let mut exclude = pycorpus_catalog::ProjectMatcher::default();
+        for g in &opts.exclude {
+            exclude.add_glob(g).map_err(|e| CoreError::Invalid(format!("--exclude: {e}")))?;
+        }
+        let keep = |n: &str| opts.exclude.is_empty() || !exclude.matches(&normalize_project(n));
+        let add = |names: &mut dyn Iterator<Item = (String, Option<u64>)>| -> Result<(), CoreError> {
+            let mut batch = Vec::with_capacity(BATCH);
+            for (n, serial) in names.filter(|(n, _)| keep(n)) {
+                batch.push((n, serial));
+                if batch.len() == BATCH {
+                    log.select(&batch)?;
+                    batch.clear();
+                }
+            }
+            log.select(&batch)
+        };
+        log.select_begin()?;
+        add(&mut opts.projects.iter().map(|n| (n.clone(), None)))?;
+        if let Some(f) = &opts.projects_file {
+            let text = std::fs::read_to_string(f).map_err(|e| CoreError::io(f, e))?;
+            add(&mut text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|n| (n.to_string(), None)))?;
+        }
+        if let Some(lock) = &opts.lock {
+            read_lock(lock, |rows| {
+                add(&mut rows.iter().map(|(p, _, _)| (p.clone(), None)))?;
+                log.select_files(&rows.iter().map(|(_, f, s)| (f.clone(), s.clone())).collect::<Vec<_>>())
+            })?;
+        }
+        // PEP 691's root gives each project's serial: projects unchanged since their last
+        // complete sync (under the same selection) need not be listed again.
+        if opts.all && opts.conda_channel.is_none() {
+            let page = client.get(index, simple::ACCEPT).map_err(|e| CoreError::Invalid(e.to_string()))?;
+            if page.content_type.starts_with(simple::JSON_TYPE) {
+                let root = parse_json_root(&page.body, &page.url).map_err(|e| CoreError::Invalid(e.to_string()))?;
+                add(&mut root.into_iter())?;
+            } else {
+                add(&mut parse_html_root(&page.body).into_iter().map(|n| (n, None)))?;
+            }
+        }
+        let Some(ch) = &opts.conda_channel else { return Ok(None) };
+        let subdirs = if opts.conda_subdirs.is_empty() { vec!["noarch".to_string()] } else { opts.conda_subdirs.clone() };
+        let listing = conda_listing(client, ch, &subdirs)?;
+        if opts.all {
+            add(&mut listing.keys().map(|n| (n.clone(), None)))?;
+        }
+        summary.index_url = ch.clone();
+        summary.index_source = "conda channel".into();
+        Ok(Some(listing))
+    }
 
-        // Download and ingest together.
+    /// Lists the selected projects a batch at a time, `jobs` at once, and returns the files
+    /// to fetch (those the filters keep and the corpus does not hold), oldest first so that
+    /// shards cover time ranges. `selection`: leave out projects unchanged under it.
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &self,
+        opts: &SyncOptions,
+        client: &Client,
+        index: &str,
+        log: &SyncLog,
+        conda: Option<&BTreeMap<String, Vec<IndexFile>>>,
+        selection: Option<&str>,
+        jobs: usize,
+        summary: &mut SyncSummary,
+        reporter: &dyn Reporter,
+        cancel: &AtomicBool,
+    ) -> Result<Merged, CoreError> {
+        let tmp = self.root.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
+        let spill = |e: std::io::Error| CoreError::io(&tmp, e);
+        let budget = usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX);
+        let mut sorter = Sorter::new(&tmp, budget).map_err(spill)?;
+        let held = crate::state::Holdings::open(&self.root.join("state.sqlite"), false)?;
+        reporter.start("index", summary.projects - summary.unchanged_projects, 0);
+        let mut after = String::new();
+        let (mut key, mut payload) = (Key::new(), Vec::new());
+        loop {
+            let batch = log.selected_batch(&after, LIST_BATCH, selection)?;
+            let Some(last) = batch.last() else { break };
+            after = last.0.clone();
+            let mut serials = Vec::new();
+            for (project, name, root_serial, listing) in list_batch(batch, jobs, client, index, conda, reporter, cancel) {
+                let Listing { files, meta, serial } = match listing {
+                    Ok(Some(l)) => l,
+                    Ok(None) => {
+                        summary.projects_missing.push(name);
+                        continue;
+                    }
+                    Err(e) => {
+                        summary.failures.push(Failure { file: name, reason: e.to_string() });
+                        continue;
+                    }
+                };
+                if let Some(serial) = serial.or(root_serial) {
+                    serials.push((project.clone(), serial));
+                }
+                let mut planned = Vec::new();
+                for f in files {
+                    let parsed = if conda.is_some() { DistFilename::parse_conda_tarball(&f.filename).or_else(|| DistFilename::parse(&f.filename, None)) } else { DistFilename::parse(&f.filename, Some(&project)) };
+                    let Some(parsed) = parsed else { continue };
+                    if opts.lock.is_some() {
+                        let Some(sha) = &f.sha256 else { continue };
+                        if !log.file_selected(&f.filename, sha)? {
+                            continue;
+                        }
+                    } else if !opts.keeps(&f, parsed.dist_type) {
+                        continue;
+                    }
+                    let meta = IndexMeta { requires_python: f.requires_python.clone().or_else(|| meta.requires_python.clone()), yanked: f.yanked, ..meta.clone() };
+                    planned.push(PlannedFile {
+                        project: project.clone(),
+                        version: f.version.clone().unwrap_or(parsed.version),
+                        filename: f.filename,
+                        url: f.url,
+                        sha256: f.sha256,
+                        size: f.size,
+                        upload_time: f.upload_time,
+                        meta,
+                    });
+                }
+                if let (Some(n), None) = (opts.latest, &opts.lock) {
+                    planned = latest_versions(planned, n);
+                }
+                for p in planned {
+                    if held.holds(p.sha256.as_deref(), &p.filename)? {
+                        summary.already_present += 1;
+                        continue;
+                    }
+                    summary.planned_files += 1;
+                    summary.planned_bytes += p.size.unwrap_or(0);
+                    key.0.clear();
+                    key.bytes(&[u8::from(p.upload_time.is_some())]).u64(p.upload_time.unwrap_or(0) as u64 ^ (1 << 63)).str(&p.filename);
+                    payload.clear();
+                    encode_planned(&p, &mut payload);
+                    sorter.push(&key.0, &payload).map_err(spill)?;
+                }
+            }
+            log.set_listed(&serials)?;
+            if cancel.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        reporter.finish();
+        sorter.finish().map_err(spill)
+    }
+
+    /// Downloads the plan `jobs` at a time, streaming each verified file into the ingest.
+    /// The plan is recorded in the log a batch at a time, just ahead of the downloads.
+    #[allow(clippy::too_many_arguments)]
+    fn fetch_and_ingest(&mut self, opts: &SyncOptions, client: &Client, log: &SyncLog, plan: Merged, summary: &mut SyncSummary, jobs: usize, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<(), CoreError> {
         let dir = opts.keep_archives.clone().unwrap_or_else(|| self.root.join("downloads"));
         std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
-        let work = Mutex::new(summary.planned.iter().rev().cloned().collect::<Vec<_>>());
         let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
         let (done, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
+        let (work_tx, work) = crossbeam_channel::bounded::<PlannedFile>(BATCH);
         let (tx, rx) = crossbeam_channel::unbounded::<IngestItem>();
         let quiet = Quiet(reporter);
-        reporter.start("sync", summary.planned.len() as u64, summary.planned_bytes);
-        let add = std::thread::scope(|s| {
-            for _ in 0..jobs {
-                let tx = tx.clone();
-                let (work, failures, done, bytes, dir) = (&work, &failures, &done, &bytes, &dir);
-                s.spawn(move || loop {
-                    if cancel.load(Ordering::SeqCst) {
-                        break;
+        reporter.start("sync", summary.planned_files, summary.planned_bytes);
+        let (queued, add) = std::thread::scope(|s| {
+            // The plan, oldest first: recorded as queued, then handed to the downloads.
+            let feeder = s.spawn(move || -> Result<(), CoreError> {
+                let mut plan = PlanReader(plan);
+                loop {
+                    let batch = plan.by_ref().take(BATCH).collect::<Result<Vec<_>, _>>()?;
+                    if batch.is_empty() {
+                        return Ok(());
                     }
-                    let Some(p) = work.lock().expect("lock").pop() else { break };
-                    let dest = dir.join(&p.filename);
-                    let reuse = dest.is_file() && p.sha256.as_ref().is_some_and(|want| crate::sha256_file(&dest).is_ok_and(|(h, _)| hex::encode(h) == *want));
-                    let got = if reuse { Ok(()) } else { client.download(&p.url, &dest, p.sha256.as_deref(), &|n| reporter.advance(0, n)).map(|d| {
-                        bytes.fetch_add(d.bytes - d.resumed_from, Ordering::SeqCst);
-                    }) };
-                    let logged = match &got {
-                        Ok(()) => log.mark(&p.filename, FileStatus::Downloaded, None),
-                        Err(e) => log.mark(&p.filename, FileStatus::Failed, Some(&e.to_string())),
-                    };
-                    if let Err(e) = logged {
-                        reporter.note(&format!("warning: state.sqlite: {e}"));
-                    }
-                    match got {
-                        Ok(()) => {
-                            done.fetch_add(1, Ordering::SeqCst);
-                            let item = IngestItem {
-                                path: dest,
-                                file_name: p.filename.clone(),
-                                project_hint: Some(p.project.clone()),
-                                // an index that gives no upload time: the time it was mirrored
-                                uploaded_on: p.upload_time.or_else(|| Some(jiff::Timestamp::now().as_microsecond())),
-                                expected_sha256: p.sha256.clone(),
-                                remove_after: opts.keep_archives.is_none(),
-                                index_meta: Some(p.meta.clone()),
-                            };
-                            if tx.send(item).is_err() {
-                                break;
-                            }
+                    log.queue(&batch)?;
+                    for p in batch {
+                        if cancel.load(Ordering::SeqCst) || work_tx.send(p).is_err() {
+                            return Ok(());
                         }
-                        Err(e) => failures.lock().expect("lock").push(Failure { file: p.filename.clone(), reason: e.to_string() }),
                     }
-                    reporter.advance(1, 0);
+                }
+            });
+            for _ in 0..jobs {
+                let (tx, work) = (tx.clone(), work.clone());
+                let (failures, done, bytes, dir) = (&failures, &done, &bytes, &dir);
+                s.spawn(move || {
+                    for p in work {
+                        if cancel.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let dest = dir.join(&p.filename);
+                        let reuse = dest.is_file() && p.sha256.as_ref().is_some_and(|want| crate::sha256_file(&dest).is_ok_and(|(h, _)| hex::encode(h) == *want));
+                        let got = if reuse {
+                            Ok(())
+                        } else {
+                            client.download(&p.url, &dest, p.sha256.as_deref(), &|n| reporter.advance(0, n)).map(|d| {
+                                bytes.fetch_add(d.bytes - d.resumed_from, Ordering::SeqCst);
+                            })
+                        };
+                        let logged = match &got {
+                            Ok(()) => log.mark(&p.filename, FileStatus::Downloaded, None),
+                            Err(e) => log.mark(&p.filename, FileStatus::Failed, Some(&e.to_string())),
+                        };
+                        if let Err(e) = logged {
+                            reporter.note(&format!("warning: state.sqlite: {e}"));
+                        }
+                        match got {
+                            Ok(()) => {
+                                done.fetch_add(1, Ordering::SeqCst);
+                                let item = IngestItem {
+                                    path: dest,
+                                    file_name: p.filename,
+                                    project_hint: Some(p.project),
+                                    // an index that gives no upload time: the time it was mirrored
+                                    uploaded_on: p.upload_time.or_else(|| Some(jiff::Timestamp::now().as_microsecond())),
+                                    expected_sha256: p.sha256,
+                                    remove_after: opts.keep_archives.is_none(),
+                                    index_meta: Some(p.meta),
+                                };
+                                if tx.send(item).is_err() {
+                                    break;
+                                }
+                            }
+                            Err(e) => failures.lock().expect("lock").push(Failure { file: p.filename, reason: e.to_string() }),
+                        }
+                        reporter.advance(1, 0);
+                    }
                 });
             }
-            drop(tx);
-            self.ingest_stream(&rx, (0, 0), &AddOptions::default(), &quiet, cancel)
+            drop((tx, work));
+            let add = self.ingest_stream(&rx, (0, 0), &AddOptions::default(), &quiet, cancel);
+            (feeder.join().expect("plan feeder"), add)
         });
         reporter.finish();
         summary.add = add?;
+        queued?;
         summary.downloaded = done.into_inner();
         summary.downloaded_bytes = bytes.into_inner();
         summary.failures.extend(failures.into_inner().expect("lock"));
         Ok(())
+    }
+}
+
+/// Lists one batch of projects, `jobs` at a time; results in the batch's order.
+fn list_batch(batch: Vec<(String, String, Option<u64>)>, jobs: usize, client: &Client, index: &str, conda: Option<&BTreeMap<String, Vec<IndexFile>>>, reporter: &dyn Reporter, cancel: &AtomicBool) -> Vec<Listed> {
+    let next = AtomicU64::new(0);
+    let out: Vec<Mutex<Option<Result<Option<Listing>, CoreError>>>> = batch.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(batch.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst) as usize;
+                if i >= batch.len() || cancel.load(Ordering::SeqCst) {
+                    break;
+                }
+                let (key, name, _) = &batch[i];
+                let found = match conda {
+                    Some(listing) => Ok(listing.get(key).map(|f| Listing { files: f.clone(), ..Listing::default() })),
+                    None => project_files(client, index, name),
+                };
+                *out[i].lock().expect("lock") = Some(found);
+                reporter.advance(1, 0);
+            });
+        }
+    });
+    batch
+        .into_iter()
+        .zip(out)
+        .filter_map(|((key, name, serial), r)| Some((key, name, serial, r.into_inner().expect("lock")?)))
+        .collect()
+}
+
+/// Writes a planned file as a sorter payload ([`decode_planned`] reads it back).
+fn encode_planned(p: &PlannedFile, out: &mut Vec<u8>) {
+    let opt_str = |out: &mut Vec<u8>, s: &Option<String>| {
+        out.push(u8::from(s.is_some()));
+        codec::put_str(out, s.as_deref().unwrap_or(""));
+    };
+    for s in [&p.project, &p.version, &p.filename, &p.url] {
+        codec::put_str(out, s);
+    }
+    opt_str(out, &p.sha256);
+    out.push(u8::from(p.size.is_some()));
+    codec::put_u64(out, p.size.unwrap_or(0));
+    out.push(u8::from(p.upload_time.is_some()));
+    codec::put_u64(out, p.upload_time.unwrap_or(0) as u64);
+    let m = &p.meta;
+    opt_str(out, &m.summary);
+    opt_str(out, &m.license);
+    opt_str(out, &m.requires_python);
+    out.push(u8::from(m.yanked));
+    codec::put_u32(out, m.classifiers.len() as u32);
+    for c in &m.classifiers {
+        codec::put_str(out, c);
+    }
+    codec::put_u32(out, m.project_urls.len() as u32);
+    for (label, url) in &m.project_urls {
+        codec::put_str(out, label);
+        codec::put_str(out, url);
+    }
+}
+
+fn decode_planned(b: &[u8]) -> Option<PlannedFile> {
+    let mut r = codec::Reader(b);
+    fn opt_str(r: &mut codec::Reader<'_>) -> Option<Option<String>> {
+        let some = r.u8()? == 1;
+        let s = r.string()?;
+        Some(some.then_some(s))
+    }
+    let (project, version, filename, url) = (r.string()?, r.string()?, r.string()?, r.string()?);
+    let sha256 = opt_str(&mut r)?;
+    let size = (r.u8()? == 1, r.u64()?);
+    let upload_time = (r.u8()? == 1, r.u64()?);
+    let (summary, license, requires_python) = (opt_str(&mut r)?, opt_str(&mut r)?, opt_str(&mut r)?);
+    let yanked = r.u8()? == 1;
+    let classifiers = (0..r.u32()?).map(|_| r.string()).collect::<Option<Vec<_>>>()?;
+    let project_urls = (0..r.u32()?).map(|_| Some((r.string()?, r.string()?))).collect::<Option<Vec<_>>>()?;
+    Some(PlannedFile {
+        project,
+        version,
+        filename,
+        url,
+        sha256,
+        size: size.0.then_some(size.1),
+        upload_time: upload_time.0.then_some(upload_time.1 as i64),
+        meta: IndexMeta { summary, license, classifiers, requires_python, project_urls, yanked },
+    })
+}
+
+/// The sorted plan, read back a file at a time.
+struct PlanReader(Merged);
+
+impl Iterator for PlanReader {
+    type Item = Result<PlannedFile, CoreError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.0.next() {
+            Ok(Some((_, payload))) => Some(decode_planned(payload).ok_or_else(|| CoreError::Invalid("sync plan: a spilled record does not decode".into()))),
+            Ok(None) => None,
+            Err(e) => Some(Err(CoreError::Invalid(format!("sync plan: reading spilled records: {e}")))),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::sync::PlannedFile;
 use crate::CoreError;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -66,6 +66,10 @@ pub struct SyncState {
 pub struct SyncLog {
     conn: Mutex<Connection>,
 }
+
+/// Projects with work left: files queued, downloaded but not ingested, or failed to fetch.
+const UNFINISHED: &str = "SELECT DISTINCT project FROM sync_files s WHERE s.status IN ('queued', 'downloaded')
+    OR (s.status = 'failed' AND NOT EXISTS (SELECT 1 FROM distributions d WHERE d.file_name = s.file_name))";
 
 fn now() -> i64 {
     jiff::Timestamp::now().as_microsecond()
@@ -138,40 +142,125 @@ impl SyncLog {
         })
     }
 
-    /// Projects with work left: files queued, downloaded but not ingested, or failed to fetch.
-    pub fn unfinished_projects(&self) -> Result<std::collections::HashSet<String>, CoreError> {
+    /// Starts a selection: the projects a sync will look at, with the index's serial for each
+    /// when its root page gives one, kept on disk (a temporary table of this connection) so
+    /// that a sync of the whole index never holds the project list in memory.
+    pub fn select_begin(&self) -> Result<(), CoreError> {
         self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT DISTINCT project FROM sync_files s WHERE s.status IN ('queued', 'downloaded')
-                    OR (s.status = 'failed' AND NOT EXISTS (SELECT 1 FROM distributions d WHERE d.file_name = s.file_name))",
-            )?;
-            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-            rows.collect()
+            c.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS sync_select (
+                     key TEXT PRIMARY KEY, name TEXT NOT NULL, serial INTEGER, listed_serial INTEGER);
+                 CREATE TEMP TABLE IF NOT EXISTS sync_lock (
+                     file_name TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (file_name, sha256));
+                 DELETE FROM sync_select; DELETE FROM sync_lock;",
+            )
         })
     }
 
-    /// Each project's last serial and the selection key it was synced under.
-    pub fn serials(&self) -> Result<HashMap<String, (u64, String)>, CoreError> {
-        self.with(|c| {
-            let mut st = c.prepare("SELECT name, last_serial, selection FROM projects")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)? as u64, r.get::<_, String>(2)?))))?;
-            rows.collect()
-        })
-    }
-
-    /// Records projects fully synced at `serial` under `selection`.
-    pub fn put_serials(&self, serials: &[(String, u64)], selection: &str) -> Result<(), CoreError> {
+    /// Adds projects (name, serial from the index's root) to the selection; a name given twice
+    /// keeps the first spelling and the serial of whichever gave one.
+    pub fn select(&self, projects: &[(String, Option<u64>)]) -> Result<(), CoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             {
-                let mut st = tx.prepare_cached("INSERT OR REPLACE INTO projects (name, last_serial, selection, synced_at) VALUES (?1, ?2, ?3, ?4)")?;
-                let t = now();
-                for (name, serial) in serials {
-                    st.execute(params![name, *serial as i64, selection, t])?;
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO sync_select (key, name, serial) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(key) DO UPDATE SET serial = COALESCE(excluded.serial, serial)",
+                )?;
+                for (name, serial) in projects {
+                    st.execute(params![pycorpus_archive::normalize_project(name), name, serial.map(|s| s as i64)])?;
                 }
             }
             tx.commit()
         })
+    }
+
+    /// Adds exact files of a lock file (file name, lowercase sha256) to the selection.
+    pub fn select_files(&self, files: &[(String, String)]) -> Result<(), CoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached("INSERT OR IGNORE INTO sync_lock (file_name, sha256) VALUES (?1, ?2)")?;
+                for (name, sha) in files {
+                    st.execute(params![name, sha])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// True when a lock file selected this exact file.
+    pub fn file_selected(&self, file_name: &str, sha256: &str) -> Result<bool, CoreError> {
+        self.with(|c| {
+            c.prepare_cached("SELECT 1 FROM sync_lock WHERE file_name = ?1 AND sha256 = ?2")?
+                .query_row(params![file_name, sha256.to_ascii_lowercase()], |_| Ok(()))
+                .optional()
+                .map(|r| r.is_some())
+        })
+    }
+
+    /// Projects selected, and of those the ones whose serial is the one they were last
+    /// completely synced at under `selection` (`None`: serials not tracked).
+    pub fn selected(&self, selection: Option<&str>) -> Result<(u64, u64), CoreError> {
+        self.with(|c| {
+            let all = c.query_row("SELECT COUNT(*) FROM sync_select", [], |r| r.get::<_, i64>(0))?;
+            let same = match selection {
+                Some(sel) => c.query_row(
+                    "SELECT COUNT(*) FROM sync_select s JOIN projects p ON p.name = s.key
+                     WHERE p.last_serial = s.serial AND p.selection = ?1",
+                    [sel],
+                    |r| r.get::<_, i64>(0),
+                )?,
+                None => 0,
+            };
+            Ok((all as u64, same as u64))
+        })
+    }
+
+    /// The next `limit` selected projects after `after` (by normalised name) as
+    /// (key, name, serial), leaving out the unchanged ones when `selection` is given.
+    pub fn selected_batch(&self, after: &str, limit: usize, selection: Option<&str>) -> Result<Vec<(String, String, Option<u64>)>, CoreError> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT s.key, s.name, s.serial FROM sync_select s
+                 WHERE s.key > ?1 AND NOT (?3 IS NOT NULL AND EXISTS (
+                     SELECT 1 FROM projects p WHERE p.name = s.key AND p.last_serial = s.serial AND p.selection = ?3))
+                 ORDER BY s.key LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![after, limit as i64, selection], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?.map(|s| s as u64))))?;
+            rows.collect()
+        })
+    }
+
+    /// Records the serial each listed project was seen at, to be made its last serial once
+    /// the sync completes ([`SyncLog::put_listed_serials`]).
+    pub fn set_listed(&self, serials: &[(String, u64)]) -> Result<(), CoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached("UPDATE sync_select SET listed_serial = ?2 WHERE key = ?1")?;
+                for (key, serial) in serials {
+                    st.execute(params![key, *serial as i64])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// After a complete sync: every listed project with no work left is recorded at the
+    /// serial it was listed at, under `selection`.
+    pub fn put_listed_serials(&self, selection: &str) -> Result<(), CoreError> {
+        self.with(|c| {
+            c.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO projects (name, last_serial, selection, synced_at)
+                     SELECT key, listed_serial, ?1, ?2 FROM sync_select
+                     WHERE listed_serial IS NOT NULL AND key NOT IN ({UNFINISHED})"
+                ),
+                params![selection, now()],
+            )
+        })?;
+        Ok(())
     }
 
     /// A summary for `status`; `None` when the corpus has no state database (never opened

@@ -497,7 +497,7 @@ fn sync(corpus: &mut Corpus, a: &SyncArgs, reporter: &BarReporter, out: &mut imp
             if !rows.is_empty() {
                 table(out, &["project", "version", "file", "size", "uploaded"], &rows, &[false, false, false, true, false])?;
             }
-            writeln!(out, "would fetch {} file(s), {} ({} already in the corpus) from {}", thousands(s.planned.len() as u64), human_bytes(s.planned_bytes), thousands(s.already_present), s.index_url)?;
+            writeln!(out, "would fetch {} file(s), {} ({} already in the corpus) from {}", thousands(s.planned_files), human_bytes(s.planned_bytes), thousands(s.already_present), s.index_url)?;
         } else {
             writeln!(
                 out,

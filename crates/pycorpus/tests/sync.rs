@@ -381,3 +381,61 @@ fn serials_skip_unchanged_projects_and_failures_are_kept() {
     let st: Value = serde_json::from_str(&w.ok(&["status", "--format", "jsonl"])).unwrap();
     assert_eq!((st["sync"]["files"]["failed"].as_u64(), st["sync"]["files"]["ingested"].as_u64()), (None, Some(8)), "{st}");
 }
+
+/// A selection larger than one listing batch, with a memory budget so small that the plan
+/// spills a run per file: the plan is whole and oldest first, every file arrives once, and
+/// the next `--all` lists only the project whose serial moved.
+#[test]
+fn a_large_selection_streams_through_batches_and_a_spilled_plan() {
+    let mut idx = Index::new();
+    let n = 700; // more than one listing batch (512)
+    for i in 0..n {
+        let p = format!("p{i:04}");
+        // upload times run against name order, so the plan's order is not the listing's
+        let day = 1 + (n - i) % 28;
+        let month = 1 + (n - i) / 28 % 12;
+        let up = format!("20{:02}-{month:02}-{day:02}T00:00:{:02}Z", 10 + (n - i) / 336, i % 60);
+        idx.add(&p, "1.0", &up, &format!("{p}-1.0.tar.gz"), sdist(&p, "1.0"), false);
+    }
+    idx.publish_root();
+    let w = World::new();
+    w.ok(&["init"]);
+    let toml = w.corpus().join("corpus.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let budget = set_toml_key(&text, "memory_budget_bytes", "64");
+    std::fs::write(&toml, budget).unwrap();
+
+    let (code, s) = sync(&w, &idx, &["--all", "--dry-run"]);
+    assert_eq!(code, Some(0), "{s}");
+    let plan: Vec<(String, String)> = s["planned"].as_array().unwrap().iter().map(|p| (p["upload_time"].to_string(), p["filename"].as_str().unwrap().to_string())).collect();
+    assert_eq!((plan.len(), s["planned_files"].as_u64()), (n, Some(n as u64)), "{s}");
+    let times: Vec<i64> = s["planned"].as_array().unwrap().iter().map(|p| p["upload_time"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "the plan is oldest first");
+    assert_eq!(idx.server.hits_under("/files/"), 0, "a dry run fetches nothing");
+
+    let (code, s) = sync(&w, &idx, &["--all", "--jobs", "3"]);
+    assert_eq!(code, Some(0), "{s}");
+    assert_eq!((s["planned_files"].as_u64(), s["add"]["added"].as_u64()), (Some(n as u64), Some(n as u64)), "{s}");
+    assert_eq!(s["planned"].as_array().map(Vec::len), Some(0), "a real sync does not hold its plan");
+    assert_eq!(idx.server.hits_under("/files/"), n);
+    assert!(w.ok(&["verify"]).lines().last().unwrap().starts_with("ok:"));
+    let leftovers: Vec<_> = std::fs::read_dir(w.corpus().join("tmp")).unwrap().collect();
+    assert!(leftovers.is_empty(), "the plan's runs are removed: {leftovers:?}");
+
+    // one project gains a release: only it is listed again
+    idx.add("p0007", "2.0", "2030-01-01T00:00:00Z", "p0007-2.0.tar.gz", sdist("p0007", "2.0"), false);
+    idx.publish_root();
+    let listed_before = idx.server.hits_under("/pypi/");
+    let (code, s) = sync(&w, &idx, &["--all"]);
+    assert_eq!(code, Some(0), "{s}");
+    assert_eq!((s["unchanged_projects"].as_u64(), s["downloaded"].as_u64()), (Some(n as u64 - 1), Some(1)), "{s}");
+    assert_eq!(idx.server.hits_under("/pypi/") - listed_before, 1, "only the changed project is listed");
+}
+
+/// `key = value` of a TOML text set to `value`.
+fn set_toml_key(text: &str, key: &str, value: &str) -> String {
+    let mut out: Vec<String> = text.lines().map(str::to_string).collect();
+    let line = out.iter_mut().find(|l| l.trim_start().starts_with(key)).unwrap_or_else(|| panic!("no {key} in corpus.toml"));
+    *line = format!("{key} = {value}");
+    out.join("\n") + "\n"
+}
