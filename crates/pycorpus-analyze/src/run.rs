@@ -54,7 +54,11 @@ pub fn analysis_dir(corpus: &Corpus) -> PathBuf {
 /// with `rayon::ThreadPoolBuilder::stack_size` before calling this.
 pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel: &AtomicBool, progress: &VisitProgress<'_>) -> Result<AnalyzeSummary, AnalyzeError> {
     let dir = analysis_dir(corpus);
-    let known = known_oids(&dir)?;
+    let mut known = corpus.key_set::<20>();
+    known_oids(&dir, &mut known)?;
+    // A failed lookup in the spilled set counts as "not known" (the blob is analysed again,
+    // which is harmless) and is reported once the visit is over.
+    let lookup_failed: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
     let mut filter = filter.clone();
     if filter.exts.is_empty() {
         filter.exts = vec!["py".into(), "pyi".into()];
@@ -63,7 +67,13 @@ pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel:
     let mut summary = AnalyzeSummary::default();
     let mut pending: Vec<(Oid, Facts)> = Vec::new();
     let mut failed: Option<StoreError> = None;
-    let skip = |oid: &Oid| known.contains(oid);
+    let skip = |oid: &Oid| match known.contains(&oid.0) {
+        Ok(k) => k,
+        Err(e) => {
+            lookup_failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+            false
+        }
+    };
     let visit = visit_blobs(
         corpus,
         &filter,
@@ -96,6 +106,9 @@ pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel:
         summary.parts.push(write_part(&dir, &pending)?);
     }
     summary.visit = visit?;
+    if let Some(e) = lookup_failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(StoreError::Io { path: corpus.tmp_dir(), source: e }.into());
+    }
     summary.known = summary.visit.skipped_blobs;
     Ok(summary)
 }

@@ -11,7 +11,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use pycorpus_store::{Oid, OidSet};
+use pycorpus_spill::KeySet;
+use pycorpus_store::Oid;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,9 +75,8 @@ pub fn parts(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     Ok(out)
 }
 
-/// The ids of the blobs analysed already (by this analyzer version).
-pub fn known_oids(dir: &Path) -> Result<OidSet, StoreError> {
-    let mut known = OidSet::default();
+/// Adds to `known` the ids of the blobs analysed already (by this analyzer version).
+pub fn known_oids(dir: &Path, known: &mut KeySet<20>) -> Result<(), StoreError> {
     for part in parts(dir)? {
         let file = File::open(&part).map_err(io(&part))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fmt(&part, e))?;
@@ -86,12 +86,13 @@ pub fn known_oids(dir: &Path) -> Result<OidSet, StoreError> {
             let (oids, versions) = (col::<FixedSizeBinaryArray>(&batch, "oid", &part)?, col::<UInt32Array>(&batch, "analyzer_version", &part)?);
             for i in 0..batch.num_rows() {
                 if versions.value(i) == ANALYZER_VERSION {
-                    known.insert(Oid::from_slice(oids.value(i)).ok_or_else(|| fmt(&part, "oid is not 20 bytes"))?);
+                    let oid = Oid::from_slice(oids.value(i)).ok_or_else(|| fmt(&part, "oid is not 20 bytes"))?;
+                    known.insert(oid.0).map_err(|e| StoreError::Io { path: known.spill_dir().to_path_buf(), source: e })?;
                 }
             }
         }
     }
-    Ok(known)
+    Ok(())
 }
 
 /// Column `name` of `batch` as an array of type `T` (a format error when missing or of another type).
@@ -207,8 +208,15 @@ mod tests {
         write_part(dir.path(), std::slice::from_ref(&a)).expect("write");
         write_part(dir.path(), std::slice::from_ref(&b)).expect("write");
         assert_eq!(parts(dir.path()).expect("parts").len(), 2);
-        let known = known_oids(dir.path()).expect("known");
-        assert!(known.contains(&a.0) && known.contains(&b.0) && known.len() == 2);
+        let known_in = |budget| {
+            let mut k = KeySet::<20>::new(&dir.path().join("tmp"), budget);
+            known_oids(dir.path(), &mut k).expect("known");
+            k
+        };
+        for budget in [1 << 20, 0] {
+            let known = known_in(budget);
+            assert!(known.contains(&a.0 .0).unwrap() && known.contains(&b.0 .0).unwrap() && known.len() == 2);
+        }
         let mut back = read_facts(dir.path()).expect("read");
         back.sort_by_key(|x| x.0);
         let mut want = vec![a, b];
@@ -216,6 +224,6 @@ mod tests {
         assert_eq!(back, want);
         // a leftover temporary part (a crash mid-write) is ignored
         std::fs::write(dir.path().join(".facts-000003.parquet.tmp"), b"half").expect("write");
-        assert_eq!(known_oids(dir.path()).expect("known").len(), 2);
+        assert_eq!(known_in(1 << 20).len(), 2);
     }
 }

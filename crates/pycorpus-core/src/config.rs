@@ -71,6 +71,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The share of the memory budget a growing set of blob ids may hold (see
+    /// [`crate::Corpus::key_set`]): small, because lookups in its spilled tables are cheap.
+    pub fn key_set_budget(&self) -> usize {
+        usize::try_from(self.memory_budget_bytes / 64).unwrap_or(usize::MAX)
+    }
+
     /// The text written by `init`: every setting with its default, commented.
     pub fn template() -> String {
         let d = Config::default();

@@ -94,6 +94,23 @@ impl Corpus {
         &self.config
     }
 
+    /// Where commands spill sorted runs and sets that outgrow their memory budget.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// A set of blob ids (or other hashes) that keeps a 64th of `memory_budget_bytes` in
+    /// memory and spills sorted tables under [`Corpus::tmp_dir`] beyond it: the sets that
+    /// grow with the corpus (blobs visited, blobs analysed) hold no more than that.
+    pub fn key_set<const N: usize>(&self) -> pycorpus_spill::KeySet<N> {
+        pycorpus_spill::KeySet::new(&self.tmp_dir(), self.config.key_set_budget())
+    }
+
+    /// Counts of blob ids in the same budget as [`Corpus::key_set`].
+    pub fn key_counts<const N: usize>(&self) -> pycorpus_spill::KeyCounts<N> {
+        pycorpus_spill::KeyCounts::new(&self.tmp_dir(), self.config.key_set_budget())
+    }
+
     pub(crate) fn shards_dir(&self) -> PathBuf {
         self.root.join("shards")
     }

@@ -100,7 +100,8 @@ pub enum CoreError {
 }
 
 impl CoreError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> CoreError {
+    /// An I/O error at `path` (readers spilling under the corpus's tmp folder use it too).
+    pub fn io(path: &Path, source: std::io::Error) -> CoreError {
         CoreError::Io { path: path.to_path_buf(), source }
     }
     pub(crate) fn state(path: &Path, source: rusqlite::Error) -> CoreError {

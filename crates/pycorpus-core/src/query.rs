@@ -7,7 +7,6 @@ use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
 use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
 use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
 use serde::Serialize;
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 /// One shard's figures.
@@ -215,9 +214,10 @@ impl Corpus {
     /// the manifest) cannot match are not opened, and within a shard only the row groups whose
     /// statistics can match are read.
     pub fn scan_rows(&self, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(FileRow) -> bool) -> Result<(), CoreError> {
-        let mut seen_blobs: HashSet<Oid> = HashSet::new();
+        let mut seen_blobs = self.key_set::<20>();
+        let tmp = self.tmp_dir();
         self.scan_row_refs(filter, stats, &mut |r| {
-            if filter.unique && !seen_blobs.insert(r.hash()?) {
+            if filter.unique && !seen_blobs.insert(r.hash()?.0).map_err(|e| CoreError::io(&tmp, e))? {
                 return Ok(true);
             }
             Ok(f(r.to_row()?))
@@ -248,7 +248,7 @@ impl Corpus {
     /// read a shard at a time and ordered through a sorter (`memory_budget_bytes`, spilling
     /// under `<corpus>/tmp/`), so the corpus's releases are never all in memory.
     pub fn write_lock(&self, out: &mut dyn std::io::Write) -> Result<u64, CoreError> {
-        let tmp = self.root.join("tmp");
+        let tmp = self.tmp_dir();
         let io = |source: std::io::Error| CoreError::Io { path: tmp.clone(), source };
         pycorpus_spill::remove_stale(&tmp).map_err(io)?;
         let mut sorter = pycorpus_spill::Sorter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX)).map_err(io)?;

@@ -403,7 +403,7 @@ impl Corpus {
         reporter: &dyn Reporter,
         cancel: &AtomicBool,
     ) -> Result<Merged, CoreError> {
-        let tmp = self.root.join("tmp");
+        let tmp = self.tmp_dir();
         std::fs::create_dir_all(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
         let spill = |e: std::io::Error| CoreError::io(&tmp, e);
         let budget = usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX);

@@ -8,7 +8,8 @@
 use crate::blob::{Blob, BufPool, FrameBuf};
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
-use pycorpus_core::{Corpus, ShardInfo, ShardKind};
+use pycorpus_core::{CoreError, Corpus, ShardInfo, ShardKind};
+use pycorpus_spill::{Counts, KeySet};
 use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use serde::Serialize;
 use rayon::prelude::*;
@@ -157,14 +158,14 @@ fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Resu
 }
 
 /// What is remembered from one shard to the next. A shard stores every blob its own rows
-/// hold, so shards can be visited one at a time; only blob ids (and counts) cross over.
+/// hold, so shards can be visited one at a time; only blob ids (and counts) cross over, in
+/// sets that spill to disk beyond their share of the memory budget ([`Corpus::key_set`]).
 enum Across {
     /// Nothing: every shard is visited on its own.
     Nothing,
-    /// The blobs visited already.
-    Seen(OidSet),
-    /// How many selected files of all shards hold each blob; 0 once it has been visited.
-    Counted(OidMap<u32>),
+    /// The blobs visited already, and (when counted first) how many selected files of all
+    /// shards hold each blob.
+    Seen(KeySet<20>, Option<Counts<20>>),
 }
 
 /// A blob met for the first time in a shard.
@@ -176,22 +177,21 @@ enum Claim {
 }
 
 impl Across {
-    fn claim(&mut self, oid: Oid) -> Claim {
+    fn claim(&mut self, oid: Oid, tmp: &std::path::Path) -> Result<Claim, CoreError> {
+        let io = |e| CoreError::io(tmp, e);
         match self {
-            Across::Nothing => Claim::New(None),
-            Across::Seen(seen) => match seen.insert(oid) {
-                true => Claim::New(None),
-                false => Claim::Earlier,
-            },
-            Across::Counted(counts) => match counts.get_mut(&oid) {
-                Some(0) => Claim::Earlier,
-                Some(n) => Claim::New(Some(u64::from(std::mem::take(n)))),
-                // a row added since the first pass
-                None => {
-                    counts.insert(oid, 0);
-                    Claim::New(None)
+            Across::Nothing => Ok(Claim::New(None)),
+            Across::Seen(seen, counts) => {
+                if !seen.insert(oid.0).map_err(io)? {
+                    return Ok(Claim::Earlier);
                 }
-            },
+                // none: a row added since the counting pass
+                let total = match counts {
+                    Some(c) => c.get(&oid.0).map_err(io)?.map(u64::from),
+                    None => None,
+                };
+                Ok(Claim::New(total))
+            }
         }
     }
 }
@@ -201,19 +201,20 @@ impl Across {
 type ShardHolders = Vec<(Oid, Box<Holders>)>;
 
 /// How many selected files of all shards hold each stored blob.
-fn count_holders(corpus: &Corpus, shards: &[ShardInfo], filter: &Filter, cancel: &AtomicBool) -> Result<OidMap<u32>, ExploreError> {
-    let mut counts: OidMap<u32> = OidMap::default();
+fn count_holders(corpus: &Corpus, shards: &[ShardInfo], filter: &Filter, cancel: &AtomicBool) -> Result<Counts<20>, ExploreError> {
+    let tmp = corpus.tmp_dir();
+    let io = |e| ExploreError::Core(CoreError::io(&tmp, e));
+    let mut counts = corpus.key_counts::<20>();
     let mut stats = pycorpus_catalog::ScanStats::default();
     for shard in shards {
         corpus.scan_shard_row_refs(shard, filter, &mut stats, &mut |r| {
             if r.is_stored() {
-                let n = counts.entry(r.hash()?).or_insert(0);
-                *n = n.saturating_add(1);
+                counts.add(r.hash()?.0).map_err(|e| CoreError::io(&tmp, e))?;
             }
             Ok(!cancel.load(Ordering::SeqCst))
         })?;
     }
-    Ok(counts)
+    counts.finish().map_err(io)
 }
 
 /// Scans one shard's index for the selected rows and gathers the files holding each stored
@@ -237,6 +238,7 @@ fn scan_holders(
     let mut index: OidMap<u32> = OidMap::default();
     let mut totals: Vec<Option<u64>> = Vec::new();
     let mut skipped = OidSet::default();
+    let tmp = corpus.tmp_dir();
     corpus.scan_shard_row_refs(shard, filter, &mut stats.scan, &mut |r| {
         if !r.is_stored() {
             stats.unstored_rows += 1;
@@ -255,9 +257,12 @@ fn scan_holders(
             }
             None if skip.is_some_and(|f| f(&hash)) => {
                 stats.stored_rows += 1;
-                stats.skipped_blobs += u64::from(skipped.insert(hash));
+                // once per blob, whatever the number of shards holding it
+                if skipped.insert(hash) && matches!(across.claim(hash, &tmp)?, Claim::New(_)) {
+                    stats.skipped_blobs += 1;
+                }
             }
-            None => match across.claim(hash) {
+            None => match across.claim(hash, &tmp)? {
                 Claim::Earlier => stats.stored_rows += u64::from(!filter.unique),
                 Claim::New(total) => {
                     stats.stored_rows += 1;
@@ -303,9 +308,9 @@ pub fn visit_blobs<S: Send, T: Send>(
     let mut across = if shards.len() <= 1 || (opts.all_rows && !filter.unique) {
         Across::Nothing
     } else if opts.count_holders && !filter.unique && shards.len() > 1 {
-        Across::Counted(count_holders(corpus, &shards, filter, cancel)?)
+        Across::Seen(corpus.key_set(), Some(count_holders(corpus, &shards, filter, cancel)?))
     } else {
-        Across::Seen(OidSet::default())
+        Across::Seen(corpus.key_set(), None)
     };
     for shard in &shards {
         if cancel.load(Ordering::SeqCst) {

@@ -424,7 +424,7 @@ const BACKEND_BATCH: usize = 16_384;
 /// per month and counts per imported module.
 pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<Data, ReportError> {
     let budget = usize::try_from(corpus.config().memory_budget_bytes).unwrap_or(usize::MAX);
-    let tmp = corpus.root().join("tmp");
+    let tmp = corpus.tmp_dir();
     pycorpus_spill::remove_stale(&tmp).map_err(spill_err)?;
     let sorter = |share: usize| Sorter::new(&tmp, budget / share).map_err(spill_err);
     let mut modules = Names::default();

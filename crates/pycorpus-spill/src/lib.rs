@@ -8,6 +8,10 @@
 //! (at most [`MAX_FAN_IN`] at a time; more runs are merged in rounds first). Items with equal
 //! keys come out in the order they were pushed, so results are deterministic.
 //!
+//! For sets and counts of fixed-width keys (blob ids already visited, blobs analysed, how
+//! many files hold a blob), [`KeySet`] and [`KeyCounts`] keep a fixed-capacity hash table and
+//! write sorted tables when it fills, looked up with one read per table.
+//!
 //! Keys compare as bytes: [`Key`] builds keys of tuples (strings, numbers) whose byte order
 //! is the order of the tuples. The folder and its runs are removed when the reader (or the
 //! sorter) is dropped; a process killed in between leaves them under the temporary folder,
@@ -27,6 +31,9 @@
 //! assert_eq!(out, [(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec()), (b"b".to_vec(), b"3".to_vec())]);
 //! ```
 #![deny(missing_docs)]
+
+mod set;
+pub use set::{Counts, KeyCounts, KeySet, FENCE};
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
