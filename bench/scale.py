@@ -1374,7 +1374,29 @@ def corpus_settings(unit_rows, memory_budget=None):
     return cfg
 
 
-def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable, log=print, jobs=4, memory_budget=None):
+def independent_checks(binary, corpus, out_dir, steps, log=print):
+    """bench/check_scale.py's checks of what export and report printed (before the second
+    sync changes the corpus); not timed."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import check_scale
+    out = {}
+    tables = os.path.join(out_dir, "report-tables")
+    if "report" in steps and os.path.isdir(tables):
+        out["report"] = check_scale.check_report(corpus, tables)
+        log("  check report against DuckDB: %s (%s)" % ("ok" if out["report"]["ok"] else "FAILED", out["report"]["problems"] or out["report"]["units"]))
+    summary = os.path.join(out_dir, "export.json")
+    if "export" in steps and os.path.isfile(summary):
+        work = os.path.join(out_dir, "export-check")
+        try:
+            out["export"] = check_scale.check_export(binary, corpus, summary, work, log=log)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        e = out["export"]
+        log("  check export shard by shard + Python dedup: %s (%s vs %s)" % ("ok" if e["ok"] else "FAILED", e["records"], e["export_records"]))
+    return out
+
+
+def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable, log=print, jobs=4, memory_budget=None, check=False):
     """Runs every step against `site`; returns {"steps": {...}, "corpus": status totals, "checks": [...]}.
     The corpus lives in work_dir/corpus (the caller deletes work_dir unless --keep)."""
     os.makedirs(work_dir, exist_ok=True)
@@ -1513,6 +1535,12 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
             if r.get("counts", {}).get("skipped"):
                 r["skipped"] = r["counts"]["skipped"]
                 log("    skipped: %s" % r["skipped"])
+        if check:
+            try:
+                res["independent_checks"] = independent_checks(binary, corpus, out_dir, steps, log)
+            except Exception as e:  # a broken check is a failed check, not a lost run
+                log("  independent checks failed to run: %s: %s" % (type(e).__name__, e))
+                res["independent_checks"] = {"error": {"ok": False, "problems": ["%s: %s" % (type(e).__name__, e)]}}
         if "sync2" in steps:
             server.set_phase(2)
             server.reset_counters()
@@ -1602,6 +1630,7 @@ def main():
     ap.add_argument("--markdown", default=None, help="also write the tables to this file")
     ap.add_argument("--no-record", action="store_true", help="do not write bench/runs/ (the test command's check)")
     ap.add_argument("--memory-budget", type=int, default=None, help="memory_budget_bytes of the corpora (default: the corpus default, 1 GiB; --quick: %d)" % QUICK_MEMORY_BUDGET)
+    ap.add_argument("--check", action="store_true", help="check export and report independently (bench/check_scale.py: per-shard exports deduplicated in Python, DuckDB over the Parquet files)")
     ap.add_argument("--generate-only", action="store_true", help="generate (or find) the sites and stop")
     a = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows up through a pipe too
@@ -1635,7 +1664,7 @@ def main():
             continue
         wd = os.path.join(run_dir, "%sx" % s)
         try:
-            entry.update(run_pipeline(binary, site, wd, unit, steps, python=a.python, memory_budget=a.memory_budget or (QUICK_MEMORY_BUDGET if a.quick else None)))
+            entry.update(run_pipeline(binary, site, wd, unit, steps, python=a.python, memory_budget=a.memory_budget or (QUICK_MEMORY_BUDGET if a.quick else None), check=a.check))
         finally:
             if not a.keep:
                 shutil.rmtree(wd, ignore_errors=True)
@@ -1643,6 +1672,7 @@ def main():
             if not r["ok"]:
                 failed.append("%sx %s: exit %d" % (s, name, r["exit"]))
         failed += ["%sx: %s" % (s, c) for c in entry["checks"]]
+        failed += ["%sx: independent check of %s disagrees" % (s, k) for k, v in entry.get("independent_checks", {}).items() if not v["ok"]]
     if not a.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     results["wall_s"] = round(time.perf_counter() - t_all, 1)

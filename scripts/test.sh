@@ -36,8 +36,9 @@ else
 fi
 
 echo "== Scale check: a generated index at 1x and 2x (100,000 file rows each way), every command"
-echo "   run against it on 127.0.0.1; export, report and stream must keep a flat peak memory"
-python3 bench/scale.py --quick --no-record --bin "$PWD/target/debug/pycorpus" --work "${TMPDIR:-/tmp}/pycorpus-scale-check"
+echo "   run against it on 127.0.0.1; export, report and stream must keep a flat peak memory, and"
+echo "   export and report must agree with bench/check_scale.py (per-shard exports, Python dedup, DuckDB)"
+python3 bench/scale.py --quick --check --no-record --bin "$PWD/target/debug/pycorpus" --work "${TMPDIR:-/tmp}/pycorpus-scale-check"
 
 echo "== Python tests"
 PYCORPUS_BIN="$PWD/target/debug/pycorpus" python3 -m pytest tests -q -p no:cacheprovider
