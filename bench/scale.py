@@ -1612,6 +1612,57 @@ def markdown(results, scales):
     return "\n".join(lines) + "\n"
 
 
+def slope_markdown(results, scales):
+    """The issue-23 view: per step, wall / CPU seconds and peak RSS at every scale, CPU seconds
+    per unit of the step's input (GB, or M rows for steps that follow rows), and the 32x/4x
+    (largest/second) ratios of peak RSS and of that rate."""
+    keys = [str(s) for s in scales if str(s) in results]
+    order = list(REQUIRED_STEPS) + list(OPTIONAL_STEPS)
+    big, ref = (keys[-1], keys[1]) if len(keys) > 2 else (keys[-1], keys[0])
+    head = "| step | " + " | ".join("%sx wall / CPU s" % k for k in keys) + " | " + " | ".join("%sx RSS MB" % k for k in keys)
+    head += " | CPU s per unit, " + " / ".join("%sx" % k for k in keys) + " | RSS %sx/%sx | rate %sx/%sx |" % (big, ref, big, ref)
+    lines = [head, "|---|" + "---|" * (2 * len(keys) + 3)]
+    for name in order:
+        rs = [results[k].get("steps", {}).get(name) for k in keys]
+        if not any(rs):
+            continue
+        cell = lambda r, f: "–" if not r else f(r)
+        per_row = name in ("report", "ls", "sync2")
+        def rate(r):
+            if not r or not r.get("ok"):
+                return None
+            if name == "sync2":
+                n = (r.get("counts") or {}).get("projects", 0) - ((r.get("counts") or {}).get("unchanged_projects") or 0)
+                return r["cpu_s"] / n if n else None
+            units = r.get("input_rows", 0) / 1e6 if per_row else r.get("input_gb", 0)
+            return r["cpu_s"] / units if units else None
+        rates = [rate(r) for r in rs]
+        unit = "changed project" if name == "sync2" else ("M rows" if per_row else "GB")
+        rss = [r.get("peak_rss_mb") if r else None for r in rs]
+        ratio = lambda xs: _fmt(xs[keys.index(big)] / xs[keys.index(ref)], "%.2f") if xs[keys.index(big)] and xs[keys.index(ref)] else "–"
+        lines.append("| %s | %s | %s | %s (per %s) | %s | %s |" % (
+            name, " | ".join(cell(r, lambda r: "%s / %s" % (_fmt(r["wall_s"]), _fmt(r["cpu_s"]))) for r in rs),
+            " | ".join(_fmt(v, "%.0f") for v in rss), " / ".join(_fmt(v, "%.3g") for v in rates), unit, ratio(rss), ratio(rates)))
+    return "\n".join(lines) + "\n"
+
+
+def merge_records(paths):
+    """One record from several runs of different scales (the first run's settings)."""
+    merged = None
+    for p in paths:
+        with open(p) as f:
+            r = json.load(f)
+        if merged is None:
+            merged = r
+            merged["merged_from"] = []
+        else:
+            merged["scales"].update(r["scales"])
+            merged["failed"] = merged.get("failed", []) + r.get("failed", [])
+            merged["wall_s"] = round(merged.get("wall_s", 0) + r.get("wall_s", 0), 1)
+        merged["merged_from"].append({"path": os.path.relpath(p, ROOT), "bin": r.get("bin"), "scales": sorted(r["scales"], key=float)})
+    return merged
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", default=None, help="comma list of scale factors (default 1,4,16,32; --quick: 1,2)")
@@ -1631,9 +1682,18 @@ def main():
     ap.add_argument("--no-record", action="store_true", help="do not write bench/runs/ (the test command's check)")
     ap.add_argument("--memory-budget", type=int, default=None, help="memory_budget_bytes of the corpora (default: the corpus default, 1 GiB; --quick: %d)" % QUICK_MEMORY_BUDGET)
     ap.add_argument("--check", action="store_true", help="check export and report independently (bench/check_scale.py: per-shard exports deduplicated in Python, DuckDB over the Parquet files)")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="RECORD", help="merge the records of runs at different scales into bench/runs/<date>-<host>/scale-full.json and print the tables (nothing is run)")
     ap.add_argument("--generate-only", action="store_true", help="generate (or find) the sites and stop")
     a = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows up through a pipe too
+    if a.merge:
+        merged = merge_records(a.merge)
+        scales = sorted(merged["scales"], key=float)
+        if not a.no_record:
+            runlog.save("scale-full", merged)
+        print(markdown(merged["scales"], scales))
+        print(slope_markdown(merged["scales"], scales))
+        return 1 if merged.get("failed") else 0
     scales = [float(s) for s in (a.scale or ("1,2" if a.quick else "1,4,16,32")).split(",") if s.strip()]
     scales = [int(s) if s == int(s) else s for s in scales]
     unit = a.unit_rows or (QUICK_UNIT_ROWS if a.quick else UNIT_ROWS)
@@ -1691,6 +1751,8 @@ def main():
     if not a.no_record:
         runlog.save("scale-%s" % ("quick" if a.quick else "full"), results)
     table = markdown(results["scales"], scales)
+    if len(scales) > 1:
+        table += "\n" + slope_markdown(results["scales"], scales)
     print()
     print(table)
     if a.markdown:
