@@ -491,7 +491,9 @@ impl Corpus {
         let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
         let (done, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
         let (work_tx, work) = crossbeam_channel::bounded::<PlannedFile>(BATCH);
-        let (tx, rx) = crossbeam_channel::unbounded::<IngestItem>();
+        // Downloads wait for the ingest: a fast link must not fill the disk with archives
+        // that are not read yet (nor memory with their queue).
+        let (tx, rx) = crossbeam_channel::bounded::<IngestItem>(jobs);
         let quiet = Quiet(reporter);
         reporter.start("sync", summary.planned_files, summary.planned_bytes);
         let (queued, add) = std::thread::scope(|s| {
@@ -560,6 +562,7 @@ impl Corpus {
             }
             drop((tx, work));
             let add = self.ingest_stream(&rx, (0, 0), &AddOptions::default(), &quiet, cancel);
+            drop(rx); // an ingest that stopped early releases downloads waiting to hand it a file
             (feeder.join().expect("plan feeder"), add)
         });
         reporter.finish();
