@@ -214,12 +214,13 @@ impl Corpus {
     /// the manifest) cannot match are not opened, and within a shard only the row groups whose
     /// statistics can match are read.
     pub fn scan_rows(&self, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(FileRow) -> bool) -> Result<(), CoreError> {
-        let mut seen_blobs = self.key_set::<20>();
+        let mut seen_blobs = filter.unique.then(|| self.key_set::<20>());
         let tmp = self.tmp_dir();
         self.scan_row_refs(filter, stats, &mut |r| {
-            if filter.unique && !seen_blobs.insert(r.hash()?.0).map_err(|e| CoreError::io(&tmp, e))? {
-                return Ok(true);
-            }
+            if let Some(seen) = seen_blobs.as_mut()
+                && !seen.insert(r.hash()?.0).map_err(|e| CoreError::io(&tmp, e))? {
+                    return Ok(true);
+                }
             Ok(f(r.to_row()?))
         })
     }

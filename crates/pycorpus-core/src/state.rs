@@ -140,8 +140,10 @@ impl State {
 /// per question, so nothing the size of the corpus is held in memory.
 pub struct Holdings {
     conn: std::sync::Mutex<Connection>,
-    /// Count only distributions read to their end (failed ones are to be read again).
-    ok_only: bool,
+    /// The two lookups (by sha256, by file name), counting only distributions read to their
+    /// end when failed ones are to be read again.
+    by_sha: &'static str,
+    by_name: &'static str,
 }
 
 impl Holdings {
@@ -149,16 +151,20 @@ impl Holdings {
     pub fn open(path: &Path, ok_only: bool) -> Result<Holdings, CoreError> {
         let conn = Connection::open(path).map_err(|e| CoreError::state(path, e))?;
         conn.execute_batch("PRAGMA busy_timeout = 10000;").map_err(|e| CoreError::state(path, e))?;
-        Ok(Holdings { conn: std::sync::Mutex::new(conn), ok_only })
+        let (by_sha, by_name) = if ok_only {
+            ("SELECT 1 FROM distributions WHERE sha256 = ?1 AND status = 'ok'", "SELECT 1 FROM distributions WHERE file_name = ?1 AND status = 'ok'")
+        } else {
+            ("SELECT 1 FROM distributions WHERE sha256 = ?1", "SELECT 1 FROM distributions WHERE file_name = ?1")
+        };
+        Ok(Holdings { conn: std::sync::Mutex::new(conn), by_sha, by_name })
     }
 
     /// By sha256 (hex, any case) when known, else by file name (indexes that give no hash).
     pub fn holds(&self, sha256: Option<&str>, file_name: &str) -> Result<bool, CoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let status = if self.ok_only { " AND status = 'ok'" } else { "" };
         let found = match sha256 {
-            Some(s) => conn.prepare_cached(&format!("SELECT 1 FROM distributions WHERE sha256 = ?1{status}")).and_then(|mut st| st.query_row([s.to_ascii_lowercase()], |_| Ok(())).optional()),
-            None => conn.prepare_cached(&format!("SELECT 1 FROM distributions WHERE file_name = ?1{status}")).and_then(|mut st| st.query_row([file_name], |_| Ok(())).optional()),
+            Some(s) => conn.prepare_cached(self.by_sha).and_then(|mut st| st.query_row([s.to_ascii_lowercase()], |_| Ok(())).optional()),
+            None => conn.prepare_cached(self.by_name).and_then(|mut st| st.query_row([file_name], |_| Ok(())).optional()),
         };
         found.map(|r| r.is_some()).map_err(CoreError::sql)
     }

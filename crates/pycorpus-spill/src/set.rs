@@ -221,7 +221,8 @@ impl<const N: usize> KeySet<N> {
     /// private folder under `tmp` (made only then).
     pub fn new(tmp: &Path, budget: usize) -> KeySet<N> {
         let cap = capacity(budget, N);
-        KeySet { mem: HashSet::with_capacity_and_hasher(cap.min(1 << 16), Build::default()), cap, disk: Tables::new(tmp), len: 0 }
+        // grows as keys come: a set that stays small (most selections) costs nothing
+        KeySet { mem: HashSet::with_hasher(Build::default()), cap, disk: Tables::new(tmp), len: 0 }
     }
 
     /// True when `k` is in the set.
@@ -284,7 +285,7 @@ impl<const N: usize> KeyCounts<N> {
     /// Counts holding about `budget` bytes in memory before they spill under `tmp`.
     pub fn new(tmp: &Path, budget: usize) -> KeyCounts<N> {
         let cap = capacity(budget, N + 4);
-        KeyCounts { mem: HashMap::with_capacity_and_hasher(cap.min(1 << 16), Build::default()), cap, disk: Tables::new(tmp) }
+        KeyCounts { mem: HashMap::with_hasher(Build::default()), cap, disk: Tables::new(tmp) }
     }
 
     /// Counts `k` once more.
