@@ -24,6 +24,10 @@ pub struct Config {
     /// before they spill sorted runs to `<corpus>/tmp/` or their output's temporary folder.
     /// Default 1 GiB. Their peak is this plus fixed costs (threads, decoded frames).
     pub memory_budget_bytes: u64,
+    /// Format of the shards sealed from now on: 2 (default) packs only the blobs no earlier
+    /// shard stores, so each blob is stored once per corpus; 1 packs every blob of the shard's
+    /// rows (a shard that stands alone, readable by pycorpus before shards-v2).
+    pub shard_format: u32,
     /// Archive limits.
     pub limits: LimitsConfig,
 }
@@ -65,6 +69,7 @@ impl Default for Config {
             pack_frame_bytes: 6 << 20,
             durable: true,
             memory_budget_bytes: 1 << 30,
+            shard_format: 2,
             limits: LimitsConfig::default(),
         }
     }
@@ -88,7 +93,8 @@ impl Config {
              pack_level = {}             # zstd level of sealed packs (1-22)\n\
              pack_frame_bytes = {}   # bytes per zstd frame; larger packs tighter, reads slower\n\
              durable = {}             # fsync the journal after every distribution\n\
-             memory_budget_bytes = {}   # export, report, lock: held in memory before sorted runs spill to disk\n\n\
+             memory_budget_bytes = {}   # export, report, lock: held in memory before sorted runs spill to disk\n\
+             shard_format = {}             # 2: each blob stored once per corpus; 1: every shard stands alone\n\n\
              [limits]                   # per archive; a distribution over a limit is recorded as failed\n\
              max_entries = {}\n\
              max_entry_bytes = {}\n\
@@ -100,6 +106,7 @@ impl Config {
             d.pack_frame_bytes,
             d.durable,
             d.memory_budget_bytes,
+            d.shard_format,
             d.limits.max_entries,
             d.limits.max_entry_bytes,
             d.limits.max_total_bytes,

@@ -67,6 +67,9 @@ impl Corpus {
         }
         let text = fs::read_to_string(&cfg_path).map_err(|e| CoreError::io(&cfg_path, e))?;
         let config: Config = toml::from_str(&text).map_err(|e| CoreError::Config { path: cfg_path.clone(), message: e.to_string() })?;
+        if !(1..=crate::MANIFEST_VERSION).contains(&config.shard_format) {
+            return Err(CoreError::Config { path: cfg_path, message: format!("shard_format = {}: this version writes shard formats 1 and 2", config.shard_format) });
+        }
         let mut corpus = Corpus { root: root.to_path_buf(), config, state: None, _lock: None };
         if access == Access::Write {
             let lock_path = root.join(".lock");
@@ -170,7 +173,8 @@ impl Corpus {
                 }
         }
         sync_dir(&dir)?;
-        self.reconcile_state()
+        self.reconcile_state()?;
+        self.update_blob_index()
     }
 
     /// Makes `state.sqlite` agree with the shards: the open shard's rows are rebuilt from its

@@ -161,6 +161,8 @@ struct Ctx<'a> {
     /// Inputs handed back (read while a shard filled up): taken before the queue.
     pending: &'a Mutex<VecDeque<IngestItem>>,
     known_blobs: Mutex<HashSet<Oid>>,
+    /// Format 2: where sealed shards store blobs, which are then not journaled again.
+    stored: Option<crate::BlobLocator>,
     known_dists: &'a crate::state::Holdings,
     full: AtomicBool,
     stop: AtomicBool,
@@ -218,6 +220,7 @@ impl Corpus {
                 queue: input,
                 pending: &pending,
                 known_blobs: Mutex::new(journal.blobs().map(|(o, _)| *o).collect()),
+                stored: (self.config.shard_format >= 2).then(|| self.blob_locator()).transpose()?,
                 known_dists: &known_dists,
                 full: AtomicBool::new(self.over_capacity(&journal, shard_files)),
                 stop: AtomicBool::new(false),
@@ -247,7 +250,7 @@ impl Corpus {
                         }
                         m => m,
                     };
-                    let r = self.write_msg(msg, &mut journal, &mut committed, &mut shard_files, &mut summary, reporter);
+                    let r = self.write_msg(msg, ctx.stored.as_ref(), &mut journal, &mut committed, &mut shard_files, &mut summary, reporter);
                     match r {
                         Err(e) => {
                             fatal = Some(e);
@@ -300,9 +303,11 @@ impl Corpus {
         journal.raw_bytes() >= self.config.shard_capacity_bytes || files >= self.config.shard_capacity_files
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write_msg(
         &mut self,
         msg: Msg,
+        stored: Option<&crate::BlobLocator>,
         journal: &mut Journal,
         committed: &mut HashSet<String>,
         shard_files: &mut u64,
@@ -338,7 +343,8 @@ impl Corpus {
                     remove_input(&item);
                     return Ok(());
                 }
-                if let Some(f) = rec.files.iter().find(|f| f.skip_reason.is_none() && !journal.contains(&f.hash)) {
+                let held = |oid: &Oid| journal.contains(oid) || stored.is_some_and(|s| s.locate(oid).is_some());
+                if let Some(f) = rec.files.iter().find(|f| f.skip_reason.is_none() && !held(&f.hash)) {
                     return Err(CoreError::Corrupt { shard: rel.repository, message: format!("internal error: {} refers to blob {} that was never stored", rel.project_release, f.hash) });
                 }
                 let payload = serde_json::to_vec(&*rec).map_err(|e| CoreError::Invalid(e.to_string()))?;
@@ -459,7 +465,8 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
                     // Marked known only once sent: a commit that relies on the mark then
                     // always reaches the writer after the blob. Two workers may both send a
                     // blob; the journal keeps one.
-                    if skip.is_none() && !ctx.known_blobs.lock().expect("lock").contains(&oid) {
+                    let stored = || ctx.stored.as_ref().is_some_and(|s| s.locate(&oid).is_some());
+                    if skip.is_none() && !ctx.known_blobs.lock().expect("lock").contains(&oid) && !stored() {
                         let data = zstd::bulk::compress(&buf, 1)?;
                         if tx.send(Msg::Blob { oid, len: buf.len() as u32, data }).is_err() {
                             writer_gone = true;

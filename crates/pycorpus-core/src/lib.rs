@@ -17,6 +17,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod blobs;
 mod config;
 mod corpus;
 mod ingest;
@@ -28,6 +29,7 @@ mod state;
 mod sync;
 mod synclog;
 
+pub use blobs::BlobLocator;
 pub use config::{Config, LimitsConfig};
 pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
 pub use ingest::{collect_inputs, AddOptions, AddSummary, Failure, IndexMeta, IngestItem};
@@ -93,6 +95,14 @@ pub enum CoreError {
         shard: u32,
         /// What is wrong.
         message: String,
+    },
+    /// A shard's rows use blobs that a shard absent from the corpus stores (format 2).
+    #[error("shard {shard:06} uses blobs stored in shard {needs:06}, which this corpus does not have: put that shard in the corpus's shards/ folder (`pycorpus get` it)")]
+    MissingShard {
+        /// The shard read.
+        shard: u32,
+        /// The shard it needs.
+        needs: u32,
     },
     /// Bad input from the caller.
     #[error("{0}")]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 /// Value of [`Manifest::format`].
 pub const MANIFEST_FORMAT: &str = "pycorpus-shard";
 /// Value of [`Manifest::format_version`] written by this version.
-pub const MANIFEST_VERSION: u32 = 1;
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// Size and sha256 of one shard file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +37,12 @@ pub struct Manifest {
     pub stored_files: u64,
     /// Unique blobs in the pack.
     pub unique_blobs: u64,
+    /// Format 2: blobs this shard's rows use that earlier shards store (not in its pack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign_blobs: Option<u64>,
+    /// Format 2: the shards storing them, by number (a reader needs them beside this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<u32>>,
     /// Their total size.
     pub blob_bytes: u64,
     /// Total size of every indexed file (before dedup, skipped ones included).

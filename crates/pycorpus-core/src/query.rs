@@ -3,10 +3,11 @@
 use crate::corpus::{decode_commits, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest_records};
-use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
+use crate::{BlobLocator, Corpus, CoreError, Reporter, ShardInfo, ShardKind};
 use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
 use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// One shard's figures.
@@ -225,16 +226,14 @@ impl Corpus {
         })
     }
 
-    /// Reads a blob from whichever shard holds it (sealed shards are looked up through their
-    /// index without reading it whole).
+    /// Reads a blob from whichever shard stores it: the blob index names the sealed shard,
+    /// whose pack index gives the frame; else the open shard's journal.
     pub fn read_blob(&self, oid: &Oid) -> Result<Option<Vec<u8>>, CoreError> {
-        let shards = self.shards()?;
-        for s in shards.iter().filter(|s| s.kind == ShardKind::Sealed) {
-            if let Some(data) = PackReader::open(&s.dir)?.read(oid)? {
+        if let Some(n) = self.blob_locator()?.locate(oid)
+            && let Some(data) = self.read_sealed_blob(n, oid)? {
                 return Ok(Some(data));
             }
-        }
-        for s in shards.iter().filter(|s| s.kind == ShardKind::Open) {
+        for s in self.shards()?.iter().filter(|s| s.kind == ShardKind::Open) {
             let Some((mut j, _)) = read_journal(&s.dir)? else { continue };
             if let Some(data) = j.read_blob(oid)? {
                 return Ok(Some(data));
@@ -274,19 +273,28 @@ impl Corpus {
         Ok(n)
     }
 
-    /// Reads each of `oids` that some shard holds, opening every shard once (unlike
-    /// [`Corpus::read_blob`], which looks through the shards for each blob); `f` gets each
-    /// blob found, once. Blobs no shard holds are left out.
+    /// Reads blob `oid` from sealed shard `shard`'s pack.
+    pub(crate) fn read_sealed_blob(&self, shard: u32, oid: &Oid) -> Result<Option<Vec<u8>>, CoreError> {
+        Ok(PackReader::open(&self.shards_dir().join(crate::corpus::shard_name(shard)))?.read(oid)?)
+    }
+
+    /// Reads each of `oids` that some shard holds, opening each shard that stores some of
+    /// them once; `f` gets each blob found, once. Blobs no shard holds are left out.
     pub fn read_blobs(&self, oids: &OidSet, f: &mut dyn FnMut(Oid, Vec<u8>)) -> Result<(), CoreError> {
         let mut left = oids.clone();
         let shards = self.shards()?;
-        for s in shards.iter().filter(|s| s.kind == ShardKind::Sealed) {
-            if left.is_empty() {
-                return Ok(());
+        let locator = self.blob_locator()?;
+        let mut by_shard: BTreeMap<u32, Vec<Oid>> = BTreeMap::new();
+        for oid in oids {
+            if let Some(n) = locator.locate(oid) {
+                by_shard.entry(n).or_default().push(*oid);
             }
+        }
+        for s in shards.iter().filter(|s| s.kind == ShardKind::Sealed) {
+            let Some(wanted) = by_shard.get(&s.number) else { continue };
             // Each frame is decoded once, up to the last wanted blob in it.
             let pack = PackReader::open(&s.dir)?;
-            let mut found: Vec<(Oid, PackEntry)> = left.iter().filter_map(|o| pack.find(o).map(|e| (*o, e))).collect();
+            let mut found: Vec<(Oid, PackEntry)> = wanted.iter().filter_map(|o| pack.find(o).map(|e| (*o, e))).collect();
             found.sort_unstable_by_key(|(_, e)| (e.frame, e.offset));
             let (mut frame, mut scratch) = (Vec::new(), Vec::new());
             for group in found.chunk_by(|a, b| a.1.frame == b.1.frame) {
@@ -405,12 +413,20 @@ impl Corpus {
     pub fn verify(&self, reporter: &dyn Reporter) -> Result<VerifyReport, CoreError> {
         let mut report = VerifyReport::default();
         let shards = self.shards()?;
-        reporter.start("verify", shards.len() as u64, 0);
+        let locator = match self.blob_locator() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                report.problems.push(format!("blob index: {e}"));
+                None
+            }
+        };
+        let stored_elsewhere = |oid: &Oid| locator.as_ref().and_then(|l| l.locate(oid));
+        reporter.start("verify", shards.len() as u64 + 1, 0);
         for shard in &shards {
             report.shards_checked += 1;
             let name = format!("shard {:06}", shard.number);
             match shard.kind {
-                ShardKind::Sealed => self.verify_sealed(shard, &name, &mut report),
+                ShardKind::Sealed => self.verify_sealed(shard, &name, locator.as_ref(), &mut report),
                 ShardKind::Open => match open_records(shard) {
                     Err(e) => report.problems.push(format!("{name}: {e}")),
                     Ok(None) => report.notes.push(format!("{name}: open and still empty")),
@@ -423,7 +439,7 @@ impl Corpus {
                             report.problems.push(format!("{name}: blob {oid}: {why}"));
                         }
                         for r in &records {
-                            for f in r.files.iter().filter(|f| f.skip_reason.is_none() && !journal.contains(&f.hash)) {
+                            for f in r.files.iter().filter(|f| f.skip_reason.is_none() && !journal.contains(&f.hash) && stored_elsewhere(&f.hash).is_none()) {
                                 report.problems.push(format!("{name}: {} {} refers to missing blob {}", r.release.project_release, f.path, f.hash));
                             }
                         }
@@ -432,11 +448,15 @@ impl Corpus {
             }
             reporter.advance(1, 0);
         }
+        if let Some(l) = &locator {
+            verify_placement(&shards, l, &mut report);
+        }
+        reporter.advance(1, 0);
         reporter.finish();
         Ok(report)
     }
 
-    fn verify_sealed(&self, shard: &ShardInfo, name: &str, report: &mut VerifyReport) {
+    fn verify_sealed(&self, shard: &ShardInfo, name: &str, locator: Option<&BlobLocator>, report: &mut VerifyReport) {
         let m = match read_manifest(&shard.dir) {
             Ok(m) => m,
             Err(e) => return report.problems.push(format!("{name}: manifest: {e}")),
@@ -454,6 +474,9 @@ impl Corpus {
                 Err(e) => report.problems.push(format!("{name}: {e}")),
             }
         }
+        for n in m.depends_on.iter().flatten().filter(|n| locator.is_some_and(|l| !l.has_shard(**n))) {
+            report.problems.push(format!("{name}: uses blobs stored in shard {n:06}, which this corpus does not have"));
+        }
         let pack = match PackReader::open(&shard.dir) {
             Ok(p) => p,
             Err(e) => return report.problems.push(format!("{name}: {e}")),
@@ -469,10 +492,14 @@ impl Corpus {
                 if rows.len() as u64 != m.files {
                     report.problems.push(format!("{name}: files.parquet has {} rows, manifest says {}", rows.len(), m.files));
                 }
-                let missing: Vec<&FileRow> = rows.iter().filter(|r| r.is_stored() && pack.find(&r.hash).is_none()).take(20).collect();
-                for r in missing {
-                    report.problems.push(format!("{name}: {} refers to blob {} missing from the pack", r.path, r.hash));
-                }
+                // Format 2: a blob not in the pack is stored by a shard the manifest lists.
+                let deps = m.depends_on.clone().unwrap_or_default();
+                let wrong = rows.iter().filter(|r| r.is_stored() && pack.find(&r.hash).is_none()).filter_map(|r| match locator.and_then(|l| l.locate(&r.hash)) {
+                    Some(n) if deps.contains(&n) => None,
+                    Some(n) if m.depends_on.is_some() => Some(format!("{name}: {} refers to blob {} stored in shard {n:06}, which its manifest does not list", r.path, r.hash)),
+                    _ => Some(format!("{name}: {} refers to blob {} missing from the pack{}", r.path, r.hash, if deps.is_empty() { "" } else { " and from the shards it depends on" })),
+                });
+                report.problems.extend(wrong.take(20));
             }
         }
         match read_releases(&shard.dir.join("releases.parquet")) {
@@ -481,6 +508,56 @@ impl Corpus {
                 report.problems.push(format!("{name}: releases.parquet has {} rows, manifest says {}", rels.len(), m.distributions))
             }
             Ok(_) => {}
+        }
+    }
+}
+
+/// Checks that a blob stored by a format-2 shard is stored by no other shard (format-1
+/// shards may repeat each other's), and that the blob index names, for every stored blob, the
+/// lowest shard storing it: one merge over the sealed shards' sorted pack indexes.
+fn verify_placement(shards: &[ShardInfo], locator: &BlobLocator, report: &mut VerifyReport) {
+    use std::cmp::Reverse;
+    let mut packs = Vec::new();
+    for s in shards.iter().filter(|s| s.kind == ShardKind::Sealed) {
+        let v2 = read_manifest(&s.dir).is_ok_and(|m| m.depends_on.is_some());
+        if let Ok(p) = PackReader::open(&s.dir) {
+            packs.push((s.number, v2, p)); // an unreadable pack is reported by its shard's check
+        }
+    }
+    let mut heads = std::collections::BinaryHeap::new();
+    for (i, (_, _, p)) in packs.iter().enumerate() {
+        if !p.is_empty() {
+            heads.push(Reverse((p.entry_at(0).0, i, 0usize)));
+        }
+    }
+    let mut found = 0;
+    let mut holders: Vec<usize> = Vec::new();
+    while let Some(Reverse((oid, i, at))) = heads.pop() {
+        holders.clear();
+        holders.push(i);
+        let mut next = vec![(i, at)];
+        while let Some(Reverse((o, j, a))) = heads.peek().copied() {
+            if o != oid {
+                break;
+            }
+            heads.pop();
+            holders.push(j);
+            next.push((j, a));
+        }
+        for (j, a) in next {
+            if a + 1 < packs[j].2.len() {
+                heads.push(Reverse((packs[j].2.entry_at(a + 1).0, j, a + 1)));
+            }
+        }
+        holders.sort_unstable();
+        let numbers: Vec<u32> = holders.iter().map(|&j| packs[j].0).collect();
+        if found < 20 && holders.iter().skip(1).any(|&j| packs[j].1) {
+            found += 1;
+            report.problems.push(format!("blob {oid} is stored in shards {numbers:?}: a format-2 shard stores only blobs that no earlier shard stores"));
+        }
+        if found < 20 && locator.locate(&oid) != Some(numbers[0]) {
+            found += 1;
+            report.problems.push(format!("blob index: blob {oid} is stored in shard {:06} but the index says {:?} (the index is rebuilt by the next write, or delete <corpus>/blobs/)", numbers[0], locator.locate(&oid)));
         }
     }
 }

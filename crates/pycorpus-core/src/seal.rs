@@ -10,7 +10,7 @@ use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
 use pycorpus_catalog::{format_time, write_files, write_releases, DistRecord, DistStatus, FileRow, Release};
 use pycorpus_store::{Journal, Oid, PackOptions, PackWriter};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// What [`Corpus::seal`] wrote.
@@ -103,13 +103,36 @@ impl Corpus {
         let mut order: Vec<(Oid, (String, String, String, String))> = keys.into_iter().collect();
         order.sort_unstable_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
         tracing::info!("seal: rows sorted and blobs ordered at {:?}", t0.elapsed());
+        // Format 2: blobs an earlier sealed shard stores are not packed again; the rows refer
+        // to them there. Format 1 packs them all (reading from those shards what ingest, under
+        // format 2, did not journal).
+        let stored = self.blob_locator()?;
+        let v2 = self.config.shard_format >= 2;
+        let mut depends_on = BTreeSet::new();
+        let mut foreign = 0u64;
+        if v2 {
+            order.retain(|(oid, _)| match stored.locate(oid) {
+                Some(n) => {
+                    depends_on.insert(n);
+                    foreign += 1;
+                    false
+                }
+                None => true,
+            });
+        }
         let locs: HashMap<Oid, _> = journal.blobs().map(|(o, l)| (*o, *l)).collect();
         reporter.start("seal", order.len() as u64, order.iter().filter_map(|(o, _)| locs.get(o)).map(|l| u64::from(l.len)).sum());
         let opts = PackOptions { level: self.config.pack_level, frame_size: self.config.pack_frame_bytes as usize };
         let mut pack = PackWriter::create(&tmp_dir, opts)?;
         for (oid, _) in &order {
-            let loc = locs.get(oid).ok_or_else(|| CoreError::Corrupt { shard: shard.number, message: format!("blob {oid} is indexed but missing from the journal") })?;
-            let data = journal.read_at(loc)?;
+            let data = match locs.get(oid) {
+                Some(loc) => journal.read_at(loc)?,
+                None => match stored.locate(oid) {
+                    Some(n) => self.read_sealed_blob(n, oid)?,
+                    None => None,
+                }
+                .ok_or_else(|| CoreError::Corrupt { shard: shard.number, message: format!("blob {oid} is indexed but missing from the journal") })?,
+            };
             pack.add(*oid, &data)?;
             reporter.advance(1, data.len() as u64);
         }
@@ -130,13 +153,15 @@ impl Corpus {
         let times = releases.iter().map(|r| r.uploaded_on);
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
-            format_version: MANIFEST_VERSION,
+            format_version: if v2 { MANIFEST_VERSION } else { 1 },
             shard: shard.number,
             distributions: releases.len() as u64,
             failed_distributions: releases.iter().filter(|r| r.status == DistStatus::Failed).count() as u64,
             files: rows.len() as u64,
             stored_files: rows.iter().filter(|r| r.is_stored()).count() as u64,
             unique_blobs: stats.blobs,
+            foreign_blobs: v2.then_some(foreign),
+            depends_on: v2.then(|| depends_on.into_iter().collect()),
             blob_bytes: stats.raw_bytes,
             original_bytes: rows.iter().map(|r| r.size).sum(),
             pack_bytes: stats.pack_bytes,
@@ -155,6 +180,8 @@ impl Corpus {
         std::fs::remove_dir_all(&shard.dir).map_err(|e| CoreError::io(&shard.dir, e))?;
         sync_dir(&self.shards_dir())?;
         self.state_mut()?.replace_shard(shard.number, &releases)?;
+        drop(stored);
+        self.update_blob_index()?;
         reporter.finish();
         Ok(Some(SealSummary { shard: shard.number, manifest }))
     }

@@ -578,7 +578,8 @@ impl Corpus {
 /// Lists one batch of projects, `jobs` at a time; results in the batch's order.
 fn list_batch(batch: Vec<(String, String, Option<u64>)>, jobs: usize, client: &Client, index: &str, conda: Option<&BTreeMap<String, Vec<IndexFile>>>, reporter: &dyn Reporter, cancel: &AtomicBool) -> Vec<Listed> {
     let next = AtomicU64::new(0);
-    let out: Vec<Mutex<Option<Result<Option<Listing>, CoreError>>>> = batch.iter().map(|_| Mutex::new(None)).collect();
+    type Slot = Mutex<Option<Result<Option<Listing>, CoreError>>>;
+    let out: Vec<Slot> = batch.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..jobs.min(batch.len()) {
             s.spawn(|| loop {

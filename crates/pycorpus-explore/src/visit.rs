@@ -8,7 +8,7 @@
 use crate::blob::{Blob, BufPool, FrameBuf};
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
-use pycorpus_core::{CoreError, Corpus, ShardInfo, ShardKind};
+use pycorpus_core::{BlobLocator, CoreError, Corpus, ShardInfo, ShardKind};
 use pycorpus_spill::{Counts, KeySet};
 use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use serde::Serialize;
@@ -83,9 +83,10 @@ type UnitOut<T> = Result<(Vec<T>, u64, u64, u64), ExploreError>;
 
 /// A unit of work: blobs read together.
 enum Unit {
-    /// Blobs of one frame of a sealed shard (place in the holders list, offset, length), by
-    /// offset.
-    Frame { frame: usize, blobs: Vec<(u32, u32, u32)> },
+    /// Blobs of one frame of a sealed shard's pack (place in the holders list, offset,
+    /// length), by offset: the visited shard's own pack (`shard` `None`) or the pack of the
+    /// shard that stores them (format 2).
+    Frame { shard: Option<u32>, frame: usize, blobs: Vec<(u32, u32, u32)> },
     /// Blobs of an open shard's journal (place in the holders list, location).
     Journal { blobs: Vec<(u32, JournalBlob)> },
 }
@@ -157,15 +158,49 @@ fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Resu
     }
 }
 
-/// What is remembered from one shard to the next. A shard stores every blob its own rows
-/// hold, so shards can be visited one at a time; only blob ids (and counts) cross over, in
-/// sets that spill to disk beyond their share of the memory budget ([`Corpus::key_set`]).
+/// The packs of other shards, for blobs that a shard's rows use and an earlier shard stores
+/// (format 2): where each blob is, and the packs opened so far with their frame filters.
+struct Elsewhere {
+    locator: BlobLocator,
+    dirs: BTreeMap<u32, std::path::PathBuf>,
+    packs: BTreeMap<u32, (PackReader, Option<FrameSet>)>,
+}
+
+/// Packs kept open at once (each holds a file and a mapping).
+const OPEN_PACKS: usize = 64;
+
+impl Elsewhere {
+    fn new(corpus: &Corpus, shards: &[ShardInfo]) -> Result<Elsewhere, ExploreError> {
+        let dirs = shards.iter().filter(|s| s.kind == ShardKind::Sealed).map(|s| (s.number, s.dir.clone())).collect();
+        Ok(Elsewhere { locator: corpus.blob_locator()?, dirs, packs: BTreeMap::new() })
+    }
+
+    /// Opens shard `n`'s pack (and frame filter) unless open already.
+    fn open(&mut self, n: u32, frame_filter: Option<&FrameFilter<'_>>) -> Result<(), ExploreError> {
+        if self.packs.contains_key(&n) {
+            return Ok(());
+        }
+        let dir = self.dirs.get(&n).ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("shard {n:06} is not sealed"))))?;
+        let pack = PackReader::open(dir)?;
+        let keep = match frame_filter {
+            Some(f) => f(dir, pack.frame_count())?,
+            None => None,
+        };
+        self.packs.insert(n, (pack, keep));
+        Ok(())
+    }
+}
+
+/// What is remembered from one shard to the next. Each shard's rows are readable through
+/// its own store and the shards it depends on, so shards can be visited one at a time; only
+/// blob ids (and counts) cross over, in sets that spill to disk beyond their share of the
+/// memory budget ([`Corpus::key_set`]).
 enum Across {
     /// Nothing: every shard is visited on its own.
     Nothing,
     /// The blobs visited already, and (when counted first) how many selected files of all
     /// shards hold each blob.
-    Seen(KeySet<20>, Option<Counts<20>>),
+    Seen(Box<(KeySet<20>, Option<Counts<20>>)>),
 }
 
 /// A blob met for the first time in a shard.
@@ -181,7 +216,8 @@ impl Across {
         let io = |e| CoreError::io(tmp, e);
         match self {
             Across::Nothing => Ok(Claim::New(None)),
-            Across::Seen(seen, counts) => {
+            Across::Seen(sets) => {
+                let (seen, counts) = &mut **sets;
                 if !seen.insert(oid.0).map_err(io)? {
                     return Ok(Claim::Earlier);
                 }
@@ -305,12 +341,13 @@ pub fn visit_blobs<S: Send, T: Send>(
 ) -> Result<VisitStats, ExploreError> {
     let mut stats = VisitStats::default();
     let shards = corpus.shards()?;
+    let mut elsewhere = Elsewhere::new(corpus, &shards)?;
     let mut across = if shards.len() <= 1 || (opts.all_rows && !filter.unique) {
         Across::Nothing
     } else if opts.count_holders && !filter.unique && shards.len() > 1 {
-        Across::Seen(corpus.key_set(), Some(count_holders(corpus, &shards, filter, cancel)?))
+        Across::Seen(Box::new((corpus.key_set(), Some(count_holders(corpus, &shards, filter, cancel)?))))
     } else {
-        Across::Seen(corpus.key_set(), None)
+        Across::Seen(Box::new((corpus.key_set(), None)))
     };
     for shard in &shards {
         if cancel.load(Ordering::SeqCst) {
@@ -335,7 +372,7 @@ pub fn visit_blobs<S: Send, T: Send>(
             continue;
         }
         let store = store.transpose()?.flatten();
-        visit_shard(&holders, store, opts, cancel, init, work, sink, &mut stats)?;
+        visit_shard(corpus, shard, &holders, store, &mut elsewhere, opts, cancel, init, work, sink, &mut stats)?;
     }
     Ok(stats)
 }
@@ -344,8 +381,11 @@ pub fn visit_blobs<S: Send, T: Send>(
 /// the results to `sink`, in frame order.
 #[allow(clippy::too_many_arguments)]
 fn visit_shard<S: Send, T: Send>(
+    corpus: &Corpus,
+    shard: &ShardInfo,
     holders: &ShardHolders,
     store: Option<Store>,
+    elsewhere: &mut Elsewhere,
     opts: &VisitOptions<'_>,
     cancel: &AtomicBool,
     init: &(dyn Fn() -> S + Sync),
@@ -370,15 +410,7 @@ fn visit_shard<S: Send, T: Send>(
                 }
                 None => true,
             });
-            for (frame, mut blobs) in by_frame {
-                if keep.as_ref().is_some_and(|k| !k.contains(frame as usize)) {
-                    stats.frames_skipped += 1;
-                    stats.bytes_passed += blobs.iter().map(|b| u64::from(b.2)).sum::<u64>();
-                    continue;
-                }
-                blobs.sort_unstable_by_key(|b| b.1);
-                units.push(Unit::Frame { frame: frame as usize, blobs });
-            }
+            plan_frames(None, by_frame, keep.as_ref(), &mut units, stats);
             pack = Some(p);
         }
         Some(Store::Open(j)) => {
@@ -396,6 +428,36 @@ fn visit_shard<S: Send, T: Send>(
         }
         None => {}
     }
+    // Blobs that other shards store (format 2), from their packs, grouped by shard and frame.
+    // Packs stay open from shard to shard (neighbours share dependencies), up to a limit.
+    if elsewhere.packs.len() >= OPEN_PACKS {
+        elsewhere.packs.clear();
+    }
+    let mut by_shard: BTreeMap<u32, Vec<(Oid, u32)>> = BTreeMap::new();
+    left.retain(|(oid, at)| match elsewhere.locator.locate(oid).filter(|&n| n != shard.number || pack.is_none()) {
+        Some(n) => {
+            by_shard.entry(n).or_default().push((*oid, *at));
+            false
+        }
+        None => true,
+    });
+    for (n, blobs) in by_shard {
+        elsewhere.open(n, opts.frame_filter)?;
+        let (p, keep) = &elsewhere.packs[&n];
+        let mut by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>> = BTreeMap::new();
+        for (oid, at) in blobs {
+            match p.find(&oid) {
+                Some(e) => by_frame.entry(e.frame).or_default().push((at, e.offset, e.len)),
+                None => left.push((oid, at)),
+            }
+        }
+        stats.shards_filtered += u64::from(keep.is_some());
+        plan_frames(Some(n), by_frame, keep.as_ref(), &mut units, stats);
+    }
+    if !left.is_empty()
+        && let Some(needs) = corpus.shard_dependencies(shard)?.into_iter().find(|n| !elsewhere.locator.has_shard(*n)) {
+            return Err(ExploreError::Core(CoreError::MissingShard { shard: shard.number, needs }));
+        }
     stats.missing_blobs += left.len() as u64;
     stats.bytes_passed += left.iter().map(|(_, at)| holders[*at as usize].1.first.size).sum::<u64>();
     if let Some(f) = opts.progress {
@@ -410,9 +472,12 @@ fn visit_shard<S: Send, T: Send>(
     let run_unit = |(state, buf, scratch): &mut (S, Arc<FrameBuf>, Vec<u8>), unit: &Unit| -> UnitOut<T> {
         let mut out = Vec::new();
         match unit {
-            Unit::Frame { frame, blobs } => {
+            Unit::Frame { shard, frame, blobs } => {
                 let end = blobs.iter().map(|b| (b.1 + b.2) as usize).max().unwrap_or(0);
-                let pack = pack.as_ref().expect("frames come from a pack");
+                let pack = match shard {
+                    None => pack.as_ref().expect("frames come from a pack"),
+                    Some(n) => &elsewhere.packs[n].0,
+                };
                 pack.decode_frame_prefix(*frame, end, FrameBuf::reusable(buf, &frames), scratch)?;
                 let buf = &*buf;
                 let one = |state: &mut S, (at, off, len): &(u32, u32, u32)| {
@@ -463,4 +528,18 @@ fn visit_shard<S: Send, T: Send>(
             Ok(())
         },
     )
+}
+
+/// Turns one pack's wanted blobs, by frame, into units (frames the filter rules out are
+/// counted as passed instead).
+fn plan_frames(shard: Option<u32>, by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>, keep: Option<&FrameSet>, units: &mut Vec<Unit>, stats: &mut VisitStats) {
+    for (frame, mut blobs) in by_frame {
+        if keep.is_some_and(|k| !k.contains(frame as usize)) {
+            stats.frames_skipped += 1;
+            stats.bytes_passed += blobs.iter().map(|b| u64::from(b.2)).sum::<u64>();
+            continue;
+        }
+        blobs.sort_unstable_by_key(|b| b.1);
+        units.push(Unit::Frame { shard, frame: frame as usize, blobs });
+    }
 }

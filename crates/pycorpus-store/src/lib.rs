@@ -18,11 +18,13 @@ mod grams;
 mod journal;
 mod oid;
 mod pack;
+mod runs;
 
 pub use grams::{fold, is_utf16, trigram, trigrams_of, write_grams, FrameSet, GramIndex, GRAMS_MAGIC};
 pub use journal::{Journal, JournalBlob, Recovery, JOURNAL_MAGIC};
 pub use oid::{BadOid, HexOid, Oid, OidBits, OidHasher, OidMap, OidSet};
 pub use pack::{FrameInfo, PackEntry, PackOptions, PackReader, PackStats, PackWriter, IDX_MAGIC, PACK_MAGIC};
+pub use runs::{BlobRun, RunWriter, RUN_MAGIC};
 
 use std::path::{Path, PathBuf};
 
