@@ -33,6 +33,12 @@ impl BlobLocator {
         self.runs.iter().find_map(|r| r.find(oid)).or_else(|| self.loose.iter().find(|(_, p)| p.find(oid).is_some()).map(|(n, _)| *n))
     }
 
+    /// The lowest sealed shard that stores `oid`, looking in every run and shard (when
+    /// format-1 shards repeat blobs, [`BlobLocator::locate`] may give another).
+    pub fn locate_lowest(&self, oid: &Oid) -> Option<u32> {
+        self.runs.iter().filter_map(|r| r.find(oid)).chain(self.loose.iter().filter(|(_, p)| p.find(oid).is_some()).map(|(n, _)| *n)).min()
+    }
+
     /// True when shard `n` is sealed in this corpus.
     pub fn has_shard(&self, n: u32) -> bool {
         self.sealed.contains(&n)

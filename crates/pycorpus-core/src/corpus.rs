@@ -158,6 +158,7 @@ impl Corpus {
     /// Finishes or undoes what an interrupted run left, and brings `state.sqlite` in line
     /// with the shards.
     fn recover(&mut self) -> Result<(), CoreError> {
+        crate::upgrade::remove_leftover(&self.root)?;
         let dir = self.shards_dir();
         for entry in fs::read_dir(&dir).map_err(|e| CoreError::io(&dir, e))? {
             let path = entry.map_err(|e| CoreError::io(&dir, e))?.path();

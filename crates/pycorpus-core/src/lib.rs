@@ -28,6 +28,7 @@ mod seal;
 mod state;
 mod sync;
 mod synclog;
+mod upgrade;
 
 pub use blobs::BlobLocator;
 pub use config::{Config, LimitsConfig};
@@ -40,6 +41,7 @@ pub use seal::SealSummary;
 pub use state::State;
 pub use sync::{PlannedFile, SyncOptions, SyncSummary};
 pub use synclog::{FailedFile, FileStatus, SyncLog, SyncState};
+pub use upgrade::UpgradeSummary;
 pub use pycorpus_index::ClientOptions;
 
 use std::path::{Path, PathBuf};

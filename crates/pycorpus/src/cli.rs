@@ -98,6 +98,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Rewrite the corpus's format-1 shards as format 2 (each blob stored once per corpus).
+    ///
+    /// Builds the new shards beside the old ones (only packs are rewritten; other files are
+    /// hard-linked), then swaps them in one atomic rename: interrupted at any point, the corpus
+    /// is all old or all new, and the next run starts again. Needs free space for the new packs.
+    #[command(after_help = "Example:\n  pycorpus upgrade --json")]
+    Upgrade {
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List indexed files.
     #[command(after_help = "Examples:\n  pycorpus ls --project requests --ext py\n  pycorpus ls --path '**/pyproject.toml' --format jsonl\n  pycorpus ls --skip-reason too-large --format csv > big.csv")]
     Ls {

@@ -135,6 +135,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
+        Command::Upgrade { json } => {
+            let mut corpus = Corpus::open(&root, Access::Write)?;
+            let s = corpus.upgrade(&reporter)?;
+            if json {
+                serde_json::to_writer(&mut out, &s)?;
+                writeln!(out)?;
+            } else if s.shards_rewritten == 0 {
+                writeln!(out, "nothing to upgrade: every sealed shard is format 2 already")?;
+            } else {
+                writeln!(
+                    out,
+                    "upgraded {} shard(s) to format 2: {} blobs -> {} ({} -> {} of packs); {} shard(s) kept as they were",
+                    s.shards_rewritten,
+                    thousands(s.blobs_before),
+                    thousands(s.blobs_after),
+                    human_bytes(s.pack_bytes_before),
+                    human_bytes(s.pack_bytes_after),
+                    s.shards_kept
+                )?;
+            }
+            ExitCode::SUCCESS
+        }
         Command::Status { format } => {
             let corpus = Corpus::open(&root, Access::Read)?;
             print_status(&mut out, &corpus.status()?, format)?;

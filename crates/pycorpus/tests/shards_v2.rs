@@ -14,7 +14,7 @@ fn inputs(w: &World) -> Vec<String> {
         let mut e = sdist_entries("p", &version, "");
         for k in 0..30 {
             let edit = if k % 15 < 2 * r { format!("# edited in {}\n", (k % 15) / 2) } else { String::new() };
-            let body = format!("{edit}shared_value = {k}\ndef f{k}(x):\n    return x * {k} + 1\n{}", "# padding line\n".repeat(k));
+            let body = format!("{edit}shared_value = {k}\ndef f{k}(x):\n    \"\"\"Multiply the number by {k} and add one to the product.\"\"\"\n    y = x * {k}\n    return y + 1\n{}", "# padding line\n".repeat(k));
             e.push(f(&format!("p-{version}/p/m{k}.py"), body.as_bytes()));
         }
         e.push(f(&format!("p-{version}/p/version.py"), format!("VERSION = '{version}'\n").as_bytes()));
@@ -64,7 +64,8 @@ fn answers(w: &World) -> Vec<String> {
         &["cat", "p", "1.5", "p/m0.py"],
         &["cat", "q", "2.0", "q/m9.py"],
     ];
-    runs.iter()
+    let mut out: Vec<String> = runs
+        .iter()
         .map(|a| {
             let out = w.ok(a);
             match a.contains(&"--all-paths") || a[0] == "stream" {
@@ -76,7 +77,41 @@ fn answers(w: &World) -> Vec<String> {
                 false => out,
             }
         })
-        .collect()
+        .collect();
+    out.push(exported(w));
+    out
+}
+
+/// The files `export codesearchnet` writes (records, split), as one text.
+fn exported(w: &World) -> String {
+    let dest = w.root().join(format!("csn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dest);
+    let summary = json(&w.ok(&["export", "codesearchnet", dest.to_str().unwrap(), "--json"]));
+    let records: u64 = summary["records"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert!(records > 0, "{summary}");
+    let mut files: Vec<std::path::PathBuf> = walk(&dest.join("python/final"));
+    files.sort();
+    let mut text = String::new();
+    for f in files {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(std::fs::File::open(&f).unwrap()), &mut s).unwrap();
+        text.push_str(&format!("== {}\n{s}", f.strip_prefix(&dest).unwrap().display()));
+    }
+    std::fs::remove_dir_all(&dest).unwrap();
+    text
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Equal outputs (told apart by their first differing line: they are long).
@@ -168,4 +203,84 @@ fn ingest_journals_only_blobs_no_sealed_shard_stores() {
     assert!(w.ok(&["grep", "-c", "--all-paths", "shared_value"]).lines().count() >= 60);
     let out = w.run(&["verify"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+fn manifests(w: &World) -> Vec<serde_json::Value> {
+    let mut dirs: Vec<_> = std::fs::read_dir(w.corpus().join("shards")).unwrap().map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    dirs.iter().map(|d| json(&std::fs::read_to_string(d.join("manifest.json")).unwrap())).collect()
+}
+
+fn set_format(w: &World, format: u32) {
+    let cfg = std::fs::read_to_string(w.corpus().join("corpus.toml")).unwrap();
+    let cfg = cfg.replace(&format!("shard_format = {}", 3 - format), &format!("shard_format = {format}"));
+    w.set_config(&cfg);
+}
+
+#[test]
+fn upgrade_rewrites_standalone_shards_in_place_and_changes_no_answer() {
+    let w = corpus(1);
+    let before = answers(&w);
+    let out = w.run(&["upgrade"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("shard_format = 1"), "{out:?}");
+    set_format(&w, 2);
+    let s = json(&w.ok(&["upgrade", "--json"]));
+    let direct = corpus(2);
+    let want = json(&direct.ok(&["status", "--format", "jsonl"]));
+    assert_eq!((s["shards_rewritten"].as_u64(), s["blobs_after"].as_u64()), (Some(7), want["total"]["unique_blobs"].as_u64()), "{s}");
+    assert!(s["pack_bytes_after"].as_u64() < s["pack_bytes_before"].as_u64(), "{s}");
+    same(&answers(&w), &before);
+    // The same shards as sealed in format 2 directly: what each stores and relies on.
+    let key = |m: &serde_json::Value| (m["format_version"].clone(), m["unique_blobs"].clone(), m["foreign_blobs"].clone(), m["depends_on"].clone(), m["files_sha256"]["files.parquet"].clone());
+    assert_eq!(manifests(&w).iter().map(key).collect::<Vec<_>>(), manifests(&direct).iter().map(key).collect::<Vec<_>>());
+    let out = w.run(&["verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!w.root().join("corpus/shards.upgrade").exists());
+    assert_eq!(json(&w.ok(&["upgrade", "--json"]))["shards_rewritten"].as_u64(), Some(0), "a second run has nothing to do");
+}
+
+#[test]
+fn upgrade_killed_anywhere_leaves_a_corpus_all_old_or_all_new_that_verifies() {
+    let w = corpus(1);
+    let before = answers(&w);
+    set_format(&w, 2);
+    let pristine = w.root().join("pristine");
+    copy_tree(&w.corpus(), &pristine);
+    // How long a whole upgrade takes here, to spread the kills over it.
+    let t0 = std::time::Instant::now();
+    w.ok(&["upgrade"]);
+    let whole = t0.elapsed();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for i in 0..14u32 {
+        std::fs::remove_dir_all(w.corpus()).unwrap();
+        copy_tree(&pristine, &w.corpus());
+        let mut child = w.cmd().args(["upgrade"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(whole.mul_f64(f64::from(i) / 12.0));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let versions: std::collections::BTreeSet<u64> = manifests(&w).iter().map(|m| m["format_version"].as_u64().unwrap()).collect();
+        assert_eq!(versions.len(), 1, "kill {i}: a mix of formats {versions:?}");
+        let out = w.run(&["verify"]);
+        assert!(out.status.success(), "kill {i}: {}", String::from_utf8_lossy(&out.stdout));
+        *outcomes.entry(*versions.first().unwrap()).or_insert(0) += 1;
+        // Readers answer the same in either state; the next upgrade finishes the job.
+        same(&answers(&w), &before);
+        w.ok(&["upgrade"]);
+        assert!(manifests(&w).iter().all(|m| m["format_version"] == 2));
+        assert!(!w.root().join("corpus/shards.upgrade").exists());
+    }
+    assert!(outcomes.len() == 2, "kills landed before and after the swap: {outcomes:?}");
+}
+
+fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let to = dst.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &to);
+        } else {
+            std::fs::copy(&p, &to).unwrap();
+        }
+    }
 }
