@@ -451,7 +451,7 @@ def test_ctrl_c_in_iter_files(built):
 
 
 def test_get_from_a_seed_a_web_seed_and_the_datastore(binary, built, tmp_path):
-    [shard] = glob.glob(os.path.join(built["sealed"].corpus, "shards", "0*"))
+    [shard] = glob.glob(os.path.join(built["sealed"].corpus, "shards", "[0-9]" * 6))
     torrent = tmp_path / "s.torrent"
     h = pycorpus.create_torrent(shard, torrent)
     assert len(h) == 40 and torrent.exists()
@@ -795,7 +795,7 @@ def test_the_readme_python_example_runs(binary, built, tmp_path):
     r.run("init")
     r.run("add", built["archives"], str(tmp_path / "in"), "--uploaded-on", "2024-06-01")
     r.run("seal")
-    [shard] = glob.glob(str(tmp_path / "pycorpus-data" / "shards" / "0*"))
+    [shard] = glob.glob(str(tmp_path / "pycorpus-data" / "shards" / ("[0-9]" * 6)))
     web = RangeServer(os.path.dirname(shard))
     (tmp_path / "catalog").mkdir()
     h = pycorpus.create_torrent(shard, tmp_path / "catalog" / "x.torrent", webseeds=[web.url])

@@ -37,7 +37,7 @@ def create(binary, target, out, *extra):
 
 @pytest.fixture(scope="module")
 def shard(built):
-    [d] = glob.glob(os.path.join(built["sealed"].corpus, "shards", "0*"))
+    [d] = [d for d in glob.glob(os.path.join(built["sealed"].corpus, "shards", "0*")) if os.path.isdir(d)]
     return d
 
 
@@ -388,3 +388,72 @@ def test_dead_sources_end_in_clear_errors_or_are_dropped(binary, share, tmp_path
     create(binary, share, str(tmp_path / "plain.torrent"))
     code, _, err = get(binary, str(tmp_path / "plain.torrent"), "-o", str(tmp_path / "c"), "--peer", "127.0.0.1:%d" % free_port(), "--stall-timeout", "2")
     assert code == 1 and "no progress from peers for 2 s" in err and "run again to resume" in err, err
+
+
+def test_a_shard_names_the_shards_it_needs_and_with_deps_fetches_them(binary, tmp_path):
+    """shards-v2: shard 3 stores only its new blobs and uses shards 1 and 2 for the rest. Fetched
+    alone, `get` names both with their info-hashes and readers name the missing shard; with
+    --with-deps both arrive and the corpus answers like the publisher's."""
+    from conftest import _tar, sdist
+
+    core, new, more = b"def core():\n    return 'core'\n", b"def new():\n    return 'new'\n", b"def more():\n    return 'more'\n"
+    releases = [("1.0", [("file", "a-1.0/a/core.py", core)]),
+                ("1.1", [("file", "a-1.1/a/core.py", core), ("file", "a-1.1/a/new.py", new)]),
+                ("1.2", [("file", "a-1.2/a/new.py", new), ("file", "a-1.2/a/more.py", more)])]
+    pub = str(tmp_path / "publisher")
+    assert run(binary, "init", corpus=pub).returncode == 0
+    for version, extra in releases:
+        path = tmp_path / ("a-%s.tar.gz" % version)
+        path.write_bytes(_tar(sdist("a", version, extra)))
+        for args in (["add", str(path), "--uploaded-on", "2024-01-1%s" % version[-1]], ["seal"]):
+            r = run(binary, *args, corpus=pub)
+            assert r.returncode == 0, r.stderr
+    shards = os.path.join(pub, "shards")
+    hashes = {n: create(binary, os.path.join(shards, n), str(tmp_path / (n + ".torrent")))["info_hash"] for n in ("000001", "000002", "000003")}
+    m3 = json.load(open(os.path.join(shards, "000003", "manifest.json")))
+    assert m3["depends_on"] == [1, 2] and m3["depends_on_info_hash"] == {"000001": hashes["000001"], "000002": hashes["000002"]}
+    assert json.load(open(os.path.join(shards, "000002", "manifest.json")))["depends_on"] == [1]
+
+    seeder = Seeder(binary, [], corpus=pub)
+    try:
+        # Alone: the shard arrives, its dependencies are named, nothing else is fetched.
+        alone = str(tmp_path / "alone")
+        r = run(binary, "get", hashes["000003"], "--peer", seeder.addr, "--json", *NO_DHT, corpus=alone)
+        assert r.returncode == 0, r.stderr
+        events = [json.loads(l) for l in r.stdout.splitlines()]
+        assert [e["event"] for e in events] == ["done", "depends_on", "depends_on"]
+        assert [(e["shard"], e["info_hash"], e["present"]) for e in events[1:]] == [(1, hashes["000001"], False), (2, hashes["000002"], False)]
+        text = run(binary, "get", hashes["000003"], *NO_DHT, corpus=alone)
+        assert text.returncode == 0 and "uses blobs stored in shard 000001: missing: fetch it with `pycorpus get %s`" % hashes["000001"] in text.stderr, text.stderr
+        assert "000001" not in os.listdir(os.path.join(alone, "shards"))
+        g = run(binary, "grep", "def ", corpus=alone)
+        assert g.returncode == 2 and "shard 000003 uses blobs stored in shard 000001, which this corpus does not have" in g.stderr, g.stderr
+        v = run(binary, "verify", corpus=alone)
+        assert v.returncode == 1 and "000001" in v.stdout + v.stderr
+
+        # With --with-deps (the same corpus: shard 3 is in the datastore already).
+        code, _, err = get(binary, hashes["000003"], "--peer", seeder.addr, "--with-deps", corpus=alone)
+        assert code == 0, err
+    finally:
+        seeder.stop()
+    for n in ("000001", "000002", "000003"):
+        assert tree_digest(os.path.join(alone, "shards", n)) == tree_digest(os.path.join(shards, n))
+    for args in (["grep", "def "], ["ls", "--format", "jsonl"], ["stream", "--format", "raw"]):
+        mine, theirs = run(binary, *args, corpus=alone), run(binary, *args, corpus=pub)
+        assert mine.returncode == 0 and mine.stdout == theirs.stdout, (args, mine.stderr)
+    assert run(binary, "verify", corpus=alone).returncode == 0
+
+    # One blob, one task: unique blobs by shard split the corpus's with no overlap.
+    def oids(*extra):
+        out = subprocess.run([binary, "--corpus", pub, "stream", "--format", "raw", *extra], capture_output=True, check=True).stdout
+        found, i = [], 0
+        while i < len(out):
+            nl = out.index(b"\n", i)
+            oid, _, size = out[i:nl].split(b" ")
+            found.append(oid)
+            i = nl + 1 + int(size) + 1
+        return found
+    per_shard = [oids("--shard", str(n)) for n in (1, 2, 3)]
+    everything = oids()
+    assert sorted(sum(per_shard, [])) == sorted(everything) and len(set(everything)) == len(everything)
+    assert [len(p) for p in per_shard] == [json.load(open(os.path.join(shards, n, "manifest.json")))["unique_blobs"] for n in ("000001", "000002", "000003")]

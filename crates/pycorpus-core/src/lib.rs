@@ -20,6 +20,7 @@
 mod blobs;
 mod config;
 mod corpus;
+mod infohash;
 mod ingest;
 mod manifest;
 mod query;
@@ -99,7 +100,7 @@ pub enum CoreError {
         message: String,
     },
     /// A shard's rows use blobs that a shard absent from the corpus stores (format 2).
-    #[error("shard {shard:06} uses blobs stored in shard {needs:06}, which this corpus does not have: put that shard in the corpus's shards/ folder (`pycorpus get` it)")]
+    #[error("shard {shard:06} uses blobs stored in shard {needs:06}, which this corpus does not have: fetch it by the info-hash that shard {shard:06}'s manifest gives for it (`pycorpus get HASH`, or `get --with-deps` for a shard and all it needs)")]
     MissingShard {
         /// The shard read.
         shard: u32,

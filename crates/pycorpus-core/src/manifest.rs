@@ -43,6 +43,10 @@ pub struct Manifest {
     /// Format 2: the shards storing them, by number (a reader needs them beside this one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<u32>>,
+    /// Format 2: the info-hash of each of those shards (six-digit name -> hex), as
+    /// `torrent create` makes it, so that they can be fetched by hash (`get --with-deps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on_info_hash: Option<BTreeMap<String, String>>,
     /// Their total size.
     pub blob_bytes: u64,
     /// Total size of every indexed file (before dedup, skipped ones included).

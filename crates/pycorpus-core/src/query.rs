@@ -451,6 +451,7 @@ impl Corpus {
         if let Some(l) = &locator {
             verify_placement(&shards, l, &mut report);
         }
+        report.problems.extend(crate::infohash::check_dependencies(&shards));
         reporter.advance(1, 0);
         reporter.finish();
         Ok(report)

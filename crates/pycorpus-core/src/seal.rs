@@ -5,6 +5,7 @@
 //! runs again) or the finished shard (the journal is removed on the next open).
 
 use crate::corpus::{decode_commits, shard_name};
+use crate::infohash;
 use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, OPTIONAL_SHARD_FILES, SHARD_FILES};
 use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
 use pycorpus_catalog::{format_time, write_files, write_releases, DistRecord, DistStatus, FileRow, Release};
@@ -151,6 +152,10 @@ impl Corpus {
             files_sha256.insert(name.to_string(), digest_file(&tmp_dir.join(name))?);
         }
         let times = releases.iter().map(|r| r.uploaded_on);
+        let depends_on_info_hash = match v2 {
+            true => Some(depends_on.iter().map(|&n| Ok((shard_name(n), infohash::shard_info_hash(&self.shards_dir(), n)?))).collect::<Result<_, CoreError>>()?),
+            false => None,
+        };
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
             format_version: if v2 { MANIFEST_VERSION } else { 1 },
@@ -162,6 +167,7 @@ impl Corpus {
             unique_blobs: stats.blobs,
             foreign_blobs: v2.then_some(foreign),
             depends_on: v2.then(|| depends_on.into_iter().collect()),
+            depends_on_info_hash,
             blob_bytes: stats.raw_bytes,
             original_bytes: rows.iter().map(|r| r.size).sum(),
             pack_bytes: stats.pack_bytes,
@@ -182,6 +188,12 @@ impl Corpus {
         self.state_mut()?.replace_shard(shard.number, &releases)?;
         drop(stored);
         self.update_blob_index()?;
+        if v2 {
+            // Hashed now, while in the page cache: later shards' manifests name it.
+            if let Err(e) = infohash::shard_metainfo(&final_dir) {
+                tracing::warn!("{e} (it is made again when a later shard needs it)");
+            }
+        }
         reporter.finish();
         Ok(Some(SealSummary { shard: shard.number, manifest }))
     }

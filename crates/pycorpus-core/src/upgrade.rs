@@ -77,13 +77,15 @@ impl Corpus {
         for entry in std::fs::read_dir(&src).map_err(|e| CoreError::io(&src, e))? {
             let entry = entry.map_err(|e| CoreError::io(&src, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !rewritten.contains(&name) {
+            // A rewritten shard's cached metainfo (`NNNNNN.torrent`) is made anew.
+            if !rewritten.contains(&name) && !rewritten.contains(name.trim_end_matches(".torrent")) {
                 link_tree(&entry.path(), &staging.join(&name))?;
             }
         }
         for (n, m) in &old {
             let name = crate::corpus::shard_name(*n);
             let stats = rewrite_shard(&src.join(&name), &staging.join(&name), *n, m, &|oid| locator.locate_lowest(oid), reporter)?;
+            crate::infohash::shard_metainfo(&staging.join(&name))?;
             summary.shards_rewritten += 1;
             summary.blobs_before += m.unique_blobs;
             summary.blobs_after += stats.0;
@@ -132,6 +134,7 @@ fn link_tree(src: &Path, dst: &Path) -> Result<(), CoreError> {
 /// that `lowest` places in an earlier shard. Returns the new pack's blobs and bytes.
 fn rewrite_shard(src: &Path, dst: &Path, n: u32, m: &Manifest, lowest: &dyn Fn(&Oid) -> Option<u32>, reporter: &dyn Reporter) -> Result<(u64, u64), CoreError> {
     std::fs::create_dir_all(dst).map_err(|e| CoreError::io(dst, e))?;
+    let staging = dst.parent().expect("a shard folder is inside the shards folder");
     let pack = PackReader::open(src)?;
     let mut kept = Vec::with_capacity(pack.len());
     let mut depends_on = BTreeSet::new();
@@ -174,6 +177,7 @@ fn rewrite_shard(src: &Path, dst: &Path, n: u32, m: &Manifest, lowest: &dyn Fn(&
         blob_bytes: stats.raw_bytes,
         pack_bytes: stats.pack_bytes,
         foreign_blobs: Some(foreign),
+        depends_on_info_hash: Some(depends_on.iter().map(|&d| Ok((crate::corpus::shard_name(d), crate::infohash::shard_info_hash(staging, d)?))).collect::<Result<_, CoreError>>()?),
         depends_on: Some(depends_on.into_iter().collect()),
         files_sha256,
         ..m.clone()

@@ -372,7 +372,11 @@ pub fn visit_blobs<S: Send, T: Send>(
             continue;
         }
         let store = store.transpose()?.flatten();
-        visit_shard(corpus, shard, &holders, store, &mut elsewhere, opts, cancel, init, work, sink, &mut stats)?;
+        // One blob, one task: with shards named and unique blobs asked for, each named shard
+        // gives the blobs it stores, so calls over every shard split the corpus's unique blobs
+        // with no overlap (a blob that another shard stores is that shard's).
+        let own_only = !filter.shards.is_empty() && !opts.all_rows;
+        visit_shard(corpus, shard, &holders, store, &mut elsewhere, own_only, opts, cancel, init, work, sink, &mut stats)?;
     }
     Ok(stats)
 }
@@ -386,6 +390,7 @@ fn visit_shard<S: Send, T: Send>(
     holders: &ShardHolders,
     store: Option<Store>,
     elsewhere: &mut Elsewhere,
+    own_only: bool,
     opts: &VisitOptions<'_>,
     cancel: &AtomicBool,
     init: &(dyn Fn() -> S + Sync),
@@ -441,6 +446,12 @@ fn visit_shard<S: Send, T: Send>(
         }
         None => true,
     });
+    if own_only {
+        for (_, at) in std::mem::take(&mut by_shard).into_values().flatten() {
+            stats.candidate_blobs -= 1;
+            stats.candidate_bytes -= holders[at as usize].1.first.size;
+        }
+    }
     for (n, blobs) in by_shard {
         elsewhere.open(n, opts.frame_filter)?;
         let (p, keep) = &elsewhere.packs[&n];

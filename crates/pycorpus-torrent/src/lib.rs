@@ -1,17 +1,15 @@
 //! Sharing shards and datasets over BitTorrent.
 //!
 //! - [`metainfo`]: deterministic `.torrent` files (the same folder gives the same info-hash
-//!   anywhere), and a strict reader for foreign ones.
+//!   anywhere), and a strict reader for foreign ones (crate `pycorpus-metainfo`, re-exported).
 //! - [`swarm`]: peers, trackers and the DHT, on librqbit.
 //! - [`webseed`]: BEP 19 web seeds with Range requests (librqbit has none).
 //! - [`get`]: the datastore, resume, and the choice between peers and web seeds.
 
-pub mod bencode;
 pub mod check;
 pub mod get;
-pub mod layout;
 pub mod magnet;
-pub mod metainfo;
+pub use pycorpus_metainfo::{bencode, layout, metainfo};
 pub mod swarm;
 pub mod webseed;
 
@@ -56,6 +54,17 @@ pub enum TorrentError {
     /// Ctrl-C.
     #[error("interrupted; run the same command again to resume")]
     Interrupted,
+}
+
+impl From<pycorpus_metainfo::MetainfoError> for TorrentError {
+    fn from(e: pycorpus_metainfo::MetainfoError) -> TorrentError {
+        use pycorpus_metainfo::MetainfoError as M;
+        match e {
+            M::Io { path, source } => TorrentError::Io { path, source },
+            M::BadTorrent(m) => TorrentError::BadTorrent(m),
+            M::Invalid(m) => TorrentError::Invalid(m),
+        }
+    }
 }
 
 impl TorrentError {

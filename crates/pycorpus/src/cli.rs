@@ -551,7 +551,8 @@ pub struct FilterArgs {
     /// One row per unique blob.
     #[arg(long, help_heading = "Filters")]
     pub unique: bool,
-    /// Only these shards (by number; repeat for more): one task's share on a cluster.
+    /// Only these shards (by number; repeat for more): one task's share on a cluster. Unique
+    /// blobs are those these shards store, so tasks over every shard never overlap.
     #[arg(long, value_name = "N")]
     pub shard: Vec<u32>,
     /// Print on stderr what the filters let the scan skip: shards, row groups, rows.
@@ -700,6 +701,10 @@ pub struct GetArgs {
     /// Re-check every piece of a copy already in the datastore.
     #[arg(long)]
     pub verify: bool,
+    /// Also fetch the shards whose blobs a fetched shard's rows use (its manifest's
+    /// `depends_on`, by info-hash), and theirs, from the same sources.
+    #[arg(long)]
+    pub with_deps: bool,
     /// Accept peers on this address too (needed to seed to peers that cannot be reached).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,

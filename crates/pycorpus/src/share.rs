@@ -5,7 +5,9 @@ use crate::commands::{install_interrupt_handler, CANCEL};
 use crate::output::human_bytes;
 use anyhow::{bail, Context, Result};
 use pycorpus_core::{Access, Corpus, ShardKind};
-use pycorpus_torrent::{CreateOptions, GetOptions, Metainfo, Progress, Request, Swarm, SwarmOptions, TorrentError};
+use pycorpus_torrent::magnet::Magnet;
+use pycorpus_torrent::{CreateOptions, GetOptions, GetReport, Metainfo, Progress, Request, Swarm, SwarmOptions, TorrentError};
+use std::collections::BTreeSet;
 use serde_json::json;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -150,7 +152,8 @@ fn accept_shard(meta: &Metainfo, shards: &Path) -> Result<(), TorrentError> {
     Ok(())
 }
 
-/// `get`.
+/// `get`: the torrent asked for, then (for a shard) a line per shard it depends on, fetched too
+/// with `--with-deps`.
 pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -> Result<ExitCode> {
     let request = Request::parse(&a.what)?;
     let into_corpus = a.output.is_none();
@@ -173,79 +176,60 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
     opts.stall_timeout = Duration::from_secs(a.stall_timeout);
     opts.metadata_timeout = Duration::from_secs(a.metadata_timeout);
     install_interrupt_handler(quiet);
-
     let json = a.swarm.json;
-    let bar = if quiet || json { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    let last_json = std::sync::Mutex::new(Instant::now() - Duration::from_secs(1));
-    let on_progress = |p: &Progress| {
-        if json {
-            let mut last = last_json.lock().expect("progress");
-            if last.elapsed() >= Duration::from_millis(200) {
-                *last = Instant::now();
-                let line = json!({"event": "progress", "phase": p.phase, "done": p.done, "total": p.total});
-                eprintln!("{line}");
+
+    let Some((report, meta)) = fetch(&request, &opts, into_corpus, json, quiet)? else { return Ok(ExitCode::from(130)) };
+    let registered = if into_corpus { Some(register(corpus_root, &meta, &report.path)?) } else { None };
+    tell_fetched(&report, &meta, registered, corpus_root, json, quiet, out)?;
+
+    // The shards its rows use blobs of (format 2), and theirs in turn when fetched.
+    let sources = match &request {
+        Request::Hash(m) => Magnet { trackers: m.trackers.clone(), webseeds: m.webseeds.clone(), peers: m.peers.clone(), ..Default::default() },
+        Request::File(_) => Magnet::default(),
+    };
+    let mut todo = vec![(report.path.clone(), meta.webseeds.clone())];
+    let mut seen = BTreeSet::new();
+    let mut missing = Vec::new();
+    while let Some((dir, webseeds)) = todo.pop() {
+        for dep in dependencies(&dir)? {
+            if !seen.insert(dep.shard) {
+                continue;
             }
-        } else {
-            bar.set_prefix(match p.phase {
-                pycorpus_torrent::Phase::Checking => "checking",
-                pycorpus_torrent::Phase::Metadata => "metainfo",
-                pycorpus_torrent::Phase::Peers => "peers",
-                pycorpus_torrent::Phase::WebSeeds => "web seeds",
-            });
-            bar.set_length(p.total);
-            bar.set_position(p.done);
-        }
-    };
-    let shards = dest.clone();
-    let accept = |m: &Metainfo| if into_corpus { accept_shard(m, &shards) } else { Ok(()) };
-    let result = pycorpus_torrent::get(&request, &opts, &accept, &on_progress, &CANCEL);
-    bar.finish_and_clear();
-    let (report, meta) = match result {
-        Ok(r) => r,
-        Err(TorrentError::Interrupted) => {
-            eprintln!("interrupted: verified pieces are kept; run the same command again to resume");
-            return Ok(ExitCode::from(130));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut registered = None;
-    if into_corpus {
-        registered = Some(register(corpus_root, &meta, &report.path)?);
-    }
-    if json {
-        let mut v = serde_json::to_value(&report)?;
-        v["event"] = json!("done");
-        v["registered_distributions"] = json!(registered);
-        writeln!(out, "{v}")?;
-    } else {
-        if !quiet {
-            let how = if report.from_datastore {
-                format!("already in the datastore{}", if report.verified { ", every piece re-checked" } else { "" })
-            } else {
-                format!(
-                    "{} in {:.1} s: {} from peers, {} from web seeds, {} resumed{}",
-                    human_bytes(report.total_bytes),
-                    report.seconds,
-                    human_bytes(report.peer_bytes),
-                    human_bytes(report.webseed_bytes),
-                    human_bytes(report.resumed_bytes),
-                    if report.discarded_bytes > 0 { format!(", {} discarded (bad pieces)", human_bytes(report.discarded_bytes)) } else { String::new() }
-                )
+            let path = dest.join(format!("{:06}", dep.shard));
+            let present = path.join("manifest.json").is_file();
+            if json {
+                writeln!(out, "{}", json!({"event": "depends_on", "of": dir, "shard": dep.shard, "info_hash": dep.info_hash, "present": present}))?;
+            } else if !quiet {
+                let what = match (present, &dep.info_hash) {
+                    (true, _) => "present".to_string(),
+                    (false, Some(h)) if a.with_deps => format!("fetching {h}"),
+                    (false, Some(h)) => format!("missing: fetch it with `pycorpus get {h}` (or --with-deps)"),
+                    (false, None) => "missing, and the manifest names no info-hash for it".to_string(),
+                };
+                eprintln!("{} uses blobs stored in shard {:06}: {what}", dir.display(), dep.shard);
+            }
+            if present {
+                continue;
+            }
+            let Some(hash) = dep.info_hash.as_deref().filter(|_| a.with_deps) else {
+                missing.push(dep.shard);
+                continue;
             };
-            eprintln!("{} {}: {how}", meta.hex(), meta.name);
-            for (url, why) in &report.banned_webseeds {
-                eprintln!("  web seed dropped: {url}: {why}");
+            let info_hash = pycorpus_torrent::magnet::parse_hash(hash).with_context(|| format!("{}/manifest.json: {hash:?} is not an info-hash", dir.display()))?;
+            let mut m = Magnet { info_hash, name: Some(format!("{:06}", dep.shard)), ..sources.clone() };
+            m.webseeds.extend(webseeds.iter().filter(|w| !m.webseeds.contains(w)).cloned().collect::<Vec<_>>());
+            let Some((dreport, dmeta)) = fetch(&Request::Hash(m), &opts, into_corpus, json, quiet)? else { return Ok(ExitCode::from(130)) };
+            if dmeta.name != format!("{:06}", dep.shard) {
+                bail!("{} names {hash} as shard {:06}, but that torrent is {:?}", dir.display(), dep.shard, dmeta.name);
             }
-            if let Some(n) = registered {
-                eprintln!("registered shard {} in {} ({n} distributions)", meta.name, corpus_root.display());
-            }
+            let registered = if into_corpus { Some(register(corpus_root, &dmeta, &dreport.path)?) } else { None };
+            tell_fetched(&dreport, &dmeta, registered, corpus_root, json, quiet, out)?;
+            todo.push((dreport.path.clone(), dmeta.webseeds.clone()));
         }
-        writeln!(out, "{}", report.path.display())?;
+    }
+    if !missing.is_empty() && !json && !quiet {
+        let names: Vec<String> = missing.iter().map(|n| format!("{n:06}")).collect();
+        eprintln!("readers of these rows stop at blobs of the missing shard(s) {}: fetch them (`--with-deps`) first", names.join(", "));
     }
     out.flush()?;
     if a.seed {
@@ -273,6 +257,98 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
         swarm.stop();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fetches one torrent into `opts.dest` with a progress bar (or JSON progress lines on
+/// stderr); `None` when interrupted.
+fn fetch(request: &Request, opts: &GetOptions, into_corpus: bool, json: bool, quiet: bool) -> Result<Option<(GetReport, Metainfo)>> {
+    let bar = if quiet || json { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let last_json = std::sync::Mutex::new(Instant::now() - Duration::from_secs(1));
+    let on_progress = |p: &Progress| {
+        if json {
+            let mut last = last_json.lock().expect("progress");
+            if last.elapsed() >= Duration::from_millis(200) {
+                *last = Instant::now();
+                let line = json!({"event": "progress", "phase": p.phase, "done": p.done, "total": p.total});
+                eprintln!("{line}");
+            }
+        } else {
+            bar.set_prefix(match p.phase {
+                pycorpus_torrent::Phase::Checking => "checking",
+                pycorpus_torrent::Phase::Metadata => "metainfo",
+                pycorpus_torrent::Phase::Peers => "peers",
+                pycorpus_torrent::Phase::WebSeeds => "web seeds",
+            });
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+        }
+    };
+    let accept = |m: &Metainfo| if into_corpus { accept_shard(m, &opts.dest) } else { Ok(()) };
+    let result = pycorpus_torrent::get(request, opts, &accept, &on_progress, &CANCEL);
+    bar.finish_and_clear();
+    match result {
+        Ok(r) => Ok(Some(r)),
+        Err(TorrentError::Interrupted) => {
+            eprintln!("interrupted: verified pieces are kept; run the same command again to resume");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Says what one fetch did: a JSON line, or a line on stderr and the path on stdout.
+fn tell_fetched(report: &GetReport, meta: &Metainfo, registered: Option<u64>, corpus_root: &Path, json: bool, quiet: bool, out: &mut impl Write) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(report)?;
+        v["event"] = json!("done");
+        v["registered_distributions"] = json!(registered);
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    if !quiet {
+        let how = if report.from_datastore {
+            format!("already in the datastore{}", if report.verified { ", every piece re-checked" } else { "" })
+        } else {
+            format!(
+                "{} in {:.1} s: {} from peers, {} from web seeds, {} resumed{}",
+                human_bytes(report.total_bytes),
+                report.seconds,
+                human_bytes(report.peer_bytes),
+                human_bytes(report.webseed_bytes),
+                human_bytes(report.resumed_bytes),
+                if report.discarded_bytes > 0 { format!(", {} discarded (bad pieces)", human_bytes(report.discarded_bytes)) } else { String::new() }
+            )
+        };
+        eprintln!("{} {}: {how}", meta.hex(), meta.name);
+        for (url, why) in &report.banned_webseeds {
+            eprintln!("  web seed dropped: {url}: {why}");
+        }
+        if let Some(n) = registered {
+            eprintln!("registered shard {} in {} ({n} distributions)", meta.name, corpus_root.display());
+        }
+    }
+    writeln!(out, "{}", report.path.display())?;
+    Ok(())
+}
+
+/// A shard a fetched shard's rows use blobs of.
+struct Dependency {
+    shard: u32,
+    info_hash: Option<String>,
+}
+
+/// The shards the shard fetched into `dir` depends on (none when it is not a shard, or a
+/// format-1 one).
+fn dependencies(dir: &Path) -> Result<Vec<Dependency>> {
+    let Ok(text) = std::fs::read(dir.join("manifest.json")) else { return Ok(Vec::new()) };
+    let Ok(m) = serde_json::from_slice::<pycorpus_core::Manifest>(&text) else { return Ok(Vec::new()) };
+    let hashes = m.depends_on_info_hash.unwrap_or_default();
+    Ok(m.depends_on.unwrap_or_default().into_iter().map(|shard| Dependency { shard, info_hash: hashes.get(&format!("{shard:06}")).cloned() }).collect())
 }
 
 /// Makes a fetched shard part of the corpus: its manifest must name the same shard, then the

@@ -206,7 +206,8 @@ fn ingest_journals_only_blobs_no_sealed_shard_stores() {
 }
 
 fn manifests(w: &World) -> Vec<serde_json::Value> {
-    let mut dirs: Vec<_> = std::fs::read_dir(w.corpus().join("shards")).unwrap().map(|e| e.unwrap().path()).collect();
+    // shard folders (beside them: each one's cached metainfo, NNNNNN.torrent)
+    let mut dirs: Vec<_> = std::fs::read_dir(w.corpus().join("shards")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs.iter().map(|d| json(&std::fs::read_to_string(d.join("manifest.json")).unwrap())).collect()
 }

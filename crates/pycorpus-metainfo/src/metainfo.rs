@@ -8,7 +8,7 @@
 
 use crate::bencode::{self, Value};
 use crate::layout::{FileSpan, Layout};
-use crate::TorrentError;
+use crate::MetainfoError;
 use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,22 +78,22 @@ impl Metainfo {
 
     /// A magnet link with the name, trackers and web seeds.
     pub fn magnet(&self) -> String {
-        let mut m = format!("magnet:?xt=urn:btih:{}&dn={}", self.hex(), crate::magnet::encode(&self.name));
+        let mut m = format!("magnet:?xt=urn:btih:{}&dn={}", self.hex(), crate::percent_encode(&self.name));
         for t in &self.trackers {
             m.push_str("&tr=");
-            m.push_str(&crate::magnet::encode(t));
+            m.push_str(&crate::percent_encode(t));
         }
         for w in &self.webseeds {
             m.push_str("&ws=");
-            m.push_str(&crate::magnet::encode(w));
+            m.push_str(&crate::percent_encode(w));
         }
         m
     }
 
     /// Reads a `.torrent` file, refusing anything unsafe to download: paths that leave the
     /// folder, repeated paths, a piece count that does not match the length, huge pieces.
-    pub fn parse(bytes: Vec<u8>) -> Result<Metainfo, TorrentError> {
-        let bad = |what: String| TorrentError::BadTorrent(what);
+    pub fn parse(bytes: Vec<u8>) -> Result<Metainfo, MetainfoError> {
+        let bad = |what: String| MetainfoError::BadTorrent(what);
         let decoded = bencode::decode(&bytes).map_err(|e| bad(e.to_string()))?;
         let raw_info = decoded.raw_info.ok_or_else(|| bad("no info dictionary".into()))?;
         let info_hash: [u8; 20] = Sha1::digest(raw_info).into();
@@ -180,10 +180,10 @@ impl Metainfo {
     }
 
     /// Reads and parses a `.torrent` file.
-    pub fn read(path: &Path) -> Result<Metainfo, TorrentError> {
-        let bytes = std::fs::read(path).map_err(|e| TorrentError::io(path, e))?;
+    pub fn read(path: &Path) -> Result<Metainfo, MetainfoError> {
+        let bytes = std::fs::read(path).map_err(|e| MetainfoError::io(path, e))?;
         Metainfo::parse(bytes).map_err(|e| match e {
-            TorrentError::BadTorrent(m) => TorrentError::BadTorrent(format!("{}: {m}", path.display())),
+            MetainfoError::BadTorrent(m) => MetainfoError::BadTorrent(format!("{}: {m}", path.display())),
             other => other,
         })
     }
@@ -204,25 +204,25 @@ fn check_component(c: &str) -> Result<(), &'static str> {
 
 /// The files under `target` in torrent order: sorted by path, component by component.
 /// Symlinks and special files are refused (what they point to is not ours to publish).
-fn list_files(target: &Path) -> Result<Vec<FileSpan>, TorrentError> {
+fn list_files(target: &Path) -> Result<Vec<FileSpan>, MetainfoError> {
     let mut files: Vec<(Vec<String>, u64)> = Vec::new();
     for entry in walkdir::WalkDir::new(target).follow_links(false).min_depth(1) {
-        let entry = entry.map_err(|e| TorrentError::Invalid(format!("reading {}: {e}", target.display())))?;
+        let entry = entry.map_err(|e| MetainfoError::Invalid(format!("reading {}: {e}", target.display())))?;
         let ft = entry.file_type();
         if ft.is_dir() {
             continue;
         }
         if !ft.is_file() {
-            return Err(TorrentError::Invalid(format!("{} is a symlink or special file; only regular files can be shared", entry.path().display())));
+            return Err(MetainfoError::Invalid(format!("{} is a symlink or special file; only regular files can be shared", entry.path().display())));
         }
         let rel = entry.path().strip_prefix(target).expect("under target");
         let mut comps = Vec::new();
         for c in rel.components() {
-            let s = c.as_os_str().to_str().ok_or_else(|| TorrentError::Invalid(format!("{} is not a UTF-8 name", entry.path().display())))?;
-            check_component(s).map_err(|e| TorrentError::Invalid(format!("{}: {e}", entry.path().display())))?;
+            let s = c.as_os_str().to_str().ok_or_else(|| MetainfoError::Invalid(format!("{} is not a UTF-8 name", entry.path().display())))?;
+            check_component(s).map_err(|e| MetainfoError::Invalid(format!("{}: {e}", entry.path().display())))?;
             comps.push(s.to_string());
         }
-        let len = entry.metadata().map_err(|e| TorrentError::Invalid(format!("{}: {e}", entry.path().display())))?.len();
+        let len = entry.metadata().map_err(|e| MetainfoError::Invalid(format!("{}: {e}", entry.path().display())))?.len();
         files.push((comps, len));
     }
     files.sort();
@@ -230,27 +230,27 @@ fn list_files(target: &Path) -> Result<Vec<FileSpan>, TorrentError> {
 }
 
 /// Makes the metainfo of a file or folder, hashing its pieces on all cores.
-pub fn create(target: &Path, opts: &CreateOptions) -> Result<Metainfo, TorrentError> {
-    let meta = std::fs::metadata(target).map_err(|e| TorrentError::io(target, e))?;
-    let target = target.canonicalize().map_err(|e| TorrentError::io(target, e))?;
+pub fn create(target: &Path, opts: &CreateOptions) -> Result<Metainfo, MetainfoError> {
+    let meta = std::fs::metadata(target).map_err(|e| MetainfoError::io(target, e))?;
+    let target = target.canonicalize().map_err(|e| MetainfoError::io(target, e))?;
     let name = target
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| TorrentError::Invalid(format!("{} has no UTF-8 name", target.display())))?
+        .ok_or_else(|| MetainfoError::Invalid(format!("{} has no UTF-8 name", target.display())))?
         .to_string();
-    check_component(&name).map_err(|e| TorrentError::Invalid(format!("{name:?}: {e}")))?;
+    check_component(&name).map_err(|e| MetainfoError::Invalid(format!("{name:?}: {e}")))?;
     let (files, single, root) = if meta.is_dir() {
         (list_files(&target)?, false, target.clone())
     } else {
         (vec![FileSpan::new(PathBuf::from(&name), meta.len())], true, target.parent().expect("a file has a parent").to_path_buf())
     };
     if files.is_empty() {
-        return Err(TorrentError::Invalid(format!("{} holds no files", target.display())));
+        return Err(MetainfoError::Invalid(format!("{} holds no files", target.display())));
     }
     let total: u64 = files.iter().map(|f| f.length).sum();
     let piece_length = match opts.piece_length {
         Some(p) if p.is_power_of_two() && (MIN_PIECE..=MAX_PIECE).contains(&p) => p,
-        Some(p) => return Err(TorrentError::Invalid(format!("piece length {p} is not a power of two from 16 KiB to 16 MiB"))),
+        Some(p) => return Err(MetainfoError::Invalid(format!("piece length {p} is not a power of two from 16 KiB to 16 MiB"))),
         None => piece_length_for(total),
     };
     let layout = Layout::new(files, piece_length, single);
@@ -296,12 +296,12 @@ pub fn create(target: &Path, opts: &CreateOptions) -> Result<Metainfo, TorrentEr
 }
 
 /// sha1 of every piece of the files under `root`, in parallel; reads each byte once.
-fn hash_pieces(layout: &Layout, root: &Path) -> Result<Vec<[u8; 20]>, TorrentError> {
-    let handles = layout.open_read(root).map_err(|e| TorrentError::io(root, e))?;
+fn hash_pieces(layout: &Layout, root: &Path) -> Result<Vec<[u8; 20]>, MetainfoError> {
+    let handles = layout.open_read(root).map_err(|e| MetainfoError::io(root, e))?;
     (0..layout.piece_count())
         .into_par_iter()
         .map_init(Vec::new, |buf, i| {
-            layout.read_piece(&handles, i, buf).map_err(|e| TorrentError::io(root, e))?;
+            layout.read_piece(&handles, i, buf).map_err(|e| MetainfoError::io(root, e))?;
             Ok(Sha1::digest(&buf[..]).into())
         })
         .collect()
