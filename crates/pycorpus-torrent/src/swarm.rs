@@ -125,7 +125,12 @@ impl Swarm {
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
                 tokio::select! {
-                    r = &mut fut => return r,
+                    // A failure that races with Ctrl-C (the peers giving up as the user
+                    // stops) is the interruption the user asked for.
+                    r = &mut fut => return match r {
+                        Err(_) if cancel.load(Ordering::Relaxed) => Err(TorrentError::Interrupted),
+                        r => r,
+                    },
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {
                         if cancel.load(Ordering::Relaxed) {
                             return Err(TorrentError::Interrupted);
