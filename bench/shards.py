@@ -33,22 +33,10 @@ import sys
 import time
 
 import runlog  # bench/runlog.py, beside this script
+from iter_files import OURS as ITER  # the same timed loop as bench/iter_files.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-
-ITER = r'''
-import resource, sys, time, pycorpus
-c = pycorpus.Corpus(sys.argv[1])
-n = total = 0
-cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
-t, c0 = time.perf_counter(), cpu()
-for row, data in c.iter_files(ext="py", unique=True):
-    n += 1
-    total += len(data)
-print(n, total, time.perf_counter() - t, cpu() - c0)
-'''
-
 
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
