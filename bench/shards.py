@@ -38,6 +38,7 @@ from iter_files import OURS as ITER  # the same timed loop as bench/iter_files.p
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
+
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
