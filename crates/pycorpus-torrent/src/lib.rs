@@ -56,6 +56,8 @@ pub enum TorrentError {
     Interrupted,
 }
 
+/// The metainfo crate's errors keep their kind here: `get`, the swarm and web seeds raise the
+/// same kinds themselves, so callers match on one enum.
 impl From<pycorpus_metainfo::MetainfoError> for TorrentError {
     fn from(e: pycorpus_metainfo::MetainfoError) -> TorrentError {
         use pycorpus_metainfo::MetainfoError as M;

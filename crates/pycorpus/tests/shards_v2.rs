@@ -285,3 +285,27 @@ fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn dependency_info_hashes_are_recorded_and_checked_and_a_damaged_cache_is_passed_over() {
+    let w = corpus(2);
+    let m2 = manifest(&w, "000002");
+    let want = m2["depends_on_info_hash"]["000001"].as_str().unwrap().to_string();
+    // the recorded hash is the one `torrent create` gives the shard
+    let made = json(&w.ok(&["torrent", "create", "corpus/shards/000001", "-o", "s1.torrent", "--json"]));
+    assert_eq!(made["info_hash"].as_str(), Some(want.as_str()));
+    let cache = w.corpus().join("shards/000001.torrent");
+    assert!(cache.is_file());
+    // a damaged cache is only a slower path: verify hashes the shard itself and agrees
+    std::fs::write(&cache, b"not a torrent").unwrap();
+    let out = w.run(&["verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(std::fs::read(&cache).unwrap(), b"not a torrent", "verify is read-only");
+    // a manifest naming another shard 1 (another corpus's) is reported
+    let path = w.corpus().join("shards/000002/manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(&want, &"0".repeat(40))).unwrap();
+    let out = w.run(&["verify"]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && report.contains(&format!("was sealed with shard 000001 of info-hash {}, but the shard 000001 here is {want}", "0".repeat(40))), "{report}");
+}
