@@ -209,6 +209,8 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
                 eprintln!("{} uses blobs stored in shard {:06}: {what}", dir.display(), dep.shard);
             }
             if present {
+                // it may have come without its own dependencies
+                todo.push((path, Vec::new()));
                 continue;
             }
             let Some(hash) = dep.info_hash.as_deref().filter(|_| a.with_deps) else {
