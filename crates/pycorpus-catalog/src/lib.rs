@@ -18,7 +18,8 @@ pub use filter::{parse_date, Filter, FilterError, FilterSpec, ProjectMatcher};
 pub use parquet_io::{files_schema, read_files, read_releases, write_files, write_releases, CatalogError, FilesBatcher, FILES_COLUMNS};
 pub use scan::{scan_file_views, scan_files, RowView, ScanStats};
 
-use pycorpus_archive::{DistType, SkipReason};
+/// Column types of a row, for crates that build or read rows without the archive readers.
+pub use pycorpus_archive::{DistType, SkipReason};
 use pycorpus_store::Oid;
 use serde::{Deserialize, Serialize};
 

@@ -115,6 +115,16 @@ impl Corpus {
         }
     }
 
+    /// True when a sealed shard's pack holds only blobs that no shard sealed before it stores
+    /// (format 2): a blob found there is stored nowhere earlier, so no earlier shard's rows
+    /// use it. False for format 1 (whose packs repeat blobs) and for the open shard.
+    pub fn shard_stores_only_new_blobs(&self, shard: &crate::ShardInfo) -> Result<bool, CoreError> {
+        match shard.kind {
+            ShardKind::Sealed => Ok(crate::corpus::read_manifest(&shard.dir)?.format_version >= 2),
+            ShardKind::Open => Ok(false),
+        }
+    }
+
     /// Where each blob of the sealed shards is: the runs of the blob index whose shards are
     /// all sealed, and the pack index of each sealed shard they do not cover. Never writes.
     pub fn blob_locator(&self) -> Result<BlobLocator, CoreError> {

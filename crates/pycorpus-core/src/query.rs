@@ -251,7 +251,7 @@ impl Corpus {
         let tmp = self.tmp_dir();
         let io = |source: std::io::Error| CoreError::Io { path: tmp.clone(), source };
         pycorpus_spill::remove_stale(&tmp).map_err(io)?;
-        let mut sorter = pycorpus_spill::Sorter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX)).map_err(io)?;
+        let mut sorter = pycorpus_spill::Sorter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX));
         let mut line = String::new();
         for shard in self.shards()? {
             for r in shard_releases(&shard)?.into_iter().filter(|r| r.status == DistStatus::Ok) {

@@ -407,7 +407,7 @@ impl Corpus {
         std::fs::create_dir_all(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
         let spill = |e: std::io::Error| CoreError::io(&tmp, e);
         let budget = usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX);
-        let mut sorter = Sorter::new(&tmp, budget).map_err(spill)?;
+        let mut sorter = Sorter::new(&tmp, budget);
         let held = crate::state::Holdings::open(&self.root.join("state.sqlite"), false)?;
         reporter.start("index", summary.projects - summary.unchanged_projects, 0);
         let mut after = String::new();

@@ -127,7 +127,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
     let io_err = |source: std::io::Error| DatasetError::Write { path: spill.clone(), source };
     // While the visit runs, a quarter of the budget for records: the rest is for the
     // frames and parse trees in flight. Merges after it take up to half.
-    let mut by_hash = Sorter::new(&spill, budget / 4).map_err(io_err)?;
+    let mut by_hash = Sorter::new(&spill, budget / 4);
     let mut sink_error: Option<std::io::Error> = None;
     let mut filter = opts.filter.clone();
     if filter.exts.is_empty() {
@@ -250,8 +250,8 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
     // 1. Exact duplicates: keep the first of each key; the rest go on in the export's order,
     //    and (for near duplicates) into one LSH bucket per band.
     summary.spilled_bytes += by_hash.spilled_bytes();
-    let mut kept = Sorter::new(&spill, budget / 4).map_err(io_err)?;
-    let mut bands = Sorter::new(&spill, budget / 4).map_err(io_err)?;
+    let mut kept = Sorter::new(&spill, budget / 4);
+    let mut bands = Sorter::new(&spill, budget / 4);
     {
         let mut merged = by_hash.finish().map_err(io_err)?;
         let mut previous: Option<[u8; 20]> = None;
@@ -283,7 +283,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
 
     // 2. Near duplicates: within each bucket, in the export's order, a record alike one of the
     //    first MAX_PER_BAND others of the bucket is dropped (their keys, sorted, in `near_ids`).
-    let mut near_ids = Sorter::new(&spill, budget / 8).map_err(io_err)?;
+    let mut near_ids = Sorter::new(&spill, budget / 8);
     {
         let mut merged = bands.finish().map_err(io_err)?;
         let mut bucket: Vec<u8> = Vec::new();
@@ -308,7 +308,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
     summary.spilled_bytes += near_ids.spilled_bytes();
 
     // 3. The kept records, less the near duplicates, by split and the split's order.
-    let mut by_split = Sorter::new(&spill, budget / 4).map_err(io_err)?;
+    let mut by_split = Sorter::new(&spill, budget / 4);
     {
         let mut records = kept.finish().map_err(io_err)?;
         let mut near_ids = near_ids.finish().map_err(io_err)?;
@@ -364,7 +364,11 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
     for split in SPLITS {
         summary.records.entry(split.to_string()).or_default();
     }
-    std::fs::remove_dir_all(&spill).map_err(io_err)?;
+    // made only if something spilled
+    match std::fs::remove_dir_all(&spill) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(e)),
+        _ => {}
+    }
     let lock_path = tmp.join("corpus.lock.tsv");
     let lock_err = |source: std::io::Error| DatasetError::Write { path: lock_path.clone(), source };
     let mut lock = HashingWriter { inner: std::io::BufWriter::new(std::fs::File::create(&lock_path).map_err(lock_err)?), sha: Sha256::new() };

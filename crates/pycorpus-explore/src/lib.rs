@@ -15,6 +15,7 @@ mod names;
 mod ordered;
 mod output;
 mod plan;
+mod row_codec;
 mod sink;
 mod stream;
 mod visit;
@@ -245,7 +246,7 @@ fn search<T: Send>(
     let visit = visit::visit_blobs(
         corpus,
         filter,
-        &visit::VisitOptions { all_rows: opts.all_paths, count_holders: !opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, progress, ..Default::default() },
+        &visit::VisitOptions { all_rows: opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, progress, ..Default::default() },
         cancel,
         &|| opts.searcher(),
         &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &Blob<'_>| -> Result<(u64, T), ExploreError> {

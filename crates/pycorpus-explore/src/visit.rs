@@ -9,7 +9,7 @@ use crate::blob::{Blob, BufPool, FrameBuf};
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
 use pycorpus_core::{BlobLocator, CoreError, Corpus, ShardInfo, ShardKind};
-use pycorpus_spill::{Counts, KeySet};
+use pycorpus_spill::{codec, Sorter};
 use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use serde::Serialize;
 use rayon::prelude::*;
@@ -23,7 +23,8 @@ pub struct Holders {
     /// The first file in index order (shared: consumers that keep rows past the visit, like
     /// the Python module's `iter_files`, take a reference instead of a copy of ten strings).
     pub first: Arc<FileRow>,
-    /// How many selected files hold it.
+    /// How many selected files hold it: of every shard when each blob is read once (the
+    /// filter's `unique`, or without [`VisitOptions::all_rows`]); else those handed over.
     pub count: u64,
     /// The other files, when asked for.
     pub others: Vec<FileRow>,
@@ -94,15 +95,11 @@ enum Unit {
 /// How a visit goes.
 #[derive(Default)]
 pub struct VisitOptions<'a> {
-    /// Keep every selected file holding a blob in [`Holders::others`], not only the first.
-    /// Each shard is then visited on its own (unless the filter asks for unique blobs): a
-    /// blob that several shards hold is read once per shard, with that shard's files, so
-    /// every file is reported once and memory holds one shard's rows at most.
+    /// Keep every selected file holding a blob in [`Holders::others`], not only the first,
+    /// and hand each blob over with its files (unless the filter asks for unique blobs):
+    /// every file is reported once. A blob held by more than [`ROWS_PER_CALL`] files is
+    /// handed over again with the next ones, so memory never holds more.
     pub all_rows: bool,
-    /// Make [`Holders::count`] count the files of every shard (a first pass over the index
-    /// when more than one shard has rows); otherwise it counts those of the shard where the
-    /// blob is first found.
-    pub count_holders: bool,
     /// Rules out whole frames of sealed shards.
     pub frame_filter: Option<&'a FrameFilter<'a>>,
     /// Blobs not to read (known already, say); their rows are still counted.
@@ -191,72 +188,19 @@ impl Elsewhere {
     }
 }
 
-/// What is remembered from one shard to the next. Each shard's rows are readable through
-/// its own store and the shards it depends on, so shards can be visited one at a time; only
-/// blob ids (and counts) cross over, in sets that spill to disk beyond their share of the
-/// memory budget ([`Corpus::key_set`]).
-enum Across {
-    /// Nothing: every shard is visited on its own.
-    Nothing,
-    /// The blobs visited already, and (when counted first) how many selected files of all
-    /// shards hold each blob.
-    Seen(Box<(KeySet<20>, Option<Counts<20>>)>),
-}
+/// Wanted blobs of one pack by frame: (frame, [(place in the holders list, offset, length)]).
+type Frames = Vec<(u32, Vec<(u32, u32, u32)>)>;
 
-/// A blob met for the first time in a shard.
-enum Claim {
-    /// An earlier shard had it: skip.
-    Earlier,
-    /// First time: the files holding it in every shard, when known.
-    New(Option<u64>),
-}
-
-impl Across {
-    fn claim(&mut self, oid: Oid, tmp: &std::path::Path) -> Result<Claim, CoreError> {
-        let io = |e| CoreError::io(tmp, e);
-        match self {
-            Across::Nothing => Ok(Claim::New(None)),
-            Across::Seen(sets) => {
-                let (seen, counts) = &mut **sets;
-                if !seen.insert(oid.0).map_err(io)? {
-                    return Ok(Claim::Earlier);
-                }
-                // none: a row added since the counting pass
-                let total = match counts {
-                    Some(c) => c.get(&oid.0).map_err(io)?.map(u64::from),
-                    None => None,
-                };
-                Ok(Claim::New(total))
-            }
-        }
-    }
-}
-
-/// The files holding each blob of one shard that no earlier shard held, in first-seen order.
+/// The files holding each blob of one shard's selection, in first-seen order.
 /// Boxed: the list grows by copying, and a row is large.
 type ShardHolders = Vec<(Oid, Box<Holders>)>;
 
-/// How many selected files of all shards hold each stored blob.
-fn count_holders(corpus: &Corpus, shards: &[ShardInfo], filter: &Filter, cancel: &AtomicBool) -> Result<Counts<20>, ExploreError> {
-    let tmp = corpus.tmp_dir();
-    let io = |e| ExploreError::Core(CoreError::io(&tmp, e));
-    let mut counts = corpus.key_counts::<20>();
-    let mut stats = pycorpus_catalog::ScanStats::default();
-    for shard in shards {
-        corpus.scan_shard_row_refs(shard, filter, &mut stats, &mut |r| {
-            if r.is_stored() {
-                counts.add(r.hash()?.0).map_err(|e| CoreError::io(&tmp, e))?;
-            }
-            Ok(!cancel.load(Ordering::SeqCst))
-        })?;
-    }
-    counts.finish().map_err(io)
-}
-
 /// Scans one shard's index for the selected rows and gathers the files holding each stored
-/// blob that `across` has not seen, in first-seen order; `found_one` is called at the first
-/// such blob. Rows are built only for the first file holding each blob (and, with
-/// `all_rows`, for every file): most selected rows share a blob with an earlier one.
+/// blob, in first-seen order; `found_one` is called at the first one, and `skipped` once for
+/// each blob that [`VisitOptions::skip`] leaves out. Rows are built only for the first file
+/// holding each blob (and, with `all_rows`, for every file): most selected rows share a blob
+/// with an earlier one. `skipped` says whether it counted the blob in the stats' `skipped_blobs`
+/// (else it is counted later).
 #[allow(clippy::too_many_arguments)]
 fn scan_holders(
     corpus: &Corpus,
@@ -264,17 +208,16 @@ fn scan_holders(
     filter: &Filter,
     all_rows: bool,
     cancel: &AtomicBool,
-    across: &mut Across,
     skip: Option<&(dyn Fn(&Oid) -> bool + Sync)>,
     stats: &mut VisitStats,
     found_one: &mut dyn FnMut(),
+    skipped: &mut dyn FnMut(Oid) -> Result<bool, CoreError>,
 ) -> Result<ShardHolders, ExploreError> {
     let mut holders: ShardHolders = Vec::new();
-    // A blob's place in `holders`, and its count over all shards when known.
+    // A blob's place in `holders`.
     let mut index: OidMap<u32> = OidMap::default();
-    let mut totals: Vec<Option<u64>> = Vec::new();
-    let mut skipped = OidSet::default();
-    let tmp = corpus.tmp_dir();
+    let mut skipped_here = OidSet::default();
+    let mut skipped_now = 0;
     corpus.scan_shard_row_refs(shard, filter, &mut stats.scan, &mut |r| {
         if !r.is_stored() {
             stats.unstored_rows += 1;
@@ -293,43 +236,37 @@ fn scan_holders(
             }
             None if skip.is_some_and(|f| f(&hash)) => {
                 stats.stored_rows += 1;
-                // once per blob, whatever the number of shards holding it
-                if skipped.insert(hash) && matches!(across.claim(hash, &tmp)?, Claim::New(_)) {
-                    stats.skipped_blobs += 1;
+                if skipped_here.insert(hash) && skipped(hash)? {
+                    skipped_now += 1;
                 }
             }
-            None => match across.claim(hash, &tmp)? {
-                Claim::Earlier => stats.stored_rows += u64::from(!filter.unique),
-                Claim::New(total) => {
-                    stats.stored_rows += 1;
-                    let row = r.to_row()?;
-                    stats.candidate_bytes += row.size;
-                    if holders.is_empty() {
-                        found_one();
-                    }
-                    index.insert(hash, holders.len() as u32);
-                    totals.push(total);
-                    holders.push((hash, Box::new(Holders { first: Arc::new(row), count: 1, others: Vec::new() })));
+            None => {
+                stats.stored_rows += 1;
+                let row = r.to_row()?;
+                stats.candidate_bytes += row.size;
+                if holders.is_empty() {
+                    found_one();
                 }
-            },
+                index.insert(hash, holders.len() as u32);
+                holders.push((hash, Box::new(Holders { first: Arc::new(row), count: 1, others: Vec::new() })));
+            }
         }
         Ok(!cancel.load(Ordering::SeqCst))
     })?;
-    for ((_, h), total) in holders.iter_mut().zip(totals) {
-        if let Some(n) = total {
-            h.count = n.max(h.count);
-        }
-    }
+    stats.skipped_blobs += skipped_now;
     Ok(holders)
 }
 
 /// Calls `work` on every unique stored blob of the rows `filter` selects (in parallel, each
-/// worker with its own state from `init`), then `sink` on each result in a fixed order:
-/// shard, then frame, then place in the frame.
+/// worker with its own state from `init`), then `sink` on each result in a fixed order.
 ///
-/// Shards are visited one at a time, so memory holds one shard's selected rows, not the
-/// corpus's; what crosses from shard to shard is a set of blob ids (about 30 bytes per
-/// unique blob) so that each is read once, or nothing with [`VisitOptions::all_rows`].
+/// Shards' indexes are scanned one at a time, so memory holds one shard's selected rows, not
+/// the corpus's. With one shard, or only the blobs the named shards store, each shard's blobs
+/// are read as its scan ends. Otherwise the blobs that another shard stores (format 2: most of
+/// a later shard's rows use an earlier shard's blobs) and, when each blob is to be read once,
+/// all blobs, wait in [`Later`] until every shard is scanned, then are read in the order they
+/// are stored: each frame decoded once, each blob handed over once with every file holding
+/// it, whatever the number of shards.
 pub fn visit_blobs<S: Send, T: Send>(
     corpus: &Corpus,
     filter: &Filter,
@@ -342,13 +279,12 @@ pub fn visit_blobs<S: Send, T: Send>(
     let mut stats = VisitStats::default();
     let shards = corpus.shards()?;
     let mut elsewhere = Elsewhere::new(corpus, &shards)?;
-    let mut across = if shards.len() <= 1 || (opts.all_rows && !filter.unique) {
-        Across::Nothing
-    } else if opts.count_holders && !filter.unique && shards.len() > 1 {
-        Across::Seen(Box::new((corpus.key_set(), Some(count_holders(corpus, &shards, filter, cancel)?))))
-    } else {
-        Across::Seen(Box::new((corpus.key_set(), None)))
-    };
+    // One blob, one task: with shards named and unique blobs asked for, each named shard
+    // gives the blobs it stores, so calls over every shard split the corpus's unique blobs
+    // with no overlap (a blob that another shard stores is that shard's).
+    let own_only = !filter.shards.is_empty() && !opts.all_rows;
+    let once = filter.unique || !opts.all_rows;
+    let mut later = (shards.len() > 1 && !own_only).then(|| Later::new(corpus, once));
     for shard in &shards {
         if cancel.load(Ordering::SeqCst) {
             break;
@@ -357,9 +293,13 @@ pub fn visit_blobs<S: Send, T: Send>(
         // this one scans its index, from the first selected blob on.
         let (scanned, store) = std::thread::scope(|s| {
             let mut opening = None;
-            let scanned = scan_holders(corpus, shard, filter, opts.all_rows, cancel, &mut across, opts.skip, &mut stats, &mut || {
+            let mut skipped = |oid: Oid| match later.as_mut() {
+                Some(l) if l.once => l.skip(oid).map(|()| false),
+                _ => Ok(true),
+            };
+            let scanned = scan_holders(corpus, shard, filter, opts.all_rows, cancel, opts.skip, &mut stats, &mut || {
                 opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
-            });
+            }, &mut skipped);
             let store = opening.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             (scanned, store)
         });
@@ -372,17 +312,18 @@ pub fn visit_blobs<S: Send, T: Send>(
             continue;
         }
         let store = store.transpose()?.flatten();
-        // One blob, one task: with shards named and unique blobs asked for, each named shard
-        // gives the blobs it stores, so calls over every shard split the corpus's unique blobs
-        // with no overlap (a blob that another shard stores is that shard's).
-        let own_only = !filter.shards.is_empty() && !opts.all_rows;
-        visit_shard(corpus, shard, &holders, store, &mut elsewhere, own_only, opts, cancel, init, work, sink, &mut stats)?;
+        visit_shard(corpus, shard, &holders, store, &mut elsewhere, later.as_mut(), own_only, opts, cancel, init, work, sink, &mut stats)?;
     }
+    if let Some(l) = later
+        && !cancel.load(Ordering::SeqCst) {
+            l.run(&mut elsewhere, filter.unique, opts, cancel, init, work, sink, &mut stats)?;
+        }
     Ok(stats)
 }
 
-/// Reads the blobs of one shard's `holders` from its `store` and hands them to `work`, then
-/// the results to `sink`, in frame order.
+/// Plans the reads of one shard's `holders`: from its own `store` at once, or through `later`
+/// (see [`visit_blobs`]); then reads the first kind and hands them to `work`, the results to
+/// `sink`, in frame order.
 #[allow(clippy::too_many_arguments)]
 fn visit_shard<S: Send, T: Send>(
     corpus: &Corpus,
@@ -390,6 +331,7 @@ fn visit_shard<S: Send, T: Send>(
     holders: &ShardHolders,
     store: Option<Store>,
     elsewhere: &mut Elsewhere,
+    mut later: Option<&mut Later>,
     own_only: bool,
     opts: &VisitOptions<'_>,
     cancel: &AtomicBool,
@@ -401,28 +343,44 @@ fn visit_shard<S: Send, T: Send>(
     // Blob ids in order (the pack's index order), each with its place in `holders`.
     let mut left: Vec<(Oid, u32)> = holders.iter().enumerate().map(|(i, (oid, _))| (*oid, i as u32)).collect();
     left.sort_unstable();
-    // Where each blob is, grouped by frame, in frame and offset order.
+    // A blob another shard stores, by that shard.
+    let mut by_shard: BTreeMap<u32, Vec<(Oid, u32)>> = BTreeMap::new();
+    let locator = &elsewhere.locator;
+    let stored_elsewhere = |oid: &Oid| locator.locate(oid).filter(|&n| n != shard.number);
     let mut units = Vec::new();
     let (mut pack, mut journal) = (None, None);
     match store {
         Some(Store::Sealed { pack: p, keep }) => {
             stats.shards_filtered += u64::from(keep.is_some());
+            // A format-1 pack may repeat a blob that an earlier shard stores: that copy is
+            // the one read, so that each blob has one place.
+            let only_new = corpus.shard_stores_only_new_blobs(shard)?;
             let mut by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>> = BTreeMap::new();
             left.retain(|(oid, at)| match p.find(oid) {
                 Some(e) => {
-                    by_frame.entry(e.frame).or_default().push((*at, e.offset, e.len));
+                    match (!only_new).then(|| stored_elsewhere(oid)).flatten() {
+                        Some(n) => by_shard.entry(n).or_default().push((*oid, *at)),
+                        None => by_frame.entry(e.frame).or_default().push((*at, e.offset, e.len)),
+                    }
                     false
                 }
                 None => true,
             });
-            plan_frames(None, by_frame, keep.as_ref(), &mut units, stats);
+            let frames = kept_frames(by_frame, keep.as_ref(), stats);
+            match later.as_deref_mut() {
+                Some(l) if l.once => l.push_frames(shard.number, frames, holders)?,
+                _ => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: None, frame: frame as usize, blobs })),
+            }
             pack = Some(p);
         }
         Some(Store::Open(j)) => {
             let mut blobs: Vec<(u32, JournalBlob)> = Vec::new();
             left.retain(|(oid, at)| match j.locate(oid) {
                 Some(loc) => {
-                    blobs.push((*at, loc));
+                    match stored_elsewhere(oid) {
+                        Some(n) => by_shard.entry(n).or_default().push((*oid, *at)),
+                        None => blobs.push((*at, loc)),
+                    }
                     false
                 }
                 None => true,
@@ -433,13 +391,9 @@ fn visit_shard<S: Send, T: Send>(
         }
         None => {}
     }
-    // Blobs that other shards store (format 2), from their packs, grouped by shard and frame.
-    // Packs stay open from shard to shard (neighbours share dependencies), up to a limit.
-    if elsewhere.packs.len() >= OPEN_PACKS {
-        elsewhere.packs.clear();
-    }
-    let mut by_shard: BTreeMap<u32, Vec<(Oid, u32)>> = BTreeMap::new();
-    left.retain(|(oid, at)| match elsewhere.locator.locate(oid).filter(|&n| n != shard.number || pack.is_none()) {
+    // Blobs that other shards store (format 2), from their packs, by shard and frame. Packs
+    // stay open from shard to shard (neighbours share dependencies), up to a limit.
+    left.retain(|(oid, at)| match locator.locate(oid).filter(|&n| n != shard.number || pack.is_none()) {
         Some(n) => {
             by_shard.entry(n).or_default().push((*oid, *at));
             false
@@ -452,6 +406,9 @@ fn visit_shard<S: Send, T: Send>(
             stats.candidate_bytes -= holders[at as usize].1.first.size;
         }
     }
+    if elsewhere.packs.len() + by_shard.len() > OPEN_PACKS {
+        elsewhere.packs.clear();
+    }
     for (n, blobs) in by_shard {
         elsewhere.open(n, opts.frame_filter)?;
         let (p, keep) = &elsewhere.packs[&n];
@@ -463,7 +420,11 @@ fn visit_shard<S: Send, T: Send>(
             }
         }
         stats.shards_filtered += u64::from(keep.is_some());
-        plan_frames(Some(n), by_frame, keep.as_ref(), &mut units, stats);
+        let frames = kept_frames(by_frame, keep.as_ref(), stats);
+        match later.as_deref_mut() {
+            Some(l) => l.push_frames(n, frames, holders)?,
+            None => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: Some(n), frame: frame as usize, blobs })),
+        }
     }
     if !left.is_empty()
         && let Some(needs) = corpus.shard_dependencies(shard)?.into_iter().find(|n| !elsewhere.locator.has_shard(*n)) {
@@ -474,9 +435,35 @@ fn visit_shard<S: Send, T: Send>(
     if let Some(f) = opts.progress {
         f(stats);
     }
+    let readers = Readers { own: pack.as_ref(), journal: journal.as_ref(), others: &elsewhere.packs };
+    run_units(&readers, holders, &units, opts, cancel, init, work, sink, stats)
+}
 
-    // Units run on worker threads, each with its own state and buffers; their results reach
-    // the sink in unit order, never more than a window of units ahead of it (bounded memory).
+/// Where the units of a visit read from.
+struct Readers<'a> {
+    /// The visited shard's pack ([`Unit::Frame`] with no shard).
+    own: Option<&'a PackReader>,
+    /// The visited shard's journal.
+    journal: Option<&'a Journal>,
+    /// Other shards' packs.
+    others: &'a BTreeMap<u32, (PackReader, Option<FrameSet>)>,
+}
+
+/// Reads `units` of `holders` on worker threads, each with its own state and buffers, and
+/// hands their results to `sink` in unit order, never more than a window of units ahead of
+/// it (bounded memory).
+#[allow(clippy::too_many_arguments)]
+fn run_units<S: Send, T: Send>(
+    readers: &Readers<'_>,
+    holders: &ShardHolders,
+    units: &[Unit],
+    opts: &VisitOptions<'_>,
+    cancel: &AtomicBool,
+    init: &(dyn Fn() -> S + Sync),
+    work: &BlobWork<'_, S, T>,
+    sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
+    stats: &mut VisitStats,
+) -> Result<(), ExploreError> {
     let threads = rayon::current_num_threads().max(1);
     let window = threads * if opts.batch_per_thread == 0 { 4 } else { opts.batch_per_thread };
     let frames = Arc::new(BufPool::default());
@@ -486,8 +473,8 @@ fn visit_shard<S: Send, T: Send>(
             Unit::Frame { shard, frame, blobs } => {
                 let end = blobs.iter().map(|b| (b.1 + b.2) as usize).max().unwrap_or(0);
                 let pack = match shard {
-                    None => pack.as_ref().expect("frames come from a pack"),
-                    Some(n) => &elsewhere.packs[n].0,
+                    None => readers.own.expect("frames come from a pack"),
+                    Some(n) => &readers.others[n].0,
                 };
                 pack.decode_frame_prefix(*frame, end, FrameBuf::reusable(buf, &frames), scratch)?;
                 let buf = &*buf;
@@ -505,7 +492,7 @@ fn visit_shard<S: Send, T: Send>(
                 Ok((out, 1, end as u64, blobs.iter().map(|b| u64::from(b.2)).sum()))
             }
             Unit::Journal { blobs } => {
-                let journal = journal.as_ref().expect("journal blobs come from a journal");
+                let journal = readers.journal.expect("journal blobs come from a journal");
                 let mut read = 0;
                 for (at, loc) in blobs {
                     let data = FrameBuf::owned(journal.read_at(loc)?);
@@ -541,9 +528,10 @@ fn visit_shard<S: Send, T: Send>(
     )
 }
 
-/// Turns one pack's wanted blobs, by frame, into units (frames the filter rules out are
-/// counted as passed instead).
-fn plan_frames(shard: Option<u32>, by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>, keep: Option<&FrameSet>, units: &mut Vec<Unit>, stats: &mut VisitStats) {
+/// One pack's wanted blobs (place in the holders list, offset, length) by frame, in offset
+/// order, less the frames the filter rules out (counted as passed instead).
+fn kept_frames(by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>, keep: Option<&FrameSet>, stats: &mut VisitStats) -> Frames {
+    let mut kept = Vec::new();
     for (frame, mut blobs) in by_frame {
         if keep.is_some_and(|k| !k.contains(frame as usize)) {
             stats.frames_skipped += 1;
@@ -551,6 +539,172 @@ fn plan_frames(shard: Option<u32>, by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>
             continue;
         }
         blobs.sort_unstable_by_key(|b| b.1);
-        units.push(Unit::Frame { shard, frame: frame as usize, blobs });
+        kept.push((frame, blobs));
+    }
+    kept
+}
+
+/// Files handed over with one blob at most, per call of the work: a blob that a million
+/// files hold (a licence text) is handed over again with the next ones.
+const ROWS_PER_CALL: usize = 4096;
+
+/// Blobs whose reading waits until every shard's index is scanned (see [`visit_blobs`]), each
+/// with the files of one shard that hold it, in a sorter keyed by where the blob is stored
+/// (shard, frame, offset) and the order they came in; spilled beyond a quarter of the memory
+/// budget. Reading them back, in batches of a sixteenth, decodes each frame once and hands
+/// each blob over once with all its files (or, when each blob is read once, with the
+/// first, and the number of files of every shard holding it).
+struct Later {
+    sorter: Sorter,
+    /// Blobs [`VisitOptions::skip`] left out (keyed by id, to count each once).
+    skipped: Sorter,
+    /// Each blob is read once (else once per call, with all its files).
+    once: bool,
+    /// Items pushed so far (the last part of the key).
+    seq: u64,
+    /// Bytes of waiting files read back at once, at least.
+    batch_bytes: usize,
+    tmp: std::path::PathBuf,
+    scratch: Vec<u8>,
+}
+
+impl Later {
+    fn new(corpus: &Corpus, once: bool) -> Later {
+        let tmp = corpus.tmp_dir();
+        let budget = usize::try_from(corpus.config().memory_budget_bytes).unwrap_or(usize::MAX);
+        Later {
+            sorter: Sorter::new(&tmp, budget / 4),
+            skipped: Sorter::new(&tmp, budget / 64),
+            once,
+            seq: 0,
+            batch_bytes: (budget / 16).max(1 << 20),
+            tmp,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn skip(&mut self, oid: Oid) -> Result<(), CoreError> {
+        self.skipped.push(&oid.0, &[]).map_err(|e| CoreError::io(&self.tmp, e))
+    }
+
+    /// Adds the kept frames of shard `n`'s pack (see [`kept_frames`]).
+    fn push_frames(&mut self, n: u32, frames: Frames, holders: &ShardHolders) -> Result<(), ExploreError> {
+        for (frame, blobs) in frames {
+            for (at, offset, len) in blobs {
+                let (oid, h) = &holders[at as usize];
+                let mut key = [0u8; 20];
+                key[..4].copy_from_slice(&n.to_be_bytes());
+                key[4..8].copy_from_slice(&frame.to_be_bytes());
+                key[8..12].copy_from_slice(&offset.to_be_bytes());
+                key[12..].copy_from_slice(&self.seq.to_be_bytes());
+                self.seq += 1;
+                let p = &mut self.scratch;
+                p.clear();
+                p.extend_from_slice(&oid.0);
+                codec::put_u32(p, len);
+                codec::put_u64(p, h.count);
+                codec::put_u32(p, 1 + h.others.len() as u32);
+                for row in h.all() {
+                    crate::row_codec::put_row(p, row);
+                }
+                self.sorter.push(&key, &self.scratch).map_err(|e| CoreError::io(&self.tmp, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the waiting blobs in the order they are stored and hands them over as
+    /// [`visit_shard`] does. `unique`: the filter's (the first file of each blob was counted
+    /// as stored in each shard holding it; once here).
+    #[allow(clippy::too_many_arguments)]
+    fn run<S: Send, T: Send>(
+        self,
+        elsewhere: &mut Elsewhere,
+        unique: bool,
+        opts: &VisitOptions<'_>,
+        cancel: &AtomicBool,
+        init: &(dyn Fn() -> S + Sync),
+        work: &BlobWork<'_, S, T>,
+        sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
+        stats: &mut VisitStats,
+    ) -> Result<(), ExploreError> {
+        let Later { sorter, skipped, once, batch_bytes, tmp, .. } = self;
+        let io = |e| CoreError::io(&tmp, e);
+        let damaged = || ExploreError::Core(CoreError::Invalid(format!("a spilled file under {} is damaged", tmp.display())));
+        let mut skipped = skipped.finish().map_err(io)?;
+        let mut last: Option<Vec<u8>> = None;
+        while let Some((k, _)) = skipped.next().map_err(io)? {
+            if last.as_deref() != Some(k) {
+                stats.skipped_blobs += 1;
+                last = Some(k.to_vec());
+            }
+        }
+        drop(skipped);
+        let mut merged = sorter.finish().map_err(io)?;
+        // Where the last blob handed over is (shard, frame, offset).
+        let mut at: Option<[u8; 12]> = None;
+        while !cancel.load(Ordering::SeqCst) {
+            let (mut holders, mut units, mut bytes): (ShardHolders, Vec<Unit>, usize) = (Vec::new(), Vec::new(), 0);
+            while let Some(key) = merged.peek_key().map_err(io)? {
+                let place: [u8; 12] = key.get(..12).and_then(|k| k.try_into().ok()).ok_or_else(damaged)?;
+                let same_blob = at == Some(place) && !holders.is_empty();
+                let joins = same_blob && (once || holders.last().is_some_and(|(_, h)| h.others.len() < ROWS_PER_CALL));
+                // a batch ends at a frame's end once full, anywhere but inside one call once
+                // four times full
+                if !joins && bytes >= batch_bytes && (at.is_none_or(|a| a[..8] != place[..8]) || bytes >= 4 * batch_bytes) {
+                    break;
+                }
+                let (_, payload) = merged.next().map_err(io)?.ok_or_else(damaged)?;
+                bytes += payload.len();
+                let mut r = codec::Reader(payload);
+                let oid = Oid(r.take(20).and_then(|b| b.try_into().ok()).ok_or_else(damaged)?);
+                let (len, count, n_rows) = (r.u32().ok_or_else(damaged)?, r.u64().ok_or_else(damaged)?, r.u32().ok_or_else(damaged)?);
+                if joins {
+                    // another shard's files of the blob just read: one read, one candidate
+                    stats.candidate_blobs -= 1;
+                    stats.candidate_bytes -= u64::from(len);
+                    stats.stored_rows -= u64::from(unique);
+                    let h = &mut holders.last_mut().expect("joins the last").1;
+                    h.count += count;
+                    if !once {
+                        for _ in 0..n_rows {
+                            h.others.push(crate::row_codec::get_row(&mut r).ok_or_else(damaged)?);
+                        }
+                    }
+                    continue;
+                }
+                let first = crate::row_codec::get_row(&mut r).ok_or_else(damaged)?;
+                let mut others = Vec::with_capacity(n_rows.saturating_sub(1) as usize);
+                for _ in 1..n_rows {
+                    others.push(crate::row_codec::get_row(&mut r).ok_or_else(damaged)?);
+                }
+                let shard = u32::from_be_bytes(place[..4].try_into().expect("4 bytes"));
+                let frame = u32::from_be_bytes(place[4..8].try_into().expect("4 bytes")) as usize;
+                let offset = u32::from_be_bytes(place[8..12].try_into().expect("4 bytes"));
+                let blob = (holders.len() as u32, offset, len);
+                holders.push((oid, Box::new(Holders { first: Arc::new(first), count, others })));
+                match units.last_mut() {
+                    Some(Unit::Frame { shard: Some(s), frame: f, blobs }) if *s == shard && *f == frame => blobs.push(blob),
+                    _ => units.push(Unit::Frame { shard: Some(shard), frame, blobs: vec![blob] }),
+                }
+                at = Some(place);
+            }
+            if holders.is_empty() {
+                break;
+            }
+            let owners: std::collections::BTreeSet<u32> = units.iter().filter_map(|u| match u {
+                Unit::Frame { shard, .. } => *shard,
+                Unit::Journal { .. } => None,
+            }).collect();
+            if owners.iter().any(|n| !elsewhere.packs.contains_key(n)) && elsewhere.packs.len() + owners.len() > OPEN_PACKS {
+                elsewhere.packs.clear();
+            }
+            for n in owners {
+                elsewhere.open(n, opts.frame_filter)?;
+            }
+            let readers = Readers { own: None, journal: None, others: &elsewhere.packs };
+            run_units(&readers, &holders, &units, opts, cancel, init, work, sink, stats)?;
+        }
+        Ok(())
     }
 }

@@ -426,10 +426,10 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
     let budget = usize::try_from(corpus.config().memory_budget_bytes).unwrap_or(usize::MAX);
     let tmp = corpus.tmp_dir();
     pycorpus_spill::remove_stale(&tmp).map_err(spill_err)?;
-    let sorter = |share: usize| Sorter::new(&tmp, budget / share).map_err(spill_err);
+    let sorter = |share: usize| Sorter::new(&tmp, budget / share);
     let mut modules = Names::default();
     let dir = pycorpus_analyze::analysis_dir(corpus);
-    let mut facts = sorter(4)?;
+    let mut facts = sorter(4);
     if load_facts(&dir, &mut modules, &mut facts)? == 0 {
         return Err(ReportError::NoFacts(dir));
     }
@@ -438,8 +438,8 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
     // 1. The scan: release partials (path facts, own module names), distributions, and the
     //    Python rows, sorted by blob id for the join.
     let mut totals = Totals::default();
-    let mut releases = Combiner::new(sorter(8)?);
-    let mut py_rows = sorter(4)?;
+    let mut releases = Combiner::new(sorter(8));
+    let mut py_rows = sorter(4);
     let mut last_dist: Option<(String, String)> = None;
     let mut scanned = 0u64;
     let mut failed: Option<ReportError> = None;
@@ -508,7 +508,7 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
     let mut status: BTreeMap<String, u64> = BTreeMap::new();
     let mut min_versions: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
     let mut import_files: HashMap<u32, u64> = HashMap::new();
-    let mut project_months = Combiner::new(sorter(8)?);
+    let mut project_months = Combiner::new(sorter(8));
     {
         let mut facts = facts.finish().map_err(spill_err)?;
         let mut rows = py_rows.finish().map_err(spill_err)?;
@@ -577,7 +577,7 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
     let mut import_releases: HashMap<u32, u64> = HashMap::new();
     let mut packaging_months: BTreeMap<i32, Tally> = BTreeMap::new();
     let mut backend_months: BTreeMap<i32, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
-    let mut pyprojects = sorter(8)?;
+    let mut pyprojects = sorter(8);
     let (mut lo, mut hi): (Option<i32>, Option<i32>) = (None, None);
     let mut count_packaging = |month: i32, p: &Packaging| {
         let bits = PACKAGING.iter().enumerate().fold(0u64, |acc, (i, (_, _, test))| acc | (u64::from(test(p)) << i));

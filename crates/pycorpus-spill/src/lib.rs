@@ -19,7 +19,7 @@
 //!
 //! ```
 //! let tmp = tempfile::tempdir().unwrap();
-//! let mut s = pycorpus_spill::Sorter::new(tmp.path(), 1 << 20).unwrap();
+//! let mut s = pycorpus_spill::Sorter::new(tmp.path(), 1 << 20);
 //! for (k, v) in [("b", "2"), ("a", "1"), ("b", "3")] {
 //!     s.push(k.as_bytes(), v.as_bytes()).unwrap();
 //! }
@@ -52,7 +52,9 @@ const ITEM_OVERHEAD: usize = std::mem::size_of::<(usize, u32, u32)>();
 
 /// Sorts items by key in bounded memory. See the crate docs.
 pub struct Sorter {
-    dir: tempfile::TempDir,
+    tmp: PathBuf,
+    /// Made at the first spill: a sort that fits its budget never touches the disk.
+    dir: Option<tempfile::TempDir>,
     budget: usize,
     arena: Vec<u8>,
     /// (offset in arena, key length, payload length)
@@ -65,11 +67,18 @@ pub struct Sorter {
 impl Sorter {
     /// A sorter holding at most about `budget` bytes of items in memory (at least
     /// [`MIN_BUDGET`], and always one item), spilling runs to a new folder under `tmp`
-    /// (created if missing).
-    pub fn new(tmp: &Path, budget: usize) -> io::Result<Sorter> {
-        std::fs::create_dir_all(tmp)?;
-        let dir = tempfile::Builder::new().prefix(&format!("sort-{}-", std::process::id())).tempdir_in(tmp)?;
-        Ok(Sorter { dir, budget: budget.max(MIN_BUDGET), arena: Vec::new(), items: Vec::new(), runs: Vec::new(), pushed: 0, spilled_bytes: 0 })
+    /// (created, if missing, at the first spill: until then nothing is written).
+    pub fn new(tmp: &Path, budget: usize) -> Sorter {
+        Sorter { tmp: tmp.to_path_buf(), dir: None, budget: budget.max(MIN_BUDGET), arena: Vec::new(), items: Vec::new(), runs: Vec::new(), pushed: 0, spilled_bytes: 0 }
+    }
+
+    /// The folder of the runs, made on first use.
+    fn dir(&mut self) -> io::Result<PathBuf> {
+        if self.dir.is_none() {
+            std::fs::create_dir_all(&self.tmp)?;
+            self.dir = Some(tempfile::Builder::new().prefix(&format!("sort-{}-", std::process::id())).tempdir_in(&self.tmp)?);
+        }
+        Ok(self.dir.as_ref().expect("made above").path().to_path_buf())
     }
 
     /// Adds one item. Keys and payloads are at most 4 GiB each.
@@ -130,7 +139,8 @@ impl Sorter {
 
     fn spill(&mut self) -> io::Result<()> {
         self.sort_held();
-        let path = self.dir.path().join(format!("run-{:06}.zst", self.runs.len()));
+        let name = format!("run-{:06}.zst", self.runs.len());
+        let path = self.dir()?.join(name);
         let mut w = RunWriter::create(&path)?;
         for &(off, k, p) in &self.items {
             let (k, p) = (k as usize, p as usize);
@@ -156,10 +166,11 @@ impl Sorter {
         // Rounds of merges of consecutive runs (which keeps equal keys in push order) until
         // one merge can read them all.
         let mut round = 0;
+        let dir = self.dir()?;
         while self.runs.len() > MAX_FAN_IN {
             let mut next = Vec::new();
             for (i, group) in self.runs.chunks(MAX_FAN_IN).enumerate() {
-                let path = self.dir.path().join(format!("merge-{round}-{i:06}.zst"));
+                let path = dir.join(format!("merge-{round}-{i:06}.zst"));
                 let mut heap = Heap::open(group)?;
                 let mut w = RunWriter::create(&path)?;
                 while let Some((k, p)) = heap.next()? {
@@ -203,7 +214,7 @@ pub fn remove_stale(tmp: &Path) -> io::Result<usize> {
 
 /// The items of a [`Sorter`] in key order. Removes its folder when dropped.
 pub struct Merged {
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     source: Source,
 }
 
@@ -412,7 +423,7 @@ mod tests {
         want.sort_by(|a, b| a.0.cmp(&b.0));
         for budget in [1 << 30, 200_000, 1 << 16] {
             let tmp = tempfile::tempdir().unwrap();
-            let mut s = Sorter::new(tmp.path(), budget).unwrap();
+            let mut s = Sorter::new(tmp.path(), budget);
             for (k, p) in &items {
                 s.push(k, p).unwrap();
             }
@@ -428,7 +439,12 @@ mod tests {
     #[test]
     fn stale_folders_of_dead_processes_are_removed() {
         let tmp = tempfile::tempdir().unwrap();
-        let live = Sorter::new(tmp.path(), 1 << 16).unwrap();
+        // a live sorter that has spilled (its folder is made then)
+        let mut live = Sorter::new(tmp.path(), 64);
+        for i in 0u32..100 {
+            live.push(&i.to_be_bytes(), &[0; 32]).unwrap();
+        }
+        assert!(live.spilled_bytes() > 0);
         // pid_max on Linux is at most 2^22: this process cannot exist
         std::fs::create_dir_all(tmp.path().join("sort-4294967-abc/x")).unwrap();
         std::fs::create_dir_all(tmp.path().join("other")).unwrap();
@@ -445,7 +461,7 @@ mod tests {
     fn allocations_stay_within_the_budget() {
         let tmp = tempfile::tempdir().unwrap();
         let budget = 100_000;
-        let mut s = Sorter::new(tmp.path(), budget).unwrap();
+        let mut s = Sorter::new(tmp.path(), budget);
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         for i in 0..20_000u32 {
             let payload = vec![7u8; rng.random_range(0..3000)];
@@ -458,7 +474,7 @@ mod tests {
     #[test]
     fn peek_does_not_take() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut s = Sorter::new(tmp.path(), 1 << 16).unwrap();
+        let mut s = Sorter::new(tmp.path(), 1 << 16);
         for i in (0..5000u64).rev() {
             s.push(&i.to_be_bytes(), &[0; 40]).unwrap();
         }

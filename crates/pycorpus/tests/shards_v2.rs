@@ -47,10 +47,10 @@ fn corpus(format: u32) -> World {
     w
 }
 
-/// Outputs of every reader. Readers of every file (`--all-paths`, `stream`) visit each shard on
-/// its own, in the order its blobs are stored, which the format changes: those are compared
-/// as sorted lines. Readers of unique blobs (`grep`) claim each blob in the first shard whose
-/// rows hold it, which stores it: their output is the same byte for byte.
+/// Outputs of every reader. Readers of every file (`--all-paths`, `stream`) list each shard's
+/// own blobs, then those shared with earlier shards, which the format changes: those are
+/// compared as sorted lines. Readers of unique blobs (`grep`) read each blob from the first
+/// shard that stores it, in the order stored: their output is the same byte for byte.
 fn answers(w: &World) -> Vec<String> {
     let runs: &[&[&str]] = &[
         &["grep", "-F", "shared_value"],
@@ -308,4 +308,63 @@ fn dependency_info_hashes_are_recorded_and_checked_and_a_damaged_cache_is_passed
     let out = w.run(&["verify"]);
     let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && report.contains(&format!("was sealed with shard 000001 of info-hash {}, but the shard 000001 here is {want}", "0".repeat(40))), "{report}");
+}
+
+/// Frames decoded by a `grep --stats` (its summary line on stderr).
+fn frames_decoded(w: &World, args: &[&str]) -> u64 {
+    let mut all = vec!["grep", "--stats"];
+    all.extend_from_slice(args);
+    let out = w.run(&all);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let n = err.split("trigram index, ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.replace(',', "").parse().ok());
+    n.unwrap_or_else(|| panic!("{err}"))
+}
+
+/// Under format 2 most rows of a later shard use blobs that earlier shards store. Readers
+/// read those after every shard's index is scanned, in the order they are stored: each frame
+/// is decoded once for the unique readers, and at most twice for the readers of every file
+/// (with its own shard's rows, then with the later shards'), not once per shard that uses it.
+/// A blob that more files hold than one call takes is handed over again with the rest.
+#[test]
+fn each_frame_is_decoded_once_whatever_the_number_of_shards_using_it() {
+    let w = corpus(2);
+    // 7 shards of a few kB: one frame each
+    let shards = 7;
+    assert_eq!(manifests(&w).len(), shards);
+    assert!(frames_decoded(&w, &["-c", "shared_value"]) <= shards as u64);
+    let all_paths = frames_decoded(&w, &["-c", "--all-paths", "shared_value"]);
+    assert!(all_paths <= 2 * shards as u64, "{all_paths} frames decoded for {shards}");
+    // Every file reported once, with the contents of its own blob.
+    let rows = w.rows(&["--ext", "py"]);
+    let streamed: Vec<serde_json::Value> = w.ok(&["stream", "--ext", "py", "--format", "jsonl"]).lines().map(json).collect();
+    assert_eq!(streamed.len(), rows.len());
+    let paths: std::collections::BTreeSet<&str> = streamed.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths.len(), rows.len());
+    let m12: Vec<&serde_json::Value> = streamed.iter().filter(|r| r["path"].as_str().unwrap().ends_with("/p/m12.py")).collect();
+    assert_eq!(m12.len(), 6);
+    assert!(m12.iter().all(|r| r["contents"].as_str().unwrap().starts_with("shared_value = 12\n")), "m12 is never edited");
+    let m0: Vec<&str> = streamed.iter().filter(|r| r["path"].as_str().unwrap().ends_with("/p/m0.py")).map(|r| r["contents"].as_str().unwrap()).collect();
+    assert_eq!(m0.iter().filter(|c| c.starts_with("shared_value")).count(), 1, "edited from 1.1 on: {m0:?}");
+
+    // One blob in 5,000 files of a later shard (more than one call takes), stored in shard 8.
+    let mut e = sdist_entries("many", "1.0", "");
+    e.push(f("many-1.0/one.py", b"same_text = 1\n"));
+    w.write("many-1.0.tar.gz", &tar_gz(&e));
+    w.ok(&["add", "in/many-1.0.tar.gz", "--uploaded-on", "2024-06-01"]);
+    w.ok(&["seal"]);
+    let mut e = sdist_entries("many", "2.0", "");
+    for i in 0..5000 {
+        e.push(f(&format!("many-2.0/copies/c{i}.py"), b"same_text = 1\n"));
+    }
+    w.write("many-2.0.tar.gz", &tar_gz(&e));
+    w.ok(&["add", "in/many-2.0.tar.gz", "--uploaded-on", "2024-06-02"]);
+    w.ok(&["seal"]);
+    let out = w.ok(&["grep", "-l", "--all-paths", "same_text"]);
+    let listed: std::collections::BTreeSet<&str> = out.lines().collect();
+    assert_eq!((out.lines().count(), listed.len()), (5001, 5001));
+    let want = w.rows(&["--project", "many", "--ext", "py"]).len();
+    assert!(want > 5001);
+    assert_eq!(w.ok(&["stream", "--project", "many", "--ext", "py", "--format", "jsonl"]).lines().count(), want);
+    // unique readers: one blob
+    assert_eq!(w.ok(&["grep", "-l", "same_text"]).lines().count(), 1);
 }
