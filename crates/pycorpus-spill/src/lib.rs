@@ -5,11 +5,10 @@
 //! they weigh its budget, then sorts them and writes them as a *run*: one zstd stream (level 1)
 //! in a private folder under the temporary folder it was given. [`Sorter::finish`] hands back
 //! a [`Merged`] reader that yields every item in key order, merging the runs with a heap
-//! (at most [`MAX_FAN_IN`] at a time; more runs are merged in rounds first). Items with equal
+//! (at most [`MAX_FAN_IN`] at a time; beyond, the first runs are merged into one first). Items with equal
 //! keys come out in the order they were pushed, so results are deterministic.
 //!
-//! For sets and counts of fixed-width keys (blob ids already visited, blobs analysed, how
-//! many files hold a blob), [`KeySet`] and [`KeyCounts`] keep a fixed-capacity hash table and
+//! For sets and counts of fixed-width keys (blobs analysed, blob ids listed once), [`KeySet`] and [`KeyCounts`] keep a fixed-capacity hash table and
 //! write sorted tables when it fills, looked up with one read per table.
 //!
 //! Keys compare as bytes: [`Key`] builds keys of tuples (strings, numbers) whose byte order
@@ -41,8 +40,13 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Most runs read at once by one merge: each open run costs a read buffer and a zstd window.
-pub const MAX_FAN_IN: usize = 64;
+/// Most runs read at once by one merge: each open run costs about 320 kB (a 64 kB read
+/// buffer, zstd's 128 kB input buffer and a [`RUN_WINDOW_LOG`] window), 40 MB for all.
+pub const MAX_FAN_IN: usize = 128;
+
+/// zstd window of a run (2^17 = 128 kB): sorted items resemble their neighbours, so a small
+/// window loses little, and it is what each run being merged holds in memory.
+pub const RUN_WINDOW_LOG: u32 = 17;
 
 /// The smallest budget a sorter takes (a smaller one is raised to it).
 pub const MIN_BUDGET: usize = 64;
@@ -163,26 +167,24 @@ impl Sorter {
         if !self.items.is_empty() {
             self.spill()?;
         }
-        // Rounds of merges of consecutive runs (which keeps equal keys in push order) until
-        // one merge can read them all.
-        let mut round = 0;
+        // Merges of the first runs into one, in their place (consecutive runs: equal keys
+        // stay in push order), until one merge can read them all. Each merges only as many
+        // as that needs, so with a few runs too many only a few are read twice.
         let dir = self.dir()?;
+        let mut round = 0;
         while self.runs.len() > MAX_FAN_IN {
-            let mut next = Vec::new();
-            for (i, group) in self.runs.chunks(MAX_FAN_IN).enumerate() {
-                let path = dir.join(format!("merge-{round}-{i:06}.zst"));
-                let mut heap = Heap::open(group)?;
-                let mut w = RunWriter::create(&path)?;
-                while let Some((k, p)) = heap.next()? {
-                    w.write(k, p)?;
-                }
-                self.spilled_bytes += w.finish()?;
-                for r in group {
-                    std::fs::remove_file(r)?;
-                }
-                next.push(path);
+            let take = MAX_FAN_IN.min(self.runs.len() - MAX_FAN_IN + 1);
+            let path = dir.join(format!("merge-{round:06}.zst"));
+            let mut heap = Heap::open(&self.runs[..take])?;
+            let mut w = RunWriter::create(&path)?;
+            while let Some((k, p)) = heap.next()? {
+                w.write(k, p)?;
             }
-            self.runs = next;
+            self.spilled_bytes += w.finish()?;
+            drop(heap);
+            for r in self.runs.splice(..take, [path]) {
+                std::fs::remove_file(r)?;
+            }
             round += 1;
         }
         let heap = Heap::open(&self.runs)?;
@@ -253,7 +255,9 @@ struct RunWriter {
 
 impl RunWriter {
     fn create(path: &Path) -> io::Result<RunWriter> {
-        Ok(RunWriter { w: BufWriter::with_capacity(1 << 16, zstd::stream::write::Encoder::new(File::create(path)?, 1)?) })
+        let mut e = zstd::stream::write::Encoder::new(File::create(path)?, 1)?;
+        e.window_log(RUN_WINDOW_LOG)?;
+        Ok(RunWriter { w: BufWriter::with_capacity(1 << 16, e) })
     }
 
     fn write(&mut self, key: &[u8], payload: &[u8]) -> io::Result<()> {
@@ -421,7 +425,8 @@ mod tests {
             .collect();
         let mut want = items.clone();
         want.sort_by(|a, b| a.0.cmp(&b.0));
-        for budget in [1 << 30, 200_000, 1 << 16] {
+        // the smallest: some 250 runs, more than one merge reads
+        for budget in [1 << 30, 200_000, 1 << 16, 2048] {
             let tmp = tempfile::tempdir().unwrap();
             let mut s = Sorter::new(tmp.path(), budget);
             for (k, p) in &items {
@@ -429,6 +434,7 @@ mod tests {
             }
             let spilled = s.spilled_bytes() > 0;
             assert_eq!(spilled, budget < 1 << 30);
+            assert_eq!(s.runs.len() > MAX_FAN_IN, budget == 2048, "{}", s.runs.len());
             let mut m = s.finish().unwrap();
             assert_eq!(drain(&mut m), want, "budget {budget}");
             drop(m);
