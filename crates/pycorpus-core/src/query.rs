@@ -4,7 +4,7 @@ use crate::corpus::{decode_commits, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest_records};
 use crate::{BlobLocator, Corpus, CoreError, Reporter, ShardInfo, ShardKind};
-use pycorpus_catalog::{format_time, parse_date, read_files, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
+use pycorpus_catalog::{format_time, parse_date, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
 use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -487,22 +487,33 @@ impl Corpus {
         if pack.len() as u64 != m.unique_blobs {
             report.problems.push(format!("{name}: pack holds {} blobs, manifest says {}", pack.len(), m.unique_blobs));
         }
-        match read_files(&shard.dir.join("files.parquet")) {
-            Err(e) => report.problems.push(format!("{name}: {e}")),
-            Ok(rows) => {
-                if rows.len() as u64 != m.files {
-                    report.problems.push(format!("{name}: files.parquet has {} rows, manifest says {}", rows.len(), m.files));
-                }
-                // Format 2: a blob not in the pack is stored by a shard the manifest lists.
-                let deps = m.depends_on.clone().unwrap_or_default();
-                let wrong = rows.iter().filter(|r| r.is_stored() && pack.find(&r.hash).is_none()).filter_map(|r| match locator.and_then(|l| l.locate(&r.hash)) {
-                    Some(n) if deps.contains(&n) => None,
-                    Some(n) if m.depends_on.is_some() => Some(format!("{name}: {} refers to blob {} stored in shard {n:06}, which its manifest does not list", r.path, r.hash)),
-                    _ => Some(format!("{name}: {} refers to blob {} missing from the pack{}", r.path, r.hash, if deps.is_empty() { "" } else { " and from the shards it depends on" })),
-                });
-                report.problems.extend(wrong.take(20));
+        // Rows stream through, read in place (a shard holds millions); each blob the pack does
+        // not hold is looked up once. Format 2: it is stored by a shard the manifest lists.
+        let deps = m.depends_on.clone().unwrap_or_default();
+        let (mut rows, mut wrong, mut looked) = (0u64, Vec::new(), OidSet::default());
+        let scanned = scan_file_views(&shard.dir.join("files.parquet"), &Filter::default(), &mut ScanStats::default(), &mut |r| {
+            rows += 1;
+            if !r.is_stored() {
+                return Ok(true);
             }
+            let hash = r.hash()?;
+            if pack.find(&hash).is_some() || wrong.len() >= 20 || !looked.insert(hash) {
+                return Ok(true);
+            }
+            let why = match locator.and_then(|l| l.locate(&hash)) {
+                Some(n) if deps.contains(&n) => return Ok(true),
+                Some(n) if m.depends_on.is_some() => format!("stored in shard {n:06}, which its manifest does not list"),
+                _ => format!("missing from the pack{}", if deps.is_empty() { "" } else { " and from the shards it depends on" }),
+            };
+            wrong.push(format!("{name}: {} refers to blob {hash} {why}", r.to_row()?.path));
+            Ok(true)
+        });
+        match scanned {
+            Err(e) => report.problems.push(format!("{name}: {e}")),
+            Ok(_) if rows != m.files => report.problems.push(format!("{name}: files.parquet has {rows} rows, manifest says {}", m.files)),
+            Ok(_) => {}
         }
+        report.problems.extend(wrong);
         match read_releases(&shard.dir.join("releases.parquet")) {
             Err(e) => report.problems.push(format!("{name}: {e}")),
             Ok(rels) if rels.len() as u64 != m.distributions => {

@@ -183,6 +183,7 @@ fn each_blob_is_stored_once_and_every_reader_answers_as_with_standalone_shards()
     let out = v2.run(&["verify"]);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success() && text.contains("shard 000001, which this corpus does not have"), "{text}");
+    assert!(text.contains("p-1.1/p/m20.py refers to blob ") && text.contains("missing from the pack and from the shards it depends on"), "{text}");
     // Back in place, everything answers again (the stale runs are passed over, then rebuilt).
     std::fs::rename(v2.root().join("000001"), v2.corpus().join("shards/000001")).unwrap();
     same(&answers(&v2), &a2);
@@ -301,6 +302,14 @@ fn dependency_info_hashes_are_recorded_and_checked_and_a_damaged_cache_is_passed
     let out = w.run(&["verify"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(std::fs::read(&cache).unwrap(), b"not a torrent", "verify is read-only");
+    // a manifest that leaves out a shard its rows use is reported, row by row
+    let path = w.corpus().join("shards/000002/manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"depends_on\": [\n    1\n  ]", "\"depends_on\": []")).unwrap();
+    let out = w.run(&["verify"]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && report.contains("p-1.1/p/m20.py refers to blob") && report.contains("stored in shard 000001, which its manifest does not list"), "{report}");
+    std::fs::write(&path, text).unwrap();
     // a manifest naming another shard 1 (another corpus's) is reported
     let path = w.corpus().join("shards/000002/manifest.json");
     let text = std::fs::read_to_string(&path).unwrap();
