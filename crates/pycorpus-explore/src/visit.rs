@@ -276,7 +276,7 @@ pub fn visit_blobs<S: Send, T: Send>(
     work: &BlobWork<'_, S, T>,
     sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
 ) -> Result<VisitStats, ExploreError> {
-    let mut stats = VisitStats::default();
+    let mut rd = Reading { opts, cancel, init, work, sink, stats: VisitStats::default() };
     let shards = corpus.shards()?;
     let mut elsewhere = Elsewhere::new(corpus, &shards)?;
     // One blob, one task: with shards named and unique blobs asked for, each named shard
@@ -297,28 +297,28 @@ pub fn visit_blobs<S: Send, T: Send>(
                 Some(l) if l.once => l.skip(oid).map(|()| false),
                 _ => Ok(true),
             };
-            let scanned = scan_holders(corpus, shard, filter, opts.all_rows, cancel, opts.skip, &mut stats, &mut || {
+            let scanned = scan_holders(corpus, shard, filter, opts.all_rows, cancel, opts.skip, &mut rd.stats, &mut || {
                 opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
             }, &mut skipped);
             let store = opening.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             (scanned, store)
         });
         let holders = scanned?;
-        stats.candidate_blobs += holders.len() as u64;
+        rd.stats.candidate_blobs += holders.len() as u64;
         if let Some(f) = opts.progress {
-            f(&stats);
+            f(&rd.stats);
         }
         if holders.is_empty() {
             continue;
         }
         let store = store.transpose()?.flatten();
-        visit_shard(corpus, shard, &holders, store, &mut elsewhere, later.as_mut(), own_only, opts, cancel, init, work, sink, &mut stats)?;
+        visit_shard(corpus, shard, &holders, store, &mut elsewhere, later.as_mut(), own_only, &mut rd)?;
     }
     if let Some(l) = later
         && !cancel.load(Ordering::SeqCst) {
-            l.run(&mut elsewhere, filter.unique, opts, cancel, init, work, sink, &mut stats)?;
+            l.run(&mut elsewhere, filter.unique, &mut rd)?;
         }
-    Ok(stats)
+    Ok(rd.stats)
 }
 
 /// Plans the reads of one shard's `holders`: from its own `store` at once, or through `later`
@@ -333,13 +333,9 @@ fn visit_shard<S: Send, T: Send>(
     elsewhere: &mut Elsewhere,
     mut later: Option<&mut Later>,
     own_only: bool,
-    opts: &VisitOptions<'_>,
-    cancel: &AtomicBool,
-    init: &(dyn Fn() -> S + Sync),
-    work: &BlobWork<'_, S, T>,
-    sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
-    stats: &mut VisitStats,
+    rd: &mut Reading<'_, S, T>,
 ) -> Result<(), ExploreError> {
+    let (opts, stats) = (rd.opts, &mut rd.stats);
     // Blob ids in order (the pack's index order), each with its place in `holders`.
     let mut left: Vec<(Oid, u32)> = holders.iter().enumerate().map(|(i, (oid, _))| (*oid, i as u32)).collect();
     left.sort_unstable();
@@ -436,7 +432,18 @@ fn visit_shard<S: Send, T: Send>(
         f(stats);
     }
     let readers = Readers { own: pack.as_ref(), journal: journal.as_ref(), others: &elsewhere.packs };
-    run_units(&readers, holders, &units, opts, cancel, init, work, sink, stats)
+    run_units(&readers, holders, &units, rd)
+}
+
+/// What every read of one visit shares: how it goes, the per-blob work, where its results
+/// go, and what it counts.
+struct Reading<'a, S, T> {
+    opts: &'a VisitOptions<'a>,
+    cancel: &'a AtomicBool,
+    init: &'a (dyn Fn() -> S + Sync),
+    work: &'a BlobWork<'a, S, T>,
+    sink: &'a mut dyn FnMut(T) -> Result<(), ExploreError>,
+    stats: VisitStats,
 }
 
 /// Where the units of a visit read from.
@@ -457,13 +464,10 @@ fn run_units<S: Send, T: Send>(
     readers: &Readers<'_>,
     holders: &ShardHolders,
     units: &[Unit],
-    opts: &VisitOptions<'_>,
-    cancel: &AtomicBool,
-    init: &(dyn Fn() -> S + Sync),
-    work: &BlobWork<'_, S, T>,
-    sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
-    stats: &mut VisitStats,
+    rd: &mut Reading<'_, S, T>,
 ) -> Result<(), ExploreError> {
+    let Reading { opts, cancel, init, work, sink, stats } = rd;
+    let (opts, cancel, init, work) = (*opts, *cancel, *init, *work);
     let threads = rayon::current_num_threads().max(1);
     let window = threads * if opts.batch_per_thread == 0 { 4 } else { opts.batch_per_thread };
     let frames = Arc::new(BufPool::default());
@@ -621,12 +625,7 @@ impl Later {
         self,
         elsewhere: &mut Elsewhere,
         unique: bool,
-        opts: &VisitOptions<'_>,
-        cancel: &AtomicBool,
-        init: &(dyn Fn() -> S + Sync),
-        work: &BlobWork<'_, S, T>,
-        sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
-        stats: &mut VisitStats,
+        rd: &mut Reading<'_, S, T>,
     ) -> Result<(), ExploreError> {
         let Later { sorter, skipped, once, batch_bytes, tmp, .. } = self;
         let io = |e| CoreError::io(&tmp, e);
@@ -635,7 +634,7 @@ impl Later {
         let mut last: Option<Vec<u8>> = None;
         while let Some((k, _)) = skipped.next().map_err(io)? {
             if last.as_deref() != Some(k) {
-                stats.skipped_blobs += 1;
+                rd.stats.skipped_blobs += 1;
                 last = Some(k.to_vec());
             }
         }
@@ -643,7 +642,7 @@ impl Later {
         let mut merged = sorter.finish().map_err(io)?;
         // Where the last blob handed over is (shard, frame, offset).
         let mut at: Option<[u8; 12]> = None;
-        while !cancel.load(Ordering::SeqCst) {
+        while !rd.cancel.load(Ordering::SeqCst) {
             let (mut holders, mut units, mut bytes): (ShardHolders, Vec<Unit>, usize) = (Vec::new(), Vec::new(), 0);
             while let Some(key) = merged.peek_key().map_err(io)? {
                 let place: [u8; 12] = key.get(..12).and_then(|k| k.try_into().ok()).ok_or_else(damaged)?;
@@ -661,9 +660,9 @@ impl Later {
                 let (len, count, n_rows) = (r.u32().ok_or_else(damaged)?, r.u64().ok_or_else(damaged)?, r.u32().ok_or_else(damaged)?);
                 if joins {
                     // another shard's files of the blob just read: one read, one candidate
-                    stats.candidate_blobs -= 1;
-                    stats.candidate_bytes -= u64::from(len);
-                    stats.stored_rows -= u64::from(unique);
+                    rd.stats.candidate_blobs -= 1;
+                    rd.stats.candidate_bytes -= u64::from(len);
+                    rd.stats.stored_rows -= u64::from(unique);
                     let h = &mut holders.last_mut().expect("joins the last").1;
                     h.count += count;
                     if !once {
@@ -700,10 +699,10 @@ impl Later {
                 elsewhere.packs.clear();
             }
             for n in owners {
-                elsewhere.open(n, opts.frame_filter)?;
+                elsewhere.open(n, rd.opts.frame_filter)?;
             }
             let readers = Readers { own: None, journal: None, others: &elsewhere.packs };
-            run_units(&readers, &holders, &units, opts, cancel, init, work, sink, stats)?;
+            run_units(&readers, &holders, &units, rd)?;
         }
         Ok(())
     }
