@@ -97,8 +97,9 @@ enum Unit {
 pub struct VisitOptions<'a> {
     /// Keep every selected file holding a blob in [`Holders::others`], not only the first,
     /// and hand each blob over with its files (unless the filter asks for unique blobs):
-    /// every file is reported once. A blob held by more than [`ROWS_PER_CALL`] files is
-    /// handed over again with the next ones, so memory never holds more.
+    /// every file is reported once. A blob held by many files is handed over again with the
+    /// next ones (at most 4,096 files, and 4 MiB of contents counted once per file, per
+    /// call), so memory holds no more whatever the corpus.
     pub all_rows: bool,
     /// Rules out whole frames of sealed shards.
     pub frame_filter: Option<&'a FrameFilter<'a>>,
@@ -552,6 +553,21 @@ fn kept_frames(by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>, keep: Option<&Fram
 /// files hold (a licence text) is handed over again with the next ones.
 const ROWS_PER_CALL: usize = 4096;
 
+/// Contents handed over in one call at most, counted once per file (a call's results, such as
+/// `stream`'s lines, repeat a blob for each of its files): fewer files per call for larger blobs.
+const CALL_BYTES: u64 = 4 << 20;
+
+/// The same count for one unit of work (blobs of a frame read together, whose results wait
+/// together for the sink): past it, the next blobs go to another unit, which decodes the
+/// frame again. So a blob that many files of a large corpus hold costs more decodes, never
+/// more memory.
+const UNIT_BYTES: u64 = 12 << 20;
+
+/// Files handed over with a blob of `len` bytes per call.
+fn rows_per_call(len: u64) -> usize {
+    (CALL_BYTES / len.max(1)).clamp(1, ROWS_PER_CALL as u64) as usize
+}
+
 /// Blobs whose reading waits until every shard's index is scanned (see [`visit_blobs`]), each
 /// with the files of one shard that hold it, in a sorter keyed by where the blob is stored
 /// (shard, frame, offset) and the order they came in; spilled beyond a quarter of the memory
@@ -644,10 +660,12 @@ impl Later {
         let mut at: Option<[u8; 12]> = None;
         while !rd.cancel.load(Ordering::SeqCst) {
             let (mut holders, mut units, mut bytes): (ShardHolders, Vec<Unit>, usize) = (Vec::new(), Vec::new(), 0);
+            // contents handed over by the last unit, once per file (see UNIT_BYTES)
+            let mut unit_weight = 0u64;
             while let Some(key) = merged.peek_key().map_err(io)? {
                 let place: [u8; 12] = key.get(..12).and_then(|k| k.try_into().ok()).ok_or_else(damaged)?;
                 let same_blob = at == Some(place) && !holders.is_empty();
-                let joins = same_blob && (once || holders.last().is_some_and(|(_, h)| h.others.len() < ROWS_PER_CALL));
+                let joins = same_blob && (once || holders.last().is_some_and(|(_, h)| h.others.len() + 1 < rows_per_call(h.first.size)));
                 // a batch ends at a frame's end once full, anywhere but inside one call once
                 // four times full
                 if !joins && bytes >= batch_bytes && (at.is_none_or(|a| a[..8] != place[..8]) || bytes >= 4 * batch_bytes) {
@@ -669,6 +687,7 @@ impl Later {
                         for _ in 0..n_rows {
                             h.others.push(crate::row_codec::get_row(&mut r).ok_or_else(damaged)?);
                         }
+                        unit_weight += u64::from(len) * u64::from(n_rows);
                     }
                     continue;
                 }
@@ -681,10 +700,17 @@ impl Later {
                 let frame = u32::from_be_bytes(place[4..8].try_into().expect("4 bytes")) as usize;
                 let offset = u32::from_be_bytes(place[8..12].try_into().expect("4 bytes"));
                 let blob = (holders.len() as u32, offset, len);
+                let weight = u64::from(len) * u64::from(n_rows);
                 holders.push((oid, Box::new(Holders { first: Arc::new(first), count, others })));
                 match units.last_mut() {
-                    Some(Unit::Frame { shard: Some(s), frame: f, blobs }) if *s == shard && *f == frame => blobs.push(blob),
-                    _ => units.push(Unit::Frame { shard: Some(shard), frame, blobs: vec![blob] }),
+                    Some(Unit::Frame { shard: Some(s), frame: f, blobs }) if *s == shard && *f == frame && unit_weight + weight <= UNIT_BYTES => {
+                        blobs.push(blob);
+                        unit_weight += weight;
+                    }
+                    _ => {
+                        units.push(Unit::Frame { shard: Some(shard), frame, blobs: vec![blob] });
+                        unit_weight = weight;
+                    }
                 }
                 at = Some(place);
             }
@@ -695,9 +721,8 @@ impl Later {
                 Unit::Frame { shard, .. } => *shard,
                 Unit::Journal { .. } => None,
             }).collect();
-            if owners.iter().any(|n| !elsewhere.packs.contains_key(n)) && elsewhere.packs.len() + owners.len() > OPEN_PACKS {
-                elsewhere.packs.clear();
-            }
+            // Storage order: a pack left behind is not read again.
+            elsewhere.packs.retain(|n, _| owners.contains(n));
             for n in owners {
                 elsewhere.open(n, rd.opts.frame_filter)?;
             }

@@ -40,9 +40,12 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Most runs read at once by one merge: each open run costs about 320 kB (a 64 kB read
-/// buffer, zstd's 128 kB input buffer and a [`RUN_WINDOW_LOG`] window), 40 MB for all.
+/// Most runs read at once by one merge: each open run costs about 200 kB (two read buffers of
+/// [`RUN_READ_BUFFER`] and the decoder's [`RUN_WINDOW_LOG`] window and block), 25 MB for all.
 pub const MAX_FAN_IN: usize = 128;
+
+/// The read buffers of a run being merged (compressed, then decompressed bytes).
+const RUN_READ_BUFFER: usize = 16 << 10;
 
 /// zstd window of a run (2^17 = 128 kB): sorted items resemble their neighbours, so a small
 /// window loses little, and it is what each run being merged holds in memory.
@@ -331,8 +334,8 @@ impl Heap {
     fn open(paths: &[PathBuf]) -> io::Result<Heap> {
         let mut heap = BinaryHeap::with_capacity(paths.len());
         for (index, p) in paths.iter().enumerate() {
-            let d = zstd::stream::read::Decoder::new(File::open(p)?)?;
-            let mut r = RunReader { r: BufReader::with_capacity(1 << 16, d), key: Vec::new(), payload: Vec::new(), index };
+            let d = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(RUN_READ_BUFFER, File::open(p)?))?;
+            let mut r = RunReader { r: BufReader::with_capacity(RUN_READ_BUFFER, d), key: Vec::new(), payload: Vec::new(), index };
             if r.advance()? {
                 heap.push(Reverse(r));
             }
