@@ -447,6 +447,9 @@ impl Corpus {
                 },
             }
             reporter.advance(1, 0);
+            if let Some(l) = &locator {
+                l.release_pages(); // resident memory of one shard's lookups, not of the index
+            }
         }
         if let Some(l) = &locator {
             verify_placement(&shards, l, &mut report);
@@ -544,7 +547,14 @@ fn verify_placement(shards: &[ShardInfo], locator: &BlobLocator, report: &mut Ve
     }
     let mut found = 0;
     let mut holders: Vec<usize> = Vec::new();
+    let mut walked = 0u64;
     while let Some(Reverse((oid, i, at))) = heads.pop() {
+        // every index is walked in order: what is behind need not stay resident
+        walked += 1;
+        if walked.is_multiple_of(1 << 18) {
+            packs.iter().for_each(|(_, _, p)| p.release_pages());
+            locator.release_pages();
+        }
         holders.clear();
         holders.push(i);
         let mut next = vec![(i, at)];

@@ -20,6 +20,29 @@ mod oid;
 mod pack;
 mod runs;
 
+/// Lets go of the pages of a read-only mapping of an immutable file that this process has
+/// touched: they stay in the page cache, and a later read faults them back in. Readers that
+/// sweep an index a shard at a time call it between shards, so their resident memory does not
+/// grow with the index (a lookup touches a page or two; a command touches them all in time).
+/// Lookups into one mapped index between two [`release_pages`] of it: a sweep in key order
+/// touches each page once, so this costs no extra faults there, and random lookups a few.
+pub(crate) const LOOKUPS_PER_RELEASE: u32 = 4096;
+
+/// Counts a lookup into `map`, and lets its pages go every [`LOOKUPS_PER_RELEASE`].
+pub(crate) fn count_lookup(map: &memmap2::Mmap, lookups: &std::sync::atomic::AtomicU32) {
+    if lookups.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % LOOKUPS_PER_RELEASE == LOOKUPS_PER_RELEASE - 1 {
+        release_pages(map);
+    }
+}
+
+pub(crate) fn release_pages(map: &memmap2::Mmap) {
+    // SAFETY: the mapping is shared and read-only, of a file no pycorpus code writes once it
+    // is in place (sealed packs, blob index runs). MADV_DONTNEED only drops this process's
+    // page-table entries for it: any reference into the map, now or later, reads the same
+    // bytes, faulted again from the file. Failure (an old kernel) only leaves them resident.
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+}
+
 pub use grams::{fold, is_utf16, trigram, trigrams_of, write_grams, FrameSet, GramIndex, GRAMS_MAGIC};
 pub use journal::{Journal, JournalBlob, Recovery, JOURNAL_MAGIC};
 pub use oid::{BadOid, HexOid, Oid, OidBits, OidHasher, OidMap, OidSet};

@@ -267,6 +267,8 @@ pub struct PackReader {
     pack: File,
     blobs: usize,
     frames: usize,
+    /// Lookups since the index's pages were last let go.
+    lookups: std::sync::atomic::AtomicU32,
 }
 
 impl PackReader {
@@ -295,7 +297,7 @@ impl PackReader {
         if !fanout_ok {
             return Err(bad("fanout table does not match the blob count"));
         }
-        Ok(PackReader { idx_path, pack_path, idx, pack, blobs, frames })
+        Ok(PackReader { idx_path, pack_path, idx, pack, blobs, frames, lookups: Default::default() })
     }
 
     /// Number of blobs.
@@ -337,8 +339,14 @@ impl PackReader {
         }
     }
 
+    /// Lets go of the index pages this process has touched (see `release_pages`).
+    pub fn release_pages(&self) {
+        crate::release_pages(&self.idx);
+    }
+
     /// Finds a blob by binary search within its fanout bucket.
     pub fn find(&self, oid: &Oid) -> Option<PackEntry> {
+        crate::count_lookup(&self.idx, &self.lookups);
         let b = oid.0[0] as usize;
         let (mut lo, mut hi) = (if b == 0 { 0 } else { self.fanout(b - 1) as usize }, self.fanout(b) as usize);
         while lo < hi {

@@ -153,6 +153,8 @@ pub struct BlobRun {
     bits: u32,
     covered: Vec<(u32, u64)>,
     entries_at: usize,
+    /// Lookups since its pages were last let go.
+    lookups: std::sync::atomic::AtomicU32,
 }
 
 impl BlobRun {
@@ -185,7 +187,7 @@ impl BlobRun {
                 (u32_at(at), u64::from_le_bytes(map[at + 4..at + 12].try_into().expect("8")))
             })
             .collect();
-        let run = BlobRun { path: path.to_path_buf(), map, blobs: blobs as usize, bits, covered, entries_at };
+        let run = BlobRun { path: path.to_path_buf(), map, blobs: blobs as usize, bits, covered, entries_at, lookups: Default::default() };
         if run.blobs > 0 && run.fanout(run.fanout_len() - 1) as usize != run.blobs {
             return Err(bad("fanout table does not match the blob count"));
         }
@@ -228,8 +230,14 @@ impl BlobRun {
         (Oid::from_slice(&e[..20]).expect("20"), u32::from_le_bytes(e[20..24].try_into().expect("4")))
     }
 
+    /// Lets go of the pages this process has touched (see `release_pages`).
+    pub fn release_pages(&self) {
+        crate::release_pages(&self.map);
+    }
+
     /// The shard storing `oid`, if this run knows it.
     pub fn find(&self, oid: &Oid) -> Option<u32> {
+        crate::count_lookup(&self.map, &self.lookups);
         let b = bucket(&oid.0, self.bits);
         let (mut lo, mut hi) = (if b == 0 { 0 } else { self.fanout(b - 1) as usize }, (self.fanout(b) as usize).min(self.blobs));
         while lo < hi {
