@@ -3,6 +3,7 @@ and reported; the tables checked against hand-counted expectations, the Parquet 
 the CSV, and the page opened in headless Chromium (Debian's package): its DOM's chart points,
 bars and tables must equal the CSV, and its screenshot must show the charts."""
 import os
+import re
 import shutil
 
 import pyarrow.parquet as pq
@@ -227,12 +228,17 @@ def test_a_tiny_memory_budget_gives_the_same_tables(report, tmp_path):
 
 
 def test_spill_folder_that_cannot_be_made_is_a_clear_error(report, tmp_path):
-    """<corpus>/tmp taken by a file: the report stops with exit 1 and names the folder."""
+    """<corpus>/tmp taken by a file: a report that must spill (a tiny budget) stops with exit 1
+    and names the folder. (One that fits its budget never makes the folder.)"""
     r, _ = report
     broken = Runner(r.binary, str(tmp_path / "corpus"))
     shutil.copytree(r.corpus, broken.corpus)
     shutil.rmtree(os.path.join(broken.corpus, "tmp"), ignore_errors=True)
     open(os.path.join(broken.corpus, "tmp"), "w").write("not a folder")
+    cfg = os.path.join(broken.corpus, "corpus.toml")
+    text = open(cfg).read()
+    assert "memory_budget_bytes" in text
+    open(cfg, "w").write(re.sub(r"(?m)^memory_budget_bytes\s*=\s*\d+", "memory_budget_bytes = 4096", text))
     res = broken.run("report", "-o", str(tmp_path / "r.html"), "--no-charts", check=False)
     assert res.returncode == 1, res
     assert "tmp" in res.stderr and "temporary files" in res.stderr, res.stderr
