@@ -423,6 +423,8 @@ fn visit_shard<S: Send, T: Send>(
                 None => left.push((oid, at)),
             }
         }
+        // this shard is done with that index: its pages need not stay resident
+        p.release_pages();
         stats.shards_filtered += u64::from(keep.is_some());
         let frames = kept_frames(by_frame, keep.as_ref(), stats);
         match later.as_deref_mut() {
