@@ -318,9 +318,9 @@ pub fn visit_blobs<S: Send, T: Send>(
         let store = store.transpose()?.flatten();
         visit_shard(corpus, shard, &holders, store, &mut elsewhere, later.as_mut(), own_only, &mut rd)?;
         // The next shard's lookups fault back what they need, in order: resident memory
-        // stays that of one shard's lookups, not of the corpus's whole blob index.
+        // stays that of one shard's lookups, not of the corpus's whole blob index (the packs
+        // of other shards let go as each is done with, in `visit_shard`).
         elsewhere.locator.release_pages();
-        elsewhere.packs.values().for_each(|(p, _)| p.release_pages());
     }
     if let Some(l) = later
         && !cancel.load(Ordering::SeqCst) {
@@ -469,7 +469,6 @@ struct Readers<'a> {
 /// Reads `units` of `holders` on worker threads, each with its own state and buffers, and
 /// hands their results to `sink` in unit order, never more than a window of units ahead of
 /// it (bounded memory).
-#[allow(clippy::too_many_arguments)]
 fn run_units<S: Send, T: Send>(
     readers: &Readers<'_>,
     holders: &ShardHolders,
@@ -572,6 +571,24 @@ const CALL_BYTES: u64 = 4 << 20;
 /// more memory.
 const UNIT_BYTES: u64 = 12 << 20;
 
+/// Adds an entry (a blob with files to hand over) to a batch of the reading pass: to the last
+/// unit when it reads the same frame and has room (see [`UNIT_BYTES`]), else to a new one.
+fn push_entry(holders: &mut ShardHolders, units: &mut Vec<Unit>, unit_weight: &mut u64, (oid, h): (Oid, Holders), (shard, frame, offset, len): (u32, usize, u32, u32)) {
+    let weight = u64::from(len) * (1 + h.others.len() as u64);
+    let blob = (holders.len() as u32, offset, len);
+    holders.push((oid, Box::new(h)));
+    match units.last_mut() {
+        Some(Unit::Frame { shard: Some(s), frame: f, blobs }) if *s == shard && *f == frame && *unit_weight + weight <= UNIT_BYTES => {
+            blobs.push(blob);
+            *unit_weight += weight;
+        }
+        _ => {
+            units.push(Unit::Frame { shard: Some(shard), frame, blobs: vec![blob] });
+            *unit_weight = weight;
+        }
+    }
+}
+
 /// Files handed over with a blob of `len` bytes per call.
 fn rows_per_call(len: u64) -> usize {
     (CALL_BYTES / len.max(1)).clamp(1, ROWS_PER_CALL as u64) as usize
@@ -645,7 +662,6 @@ impl Later {
     /// Reads the waiting blobs in the order they are stored and hands them over as
     /// [`visit_shard`] does. `unique`: the filter's (the first file of each blob was counted
     /// as stored in each shard holding it; once here).
-    #[allow(clippy::too_many_arguments)]
     fn run<S: Send, T: Send>(
         self,
         elsewhere: &mut Elsewhere,
@@ -674,6 +690,7 @@ impl Later {
             while let Some(key) = merged.peek_key().map_err(io)? {
                 let place: [u8; 12] = key.get(..12).and_then(|k| k.try_into().ok()).ok_or_else(damaged)?;
                 let same_blob = at == Some(place) && !holders.is_empty();
+                // a record of the blob just read joins it (unless its call is full)
                 let joins = same_blob && (once || holders.last().is_some_and(|(_, h)| h.others.len() + 1 < rows_per_call(h.first.size)));
                 // a batch ends at a frame's end once full, anywhere but inside one call once
                 // four times full
@@ -685,40 +702,45 @@ impl Later {
                 let mut r = codec::Reader(payload);
                 let oid = Oid(r.take(20).and_then(|b| b.try_into().ok()).ok_or_else(damaged)?);
                 let (len, count, n_rows) = (r.u32().ok_or_else(damaged)?, r.u64().ok_or_else(damaged)?, r.u32().ok_or_else(damaged)?);
-                if joins {
+                if same_blob {
                     // another shard's files of the blob just read: one read, one candidate
                     rd.stats.candidate_blobs -= 1;
                     rd.stats.candidate_bytes -= u64::from(len);
                     rd.stats.stored_rows -= u64::from(unique);
-                    let h = &mut holders.last_mut().expect("joins the last").1;
-                    h.count += count;
-                    if !once {
-                        for _ in 0..n_rows {
-                            h.others.push(crate::row_codec::get_row(&mut r).ok_or_else(damaged)?);
-                        }
-                        unit_weight += u64::from(len) * u64::from(n_rows);
-                    }
-                    continue;
-                }
-                let first = crate::row_codec::get_row(&mut r).ok_or_else(damaged)?;
-                let mut others = Vec::with_capacity(n_rows.saturating_sub(1) as usize);
-                for _ in 1..n_rows {
-                    others.push(crate::row_codec::get_row(&mut r).ok_or_else(damaged)?);
                 }
                 let shard = u32::from_be_bytes(place[..4].try_into().expect("4 bytes"));
                 let frame = u32::from_be_bytes(place[4..8].try_into().expect("4 bytes")) as usize;
                 let offset = u32::from_be_bytes(place[8..12].try_into().expect("4 bytes"));
-                let blob = (holders.len() as u32, offset, len);
-                let weight = u64::from(len) * u64::from(n_rows);
-                holders.push((oid, Box::new(Holders { first: Arc::new(first), count, others })));
-                match units.last_mut() {
-                    Some(Unit::Frame { shard: Some(s), frame: f, blobs }) if *s == shard && *f == frame && unit_weight + weight <= UNIT_BYTES => {
-                        blobs.push(blob);
-                        unit_weight += weight;
+                if once {
+                    // the first file, and how many hold the blob
+                    if same_blob {
+                        holders.last_mut().expect("the same blob").1.count += count;
+                    } else {
+                        let first = crate::row_codec::get_row(&mut r).ok_or_else(damaged)?;
+                        push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first: Arc::new(first), count, others: Vec::new() }), (shard, frame, offset, len));
                     }
-                    _ => {
-                        units.push(Unit::Frame { shard: Some(shard), frame, blobs: vec![blob] });
-                        unit_weight = weight;
+                } else {
+                    // every file, at most rows_per_call a call: the next ones in another entry
+                    // of the same blob (read again)
+                    let per = rows_per_call(u64::from(len));
+                    let mut continues = same_blob;
+                    for _ in 0..n_rows {
+                        let row = crate::row_codec::get_row(&mut r).ok_or_else(damaged)?;
+                        match holders.last_mut() {
+                            Some((_, h)) if continues && h.others.len() + 1 < per => {
+                                h.others.push(row);
+                                h.count += 1;
+                                unit_weight += u64::from(len);
+                            }
+                            _ => {
+                                if continues {
+                                    rd.stats.candidate_blobs += 1;
+                                    rd.stats.candidate_bytes += u64::from(len);
+                                }
+                                push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first: Arc::new(row), count: 1, others: Vec::new() }), (shard, frame, offset, len));
+                                continues = true;
+                            }
+                        }
                     }
                 }
                 at = Some(place);
@@ -733,7 +755,8 @@ impl Later {
             // Storage order: a pack left behind is not read again.
             elsewhere.packs.retain(|n, _| owners.contains(n));
             for n in owners {
-                elsewhere.open(n, rd.opts.frame_filter)?;
+                // no frame filter: the frames it ruled out were left out when planned
+                elsewhere.open(n, None)?;
             }
             let readers = Readers { own: None, journal: None, others: &elsewhere.packs };
             run_units(&readers, &holders, &units, rd)?;

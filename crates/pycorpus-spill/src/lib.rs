@@ -5,11 +5,12 @@
 //! they weigh its budget, then sorts them and writes them as a *run*: one zstd stream (level 1)
 //! in a private folder under the temporary folder it was given. [`Sorter::finish`] hands back
 //! a [`Merged`] reader that yields every item in key order, merging the runs with a heap
-//! (at most [`MAX_FAN_IN`] at a time; beyond, the first runs are merged into one first). Items with equal
-//! keys come out in the order they were pushed, so results are deterministic.
+//! (at most [`MAX_FAN_IN`] at a time; beyond, consecutive runs are merged into one first).
+//! Items with equal keys come out in the order they were pushed, so results are deterministic.
 //!
-//! For sets and counts of fixed-width keys (blobs analysed, blob ids listed once), [`KeySet`] and [`KeyCounts`] keep a fixed-capacity hash table and
-//! write sorted tables when it fills, looked up with one read per table.
+//! For sets and counts of fixed-width keys (blobs analysed, blob ids listed once), [`KeySet`]
+//! and [`KeyCounts`] keep a fixed-capacity hash table and write sorted tables when it fills,
+//! looked up with one read per table.
 //!
 //! Keys compare as bytes: [`Key`] builds keys of tuples (strings, numbers) whose byte order
 //! is the order of the tuples. The folder and its runs are removed when the reader (or the
@@ -170,22 +171,24 @@ impl Sorter {
         if !self.items.is_empty() {
             self.spill()?;
         }
-        // Merges of the first runs into one, in their place (consecutive runs: equal keys
-        // stay in push order), until one merge can read them all. Each merges only as many
-        // as that needs, so with a few runs too many only a few are read twice.
+        // Merges of consecutive runs into one, in their place (equal keys stay in push order),
+        // until one merge can read them all. Each merges only as many as that needs, and the
+        // next starts after the run the last one made, so no item is read more than twice
+        // before the last merge.
         let dir = self.dir()?;
         let mut round = 0;
         while self.runs.len() > MAX_FAN_IN {
             let take = MAX_FAN_IN.min(self.runs.len() - MAX_FAN_IN + 1);
+            let first = round.min(self.runs.len() - take);
             let path = dir.join(format!("merge-{round:06}.zst"));
-            let mut heap = Heap::open(&self.runs[..take])?;
+            let mut heap = Heap::open(&self.runs[first..first + take])?;
             let mut w = RunWriter::create(&path)?;
             while let Some((k, p)) = heap.next()? {
                 w.write(k, p)?;
             }
             self.spilled_bytes += w.finish()?;
             drop(heap);
-            for r in self.runs.splice(..take, [path]) {
+            for r in self.runs.splice(first..first + take, [path]) {
                 std::fs::remove_file(r)?;
             }
             round += 1;
@@ -428,8 +431,9 @@ mod tests {
             .collect();
         let mut want = items.clone();
         want.sort_by(|a, b| a.0.cmp(&b.0));
-        // the smallest: some 250 runs, more than one merge reads
-        for budget in [1 << 30, 200_000, 1 << 16, 2048] {
+        // the smallest two: some 250 and 450 runs, more than one merge reads (450: several
+        // merges before the last)
+        for budget in [1 << 30, 200_000, 1 << 16, 2048, 1100] {
             let tmp = tempfile::tempdir().unwrap();
             let mut s = Sorter::new(tmp.path(), budget);
             for (k, p) in &items {
@@ -437,7 +441,10 @@ mod tests {
             }
             let spilled = s.spilled_bytes() > 0;
             assert_eq!(spilled, budget < 1 << 30);
-            assert_eq!(s.runs.len() > MAX_FAN_IN, budget == 2048, "{}", s.runs.len());
+            assert_eq!(s.runs.len() > MAX_FAN_IN, budget <= 2048, "{}", s.runs.len());
+            if budget == 1100 {
+                assert!(s.runs.len() > 2 * MAX_FAN_IN, "{}", s.runs.len());
+            }
             let mut m = s.finish().unwrap();
             assert_eq!(drain(&mut m), want, "budget {budget}");
             drop(m);

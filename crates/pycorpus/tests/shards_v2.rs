@@ -376,4 +376,29 @@ fn each_frame_is_decoded_once_whatever_the_number_of_shards_using_it() {
     assert_eq!(w.ok(&["stream", "--project", "many", "--ext", "py", "--format", "jsonl"]).lines().count(), want);
     // unique readers: one blob
     assert_eq!(w.ok(&["grep", "-l", "same_text"]).lines().count(), 1);
+
+    // A 10 kB blob in 3,000 files of a later shard: 30 MB of contents counted once per file,
+    // more than one call (4 MiB) or one unit of work (12 MiB) takes. The files go over
+    // several calls and units, each unit decoding the frame again; each file once.
+    let body: String = (0..200).map(|i| format!("big_marker_{i:04} = {i} * 2  # a line of padding text\n")).collect();
+    assert!(body.len() > 10_000);
+    let mut e = sdist_entries("big", "1.0", "");
+    e.push(f("big-1.0/one.py", body.as_bytes()));
+    w.write("big-1.0.tar.gz", &tar_gz(&e));
+    w.ok(&["add", "in/big-1.0.tar.gz", "--uploaded-on", "2024-07-01"]);
+    w.ok(&["seal"]);
+    let mut e = sdist_entries("big", "2.0", "");
+    for i in 0..3000 {
+        e.push(f(&format!("big-2.0/copies/c{i}.py"), body.as_bytes()));
+    }
+    w.write("big-2.0.tar.gz", &tar_gz(&e));
+    w.ok(&["add", "in/big-2.0.tar.gz", "--uploaded-on", "2024-07-02"]);
+    w.ok(&["seal"]);
+    let streamed: Vec<serde_json::Value> = w.ok(&["stream", "--project", "big", "--ext", "py", "--format", "jsonl"]).lines().map(json).collect();
+    assert_eq!(streamed.len(), w.rows(&["--project", "big", "--ext", "py"]).len());
+    let copies: std::collections::BTreeSet<&str> = streamed.iter().filter(|r| r["contents"].as_str() == Some(body.as_str())).map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(copies.len(), 3001);
+    assert_eq!(w.ok(&["grep", "-l", "--all-paths", "big_marker_0199", "--project", "big"]).lines().count(), 3001);
+    let decoded = frames_decoded(&w, &["-c", "--all-paths", "big_marker_0199", "--project", "big"]);
+    assert!(decoded >= 3, "30 MB of contents over units of 12 MiB: {decoded} frame decodes");
 }
