@@ -490,25 +490,20 @@ impl Corpus {
         if pack.len() as u64 != m.unique_blobs {
             report.problems.push(format!("{name}: pack holds {} blobs, manifest says {}", pack.len(), m.unique_blobs));
         }
-        // Rows stream through, read in place (a shard holds millions); each blob the pack does
-        // not hold is looked up once. Format 2: it is stored by a shard the manifest lists.
+        // Rows stream through, read in place; the blobs the pack does not hold (at most one
+        // entry per row of this shard: bounded by the shard's capacity) are then looked up once
+        // each in id order, so the blob index is walked forward and only the pages of the last
+        // few thousand lookups stay mapped, however large the index.
         let deps = m.depends_on.clone().unwrap_or_default();
-        let (mut rows, mut wrong, mut looked) = (0u64, Vec::new(), OidSet::default());
+        let (mut rows, mut foreign) = (0u64, Vec::new());
         let scanned = scan_file_views(&shard.dir.join("files.parquet"), &Filter::default(), &mut ScanStats::default(), &mut |r| {
+            if r.is_stored() {
+                let hash = r.hash()?;
+                if pack.find(&hash).is_none() {
+                    foreign.push((hash, rows));
+                }
+            }
             rows += 1;
-            if !r.is_stored() {
-                return Ok(true);
-            }
-            let hash = r.hash()?;
-            if pack.find(&hash).is_some() || wrong.len() >= 20 || !looked.insert(hash) {
-                return Ok(true);
-            }
-            let why = match locator.and_then(|l| l.locate(&hash)) {
-                Some(n) if deps.contains(&n) => return Ok(true),
-                Some(n) if m.depends_on.is_some() => format!("stored in shard {n:06}, which its manifest does not list"),
-                _ => format!("missing from the pack{}", if deps.is_empty() { "" } else { " and from the shards it depends on" }),
-            };
-            wrong.push(format!("{name}: {} refers to blob {hash} {why}", r.to_row()?.path));
             Ok(true)
         });
         match scanned {
@@ -516,7 +511,31 @@ impl Corpus {
             Ok(_) if rows != m.files => report.problems.push(format!("{name}: files.parquet has {rows} rows, manifest says {}", m.files)),
             Ok(_) => {}
         }
-        report.problems.extend(wrong);
+        foreign.sort_unstable();
+        foreign.dedup_by_key(|(hash, _)| *hash);
+        let mut wrong = BTreeMap::new(); // row -> (blob, why)
+        for (hash, row) in foreign {
+            let why = match locator.and_then(|l| l.locate(&hash)) {
+                Some(n) if deps.contains(&n) => continue,
+                Some(n) if m.depends_on.is_some() => format!("stored in shard {n:06}, which its manifest does not list"),
+                _ => format!("missing from the pack{}", if deps.is_empty() { "" } else { " and from the shards it depends on" }),
+            };
+            wrong.insert(row, (hash, why));
+            if wrong.len() > 20 {
+                wrong.pop_last();
+            }
+        }
+        if !wrong.is_empty() {
+            // the paths of the (at most 20) rows reported: a second pass, on damage only
+            let mut row = 0u64;
+            let _ = scan_file_views(&shard.dir.join("files.parquet"), &Filter::default(), &mut ScanStats::default(), &mut |r| {
+                if let Some((hash, why)) = wrong.get(&row) {
+                    report.problems.push(format!("{name}: {} refers to blob {hash} {why}", r.to_row()?.path));
+                }
+                row += 1;
+                Ok(row <= *wrong.last_key_value().map(|(k, _)| k).unwrap_or(&0))
+            });
+        }
         match read_releases(&shard.dir.join("releases.parquet")) {
             Err(e) => report.problems.push(format!("{name}: {e}")),
             Ok(rels) if rels.len() as u64 != m.distributions => {

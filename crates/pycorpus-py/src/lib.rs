@@ -25,15 +25,9 @@ use crossbeam_channel::RecvTimeoutError;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-/// mimalloc for the module's own allocations: `iter_files` hands Python hundreds of MB in
-/// blob-sized buffers, which the system allocator maps and unmaps one by one.
-///
-/// Without transparent huge pages (see `_native`): with them, each first touch of a 2 MB
-/// region zeroes all of it, and an `iter_files` run touched ~180 MB instead of ~145 MB; on a
-/// VM that takes back idle memory, that cost 0.5 s of system time per cold run instead of
-/// 0.2 s (median cold loop 0.89 s against 0.70 s, six A/B pairs).
+/// mimalloc for the module's own allocations, with the policy of pycorpus-alloc (why there).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: pycorpus_alloc::Allocator = pycorpus_alloc::Allocator;
 
 create_exception!(_native, PycorpusError, PyException, "A pycorpus operation failed; the message says what and why.");
 
@@ -835,14 +829,7 @@ fn create_torrent<'py>(py: Python<'py>, target: PathBuf, webseeds: Vec<String>, 
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // mimalloc's `mi_option_allow_thp` (43 in the v3 headers of the pinned libmimalloc-sys;
-    // the sys crate leaves it unnamed): 0 keeps mimalloc from asking for transparent huge
-    // pages for the memory it maps from now on. A MIMALLOC_ALLOW_THP set by the user wins.
-    const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-        // SAFETY: sets a plain option, read when mimalloc next maps memory.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0) };
-    }
+    pycorpus_alloc::configure();
     m.add("PycorpusError", m.py().get_type::<PycorpusError>())?;
     m.add_class::<NativeCorpus>()?;
     m.add_class::<FileIter>()?;

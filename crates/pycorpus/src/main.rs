@@ -10,12 +10,12 @@ mod share;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// mimalloc: parsing allocates millions of small tree nodes on every core, which glibc's
-/// allocator serves slowly (about a fifth of `analyze`'s time went to malloc and free).
+/// mimalloc, with the policy of pycorpus-alloc (why there).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: pycorpus_alloc::Allocator = pycorpus_alloc::Allocator;
 
 fn main() -> ExitCode {
+    pycorpus_alloc::configure();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
