@@ -20,21 +20,43 @@ mod oid;
 mod pack;
 mod runs;
 
-/// Lets go of the pages of a read-only mapping of an immutable file that this process has
-/// touched: they stay in the page cache, and a later read faults them back in. Readers that
-/// sweep an index a shard at a time call it between shards, so their resident memory does not
-/// grow with the index (a lookup touches a page or two; a command touches them all in time).
-/// Lookups into one mapped index between two [`release_pages`] of it: a sweep in key order
-/// touches each page once, so this costs no extra faults there, and random lookups a few.
-pub(crate) const LOOKUPS_PER_RELEASE: u32 = 4096;
+/// Lookups into a read-only mapping of an immutable index (a pack's, a blob index run), and
+/// letting go of the pages they touched before there are many: they stay in the page cache,
+/// and a later read faults them back in, so resident memory does not grow with the index.
+///
+/// The kernel maps the cached pages around a faulting one with it (64 KiB by default), so a
+/// lookup leaves up to 64 KiB resident per page it reads, and 4,096 random lookups had a 37 MB
+/// run wholly resident. What is counted is lookups landing in another 64 KiB than the one
+/// before: a sweep in key order counts one per 64 KiB it moves, random lookups one each; every
+/// [`CHUNKS_PER_RELEASE`] of them the whole mapping is let go (a few MiB at most resident).
+/// A mapping smaller than that many chunks is never let go by lookups: it could not grow past
+/// the bound, and letting it go would only fault it back.
+#[derive(Default)]
+pub(crate) struct Lookups {
+    chunks: std::sync::atomic::AtomicU32,
+    last: std::sync::atomic::AtomicUsize,
+}
 
-/// Counts a lookup into `map`, and lets its pages go every [`LOOKUPS_PER_RELEASE`].
-pub(crate) fn count_lookup(map: &memmap2::Mmap, lookups: &std::sync::atomic::AtomicU32) {
-    if lookups.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % LOOKUPS_PER_RELEASE == LOOKUPS_PER_RELEASE - 1 {
-        release_pages(map);
+/// See [`Lookups`]: at most 64 chunks of 64 KiB of a bucket (and as many of a fanout table).
+const CHUNKS_PER_RELEASE: u32 = 64;
+
+impl Lookups {
+    /// Counts a lookup reading around byte `at` of `map`.
+    pub(crate) fn count(&self, map: &memmap2::Mmap, at: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let chunk = at >> 16;
+        if map.len() <= (CHUNKS_PER_RELEASE as usize) << 16 {
+            return;
+        }
+        if self.last.swap(chunk, Relaxed) != chunk && self.chunks.fetch_add(1, Relaxed) % CHUNKS_PER_RELEASE == CHUNKS_PER_RELEASE - 1 {
+            release_pages(map);
+        }
     }
 }
 
+/// Lets go of the pages of a read-only mapping of an immutable file that this process has
+/// touched (see [`Lookups`]); readers that sweep an index a shard at a time also call it
+/// between shards.
 pub(crate) fn release_pages(map: &memmap2::Mmap) {
     // SAFETY: the mapping is shared and read-only, of a file no pycorpus code writes once it
     // is in place (sealed packs, blob index runs). MADV_DONTNEED only drops this process's

@@ -276,7 +276,7 @@ pub struct PackReader {
     blobs: usize,
     frames: usize,
     /// Lookups since the index's pages were last let go.
-    lookups: std::sync::atomic::AtomicU32,
+    lookups: crate::Lookups,
 }
 
 impl PackReader {
@@ -354,9 +354,9 @@ impl PackReader {
 
     /// Finds a blob by binary search within its fanout bucket.
     pub fn find(&self, oid: &Oid) -> Option<PackEntry> {
-        crate::count_lookup(&self.idx, &self.lookups);
         let b = oid.0[0] as usize;
         let (mut lo, mut hi) = (if b == 0 { 0 } else { self.fanout(b - 1) as usize }, self.fanout(b) as usize);
+        self.lookups.count(&self.idx, IDX_HEADER + lo * ENTRY_LEN);
         while lo < hi {
             let mid = (lo + hi) / 2;
             let (o, e) = self.entry_at(mid);

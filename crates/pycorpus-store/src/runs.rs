@@ -154,7 +154,7 @@ pub struct BlobRun {
     covered: Vec<(u32, u64)>,
     entries_at: usize,
     /// Lookups since its pages were last let go.
-    lookups: std::sync::atomic::AtomicU32,
+    lookups: crate::Lookups,
 }
 
 impl BlobRun {
@@ -237,9 +237,9 @@ impl BlobRun {
 
     /// The shard storing `oid`, if this run knows it.
     pub fn find(&self, oid: &Oid) -> Option<u32> {
-        crate::count_lookup(&self.map, &self.lookups);
         let b = bucket(&oid.0, self.bits);
         let (mut lo, mut hi) = (if b == 0 { 0 } else { self.fanout(b - 1) as usize }, (self.fanout(b) as usize).min(self.blobs));
+        self.lookups.count(&self.map, self.entries_at + lo * ENTRY_LEN);
         while lo < hi {
             let mid = (lo + hi) / 2;
             let (o, shard) = self.entry_at(mid);
@@ -305,8 +305,8 @@ mod tests {
         let m = BlobRun::open(&merged).expect("open");
         assert_eq!(m.covered(), vec![(1, 3000), (2, 3300)]);
         assert!(m.verify().is_empty());
-        // twice over, and after letting the pages go: 12,000 lookups cross the release that
-        // every 4,096th lookup makes, and none misses
+        // twice over, and after letting the pages go: 12,000 lookups cross the releases that
+        // lookups in other chunks make, and none misses
         for round in 0..2 {
             for i in 0..6000 {
                 let oid = Oid::for_blob(format!("blob {i}\n").as_bytes());
@@ -318,6 +318,53 @@ mod tests {
         }
         assert_eq!(m.find(&Oid::for_blob(b"absent")), None);
         assert_eq!(r1.find(&Oid::for_blob(b"blob 5000\n")), None);
+    }
+
+    /// Resident kB of the mappings of `path` in this process (Linux).
+    fn resident_kb(path: &Path) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+        let (mut ours, mut kb) = (false, 0);
+        for line in smaps.lines() {
+            match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [range, ..] if range.contains('-') && !range.ends_with(':') => ours = line.ends_with(path.to_str().expect("utf-8")),
+                ["Rss:", n, "kB"] if ours => kb += n.parse::<u64>().expect("kB"),
+                _ => {}
+            }
+        }
+        kb
+    }
+
+    #[test]
+    fn random_lookups_keep_a_few_mib_of_a_large_run_resident() {
+        // 1.5 M ids (36 MB, just written so in the page cache: the kernel maps 64 KiB around
+        // each page read); 20,000 lookups at random would leave all of it resident
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("000001-000001.run");
+        let n = 1_500_000u64;
+        let mut w = RunWriter::create(&p, &[(1, n)], n).expect("create");
+        let id = |i: u64| {
+            let mut b = [0u8; 20];
+            b[..8].copy_from_slice(&(i * (u64::MAX / n)).to_be_bytes());
+            Oid(b)
+        };
+        for i in 0..n {
+            w.push(&id(i), 1).expect("push");
+        }
+        w.finish().expect("finish");
+        let r = BlobRun::open(&p).expect("open");
+        let mut x = 1u64;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let i = (x >> 33) % n;
+            assert_eq!(r.find(&id(i)), Some(1), "id {i}");
+        }
+        let kb = resident_kb(&p);
+        assert!(kb < 12 * 1024, "{kb} kB of the run resident");
+        // a sweep in id order finds every id and stays as small
+        for i in (0..n).step_by(7) {
+            assert_eq!(r.find(&id(i)), Some(1), "id {i}");
+        }
+        assert!(resident_kb(&p) < 12 * 1024, "{} kB of the run resident after a sweep", resident_kb(&p));
     }
 
     #[test]
