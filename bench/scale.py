@@ -9,7 +9,8 @@ as a subprocess of the pycorpus binary, measured with os.wait4 (wall time, CPU t
     init, sync --all, seal, status, verify, analyze, report, export codesearchnet,
     grep (a rare literal, a common literal, a regex), ls with a filter, stream --ext py,
     iter_files through the Python module, then a second sync --all after 1 % of the projects
-    publish a new release.
+    publish a new release (sync2, rated per GB of new archives), and a third with nothing new
+    (sync3: what listing the unchanged projects costs, per thousand projects).
 
     python3 bench/scale.py                          # scales 1,4,16,32 with the release binary
     python3 bench/scale.py --quick --bin target/debug/pycorpus   # 1x, 2x of 100,000 rows
@@ -105,7 +106,7 @@ T_END = 1767139200  # 2025-12-31
 T_PHASE2 = 1768435200  # 2026-01-15: the "second sync" releases
 MAX_RELEASES = 300
 REQUIRED_STEPS = ("init", "sync", "seal")
-OPTIONAL_STEPS = ("status", "verify", "analyze", "report", "export", "grep-rare", "grep-common", "grep-regex", "ls", "stream", "iter_files", "sync2")
+OPTIONAL_STEPS = ("status", "verify", "analyze", "report", "export", "grep-rare", "grep-common", "grep-regex", "ls", "stream", "iter_files", "sync2", "sync3")
 STEP_GROUPS = {"grep": ("grep-rare", "grep-common", "grep-regex")}
 FLAT_MEMORY_STEPS = ("export", "report", "stream")
 
@@ -1553,6 +1554,18 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
             if r["ok"] and (c.get("downloaded") != m["phase2_files"] or c.get("unchanged_projects") != m["projects"] - m["phase2_projects"]):
                 res["checks"].append("second sync: downloaded %s files (expected %d), %s projects unchanged (expected %d)"
                                      % (c.get("downloaded"), m["phase2_files"], c.get("unchanged_projects"), m["projects"] - m["phase2_projects"]))
+        if "sync3" in steps:
+            # nothing new at all: what the unchanged projects alone cost (the index's listing)
+            if "sync2" not in steps:
+                server.set_phase(2)
+            server.reset_counters()
+            r = step("sync3", sync_argv, stdout=outp("sync3.json"), count=sync_counts, input_kind="archives")
+            r["input_gb"] = 0
+            res["server"]["sync3"] = dict(server.hits, bytes=server.bytes_sent)
+            c = r.get("counts", {})
+            if "sync2" in steps and r["ok"] and (c.get("downloaded") != 0 or c.get("unchanged_projects") != m["projects"]):
+                res["checks"].append("third sync: downloaded %s files (expected 0), %s projects unchanged (expected %d)"
+                                     % (c.get("downloaded"), c.get("unchanged_projects"), m["projects"]))
     finally:
         server.stop()
     return res
@@ -1627,17 +1640,19 @@ def slope_markdown(results, scales):
         if not any(rs):
             continue
         cell = lambda r, f: "–" if not r else f(r)
-        per_row = name in ("report", "ls", "sync2")
+        # sync2's work follows the bytes of the new archives (input_gb); sync3 lists every
+        # project and finds nothing new: per thousand projects listed
+        per_row = name in ("report", "ls")
         def rate(r):
             if not r or not r.get("ok"):
                 return None
-            if name == "sync2":
-                n = (r.get("counts") or {}).get("projects", 0) - ((r.get("counts") or {}).get("unchanged_projects") or 0)
+            if name == "sync3":
+                n = (r.get("counts") or {}).get("projects", 0) / 1e3
                 return r["cpu_s"] / n if n else None
             units = r.get("input_rows", 0) / 1e6 if per_row else r.get("input_gb", 0)
             return r["cpu_s"] / units if units else None
         rates = [rate(r) for r in rs]
-        unit = "changed project" if name == "sync2" else ("M rows" if per_row else "GB")
+        unit = "k projects listed" if name == "sync3" else ("M rows" if per_row else "GB")
         rss = [r.get("peak_rss_mb") if r else None for r in rs]
         ratio = lambda xs: _fmt(xs[keys.index(big)] / xs[keys.index(ref)], "%.2f") if xs[keys.index(big)] and xs[keys.index(ref)] else "–"
         lines.append("| %s | %s | %s | %s (per %s) | %s | %s |" % (
