@@ -27,8 +27,9 @@ pub use mimalloc::MiMalloc as Allocator;
 /// How long freed memory stays mapped before mimalloc returns it, in milliseconds. Measured
 /// on the 4x scale corpus (bench/scale_rerun.py, this crate's policy against mimalloc's
 /// defaults): peak RSS of verify 201 -> 120 MB, grep 220 -> 136, stream 374 -> 243, analyze
-/// 227 -> 175, at no time cost beyond run-to-run noise; 50 ms saved ~25 MB more and cost
-/// 5-15 % of time.
+/// 227 -> 175. The cost is page faults: ~10 % more CPU on the readers that churn most (grep
+/// of a rare literal and iter_files at 32x, A/B on one corpus); 50 ms saved ~25 MB more and
+/// cost 5-15 % of time.
 pub const PURGE_DELAY_MS: i64 = 100;
 
 /// `mi_option_purge_delay` in the headers of the pinned libmimalloc-sys (v3), which leaves it

@@ -39,14 +39,6 @@ impl BlobLocator {
         self.runs.iter().filter_map(|r| r.find(oid)).chain(self.loose.iter().filter(|(_, p)| p.find(oid).is_some()).map(|(n, _)| *n)).min()
     }
 
-    /// Lets go of the index pages touched so far (they stay in the page cache): called between
-    /// shards by readers that look many blobs up, so that their resident memory does not grow
-    /// with the corpus's blob index.
-    pub fn release_pages(&self) {
-        self.runs.iter().for_each(|r| r.release_pages());
-        self.loose.iter().for_each(|(_, p)| p.release_pages());
-    }
-
     /// True when shard `n` is sealed in this corpus.
     pub fn has_shard(&self, n: u32) -> bool {
         self.sealed.contains(&n)

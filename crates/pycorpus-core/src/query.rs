@@ -447,9 +447,6 @@ impl Corpus {
                 },
             }
             reporter.advance(1, 0);
-            if let Some(l) = &locator {
-                l.release_pages(); // resident memory of one shard's lookups, not of the index
-            }
         }
         if let Some(l) = &locator {
             verify_placement(&shards, l, &mut report);
@@ -525,16 +522,18 @@ impl Corpus {
                 wrong.pop_last();
             }
         }
-        if !wrong.is_empty() {
-            // the paths of the (at most 20) rows reported: a second pass, on damage only
+        if let Some(&last) = wrong.keys().next_back() {
+            // the paths of the (at most 20) rows reported: a second pass, on damage only; a
+            // row it cannot name is reported by its number
             let mut row = 0u64;
             let _ = scan_file_views(&shard.dir.join("files.parquet"), &Filter::default(), &mut ScanStats::default(), &mut |r| {
-                if let Some((hash, why)) = wrong.get(&row) {
+                if let Some((hash, why)) = wrong.remove(&row) {
                     report.problems.push(format!("{name}: {} refers to blob {hash} {why}", r.to_row()?.path));
                 }
                 row += 1;
-                Ok(row <= *wrong.last_key_value().map(|(k, _)| k).unwrap_or(&0))
+                Ok(row <= last)
             });
+            report.problems.extend(wrong.into_iter().map(|(row, (hash, why))| format!("{name}: row {row} of files.parquet refers to blob {hash} {why}")));
         }
         match read_releases(&shard.dir.join("releases.parquet")) {
             Err(e) => report.problems.push(format!("{name}: {e}")),
@@ -568,11 +567,11 @@ fn verify_placement(shards: &[ShardInfo], locator: &BlobLocator, report: &mut Ve
     let mut holders: Vec<usize> = Vec::new();
     let mut walked = 0u64;
     while let Some(Reverse((oid, i, at))) = heads.pop() {
-        // every index is walked in order: what is behind need not stay resident
+        // every pack index is walked in order (not by lookups, which let go of pages
+        // themselves): what is behind need not stay resident
         walked += 1;
         if walked.is_multiple_of(1 << 18) {
             packs.iter().for_each(|(_, _, p)| p.release_pages());
-            locator.release_pages();
         }
         holders.clear();
         holders.push(i);

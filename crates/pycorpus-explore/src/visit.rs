@@ -317,10 +317,6 @@ pub fn visit_blobs<S: Send, T: Send>(
         }
         let store = store.transpose()?.flatten();
         visit_shard(corpus, shard, &holders, store, &mut elsewhere, later.as_mut(), own_only, &mut rd)?;
-        // The next shard's lookups fault back what they need, in order: resident memory
-        // stays that of one shard's lookups, not of the corpus's whole blob index (the packs
-        // of other shards let go as each is done with, in `visit_shard`).
-        elsewhere.locator.release_pages();
     }
     if let Some(l) = later
         && !cancel.load(Ordering::SeqCst) {

@@ -415,16 +415,10 @@ impl PackReader {
     /// scans that visit many frames and need only the blobs up to a point in each. `out` then
     /// holds what was decoded (`upto` bytes or more).
     pub fn decode_frame_prefix(&self, i: usize, upto: usize, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), StoreError> {
-        if i >= self.frames {
-            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("frame {i} out of range") });
-        }
-        let f = self.frame(i);
-        let (clen, flen) = (f.compressed_len as usize, f.len as usize);
+        let flen = self.read_compressed_into(i, scratch)?;
         if upto > flen {
             return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("byte {upto} lies beyond the end of frame {i}") });
         }
-        scratch.resize(clen, 0);
-        self.pack.read_exact_at(scratch, f.pack_offset).map_err(|e| StoreError::io(&self.pack_path, e))?;
         out.clear();
         if out.capacity() < flen {
             // A fresh buffer rather than a grown one (growing would copy stale bytes), with room
@@ -435,15 +429,16 @@ impl PackReader {
         self.decode_prefix(i, scratch, out, upto)
     }
 
-    /// The compressed bytes of frame `i`.
-    pub fn read_frame_compressed(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+    /// Reads the compressed bytes of frame `i` into `buf` (its allocation reused); returns
+    /// the frame's decoded length.
+    fn read_compressed_into(&self, i: usize, buf: &mut Vec<u8>) -> Result<usize, StoreError> {
         if i >= self.frames {
             return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("frame {i} out of range") });
         }
         let f = self.frame(i);
-        let mut buf = vec![0u8; f.compressed_len as usize];
-        self.pack.read_exact_at(&mut buf, f.pack_offset).map_err(|e| StoreError::io(&self.pack_path, e))?;
-        Ok(buf)
+        buf.resize(f.compressed_len as usize, 0);
+        self.pack.read_exact_at(buf, f.pack_offset).map_err(|e| StoreError::io(&self.pack_path, e))?;
+        Ok(f.len as usize)
     }
 
     /// Decompresses frame `i` whole.
@@ -457,13 +452,7 @@ impl PackReader {
     /// many frames churn no large allocations (an allocator keeps freed ones mapped a while,
     /// so a fresh 6 MiB per frame shows as hundreds of MB resident).
     pub fn read_frame_into(&self, i: usize, bufs: &mut FrameBuffers, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        if i >= self.frames {
-            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("frame {i} out of range") });
-        }
-        let f = self.frame(i);
-        let len = f.len as usize;
-        bufs.compressed.resize(f.compressed_len as usize, 0);
-        self.pack.read_exact_at(&mut bufs.compressed, f.pack_offset).map_err(|e| StoreError::io(&self.pack_path, e))?;
+        let len = self.read_compressed_into(i, &mut bufs.compressed)?;
         let dec = match &mut bufs.decompressor {
             Some(d) => d,
             None => bufs.decompressor.insert(zstd::bulk::Decompressor::new().map_err(|e| StoreError::io(&self.pack_path, e))?),
