@@ -2,7 +2,7 @@
 
 use crate::{manifest::Manifest, sync_dir, Config, CoreError, State};
 use pycorpus_catalog::{read_releases, DistRecord};
-use pycorpus_store::Journal;
+use pycorpus_store::{Journal, JournalCommit};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -188,18 +188,17 @@ impl Corpus {
         for s in &shards {
             match s.kind {
                 ShardKind::Open => {
-                    let Some((_, rec)) = read_journal(&s.dir)? else {
-                        state.replace_shard(s.number, &[])?;
+                    let Some((journal, rec)) = read_journal(&s.dir)? else {
+                        state.replace_shard(s.number, std::iter::empty::<Result<pycorpus_catalog::Release, CoreError>>())?;
                         continue;
                     };
-                    let rels: Vec<_> = decode_commits(s.number, &rec.commits)?.into_iter().map(|r| r.release).collect();
-                    state.replace_shard(s.number, &rels)?;
+                    state.replace_shard(s.number, journal_records(s.number, &journal, &rec.commits).map(|r| r.map(|r| r.release)))?;
                 }
                 ShardKind::Sealed => {
                     let Ok(m) = read_manifest(&s.dir) else { continue };
                     if state.count_shard(s.number)? != m.distributions {
                         let rels = read_releases(&s.dir.join("releases.parquet"))?;
-                        state.replace_shard(s.number, &rels)?;
+                        state.replace_shard(s.number, rels.iter().map(Ok))?;
                     }
                 }
             }
@@ -221,12 +220,13 @@ pub(crate) fn read_journal(dir: &Path) -> Result<Option<(Journal, pycorpus_store
     Ok(Some(Journal::open_read_only(&path)?))
 }
 
-/// Parses a journal's commit records.
-pub(crate) fn decode_commits(shard: u32, commits: &[Vec<u8>]) -> Result<Vec<DistRecord>, CoreError> {
-    commits
-        .iter()
-        .map(|c| serde_json::from_slice(c).map_err(|e| CoreError::Corrupt { shard, message: format!("unreadable commit record: {e}") }))
-        .collect()
+/// Reads and parses a journal's commit records one at a time, so that a reader of a full
+/// open shard holds one distribution's rows, not the shard's.
+pub(crate) fn journal_records<'a>(shard: u32, journal: &'a Journal, commits: &'a [JournalCommit]) -> impl Iterator<Item = Result<DistRecord, CoreError>> + 'a {
+    commits.iter().map(move |c| {
+        let payload = journal.read_commit(c)?;
+        serde_json::from_slice(&payload).map_err(|e| CoreError::Corrupt { shard, message: format!("unreadable commit record: {e}") })
+    })
 }
 
 /// Reads a sealed shard's manifest.

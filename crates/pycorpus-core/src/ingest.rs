@@ -6,7 +6,7 @@
 //! journal. A distribution is in the corpus exactly when its commit record is. Shards that
 //! reach their capacity are sealed between distributions and a new one is opened.
 
-use crate::corpus::{decode_commits, shard_name};
+use crate::corpus::{journal_records, shard_name};
 use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
 use crossbeam_channel::{Receiver, Sender};
 use pycorpus_archive::{
@@ -208,14 +208,14 @@ impl Corpus {
             let shard = self.ensure_open_shard()?;
             let journal_path = shard.dir.join("journal.log");
             let (mut journal, rec) = Journal::open(&journal_path, self.config.durable)?;
-            let records = decode_commits(shard.number, &rec.commits)?;
-            let mut committed: HashSet<String> = records
-                .iter()
-                .filter(|r| !opts.retry_failed || r.release.status == DistStatus::Ok)
-                .map(|r| r.release.dist_sha256.clone())
-                .collect();
-            let mut shard_files: u64 = records.iter().map(|r| r.files.len() as u64).sum();
-            drop(records);
+            let (mut committed, mut shard_files) = (HashSet::new(), 0u64);
+            for r in journal_records(shard.number, &journal, &rec.commits) {
+                let r = r?;
+                if !opts.retry_failed || r.release.status == DistStatus::Ok {
+                    committed.insert(r.release.dist_sha256);
+                }
+                shard_files += r.files.len() as u64;
+            }
             let ctx = Ctx {
                 queue: input,
                 pending: &pending,

@@ -112,6 +112,12 @@ pub enum CoreError {
     Invalid(String),
 }
 
+impl From<pycorpus_index::IndexError> for CoreError {
+    fn from(e: pycorpus_index::IndexError) -> Self {
+        CoreError::Invalid(e.to_string())
+    }
+}
+
 impl CoreError {
     /// An I/O error at `path` (readers spilling under the corpus's tmp folder use it too).
     pub fn io(path: &Path, source: std::io::Error) -> CoreError {

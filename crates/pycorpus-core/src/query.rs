@@ -1,6 +1,6 @@
 //! Reading a corpus: rows, blobs, status and verification, over sealed and open shards alike.
 
-use crate::corpus::{decode_commits, read_journal, read_manifest};
+use crate::corpus::{journal_records, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest_records};
 use crate::{BlobLocator, Corpus, CoreError, Reporter, ShardInfo, ShardKind};
@@ -90,7 +90,7 @@ pub fn shard_releases(shard: &ShardInfo) -> Result<Vec<Release>, CoreError> {
 /// The records of an open shard, read without changing anything; `None` while it is empty.
 fn open_records(shard: &ShardInfo) -> Result<Option<(Journal, Vec<DistRecord>, u64)>, CoreError> {
     let Some((journal, rec)) = read_journal(&shard.dir)? else { return Ok(None) };
-    let records = latest_records(decode_commits(shard.number, &rec.commits)?);
+    let records = latest_records(journal_records(shard.number, &journal, &rec.commits).collect::<Result<_, _>>()?);
     Ok(Some((journal, records, rec.truncated_bytes)))
 }
 

@@ -4,7 +4,7 @@
 //! then is `<NNNNNN>.open/` removed. A crash at any step leaves either the journal (the seal
 //! runs again) or the finished shard (the journal is removed on the next open).
 
-use crate::corpus::{decode_commits, shard_name};
+use crate::corpus::{journal_records, shard_name};
 use crate::infohash;
 use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, OPTIONAL_SHARD_FILES, SHARD_FILES};
 use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
@@ -59,7 +59,7 @@ impl Corpus {
     pub(crate) fn seal_shard(&mut self, shard: &ShardInfo, reporter: &dyn Reporter) -> Result<Option<SealSummary>, CoreError> {
         let journal_path = shard.dir.join("journal.log");
         let (journal, rec) = Journal::open(&journal_path, self.config.durable)?;
-        let records = latest_records(decode_commits(shard.number, &rec.commits)?);
+        let records = latest_records(journal_records(shard.number, &journal, &rec.commits).collect::<Result<_, _>>()?);
         drop(rec);
         if records.is_empty() {
             drop(journal);
@@ -185,7 +185,7 @@ impl Corpus {
         sync_dir(&self.shards_dir())?;
         std::fs::remove_dir_all(&shard.dir).map_err(|e| CoreError::io(&shard.dir, e))?;
         sync_dir(&self.shards_dir())?;
-        self.state_mut()?.replace_shard(shard.number, &releases)?;
+        self.state_mut()?.replace_shard(shard.number, releases.iter().map(Ok))?;
         drop(stored);
         self.update_blob_index()?;
         if v2 {

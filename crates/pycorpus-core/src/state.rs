@@ -81,40 +81,21 @@ impl State {
     /// Records distributions (replacing earlier rows with the same sha256).
     pub fn put(&mut self, rels: &[Release]) -> Result<(), CoreError> {
         let tx = self.conn.transaction().map_err(CoreError::sql)?;
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO distributions (sha256, file_name, project, version, dist_type, size, uploaded_on, shard, status, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(CoreError::sql)?;
-            for r in rels {
-                st.execute(params![
-                    r.dist_sha256,
-                    r.project_release,
-                    r.project_name,
-                    r.project_version,
-                    r.dist_type.as_str(),
-                    r.dist_size as i64,
-                    r.uploaded_on,
-                    r.repository,
-                    r.status.as_str(),
-                    r.error
-                ])
-                .map_err(CoreError::sql)?;
-            }
-        }
+        insert(&tx, rels.iter().map(Ok))?;
         tx.commit().map_err(CoreError::sql)
     }
 
-    /// Replaces every row of `shard` with `rels`.
+    /// Replaces every row of `shard` with `rels`, in one transaction; `rels` are read as they
+    /// come (an open shard's, straight from its journal).
     /// Losing rows forgets the project serials (see [`State::retain_shards`]).
-    pub fn replace_shard(&mut self, shard: u32, rels: &[Release]) -> Result<(), CoreError> {
-        let gone = self.conn.execute("DELETE FROM distributions WHERE shard = ?1", [shard]).map_err(CoreError::sql)?;
-        if gone > rels.len() {
-            self.conn.execute("DELETE FROM projects", []).map_err(CoreError::sql)?;
+    pub fn replace_shard<R: std::borrow::Borrow<Release>>(&mut self, shard: u32, rels: impl IntoIterator<Item = Result<R, CoreError>>) -> Result<(), CoreError> {
+        let tx = self.conn.transaction().map_err(CoreError::sql)?;
+        let gone = tx.execute("DELETE FROM distributions WHERE shard = ?1", [shard]).map_err(CoreError::sql)?;
+        let put = insert(&tx, rels)?;
+        if gone > put {
+            tx.execute("DELETE FROM projects", []).map_err(CoreError::sql)?;
         }
-        self.put(rels)
+        tx.commit().map_err(CoreError::sql)
     }
 
     /// Number of rows of `shard`.
@@ -133,6 +114,25 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// Inserts (or replaces) rows; returns how many.
+fn insert<R: std::borrow::Borrow<Release>>(tx: &rusqlite::Transaction<'_>, rels: impl IntoIterator<Item = Result<R, CoreError>>) -> Result<usize, CoreError> {
+    let mut st = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO distributions (sha256, file_name, project, version, dist_type, size, uploaded_on, shard, status, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(CoreError::sql)?;
+    let mut n = 0;
+    for r in rels {
+        let r = r?;
+        let r = r.borrow();
+        st.execute(params![r.dist_sha256, r.project_release, r.project_name, r.project_version, r.dist_type.as_str(), r.dist_size as i64, r.uploaded_on, r.repository, r.status.as_str(), r.error])
+            .map_err(CoreError::sql)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// "Does the corpus hold this distribution?", asked of `state.sqlite` on a connection of its

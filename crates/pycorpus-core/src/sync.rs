@@ -9,7 +9,7 @@
 
 use crate::{AddOptions, AddSummary, Corpus, CoreError, Failure, IndexMeta, IngestItem, Reporter};
 use pycorpus_archive::{normalize_project, DistFilename, DistType};
-use pycorpus_index::{json_api_url, parse_html_project, parse_html_root, parse_json_project, parse_json_root, parse_project_json, simple, Client, ClientOptions, IndexFile};
+use pycorpus_index::{json_api_url, parse_html_project, parse_json_project, parse_project_json, read_html_root, read_json_root, simple, Client, ClientOptions, IndexFile};
 use serde::Serialize;
 use crate::synclog::{FileStatus, SyncLog};
 use pycorpus_spill::{codec, Key, Merged, Sorter};
@@ -341,16 +341,24 @@ impl Corpus {
             exclude.add_glob(g).map_err(|e| CoreError::Invalid(format!("--exclude: {e}")))?;
         }
         let keep = |n: &str| opts.exclude.is_empty() || !exclude.matches(&normalize_project(n));
-        let add = |names: &mut dyn Iterator<Item = (String, Option<u64>)>| -> Result<(), CoreError> {
-            let mut batch = Vec::with_capacity(BATCH);
-            for (n, serial) in names.filter(|(n, _)| keep(n)) {
+        let batch = std::cell::RefCell::new(Vec::with_capacity(BATCH));
+        let push = |n: String, serial: Option<u64>| -> Result<(), CoreError> {
+            let mut batch = batch.borrow_mut();
+            if keep(&n) {
                 batch.push((n, serial));
-                if batch.len() == BATCH {
-                    log.select(&batch)?;
-                    batch.clear();
-                }
             }
-            log.select(&batch)
+            if batch.len() == BATCH {
+                log.select(&batch)?;
+                batch.clear();
+            }
+            Ok(())
+        };
+        let flush = || -> Result<(), CoreError> { log.select(&std::mem::take(&mut *batch.borrow_mut())) };
+        let add = |names: &mut dyn Iterator<Item = (String, Option<u64>)>| -> Result<(), CoreError> {
+            for (n, serial) in names {
+                push(n, serial)?;
+            }
+            flush()
         };
         log.select_begin()?;
         add(&mut opts.projects.iter().map(|n| (n.clone(), None)))?;
@@ -367,13 +375,16 @@ impl Corpus {
         // PEP 691's root gives each project's serial: projects unchanged since their last
         // complete sync (under the same selection) need not be listed again.
         if opts.all && opts.conda_channel.is_none() {
-            let page = client.get(index, simple::ACCEPT).map_err(|e| CoreError::Invalid(e.to_string()))?;
-            if page.content_type.starts_with(simple::JSON_TYPE) {
-                let root = parse_json_root(&page.body, &page.url).map_err(|e| CoreError::Invalid(e.to_string()))?;
-                add(&mut root.into_iter())?;
-            } else {
-                add(&mut parse_html_root(&page.body).into_iter().map(|n| (n, None)))?;
-            }
+            // Read as it arrives: the whole index's root lists ~600k projects. A retry after a
+            // broken connection lists them again, which the selection takes as repeats.
+            client.get_streamed(index, simple::ACCEPT, |head, body| {
+                if head.content_type.starts_with(simple::JSON_TYPE) {
+                    read_json_root(body, &head.url, &push)?;
+                } else {
+                    read_html_root(body, &head.url, &push)?;
+                }
+                flush()
+            })?;
         }
         let Some(ch) = &opts.conda_channel else { return Ok(None) };
         let subdirs = if opts.conda_subdirs.is_empty() { vec!["noarch".to_string()] } else { opts.conda_subdirs.clone() };

@@ -46,6 +46,28 @@ pub struct Page {
     pub body: String,
 }
 
+/// The head of a response whose body is read as it arrives ([`Client::get_streamed`]).
+#[derive(Debug, Clone)]
+pub struct PageHead {
+    /// The URL after redirects (relative links resolve against it).
+    pub url: String,
+    /// `Content-Type`, lower case.
+    pub content_type: String,
+}
+
+/// A body reader that remembers whether the network failed under it, so that a failure of
+/// the caller's parse can be told apart: a broken connection is retried, a bad page is not.
+struct Watched<R> {
+    inner: R,
+    failed: bool,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.failed = true)
+    }
+}
+
 /// A finished download.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Download {
@@ -135,6 +157,42 @@ impl Client {
             let body = resp.text().map_err(|e| Step::Retry(None, format!("reading the body: {e}")))?;
             Ok(Page { url: final_url, content_type, body })
         })
+    }
+
+    /// GETs a page with `Accept: accept` and hands its body to `read` as it arrives, for
+    /// pages too big to hold whole (an index's root lists every project: tens of MB for the
+    /// whole index). When the connection fails under `read`, the request is retried like any
+    /// other and `read` runs again from the start: it must tolerate seeing entries twice.
+    pub fn get_streamed<T, E: From<IndexError>>(&self, url: &str, accept: &str, mut read: impl FnMut(&PageHead, &mut dyn Read) -> Result<T, E>) -> Result<T, E> {
+        let mut failed = None;
+        let got = self.with_retries(url, |_| {
+            let resp = self.http.get(url).header(reqwest::header::ACCEPT, accept).send().map_err(|e| Step::Retry(None, e.to_string()))?;
+            let status = resp.status().as_u16();
+            if retryable(status) {
+                return Err(Step::Retry(retry_after(&resp), format!("HTTP {status}")));
+            }
+            if !resp.status().is_success() {
+                return Err(Step::Fail(IndexError::Status { url: url.to_string(), status }));
+            }
+            let head = PageHead {
+                url: resp.url().to_string(),
+                content_type: resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase(),
+            };
+            let mut body = Watched { inner: std::io::BufReader::with_capacity(256 * 1024, resp), failed: false };
+            match read(&head, &mut body) {
+                Ok(v) => Ok(v),
+                Err(_) if body.failed => Err(Step::Retry(None, "the connection failed while reading the body".into())),
+                Err(e) => {
+                    failed = Some(e);
+                    Err(Step::Fail(IndexError::Parse { url: url.to_string(), what: String::new() }))
+                }
+            }
+        });
+        match (got, failed) {
+            (Ok(v), _) => Ok(v),
+            (Err(_), Some(e)) => Err(e),
+            (Err(e), None) => Err(e.into()),
+        }
     }
 
     /// Downloads `url` to `dest` through `dest.part`: an existing partial file is resumed with

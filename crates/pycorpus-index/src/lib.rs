@@ -15,9 +15,9 @@ pub mod jsonapi;
 pub mod simple;
 
 pub use discover::{pip_config_files, read_pip_config, resolve_index_url, IndexSource, IndexUrl};
-pub use http::{Client, ClientOptions, Download, Page};
+pub use http::{Client, ClientOptions, Download, Page, PageHead};
 pub use jsonapi::{json_api_url, parse_project_json, ProjectInfo};
-pub use simple::{parse_html_project, parse_html_root, parse_json_project, parse_json_root, IndexFile};
+pub use simple::{parse_html_project, parse_json_project, read_html_root, read_json_root, IndexFile};
 
 /// Errors of the index client.
 #[derive(Debug, thiserror::Error)]

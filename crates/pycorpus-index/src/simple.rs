@@ -4,7 +4,9 @@
 
 use crate::IndexError;
 use reqwest::Url;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use std::io::Read;
 
 /// One distribution file as an index lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,17 +193,51 @@ pub fn parse_html_project(html: &str, page_url: &str) -> Result<Vec<IndexFile>, 
     Ok(files)
 }
 
-/// Parses a PEP 503 root page: the project names.
-pub fn parse_html_root(html: &str) -> Vec<String> {
-    anchors(html).into_iter().map(|a| a.text).filter(|t| !t.is_empty()).collect()
+/// Reads a PEP 503 root page as it arrives, handing each project name to `each`: a chunk at
+/// a time, cut after its last `</a>`, so memory stays flat whatever the number of projects.
+pub fn read_html_root<E: From<IndexError>>(body: &mut dyn Read, url: &str, mut each: impl FnMut(String, Option<u64>) -> Result<(), E>) -> Result<(), E> {
+    /// Text kept while no link ends in it; a longer anchor is no project link.
+    const MAX_PENDING: usize = 1 << 20;
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * CHUNK);
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = body.read(&mut chunk).map_err(|e| IndexError::Network { url: url.into(), message: format!("reading the page: {e}") })?;
+        buf.extend_from_slice(&chunk[..n]);
+        let cut = if n == 0 { buf.len() } else { last_anchor_end(&buf).unwrap_or(0) };
+        for a in anchors(&String::from_utf8_lossy(&buf[..cut])) {
+            if !a.text.is_empty() {
+                each(a.text, None)?;
+            }
+        }
+        buf.drain(..cut);
+        if n == 0 {
+            return Ok(());
+        }
+        if buf.len() > MAX_PENDING {
+            buf.drain(..buf.len() - CHUNK);
+        }
+    }
+}
+
+/// Bytes read from a page at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// Where the last complete `</a>` of `html` ends.
+fn last_anchor_end(html: &[u8]) -> Option<usize> {
+    let mut end = html.len();
+    loop {
+        let close = html[..end].windows(3).rposition(|w| w[0] == b'<' && w[1] == b'/' && w[2].eq_ignore_ascii_case(&b'a'))?;
+        if let Some(i) = html[close..].iter().position(|&b| b == b'>') {
+            return Some(close + i + 1);
+        }
+        end = close;
+    }
 }
 
 #[derive(Deserialize)]
 struct JsonPage {
     #[serde(default)]
     files: Vec<JsonFile>,
-    #[serde(default)]
-    projects: Vec<JsonProject>,
 }
 
 #[derive(Deserialize)]
@@ -267,15 +303,144 @@ pub fn parse_json_project(body: &str, page_url: &str) -> Result<Vec<IndexFile>, 
         .collect()
 }
 
-/// Parses a PEP 691 root page: names and, when the index gives them, last serials.
-pub fn parse_json_root(body: &str, url: &str) -> Result<Vec<(String, Option<u64>)>, IndexError> {
-    let page: JsonPage = serde_json::from_str(body).map_err(|e| IndexError::Parse { url: url.into(), what: e.to_string() })?;
-    Ok(page.projects.into_iter().map(|p| (p.name, p.last_serial)).collect())
+/// Reads a PEP 691 root page as it arrives, handing each project (name and, when the index
+/// gives it, last serial) to `each`: nothing the size of the project list is held.
+pub fn read_json_root<E: From<IndexError>>(body: &mut dyn Read, url: &str, each: impl FnMut(String, Option<u64>) -> Result<(), E>) -> Result<(), E> {
+    let mut stopped = None;
+    let seed = RootSeed { each, stopped: &mut stopped };
+    let mut de = serde_json::Deserializer::from_reader(body);
+    let parsed = seed.deserialize(&mut de).and_then(|()| de.end());
+    match (parsed, stopped) {
+        (_, Some(e)) => Err(e),
+        (Ok(()), None) => Ok(()),
+        (Err(e), None) if e.is_io() => Err(IndexError::Network { url: url.into(), message: format!("reading the page: {e}") }.into()),
+        (Err(e), None) => Err(IndexError::Parse { url: url.into(), what: e.to_string() }.into()),
+    }
+}
+
+/// The root page's object: `projects` is visited one entry at a time, the rest skipped.
+struct RootSeed<'a, F, E> {
+    each: F,
+    stopped: &'a mut Option<E>,
+}
+
+impl<'de, F: FnMut(String, Option<u64>) -> Result<(), E>, E> DeserializeSeed<'de> for RootSeed<'_, F, E> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(String, Option<u64>) -> Result<(), E>, E> Visitor<'de> for RootSeed<'_, F, E> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a PEP 691 root object")
+    }
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "projects" {
+                map.next_value_seed(ProjectsSeed { root: &mut self })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ProjectsSeed<'r, 'a, F, E> {
+    root: &'r mut RootSeed<'a, F, E>,
+}
+
+impl<'de, F: FnMut(String, Option<u64>) -> Result<(), E>, E> DeserializeSeed<'de> for ProjectsSeed<'_, '_, F, E> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(String, Option<u64>) -> Result<(), E>, E> Visitor<'de> for ProjectsSeed<'_, '_, F, E> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of projects")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(p) = seq.next_element::<JsonProject>()? {
+            if let Err(e) = (self.root.each)(p.name, p.last_serial) {
+                *self.root.stopped = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body that arrives `step` bytes at a time, as a slow connection delivers it.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn json_root(body: &[u8], step: usize) -> Result<Vec<(String, Option<u64>)>, IndexError> {
+        let mut out = Vec::new();
+        read_json_root(&mut Trickle(body, step), "u", |n, s| {
+            out.push((n, s));
+            Ok::<_, IndexError>(())
+        })?;
+        Ok(out)
+    }
+
+    fn html_root(body: &[u8], step: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        read_html_root(&mut Trickle(body, step), "u", |n, s| {
+            assert_eq!(s, None);
+            out.push(n);
+            Ok::<_, IndexError>(())
+        })
+        .expect("html root");
+        out
+    }
+
+    #[test]
+    fn roots_of_many_projects_read_in_pieces() {
+        let names: Vec<String> = (0..20_000).map(|i| format!("proj-{i}")).collect();
+        let json = format!("{{\"projects\":[{}],\"meta\":{{\"api-version\":\"1.1\"}}}}", names.iter().enumerate().map(|(i, n)| format!("{{\"name\":\"{n}\",\"_last-serial\":{i}}}")).collect::<Vec<_>>().join(","));
+        for step in [1 << 20, 4093] {
+            let got = json_root(json.as_bytes(), step).expect("json root");
+            assert_eq!(got.len(), names.len());
+            assert!(got.iter().enumerate().all(|(i, (n, s))| *n == names[i] && *s == Some(i as u64)));
+        }
+        let html = format!("<html><body>\n{}</body></html>", names.iter().map(|n| format!("<A href=\"/simple/{n}/\">{n}</A >\n")).collect::<String>());
+        for step in [1 << 20, 65_536, 4093, 7] {
+            assert_eq!(html_root(html.as_bytes(), step), names, "step {step}");
+        }
+    }
+
+    #[test]
+    fn bad_roots_are_errors_and_a_caller_can_stop() {
+        assert!(matches!(json_root(b"{\"projects\":[{\"name\":\"a\"},", 5), Err(IndexError::Parse { .. })));
+        assert!(matches!(json_root(b"{\"projects\":{}}", 5), Err(IndexError::Parse { .. })));
+        assert!(matches!(json_root(b"{\"projects\":[]} trailing", 5), Err(IndexError::Parse { .. })));
+        let mut seen = 0;
+        let stopped = read_json_root(&mut &br#"{"projects":[{"name":"a"},{"name":"b"},{"name":"c"}]}"#[..], "u", |_, _| {
+            seen += 1;
+            if seen == 2 { Err(IndexError::NoIndex("enough".into())) } else { Ok(()) }
+        });
+        assert!(matches!(stopped, Err(IndexError::NoIndex(m)) if m == "enough"));
+        assert_eq!(seen, 2);
+        // a page of megabytes with no link in it: nothing listed, memory stays bounded
+        assert!(html_root(&vec![b'x'; 3 << 20], 65_536).is_empty());
+    }
 
     #[test]
     fn html_project_page() {
@@ -309,14 +474,14 @@ mod tests {
         assert_eq!(f[0].upload_time, parse_time("2024-01-02T03:04:05.000006Z"));
         assert_eq!(f[0].size, Some(10));
         assert!(f[1].yanked && f[1].yanked_reason.as_deref() == Some("bad"));
-        let root = parse_json_root(r#"{"projects":[{"name":"Foo","_last-serial":7},{"name":"bar"}]}"#, "u").expect("root");
+        let root = json_root(br#"{"meta":{"_last-serial":9},"projects":[{"name":"Foo","_last-serial":7},{"name":"bar"}],"x":[1]}"#, 1).expect("root");
         assert_eq!(root, vec![("Foo".into(), Some(7)), ("bar".into(), None)]);
         assert!(parse_json_project("not json", "https://index.test/").is_err());
     }
 
     #[test]
     fn html_root_and_entities() {
-        assert_eq!(parse_html_root("<a href='/simple/a/'>A</a><a href=\"/simple/b-c/\">b&amp;c</a>"), vec!["A", "b&c"]);
+        assert_eq!(html_root(b"<a href='/simple/a/'>A</a><a href=\"/simple/b-c/\">b&amp;c</a>", 3), vec!["A", "b&c"]);
         assert_eq!(unescape("&lt;3 &#65;&#x42; &bogus; &"), "<3 AB &bogus; &");
         assert_eq!(parse_time("2024-01-02T03:04:05"), parse_time("2024-01-02T03:04:05Z"));
     }

@@ -105,3 +105,31 @@ fn persistent_failure_gives_up_with_a_clear_error() {
     let e = client().get(&s.url("/p"), "text/html").expect_err("gives up");
     assert!(e.to_string().contains("HTTP 502") && e.to_string().contains("gave up after 4 tries"), "{e}");
 }
+
+#[test]
+fn a_root_page_is_read_as_it_arrives_and_a_broken_connection_starts_it_again() {
+    let s = IndexServer::start();
+    let names: Vec<String> = (0..30_000).map(|i| format!("p{i}")).collect();
+    let body = format!("{{\"projects\":[{}]}}", names.iter().map(|n| format!("{{\"name\":\"{n}\",\"_last-serial\":1}}")).collect::<Vec<_>>().join(","));
+    s.route("/simple/", Route::new(body.clone(), simple::JSON_TYPE).with_faults(vec![Fault::Truncate(body.len() / 2)]));
+    let mut seen = Vec::new();
+    let mut starts = 0;
+    client()
+        .get_streamed(&s.url("/simple/"), simple::ACCEPT, |head, r| {
+            assert!(head.content_type.starts_with(simple::JSON_TYPE));
+            starts += 1;
+            seen.clear();
+            pycorpus_index::read_json_root(r, &head.url, |n, _| {
+                seen.push(n);
+                Ok::<_, IndexError>(())
+            })
+        })
+        .expect("root");
+    assert_eq!((starts, s.hits("/simple/")), (2, 2), "the cut connection is retried from the start");
+    assert_eq!(seen, names);
+    // a page that does not parse is an error at once, not retried
+    s.route("/bad/", Route::new("{\"projects\": [ nope", simple::JSON_TYPE));
+    let e = client().get_streamed(&s.url("/bad/"), simple::ACCEPT, |head, r| pycorpus_index::read_json_root(r, &head.url, |_, _| Ok::<_, IndexError>(()))).expect_err("bad page");
+    assert!(matches!(e, IndexError::Parse { .. }), "{e}");
+    assert_eq!(s.hits("/bad/"), 1);
+}

@@ -40,11 +40,22 @@ pub struct JournalBlob {
     pub len: u32,
 }
 
+/// Where a commit record's payload lives in the journal. Opening keeps these, not the
+/// payloads: a full shard's commits (every file row of every distribution) are tens of MB,
+/// and each reader decodes them one at a time ([`Journal::read_commit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalCommit {
+    /// Offset of the payload in the file.
+    pub offset: u64,
+    /// Payload length.
+    pub len: u32,
+}
+
 /// What opening a journal found.
 #[derive(Debug, Default)]
 pub struct Recovery {
-    /// Commit payloads, in the order they were written.
-    pub commits: Vec<Vec<u8>>,
+    /// Commit records, in the order they were written.
+    pub commits: Vec<JournalCommit>,
     /// Bytes cut from a torn or corrupt tail (0 after a clean stop).
     pub truncated_bytes: u64,
     /// Blobs written after the last commit (left by an interrupted run; never indexed).
@@ -190,6 +201,14 @@ impl Journal {
         self.blobs.get(oid).copied()
     }
 
+    /// Reads a commit's payload (no flush: for the commits [`Journal::open`] found, which
+    /// were checked then).
+    pub fn read_commit(&self, c: &JournalCommit) -> Result<Vec<u8>, StoreError> {
+        let mut buf = vec![0u8; c.len as usize];
+        self.reader.read_exact_at(&mut buf, c.offset).map_err(|e| StoreError::io(&self.path, e))?;
+        Ok(buf)
+    }
+
     /// Reads a blob at a known location (no flush: for use after [`Journal::open`]).
     pub fn read_at(&self, loc: &JournalBlob) -> Result<Vec<u8>, StoreError> {
         let mut buf = vec![0u8; loc.compressed_len as usize];
@@ -286,7 +305,7 @@ fn scan(file: &File, path: &Path) -> Result<Scan, StoreError> {
             }
             since_commit.push(oid);
         } else {
-            recovery.commits.push(std::mem::take(&mut payload));
+            recovery.commits.push(JournalCommit { offset: pos + 5, len });
             since_commit.clear();
         }
         pos += 9 + u64::from(len);
@@ -299,6 +318,10 @@ fn scan(file: &File, path: &Path) -> Result<Scan, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn payloads(j: &Journal, rec: &Recovery) -> Vec<Vec<u8>> {
+        rec.commits.iter().map(|c| j.read_commit(c).expect("read commit")).collect()
+    }
 
     fn put(j: &mut Journal, data: &[u8]) -> Oid {
         let oid = Oid::for_blob(data);
@@ -319,7 +342,7 @@ mod tests {
         assert_eq!(j.read_blob(&a).expect("read").as_deref(), Some(&b"alpha\n"[..]));
         drop(j);
         let (mut j, rec) = Journal::open(&p, false).expect("reopen");
-        assert_eq!(rec.commits, vec![b"one".to_vec()]);
+        assert_eq!(payloads(&j, &rec), vec![b"one".to_vec()]);
         assert_eq!(j.read_blob(&a).expect("read").as_deref(), Some(&b"alpha\n"[..]));
     }
 
@@ -340,8 +363,7 @@ mod tests {
         for cut in committed as usize..full.len() {
             std::fs::write(&p, &full[..cut]).expect("write");
             let (mut j, rec) = Journal::open(&p, false).expect("recover");
-            assert_eq!(rec.commits[0], b"c1");
-            assert_eq!(rec.commits.len(), 1, "cut at {cut}");
+            assert_eq!(payloads(&j, &rec), vec![b"c1".to_vec()], "cut at {cut}");
             assert_eq!(std::fs::metadata(&p).expect("meta").len() + rec.truncated_bytes, cut as u64);
             // the journal is usable again after recovery
             put(&mut j, b"third");
@@ -364,8 +386,8 @@ mod tests {
         let mut data = std::fs::read(&p).expect("read");
         data[at as usize + 12] ^= 0xff;
         std::fs::write(&p, &data).expect("write");
-        let (_, rec) = Journal::open(&p, false).expect("recover");
-        assert_eq!(rec.commits, vec![b"c1".to_vec()]);
+        let (j, rec) = Journal::open(&p, false).expect("recover");
+        assert_eq!(payloads(&j, &rec), vec![b"c1".to_vec()]);
     }
 
     #[test]
@@ -380,7 +402,7 @@ mod tests {
         data.extend_from_slice(&[1, 200, 0, 0, 0, 7]); // a torn record, as seen mid-append
         std::fs::write(&p, &data).expect("write");
         let (mut r, rec) = Journal::open_read_only(&p).expect("open ro");
-        assert_eq!(rec.commits.len(), 1);
+        assert_eq!(payloads(&r, &rec), vec![b"c1".to_vec()]);
         assert_eq!(rec.truncated_bytes, 6);
         assert_eq!(std::fs::metadata(&p).expect("meta").len(), data.len() as u64, "reader must not cut");
         assert!(r.commit(b"x").is_err());
