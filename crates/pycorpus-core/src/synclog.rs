@@ -78,10 +78,10 @@ fn now() -> i64 {
 impl SyncLog {
     /// Opens the log of a corpus opened for writing (its tables exist: `State::open` made them).
     pub fn open(path: &Path) -> Result<SyncLog, CoreError> {
-        let conn = Connection::open(path).map_err(|e| CoreError::state(path, e))?;
-        // The selection is a temporary table of every project listed (~450k for the whole
+        let conn = crate::state::connect(path)?;
+        // The selection is a temporary table of every project listed (~600k for the whole
         // index); SQLite as built here keeps temporary tables in memory unless told otherwise.
-        conn.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA temp_store = FILE;").map_err(|e| CoreError::state(path, e))?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA temp_store = FILE;").map_err(|e| CoreError::state(path, e))?;
         Ok(SyncLog { conn: Mutex::new(conn) })
     }
 
