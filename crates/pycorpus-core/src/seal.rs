@@ -40,12 +40,19 @@ pub(crate) fn latest_records(records: Vec<DistRecord>) -> Vec<DistRecord> {
     out
 }
 
-/// Key that puts similar blobs next to each other: extension, file name, project, path.
-fn similarity_key(row: &FileRow) -> (String, String, String, String) {
-    let inner = row.inner_path();
-    let name = inner.rsplit('/').next().unwrap_or(inner);
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    (ext, name.to_string(), row.project_name.clone(), inner.to_string())
+/// Order that puts similar blobs next to each other: extension (any case), file name,
+/// project, path. Compared in place: a key per blob would cost a shard's worth of strings.
+fn similarity_cmp(a: &FileRow, b: &FileRow) -> std::cmp::Ordering {
+    fn parts(row: &FileRow) -> (&str, &str, &str) {
+        let inner = row.inner_path();
+        let name = inner.rsplit('/').next().unwrap_or(inner);
+        (name.rsplit_once('.').map_or("", |(_, e)| e), name, inner)
+    }
+    let ((ea, na, ia), (eb, nb, ib)) = (parts(a), parts(b));
+    fn lower(e: &str) -> impl Iterator<Item = u8> + '_ {
+        e.bytes().map(|c| c.to_ascii_lowercase())
+    }
+    lower(ea).cmp(lower(eb)).then_with(|| na.cmp(nb)).then_with(|| a.project_name.cmp(&b.project_name)).then_with(|| ia.cmp(ib))
 }
 
 impl Corpus {
@@ -90,20 +97,24 @@ impl Corpus {
 
         // Blob order: the smallest similarity key of any row that refers to the blob, so the
         // order (and the pack) does not depend on the order distributions were added in.
-        let mut keys: HashMap<Oid, (String, String, String, String)> = HashMap::new();
-        for row in rows.iter().filter(|r| r.is_stored()) {
-            let k = similarity_key(row);
-            match keys.get_mut(&row.hash) {
-                Some(old) if *old <= k => {}
-                Some(old) => *old = k,
-                None => {
-                    keys.insert(row.hash, k);
-                }
+        let mut first: HashMap<Oid, u32> = HashMap::new();
+        for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.is_stored()) {
+            let at = first.entry(row.hash).or_insert(i as u32);
+            if similarity_cmp(row, &rows[*at as usize]).is_lt() {
+                *at = i as u32;
             }
         }
-        let mut order: Vec<(Oid, (String, String, String, String))> = keys.into_iter().collect();
-        order.sort_unstable_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+        let mut order: Vec<(Oid, u32)> = first.into_iter().collect();
+        order.sort_unstable_by(|a, b| similarity_cmp(&rows[a.1 as usize], &rows[b.1 as usize]).then(a.0.cmp(&b.0)));
+        let mut order: Vec<Oid> = order.into_iter().map(|(oid, _)| oid).collect();
         tracing::info!("seal: rows sorted and blobs ordered at {:?}", t0.elapsed());
+        // The tables are written and the rows let go before packing: the pack's buffers
+        // (frames in flight, one compressor per thread) and a shard's rows are never held at once.
+        write_files(&tmp_dir.join("files.parquet"), &rows)?;
+        write_releases(&tmp_dir.join("releases.parquet"), &releases)?;
+        let (files, stored_files, original_bytes) = (rows.len() as u64, rows.iter().filter(|r| r.is_stored()).count() as u64, rows.iter().map(|r| r.size).sum());
+        drop(rows);
+        tracing::info!("seal: parquet written at {:?}", t0.elapsed());
         // Format 2: blobs an earlier sealed shard stores are not packed again; the rows refer
         // to them there. Format 1 packs them all (reading from those shards what ingest, under
         // format 2, did not journal).
@@ -112,7 +123,7 @@ impl Corpus {
         let mut depends_on = BTreeSet::new();
         let mut foreign = 0u64;
         if v2 {
-            order.retain(|(oid, _)| match stored.locate(oid) {
+            order.retain(|oid| match stored.locate(oid) {
                 Some(n) => {
                     depends_on.insert(n);
                     foreign += 1;
@@ -121,13 +132,12 @@ impl Corpus {
                 None => true,
             });
         }
-        let locs: HashMap<Oid, _> = journal.blobs().map(|(o, l)| (*o, *l)).collect();
-        reporter.start("seal", order.len() as u64, order.iter().filter_map(|(o, _)| locs.get(o)).map(|l| u64::from(l.len)).sum());
+        reporter.start("seal", order.len() as u64, order.iter().filter_map(|o| journal.locate(o)).map(|l| u64::from(l.len)).sum());
         let opts = PackOptions { level: self.config.pack_level, frame_size: self.config.pack_frame_bytes as usize };
         let mut pack = PackWriter::create(&tmp_dir, opts)?;
-        for (oid, _) in &order {
-            let data = match locs.get(oid) {
-                Some(loc) => journal.read_at(loc)?,
+        for oid in &order {
+            let data = match journal.locate(oid) {
+                Some(loc) => journal.read_at(&loc)?,
                 None => match stored.locate(oid) {
                     Some(n) => self.read_sealed_blob(n, oid)?,
                     None => None,
@@ -140,9 +150,6 @@ impl Corpus {
         let stats = pack.finish()?;
         drop(order);
         tracing::info!("seal: pack written in {:?}", t0.elapsed());
-        write_files(&tmp_dir.join("files.parquet"), &rows)?;
-        write_releases(&tmp_dir.join("releases.parquet"), &releases)?;
-        tracing::info!("seal: parquet written at {:?}", t0.elapsed());
 
         let mut files_sha256 = BTreeMap::new();
         for name in SHARD_FILES {
@@ -162,14 +169,14 @@ impl Corpus {
             shard: shard.number,
             distributions: releases.len() as u64,
             failed_distributions: releases.iter().filter(|r| r.status == DistStatus::Failed).count() as u64,
-            files: rows.len() as u64,
-            stored_files: rows.iter().filter(|r| r.is_stored()).count() as u64,
+            files,
+            stored_files,
             unique_blobs: stats.blobs,
             foreign_blobs: v2.then_some(foreign),
             depends_on: v2.then(|| depends_on.into_iter().collect()),
             depends_on_info_hash,
             blob_bytes: stats.raw_bytes,
-            original_bytes: rows.iter().map(|r| r.size).sum(),
+            original_bytes,
             pack_bytes: stats.pack_bytes,
             first_upload: times.clone().min().map(format_time),
             last_upload: times.max().map(format_time),
@@ -203,4 +210,60 @@ impl Corpus {
 pub(crate) fn digest_file(path: &Path) -> Result<FileDigest, CoreError> {
     let (sha, size) = crate::sha256_file(path).map_err(|e| CoreError::io(path, e))?;
     Ok(FileDigest { size, sha256: hex::encode(sha) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pycorpus_catalog::{DistType, EntryType};
+
+    fn row(project: &str, release: &str, inner: &str) -> FileRow {
+        FileRow {
+            project_name: project.into(),
+            project_version: "1".into(),
+            project_release: release.into(),
+            uploaded_on: 0,
+            path: format!("packages/{project}/{release}/{inner}"),
+            archive_path: inner.into(),
+            size: 0,
+            hash: Oid::for_blob(inner.as_bytes()),
+            skip_reason: None,
+            lines: None,
+            repository: 1,
+            dist_sha256: String::new(),
+            dist_type: DistType::Sdist,
+            entry_type: EntryType::File,
+            link_target: None,
+        }
+    }
+
+    /// The order compared in place is the order of the owned key it replaced (so packs sealed
+    /// before and after have their blobs in the same order).
+    #[test]
+    fn similarity_order_is_extension_any_case_then_name_project_path() {
+        let rows = [
+            row("b", "b-1.tar.gz", "b-1/pkg/Setup.PY"),
+            row("a", "a-1.tar.gz", "a-1/pkg/setup.py"),
+            row("a", "a-1.tar.gz", "a-1/README"),
+            row("b", "b-1.tar.gz", "b-1/x/__init__.py"),
+            row("a", "a-1.tar.gz", "a-1/y/__init__.py"),
+            row("c", "c-1.tar.gz", "c-1/data.Json"),
+            row("a", "a-1.tar.gz", "a-1/z/__init__.py"),
+            row("a", "a-1.tar.gz", "a-1/.py"),
+        ];
+        let owned = |r: &FileRow| {
+            let inner = r.inner_path();
+            let name = inner.rsplit('/').next().unwrap_or(inner);
+            (name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default(), name.to_string(), r.project_name.clone(), inner.to_string())
+        };
+        for a in &rows {
+            for b in &rows {
+                assert_eq!(similarity_cmp(a, b), owned(a).cmp(&owned(b)), "{} vs {}", a.path, b.path);
+            }
+        }
+        let mut sorted: Vec<&FileRow> = rows.iter().collect();
+        sorted.sort_by(|a, b| similarity_cmp(a, b));
+        let got: Vec<&str> = sorted.iter().map(|r| r.inner_path()).collect();
+        assert_eq!(got, ["a-1/README", "c-1/data.Json", "a-1/.py", "b-1/pkg/Setup.PY", "a-1/y/__init__.py", "a-1/z/__init__.py", "b-1/x/__init__.py", "a-1/pkg/setup.py"]);
+    }
 }
