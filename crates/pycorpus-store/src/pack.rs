@@ -100,16 +100,20 @@ impl PackWriter {
         let pack_path = dir.join("blobs.pack");
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&pack_path).map_err(|e| StoreError::io(&pack_path, e))?);
         out.write_all(PACK_MAGIC).map_err(|e| StoreError::io(&pack_path, e))?;
-        // One batch in flight while the next fills: memory stays at two batches of frames.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+        // One batch compressed while the next fills (a rendezvous: no third batch waits in
+        // between), so memory stays at two batches of frames.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(0);
         let path = pack_path.clone();
         let level = opts.level;
         let worker = std::thread::Builder::new()
             .name("pack-compress".into())
             .spawn(move || {
+                // Compression contexts, reused from frame to frame and dropped with the writer:
+                // a level-10 context with a frame-sized window is ~21 MB, too much to make per frame.
+                let contexts: std::sync::Mutex<Vec<zstd::bulk::Compressor<'static>>> = std::sync::Mutex::new(Vec::new());
                 let mut w = Written { entries: Vec::new(), frames: Vec::new(), grams: Vec::new(), utf16: Vec::new(), pack_len: PACK_MAGIC.len() as u64 };
                 for batch in rx {
-                    let compressed: Vec<(std::io::Result<Vec<u8>>, Vec<u32>)> = batch.par_iter().map(|(raw, _)| (compress_frame(raw, level), crate::grams::trigrams_of(raw))).collect();
+                    let compressed: Vec<(std::io::Result<Vec<u8>>, Vec<u32>)> = batch.par_iter().map(|(raw, _)| (compress_frame(&contexts, raw, level), crate::grams::trigrams_of(raw))).collect();
                     for ((raw, entries), (c, grams)) in batch.into_iter().zip(compressed) {
                         let c = c.map_err(|e| StoreError::io(&path, e))?;
                         w.grams.push(grams);
@@ -143,6 +147,12 @@ impl PackWriter {
     pub fn add(&mut self, oid: Oid, data: &[u8]) -> Result<(), StoreError> {
         let len = u32::try_from(data.len()).map_err(|_| StoreError::TooLarge(data.len() as u64))?;
         self.current_entries.push((oid, self.current.len() as u32, len));
+        // A frame is allocated once at its size (growing by doubling would leave up to twice
+        // that in every frame held); a blob that crosses the end grows it by exactly itself.
+        if self.current.capacity() == 0 {
+            self.current.reserve_exact(self.opts.frame_size);
+        }
+        self.current.reserve_exact(data.len());
         self.current.extend_from_slice(data);
         self.raw_bytes += data.len() as u64;
         if self.current.len() >= self.opts.frame_size {
@@ -197,13 +207,28 @@ impl PackWriter {
     }
 }
 
-fn compress_frame(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
-    let mut c = zstd::bulk::Compressor::new(level)?;
+/// Compresses a frame with a context from `contexts` (made when none is free), put back after.
+fn compress_frame(contexts: &std::sync::Mutex<Vec<zstd::bulk::Compressor<'static>>>, raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    let free = contexts.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    let mut c = match free {
+        Some(c) => c,
+        None => zstd::bulk::Compressor::new(level)?,
+    };
+    let out = compress_with(&mut c, raw);
+    contexts.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+    out
+}
+
+fn compress_with(c: &mut zstd::bulk::Compressor<'static>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
     // A window as large as the frame lets repeats anywhere in it be found.
     let window = (usize::BITS - raw.len().max(1 << 10).leading_zeros()).clamp(10, 27);
     c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(window))?;
     c.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))?;
-    c.compress(raw)
+    // The output is allocated at zstd's bound (the frame's size): kept until the batch is
+    // written, a batch of them would hold that much again.
+    let mut out = c.compress(raw)?;
+    out.shrink_to_fit();
+    Ok(out)
 }
 
 fn write_idx(path: &Path, entries: &[IdxEntry], frames: &[(u64, u32, u32)]) -> Result<(), StoreError> {
