@@ -15,7 +15,7 @@ mod parquet_io;
 mod scan;
 
 pub use filter::{parse_date, Filter, FilterError, FilterSpec, ProjectMatcher};
-pub use parquet_io::{files_schema, read_files, read_releases, write_files, write_releases, CatalogError, FilesBatcher, FILES_COLUMNS};
+pub use parquet_io::{files_schema, read_files, read_releases, write_files, write_releases, CatalogError, FilesBatcher, FilesWriter, FILES_COLUMNS};
 pub use scan::{scan_file_views, scan_files, RowView, ScanStats};
 
 /// Column types of a row, for crates that build or read rows without the archive readers.

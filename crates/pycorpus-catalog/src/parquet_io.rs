@@ -197,6 +197,57 @@ pub(crate) fn write_files_grouped(path: &Path, rows: &[FileRow], group_rows: usi
     write_batches(path, files_schema(), props(&["path", "archive_path"], group_rows), rows.len(), group_rows, |r| files_columns(&rows[r]))
 }
 
+/// `files.parquet` written a row group at a time from rows handed over in their final order,
+/// so that a writer (seal) never holds a whole shard's rows; the same bytes as
+/// [`write_files`] of the same rows.
+pub struct FilesWriter {
+    path: PathBuf,
+    w: ArrowWriter<File>,
+    rows: Vec<FileRow>,
+    group_rows: usize,
+    written: bool,
+}
+
+impl FilesWriter {
+    /// Creates the file.
+    pub fn create(path: &Path) -> Result<FilesWriter, CatalogError> {
+        FilesWriter::grouped(path, ROW_GROUP_ROWS)
+    }
+
+    fn grouped(path: &Path, group_rows: usize) -> Result<FilesWriter, CatalogError> {
+        let file = File::create(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
+        let w = ArrowWriter::try_new(file, files_schema(), Some(props(&["path", "archive_path"], group_rows))).map_err(|e| fmt_err(path, e))?;
+        Ok(FilesWriter { path: path.to_path_buf(), w, rows: Vec::with_capacity(group_rows.min(1 << 16)), group_rows, written: false })
+    }
+
+    /// Takes the next row.
+    pub fn push(&mut self, row: FileRow) -> Result<(), CatalogError> {
+        self.rows.push(row);
+        if self.rows.len() == self.group_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), CatalogError> {
+        let rb = RecordBatch::try_new(files_schema(), files_columns(&self.rows)).map_err(|e| fmt_err(&self.path, e))?;
+        self.w.write(&rb).map_err(|e| fmt_err(&self.path, e))?;
+        self.rows.clear();
+        self.written = true;
+        Ok(())
+    }
+
+    /// Writes the last rows (an empty file has one empty batch, as [`write_files`] writes)
+    /// and syncs the file.
+    pub fn finish(mut self) -> Result<(), CatalogError> {
+        if !self.rows.is_empty() || !self.written {
+            self.flush()?;
+        }
+        let file = self.w.into_inner().map_err(|e| fmt_err(&self.path, e))?;
+        file.sync_all().map_err(|e| CatalogError::Io { path: self.path.clone(), source: e })
+    }
+}
+
 /// Rows turned into Arrow batches with `files.parquet`'s schema as they come, a row group's
 /// worth each: what a file of them would hold, without the file (the Python module hands them
 /// to pyarrow in memory). Only one batch's rows are held as [`FileRow`]s at a time, so a large
@@ -544,6 +595,32 @@ mod tests {
             for (x, y) in a.columns().iter().zip(b.columns()) {
                 assert_eq!(x.to_data(), y.to_data());
             }
+        }
+    }
+
+    #[test]
+    fn files_writer_writes_the_bytes_write_files_does() {
+        let rel = crate::test_release("p", 1_700_000_000_000_000);
+        let rows = |n: u32| -> Vec<FileRow> {
+            (0..n)
+                .map(|i| {
+                    let path = format!("p-1.0/m{i:06}.py");
+                    let e = FileEntry { path: path.clone(), archive_path: path, size: u64::from(i), hash: Oid::for_blob(&i.to_le_bytes()), skip_reason: None, lines: Some(i as u64), entry_type: EntryType::File, link_target: None };
+                    FileRow::new(&rel, &e)
+                })
+                .collect()
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        for n in [0, 1, 999, 1000, 2500] {
+            let (a, b) = (dir.path().join(format!("a{n}.parquet")), dir.path().join(format!("b{n}.parquet")));
+            write_files_grouped(&a, &rows(n), 1000).expect("write");
+            let mut w = FilesWriter::grouped(&b, 1000).expect("create");
+            for r in rows(n) {
+                w.push(r).expect("push");
+            }
+            w.finish().expect("finish");
+            assert_eq!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"), "{n} rows");
+            assert_eq!(read_files(&b).expect("read").len(), n as usize);
         }
     }
 }

@@ -8,10 +8,11 @@ use crate::corpus::{journal_records, shard_name};
 use crate::infohash;
 use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, OPTIONAL_SHARD_FILES, SHARD_FILES};
 use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
-use pycorpus_catalog::{format_time, write_files, write_releases, DistRecord, DistStatus, FileRow, Release};
+use pycorpus_catalog::{format_time, write_releases, DistRecord, DistStatus, FileRow, FilesWriter, Release};
+use pycorpus_spill::{Key, Sorter};
 use pycorpus_store::{Journal, Oid, PackOptions, PackWriter};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 /// What [`Corpus::seal`] wrote.
@@ -40,19 +41,14 @@ pub(crate) fn latest_records(records: Vec<DistRecord>) -> Vec<DistRecord> {
     out
 }
 
-/// Order that puts similar blobs next to each other: extension (any case), file name,
-/// project, path. Compared in place: a key per blob would cost a shard's worth of strings.
-fn similarity_cmp(a: &FileRow, b: &FileRow) -> std::cmp::Ordering {
-    fn parts(row: &FileRow) -> (&str, &str, &str) {
-        let inner = row.inner_path();
-        let name = inner.rsplit('/').next().unwrap_or(inner);
-        (name.rsplit_once('.').map_or("", |(_, e)| e), name, inner)
-    }
-    let ((ea, na, ia), (eb, nb, ib)) = (parts(a), parts(b));
-    fn lower(e: &str) -> impl Iterator<Item = u8> + '_ {
-        e.bytes().map(|c| c.to_ascii_lowercase())
-    }
-    lower(ea).cmp(lower(eb)).then_with(|| na.cmp(nb)).then_with(|| a.project_name.cmp(&b.project_name)).then_with(|| ia.cmp(ib))
+/// Sets `key` to the key that puts similar blobs next to each other, then the blob's id:
+/// extension (any case), file name, project, path.
+fn similarity_key(key: &mut Key, row: &FileRow) {
+    let inner = row.inner_path();
+    let name = inner.rsplit('/').next().unwrap_or(inner);
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    key.0.clear();
+    key.str(&ext).str(name).str(&row.project_name).str(inner).bytes(&row.hash.0);
 }
 
 impl Corpus {
@@ -66,9 +62,23 @@ impl Corpus {
     pub(crate) fn seal_shard(&mut self, shard: &ShardInfo, reporter: &dyn Reporter) -> Result<Option<SealSummary>, CoreError> {
         let journal_path = shard.dir.join("journal.log");
         let (journal, rec) = Journal::open(&journal_path, self.config.durable)?;
-        let records = latest_records(journal_records(shard.number, &journal, &rec.commits).collect::<Result<_, _>>()?);
-        drop(rec);
-        if records.is_empty() {
+        // The latest record of each distribution (see `latest_records`): its release is kept,
+        // its rows stay in the journal until they are written.
+        let mut dists: Vec<(Release, usize)> = Vec::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
+        for (i, r) in journal_records(shard.number, &journal, &rec.commits).enumerate() {
+            let release = r?.release;
+            match at.get(&release.dist_sha256) {
+                Some(&k) if dists[k].0.status == DistStatus::Failed => dists[k] = (release, i),
+                Some(_) => {}
+                None => {
+                    at.insert(release.dist_sha256.clone(), dists.len());
+                    dists.push((release, i));
+                }
+            }
+        }
+        drop(at);
+        if dists.is_empty() {
             drop(journal);
             std::fs::remove_dir_all(&shard.dir).map_err(|e| CoreError::io(&shard.dir, e))?;
             return Ok(None);
@@ -81,40 +91,55 @@ impl Corpus {
         }
         std::fs::create_dir_all(&tmp_dir).map_err(|e| CoreError::io(&tmp_dir, e))?;
 
-        let mut releases: Vec<Release> = Vec::with_capacity(records.len());
-        let mut rows: Vec<FileRow> = Vec::new();
-        for r in records {
-            for f in &r.files {
-                rows.push(FileRow::new(&r.release, f));
+        // files.parquet in (project, version, release, path) order, a distribution at a time
+        // (those sharing a release name together), each row's similarity key to a sorter that
+        // spills past its budget: a shard's rows are never all in memory.
+        let same = |a: &Release, b: &Release| (&a.project_name, &a.project_version, &a.project_release) == (&b.project_name, &b.project_version, &b.project_release);
+        dists.sort_by(|(a, _), (b, _)| (&a.project_name, &a.project_version, &a.project_release, &a.dist_sha256).cmp(&(&b.project_name, &b.project_version, &b.project_release, &b.dist_sha256)));
+        let tmp = self.tmp_dir();
+        std::fs::create_dir_all(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
+        let mut similar = Sorter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX));
+        let mut files_out = FilesWriter::create(&tmp_dir.join("files.parquet"))?;
+        let (mut files, mut stored_files, mut original_bytes) = (0u64, 0u64, 0u64);
+        let mut key = Key::new();
+        for group in dists.chunk_by(|(a, _), (b, _)| same(a, b)) {
+            let mut rows = Vec::new();
+            for (release, commit) in group {
+                for r in journal_records(shard.number, &journal, &rec.commits[*commit..=*commit]) {
+                    rows.extend(r?.files.iter().map(|f| FileRow::new(release, f)));
+                }
             }
-            releases.push(r.release);
-        }
-        rows.sort_unstable_by(|a, b| {
-            (&a.project_name, &a.project_version, &a.project_release, &a.path, &a.archive_path)
-                .cmp(&(&b.project_name, &b.project_version, &b.project_release, &b.path, &b.archive_path))
-        });
-        releases.sort_by(|a, b| (&a.project_name, &a.project_version, &a.project_release).cmp(&(&b.project_name, &b.project_version, &b.project_release)));
-
-        // Blob order: the smallest similarity key of any row that refers to the blob, so the
-        // order (and the pack) does not depend on the order distributions were added in.
-        let mut first: HashMap<Oid, u32> = HashMap::new();
-        for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.is_stored()) {
-            let at = first.entry(row.hash).or_insert(i as u32);
-            if similarity_cmp(row, &rows[*at as usize]).is_lt() {
-                *at = i as u32;
+            rows.sort_by(|a, b| (&a.path, &a.archive_path).cmp(&(&b.path, &b.archive_path)));
+            for row in rows {
+                files += 1;
+                original_bytes += row.size;
+                if row.is_stored() {
+                    stored_files += 1;
+                    similarity_key(&mut key, &row);
+                    similar.push(&key.0, &[]).map_err(|e| CoreError::io(&tmp, e))?;
+                }
+                files_out.push(row)?;
             }
         }
-        let mut order: Vec<(Oid, u32)> = first.into_iter().collect();
-        order.sort_unstable_by(|a, b| similarity_cmp(&rows[a.1 as usize], &rows[b.1 as usize]).then(a.0.cmp(&b.0)));
-        let mut order: Vec<Oid> = order.into_iter().map(|(oid, _)| oid).collect();
-        tracing::info!("seal: rows sorted and blobs ordered at {:?}", t0.elapsed());
-        // The tables are written and the rows let go before packing: the pack's buffers
-        // (frames in flight, one compressor per thread) and a shard's rows are never held at once.
-        write_files(&tmp_dir.join("files.parquet"), &rows)?;
+        files_out.finish()?;
+        drop(rec);
+        let releases: Vec<Release> = dists.into_iter().map(|(r, _)| r).collect();
         write_releases(&tmp_dir.join("releases.parquet"), &releases)?;
-        let (files, stored_files, original_bytes) = (rows.len() as u64, rows.iter().filter(|r| r.is_stored()).count() as u64, rows.iter().map(|r| r.size).sum());
-        drop(rows);
         tracing::info!("seal: parquet written at {:?}", t0.elapsed());
+        // Blob order: the smallest similarity key of any row that refers to the blob (the
+        // first time a blob comes out of the sorted keys), so the order (and the pack) does
+        // not depend on the order distributions were added in.
+        let mut order: Vec<Oid> = Vec::new();
+        let mut seen: HashSet<Oid> = HashSet::new();
+        let mut sorted = similar.finish().map_err(|e| CoreError::io(&tmp, e))?;
+        while let Some((k, _)) = sorted.next().map_err(|e| CoreError::io(&tmp, e))? {
+            let oid = k.get(k.len().saturating_sub(20)..).and_then(|b| Oid::from_slice(b)).ok_or_else(|| CoreError::Invalid(format!("a spilled file under {} is damaged", tmp.display())))?;
+            if seen.insert(oid) {
+                order.push(oid);
+            }
+        }
+        drop((sorted, seen));
+        tracing::info!("seal: blobs ordered at {:?}", t0.elapsed());
         // Format 2: blobs an earlier sealed shard stores are not packed again; the rows refer
         // to them there. Format 1 packs them all (reading from those shards what ingest, under
         // format 2, did not journal).
@@ -237,10 +262,10 @@ mod tests {
         }
     }
 
-    /// The order compared in place is the order of the owned key it replaced (so packs sealed
-    /// before and after have their blobs in the same order).
+    /// The keys' byte order is the order of the tuple (extension lowercased, name, project,
+    /// path, id) that seal has always packed blobs in, so packs sealed before and after agree.
     #[test]
-    fn similarity_order_is_extension_any_case_then_name_project_path() {
+    fn similarity_keys_sort_by_extension_any_case_then_name_project_path() {
         let rows = [
             row("b", "b-1.tar.gz", "b-1/pkg/Setup.PY"),
             row("a", "a-1.tar.gz", "a-1/pkg/setup.py"),
@@ -250,20 +275,26 @@ mod tests {
             row("c", "c-1.tar.gz", "c-1/data.Json"),
             row("a", "a-1.tar.gz", "a-1/z/__init__.py"),
             row("a", "a-1.tar.gz", "a-1/.py"),
+            row("a", "a-1.tar.gz", "a-1/nul\0.py"),
         ];
         let owned = |r: &FileRow| {
             let inner = r.inner_path();
             let name = inner.rsplit('/').next().unwrap_or(inner);
-            (name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default(), name.to_string(), r.project_name.clone(), inner.to_string())
+            (name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default(), name.to_string(), r.project_name.clone(), inner.to_string(), r.hash)
+        };
+        let key = |r: &FileRow| {
+            let mut k = Key::new();
+            similarity_key(&mut k, r);
+            k.0
         };
         for a in &rows {
             for b in &rows {
-                assert_eq!(similarity_cmp(a, b), owned(a).cmp(&owned(b)), "{} vs {}", a.path, b.path);
+                assert_eq!(key(a).cmp(&key(b)), owned(a).cmp(&owned(b)), "{} vs {}", a.path, b.path);
             }
         }
         let mut sorted: Vec<&FileRow> = rows.iter().collect();
-        sorted.sort_by(|a, b| similarity_cmp(a, b));
+        sorted.sort_by_key(|r| key(r));
         let got: Vec<&str> = sorted.iter().map(|r| r.inner_path()).collect();
-        assert_eq!(got, ["a-1/README", "c-1/data.Json", "a-1/.py", "b-1/pkg/Setup.PY", "a-1/y/__init__.py", "a-1/z/__init__.py", "b-1/x/__init__.py", "a-1/pkg/setup.py"]);
+        assert_eq!(got, ["a-1/README", "c-1/data.Json", "a-1/.py", "b-1/pkg/Setup.PY", "a-1/y/__init__.py", "a-1/z/__init__.py", "b-1/x/__init__.py", "a-1/nul\0.py", "a-1/pkg/setup.py"]);
     }
 }

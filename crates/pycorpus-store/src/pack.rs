@@ -167,7 +167,8 @@ impl PackWriter {
             let entries = std::mem::take(&mut self.current_entries);
             self.pending.push((frame, entries));
         }
-        if self.pending.len() >= 2 * rayon::current_num_threads().max(2) {
+        // A batch is a frame per thread: compressed side by side while the next one fills.
+        if self.pending.len() >= rayon::current_num_threads().max(2) {
             self.send_pending()?;
         }
         Ok(())
