@@ -143,19 +143,10 @@ impl Client {
 
     /// GETs a page with `Accept: accept`. 404 and other non-retryable statuses are errors.
     pub fn get(&self, url: &str, accept: &str) -> Result<Page, IndexError> {
-        self.with_retries(url, |_| {
-            let resp = self.http.get(url).header(reqwest::header::ACCEPT, accept).send().map_err(|e| Step::Retry(None, e.to_string()))?;
-            let status = resp.status().as_u16();
-            if retryable(status) {
-                return Err(Step::Retry(retry_after(&resp), format!("HTTP {status}")));
-            }
-            if !resp.status().is_success() {
-                return Err(Step::Fail(IndexError::Status { url: url.to_string(), status }));
-            }
-            let final_url = resp.url().to_string();
-            let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-            let body = resp.text().map_err(|e| Step::Retry(None, format!("reading the body: {e}")))?;
-            Ok(Page { url: final_url, content_type, body })
+        self.get_streamed(url, accept, |head, body| {
+            let mut bytes = Vec::new();
+            body.read_to_end(&mut bytes).map_err(|e| IndexError::Network { url: url.to_string(), message: format!("reading the body: {e}") })?;
+            Ok(Page { url: head.url.clone(), content_type: head.content_type.clone(), body: String::from_utf8_lossy(&bytes).into_owned() })
         })
     }
 
