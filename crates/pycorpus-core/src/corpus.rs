@@ -1,7 +1,7 @@
 //! Opening a corpus folder: layout, the writer lock, and recovery after a crash.
 
 use crate::{manifest::Manifest, sync_dir, Config, CoreError, State};
-use pycorpus_catalog::{read_releases, DistRecord};
+use pycorpus_catalog::{read_releases, DistRecord, Release};
 use pycorpus_store::{Journal, JournalCommit};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -189,10 +189,10 @@ impl Corpus {
             match s.kind {
                 ShardKind::Open => {
                     let Some((journal, rec)) = read_journal(&s.dir)? else {
-                        state.replace_shard(s.number, std::iter::empty::<Result<pycorpus_catalog::Release, CoreError>>())?;
+                        state.replace_shard(s.number, std::iter::empty::<Result<Release, CoreError>>())?;
                         continue;
                     };
-                    state.replace_shard(s.number, journal_records(s.number, &journal, &rec.commits).map(|r| r.map(|r| r.release)))?;
+                    state.replace_shard(s.number, rec.commits.iter().map(|c| journal_release(s.number, &journal, c)))?;
                 }
                 ShardKind::Sealed => {
                     let Ok(m) = read_manifest(&s.dir) else { continue };
@@ -223,10 +223,25 @@ pub(crate) fn read_journal(dir: &Path) -> Result<Option<(Journal, pycorpus_store
 /// Reads and parses a journal's commit records one at a time, so that a reader of a full
 /// open shard holds one distribution's rows, not the shard's.
 pub(crate) fn journal_records<'a>(shard: u32, journal: &'a Journal, commits: &'a [JournalCommit]) -> impl Iterator<Item = Result<DistRecord, CoreError>> + 'a {
-    commits.iter().map(move |c| {
-        let payload = journal.read_commit(c)?;
-        serde_json::from_slice(&payload).map_err(|e| CoreError::Corrupt { shard, message: format!("unreadable commit record: {e}") })
-    })
+    commits.iter().map(move |c| journal_record(shard, journal, c))
+}
+
+/// Reads and parses one commit record.
+pub(crate) fn journal_record(shard: u32, journal: &Journal, commit: &JournalCommit) -> Result<DistRecord, CoreError> {
+    decode_commit(shard, &journal.read_commit(commit)?)
+}
+
+/// Reads one commit record's distribution only: its file rows are parsed past, not built.
+pub(crate) fn journal_release(shard: u32, journal: &Journal, commit: &JournalCommit) -> Result<Release, CoreError> {
+    #[derive(serde::Deserialize)]
+    struct ReleaseOnly {
+        release: Release,
+    }
+    decode_commit::<ReleaseOnly>(shard, &journal.read_commit(commit)?).map(|r| r.release)
+}
+
+fn decode_commit<T: serde::de::DeserializeOwned>(shard: u32, payload: &[u8]) -> Result<T, CoreError> {
+    serde_json::from_slice(payload).map_err(|e| CoreError::Corrupt { shard, message: format!("unreadable commit record: {e}") })
 }
 
 /// Reads a sealed shard's manifest.

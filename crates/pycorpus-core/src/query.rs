@@ -2,7 +2,7 @@
 
 use crate::corpus::{journal_records, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
-use crate::seal::{digest_file, latest_records};
+use crate::seal::{digest_file, latest};
 use crate::{BlobLocator, Corpus, CoreError, Reporter, ShardInfo, ShardKind};
 use pycorpus_catalog::{format_time, parse_date, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
 use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
@@ -90,7 +90,7 @@ pub fn shard_releases(shard: &ShardInfo) -> Result<Vec<Release>, CoreError> {
 /// The records of an open shard, read without changing anything; `None` while it is empty.
 fn open_records(shard: &ShardInfo) -> Result<Option<(Journal, Vec<DistRecord>, u64)>, CoreError> {
     let Some((journal, rec)) = read_journal(&shard.dir)? else { return Ok(None) };
-    let records = latest_records(journal_records(shard.number, &journal, &rec.commits).collect::<Result<_, _>>()?);
+    let records = latest(journal_records(shard.number, &journal, &rec.commits), |r| &r.release)?;
     Ok(Some((journal, records, rec.truncated_bytes)))
 }
 

@@ -4,13 +4,13 @@
 //! then is `<NNNNNN>.open/` removed. A crash at any step leaves either the journal (the seal
 //! runs again) or the finished shard (the journal is removed on the next open).
 
-use crate::corpus::{journal_records, shard_name};
+use crate::corpus::{journal_record, journal_release, shard_name};
 use crate::infohash;
 use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, OPTIONAL_SHARD_FILES, SHARD_FILES};
 use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
-use pycorpus_catalog::{format_time, write_releases, DistRecord, DistStatus, FileRow, FilesWriter, Release};
+use pycorpus_catalog::{format_time, write_releases, DistStatus, FileRow, FilesWriter, Release};
 use pycorpus_spill::{Key, Sorter};
-use pycorpus_store::{Journal, Oid, PackOptions, PackWriter};
+use pycorpus_store::{Journal, JournalCommit, Oid, PackOptions, PackWriter};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -24,21 +24,23 @@ pub struct SealSummary {
     pub manifest: Manifest,
 }
 
-/// The latest record of each distribution: a later successful read replaces an earlier failure.
-pub(crate) fn latest_records(records: Vec<DistRecord>) -> Vec<DistRecord> {
+/// The latest record of each distribution, in the order first seen: a later successful read
+/// replaces an earlier failure. `release` finds an item's distribution.
+pub(crate) fn latest<T>(items: impl IntoIterator<Item = Result<T, CoreError>>, release: impl Fn(&T) -> &Release) -> Result<Vec<T>, CoreError> {
     let mut at: HashMap<String, usize> = HashMap::new();
-    let mut out: Vec<DistRecord> = Vec::with_capacity(records.len());
-    for r in records {
-        match at.get(&r.release.dist_sha256) {
-            Some(&i) if out[i].release.status == DistStatus::Failed => out[i] = r,
+    let mut out: Vec<T> = Vec::new();
+    for item in items {
+        let item = item?;
+        match at.get(&release(&item).dist_sha256) {
+            Some(&i) if release(&out[i]).status == DistStatus::Failed => out[i] = item,
             Some(_) => {}
             None => {
-                at.insert(r.release.dist_sha256.clone(), out.len());
-                out.push(r);
+                at.insert(release(&item).dist_sha256.clone(), out.len());
+                out.push(item);
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Sets `key` to the key that puts similar blobs next to each other, then the blob's id:
@@ -64,20 +66,7 @@ impl Corpus {
         let (journal, rec) = Journal::open(&journal_path, self.config.durable)?;
         // The latest record of each distribution (see `latest_records`): its release is kept,
         // its rows stay in the journal until they are written.
-        let mut dists: Vec<(Release, usize)> = Vec::new();
-        let mut at: HashMap<String, usize> = HashMap::new();
-        for (i, r) in journal_records(shard.number, &journal, &rec.commits).enumerate() {
-            let release = r?.release;
-            match at.get(&release.dist_sha256) {
-                Some(&k) if dists[k].0.status == DistStatus::Failed => dists[k] = (release, i),
-                Some(_) => {}
-                None => {
-                    at.insert(release.dist_sha256.clone(), dists.len());
-                    dists.push((release, i));
-                }
-            }
-        }
-        drop(at);
+        let mut dists: Vec<(Release, &JournalCommit)> = latest(rec.commits.iter().map(|c| journal_release(shard.number, &journal, c).map(|r| (r, c))), |(r, _)| r)?;
         if dists.is_empty() {
             drop(journal);
             std::fs::remove_dir_all(&shard.dir).map_err(|e| CoreError::io(&shard.dir, e))?;
@@ -105,9 +94,7 @@ impl Corpus {
         for group in dists.chunk_by(|(a, _), (b, _)| same(a, b)) {
             let mut rows = Vec::new();
             for (release, commit) in group {
-                for r in journal_records(shard.number, &journal, &rec.commits[*commit..=*commit]) {
-                    rows.extend(r?.files.iter().map(|f| FileRow::new(release, f)));
-                }
+                rows.extend(journal_record(shard.number, &journal, commit)?.files.iter().map(|f| FileRow::new(release, f)));
             }
             rows.sort_by(|a, b| (&a.path, &a.archive_path).cmp(&(&b.path, &b.archive_path)));
             for row in rows {
@@ -122,7 +109,6 @@ impl Corpus {
             }
         }
         files_out.finish()?;
-        drop(rec);
         let releases: Vec<Release> = dists.into_iter().map(|(r, _)| r).collect();
         write_releases(&tmp_dir.join("releases.parquet"), &releases)?;
         tracing::info!("seal: parquet written at {:?}", t0.elapsed());

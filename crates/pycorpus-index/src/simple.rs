@@ -440,6 +440,10 @@ mod tests {
         assert_eq!(seen, 2);
         // a page of megabytes with no link in it: nothing listed, memory stays bounded
         assert!(html_root(&vec![b'x'; 3 << 20], 65_536).is_empty());
+        // what is dropped is only text no link ends in: links after it are still read
+        let mut late = vec![b'x'; 3 << 20];
+        late.extend_from_slice(b"<a href='/simple/late/'>late</a><A HREF=x>last</A>");
+        assert_eq!(html_root(&late, 65_536), ["late", "last"]);
     }
 
     #[test]
