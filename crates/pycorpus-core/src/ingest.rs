@@ -409,9 +409,55 @@ fn next_item(ctx: &Ctx<'_>) -> Option<IngestItem> {
     }
 }
 
+/// What a worker reuses from one distribution to the next: the entry buffer, a compression
+/// context and its output buffer. A context made per blob allocated and freed about a
+/// megabyte each time, which the allocator kept resident for a while on every worker.
+#[derive(Default)]
+struct Scratch {
+    buf: Vec<u8>,
+    journal: JournalCompressor,
+}
+
+/// Compresses blobs for the journal with one context.
+#[derive(Default)]
+struct JournalCompressor {
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+    out: Vec<u8>,
+}
+
+/// Buffers over this size are let go after the distribution that needed them.
+const SCRATCH_KEEP: usize = 256 << 10;
+
+impl JournalCompressor {
+    /// `data` compressed, in a vector of its exact size.
+    fn compress(&mut self, data: &[u8]) -> io::Result<Vec<u8>> {
+        let zstd = match &mut self.zstd {
+            Some(z) => z,
+            None => self.zstd.insert(zstd::bulk::Compressor::new(1)?),
+        };
+        self.out.clear();
+        self.out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        zstd.compress_to_buffer(data, &mut self.out)?;
+        Ok(self.out.as_slice().to_vec())
+    }
+}
+
+impl Scratch {
+    fn trim(&mut self) {
+        for b in [&mut self.buf, &mut self.journal.out] {
+            if b.capacity() > SCRATCH_KEEP {
+                *b = Vec::new();
+            }
+        }
+    }
+}
+
 fn worker(ctx: &Ctx<'_>, tx: &Sender<Msg>) {
+    let mut scratch = Scratch::default();
     while let Some(item) = next_item(ctx) {
-        match ingest_one(ctx, &item, tx) {
+        let msg = ingest_one(ctx, &item, tx, &mut scratch);
+        scratch.trim();
+        match msg {
             Some(msg) => {
                 if tx.send(msg).is_err() {
                     break;
@@ -423,7 +469,7 @@ fn worker(ctx: &Ctx<'_>, tx: &Sender<Msg>) {
 }
 
 /// Reads one distribution; `None` when the writer has gone away.
-fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg> {
+fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut Scratch) -> Option<Msg> {
     let fail = |bytes, reason: String| Some(Msg::Skipped { bytes, failure: Some(Failure { file: item.file_name.clone(), reason }), item: item.clone() });
     let (sha, size) = match crate::sha256_file(&item.path) {
         Ok(x) => x,
@@ -450,7 +496,6 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
     let mut metadata: Option<Metadata> = None;
     let mut conda_index = false;
     let mut writer_gone = false;
-    let mut buf = Vec::new();
     let result = read_archive(&item.path, &ctx.limits, &mut |entry, reader| {
         let archive_path = escape_name(&entry.name);
         let path = normalize_path(&entry.name).unwrap_or_else(|| "_".to_string());
@@ -459,7 +504,8 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
                 (Oid::NULL, entry.size, Some(pycorpus_archive::SkipReason::TooLarge), None, EntryType::File, None)
             }
             EntryKind::File => {
-                let (oid, probe, kept) = read_entry(reader, entry.size, &mut buf)?;
+                let (oid, probe, kept) = read_entry(reader, entry.size, &mut scratch.buf)?;
+                let buf = &scratch.buf;
                 let skip = classify(&path, &probe);
                 if kept {
                     // Marked known only once sent: a commit that relies on the mark then
@@ -467,7 +513,7 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>) -> Option<Msg>
                     // blob; the journal keeps one.
                     let stored = || ctx.stored.as_ref().is_some_and(|s| s.locate(&oid).is_some());
                     if skip.is_none() && !ctx.known_blobs.lock().expect("lock").contains(&oid) && !stored() {
-                        let data = zstd::bulk::compress(&buf, 1)?;
+                        let data = scratch.journal.compress(buf)?;
                         if tx.send(Msg::Blob { oid, len: buf.len() as u32, data }).is_err() {
                             writer_gone = true;
                             return Err(ArchiveError::abort());

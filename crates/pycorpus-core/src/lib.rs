@@ -137,7 +137,7 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 256 << 10];
     let mut n = 0u64;
     loop {
         match f.read(&mut buf)? {

@@ -276,7 +276,7 @@ fn open_part(part: &Path) -> std::io::Result<(File, Sha256, u64)> {
     let mut sha = Sha256::new();
     let mut have = 0u64;
     if let Ok(mut f) = File::open(part) {
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; 256 << 10];
         loop {
             let n = f.read(&mut buf)?;
             if n == 0 {
