@@ -10,7 +10,10 @@ as a subprocess of the pycorpus binary, measured with os.wait4 (wall time, CPU t
     grep (a rare literal, a common literal, a regex), ls with a filter, stream --ext py,
     iter_files through the Python module, then a second sync --all after 1 % of the projects
     publish a new release (sync2, rated per GB of new archives), and a third with nothing new
-    (sync3: what listing the unchanged projects costs, per thousand projects).
+    (sync3: what listing the unchanged projects costs, per thousand projects); last, add-fixed
+    and seal-fixed: a small batch of its own seed (0.1 x the unit, the same at every scale) added
+    to and sealed in each corpus, the same work in corpora of different sizes (sync2's batch and
+    seal's leftover shard grow with the scale, so their peaks compare batches, not corpora).
 
     python3 bench/scale.py                          # scales 1,4,16,32 with the release binary
     python3 bench/scale.py --quick --bin target/debug/pycorpus   # 1x, 2x of 100,000 rows
@@ -106,7 +109,14 @@ T_END = 1767139200  # 2025-12-31
 T_PHASE2 = 1768435200  # 2026-01-15: the "second sync" releases
 MAX_RELEASES = 300
 REQUIRED_STEPS = ("init", "sync", "seal")
-OPTIONAL_STEPS = ("status", "verify", "analyze", "report", "export", "grep-rare", "grep-common", "grep-regex", "ls", "stream", "iter_files", "sync2", "sync3")
+OPTIONAL_STEPS = ("status", "verify", "analyze", "report", "export", "grep-rare", "grep-common", "grep-regex", "ls", "stream", "iter_files", "sync2", "sync3",
+                  "add-fixed", "seal-fixed")
+# The fixed batch: a small site of its own seed, the same at every scale (same templates, unit and
+# seed), added and sealed into each corpus last: equal work in corpora of different sizes. sync2's
+# new releases and seal's leftover shard grow with the scale (more and larger distributions, a
+# fuller last shard), so their peaks compare batches, not corpora; these two steps compare corpora.
+FIXED_BATCH_SCALE = 0.1
+FIXED_BATCH_SEED = "fixed-batch"
 STEP_GROUPS = {"grep": ("grep-rare", "grep-common", "grep-regex")}
 FLAT_MEMORY_STEPS = ("export", "report", "stream")
 
@@ -1026,11 +1036,12 @@ def ensure_space(work, need, keep=(), log=print):
     return _free_bytes(work) >= need
 
 
-def generate_site(source, work, scale, unit_rows, seed=1, churn=0.03, level=3, jobs=2, corpus_factor=0.3, log=print, pool=None):
+def generate_site(source, work, scale, unit_rows, seed=1, churn=0.03, level=3, jobs=2, corpus_factor=0.3, log=print, pool=None, keep=()):
     """Generates (or finds in the cache) the site of `scale` x `unit_rows` file rows. Returns
     a Site. Refuses (SystemExit) when the disk cannot hold the archives and the corpus.
     `pool`: the templates of `source`, when the caller has read them already (a run reads them
-    once, so that every scale is made of the same files even if the source changes meanwhile)."""
+    once, so that every scale is made of the same files even if the source changes meanwhile).
+    `keep`: other cached sites that freeing disk space must not remove."""
     pool = pool or build_templates(source, work, jobs=jobs, log=log)
     target = int(round(scale * unit_rows))
     fp = site_fingerprint(pool.fingerprint, scale, unit_rows, seed, churn, level)
@@ -1040,7 +1051,7 @@ def generate_site(source, work, scale, unit_rows, seed=1, churn=0.03, level=3, j
         s = Site(site)
         m = s.manifest
         log("site %gx: cached in %s (%s rows, %.2f GB of archives)" % (scale, site, format(m["rows"], ","), m["archive_bytes"] / 1e9))
-        if not ensure_space(work, int(m["archive_bytes"] * corpus_factor) + (1 << 30), keep=(site,), log=log):
+        if not ensure_space(work, int(m["archive_bytes"] * corpus_factor) + (1 << 30), keep=(site,) + tuple(keep), log=log):
             raise SystemExit("not enough free disk space for the corpus of %gx: need ~%.1f GB free under %s" % (scale, (m["archive_bytes"] * corpus_factor + 2**30) / 1e9, work))
         return s
     # the estimate from a plan of at most 200,000 rows (the same per row), before the full plan
@@ -1049,7 +1060,7 @@ def generate_site(source, work, scale, unit_rows, seed=1, churn=0.03, level=3, j
     need = int(est * (1 + corpus_factor)) + (1 << 30)
     log("site %gx: %s rows; estimated %.1f GB of archives, %.1f GB free needed with the corpus (free now: %.1f GB)"
         % (scale, format(target, ","), est / 1e9, need / 1e9, _free_bytes(work) / 1e9))
-    if not ensure_space(work, need, keep=(site,), log=log):
+    if not ensure_space(work, need, keep=(site,) + tuple(keep), log=log):
         raise SystemExit("refusing to generate %gx: it needs about %.1f GB free under %s (archives %.1f GB + corpus), only %.1f GB are free. "
                          "Free some space or pass a smaller --scale." % (scale, need / 1e9, work, est / 1e9, _free_bytes(work) / 1e9))
     plan = plan_site(pool, target, seed, churn) if target > 200_000 else sample
@@ -1397,9 +1408,10 @@ def independent_checks(binary, corpus, out_dir, steps, log=print):
     return out
 
 
-def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable, log=print, jobs=4, memory_budget=None, check=False):
+def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable, log=print, jobs=4, memory_budget=None, check=False, fixed=None):
     """Runs every step against `site`; returns {"steps": {...}, "corpus": status totals, "checks": [...]}.
-    The corpus lives in work_dir/corpus (the caller deletes work_dir unless --keep)."""
+    The corpus lives in work_dir/corpus (the caller deletes work_dir unless --keep). `fixed`: the
+    Site of the fixed batch (steps add-fixed and seal-fixed)."""
     os.makedirs(work_dir, exist_ok=True)
     corpus = os.path.join(work_dir, "corpus")
     out_dir = os.path.join(work_dir, "out")
@@ -1414,6 +1426,8 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
 
     def step(name, argv, stdout=None, count=None, input_kind="corpus", penv=None):
         shown = [os.path.basename(a) if a == binary else ("<script>" if "\n" in a else a) for a in argv]
+        if len(shown) > 16:  # add-fixed's list of files
+            shown = shown[:12] + ["... %d more" % (len(shown) - 12)]
         log("  %-12s %s" % (name, " ".join(shown)))
         code, wall, ru, stderr = run_measured(argv, stdout=stdout, env=penv or env)
         ok = code == 0 or (name.startswith("grep") and code == 1)  # grep: 1 = no match
@@ -1566,9 +1580,46 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
             if "sync2" in steps and r["ok"] and (c.get("downloaded") != 0 or c.get("unchanged_projects") != m["projects"]):
                 res["checks"].append("third sync: downloaded %s files (expected 0), %s projects unchanged (expected %d)"
                                      % (c.get("downloaded"), c.get("unchanged_projects"), m["projects"]))
+        if fixed is not None and ("add-fixed" in steps or "seal-fixed" in steps):
+            run_fixed_batch(fixed, steps, base, env, step, status, outp, res, jobs, log)
     finally:
         server.stop()
     return res
+
+
+def run_fixed_batch(fixed, steps, base, env, step, status, outp, res, jobs, log=print):
+    """add-fixed and seal-fixed (see FIXED_BATCH_SCALE): first the open shard that the syncs
+    filled is sealed (not measured), so that the batch alone fills the shard seal-fixed seals.
+    seal-fixed alone still adds the batch (its input), as add-fixed."""
+    st = status()
+    if any(sh.get("state") == "open" for sh in st.get("shards", [])):
+        log("  (sealing the open shard before the fixed batch)")
+        code, _, _, err = run_measured(base + ["seal", "--json"], env=env)
+        if code != 0:
+            res["checks"].append("seal before the fixed batch failed (exit %d): %s" % (code, err[-300:].decode("utf-8", "replace")))
+            return
+    files = [p for p, _ in fixed.archives(1)]
+    fm = fixed.manifest
+    r = step("add-fixed", base + ["add", "--jobs", str(jobs), "--json"] + files, stdout=outp("add-fixed.json"),
+             count=lambda p, e: {k: _json_file(p).get(k) for k in ("added", "failed", "already_present", "files", "new_blobs", "new_blob_bytes")}
+             | {"sealed_shards": len(_json_file(p).get("sealed_shards") or [])})
+    r.update({"input": "archives", "input_gb": round(fm["archive_bytes"] / 1e9, 4), "input_rows": fm["rows"],
+              "s_per_gb": round(r["wall_s"] / (fm["archive_bytes"] / 1e9), 3), "s_per_mrows": round(r["wall_s"] / (fm["rows"] / 1e6), 3)})
+    added = (r.get("counts") or {}).get("added")
+    if r["ok"] and added != len(files):
+        res["checks"].append("fixed batch: %s distributions added, the batch has %d" % (added, len(files)))
+    if r["ok"] and (r.get("counts") or {}).get("sealed_shards"):
+        res["checks"].append("fixed batch: it filled a shard (FIXED_BATCH_SCALE must stay under a shard's capacity)")
+    after = status()
+    open_shards = [sh for sh in after.get("shards", []) if sh.get("state") == "open"]
+    if "seal-fixed" in steps and r["ok"]:
+        if not open_shards:
+            res["checks"].append("fixed batch: no open shard to seal after adding it")
+            return
+        r = step("seal-fixed", base + ["seal", "--json"], stdout=outp("seal-fixed.json"))
+        gb, rows = sum(sh.get("blob_bytes", 0) for sh in open_shards) / 1e9, sum(sh.get("files", 0) for sh in open_shards)
+        r.update({"input": "open shard", "input_gb": round(gb, 4), "input_rows": rows, "s_per_gb": round(r["wall_s"] / gb, 3) if gb else None,
+                  "s_per_mrows": round(r["wall_s"] / (rows / 1e6), 3) if rows else None})
 
 
 # --------------------------------------------------------------------------------------------
@@ -1733,13 +1784,24 @@ def main():
             results["scales"][str(s)] = {"refused": str(e), "steps": {}, "checks": []}
             failed.append("%sx: %s" % (s, e))
             continue
+        fixed = None
+        if "add-fixed" in steps or "seal-fixed" in steps:
+            try:
+                fixed = generate_site(source, a.work, FIXED_BATCH_SCALE, unit, seed=FIXED_BATCH_SEED, churn=a.churn, level=a.gzip_level, jobs=a.jobs, pool=pool,
+                                      keep=(site.path,))
+            except SystemExit as e:
+                print("the fixed batch: %s" % e)
+                failed.append("%sx fixed batch: %s" % (s, e))
         entry = {"site": site.manifest, "site_path": site.path}
+        if fixed is not None:
+            entry["fixed_batch"] = {k: fixed.manifest.get(k) for k in ("projects", "releases", "files", "rows", "archive_bytes")}
         results["scales"][str(s)] = entry
         if a.generate_only:
             continue
         wd = os.path.join(run_dir, "%sx" % s)
         try:
-            entry.update(run_pipeline(binary, site, wd, unit, steps, python=a.python, memory_budget=a.memory_budget or (QUICK_MEMORY_BUDGET if a.quick else None), check=a.check))
+            entry.update(run_pipeline(binary, site, wd, unit, steps, python=a.python, memory_budget=a.memory_budget or (QUICK_MEMORY_BUDGET if a.quick else None), check=a.check,
+                                      fixed=fixed))
         finally:
             if not a.keep:
                 shutil.rmtree(wd, ignore_errors=True)

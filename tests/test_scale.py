@@ -206,3 +206,23 @@ def test_steps_and_settings():
     # same shard capacity at every scale: 4 shards of a 1x corpus (within the 5 % row tolerance)
     cap = scale.shard_capacity(scale.UNIT_ROWS)["shard_capacity_files"]
     assert 3 * cap < 0.95 * scale.UNIT_ROWS and 1.05 * scale.UNIT_ROWS < 4 * cap
+
+
+def test_fixed_batch_is_added_and_sealed_alone(site, source, binary, tmp_path):
+    # the batch is a site of its own seed, whatever the scale being run; the shard the syncs
+    # left open is sealed first, so seal-fixed seals the batch and nothing else
+    fixed = scale.generate_site(source, str(tmp_path / "work"), scale.FIXED_BATCH_SCALE, UNIT, seed=scale.FIXED_BATCH_SEED, churn=0.05,
+                                level=1, jobs=2, log=quiet)
+    res = scale.run_pipeline(binary, site, str(tmp_path / "run"), UNIT, ["sync2", "add-fixed", "seal-fixed"], log=quiet, fixed=fixed)
+    assert res["checks"] == []
+    add, seal = res["steps"]["add-fixed"], res["steps"]["seal-fixed"]
+    assert add["ok"] and seal["ok"]
+    fm = fixed.manifest
+    assert add["counts"]["added"] == fm["files"] and add["counts"]["failed"] == 0 and add["counts"]["files"] == fm["rows"]
+    assert add["counts"]["sealed_shards"] == 0
+    assert seal["input_rows"] == fm["rows"]
+    assert add["argv"][-1].endswith("more")  # the list of files is not logged whole
+    # a batch bigger than a shard would leave seal-fixed only its remainder: a failed check
+    big = scale.generate_site(source, str(tmp_path / "work"), 1, UNIT, seed=scale.FIXED_BATCH_SEED, churn=0.05, level=1, jobs=2, log=quiet)
+    res = scale.run_pipeline(binary, site, str(tmp_path / "run2"), UNIT, ["add-fixed", "seal-fixed"], log=quiet, fixed=big)
+    assert any("filled a shard" in c for c in res["checks"])
