@@ -9,10 +9,12 @@
 //!
 //! Little-endian. `bits` grows with the run (a bucket holds about 64 ids), so a lookup reads
 //! two fanout words and binary-searches a bucket of a page or two: one disk read per run for a
-//! cold lookup, whatever the number of blobs. Lookups read with `pread`, sweeps (merges,
-//! verify) through `mmap`: a mapped lookup left the whole folio around each page it read
-//! resident (64 KiB to 512 KiB of a cached file on current kernels), so that random lookups,
-//! one per blob at ingest, kept megabytes of every run resident, more as runs were added. A run is written
+//! cold lookup, whatever the number of blobs. Random lookups read with `pread`; lookups in id
+//! order (readers sweep a shard's blobs in id order) and merges read through `mmap`: a mapped
+//! read leaves the whole folio around the page it reads resident (64 KiB to 512 KiB of a
+//! cached file on current kernels), so random mapped lookups, one per blob at ingest, kept
+//! megabytes of every run resident, more as runs were added; a sweep uses all it maps, and a
+//! syscall per lookup made it several times slower. A run is written
 //! from a pack's index (one shard) or by merging runs (their shards together; an id that
 //! several hold keeps the lowest shard), to `<name>.tmp` first and renamed when synced.
 
@@ -20,6 +22,7 @@ use crate::{Oid, PackReader, StoreError};
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::path::{Path, PathBuf};
 
 /// First bytes of a run.
@@ -30,6 +33,8 @@ const ENTRY_LEN: usize = 24;
 /// Ids per fanout bucket aimed at, and the largest fanout (16 MiB of counts while writing).
 const BUCKET: u64 = 64;
 const MAX_BITS: u32 = 22;
+/// Buckets within 64 KiB of entries: a lookup this close after the one before is a sweep's.
+const NEAR_BUCKETS: usize = (64 << 10) / (BUCKET as usize * ENTRY_LEN);
 
 fn bits_for(blobs: u64) -> u32 {
     let want = (blobs / BUCKET).max(1);
@@ -161,6 +166,10 @@ pub struct BlobRun {
     entries_at: usize,
     /// Lookups since its pages were last let go.
     lookups: crate::Lookups,
+    /// The bucket of the last lookup, and how many lookups in a row landed a little after the
+    /// one before: a sweep in id order, read through the mapping.
+    last_bucket: AtomicUsize,
+    near_streak: AtomicU32,
 }
 
 impl BlobRun {
@@ -193,7 +202,8 @@ impl BlobRun {
                 (u32_at(at), u64::from_le_bytes(map[at + 4..at + 12].try_into().expect("8")))
             })
             .collect();
-        let run = BlobRun { path: path.to_path_buf(), map, file: f, blobs: blobs as usize, bits, covered, entries_at, lookups: Default::default() };
+        let run = BlobRun { path: path.to_path_buf(), map, file: f, blobs: blobs as usize, bits, covered, entries_at, lookups: Default::default(),
+            last_bucket: AtomicUsize::new(usize::MAX), near_streak: AtomicU32::new(0) };
         if run.blobs > 0 && run.fanout(run.fanout_len() - 1) as usize != run.blobs {
             return Err(bad("fanout table does not match the blob count"));
         }
@@ -241,11 +251,24 @@ impl BlobRun {
         crate::release_pages(&self.map);
     }
 
-    /// The shard storing `oid`, if this run knows it. Reads the fanout words and the bucket
-    /// with positioned reads (nothing stays resident); a failed read (the file changed under
-    /// a reader, which pycorpus never does) falls back to the mapping.
+    /// The shard storing `oid`, if this run knows it. A lookup a little after the two before
+    /// it (a sweep in id order) reads through the mapping, whose pages the sweep uses in turn;
+    /// any other reads the fanout words and the bucket with positioned reads, so nothing of
+    /// the run stays resident. A failed read (the file changed under a reader, which pycorpus
+    /// never does) falls back to the mapping.
     pub fn find(&self, oid: &Oid) -> Option<u32> {
         let b = bucket(&oid.0, self.bits);
+        let last = self.last_bucket.swap(b, Relaxed);
+        let near = b >= last && b - last <= NEAR_BUCKETS;
+        let streak = if near {
+            self.near_streak.fetch_add(1, Relaxed) + 1
+        } else {
+            self.near_streak.store(0, Relaxed);
+            0
+        };
+        if streak >= 2 {
+            return self.find_mapped(oid);
+        }
         let fanout_at = HEADER + self.covered.len() * SHARD_LEN;
         let mut words = [0u8; 8];
         let (at, words) = if b == 0 { (fanout_at, &mut words[4..]) } else { (fanout_at + (b - 1) * 4, &mut words[..]) };
@@ -412,11 +435,13 @@ mod tests {
         }
         let kb = resident_kb(&p);
         assert!(kb <= opened, "{kb} kB of the run resident after lookups, {opened} kB after open");
-        // a sweep in id order finds every id and stays as small
+        // a sweep in id order reads through the mapping, finds every id and keeps to the
+        // bound of mapped lookups (64 chunks of 64 KiB)
         for i in (0..n).step_by(7) {
             assert_eq!(r.find(&id(i)), Some(1), "id {i}");
         }
-        assert!(resident_kb(&p) <= opened, "{} kB of the run resident after a sweep", resident_kb(&p));
+        let kb = resident_kb(&p);
+        assert!(kb > opened && kb < 8 * 1024, "{kb} kB of the run resident after a sweep");
         // the mapped fallback keeps to the bound of its lookups (a few MiB)
         for _ in 0..20_000 {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
