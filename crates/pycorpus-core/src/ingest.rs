@@ -443,6 +443,7 @@ impl JournalCompressor {
 }
 
 impl Scratch {
+    /// Lets go of the buffers a large entry grew past [`SCRATCH_KEEP`].
     fn trim(&mut self) {
         for b in [&mut self.buf, &mut self.journal.out] {
             if b.capacity() > SCRATCH_KEEP {

@@ -146,7 +146,8 @@ impl Client {
         self.get_streamed(url, accept, |head, body| {
             let mut bytes = Vec::new();
             body.read_to_end(&mut bytes).map_err(|e| IndexError::Network { url: url.to_string(), message: format!("reading the body: {e}") })?;
-            Ok(Page { url: head.url.clone(), content_type: head.content_type.clone(), body: String::from_utf8_lossy(&bytes).into_owned() })
+            let body = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            Ok(Page { url: head.url.clone(), content_type: head.content_type.clone(), body })
         })
     }
 

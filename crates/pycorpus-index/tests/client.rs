@@ -133,3 +133,11 @@ fn a_root_page_is_read_as_it_arrives_and_a_broken_connection_starts_it_again() {
     assert!(matches!(e, IndexError::Parse { .. }), "{e}");
     assert_eq!(s.hits("/bad/"), 1);
 }
+
+#[test]
+fn a_page_that_is_not_utf8_is_read_with_replacement_characters() {
+    let s = IndexServer::start();
+    s.route("/p", Route::new(b"<a href='x'>caf\xe9</a>".to_vec(), "text/html"));
+    let page = client().get(&s.url("/p"), "text/html").expect("page");
+    assert_eq!(page.body, "<a href='x'>caf\u{fffd}</a>");
+}

@@ -41,6 +41,21 @@ fn bits_for(blobs: u64) -> u32 {
     (u64::BITS - want.leading_zeros()).clamp(8, MAX_BITS)
 }
 
+/// Binary search of a bucket's entries (sorted by id) for `oid`'s shard.
+fn search_bucket(entries: &[u8], oid: &Oid) -> Option<u32> {
+    let (mut lo, mut hi) = (0, entries.len() / ENTRY_LEN);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let e = &entries[mid * ENTRY_LEN..(mid + 1) * ENTRY_LEN];
+        match e[..20].cmp(&oid.0[..]) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(u32::from_le_bytes(e[20..24].try_into().expect("4"))),
+        }
+    }
+    None
+}
+
 fn bucket(oid: &[u8], bits: u32) -> usize {
     (u32::from_be_bytes([0, oid[0], oid[1], oid[2]]) >> (24 - bits)) as usize
 }
@@ -294,34 +309,18 @@ impl BlobRun {
         if self.file.read_exact_at(bucket, (self.entries_at + lo * ENTRY_LEN) as u64).is_err() {
             return self.find_mapped(oid);
         }
-        let (mut lo, mut hi) = (0, hi - lo);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let e = &bucket[mid * ENTRY_LEN..(mid + 1) * ENTRY_LEN];
-            match e[..20].cmp(&oid.0[..]) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(u32::from_le_bytes(e[20..24].try_into().expect("4"))),
-            }
-        }
-        None
+        search_bucket(bucket, oid)
     }
 
     /// [`BlobRun::find`] through the mapping.
     fn find_mapped(&self, oid: &Oid) -> Option<u32> {
         let b = bucket(&oid.0, self.bits);
-        let (mut lo, mut hi) = (if b == 0 { 0 } else { self.fanout(b - 1) as usize }, (self.fanout(b) as usize).min(self.blobs));
-        self.lookups.count(&self.map, self.entries_at + lo * ENTRY_LEN);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let (o, shard) = self.entry_at(mid);
-            match o.cmp(oid) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(shard),
-            }
+        let (lo, hi) = (if b == 0 { 0 } else { self.fanout(b - 1) as usize }, (self.fanout(b) as usize).min(self.blobs));
+        if lo >= hi {
+            return None;
         }
-        None
+        self.lookups.count(&self.map, self.entries_at + lo * ENTRY_LEN);
+        search_bucket(&self.map[self.entries_at + lo * ENTRY_LEN..self.entries_at + hi * ENTRY_LEN], oid)
     }
 
     /// Checks that ids are sorted and unique and that each shard is one the run covers.
@@ -450,8 +449,43 @@ mod tests {
         }
         let kb = resident_kb(&p);
         assert!(kb < 16 * 1024, "{kb} kB of the run resident after mapped lookups");
+        // the last bucket, and the first (whose start is not in the fanout)
         assert_eq!(r.find(&Oid([0xff; 20])), None);
-        assert_eq!(r.find(&Oid([0; 20])), id(0).eq(&Oid([0; 20])).then_some(1));
+        assert_eq!(id(0), Oid([0; 20]));
+        assert_eq!(r.find(&id(0)), Some(1));
+    }
+
+    #[test]
+    fn a_bucket_larger_than_the_stack_buffer_is_read_whole() {
+        // 1,000 ids sharing their first three bytes fall in one bucket (buckets are cut by the
+        // leading bits), four times what a lookup reads on the stack
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("000001-000001.run");
+        let id = |i: u32| {
+            let mut b = [0u8; 20];
+            b[3..7].copy_from_slice(&(i * 7).to_be_bytes());
+            Oid(b)
+        };
+        let mut w = RunWriter::create(&p, &[(1, 1000)], 1000).expect("create");
+        for i in 0..1000 {
+            w.push(&id(i), 1).expect("push");
+        }
+        w.finish().expect("finish");
+        let r = BlobRun::open(&p).expect("open");
+        let far = Oid([0xff; 20]);
+        for i in (0..1000).rev() {
+            // a lookup far away first: each of these is a random lookup (positioned reads)
+            assert_eq!(r.find(&far), None);
+            assert_eq!(r.find(&id(i)), Some(1), "id {i}");
+            let mut absent = id(i).0;
+            absent[19] = 1;
+            assert_eq!(r.find(&far), None);
+            assert_eq!(r.find(&Oid(absent)), None);
+        }
+        // and in order, through the mapping
+        for i in 0..1000 {
+            assert_eq!(r.find(&id(i)), Some(1), "id {i}, in order");
+        }
     }
 
     #[test]
