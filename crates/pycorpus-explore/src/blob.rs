@@ -24,6 +24,12 @@ impl BufPool {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
     }
 
+    /// Lets go of the waiting buffers beyond `keep` (between batches: what a consumer kept
+    /// and gave back need not wait for the next one).
+    pub(crate) fn trim(&self, keep: usize) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).truncate(keep);
+    }
+
     fn give(&self, v: Vec<u8>) {
         let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if pool.len() < POOL_BUFFERS && v.capacity() <= POOL_BUFFER_BYTES {
@@ -61,9 +67,11 @@ impl FrameBuf {
         &mut Arc::get_mut(slot).expect("a fresh Arc has one owner").data
     }
 
-    /// An empty buffer that belongs to `pool`.
+    /// A worker's slot: a buffer waiting in `pool` (empty when none waits), which goes back
+    /// to it when dropped, so the workers of the next batch of a visit start with grown
+    /// buffers instead of faulting in fresh pages for their first frames.
     pub(crate) fn empty(pool: &Arc<BufPool>) -> Arc<FrameBuf> {
-        Arc::new(FrameBuf { data: Vec::new(), home: Some(pool.clone()) })
+        Arc::new(FrameBuf { data: pool.take(), home: Some(pool.clone()) })
     }
 }
 

@@ -280,7 +280,7 @@ pub fn visit_blobs<S: Send, T: Send>(
     work: &BlobWork<'_, S, T>,
     sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
 ) -> Result<VisitStats, ExploreError> {
-    let mut rd = Reading { opts, cancel, init, work, sink, stats: VisitStats::default() };
+    let mut rd = Reading { opts, cancel, init, work, sink, stats: VisitStats::default(), buffers: Buffers::default() };
     let shards = corpus.shards()?;
     let mut elsewhere = Elsewhere::new(corpus, &shards)?;
     // One blob, one task: with shards named and unique blobs asked for, each named shard
@@ -450,6 +450,18 @@ struct Reading<'a, S, T> {
     work: &'a BlobWork<'a, S, T>,
     sink: &'a mut dyn FnMut(T) -> Result<(), ExploreError>,
     stats: VisitStats,
+    buffers: Buffers,
+}
+
+/// Buffers that outlive one batch of reads: a visit over many shards reads in hundreds of
+/// batches, each on new worker threads, and buffers grown anew for each cost fresh pages (at
+/// 122 shards, a third of a `grep`'s page faults).
+#[derive(Default)]
+struct Buffers {
+    /// Decoded frames.
+    frames: Arc<BufPool>,
+    /// Compressed frames as read.
+    compressed: Arc<BufPool>,
 }
 
 /// Where the units of a visit read from.
@@ -471,12 +483,12 @@ fn run_units<S: Send, T: Send>(
     units: &[Unit],
     rd: &mut Reading<'_, S, T>,
 ) -> Result<(), ExploreError> {
-    let Reading { opts, cancel, init, work, sink, stats } = rd;
+    let Reading { opts, cancel, init, work, sink, stats, buffers } = rd;
     let (opts, cancel, init, work) = (*opts, *cancel, *init, *work);
     let threads = rayon::current_num_threads().max(1);
     let window = threads * if opts.batch_per_thread == 0 { 4 } else { opts.batch_per_thread };
-    let frames = Arc::new(BufPool::default());
-    let run_unit = |(state, buf, scratch): &mut (S, Arc<FrameBuf>, Vec<u8>), unit: &Unit| -> UnitOut<T> {
+    let Buffers { frames, compressed } = &*buffers;
+    let run_unit = |(state, buf, scratch): &mut (S, Arc<FrameBuf>, Arc<FrameBuf>), unit: &Unit| -> UnitOut<T> {
         let mut out = Vec::new();
         match unit {
             Unit::Frame { shard, frame, blobs } => {
@@ -485,7 +497,7 @@ fn run_units<S: Send, T: Send>(
                     None => readers.own.expect("frames come from a pack"),
                     Some(n) => &readers.others[n].0,
                 };
-                pack.decode_frame_prefix(*frame, end, FrameBuf::reusable(buf, &frames), scratch)?;
+                pack.decode_frame_prefix(*frame, end, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
                 let buf = &*buf;
                 let one = |state: &mut S, (at, off, len): &(u32, u32, u32)| {
                     let (oid, h) = &holders[*at as usize];
@@ -514,11 +526,11 @@ fn run_units<S: Send, T: Send>(
             }
         }
     };
-    crate::ordered::ordered_map(
+    let kept = crate::ordered::ordered_map(
         units.len(),
         crate::ordered::Pool { threads, stack_size: opts.stack_size, window },
         cancel,
-        &|| (init(), FrameBuf::empty(&frames), Vec::new()),
+        &|| (init(), FrameBuf::empty(frames), FrameBuf::empty(compressed)),
         &|st, i| run_unit(st, &units[i]),
         &mut |r: UnitOut<T>| -> Result<(), ExploreError> {
             let (outs, frames, decoded, read) = r?;
@@ -534,7 +546,11 @@ fn run_units<S: Send, T: Send>(
             }
             Ok(())
         },
-    )
+    );
+    // the workers' buffers wait for the next batch's workers; no more
+    frames.trim(threads);
+    compressed.trim(threads);
+    kept
 }
 
 /// One pack's wanted blobs (place in the holders list, offset, length) by frame, in offset
@@ -643,9 +659,9 @@ impl Later {
                 let p = &mut self.scratch;
                 p.clear();
                 p.extend_from_slice(&oid.0);
-                codec::put_u32(p, len);
-                codec::put_u64(p, h.count);
-                codec::put_u32(p, 1 + h.others.len() as u32);
+                codec::put_var(p, u64::from(len));
+                codec::put_var(p, h.count);
+                codec::put_var(p, 1 + h.others.len() as u64);
                 for row in h.all() {
                     crate::row_codec::put_row(p, row);
                 }
@@ -697,7 +713,9 @@ impl Later {
                 bytes += payload.len();
                 let mut r = codec::Reader(payload);
                 let oid = Oid(r.take(20).and_then(|b| b.try_into().ok()).ok_or_else(damaged)?);
-                let (len, count, n_rows) = (r.u32().ok_or_else(damaged)?, r.u64().ok_or_else(damaged)?, r.u32().ok_or_else(damaged)?);
+                let mut var = || r.var().ok_or_else(damaged);
+                let (len, count, n_rows) = (var()?, var()?, var()?);
+                let len = u32::try_from(len).map_err(|_| damaged())?;
                 if same_blob {
                     // another shard's files of the blob just read: one read, one candidate
                     rd.stats.candidate_blobs -= 1;
@@ -712,7 +730,7 @@ impl Later {
                     if same_blob {
                         holders.last_mut().expect("the same blob").1.count += count;
                     } else {
-                        let first = crate::row_codec::get_row(&mut r).ok_or_else(damaged)?;
+                        let first = crate::row_codec::get_row(&mut r, oid).ok_or_else(damaged)?;
                         push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first: Arc::new(first), count, others: Vec::new() }), (shard, frame, offset, len));
                     }
                 } else {
@@ -721,7 +739,7 @@ impl Later {
                     let per = rows_per_call(u64::from(len));
                     let mut continues = same_blob;
                     for _ in 0..n_rows {
-                        let row = crate::row_codec::get_row(&mut r).ok_or_else(damaged)?;
+                        let row = crate::row_codec::get_row(&mut r, oid).ok_or_else(damaged)?;
                         match holders.last_mut() {
                             Some((_, h)) if continues && h.others.len() + 1 < per => {
                                 h.others.push(row);

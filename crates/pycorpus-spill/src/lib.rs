@@ -166,8 +166,15 @@ impl Sorter {
         }
         self.spilled_bytes += w.finish()?;
         self.runs.push(path);
-        self.items = Vec::new();
-        self.arena = Vec::new();
+        // Kept for the next run, unless one item larger than the budget grew them past it: a
+        // sorter that spilled once fills up again, and buffers grown anew from nothing cost a
+        // copy per doubling and fresh pages for each run.
+        self.items.clear();
+        self.arena.clear();
+        if self.arena.capacity() + self.items.capacity() * ITEM_OVERHEAD > self.budget {
+            self.items = Vec::new();
+            self.arena = Vec::new();
+        }
         Ok(())
     }
 
@@ -497,6 +504,30 @@ mod tests {
         drop(live);
     }
 
+    /// A spill keeps the buffers for the next run (no regrowth from nothing), except after an
+    /// item larger than the budget, which must not leave every later push spilling alone.
+    #[test]
+    fn a_spill_keeps_its_buffers_unless_an_item_outgrew_the_budget() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = Sorter::new(tmp.path(), 10_000);
+        for i in 0..2_000u32 {
+            s.push(&i.to_be_bytes(), &[1; 40]).unwrap();
+        }
+        let runs = s.runs.len();
+        assert!(runs > 5, "{runs}");
+        assert!(s.arena.capacity() > 4_000, "kept: {}", s.arena.capacity());
+        s.push(b"huge", &[2; 50_000]).unwrap();
+        s.push(b"next", &[3; 10]).unwrap();
+        assert!(s.arena.capacity() <= 10_000, "let go: {}", s.arena.capacity());
+        let before = s.runs.len();
+        for i in 0..100u32 {
+            s.push(&i.to_le_bytes(), &[4; 10]).unwrap();
+        }
+        assert!(s.runs.len() <= before + 1, "runs of one item: {} -> {}", before, s.runs.len());
+        let mut m = s.finish().unwrap();
+        assert_eq!(drain(&mut m).len(), 2_102);
+    }
+
     /// What the buffers have allocated stays within the budget whatever the item sizes.
     #[test]
     fn allocations_stay_within_the_budget() {
@@ -525,6 +556,27 @@ mod tests {
         assert_eq!(m.peek_key().unwrap(), Some(&1u64.to_be_bytes()[..]));
         assert_eq!(drain(&mut m).len(), 4999);
         assert_eq!(m.peek_key().unwrap(), None);
+    }
+
+    #[test]
+    fn variable_length_numbers_come_back_and_overlong_ones_are_refused() {
+        let mut out = Vec::new();
+        let ns = [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX - 1, u64::MAX];
+        for n in ns {
+            codec::put_var(&mut out, n);
+        }
+        codec::put_var_bytes(&mut out, b"abc");
+        assert_eq!(out[0..4], [0, 1, 127, 0x80]);
+        let mut r = codec::Reader(&out);
+        for n in ns {
+            assert_eq!(r.var(), Some(n));
+        }
+        assert_eq!(r.var_bytes(), Some(&b"abc"[..]));
+        assert!(r.is_empty());
+        // eleven bytes, or a tenth byte with more than the 64th bit: not a u64
+        assert_eq!(codec::Reader(&[0xff; 11]).var(), None);
+        assert_eq!(codec::Reader(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).var(), None);
+        assert_eq!(codec::Reader(&[0x80]).var(), None);
     }
 
     #[test]
@@ -557,6 +609,22 @@ pub mod codec {
         out.extend_from_slice(s.as_bytes());
     }
 
+    /// Appends a number in as few bytes as it needs (LEB128: 7 bits a byte), for payloads
+    /// that many items repeat.
+    pub fn put_var(out: &mut Vec<u8>, mut n: u64) {
+        while n >= 0x80 {
+            out.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    /// Appends bytes after their length as [`put_var`] writes it.
+    pub fn put_var_bytes(out: &mut Vec<u8>, b: &[u8]) {
+        put_var(out, b.len() as u64);
+        out.extend_from_slice(b);
+    }
+
     /// Reads what the `put_*` functions wrote, in the same order; `None` past the end.
     pub struct Reader<'a>(pub &'a [u8]);
 
@@ -583,6 +651,27 @@ pub mod codec {
         pub fn string(&mut self) -> Option<String> {
             let n = self.u32()? as usize;
             String::from_utf8(self.take(n)?.to_vec()).ok()
+        }
+        /// A number [`put_var`] wrote (`None` also when it runs past 64 bits).
+        pub fn var(&mut self) -> Option<u64> {
+            let mut n = 0u64;
+            for shift in (0..64).step_by(7) {
+                let b = self.u8()?;
+                let bits = u64::from(b & 0x7f);
+                if shift == 63 && bits > 1 {
+                    return None;
+                }
+                n |= bits << shift;
+                if b < 0x80 {
+                    return Some(n);
+                }
+            }
+            None
+        }
+        /// Bytes [`put_var_bytes`] wrote.
+        pub fn var_bytes(&mut self) -> Option<&[u8]> {
+            let n = usize::try_from(self.var()?).ok()?;
+            self.take(n)
         }
         /// True when everything was read.
         pub fn is_empty(&self) -> bool {
