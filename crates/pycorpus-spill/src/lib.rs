@@ -178,6 +178,17 @@ impl Sorter {
         Ok(())
     }
 
+    /// Writes what is held as the last run and lets go of the buffers: the merges spend the
+    /// budget on their runs' buffers instead.
+    fn spill_the_rest(&mut self) -> io::Result<()> {
+        if !self.items.is_empty() {
+            self.spill()?;
+        }
+        self.items = Vec::new();
+        self.arena = Vec::new();
+        Ok(())
+    }
+
     /// Runs one merge reads at once: as many as the budget pays for.
     fn fan_in(&self) -> usize {
         (self.budget / RUN_MERGE_BYTES).clamp(MIN_FAN_IN, MAX_FAN_IN)
@@ -190,9 +201,7 @@ impl Sorter {
             let Sorter { dir, arena, items, .. } = self;
             return Ok(Merged { _dir: dir, source: Source::Memory { arena, items, at: 0 } });
         }
-        if !self.items.is_empty() {
-            self.spill()?;
-        }
+        self.spill_the_rest()?;
         // Merges of consecutive runs into one, in their place (equal keys stay in push order),
         // until one merge can read them all. Each merges only as many as that needs, and the
         // next starts after the run the last one made, so no item is read more than twice
@@ -524,6 +533,9 @@ mod tests {
             s.push(&i.to_le_bytes(), &[4; 10]).unwrap();
         }
         assert!(s.runs.len() <= before + 1, "runs of one item: {} -> {}", before, s.runs.len());
+        // before the merges, the buffers go: the merges are paid from the same budget
+        s.spill_the_rest().unwrap();
+        assert_eq!(s.arena.capacity() + s.items.capacity(), 0);
         let mut m = s.finish().unwrap();
         assert_eq!(drain(&mut m).len(), 2_102);
     }
