@@ -547,57 +547,46 @@ impl Corpus {
 
 /// Checks that a blob stored by a format-2 shard is stored by no other shard (format-1
 /// shards may repeat each other's), and that the blob index names, for every stored blob, the
-/// lowest shard storing it: one merge over the sealed shards' sorted pack indexes.
+/// lowest shard storing it. One sealed pack at a time, each index walked in order against the
+/// blob index: for each blob B of shard s the index must name s or a lower shard that stores B
+/// too. A wrong entry is caught at the lowest shard holding B (which the index cannot name
+/// correctly otherwise), and a repeat at each later one. Memory and open files do not grow with
+/// the number of shards (a merge of every pack at once held each one open and mapped).
 fn verify_placement(shards: &[ShardInfo], locator: &BlobLocator, report: &mut VerifyReport) {
-    use std::cmp::Reverse;
-    let mut packs = Vec::new();
-    for s in shards.iter().filter(|s| s.kind == ShardKind::Sealed) {
-        let v2 = read_manifest(&s.dir).is_ok_and(|m| m.depends_on.is_some());
-        if let Ok(p) = PackReader::open(&s.dir) {
-            packs.push((s.number, v2, p)); // an unreadable pack is reported by its shard's check
-        }
-    }
-    let mut heads = std::collections::BinaryHeap::new();
-    for (i, (_, _, p)) in packs.iter().enumerate() {
-        if !p.is_empty() {
-            heads.push(Reverse((p.entry_at(0).0, i, 0usize)));
-        }
-    }
+    let sealed: BTreeMap<u32, &ShardInfo> = shards.iter().filter(|s| s.kind == ShardKind::Sealed).map(|s| (s.number, s)).collect();
+    // the lower shards the index names, opened as needed (format 1 repeats, or damage)
+    let mut lower: BTreeMap<u32, Option<PackReader>> = BTreeMap::new();
     let mut found = 0;
-    let mut holders: Vec<usize> = Vec::new();
-    let mut walked = 0u64;
-    while let Some(Reverse((oid, i, at))) = heads.pop() {
-        // every pack index is walked in order (not by lookups, which let go of pages
-        // themselves): what is behind need not stay resident
-        walked += 1;
-        if walked.is_multiple_of(1 << 18) {
-            packs.iter().for_each(|(_, _, p)| p.release_pages());
-        }
-        holders.clear();
-        holders.push(i);
-        let mut next = vec![(i, at)];
-        while let Some(Reverse((o, j, a))) = heads.peek().copied() {
-            if o != oid {
-                break;
+    for (&n, shard) in &sealed {
+        // an unreadable pack is reported by its shard's check
+        let Ok(pack) = PackReader::open(&shard.dir) else { continue };
+        let v2 = read_manifest(&shard.dir).is_ok_and(|m| m.depends_on.is_some());
+        for i in 0..pack.len() {
+            if found >= 20 {
+                return;
             }
-            heads.pop();
-            holders.push(j);
-            next.push((j, a));
-        }
-        for (j, a) in next {
-            if a + 1 < packs[j].2.len() {
-                heads.push(Reverse((packs[j].2.entry_at(a + 1).0, j, a + 1)));
+            let oid = pack.entry_at(i).0;
+            let named = locator.locate(&oid);
+            let problem = match named {
+                Some(m) if m == n => None,
+                Some(m) if m < n && sealed.contains_key(&m) => {
+                    if lower.len() >= 64 {
+                        lower.clear();
+                    }
+                    let other = lower.entry(m).or_insert_with(|| PackReader::open(&sealed[&m].dir).ok());
+                    match other.as_ref().map(|p| p.find(&oid).is_some()) {
+                        Some(true) if v2 => Some(format!("blob {oid} is stored in shards [{m}, {n}]: a format-2 shard stores only blobs that no earlier shard stores")),
+                        Some(true) | None => None,
+                        Some(false) => Some(format!("blob index: blob {oid} is stored in shard {n:06} but the index says {m:06}, which does not store it (the index is rebuilt by the next write, or delete <corpus>/blobs/)")),
+                    }
+                }
+                _ => Some(format!("blob index: blob {oid} is stored in shard {n:06} but the index says {named:?} (the index is rebuilt by the next write, or delete <corpus>/blobs/)")),
+            };
+            if let Some(p) = problem {
+                found += 1;
+                report.problems.push(p);
             }
         }
-        holders.sort_unstable();
-        let numbers: Vec<u32> = holders.iter().map(|&j| packs[j].0).collect();
-        if found < 20 && holders.iter().skip(1).any(|&j| packs[j].1) {
-            found += 1;
-            report.problems.push(format!("blob {oid} is stored in shards {numbers:?}: a format-2 shard stores only blobs that no earlier shard stores"));
-        }
-        if found < 20 && locator.locate(&oid) != Some(numbers[0]) {
-            found += 1;
-            report.problems.push(format!("blob index: blob {oid} is stored in shard {:06} but the index says {:?} (the index is rebuilt by the next write, or delete <corpus>/blobs/)", numbers[0], locator.locate(&oid)));
-        }
+        pack.release_pages();
     }
 }

@@ -404,3 +404,42 @@ fn each_frame_is_decoded_once_whatever_the_number_of_shards_using_it() {
     let decoded = frames_decoded(&w, &["-c", "--all-paths", "big_marker_0199", "--project", "big"]);
     assert!(decoded >= 3, "30 MB of contents over units of 12 MiB: {decoded} frame decodes");
 }
+
+/// `verify` checks where each blob is stored one pack at a time against the blob index: a
+/// run that names the wrong shard, and a format-2 shard repeating an earlier shard's blob,
+/// are both reported.
+#[test]
+fn verify_reports_a_lying_blob_index_and_a_repeated_blob() {
+    use pycorpus_store::{PackReader, RunWriter};
+    let verify_text = |w: &World| {
+        let out = w.run(&["verify"]);
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    // The run of shard 7 (q's release) says shard 6 stores its blobs: 6 stores none of them.
+    let v2 = corpus(2);
+    let run = v2.corpus().join("blobs/000007-000007.run");
+    let pack = PackReader::open(&v2.corpus().join("shards/000007")).unwrap();
+    std::fs::remove_file(&run).unwrap();
+    let mut lie = RunWriter::create(&run, &[(7, pack.len() as u64)], pack.len() as u64).unwrap();
+    for i in 0..pack.len() {
+        lie.push(&pack.entry_at(i).0, 6).unwrap();
+    }
+    lie.finish().unwrap();
+    let (ok, text) = verify_text(&v2);
+    assert!(!ok && text.contains("is stored in shard 000007 but the index says 000006, which does not store it"), "{text}");
+    // Rebuilt from the packs, the index is right again.
+    std::fs::remove_dir_all(v2.corpus().join("blobs")).unwrap();
+    v2.ok(&["seal"]);
+    assert!(verify_text(&v2).0);
+
+    // Standalone shards repeat each other's blobs, which is their format; a shard that says it
+    // is format 2 (it names the shards it depends on) must not.
+    let v1 = corpus(1);
+    assert!(verify_text(&v1).0);
+    let path = v1.corpus().join("shards/000002/manifest.json");
+    let mut m = json(&std::fs::read_to_string(&path).unwrap());
+    m["depends_on"] = serde_json::json!([1]);
+    std::fs::write(&path, serde_json::to_string(&m).unwrap()).unwrap();
+    let (ok, text) = verify_text(&v1);
+    assert!(!ok && text.contains("is stored in shards [1, 2]: a format-2 shard stores only blobs that no earlier shard stores"), "{text}");
+}
