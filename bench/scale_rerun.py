@@ -43,7 +43,9 @@ for name, argv, o in steps:
         shutil.rmtree(os.path.join(corpus, "analysis"), ignore_errors=True)
     stdout = open(out + "/" + o, "wb") if o else subprocess.DEVNULL
     t = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL)
+    # the scan's counts (--stats) go to stderr: the units of the per-row rates
+    stderr = tempfile.TemporaryFile()
+    p = subprocess.Popen(argv, stdout=stdout, stderr=stderr)
     anon = filed = 0
     while True:
         pid, st, ru = os.wait4(p.pid, os.WNOHANG)
@@ -56,6 +58,9 @@ for name, argv, o in steps:
     wall = time.perf_counter() - t
     r = {"exit": os.waitstatus_to_exitcode(st), "wall_s": round(wall, 3), "cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "peak_rss_mb": round(ru.ru_maxrss / 1024, 1),
          "peak_anon_mb": round(anon / 1024, 1), "peak_file_mb": round(filed / 1024, 1)}
+    stderr.seek(0)
+    r.update(scale._scan_stats(stderr.read()))
+    stderr.close()
     if o and o.endswith(".jsonl"):
         stdout.close(); r["lines"] = sum(1 for _ in open(out + "/" + o, "rb")); os.unlink(out + "/" + o)
     elif o:
