@@ -421,12 +421,13 @@ impl Corpus {
             }
         };
         let stored_elsewhere = |oid: &Oid| locator.as_ref().and_then(|l| l.locate(oid));
+        let mut placement = locator.as_ref().map(|l| Placement::new(&shards, l));
         reporter.start("verify", shards.len() as u64 + 1, 0);
         for shard in &shards {
             report.shards_checked += 1;
             let name = format!("shard {:06}", shard.number);
             match shard.kind {
-                ShardKind::Sealed => self.verify_sealed(shard, &name, locator.as_ref(), &mut report),
+                ShardKind::Sealed => self.verify_sealed(shard, &name, locator.as_ref(), placement.as_mut(), &mut report),
                 ShardKind::Open => match open_records(shard) {
                     Err(e) => report.problems.push(format!("{name}: {e}")),
                     Ok(None) => report.notes.push(format!("{name}: open and still empty")),
@@ -448,16 +449,13 @@ impl Corpus {
             }
             reporter.advance(1, 0);
         }
-        if let Some(l) = &locator {
-            verify_placement(&shards, l, &mut report);
-        }
         report.problems.extend(crate::infohash::check_dependencies(&shards));
         reporter.advance(1, 0);
         reporter.finish();
         Ok(report)
     }
 
-    fn verify_sealed(&self, shard: &ShardInfo, name: &str, locator: Option<&BlobLocator>, report: &mut VerifyReport) {
+    fn verify_sealed(&self, shard: &ShardInfo, name: &str, locator: Option<&BlobLocator>, placement: Option<&mut Placement<'_>>, report: &mut VerifyReport) {
         let m = match read_manifest(&shard.dir) {
             Ok(m) => m,
             Err(e) => return report.problems.push(format!("{name}: manifest: {e}")),
@@ -486,6 +484,9 @@ impl Corpus {
         report.problems.extend(pack.verify(&|_| {}).into_iter().map(|p| format!("{name}: {p}")));
         if pack.len() as u64 != m.unique_blobs {
             report.problems.push(format!("{name}: pack holds {} blobs, manifest says {}", pack.len(), m.unique_blobs));
+        }
+        if let Some(p) = placement {
+            p.check(shard.number, m.depends_on.is_some(), &pack, report);
         }
         // Rows stream through, read in place; the blobs the pack does not hold (at most one
         // entry per row of this shard: bounded by the shard's capacity) are then looked up once
@@ -547,46 +548,56 @@ impl Corpus {
 
 /// Checks that a blob stored by a format-2 shard is stored by no other shard (format-1
 /// shards may repeat each other's), and that the blob index names, for every stored blob, the
-/// lowest shard storing it. One sealed pack at a time, each index walked in order against the
-/// blob index: for each blob B of shard s the index must name s or a lower shard that stores B
-/// too. A wrong entry is caught at the lowest shard holding B (which the index cannot name
-/// correctly otherwise), and a repeat at each later one. Memory and open files do not grow with
-/// the number of shards (a merge of every pack at once held each one open and mapped).
-fn verify_placement(shards: &[ShardInfo], locator: &BlobLocator, report: &mut VerifyReport) {
-    let sealed: BTreeMap<u32, &ShardInfo> = shards.iter().filter(|s| s.kind == ShardKind::Sealed).map(|s| (s.number, s)).collect();
-    // the lower shards the index names, opened as needed (format 1 repeats, or damage)
-    let mut lower: BTreeMap<u32, Option<PackReader>> = BTreeMap::new();
-    let mut found = 0;
-    for (&n, shard) in &sealed {
-        // an unreadable pack is reported by its shard's check
-        let Ok(pack) = PackReader::open(&shard.dir) else { continue };
-        let v2 = read_manifest(&shard.dir).is_ok_and(|m| m.depends_on.is_some());
+/// lowest shard storing it. Each sealed pack is walked in order, in its shard's check, against
+/// the blob index: for each blob B of shard s the index must name s or a lower shard that
+/// stores B too. A wrong entry is caught at the lowest shard holding B (which the index cannot
+/// name correctly otherwise), and a repeat at each later one. Memory and open files do not
+/// grow with the number of shards (a merge of every pack at once held each one open and mapped).
+struct Placement<'a> {
+    locator: &'a BlobLocator,
+    sealed: BTreeMap<u32, PathBuf>,
+    /// The lower shards the index names, opened as needed (format-1 repeats, or damage).
+    lower: BTreeMap<u32, Option<PackReader>>,
+    /// Problems reported so far (at most 20).
+    found: usize,
+}
+
+impl<'a> Placement<'a> {
+    fn new(shards: &[ShardInfo], locator: &'a BlobLocator) -> Placement<'a> {
+        let sealed = shards.iter().filter(|s| s.kind == ShardKind::Sealed).map(|s| (s.number, s.dir.clone())).collect();
+        Placement { locator, sealed, lower: BTreeMap::new(), found: 0 }
+    }
+
+    /// Checks the blobs of shard `n`'s `pack` (`v2`: a format-2 shard, which must not repeat).
+    fn check(&mut self, n: u32, v2: bool, pack: &PackReader, report: &mut VerifyReport) {
+        const AGAIN: &str = "(the index is rebuilt by the next write, or delete <corpus>/blobs/)";
         for i in 0..pack.len() {
-            if found >= 20 {
+            if self.found >= 20 {
                 return;
             }
             let oid = pack.entry_at(i).0;
-            let named = locator.locate(&oid);
-            let problem = match named {
+            let problem = match self.locator.locate(&oid) {
                 Some(m) if m == n => None,
-                Some(m) if m < n && sealed.contains_key(&m) => {
-                    if lower.len() >= 64 {
-                        lower.clear();
+                Some(m) if m < n && self.sealed.contains_key(&m) => {
+                    if self.lower.len() >= 64 {
+                        self.lower.clear();
                     }
-                    let other = lower.entry(m).or_insert_with(|| PackReader::open(&sealed[&m].dir).ok());
+                    let dir = &self.sealed[&m];
+                    let other = self.lower.entry(m).or_insert_with(|| PackReader::open(dir).ok());
                     match other.as_ref().map(|p| p.find(&oid).is_some()) {
                         Some(true) if v2 => Some(format!("blob {oid} is stored in shards [{m}, {n}]: a format-2 shard stores only blobs that no earlier shard stores")),
+                        // a format-1 repeat, or an unreadable pack (reported by its shard's check)
                         Some(true) | None => None,
-                        Some(false) => Some(format!("blob index: blob {oid} is stored in shard {n:06} but the index says {m:06}, which does not store it (the index is rebuilt by the next write, or delete <corpus>/blobs/)")),
+                        Some(false) => Some(format!("blob index: blob {oid} is stored in shard {n:06} but the index says {m:06}, which does not store it {AGAIN}")),
                     }
                 }
-                _ => Some(format!("blob index: blob {oid} is stored in shard {n:06} but the index says {named:?} (the index is rebuilt by the next write, or delete <corpus>/blobs/)")),
+                Some(m) => Some(format!("blob index: blob {oid} is stored in shard {n:06} but the index says {m:06} {AGAIN}")),
+                None => Some(format!("blob index: blob {oid} is stored in shard {n:06} but the index names no shard {AGAIN}")),
             };
             if let Some(p) = problem {
-                found += 1;
+                self.found += 1;
                 report.problems.push(p);
             }
         }
-        pack.release_pages();
     }
 }

@@ -70,7 +70,7 @@ impl FrameBuf {
     /// A worker's slot: a buffer waiting in `pool` (empty when none waits), which goes back
     /// to it when dropped, so the workers of the next batch of a visit start with grown
     /// buffers instead of faulting in fresh pages for their first frames.
-    pub(crate) fn empty(pool: &Arc<BufPool>) -> Arc<FrameBuf> {
+    pub(crate) fn from_pool(pool: &Arc<BufPool>) -> Arc<FrameBuf> {
         Arc::new(FrameBuf { data: pool.take(), home: Some(pool.clone()) })
     }
 }
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn a_kept_blob_keeps_its_frame_and_the_slot_moves_on() {
         let pool = Arc::new(BufPool::default());
-        let mut slot = FrameBuf::empty(&pool);
+        let mut slot = FrameBuf::from_pool(&pool);
         FrameBuf::reusable(&mut slot, &pool).extend_from_slice(b"hello world");
         let first = Arc::as_ptr(&slot);
         let kept = Blob::new(&slot, 6..11).share();
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn a_blob_nobody_keeps_leaves_the_slot_in_place() {
         let pool = Arc::new(BufPool::default());
-        let mut slot = FrameBuf::empty(&pool);
+        let mut slot = FrameBuf::from_pool(&pool);
         FrameBuf::reusable(&mut slot, &pool).extend_from_slice(b"abc");
         let before = Arc::as_ptr(&slot);
         assert_eq!(&*Blob::new(&slot, 1..3), b"bc");
@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn the_pool_drops_huge_buffers() {
         let pool = Arc::new(BufPool::default());
-        let mut slot = FrameBuf::empty(&pool);
+        let mut slot = FrameBuf::from_pool(&pool);
         FrameBuf::reusable(&mut slot, &pool).resize(POOL_BUFFER_BYTES + 1, 7);
         let kept = Blob::new(&slot, 0..1).share();
         FrameBuf::reusable(&mut slot, &pool).push(1);
@@ -210,12 +210,20 @@ mod tests {
         let pool = Arc::new(BufPool::default());
         let kept: Vec<SharedBlob> = (0..POOL_BUFFERS + 5)
             .map(|_| {
-                let mut slot = FrameBuf::empty(&pool);
+                let mut slot = FrameBuf::from_pool(&pool);
                 FrameBuf::reusable(&mut slot, &pool).push(1);
                 Blob::new(&slot, 0..1).share()
             })
             .collect();
         drop(kept);
         assert_eq!(pooled(&pool), POOL_BUFFERS);
+        // between batches only what the next workers take waits; their slots start grown
+        pool.trim(2);
+        assert_eq!(pooled(&pool), 2);
+        let mut slot = FrameBuf::from_pool(&pool);
+        assert!(FrameBuf::reusable(&mut slot, &pool).capacity() > 0);
+        assert_eq!(pooled(&pool), 1);
+        drop(slot);
+        assert_eq!(pooled(&pool), 2, "a worker's slot goes back when its thread ends");
     }
 }

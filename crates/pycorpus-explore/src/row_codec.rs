@@ -50,21 +50,14 @@ fn path_is_derived(row: &FileRow) -> bool {
     rest == Some(row.archive_path.as_str())
 }
 
-/// 64 lowercase hex digits as the 32 bytes they spell.
+/// 64 lowercase hex digits as the 32 bytes they spell (lowercase only: the bytes are written
+/// back as lowercase, and the row must come back as it was).
 fn hex32(s: &str) -> Option<[u8; 32]> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let b = s.as_bytes();
-    if b.len() != 64 {
+    if s.bytes().any(|c| c.is_ascii_uppercase()) {
         return None;
     }
     let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = digit(b[2 * i])? << 4 | digit(b[2 * i + 1])?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -86,11 +79,7 @@ pub(crate) fn get_row(r: &mut Reader<'_>, hash: Oid) -> Option<FileRow> {
     };
     let dist_sha256 = match flags & SHA_RAW {
         0 => string(r)?,
-        _ => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let hex: Vec<u8> = r.take(32)?.iter().flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]).collect();
-            String::from_utf8(hex).ok()?
-        }
+        _ => hex::encode(r.take(32)?),
     };
     let z = r.var()?;
     let uploaded_on = ((z >> 1) as i64) ^ -((z & 1) as i64);

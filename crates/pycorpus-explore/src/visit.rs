@@ -530,7 +530,7 @@ fn run_units<S: Send, T: Send>(
         units.len(),
         crate::ordered::Pool { threads, stack_size: opts.stack_size, window },
         cancel,
-        &|| (init(), FrameBuf::empty(frames), FrameBuf::empty(compressed)),
+        &|| (init(), FrameBuf::from_pool(frames), FrameBuf::from_pool(compressed)),
         &|st, i| run_unit(st, &units[i]),
         &mut |r: UnitOut<T>| -> Result<(), ExploreError> {
             let (outs, frames, decoded, read) = r?;

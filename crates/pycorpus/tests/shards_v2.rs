@@ -415,18 +415,31 @@ fn verify_reports_a_lying_blob_index_and_a_repeated_blob() {
         let out = w.run(&["verify"]);
         (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     };
-    // The run of shard 7 (q's release) says shard 6 stores its blobs: 6 stores none of them.
+    // The run of shard 7 (q's release) lies about its blobs: a lower shard that stores none of
+    // them, a higher one, or none at all.
     let v2 = corpus(2);
     let run = v2.corpus().join("blobs/000007-000007.run");
     let pack = PackReader::open(&v2.corpus().join("shards/000007")).unwrap();
-    std::fs::remove_file(&run).unwrap();
-    let mut lie = RunWriter::create(&run, &[(7, pack.len() as u64)], pack.len() as u64).unwrap();
-    for i in 0..pack.len() {
-        lie.push(&pack.entry_at(i).0, 6).unwrap();
+    for (named, says) in [(Some(6), "but the index says 000006, which does not store it"), (Some(8), "but the index says 000008 (the index"), (None, "but the index names no shard")] {
+        std::fs::remove_file(&run).unwrap();
+        let mut lie = RunWriter::create(&run, &[(7, pack.len() as u64)], pack.len() as u64).unwrap();
+        for i in 0..pack.len() {
+            if let Some(n) = named {
+                lie.push(&pack.entry_at(i).0, n).unwrap();
+            }
+        }
+        lie.finish().unwrap();
+        let (ok, text) = verify_text(&v2);
+        assert!(!ok && text.contains(&format!("is stored in shard 000007 {says}")), "{named:?}: {text}");
     }
-    lie.finish().unwrap();
+    // An index that names no shard for the 40-odd blobs of shards 1 to 4: 20 are reported.
+    let run = v2.corpus().join("blobs/000001-000004.run");
+    let covered: Vec<(u32, u64)> = (1..=4).map(|n| (n, PackReader::open(&v2.corpus().join(format!("shards/{n:06}"))).unwrap().len() as u64)).collect();
+    assert!(covered.iter().map(|c| c.1).sum::<u64>() > 20, "{covered:?}");
+    std::fs::remove_file(&run).unwrap();
+    RunWriter::create(&run, &covered, 0).unwrap().finish().unwrap();
     let (ok, text) = verify_text(&v2);
-    assert!(!ok && text.contains("is stored in shard 000007 but the index says 000006, which does not store it"), "{text}");
+    assert!(!ok && text.matches("but the index names no shard").count() == 20, "{text}");
     // Rebuilt from the packs, the index is right again.
     std::fs::remove_dir_all(v2.corpus().join("blobs")).unwrap();
     v2.ok(&["seal"]);
