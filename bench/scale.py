@@ -68,10 +68,12 @@ import platform
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
 import tarfile
+import tempfile
 import threading
 import time
 import zipfile
@@ -115,6 +117,9 @@ OPTIONAL_STEPS = ("status", "verify", "analyze", "report", "export", "grep-rare"
 # seed), added and sealed into each corpus last: equal work in corpora of different sizes. sync2's
 # new releases and seal's leftover shard grow with the scale (more and larger distributions, a
 # fuller last shard), so their peaks compare batches, not corpora; these two steps compare corpora.
+# Disk a run needs beside its site, per byte of the site's archives (32x: a 3.2 GB corpus and
+# export's output and check, for 44.6 GB of archives).
+RUN_SPACE_FACTOR = 0.2
 FIXED_BATCH_SCALE = 0.1
 FIXED_BATCH_SEED = "fixed-batch"
 STEP_GROUPS = {"grep": ("grep-rare", "grep-common", "grep-regex")}
@@ -1332,8 +1337,16 @@ def _json_file(path):
 
 
 def _scan_stats(stderr):
+    """The counts `--stats` prints on stderr: the scan's rows, and what `stream` wrote."""
+    num = lambda b: int(b.replace(b",", b""))
+    out = {}
     m = re.search(rb"scan: .*?([\d,]+) row\(s\) read, ([\d,]+) matched", stderr)
-    return {"rows_read": int(m.group(1).replace(b",", b"")), "rows_matched": int(m.group(2).replace(b",", b""))} if m else {}
+    if m:
+        out.update(rows_read=num(m.group(1)), rows_matched=num(m.group(2)))
+    m = re.search(rb"stream: ([\d,]+) record\(s\), ([\d,]+) byte\(s\) written", stderr)
+    if m:
+        out.update(records_written=num(m.group(1)), bytes_written=num(m.group(2)))
+    return out
 
 
 ITER_FILES = r'''
@@ -1408,6 +1421,100 @@ def independent_checks(binary, corpus, out_dir, steps, log=print):
     return out
 
 
+def measure(name, argv, binary, stdout=None, count=None, env=None, log=print):
+    """Runs one step's command: exit, wall and CPU seconds, peak RSS, and `count(stdout path,
+    stderr bytes)` when it succeeds."""
+    shown = [os.path.basename(a) if a == binary else ("<script>" if "\n" in a else a) for a in argv]
+    if len(shown) > 16:  # add-fixed's list of files
+        shown = shown[:12] + ["... %d more" % (len(shown) - 12)]
+    log("  %-12s %s" % (name, " ".join(shown)))
+    code, wall, ru, stderr = run_measured(argv, stdout=stdout, env=env)
+    ok = code == 0 or (name.startswith("grep") and code == 1)  # grep: 1 = no match
+    cpu = ru.ru_utime + ru.ru_stime
+    r = {"argv": shown, "exit": code, "ok": ok, "wall_s": round(wall, 3),
+         "cpu_s": round(cpu, 3), "user_s": round(ru.ru_utime, 3), "sys_s": round(ru.ru_stime, 3), "peak_rss_mb": round(ru.ru_maxrss / 1024, 1)}
+    if not ok:
+        r["stderr_tail"] = stderr[-3000:].decode("utf-8", "replace")
+        log("    FAILED (exit %d): %s" % (code, r["stderr_tail"].strip().splitlines()[-1:] if r["stderr_tail"].strip() else ""))
+    elif count:
+        try:
+            r["counts"] = count(stdout, stderr)
+        except Exception as e:  # noqa: BLE001  (a count we could not read is recorded, not fatal)
+            r["counts"] = {"error": "%s: %s" % (type(e).__name__, e)}
+    log("    %.2f s wall, %.2f s CPU, %.0f MB peak%s" % (wall, cpu, r["peak_rss_mb"], ("; " + json.dumps(r["counts"])) if r.get("counts") else ""))
+    return r
+
+
+def set_input(r, kind, gb, rows):
+    """What a step's rates are per: `kind` (archives, corpus = its unique blobs, open shard,
+    written, none), its GB and its rows."""
+    r.update({"input": kind, "input_gb": round(gb, 6), "input_rows": rows,
+              "s_per_gb": round(r["wall_s"] / gb, 3) if gb else None, "s_per_mrows": round(r["wall_s"] / (rows / 1e6), 3) if rows else None})
+
+
+# The steps that only read the corpus, in run order.
+READER_STEPS = ("status", "verify", "analyze", "report", "export", "grep-rare", "grep-common", "grep-regex", "ls", "stream", "iter_files")
+# Those rerun side by side across the scales (see side_by_side): all but analyze and export,
+# which take minutes each at 32x and run once.
+SIDE_BY_SIDE_STEPS = ("verify", "report", "grep-rare", "grep-common", "grep-regex", "ls", "stream", "iter_files")
+
+
+def _lines_and_stats(p, e):
+    n = _count_lines(p)
+    os.unlink(p)
+    return {"matches": n} | _scan_stats(e)
+
+
+def reader_step(name, base, outp, needle, python, corpus):
+    """The command of a step that only reads the corpus: (argv, stdout path or None, count)."""
+    def one_json(keys, p):
+        d = _json_file(p)
+        return {k: d.get(k) for k in keys}
+    if name == "status":
+        return base + ["status", "--format", "jsonl"], outp("status2.json"), lambda p, e: {"shards": len(_json_file(p).get("shards", [])), "files": _json_file(p).get("total", {}).get("files")}
+    if name == "verify":
+        return base + ["verify", "--format", "jsonl"], outp("verify.json"), \
+            lambda p, e: one_json(("shards_checked", "blobs_checked", "files_checked"), p) | {"problems": len(_json_file(p).get("problems", []))}
+    if name == "analyze":
+        return base + ["analyze", "--json"], outp("analyze.json"), \
+            lambda p, e: one_json(("analyzed", "by_status"), p) | {"selection_bytes": _json_file(p).get("visit", {}).get("candidate_bytes")}
+    if name == "report":
+        return base + ["report", "-o", outp("report/report.html"), "--parquet", outp("report-tables"), "--json"], outp("report.json"), \
+            lambda p, e: {"totals": _json_file(p).get("totals"), "parquet_tables": len(_json_file(p).get("parquet", []))}
+    if name == "export":
+        def export_counts(p, e):
+            d = _json_file(p)
+            return {"blobs": d.get("blobs"), "functions": d.get("functions"), "records": sum((d.get("records") or {}).values())}
+        return base + ["export", "codesearchnet", outp("csn"), "--json"], outp("export.json"), export_counts
+    if name == "grep-rare":
+        return base + ["grep", "-F", needle, "--json", "--stats"], outp("grep-rare.jsonl"), _lines_and_stats
+    if name == "grep-common":
+        return base + ["grep", "-F", "import os", "--ext", "py", "--json", "--stats"], outp("grep-common.jsonl"), _lines_and_stats
+    if name == "grep-regex":
+        return base + ["grep", r"def \w+\(self, \w+=None\)", "--ext", "py", "--json", "--stats"], outp("grep-regex.jsonl"), _lines_and_stats
+    if name == "ls":
+        return base + ["ls", "--project", "a*", "--ext", "py", "--format", "jsonl", "--stats"], outp("ls.jsonl"), \
+            lambda p, e: {"rows": _lines_and_stats(p, e).pop("matches")} | _scan_stats(e)
+    if name == "stream":
+        return base + ["stream", "--ext", "py", "--stats"], None, lambda p, e: _scan_stats(e)
+    if name == "iter_files":
+        return [python, "-c", ITER_FILES, corpus], outp("iter_files.json"), lambda p, e: _json_file(p)
+    raise ValueError("not a reading step: %s" % name)
+
+
+def after_reader(name, r, outp, sizes):
+    """What a reading step leaves to tidy, and the unit of the steps whose work is not the
+    corpus's unique blobs."""
+    if name == "export":
+        shutil.rmtree(outp("csn"), ignore_errors=True)
+    if name == "stream" and r.get("ok") and (r.get("counts") or {}).get("bytes_written") is not None:
+        # jsonl writes each file's contents once per file holding them: the work follows
+        # the bytes written, not the unique bytes read
+        set_input(r, "written", r["counts"]["bytes_written"] / 1e9, sizes["rows"])
+    if name == "iter_files" and (r.get("counts") or {}).get("skipped"):
+        r["skipped"] = r["counts"]["skipped"]
+
+
 def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable, log=print, jobs=4, memory_budget=None, check=False, fixed=None):
     """Runs every step against `site`; returns {"steps": {...}, "corpus": status totals, "checks": [...]}.
     The corpus lives in work_dir/corpus (the caller deletes work_dir unless --keep). `fixed`: the
@@ -1425,28 +1532,8 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
     sizes = {"rows": m["rows"], "gb": m["archive_bytes"] / 1e9}
 
     def step(name, argv, stdout=None, count=None, input_kind="corpus", penv=None):
-        shown = [os.path.basename(a) if a == binary else ("<script>" if "\n" in a else a) for a in argv]
-        if len(shown) > 16:  # add-fixed's list of files
-            shown = shown[:12] + ["... %d more" % (len(shown) - 12)]
-        log("  %-12s %s" % (name, " ".join(shown)))
-        code, wall, ru, stderr = run_measured(argv, stdout=stdout, env=penv or env)
-        ok = code == 0 or (name.startswith("grep") and code == 1)  # grep: 1 = no match
-        cpu = ru.ru_utime + ru.ru_stime
-        r = {"argv": shown, "exit": code, "ok": ok, "wall_s": round(wall, 3),
-             "cpu_s": round(cpu, 3), "user_s": round(ru.ru_utime, 3), "sys_s": round(ru.ru_stime, 3), "peak_rss_mb": round(ru.ru_maxrss / 1024, 1)}
-        gb = sizes["gb"] if input_kind == "archives" else sizes.get("unique_gb", 0.0)
-        rows = sizes["rows"]
-        r.update({"input": input_kind, "input_gb": round(gb, 4), "input_rows": rows,
-                  "s_per_gb": round(wall / gb, 3) if gb else None, "s_per_mrows": round(wall / (rows / 1e6), 3) if rows else None})
-        if not ok:
-            r["stderr_tail"] = stderr[-3000:].decode("utf-8", "replace")
-            log("    FAILED (exit %d): %s" % (code, r["stderr_tail"].strip().splitlines()[-1:] if r["stderr_tail"].strip() else ""))
-        elif count:
-            try:
-                r["counts"] = count(stdout, stderr)
-            except Exception as e:  # noqa: BLE001  (a count we could not read is recorded, not fatal)
-                r["counts"] = {"error": "%s: %s" % (type(e).__name__, e)}
-        log("    %.2f s wall, %.2f s CPU, %.0f MB peak%s" % (wall, cpu, r["peak_rss_mb"], ("; " + json.dumps(r["counts"])) if r.get("counts") else ""))
+        r = measure(name, argv, binary, stdout=stdout, count=count, env=penv or env, log=log)
+        set_input(r, input_kind, sizes["gb"] if input_kind == "archives" else sizes.get("unique_gb", 0.0), sizes["rows"])
         res["steps"][name] = r
         return r
 
@@ -1487,8 +1574,7 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
             r = step("seal", base + ["seal", "--json"], stdout=outp("seal.json"))
             # its input: the open shard, not the corpus (sync sealed the full ones as it went)
             gb, rows = sum(sh.get("blob_bytes", 0) for sh in open_shards) / 1e9, sum(sh.get("files", 0) for sh in open_shards)
-            r.update({"input": "open shard", "input_gb": round(gb, 4), "input_rows": rows, "s_per_gb": round(r["wall_s"] / gb, 3) if gb else None,
-                      "s_per_mrows": round(r["wall_s"] / (rows / 1e6), 3) if rows else None})
+            set_input(r, "open shard", gb, rows)
         st = status()
         tot = st.get("total", {})
         res["corpus"] = {k: tot.get(k) for k in ("distributions", "failed", "files", "stored_files", "unique_blobs", "blob_bytes", "original_bytes", "disk_bytes")}
@@ -1496,59 +1582,21 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
         sizes["rows"] = tot.get("files") or m["rows"]
         sizes["unique_gb"] = (tot.get("blob_bytes") or 0) / 1e9
         if "init" in res["steps"]:
-            res["steps"]["init"].update({"input": "none", "input_gb": 0.0, "input_rows": 0, "s_per_gb": None, "s_per_mrows": None})
+            set_input(res["steps"]["init"], "none", 0.0, 0)
         if tot.get("distributions") is not None and tot.get("distributions") != m["files"]:
             res["checks"].append("the corpus holds %s distributions, the index serves %d" % (tot.get("distributions"), m["files"]))
         if tot.get("files") is not None and tot.get("files") != m["rows"]:
             res["checks"].append("the corpus indexes %s files, the generator wrote %d" % (tot.get("files"), m["rows"]))
 
-        if "status" in steps:
-            step("status", base + ["status", "--format", "jsonl"], stdout=outp("status2.json"),
-                 count=lambda p, e: {"shards": len(_json_file(p).get("shards", [])), "files": _json_file(p).get("total", {}).get("files")})
-        if "verify" in steps:
-            step("verify", base + ["verify", "--format", "jsonl"], stdout=outp("verify.json"),
-                 count=lambda p, e: {k: _json_file(p).get(k) for k in ("shards_checked", "blobs_checked", "files_checked")} | {"problems": len(_json_file(p).get("problems", []))})
-        if "analyze" in steps:
-            step("analyze", base + ["analyze", "--json"], stdout=outp("analyze.json"),
-                 count=lambda p, e: {"analyzed": _json_file(p).get("analyzed"), "by_status": _json_file(p).get("by_status"),
-                                     "selection_bytes": _json_file(p).get("visit", {}).get("candidate_bytes")})
-        if "report" in steps:
-            step("report", base + ["report", "-o", outp("report/report.html"), "--parquet", outp("report-tables"), "--json"], stdout=outp("report.json"),
-                 count=lambda p, e: {"totals": _json_file(p).get("totals"), "parquet_tables": len(_json_file(p).get("parquet", []))})
-        if "export" in steps:
-            def export_counts(p, e):
-                s = _json_file(p)
-                return {"blobs": s.get("blobs"), "functions": s.get("functions"), "records": sum((s.get("records") or {}).values())}
-            step("export", base + ["export", "codesearchnet", outp("csn"), "--json"], stdout=outp("export.json"), count=export_counts)
-            shutil.rmtree(outp("csn"), ignore_errors=True)
-
-        def grep_counts(p, e):
-            n = _count_lines(p)
-            os.unlink(p)
-            return {"matches": n} | _scan_stats(e)
-        if "grep-rare" in steps:
-            r = step("grep-rare", base + ["grep", "-F", m["needle"], "--json", "--stats"], stdout=outp("grep-rare.jsonl"), count=grep_counts)
-            if r["ok"] and r.get("counts", {}).get("matches") != len(m["needle_projects"]):
+        for name in READER_STEPS:
+            if name not in steps:
+                continue
+            argv, out, count = reader_step(name, base, outp, m["needle"], python, corpus)
+            r = step(name, argv, stdout=out, count=count)
+            after_reader(name, r, outp, sizes)
+            if name == "grep-rare" and r["ok"] and r.get("counts", {}).get("matches") != len(m["needle_projects"]):
                 res["checks"].append("grep -F %s found %s matches, the generator planted %d" % (m["needle"], r.get("counts", {}).get("matches"), len(m["needle_projects"])))
-        if "grep-common" in steps:
-            step("grep-common", base + ["grep", "-F", "import os", "--ext", "py", "--json", "--stats"], stdout=outp("grep-common.jsonl"), count=grep_counts)
-        if "grep-regex" in steps:
-            step("grep-regex", base + ["grep", r"def \w+\(self, \w+=None\)", "--ext", "py", "--json", "--stats"], stdout=outp("grep-regex.jsonl"), count=grep_counts)
-        if "ls" in steps:
-            def ls_counts(p, e):
-                n = _count_lines(p)
-                os.unlink(p)
-                return {"rows": n} | _scan_stats(e)
-            step("ls", base + ["ls", "--project", "a*", "--ext", "py", "--format", "jsonl", "--stats"], stdout=outp("ls.jsonl"), count=ls_counts)
-        if "stream" in steps:
-            step("stream", base + ["stream", "--ext", "py", "--stats"], stdout=None, count=lambda p, e: _scan_stats(e))
-        if "iter_files" in steps:
-            def iter_counts(p, e):
-                return _json_file(p)
-            penv = dict(env)
-            r = step("iter_files", [python, "-c", ITER_FILES, corpus], stdout=outp("iter_files.json"), count=iter_counts, penv=penv)
-            if r.get("counts", {}).get("skipped"):
-                r["skipped"] = r["counts"]["skipped"]
+            if r.get("skipped"):
                 log("    skipped: %s" % r["skipped"])
         if check:
             try:
@@ -1603,8 +1651,7 @@ def run_fixed_batch(fixed, steps, base, env, step, status, outp, res, jobs, log=
     r = step("add-fixed", base + ["add", "--jobs", str(jobs), "--json"] + files, stdout=outp("add-fixed.json"),
              count=lambda p, e: {k: _json_file(p).get(k) for k in ("added", "failed", "already_present", "files", "new_blobs", "new_blob_bytes")}
              | {"sealed_shards": len(_json_file(p).get("sealed_shards") or [])})
-    r.update({"input": "archives", "input_gb": round(fm["archive_bytes"] / 1e9, 4), "input_rows": fm["rows"],
-              "s_per_gb": round(r["wall_s"] / (fm["archive_bytes"] / 1e9), 3), "s_per_mrows": round(r["wall_s"] / (fm["rows"] / 1e6), 3)})
+    set_input(r, "archives", fm["archive_bytes"] / 1e9, fm["rows"])
     added = (r.get("counts") or {}).get("added")
     if r["ok"] and added != len(files):
         res["checks"].append("fixed batch: %s distributions added, the batch has %d" % (added, len(files)))
@@ -1618,8 +1665,7 @@ def run_fixed_batch(fixed, steps, base, env, step, status, outp, res, jobs, log=
             return
         r = step("seal-fixed", base + ["seal", "--json"], stdout=outp("seal-fixed.json"))
         gb, rows = sum(sh.get("blob_bytes", 0) for sh in open_shards) / 1e9, sum(sh.get("files", 0) for sh in open_shards)
-        r.update({"input": "open shard", "input_gb": round(gb, 4), "input_rows": rows, "s_per_gb": round(r["wall_s"] / gb, 3) if gb else None,
-                  "s_per_mrows": round(r["wall_s"] / (rows / 1e6), 3) if rows else None})
+        set_input(r, "open shard", gb, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1665,7 +1711,7 @@ def markdown(results, scales):
             c = r.get("counts") or {}
             c = {kk: vv for kk, vv in c.items() if not isinstance(vv, (dict, list))}
             note = "FAILED (exit %d)" % r["exit"] if not r["ok"] else ("skipped: " + r["skipped"] if r.get("skipped") else ", ".join("%s %s" % kv for kv in c.items()))
-            inp = "–" if r["input"] == "none" else "%.3f GB %s" % (r["input_gb"], {"archives": "archives", "open shard": "open shard"}.get(r["input"], "unique"))
+            inp = "–" if r["input"] == "none" else "%.3f GB %s" % (r["input_gb"], {"archives": "archives", "open shard": "open shard", "written": "written"}.get(r["input"], "unique"))
             lines.append("| %s | %sx | %s | %s | %s | %s | %s | %s | %s |" % (name, k, _fmt(r["wall_s"]), _fmt(r["cpu_s"]), _fmt(r["peak_rss_mb"], "%.0f"), inp,
                                                                         _fmt(r["s_per_gb"]), _fmt(r["s_per_mrows"]), note))
     lines += ["", "| peak RSS MB | " + " | ".join("%sx" % k for k in keys) + " |", "|---|" + "---|" * len(keys)]
@@ -1676,18 +1722,19 @@ def markdown(results, scales):
     return "\n".join(lines) + "\n"
 
 
-def slope_markdown(results, scales):
+def slope_markdown(results, scales, source="steps"):
     """The issue-23 view: per step, wall / CPU seconds and peak RSS at every scale, CPU seconds
     per unit of the step's input (GB, or M rows for steps that follow rows), and the 32x/4x
-    (largest/second) ratios of peak RSS and of that rate."""
-    keys = [str(s) for s in scales if str(s) in results]
+    (largest/second) ratios of peak RSS and of that rate. `source`: "steps" (the run) or
+    "side_by_side" (the medians of side_by_side)."""
+    keys = [str(s) for s in scales if results.get(str(s), {}).get(source)]
     order = list(REQUIRED_STEPS) + list(OPTIONAL_STEPS)
     big, ref = (keys[-1], keys[1]) if len(keys) > 2 else (keys[-1], keys[0])
     head = "| step | " + " | ".join("%sx wall / CPU s" % k for k in keys) + " | " + " | ".join("%sx RSS MB" % k for k in keys)
     head += " | CPU s per unit, " + " / ".join("%sx" % k for k in keys) + " | RSS %sx/%sx | rate %sx/%sx |" % (big, ref, big, ref)
     lines = [head, "|---|" + "---|" * (2 * len(keys) + 3)]
     for name in order:
-        rs = [results[k].get("steps", {}).get(name) for k in keys]
+        rs = [results[k].get(source, {}).get(name) for k in keys]
         if not any(rs):
             continue
         cell = lambda r, f: "–" if not r else f(r)
@@ -1703,13 +1750,56 @@ def slope_markdown(results, scales):
             units = r.get("input_rows", 0) / 1e6 if per_row else r.get("input_gb", 0)
             return r["cpu_s"] / units if units else None
         rates = [rate(r) for r in rs]
-        unit = "k projects listed" if name == "sync3" else ("M rows" if per_row else "GB")
+        written = any(r and r.get("input") == "written" for r in rs)
+        unit = "k projects listed" if name == "sync3" else ("M rows" if per_row else ("GB written" if written else "GB"))
         rss = [r.get("peak_rss_mb") if r else None for r in rs]
         ratio = lambda xs: _fmt(xs[keys.index(big)] / xs[keys.index(ref)], "%.2f") if xs[keys.index(big)] and xs[keys.index(ref)] else "–"
         lines.append("| %s | %s | %s | %s (per %s) | %s | %s |" % (
             name, " | ".join(cell(r, lambda r: "%s / %s" % (_fmt(r["wall_s"]), _fmt(r["cpu_s"]))) for r in rs),
             " | ".join(_fmt(v, "%.0f") for v in rss), " / ".join(_fmt(v, "%.3g") for v in rates), unit, ratio(rss), ratio(rates)))
     return "\n".join(lines) + "\n"
+
+
+def side_by_side(binary, scales, python, reps, steps=SIDE_BY_SIDE_STEPS, log=print):
+    """Reruns the reading steps on the kept corpus of every scale, `reps` times, the scales
+    alternating within each step, and records the medians. A run measures its scales tens of
+    minutes apart, and this VM's speed drifts by 10-20 % over that (session 20: the same fixed
+    batch cost 1.18x the CPU in the second half): side by side, a scale's ratio to another is
+    the code's, not the machine's. The corpora hold by then what the second sync and the
+    fixed batch added: inputs are read again. scales: [(scale key, corpus path, site manifest)].
+    Returns {scale key: {step: record}}; a record holds the medians and every run."""
+    env = dict(os.environ)
+    env.pop("PYCORPUS_DIR", None)
+    out = {k: {} for k, _, _ in scales}
+    sizes, dirs = {}, {}
+    for k, corpus, _ in scales:
+        dirs[k] = tempfile.mkdtemp(prefix="pycorpus-side-")
+        st = os.path.join(dirs[k], "status.json")
+        code, _, _, _ = run_measured([binary, "--corpus", corpus, "--quiet", "status", "--format", "jsonl"], stdout=st, env=env)
+        tot = _json_file(st).get("total", {}) if code == 0 else {}
+        sizes[k] = {"unique_gb": (tot.get("blob_bytes") or 0) / 1e9, "rows": tot.get("files") or 0}
+    try:
+        for name in steps:
+            runs = {k: [] for k, _, _ in scales}
+            for i in range(reps):
+                for k, corpus, m in scales:
+                    outp = lambda n, k=k: os.path.join(dirs[k], n)
+                    argv, stdout, count = reader_step(name, [binary, "--corpus", corpus, "--quiet"], outp, m["needle"], python, corpus)
+                    r = measure("%s %sx %d/%d" % (name, k, i + 1, reps), argv, binary, stdout=stdout, count=count, env=env, log=log)
+                    set_input(r, "corpus", sizes[k]["unique_gb"], sizes[k]["rows"])
+                    after_reader(name, r, outp, sizes[k])
+                    runs[k].append(r)
+            for k, rs in runs.items():
+                med = lambda f: round(statistics.median(r[f] for r in rs), 3)
+                rec = dict(rs[-1])
+                rec.update({"ok": all(r["ok"] for r in rs), "wall_s": med("wall_s"), "cpu_s": med("cpu_s"), "user_s": med("user_s"), "sys_s": med("sys_s"),
+                            "peak_rss_mb": med("peak_rss_mb"), "runs": [{f: r[f] for f in ("exit", "wall_s", "cpu_s", "peak_rss_mb")} for r in rs]})
+                set_input(rec, rec.get("input", "corpus"), rec.get("input_gb", 0.0), rec.get("input_rows", 0))
+                out[k][name] = rec
+    finally:
+        for d in dirs.values():
+            shutil.rmtree(d, ignore_errors=True)
+    return out
 
 
 def merge_records(paths):
@@ -1750,6 +1840,7 @@ def main():
     ap.add_argument("--check", action="store_true", help="check export and report independently (bench/check_scale.py: per-shard exports deduplicated in Python, DuckDB over the Parquet files)")
     ap.add_argument("--merge", nargs="+", default=None, metavar="RECORD", help="merge the records of runs at different scales into bench/runs/<date>-<host>/scale-full.json and print the tables (nothing is run)")
     ap.add_argument("--generate-only", action="store_true", help="generate (or find) the sites and stop")
+    ap.add_argument("--repeat", type=int, default=None, help="after the run, rerun the reading steps (%s) this many times on every scale's corpus, the scales alternating, and report the medians (default: 3 with several scales, 0 with --quick)" % ", ".join(SIDE_BY_SIDE_STEPS))
     a = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows up through a pipe too
     if a.merge:
@@ -1759,6 +1850,8 @@ def main():
             runlog.save("scale-full", merged)
         print(markdown(merged["scales"], scales))
         print(slope_markdown(merged["scales"], scales))
+        if any(v.get("side_by_side") for v in merged["scales"].values()):
+            print(slope_markdown(merged["scales"], scales, "side_by_side"))
         return 1 if merged.get("failed") else 0
     scales = [float(s) for s in (a.scale or ("1,2" if a.quick else "1,4,16,32")).split(",") if s.strip()]
     scales = [int(s) if s == int(s) else s for s in scales]
@@ -1773,6 +1866,8 @@ def main():
                "unit_rows": unit, "seed": a.seed, "churn": a.churn, "gzip_level": a.gzip_level, "quick": a.quick, "steps": steps, "scales": {}}
     run_dir = os.path.join(a.work, "runs", time.strftime("%Y%m%d-%H%M%S") + "-%d" % os.getpid())
     failed = []
+    repeat = a.repeat if a.repeat is not None else (0 if a.quick or len(scales) < 2 else 3)
+    kept = []  # (scale key, corpus, site manifest) for the side-by-side pass
     pool = build_templates(source, a.work, jobs=a.jobs)
     results["source_fingerprint"] = pool.fingerprint
     for s in scales:
@@ -1799,17 +1894,31 @@ def main():
         if a.generate_only:
             continue
         wd = os.path.join(run_dir, "%sx" % s)
+        # room for the corpus, export's output and its check (32x: ~3 GB, ~4 GB): cached sites
+        # of other scales go first (the 80 GB disk does not hold the 4x, 16x and 32x sites
+        # with a run beside them)
+        room = int(RUN_SPACE_FACTOR * site.manifest["archive_bytes"]) + (2 << 30)
+        if not ensure_space(a.work, room, keep=(site.path,) + ((fixed.path,) if fixed else ())):
+            print("  warning: less than %.1f GB free for the run's corpus and outputs" % (room / 1e9))
         try:
             entry.update(run_pipeline(binary, site, wd, unit, steps, python=a.python, memory_budget=a.memory_budget or (QUICK_MEMORY_BUDGET if a.quick else None), check=a.check,
                                       fixed=fixed))
         finally:
-            if not a.keep:
+            if not a.keep and not repeat:
                 shutil.rmtree(wd, ignore_errors=True)
+        if repeat and entry["steps"].get("sync", {}).get("ok"):
+            kept.append((str(s), os.path.join(wd, "corpus"), site.manifest))
         for name, r in entry["steps"].items():
             if not r["ok"]:
                 failed.append("%sx %s: exit %d" % (s, name, r["exit"]))
         failed += ["%sx: %s" % (s, c) for c in entry["checks"]]
         failed += ["%sx: independent check of %s disagrees" % (s, k) for k, v in entry.get("independent_checks", {}).items() if not v["ok"]]
+    if len(kept) > 1:
+        print("== side by side: the reading steps %d times on each scale, alternating" % repeat, flush=True)
+        steps_again = [n for n in SIDE_BY_SIDE_STEPS if n in steps]
+        for k, recs in side_by_side(binary, kept, a.python, repeat, steps_again).items():
+            results["scales"][k]["side_by_side"] = recs
+            failed += ["%sx side by side %s: exit %s" % (k, n, [x["exit"] for x in r["runs"]]) for n, r in recs.items() if not r["ok"]]
     if not a.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     results["wall_s"] = round(time.perf_counter() - t_all, 1)
@@ -1830,6 +1939,8 @@ def main():
     table = markdown(results["scales"], scales)
     if len(scales) > 1:
         table += "\n" + slope_markdown(results["scales"], scales)
+        if any(v.get("side_by_side") for v in results["scales"].values()):
+            table += "\nSide by side (medians of %d runs, the scales alternating):\n\n" % repeat + slope_markdown(results["scales"], scales, "side_by_side")
     print()
     print(table)
     if a.markdown:

@@ -17,18 +17,9 @@ only = sys.argv[3].split(",") if len(sys.argv) > 3 else None
 binary = os.environ.get("PYCORPUS_BIN", os.path.join(os.path.dirname(HERE), "target", "release", "pycorpus"))
 out = tempfile.mkdtemp(prefix="pycorpus-rerun-")
 base = [binary, "--corpus", corpus, "--quiet"]
-steps = [
-    ("verify", base + ["verify", "--format", "jsonl"], "verify.json"),
-    ("analyze", base + ["analyze", "--json"], "analyze.json"),
-    ("report", base + ["report", "-o", out + "/report/report.html", "--parquet", out + "/report-tables", "--json"], "report.json"),
-    ("export", base + ["export", "codesearchnet", out + "/csn", "--json"], "export.json"),
-    ("grep-rare", base + ["grep", "-F", "pycorpus_scale_needle_s1", "--json", "--stats"], "x.jsonl"),
-    ("grep-common", base + ["grep", "-F", "import os", "--ext", "py", "--json", "--stats"], "x.jsonl"),
-    ("grep-regex", base + ["grep", r"def \w+\(self, \w+=None\)", "--ext", "py", "--json", "--stats"], "x.jsonl"),
-    ("ls", base + ["ls", "--project", "a*", "--ext", "py", "--format", "jsonl", "--stats"], "x.jsonl"),
-    ("stream", base + ["stream", "--ext", "py", "--stats"], None),
-    ("iter_files", [sys.executable, "-c", scale.ITER_FILES, corpus], "iter_files.json"),
-]
+# the needle the generator plants with seed 1, the default
+steps = [(n,) + scale.reader_step(n, base, lambda f: os.path.join(out, f), "pycorpus_scale_needle_s1", sys.executable, corpus)[:2]
+         for n in scale.READER_STEPS if n != "status"]
 def status_kb(pid):
     try:
         d = dict(l.split(":", 1) for l in open("/proc/%d/status" % pid))
@@ -41,7 +32,9 @@ for name, argv, o in steps:
         continue
     if name == "analyze":
         shutil.rmtree(os.path.join(corpus, "analysis"), ignore_errors=True)
-    stdout = open(out + "/" + o, "wb") if o else subprocess.DEVNULL
+    if o:
+        os.makedirs(os.path.dirname(o), exist_ok=True)
+    stdout = open(o, "wb") if o else subprocess.DEVNULL
     t = time.perf_counter()
     # the scan's counts (--stats) go to stderr: the units of the per-row rates
     stderr = tempfile.TemporaryFile()
@@ -62,10 +55,10 @@ for name, argv, o in steps:
     r.update(scale._scan_stats(stderr.read()))
     stderr.close()
     if o and o.endswith(".jsonl"):
-        stdout.close(); r["lines"] = sum(1 for _ in open(out + "/" + o, "rb")); os.unlink(out + "/" + o)
+        stdout.close(); r["lines"] = sum(1 for _ in open(o, "rb")); os.unlink(o)
     elif o:
         stdout.close()
-        try: r["out"] = json.load(open(out + "/" + o))
+        try: r["out"] = json.load(open(o))
         except Exception: pass
     if name == "export": shutil.rmtree(out + "/csn", ignore_errors=True)
     res["steps"][name] = r

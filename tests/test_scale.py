@@ -226,3 +226,30 @@ def test_fixed_batch_is_added_and_sealed_alone(site, source, binary, tmp_path):
     big = scale.generate_site(source, str(tmp_path / "work"), 1, UNIT, seed=scale.FIXED_BATCH_SEED, churn=0.05, level=1, jobs=2, log=quiet)
     res = scale.run_pipeline(binary, site, str(tmp_path / "run2"), UNIT, ["add-fixed", "seal-fixed"], log=quiet, fixed=big)
     assert any("filled a shard" in c for c in res["checks"])
+
+
+def test_side_by_side_reruns_the_readers_and_keeps_medians(site, binary, tmp_path):
+    steps = ["verify", "grep-rare", "stream"]
+    res = scale.run_pipeline(binary, site, str(tmp_path / "run"), UNIT, steps, log=quiet)
+    assert res["checks"] == [] and all(res["steps"][n]["ok"] for n in steps)
+    # stream's work follows what it writes (each file's contents once per file), its unit
+    st = res["steps"]["stream"]
+    assert st["input"] == "written" and st["counts"]["records_written"] > 0
+    assert st["input_gb"] == round(st["counts"]["bytes_written"] / 1e9, 6) and st["counts"]["bytes_written"] > res["corpus"]["blob_bytes"] / 2
+    corpus = str(tmp_path / "run" / "corpus")
+    # two "scales" over one corpus: the pass alternates them, and each record is the median
+    sbs = scale.side_by_side(binary, [("1", corpus, site.manifest), ("2", corpus, site.manifest)], sys.executable, 3, steps, log=quiet)
+    for k in ("1", "2"):
+        for n in steps:
+            r = sbs[k][n]
+            assert r["ok"] and len(r["runs"]) == 3
+            assert r["cpu_s"] == round(sorted(x["cpu_s"] for x in r["runs"])[1], 3)
+            assert r["peak_rss_mb"] == round(sorted(x["peak_rss_mb"] for x in r["runs"])[1], 3)
+        assert sbs[k]["grep-rare"]["counts"]["matches"] == len(site.manifest["needle_projects"])
+        assert sbs[k]["verify"]["counts"]["problems"] == 0
+        assert sbs[k]["stream"]["input"] == "written"
+    table = scale.slope_markdown({k: {"side_by_side": v} for k, v in sbs.items()}, ["1", "2"], "side_by_side")
+    assert "| stream |" in table and "per GB written" in table and "| verify |" in table
+    # a step that fails is recorded as failed, not as a median
+    bad = scale.side_by_side(binary, [("1", str(tmp_path / "nothing"), site.manifest)], sys.executable, 1, ["verify"], log=quiet)
+    assert bad["1"]["verify"]["ok"] is False

@@ -33,7 +33,7 @@ pub use blob::{Blob, SharedBlob};
 pub use extract::{extract, ExtractSummary, Layout};
 pub use names::{safe_component, safe_path};
 pub use output::OutputMode;
-pub use stream::{stream, StreamFormat};
+pub use stream::{stream, StreamFormat, StreamStats};
 pub use visit::{visit_blobs, BlobWork, FrameFilter, Holders, VisitOptions, VisitProgress, VisitStats};
 
 /// Errors of a search.

@@ -26,22 +26,37 @@ pub enum StreamFormat {
     Raw,
 }
 
-/// Writes the selection to `out`; returns what the visit touched. `progress`: see
-/// [`VisitOptions::progress`].
-pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_base64: bool, out: &mut dyn Write, cancel: &AtomicBool, progress: Option<&VisitProgress<'_>>) -> Result<VisitStats, ExploreError> {
+/// What a stream wrote.
+#[derive(Debug, Clone, Default)]
+pub struct StreamStats {
+    /// What the visit touched.
+    pub visit: VisitStats,
+    /// Records written: files (`jsonl`) or unique blobs (`raw`).
+    pub records: u64,
+    /// Bytes written: the work of a `jsonl` stream follows them (each file's contents are
+    /// written, and escaped, once per file that holds them), not the unique bytes read.
+    pub bytes: u64,
+}
+
+/// Writes the selection to `out`; returns what it wrote and what the visit touched.
+/// `progress`: see [`VisitOptions::progress`].
+pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_base64: bool, out: &mut dyn Write, cancel: &AtomicBool, progress: Option<&VisitProgress<'_>>) -> Result<StreamStats, ExploreError> {
+    let (mut records, mut bytes) = (0u64, 0u64);
     let visit = visit_blobs(
         corpus,
         filter,
         &VisitOptions { all_rows: format == StreamFormat::Jsonl, frame_filter: None, batch_per_thread: 1, progress, ..Default::default() },
         cancel,
         &|| (),
-        &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<Vec<u8>, ExploreError> {
+        &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<(u64, Vec<u8>), ExploreError> {
+            let mut n = 0u64;
             let mut buf = Vec::with_capacity(data.len() + 256);
             match format {
                 StreamFormat::Raw => {
                     writeln!(buf, "{} blob {}", oid.to_hex(), data.len())?;
                     buf.extend_from_slice(data);
                     buf.push(b'\n');
+                    n = 1;
                 }
                 StreamFormat::Jsonl => {
                     let text = if always_base64 { None } else { std::str::from_utf8(data).ok() };
@@ -64,13 +79,19 @@ pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_bas
                         });
                         serde_json::to_writer(&mut buf, &v).map_err(std::io::Error::other)?;
                         buf.push(b'\n');
+                        n += 1;
                     }
                 }
             }
-            Ok(buf)
+            Ok((n, buf))
         },
-        &mut |buf: Vec<u8>| -> Result<(), ExploreError> { Ok(out.write_all(&buf)?) },
+        &mut |(n, buf): (u64, Vec<u8>)| -> Result<(), ExploreError> {
+            out.write_all(&buf)?;
+            records += n;
+            bytes += buf.len() as u64;
+            Ok(())
+        },
     )?;
     out.flush()?;
-    Ok(visit)
+    Ok(StreamStats { visit, records, bytes })
 }

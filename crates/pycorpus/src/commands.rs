@@ -294,9 +294,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             match streamed {
                 Err(e) if e.is_broken_pipe() => {}
                 r => {
-                    let v = r?;
+                    let s = r?;
                     if filter.stats {
-                        print_scan_stats(&v.scan);
+                        print_scan_stats(&s.visit.scan);
+                        eprintln!("stream: {} record(s), {} byte(s) written ({})", thousands(s.records), thousands(s.bytes), human_bytes(s.bytes));
                     }
                 }
             }

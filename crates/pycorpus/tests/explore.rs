@@ -221,6 +221,15 @@ fn stream_checks(w: World) {
     let setup: Value = serde_json::from_str(w.ok(&["stream", "--path", "*/setup.py", "--version", "2.0"]).trim()).unwrap();
     assert_eq!((setup["encoding"].as_str(), setup["project"].as_str(), setup["path_in_archive"].as_str()), (Some("utf-8"), Some("hostile"), Some("hostile-2.0/setup.py")));
     assert!(setup["contents"].as_str().unwrap().starts_with("from setuptools import setup"));
+    // --stats: what was written, counted as written (files for jsonl, blobs for raw)
+    for (args, records) in [(&["stream", "--stats"][..], stored.len()), (&["stream", "--format", "raw", "--stats"][..], unique.len())] {
+        let out = w.cmd().args(args).output().unwrap();
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr.lines().find(|l| l.starts_with("stream: ")).unwrap_or_else(|| panic!("{args:?}: no stream line in {stderr}")).replace(',', "");
+        let want = format!("stream: {records} record(s) {} byte(s) written", out.stdout.len());
+        assert!(line.starts_with(&want), "{args:?}: want {want:?}, got {line:?}");
+    }
     // a reader that stops early is not an error
     let mut child = w.cmd().args(["stream"]).stdout(Stdio::piped()).spawn().unwrap();
     drop(child.stdout.take());
