@@ -385,11 +385,10 @@ impl PackReader {
         self.lookups.count(&self.idx, IDX_HEADER + lo * ENTRY_LEN);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let (o, e) = self.entry_at(mid);
-            match o.cmp(oid) {
+            match oid.cmp_stored(&self.idx[IDX_HEADER + mid * ENTRY_LEN..]) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(e),
+                std::cmp::Ordering::Equal => return Some(self.entry_at(mid).1),
             }
         }
         None

@@ -47,7 +47,7 @@ fn search_bucket(entries: &[u8], oid: &Oid) -> Option<u32> {
     while lo < hi {
         let mid = (lo + hi) / 2;
         let e = &entries[mid * ENTRY_LEN..(mid + 1) * ENTRY_LEN];
-        match e[..20].cmp(&oid.0[..]) {
+        match oid.cmp_stored(e) {
             std::cmp::Ordering::Less => lo = mid + 1,
             std::cmp::Ordering::Greater => hi = mid,
             std::cmp::Ordering::Equal => return Some(u32::from_le_bytes(e[20..24].try_into().expect("4"))),
