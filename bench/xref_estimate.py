@@ -11,8 +11,12 @@ that has the base decoded):
   ref(d1)   the same, when that frame itself has no base (one decode more to read it);
   ref(d2)   the same, when its base has no base (at most two more);
   top3      the three such frames, concatenated;
-  exact     the previous versions themselves, concatenated (a bound for per-blob references).
-Each keeps the stored size when it does not help. Prints running totals per shard and a JSON
+  exact     the previous versions themselves, concatenated (a bound for per-blob references);
+  names     those, then for each blob without one the blob stored last, in an earlier shard,
+            under the same file name in any project (similarity across projects), up to
+            twice the frame's size.
+$VARIANTS (comma list, default all) picks the variants to compute (the others report the
+stored size). Each keeps the stored size when it does not help. Prints running totals per shard and a JSON
 summary. Needs pyarrow and zstandard (tests/requirements.txt).
 
     python3 bench/xref_estimate.py CORPUS
@@ -23,6 +27,7 @@ import zstandard
 
 corpus = sys.argv[1]
 LEVEL = int(os.environ.get("LEVEL", "10"))
+VARIANTS = set((os.environ.get("VARIANTS") or "any,d1,d2,top3,exact,names").split(","))
 shards_dir = os.path.join(corpus, "shards")
 names = sorted(n for n in os.listdir(shards_dir) if n.isdigit())
 
@@ -69,7 +74,8 @@ for s, (d, entries, frames) in packs.items():
         where[o] = (s, fr)
 # latest earlier version of each (project, path), shard by shard
 latest = {}  # (project, path) -> oid (the version stored last, in shard order)
-plain = ref_any = ref_d1 = ref_d2 = top3 = exact = 0
+by_name = {}  # file name -> oid (the blob stored last under it, in shard order)
+plain = ref_any = ref_d1 = ref_d2 = top3 = exact = names = 0
 depth = {}  # (shard, frame) -> depth chosen in the depth<=2 variant
 t0 = time.time()
 for s in sorted(packs):
@@ -77,6 +83,7 @@ for s in sorted(packs):
     t = pq.read_table(os.path.join(d, "files.parquet"), columns=["project_name", "archive_path", "dist_type", "hash", "skip_reason"])
     rows = t.to_pydict()
     pred = {}  # oid stored here -> predecessor oid
+    named = {}  # oid stored here -> a blob of an earlier shard under the same file name
     mine = []
     for p, path, dt, h, sk in zip(rows["project_name"], rows["archive_path"], rows["dist_type"], rows["hash"], rows["skip_reason"]):
         if sk is not None or h is None:
@@ -85,6 +92,9 @@ for s in sorted(packs):
         key = (p, dt, inner)
         if h in entries and key in latest and latest[key] != h and h not in pred:
             pred[h] = latest[key]
+        base = inner.rsplit("/", 1)[-1]
+        if h in entries and base in by_name and by_name[base] != h and h not in named:
+            named[h] = by_name[base]
         mine.append((key, h))
     by_frame = collections.defaultdict(collections.Counter)
     for o, q in pred.items():
@@ -95,9 +105,15 @@ for s in sorted(packs):
         best = {"any": clen, "d1": clen, "d2": clen}
         depth[(s, f)] = 0
         cands = [b for b, _ in by_frame[f].most_common(3) if b[0] != s]
-        for b in cands:
-            dic = zstandard.ZstdCompressionDict(raw_frame(*b), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            size = len(zstandard.ZstdCompressor(level=LEVEL, dict_data=dic, write_content_size=False).compress(raw))
+        def with_dict(data):
+            dic = zstandard.ZstdCompressionDict(data, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            return min(clen, len(zstandard.ZstdCompressor(level=LEVEL, dict_data=dic, write_content_size=False).compress(raw)))
+        def blob(q):
+            ws, wf = where[q]
+            _, off_, ln_ = packs[ws][1][q]
+            return raw_frame(ws, wf)[off_:off_ + ln_]
+        for b in cands if VARIANTS & {"any", "d1", "d2"} else []:
+            size = with_dict(raw_frame(*b))
             best["any"] = min(best["any"], size)
             bd = depth.get(b, 0)
             if bd == 0:
@@ -106,17 +122,26 @@ for s in sorted(packs):
                 best["d2"] = size
                 depth[(s, f)] = bd + 1
         ref_any += best["any"]; ref_d1 += best["d1"]; ref_d2 += best["d2"]
-        if cands:
-            dic = zstandard.ZstdCompressionDict(b"".join(raw_frame(*b) for b in cands[:3][::-1]), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            top3 += min(clen, len(zstandard.ZstdCompressor(level=LEVEL, dict_data=dic, write_content_size=False).compress(raw)))
-            preds = [q for o, q in pred.items() if entries[o][0] == f]
-            ex = b"".join(raw_frame(*where[q])[packs[where[q][0]][1][q][1]:packs[where[q][0]][1][q][1] + packs[where[q][0]][1][q][2]] for q in preds)
-            dic = zstandard.ZstdCompressionDict(ex, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            exact += min(clen, len(zstandard.ZstdCompressor(level=LEVEL, dict_data=dic, write_content_size=False).compress(raw)))
+        top3 += with_dict(b"".join(raw_frame(*b) for b in cands[:3][::-1])) if cands and "top3" in VARIANTS else clen
+        mine_f = [o for o, e in entries.items() if e[0] == f]
+        preds = [pred[o] for o in mine_f if o in pred]
+        ex = b"".join(blob(q) for q in preds)
+        exact += with_dict(ex) if ex and "exact" in VARIANTS else clen
+        if "names" in VARIANTS:
+            extra, room = [], 2 * ln - len(ex)
+            for o in mine_f:
+                q = named.get(o)
+                if o not in pred and q is not None and room > 0:
+                    b_ = blob(q)
+                    extra.append(b_)
+                    room -= len(b_)
+            dic = b"".join(extra) + ex  # the nearest (previous versions) last
+            names += with_dict(dic) if dic else clen
         else:
-            top3 += clen; exact += clen
+            names += clen
     for key, h in mine:
         latest[key] = h
-    print("shard %d: %d frames, plain %.1f MB, ref(any) %.1f MB, ref(d1) %.1f, ref(d2) %.1f, top3 %.1f, exact preds %.1f (%.0f s)" % (
-        s, len(frames), plain / 1e6, ref_any / 1e6, ref_d1 / 1e6, ref_d2 / 1e6, top3 / 1e6, exact / 1e6, time.time() - t0), flush=True)
-print(json.dumps({"corpus": corpus, "plain": plain, "ref_any": ref_any, "ref_d1": ref_d1, "ref_d2": ref_d2, "top3": top3, "exact": exact}))
+        by_name[key[2].rsplit("/", 1)[-1]] = h
+    print("shard %d: %d frames, plain %.1f MB, ref(any) %.1f MB, ref(d1) %.1f, ref(d2) %.1f, top3 %.1f, exact preds %.1f, names %.1f (%.0f s)" % (
+        s, len(frames), plain / 1e6, ref_any / 1e6, ref_d1 / 1e6, ref_d2 / 1e6, top3 / 1e6, exact / 1e6, names / 1e6, time.time() - t0), flush=True)
+print(json.dumps({"corpus": corpus, "plain": plain, "ref_any": ref_any, "ref_d1": ref_d1, "ref_d2": ref_d2, "top3": top3, "exact": exact, "names": names}))
