@@ -11,10 +11,10 @@ pub struct Oid(pub [u8; 20]);
 
 impl Oid {
     /// Orders the 20 id bytes stored at the start of `stored` against this id (`Less`: the
-    /// stored id is the smaller), as comparing
-    /// the ids would, without copying them out: by the first 8 bytes as one number (ids are
-    /// uniformly random, so they nearly always decide), then the rest. Index lookups compare
-    /// a handful of entries per blob, for every (shard, blob) pair a reader visits.
+    /// stored id is the smaller) as comparing the ids would, without copying them out: by the
+    /// first 8 bytes as one number (ids are uniformly random, so they nearly always decide),
+    /// then the rest. Index lookups compare a handful of entries per blob, for every (shard,
+    /// blob) pair a reader visits.
     #[inline]
     pub fn cmp_stored(&self, stored: &[u8]) -> std::cmp::Ordering {
         let head = |b: &[u8]| u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
