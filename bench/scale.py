@@ -42,6 +42,13 @@ read contents decode) and its file rows, both from `status`. Rates are given per
 million rows. Peak RSS is the step's own ru_maxrss, read by a small launcher (see LAUNCHER):
 values under ~10 MB mean "at most the launcher's". The corpus splits into shards of a fixed
 capacity (4 shards at 1x), so the number of shards grows with the scale.
+`stream`'s rate is per GB written (it writes each file's contents once per file holding them).
+
+With several scales the run ends with a side-by-side pass (`--repeat N`, default 3): the reading
+steps (SIDE_BY_SIDE_STEPS) again on every scale's corpus, the scales alternating within each
+step, medians kept under `side_by_side` and printed as a second table. The scales of a run are
+tens of minutes apart and a VM's speed drifts over that; side by side, ratios between scales
+are the code's. The corpora are kept until then (deleted at the end unless --keep).
 
 In --quick mode the script then checks the flat-memory property (peak RSS of export, report and
 stream at 2x within 1.25x of 1x plus 8 MB) and exits 1 when it does not hold. Any step that
