@@ -1459,6 +1459,11 @@ def set_input(r, kind, gb, rows):
               "s_per_gb": round(r["wall_s"] / gb, 3) if gb else None, "s_per_mrows": round(r["wall_s"] / (rows / 1e6), 3) if rows else None})
 
 
+def set_open_shard_input(r, open_shards):
+    """A seal's input: the shards it seals (`status` records of the open ones), not the corpus."""
+    set_input(r, "open shard", sum(sh.get("blob_bytes", 0) for sh in open_shards) / 1e9, sum(sh.get("files", 0) for sh in open_shards))
+
+
 # The steps that only read the corpus, in run order.
 READER_STEPS = ("status", "verify", "analyze", "report", "export", "grep-rare", "grep-common", "grep-regex", "ls", "stream", "iter_files")
 # Those rerun side by side across the scales (see side_by_side): all but analyze and export,
@@ -1501,7 +1506,7 @@ def reader_step(name, base, outp, needle, python, corpus):
         return base + ["grep", r"def \w+\(self, \w+=None\)", "--ext", "py", "--json", "--stats"], outp("grep-regex.jsonl"), _lines_and_stats
     if name == "ls":
         return base + ["ls", "--project", "a*", "--ext", "py", "--format", "jsonl", "--stats"], outp("ls.jsonl"), \
-            lambda p, e: {"rows": _lines_and_stats(p, e).pop("matches")} | _scan_stats(e)
+            lambda p, e: {("rows" if k == "matches" else k): v for k, v in _lines_and_stats(p, e).items()}
     if name == "stream":
         return base + ["stream", "--ext", "py", "--stats"], None, lambda p, e: _scan_stats(e)
     if name == "iter_files":
@@ -1580,8 +1585,7 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
         if open_shards:
             r = step("seal", base + ["seal", "--json"], stdout=outp("seal.json"))
             # its input: the open shard, not the corpus (sync sealed the full ones as it went)
-            gb, rows = sum(sh.get("blob_bytes", 0) for sh in open_shards) / 1e9, sum(sh.get("files", 0) for sh in open_shards)
-            set_input(r, "open shard", gb, rows)
+            set_open_shard_input(r, open_shards)
         st = status()
         tot = st.get("total", {})
         res["corpus"] = {k: tot.get(k) for k in ("distributions", "failed", "files", "stored_files", "unique_blobs", "blob_bytes", "original_bytes", "disk_bytes")}
@@ -1615,8 +1619,7 @@ def run_pipeline(binary, site, work_dir, unit_rows, steps, python=sys.executable
             server.set_phase(2)
             server.reset_counters()
             r = step("sync2", sync_argv, stdout=outp("sync2.json"), count=sync_counts, input_kind="archives")
-            r["input_gb"] = round(m["phase2_bytes"] / 1e9, 6)
-            r["s_per_gb"] = round(r["wall_s"] / r["input_gb"], 3) if r["input_gb"] else None
+            set_input(r, "archives", m["phase2_bytes"] / 1e9, r["input_rows"])
             res["server"]["sync2"] = dict(server.hits, bytes=server.bytes_sent)
             c = r.get("counts", {})
             r["expected"] = {"downloaded": m["phase2_files"], "unchanged_projects": m["projects"] - m["phase2_projects"]}
@@ -1671,8 +1674,7 @@ def run_fixed_batch(fixed, steps, base, env, step, status, outp, res, jobs, log=
             res["checks"].append("fixed batch: no open shard to seal after adding it")
             return
         r = step("seal-fixed", base + ["seal", "--json"], stdout=outp("seal-fixed.json"))
-        gb, rows = sum(sh.get("blob_bytes", 0) for sh in open_shards) / 1e9, sum(sh.get("files", 0) for sh in open_shards)
-        set_input(r, "open shard", gb, rows)
+        set_open_shard_input(r, open_shards)
 
 
 # --------------------------------------------------------------------------------------------

@@ -96,6 +96,9 @@ for s in sorted(packs):
         if h in entries and base in by_name and by_name[base] != h and h not in named:
             named[h] = by_name[base]
         mine.append((key, h))
+    blobs_of = collections.defaultdict(list)  # frame -> the ids it stores
+    for o, e in entries.items():
+        blobs_of[e[0]].append(o)
     by_frame = collections.defaultdict(collections.Counter)
     for o, q in pred.items():
         by_frame[entries[o][0]][where[q]] += entries[o][2]
@@ -123,7 +126,7 @@ for s in sorted(packs):
                 depth[(s, f)] = bd + 1
         ref_any += best["any"]; ref_d1 += best["d1"]; ref_d2 += best["d2"]
         top3 += with_dict(b"".join(raw_frame(*b) for b in cands[:3][::-1])) if cands and "top3" in VARIANTS else clen
-        mine_f = [o for o, e in entries.items() if e[0] == f]
+        mine_f = blobs_of[f]
         preds = [pred[o] for o in mine_f if o in pred]
         ex = b"".join(blob(q) for q in preds)
         exact += with_dict(ex) if ex and "exact" in VARIANTS else clen

@@ -253,3 +253,23 @@ def test_side_by_side_reruns_the_readers_and_keeps_medians(site, binary, tmp_pat
     # a step that fails is recorded as failed, not as a median
     bad = scale.side_by_side(binary, [("1", str(tmp_path / "nothing"), site.manifest)], sys.executable, 1, ["verify"], log=quiet)
     assert bad["1"]["verify"]["ok"] is False
+
+
+def test_room_is_made_by_removing_other_cached_sites_oldest_first(tmp_path, monkeypatch):
+    sites = tmp_path / "sites"
+    made = []
+    for i, name in enumerate(["old", "newer", "current"]):
+        d = sites / name
+        d.mkdir(parents=True)
+        (d / "f").write_bytes(b"x" * 1000)
+        os.utime(d, (1000 + i, 1000 + i))
+        made.append(str(d))
+    # free space grows by what the removed sites held
+    monkeypatch.setattr(scale, "_free_bytes", lambda _p: 5000 + 1000 * sum(not os.path.exists(d) for d in made))
+    assert scale.ensure_space(str(tmp_path), 5000, keep=(made[2],), log=quiet)
+    assert all(os.path.exists(d) for d in made), "enough room already: nothing removed"
+    assert scale.ensure_space(str(tmp_path), 6000, keep=(made[2],), log=quiet)
+    assert [os.path.exists(d) for d in made] == [False, True, True], "the least recently used site went first"
+    # more than every other site would free: nothing is removed, and the caller is told
+    assert not scale.ensure_space(str(tmp_path), 9000, keep=(made[2],), log=quiet)
+    assert [os.path.exists(d) for d in made] == [False, True, True]

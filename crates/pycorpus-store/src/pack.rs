@@ -626,6 +626,37 @@ mod tests {
     }
 
     #[test]
+    fn verify_checks_every_frame_and_reports_in_frame_order() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 1, frame_size: 64 }).expect("create");
+        for i in 0..50 {
+            let b = format!("blob number {i} of a pack of many small frames");
+            w.add(Oid::for_blob(b.as_bytes()), b.as_bytes()).expect("add");
+        }
+        w.finish().expect("finish");
+        let r = PackReader::open(dir.path()).expect("open");
+        let frames = r.frame_count();
+        assert!(frames > 8, "{frames} frames");
+        let done = std::sync::atomic::AtomicU64::new(0);
+        assert_eq!(r.verify(&|n| { done.fetch_add(n, std::sync::atomic::Ordering::Relaxed); }), Vec::<String>::new());
+        assert_eq!(done.into_inner(), frames as u64, "every frame checked once");
+        // damage the first and the last frame: both are reported, the first one first,
+        // whichever worker checked them
+        let (first, last) = (r.frame(0), r.frame(frames - 1));
+        drop(r);
+        let pack = dir.path().join("blobs.pack");
+        let mut data = std::fs::read(&pack).expect("read");
+        for f in [first, last] {
+            data[(f.pack_offset + u64::from(f.compressed_len) / 2) as usize] ^= 0x55;
+        }
+        std::fs::write(&pack, &data).expect("write");
+        let problems = PackReader::open(dir.path()).expect("open").verify(&|_| {});
+        let at = |i: usize| problems.iter().position(|p| p.contains(&format!("frame {i}:")) || p.contains(&format!("in frame {i}:")));
+        let (a, b) = (at(0), at(frames - 1));
+        assert!(a.is_some() && b.is_some() && a < b, "{problems:?}");
+    }
+
+    #[test]
     fn verify_finds_corruption_and_open_rejects_bad_index() {
         let dir = tempfile::tempdir().expect("tmp");
         let mut w = PackWriter::create(dir.path(), PackOptions { level: 1, frame_size: 64 }).expect("create");
