@@ -68,7 +68,7 @@ pub(crate) fn release_pages(map: &memmap2::Mmap) {
 pub use grams::{fold, is_utf16, trigram, trigrams_of, write_grams, FrameSet, GramIndex, GRAMS_MAGIC};
 pub use journal::{Journal, JournalBlob, JournalCommit, Recovery, JOURNAL_MAGIC};
 pub use oid::{BadOid, HexOid, Oid, OidBits, OidHasher, OidMap, OidSet};
-pub use pack::{FrameBuffers, FrameInfo, PackEntry, PackOptions, PackReader, PackStats, PackWriter, IDX_MAGIC, PACK_MAGIC};
+pub use pack::{BlobPlace, DeltaBase, FrameBuffers, FrameInfo, PackEntry, PackOptions, PackReader, PackStats, PackWriter, IDX_MAGIC, IDX_MAGIC_DELTAS, MAX_DELTA_SPAN, PACK_MAGIC};
 pub use runs::{BlobRun, RunWriter, RUN_MAGIC};
 
 use std::path::{Path, PathBuf};

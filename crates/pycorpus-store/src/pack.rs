@@ -2,13 +2,28 @@
 //!
 //! ```text
 //! blobs.pack := "PYCPACK" 0x01, then zstd frames back to back; each frame holds the
-//!               contents of several blobs concatenated (blobs never straddle frames)
+//!               contents of several blobs concatenated (blobs never straddle frames), or, for
+//!               a delta frame, one blob compressed with another blob's contents as its prefix
 //! blobs.idx  := "PYCIDX" 0x00 0x01                          magic + version (8 bytes)
 //!               blob_count:u64 frame_count:u64
 //!               fanout[256]:u32       number of ids whose first byte is <= i
 //!               entries[blob_count]   oid[20] frame:u32 offset:u32 len:u32  (sorted by oid)
 //!               frames[frame_count]   pack_offset:u64 compressed_len:u32 len:u32
+//!            |  "PYCIDX" 0x00 0x02    (a pack with delta frames: the same, and)
+//!               blob_count:u64 frame_count:u64 delta_count:u64
+//!               fanout, entries, frames as above
+//!               deltas[delta_count]   base[20] root_shard:u32 root_frame:u32 root_offset:u32
+//!                                     root_len:u32 depth:u32 unit:u32
 //! ```
+//!
+//! The last `delta_count` frames are delta frames, in order: frame `frame_count -
+//! delta_count + i` is described by `deltas[i]`. Its one blob was compressed with the
+//! contents of blob `base` (stored in this pack or an earlier shard's) as a zstd raw-content
+//! prefix; `root_*` is where the chain of bases ends in a blob stored whole (the shard, frame,
+//! offset and length), `depth` how many deltas lead from there to this blob (1: the base is
+//! the root). `unit` groups delta frames for `grams.idx`, which indexes units: each frame
+//! before the deltas is its own unit, and consecutive delta frames share one (as many bytes as
+//! a frame holds), so the trigram index stays the size of an index of frames.
 //!
 //! All integers are little-endian. The index is read through `mmap`: a lookup touches the
 //! fanout, a dozen entries and one frame, whatever the shard's size. Frames are compressed in
@@ -25,9 +40,39 @@ use std::path::{Path, PathBuf};
 pub const PACK_MAGIC: &[u8; 8] = b"PYCPACK\x01";
 /// First bytes of `blobs.idx`.
 pub const IDX_MAGIC: &[u8; 8] = b"PYCIDX\x00\x01";
+/// First bytes of a `blobs.idx` with delta frames.
+pub const IDX_MAGIC_DELTAS: &[u8; 8] = b"PYCIDX\x00\x02";
 const ENTRY_LEN: usize = 32;
 const FRAME_LEN: usize = 16;
+const DELTA_LEN: usize = 44;
 const IDX_HEADER: usize = 8 + 16 + 256 * 4;
+/// Largest window a delta frame may need (its base and itself): zstd decoders accept up to
+/// 2^27 by default. A blob whose base and itself exceed it is stored whole.
+pub const MAX_DELTA_SPAN: usize = 1 << 27;
+
+/// Where a blob stored whole lies: the end of a chain of deltas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobPlace {
+    /// The shard whose pack stores it.
+    pub shard: u32,
+    /// Its frame there.
+    pub frame: u32,
+    /// Its offset in the decoded frame.
+    pub offset: u32,
+    /// Its length.
+    pub len: u32,
+}
+
+/// What a delta frame was compressed against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeltaBase {
+    /// The blob whose contents are the frame's prefix (in this pack or an earlier shard's).
+    pub oid: Oid,
+    /// The blob stored whole that the chain of bases ends in.
+    pub root: BlobPlace,
+    /// Deltas from the root to this blob, this one included (1: the base is the root).
+    pub depth: u32,
+}
 
 /// Settings of a pack writer.
 #[derive(Debug, Clone, Copy)]
@@ -67,16 +112,34 @@ struct IdxEntry {
     len: u32,
 }
 
-/// A batch of raw frames on its way to the compressing thread.
-type Batch = Vec<(Vec<u8>, Vec<(Oid, u32, u32)>)>;
+/// A blob to store as a delta: its id, contents, base and the base's contents.
+struct DeltaJob {
+    oid: Oid,
+    data: Vec<u8>,
+    base: DeltaBase,
+    base_data: Vec<u8>,
+}
+
+/// Work for the compressing thread.
+enum Job {
+    /// A frame of blobs stored whole (its bytes, and each blob's id, offset and length).
+    Frame(Vec<u8>, Vec<(Oid, u32, u32)>),
+    /// Delta frames of one unit of `grams.idx`.
+    Deltas(Vec<DeltaJob>),
+}
+
+/// A batch of jobs on its way to the compressing thread.
+type Batch = Vec<Job>;
 
 /// What the compressing thread hands back.
 struct Written {
     entries: Vec<IdxEntry>,
     frames: Vec<(u64, u32, u32)>,
-    /// Each frame's trigrams, and whether it holds a UTF-16 blob, for `grams.idx`.
+    /// Each unit's trigrams, and whether it holds a UTF-16 blob, for `grams.idx`.
     grams: Vec<Vec<u32>>,
     utf16: Vec<bool>,
+    /// The delta frames' bases and units, in frame order.
+    deltas: Vec<(DeltaBase, u32)>,
     pack_len: u64,
 }
 
@@ -89,6 +152,11 @@ pub struct PackWriter {
     current: Vec<u8>,
     current_entries: Vec<(Oid, u32, u32)>,
     pending: Batch,
+    /// Deltas waiting to make a unit, and their bytes; once one is added, blobs stored whole
+    /// are not (delta frames come last).
+    deltas: Vec<DeltaJob>,
+    delta_bytes: usize,
+    in_deltas: bool,
     tx: Option<std::sync::mpsc::SyncSender<Batch>>,
     worker: Option<std::thread::JoinHandle<Result<Written, StoreError>>>,
     raw_bytes: u64,
@@ -111,18 +179,46 @@ impl PackWriter {
                 // Compression contexts, reused from frame to frame and dropped with the writer:
                 // a level-10 context with a frame-sized window is ~21 MB, too much to make per frame.
                 let contexts: std::sync::Mutex<Vec<zstd::bulk::Compressor<'static>>> = std::sync::Mutex::new(Vec::new());
-                let mut w = Written { entries: Vec::new(), frames: Vec::new(), grams: Vec::new(), utf16: Vec::new(), pack_len: PACK_MAGIC.len() as u64 };
+                let mut w = Written { entries: Vec::new(), frames: Vec::new(), grams: Vec::new(), utf16: Vec::new(), deltas: Vec::new(), pack_len: PACK_MAGIC.len() as u64 };
+                let mut put = |w: &mut Written, c: &[u8], raw_len: usize| -> Result<u32, StoreError> {
+                    let frame_no = w.frames.len() as u32;
+                    out.write_all(c).map_err(|e| StoreError::io(&path, e))?;
+                    w.frames.push((w.pack_len, c.len() as u32, raw_len as u32));
+                    w.pack_len += c.len() as u64;
+                    Ok(frame_no)
+                };
                 for batch in rx {
-                    let compressed: Vec<(std::io::Result<Vec<u8>>, Vec<u32>)> = batch.par_iter().map(|(raw, _)| (compress_frame(&contexts, raw, level), crate::grams::trigrams_of(raw))).collect();
-                    for ((raw, entries), (c, grams)) in batch.into_iter().zip(compressed) {
+                    let compressed: Vec<std::io::Result<Vec<Vec<u8>>>> = batch
+                        .par_iter()
+                        .map(|job| match job {
+                            Job::Frame(raw, _) => compress_frame(&contexts, raw, level).map(|c| vec![c]),
+                            Job::Deltas(jobs) => jobs.par_iter().map_init(zstd::zstd_safe::CCtx::create, |c, j| compress_delta(c, j, level)).collect(),
+                        })
+                        .collect();
+                    for (job, c) in batch.into_iter().zip(compressed) {
                         let c = c.map_err(|e| StoreError::io(&path, e))?;
-                        w.grams.push(grams);
-                        w.utf16.push(entries.iter().any(|&(_, off, len)| crate::grams::is_utf16(&raw[off as usize..(off + len) as usize])));
-                        let frame_no = w.frames.len() as u32;
-                        out.write_all(&c).map_err(|e| StoreError::io(&path, e))?;
-                        w.frames.push((w.pack_len, c.len() as u32, raw.len() as u32));
-                        w.pack_len += c.len() as u64;
-                        w.entries.extend(entries.into_iter().map(|(oid, offset, len)| IdxEntry { oid, frame: frame_no, offset, len }));
+                        match job {
+                            Job::Frame(raw, entries) => {
+                                w.grams.push(crate::grams::trigrams_of(&raw));
+                                w.utf16.push(entries.iter().any(|&(_, off, len)| crate::grams::is_utf16(&raw[off as usize..(off + len) as usize])));
+                                let frame_no = put(&mut w, &c[0], raw.len())?;
+                                w.entries.extend(entries.into_iter().map(|(oid, offset, len)| IdxEntry { oid, frame: frame_no, offset, len }));
+                            }
+                            Job::Deltas(jobs) => {
+                                let unit = w.grams.len() as u32;
+                                let mut grams: Vec<u32> = Vec::new();
+                                for (j, c) in jobs.iter().zip(&c) {
+                                    grams.extend(crate::grams::trigrams_of(&j.data));
+                                    let frame_no = put(&mut w, c, j.data.len())?;
+                                    w.entries.push(IdxEntry { oid: j.oid, frame: frame_no, offset: 0, len: j.data.len() as u32 });
+                                    w.deltas.push((j.base, unit));
+                                }
+                                grams.sort_unstable();
+                                grams.dedup();
+                                w.grams.push(grams);
+                                w.utf16.push(jobs.iter().any(|j| crate::grams::is_utf16(&j.data)));
+                            }
+                        }
                     }
                 }
                 let file = out.into_inner().map_err(|e| StoreError::io(&path, e.into_error()))?;
@@ -137,6 +233,9 @@ impl PackWriter {
             current: Vec::new(),
             current_entries: Vec::new(),
             pending: Vec::new(),
+            deltas: Vec::new(),
+            delta_bytes: 0,
+            in_deltas: false,
             tx: Some(tx),
             worker: Some(worker),
             raw_bytes: 0,
@@ -145,6 +244,9 @@ impl PackWriter {
 
     /// Adds a blob. The caller adds each id once.
     pub fn add(&mut self, oid: Oid, data: &[u8]) -> Result<(), StoreError> {
+        if self.in_deltas {
+            return Err(StoreError::Format { path: self.pack_path.clone(), what: "a blob stored whole after a delta".into() });
+        }
         let len = u32::try_from(data.len()).map_err(|_| StoreError::TooLarge(data.len() as u64))?;
         self.current_entries.push((oid, self.current.len() as u32, len));
         // A frame is allocated once at its size (growing by doubling would leave up to twice
@@ -161,11 +263,41 @@ impl PackWriter {
         Ok(())
     }
 
+    /// Adds a blob stored as a delta frame against `base`, whose contents are `base_data`.
+    /// Deltas come after every blob stored whole; the caller adds each id once and checks
+    /// that the two together fit [`MAX_DELTA_SPAN`].
+    pub fn add_delta(&mut self, oid: Oid, data: Vec<u8>, base: DeltaBase, base_data: Vec<u8>) -> Result<(), StoreError> {
+        u32::try_from(data.len()).map_err(|_| StoreError::TooLarge(data.len() as u64))?;
+        if data.len() + base_data.len() > MAX_DELTA_SPAN || base.depth == 0 || base.oid == oid {
+            return Err(StoreError::Format { path: self.pack_path.clone(), what: format!("blob {oid} cannot be stored as a delta of {}", base.oid) });
+        }
+        if !self.in_deltas {
+            self.in_deltas = true;
+            self.close_frame()?;
+        }
+        self.raw_bytes += data.len() as u64;
+        self.delta_bytes += data.len();
+        self.deltas.push(DeltaJob { oid, data, base, base_data });
+        if self.delta_bytes >= self.opts.frame_size {
+            self.close_deltas()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the waiting deltas as one unit.
+    fn close_deltas(&mut self) -> Result<(), StoreError> {
+        if !self.deltas.is_empty() {
+            self.pending.push(Job::Deltas(std::mem::take(&mut self.deltas)));
+            self.delta_bytes = 0;
+        }
+        self.send_pending()
+    }
+
     fn close_frame(&mut self) -> Result<(), StoreError> {
         if !self.current_entries.is_empty() {
             let frame = std::mem::take(&mut self.current);
             let entries = std::mem::take(&mut self.current_entries);
-            self.pending.push((frame, entries));
+            self.pending.push(Job::Frame(frame, entries));
         }
         // A batch is a frame per thread: compressed side by side while the next one fills.
         if self.pending.len() >= rayon::current_num_threads().max(2) {
@@ -195,13 +327,13 @@ impl PackWriter {
     /// Writes the last frames and the index; syncs both files.
     pub fn finish(mut self) -> Result<PackStats, StoreError> {
         self.close_frame()?;
-        self.send_pending()?;
+        self.close_deltas()?;
         let mut w = self.join()?;
         w.entries.sort_unstable_by_key(|e| e.oid);
         if let Some(d) = w.entries.windows(2).find(|d| d[0].oid == d[1].oid) {
             return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("blob {} added twice", d[0].oid) });
         }
-        write_idx(&self.idx_path, &w.entries, &w.frames)?;
+        write_idx(&self.idx_path, &w.entries, &w.frames, &w.deltas)?;
         let grams_path = self.idx_path.with_file_name("grams.idx");
         let grams_bytes = crate::grams::write_grams(&grams_path, &w.grams, &w.utf16)?;
         Ok(PackStats { blobs: w.entries.len() as u64, frames: w.frames.len() as u64, raw_bytes: self.raw_bytes, pack_bytes: w.pack_len, grams_bytes })
@@ -220,6 +352,27 @@ fn compress_frame(contexts: &std::sync::Mutex<Vec<zstd::bulk::Compressor<'static
     out
 }
 
+/// Compresses a delta job: its blob with its base's contents as a raw-content prefix, in a
+/// window that spans both.
+fn compress_delta<'a>(c: &mut zstd::zstd_safe::CCtx<'a>, j: &'a DeltaJob, level: i32) -> std::io::Result<Vec<u8>> {
+    use zstd::zstd_safe::CParameter;
+    let err = |code: usize| std::io::Error::other(zstd::zstd_safe::get_error_name(code));
+    c.reset(zstd::zstd_safe::ResetDirective::SessionAndParameters).map_err(err)?;
+    c.set_parameter(CParameter::CompressionLevel(level)).map_err(err)?;
+    c.set_parameter(CParameter::WindowLog(window_log(j.data.len() + j.base_data.len()))).map_err(err)?;
+    c.set_parameter(CParameter::ContentSizeFlag(true)).map_err(err)?;
+    c.ref_prefix(&j.base_data).map_err(err)?;
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(j.data.len()));
+    c.compress2(&mut out, &j.data).map_err(err)?;
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+/// The smallest zstd window log that spans `len` bytes (at least 2^10, at most 2^27).
+fn window_log(len: usize) -> u32 {
+    (usize::BITS - len.max(1 << 10).saturating_sub(1).leading_zeros()).clamp(10, 27)
+}
+
 fn compress_with(c: &mut zstd::bulk::Compressor<'static>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
     // A window as large as the frame lets repeats anywhere in it be found.
     let window = (usize::BITS - raw.len().max(1 << 10).leading_zeros()).clamp(10, 27);
@@ -232,7 +385,7 @@ fn compress_with(c: &mut zstd::bulk::Compressor<'static>, raw: &[u8]) -> std::io
     Ok(out)
 }
 
-fn write_idx(path: &Path, entries: &[IdxEntry], frames: &[(u64, u32, u32)]) -> Result<(), StoreError> {
+fn write_idx(path: &Path, entries: &[IdxEntry], frames: &[(u64, u32, u32)], deltas: &[(DeltaBase, u32)]) -> Result<(), StoreError> {
     let io = |e| StoreError::io(path, e);
     let mut out = BufWriter::new(File::create(path).map_err(io)?);
     let mut fanout = [0u32; 256];
@@ -242,9 +395,13 @@ fn write_idx(path: &Path, entries: &[IdxEntry], frames: &[(u64, u32, u32)]) -> R
     for i in 1..256 {
         fanout[i] += fanout[i - 1];
     }
-    out.write_all(IDX_MAGIC).map_err(io)?;
+    // without deltas, version 1: what readers before delta frames read
+    out.write_all(if deltas.is_empty() { IDX_MAGIC } else { IDX_MAGIC_DELTAS }).map_err(io)?;
     out.write_all(&(entries.len() as u64).to_le_bytes()).map_err(io)?;
     out.write_all(&(frames.len() as u64).to_le_bytes()).map_err(io)?;
+    if !deltas.is_empty() {
+        out.write_all(&(deltas.len() as u64).to_le_bytes()).map_err(io)?;
+    }
     for f in fanout {
         out.write_all(&f.to_le_bytes()).map_err(io)?;
     }
@@ -258,6 +415,12 @@ fn write_idx(path: &Path, entries: &[IdxEntry], frames: &[(u64, u32, u32)]) -> R
         out.write_all(&off.to_le_bytes()).map_err(io)?;
         out.write_all(&clen.to_le_bytes()).map_err(io)?;
         out.write_all(&len.to_le_bytes()).map_err(io)?;
+    }
+    for (b, unit) in deltas {
+        out.write_all(&b.oid.0).map_err(io)?;
+        for v in [b.root.shard, b.root.frame, b.root.offset, b.root.len, b.depth, *unit] {
+            out.write_all(&v.to_le_bytes()).map_err(io)?;
+        }
     }
     let file = out.into_inner().map_err(|e| StoreError::io(path, e.into_error()))?;
     file.sync_all().map_err(io)
@@ -299,8 +462,12 @@ pub struct PackReader {
     pack_path: PathBuf,
     idx: memmap2::Mmap,
     pack: File,
+    /// Bytes before the fanout's end (the first entry).
+    header: usize,
     blobs: usize,
     frames: usize,
+    /// Delta frames (the last ones).
+    deltas: usize,
     /// Lookups since the index's pages were last let go.
     lookups: crate::Lookups,
 }
@@ -317,21 +484,27 @@ impl PackReader {
         // while it is mapped is outside this contract (as for git's mmap-ed pack indexes).
         let idx = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| StoreError::io(&idx_path, e))?;
         let bad = |what: &str| StoreError::Format { path: idx_path.clone(), what: what.to_string() };
-        if idx.len() < IDX_HEADER || &idx[..8] != IDX_MAGIC {
+        let with_deltas = idx.get(..8) == Some(&IDX_MAGIC_DELTAS[..]);
+        let header = IDX_HEADER + if with_deltas { 8 } else { 0 };
+        if idx.len() < header || !(with_deltas || &idx[..8] == IDX_MAGIC) {
             return Err(bad("not a pycorpus blob index (bad magic)"));
         }
-        let blobs = u64::from_le_bytes(idx[8..16].try_into().expect("8")) as usize;
-        let frames = u64::from_le_bytes(idx[16..24].try_into().expect("8")) as usize;
-        let want = blobs.checked_mul(ENTRY_LEN).and_then(|b| frames.checked_mul(FRAME_LEN).map(|f| IDX_HEADER + b + f));
-        if want != Some(idx.len()) {
+        let count = |at: usize| u64::from_le_bytes(idx[at..at + 8].try_into().expect("8")) as usize;
+        let (blobs, frames) = (count(8), count(16));
+        let deltas = if with_deltas { count(24) } else { 0 };
+        let want = blobs
+            .checked_mul(ENTRY_LEN)
+            .and_then(|b| frames.checked_mul(FRAME_LEN).and_then(|f| b.checked_add(f)))
+            .and_then(|bf| deltas.checked_mul(DELTA_LEN).and_then(|d| (header + bf).checked_add(d)));
+        if want != Some(idx.len()) || deltas > frames {
             return Err(bad("index length does not match its counts"));
         }
         let pack = File::open(&pack_path).map_err(|e| StoreError::io(&pack_path, e))?;
-        let fanout_ok = blobs == 0 || u32::from_le_bytes(idx[24 + 255 * 4..24 + 256 * 4].try_into().expect("4")) as usize == blobs;
+        let fanout_ok = blobs == 0 || u32::from_le_bytes(idx[header - 4..header].try_into().expect("4")) as usize == blobs;
         if !fanout_ok {
             return Err(bad("fanout table does not match the blob count"));
         }
-        Ok(PackReader { idx_path, pack_path, idx, pack, blobs, frames, lookups: Default::default() })
+        Ok(PackReader { idx_path, pack_path, idx, pack, header, blobs, frames, deltas, lookups: Default::default() })
     }
 
     /// Number of blobs.
@@ -350,13 +523,13 @@ impl PackReader {
     }
 
     fn fanout(&self, i: usize) -> u32 {
-        let at = 24 + i * 4;
+        let at = self.header - 256 * 4 + i * 4;
         u32::from_le_bytes(self.idx[at..at + 4].try_into().expect("4"))
     }
 
     /// The `i`-th entry in id order.
     pub fn entry_at(&self, i: usize) -> (Oid, PackEntry) {
-        let at = IDX_HEADER + i * ENTRY_LEN;
+        let at = self.header + i * ENTRY_LEN;
         let e = &self.idx[at..at + ENTRY_LEN];
         let u = |o: usize| u32::from_le_bytes(e[o..o + 4].try_into().expect("4"));
         (Oid::from_slice(&e[..20]).expect("20"), PackEntry { frame: u(20), offset: u(24), len: u(28) })
@@ -364,13 +537,45 @@ impl PackReader {
 
     /// Frame `i`.
     pub fn frame(&self, i: usize) -> FrameInfo {
-        let at = IDX_HEADER + self.blobs * ENTRY_LEN + i * FRAME_LEN;
+        let at = self.header + self.blobs * ENTRY_LEN + i * FRAME_LEN;
         let f = &self.idx[at..at + FRAME_LEN];
         FrameInfo {
             pack_offset: u64::from_le_bytes(f[..8].try_into().expect("8")),
             compressed_len: u32::from_le_bytes(f[8..12].try_into().expect("4")),
             len: u32::from_le_bytes(f[12..16].try_into().expect("4")),
         }
+    }
+
+    /// Number of delta frames (the last frames of the pack).
+    pub fn delta_count(&self) -> usize {
+        self.deltas
+    }
+
+    /// The base of frame `i` when it is a delta frame.
+    pub fn delta(&self, i: usize) -> Option<DeltaBase> {
+        self.delta_entry(i).map(|(b, _)| b)
+    }
+
+    fn delta_entry(&self, i: usize) -> Option<(DeltaBase, u32)> {
+        let d = i.checked_sub(self.frames - self.deltas).filter(|_| i < self.frames)?;
+        let at = self.header + self.blobs * ENTRY_LEN + self.frames * FRAME_LEN + d * DELTA_LEN;
+        let e = &self.idx[at..at + DELTA_LEN];
+        let u = |o: usize| u32::from_le_bytes(e[o..o + 4].try_into().expect("4"));
+        let root = BlobPlace { shard: u(20), frame: u(24), offset: u(28), len: u(32) };
+        Some((DeltaBase { oid: Oid::from_slice(&e[..20]).expect("20"), root, depth: u(36) }, u(40)))
+    }
+
+    /// Units of `grams.idx`: each frame before the delta frames, then each group of them.
+    pub fn gram_units(&self) -> usize {
+        match self.deltas {
+            0 => self.frames,
+            _ => self.delta_entry(self.frames - 1).map_or(self.frames, |(_, u)| u as usize + 1),
+        }
+    }
+
+    /// The unit of `grams.idx` that frame `i` belongs to.
+    pub fn gram_unit(&self, i: usize) -> usize {
+        self.delta_entry(i).map_or(i, |(_, u)| u as usize)
     }
 
     /// Lets go of the index pages this process has touched (see `release_pages`).
@@ -382,10 +587,10 @@ impl PackReader {
     pub fn find(&self, oid: &Oid) -> Option<PackEntry> {
         let b = oid.0[0] as usize;
         let (mut lo, mut hi) = (if b == 0 { 0 } else { self.fanout(b - 1) as usize }, self.fanout(b) as usize);
-        self.lookups.count(&self.idx, IDX_HEADER + lo * ENTRY_LEN);
+        self.lookups.count(&self.idx, self.header + lo * ENTRY_LEN);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            match oid.cmp_stored(&self.idx[IDX_HEADER + mid * ENTRY_LEN..]) {
+            match oid.cmp_stored(&self.idx[self.header + mid * ENTRY_LEN..]) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Some(self.entry_at(mid).1),
@@ -397,8 +602,21 @@ impl PackReader {
     /// Reads a blob's contents: its frame is read and decoded into one anonymous mapping
     /// (advised for huge pages, so a cold process takes a handful of page faults rather than
     /// thousands), decoding directly into place and stopping at the blob's end.
+    /// A blob stored as a delta is an error here: see [`PackReader::read_with`].
     pub fn read(&self, oid: &Oid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_with(oid, &mut |b| Err(StoreError::Format { path: self.idx_path.clone(), what: format!("blob {oid} is stored as a delta of {b}, which this pack alone cannot give") }))
+    }
+
+    /// Reads a blob's contents as [`PackReader::read`] does, asking `base` for the contents of
+    /// the base of a blob stored as a delta.
+    pub fn read_with(&self, oid: &Oid, base: &mut dyn FnMut(&Oid) -> Result<Vec<u8>, StoreError>) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(e) = self.find(oid) else { return Ok(None) };
+        if let Some(d) = self.delta(e.frame as usize) {
+            let b = base(&d.oid)?;
+            let mut out = Vec::new();
+            self.decode_delta(e.frame as usize, &b, &mut out, &mut Vec::new())?;
+            return Ok(Some(out));
+        }
         let io = |x| StoreError::io(&self.pack_path, x);
         let f = self.frame(e.frame as usize);
         let (clen, flen) = (f.compressed_len as usize, f.len as usize);
@@ -440,6 +658,7 @@ impl PackReader {
     /// scans that visit many frames and need only the blobs up to a point in each. `out` then
     /// holds what was decoded (`upto` bytes or more).
     pub fn decode_frame_prefix(&self, i: usize, upto: usize, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), StoreError> {
+        self.not_delta(i)?;
         let flen = self.read_compressed_into(i, scratch)?;
         if upto > flen {
             return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("byte {upto} lies beyond the end of frame {i}") });
@@ -452,6 +671,34 @@ impl PackReader {
             *out = Vec::with_capacity(flen + flen / 8);
         }
         self.decode_prefix(i, scratch, out, upto)
+    }
+
+    /// An error when frame `i` is a delta frame (which decodes only with its base).
+    fn not_delta(&self, i: usize) -> Result<(), StoreError> {
+        match self.delta(i) {
+            Some(d) => Err(StoreError::Format { path: self.idx_path.clone(), what: format!("frame {i} is a delta of blob {}: it decodes only with that blob", d.oid) }),
+            None => Ok(()),
+        }
+    }
+
+    /// Decodes delta frame `i` whole into `out` (its allocation reused; `scratch` takes the
+    /// compressed bytes), given the contents of its base.
+    pub fn decode_delta(&self, i: usize, base: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), StoreError> {
+        let Some(d) = self.delta(i) else {
+            return Err(StoreError::Format { path: self.idx_path.clone(), what: format!("frame {i} is not a delta frame") });
+        };
+        let len = self.read_compressed_into(i, scratch)?;
+        let wrong = |what: String| StoreError::Format { path: self.pack_path.clone(), what };
+        let mut dctx = zstd::zstd_safe::DCtx::create();
+        dctx.ref_prefix(base).map_err(|c| wrong(format!("frame {i}: {}", zstd::zstd_safe::get_error_name(c))))?;
+        out.clear();
+        // one byte of room more than the blob should hold, as in read_frame_into
+        out.reserve(len + 1);
+        match dctx.decompress(out, &scratch[..]) {
+            Ok(n) if n == len => Ok(()),
+            Ok(n) => Err(wrong(format!("delta frame {i} decodes to {n} bytes, its index entry says {len}"))),
+            Err(c) => Err(wrong(format!("delta frame {i} does not decode against blob {}: {}", d.oid, zstd::zstd_safe::get_error_name(c)))),
+        }
     }
 
     /// Reads the compressed bytes of frame `i` into `buf` (its allocation reused); returns
@@ -477,6 +724,7 @@ impl PackReader {
     /// many frames churn no large allocations (an allocator keeps freed ones mapped a while,
     /// so a fresh 6 MiB per frame shows as hundreds of MB resident).
     pub fn read_frame_into(&self, i: usize, bufs: &mut FrameBuffers, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        self.not_delta(i)?;
         let len = self.read_compressed_into(i, &mut bufs.compressed)?;
         let dec = match &mut bufs.decompressor {
             Some(d) => d,
@@ -496,9 +744,29 @@ impl PackReader {
 
     /// Checks every blob: each frame decompresses to its length, every blob's bytes hash to
     /// its id, ids are sorted and unique, and every frame byte belongs to a blob. Returns the
-    /// problems found (empty when the pack is sound); `progress` gets frames done.
+    /// problems found (empty when the pack is sound); `progress` gets frames done. A delta
+    /// frame is reported as unchecked: see [`PackReader::verify_with`].
     pub fn verify(&self, progress: &(dyn Fn(u64) + Sync)) -> Vec<String> {
+        self.verify_with(&|b| Err(StoreError::Format { path: self.idx_path.clone(), what: format!("base {b} is in no pack given") }), progress)
+    }
+
+    /// [`PackReader::verify`], asking `base` for the contents of the bases of delta frames;
+    /// also checks the delta table (units in order, depths of at least 1).
+    pub fn verify_with(&self, base: &(dyn Fn(&Oid) -> Result<Vec<u8>, StoreError> + Sync), progress: &(dyn Fn(u64) + Sync)) -> Vec<String> {
         let mut problems = Vec::new();
+        let first_delta = self.frames - self.deltas;
+        let mut last_unit = first_delta.checked_sub(1).map(|u| u as u32);
+        for i in first_delta..self.frames {
+            let (d, unit) = self.delta_entry(i).expect("a delta frame");
+            let next = last_unit.map_or(0, |u| u + 1);
+            if unit != next && Some(unit) != last_unit {
+                problems.push(format!("delta frame {i}: unit {unit} out of order"));
+            }
+            last_unit = Some(unit);
+            if d.depth == 0 {
+                problems.push(format!("delta frame {i}: depth 0"));
+            }
+        }
         let mut by_frame: Vec<Vec<(Oid, PackEntry)>> = vec![Vec::new(); self.frames];
         let mut prev: Option<Oid> = None;
         for i in 0..self.blobs {
@@ -524,7 +792,11 @@ impl PackReader {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(blobs) = by_frame.get(i) else { break found };
-                    let p = match self.read_frame_into(i, &mut bufs, &mut data) {
+                    let read = match self.delta(i) {
+                        Some(d) => base(&d.oid).and_then(|b| self.decode_delta(i, &b, &mut data, &mut bufs.compressed)),
+                        None => self.read_frame_into(i, &mut bufs, &mut data),
+                    };
+                    let p = match read {
                         Err(e) => vec![format!("frame {i}: {e}")],
                         Ok(()) => check_frame(i, blobs, &data),
                     };
@@ -623,6 +895,76 @@ mod tests {
         let f0 = r.frame(0);
         assert!(matches!(r.decode_frame_prefix(0, f0.len as usize + 1, &mut out, &mut scratch), Err(StoreError::Format { .. })));
         assert!(matches!(r.decode_frame_prefix(r.frame_count(), 1, &mut out, &mut scratch), Err(StoreError::Format { .. })));
+    }
+
+    /// Versions of a file: each the one before with a line changed and one added.
+    fn versions(n: usize) -> Vec<Vec<u8>> {
+        // scattered numbers, so that a version does not compress to nothing by itself
+        let mut v: Vec<String> = (0..200u64).map(|i| format!("def function_{:x}(x):\n    return x * {}\n", i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i.wrapping_mul(2_654_435_761) % 1_000_003)).collect();
+        (0..n)
+            .map(|k| {
+                v[k * 7 % 200] = format!("def function_{k}(y):  # changed in version {k}\n    return y\n");
+                v.push(format!("# added in version {k}\n"));
+                v.concat().into_bytes()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn delta_frames_decode_against_their_base_and_cost_about_the_change() {
+        let vs = versions(12);
+        let ids: Vec<Oid> = vs.iter().map(|b| Oid::for_blob(b)).collect();
+        // an "earlier shard": version 0 stored whole
+        let early = tempfile::tempdir().expect("tmp");
+        let mut w = PackWriter::create(early.path(), PackOptions { level: 3, frame_size: 1 << 20 }).expect("create");
+        w.add(ids[0], &vs[0]).expect("add");
+        let whole = w.finish().expect("finish");
+        let early_r = PackReader::open(early.path()).expect("open");
+        assert_eq!(early_r.delta_count(), 0);
+        assert_eq!(&std::fs::read(early.path().join("blobs.idx")).expect("idx")[..8], IDX_MAGIC, "no deltas: version 1");
+        let e0 = early_r.find(&ids[0]).expect("stored");
+        let root = BlobPlace { shard: 1, frame: e0.frame, offset: e0.offset, len: e0.len };
+        // a later pack: a blob stored whole, then versions 1.. each a delta of the one before
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 20_000 }).expect("create");
+        w.add(Oid::for_blob(b"unrelated\n"), b"unrelated\n").expect("add");
+        for k in 1..vs.len() {
+            w.add_delta(ids[k], vs[k].clone(), DeltaBase { oid: ids[k - 1], root, depth: k as u32 }, vs[k - 1].clone()).expect("delta");
+        }
+        assert!(w.add(Oid::for_blob(b"late"), b"late").is_err(), "blobs stored whole come first");
+        let stats = w.finish().expect("finish");
+        assert_eq!((stats.blobs, stats.frames), (12, 12));
+        // eleven deltas cost less than one blob stored whole
+        assert!(stats.pack_bytes < whole.pack_bytes, "{stats:?} vs {whole:?}");
+        let r = PackReader::open(dir.path()).expect("open");
+        assert_eq!(r.delta_count(), 11);
+        assert_eq!(&std::fs::read(dir.path().join("blobs.idx")).expect("idx")[..8], IDX_MAGIC_DELTAS);
+        let d5 = r.delta(r.find(&ids[5]).expect("stored").frame as usize).expect("a delta");
+        assert_eq!((d5.oid, d5.root, d5.depth), (ids[4], root, 5));
+        assert_eq!(r.delta(0), None);
+        // units: frame 0, then the deltas in groups of about 20,000 bytes
+        let units = r.gram_units();
+        assert!(units > 2 && units < 11, "{units} units");
+        assert_eq!(crate::GramIndex::open(dir.path()).expect("grams").expect("present").frames(), units);
+        let all: std::collections::HashMap<Oid, Vec<u8>> = ids.iter().copied().zip(vs.iter().cloned()).collect();
+        let base = |b: &Oid| all.get(b).cloned().ok_or_else(|| StoreError::Format { path: "x".into(), what: "no".into() });
+        for k in 1..vs.len() {
+            assert_eq!(r.read_with(&ids[k], &mut |b| base(b)).expect("read").as_deref(), Some(&vs[k][..]));
+            // without a way to its base, a clear error, not wrong bytes
+            let e = r.read(&ids[k]).expect_err("needs its base").to_string();
+            assert!(e.contains("delta"), "{e}");
+        }
+        let f = r.find(&ids[3]).expect("stored").frame as usize;
+        assert!(r.decode_frame_prefix(f, 1, &mut Vec::new(), &mut Vec::new()).is_err());
+        // the wrong base gives an error or other bytes (which verify's hash check catches, below)
+        let mut out = Vec::new();
+        assert!(r.decode_delta(f, &vs[1], &mut out, &mut Vec::new()).is_err() || out != vs[3]);
+        assert_eq!(r.verify_with(&base, &|_| {}), Vec::<String>::new());
+        assert_eq!(r.verify(&|_| {}).len(), 11, "without bases, each delta frame is reported");
+        // a base with other contents is caught by the hash
+        let wrong = |b: &Oid| if *b == ids[6] { Ok(vs[7].clone()) } else { base(b) };
+        let problems = r.verify_with(&wrong, &|_| {});
+        assert!(problems.iter().any(|p| p.contains(&format!("frame {}", r.find(&ids[7]).expect("stored").frame))), "{problems:?}");
     }
 
     /// A pack of 50 small blobs in frames of 64 bytes (a few blobs each).
