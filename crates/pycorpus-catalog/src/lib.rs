@@ -219,6 +219,11 @@ impl FileRow {
         }
     }
 
+    /// See [`history_key`].
+    pub fn history_key(&self) -> u64 {
+        history_key(&self.project_name, &self.archive_path, self.dist_type.as_str())
+    }
+
     /// The path inside the distribution (the `path` column without its
     /// `packages/<project>/<release>/` prefix).
     pub fn inner_path(&self) -> &str {
@@ -229,6 +234,21 @@ impl FileRow {
     pub fn is_stored(&self) -> bool {
         self.skip_reason.is_none()
     }
+}
+
+/// A key for "the same file in another release of the project": a hash of the project and the
+/// path inside the archive less a source distribution's top folder (which names the version).
+/// A seal (shard format 3) stores a new blob as a delta of the blob stored last under the same
+/// key; a collision only picks a less similar base. Not stored: valid within one process.
+pub fn history_key(project: &str, archive_path: &str, dist_type: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let path = match dist_type {
+        "sdist" => archive_path.split_once('/').map_or(archive_path, |(_, rest)| rest),
+        _ => archive_path,
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (project, path).hash(&mut h);
+    h.finish()
 }
 
 /// The path inside the distribution of a `path` column value of `project`'s `release`.

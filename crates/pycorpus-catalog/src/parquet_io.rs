@@ -431,7 +431,7 @@ pub(crate) struct FileCols<'a> {
     pub(crate) release: StrCol<'a>,
     pub(crate) uploaded: &'a TimestampMicrosecondArray,
     pub(crate) path: StrCol<'a>,
-    archive_path: StrCol<'a>,
+    pub(crate) archive_path: StrCol<'a>,
     pub(crate) size: &'a UInt64Array,
     pub(crate) hash: &'a FixedSizeBinaryArray,
     pub(crate) skip: StrCol<'a>,

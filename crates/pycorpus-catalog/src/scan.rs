@@ -92,6 +92,12 @@ impl RowView<'_> {
     pub fn to_row(&self) -> Result<FileRow, crate::CatalogError> {
         row_at(self.cols, self.i, self.path)
     }
+
+    /// See [`crate::history_key`].
+    pub fn history_key(&self) -> u64 {
+        let c = self.cols;
+        crate::history_key(c.project.value(self.i), c.archive_path.value(self.i), c.dist_type.value(self.i))
+    }
 }
 
 /// Calls `f` with each row of the `files.parquet` at `path` that matches `filter`, in file

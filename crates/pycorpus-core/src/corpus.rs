@@ -68,7 +68,7 @@ impl Corpus {
         let text = fs::read_to_string(&cfg_path).map_err(|e| CoreError::io(&cfg_path, e))?;
         let config: Config = toml::from_str(&text).map_err(|e| CoreError::Config { path: cfg_path.clone(), message: e.to_string() })?;
         if !(1..=crate::MANIFEST_VERSION).contains(&config.shard_format) {
-            return Err(CoreError::Config { path: cfg_path, message: format!("shard_format = {}: this version writes shard formats 1 and 2", config.shard_format) });
+            return Err(CoreError::Config { path: cfg_path, message: format!("shard_format = {}: this version writes shard formats 1, 2 and 3", config.shard_format) });
         }
         let mut corpus = Corpus { root: root.to_path_buf(), config, state: None, _lock: None };
         if access == Access::Write {

@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 mod blobs;
+mod chain;
 mod config;
 mod corpus;
 mod infohash;
@@ -32,6 +33,7 @@ mod synclog;
 mod upgrade;
 
 pub use blobs::BlobLocator;
+pub use chain::{SealedReader, MAX_CHAIN};
 pub use config::{Config, LimitsConfig};
 pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
 pub use ingest::{collect_inputs, AddOptions, AddSummary, Failure, IndexMeta, IngestItem};

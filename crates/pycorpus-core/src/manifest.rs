@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 /// Value of [`Manifest::format`].
 pub const MANIFEST_FORMAT: &str = "pycorpus-shard";
 /// Value of [`Manifest::format_version`] written by this version.
-pub const MANIFEST_VERSION: u32 = 2;
+pub const MANIFEST_VERSION: u32 = 3;
 
 /// Size and sha256 of one shard file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

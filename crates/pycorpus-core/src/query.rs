@@ -229,10 +229,9 @@ impl Corpus {
     /// Reads a blob from whichever shard stores it: the blob index names the sealed shard,
     /// whose pack index gives the frame; else the open shard's journal.
     pub fn read_blob(&self, oid: &Oid) -> Result<Option<Vec<u8>>, CoreError> {
-        if let Some(n) = self.blob_locator()?.locate(oid)
-            && let Some(data) = self.read_sealed_blob(n, oid)? {
-                return Ok(Some(data));
-            }
+        if let Some(data) = crate::SealedReader::new(self)?.read(oid)? {
+            return Ok(Some(data));
+        }
         for s in self.shards()?.iter().filter(|s| s.kind == ShardKind::Open) {
             let Some((mut j, _)) = read_journal(&s.dir)? else { continue };
             if let Some(data) = j.read_blob(oid)? {
@@ -273,17 +272,13 @@ impl Corpus {
         Ok(n)
     }
 
-    /// Reads blob `oid` from sealed shard `shard`'s pack.
-    pub(crate) fn read_sealed_blob(&self, shard: u32, oid: &Oid) -> Result<Option<Vec<u8>>, CoreError> {
-        Ok(PackReader::open(&self.shards_dir().join(crate::corpus::shard_name(shard)))?.read(oid)?)
-    }
-
     /// Reads each of `oids` that some shard holds, opening each shard that stores some of
     /// them once; `f` gets each blob found, once. Blobs no shard holds are left out.
     pub fn read_blobs(&self, oids: &OidSet, f: &mut dyn FnMut(Oid, Vec<u8>)) -> Result<(), CoreError> {
         let mut left = oids.clone();
         let shards = self.shards()?;
-        let locator = self.blob_locator()?;
+        let reader = crate::SealedReader::new(self)?;
+        let locator = reader.locator();
         let mut by_shard: BTreeMap<u32, Vec<Oid>> = BTreeMap::new();
         for oid in oids {
             if let Some(n) = locator.locate(oid) {
@@ -293,8 +288,12 @@ impl Corpus {
         for s in shards.iter().filter(|s| s.kind == ShardKind::Sealed) {
             let Some(wanted) = by_shard.get(&s.number) else { continue };
             // Each frame is decoded once, up to the last wanted blob in it.
-            let pack = PackReader::open(&s.dir)?;
+            let pack = reader.pack(s.number)?;
             let mut found: Vec<(Oid, PackEntry)> = wanted.iter().filter_map(|o| pack.find(o).map(|e| (*o, e))).collect();
+            // Blobs stored as deltas, each from its base (after the others: their bases'
+            // frames are then likely in the reader's cache).
+            let (deltas, whole): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, e)| pack.delta(e.frame as usize).is_some());
+            found = whole;
             found.sort_unstable_by_key(|(_, e)| (e.frame, e.offset));
             let (mut frame, mut scratch) = (Vec::new(), Vec::new());
             for group in found.chunk_by(|a, b| a.1.frame == b.1.frame) {
@@ -303,6 +302,12 @@ impl Corpus {
                 for (oid, e) in group {
                     left.remove(oid);
                     f(*oid, frame[e.offset as usize..e.offset as usize + e.len as usize].to_vec());
+                }
+            }
+            for (oid, _) in deltas {
+                if let Some(data) = reader.read_in(s.number, &oid)? {
+                    left.remove(&oid);
+                    f(oid, data);
                 }
             }
         }
@@ -421,13 +426,15 @@ impl Corpus {
             }
         };
         let stored_elsewhere = |oid: &Oid| locator.as_ref().and_then(|l| l.locate(oid));
+        // bases of delta frames, read from the shards that store them
+        let reader = locator.is_some().then(|| crate::SealedReader::new(self).ok()).flatten();
         let mut placement = locator.as_ref().map(|l| Placement::new(&shards, l));
         reporter.start("verify", shards.len() as u64 + 1, 0);
         for shard in &shards {
             report.shards_checked += 1;
             let name = format!("shard {:06}", shard.number);
             match shard.kind {
-                ShardKind::Sealed => self.verify_sealed(shard, &name, locator.as_ref(), placement.as_mut(), &mut report),
+                ShardKind::Sealed => self.verify_sealed(shard, &name, locator.as_ref(), reader.as_ref(), placement.as_mut(), &mut report),
                 ShardKind::Open => match open_records(shard) {
                     Err(e) => report.problems.push(format!("{name}: {e}")),
                     Ok(None) => report.notes.push(format!("{name}: open and still empty")),
@@ -455,7 +462,7 @@ impl Corpus {
         Ok(report)
     }
 
-    fn verify_sealed(&self, shard: &ShardInfo, name: &str, locator: Option<&BlobLocator>, placement: Option<&mut Placement<'_>>, report: &mut VerifyReport) {
+    fn verify_sealed(&self, shard: &ShardInfo, name: &str, locator: Option<&BlobLocator>, reader: Option<&crate::SealedReader>, placement: Option<&mut Placement<'_>>, report: &mut VerifyReport) {
         let m = match read_manifest(&shard.dir) {
             Ok(m) => m,
             Err(e) => return report.problems.push(format!("{name}: manifest: {e}")),
@@ -481,7 +488,11 @@ impl Corpus {
             Err(e) => return report.problems.push(format!("{name}: {e}")),
         };
         report.blobs_checked += pack.len() as u64;
-        report.problems.extend(pack.verify(&|_| {}).into_iter().map(|p| format!("{name}: {p}")));
+        let problems = match reader {
+            Some(r) => pack.verify_with(&|b| r.base_contents(shard.number, b), &|_| {}),
+            None => pack.verify(&|_| {}),
+        };
+        report.problems.extend(problems.into_iter().map(|p| format!("{name}: {p}")));
         if pack.len() as u64 != m.unique_blobs {
             report.problems.push(format!("{name}: pack holds {} blobs, manifest says {}", pack.len(), m.unique_blobs));
         }

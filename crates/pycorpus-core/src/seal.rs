@@ -6,11 +6,11 @@
 
 use crate::corpus::{journal_record, journal_release, shard_name};
 use crate::infohash;
-use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, OPTIONAL_SHARD_FILES, SHARD_FILES};
-use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
-use pycorpus_catalog::{format_time, write_releases, DistStatus, FileRow, FilesWriter, Release};
+use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, OPTIONAL_SHARD_FILES, SHARD_FILES};
+use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo, ShardKind};
+use pycorpus_catalog::{format_time, scan_file_views, write_releases, DistStatus, FileRow, FilesWriter, Filter, Release, ScanStats};
 use pycorpus_spill::{Key, Sorter};
-use pycorpus_store::{Journal, JournalCommit, Oid, PackOptions, PackWriter};
+use pycorpus_store::{DeltaBase, Journal, JournalCommit, Oid, OidMap, PackOptions, PackWriter};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -91,6 +91,9 @@ impl Corpus {
         let mut files_out = FilesWriter::create(&tmp_dir.join("files.parquet"))?;
         let (mut files, mut stored_files, mut original_bytes) = (0u64, 0u64, 0u64);
         let mut key = Key::new();
+        // Format 3: each stored blob's history key (see `find_bases`), from its first row.
+        let deltas_on = self.config.shard_format >= 3;
+        let mut history: OidMap<u64> = OidMap::default();
         for group in dists.chunk_by(|(a, _), (b, _)| same(a, b)) {
             let mut rows = Vec::new();
             for (release, commit) in group {
@@ -104,6 +107,9 @@ impl Corpus {
                     stored_files += 1;
                     similarity_key(&mut key, &row);
                     similar.push(&key.0, &[]).map_err(|e| CoreError::io(&tmp, e))?;
+                    if deltas_on {
+                        history.entry(row.hash).or_insert_with(|| row.history_key());
+                    }
                 }
                 files_out.push(row)?;
             }
@@ -129,7 +135,8 @@ impl Corpus {
         // Format 2: blobs an earlier sealed shard stores are not packed again; the rows refer
         // to them there. Format 1 packs them all (reading from those shards what ingest, under
         // format 2, did not journal).
-        let stored = self.blob_locator()?;
+        let reader = crate::SealedReader::new(self)?;
+        let stored = reader.locator();
         let v2 = self.config.shard_format >= 2;
         let mut depends_on = BTreeSet::new();
         let mut foreign = 0u64;
@@ -143,20 +150,42 @@ impl Corpus {
                 None => true,
             });
         }
+        // Format 3: blobs with an earlier version in a sealed shard become deltas of it, packed
+        // after the blobs stored whole (in the same order among themselves).
+        let bases = match deltas_on && !order.is_empty() {
+            true => self.find_bases(&order, &history, &journal, &reader)?,
+            false => OidMap::default(),
+        };
+        drop(history);
+        for (base, n, _) in bases.values() {
+            depends_on.insert(*n);
+            depends_on.insert(base.root.shard);
+        }
         reporter.start("seal", order.len() as u64, order.iter().filter_map(|o| journal.locate(o)).map(|l| u64::from(l.len)).sum());
         let opts = PackOptions { level: self.config.pack_level, frame_size: self.config.pack_frame_bytes as usize };
         let mut pack = PackWriter::create(&tmp_dir, opts)?;
-        for oid in &order {
-            let data = match journal.locate(oid) {
-                Some(loc) => journal.read_at(&loc)?,
+        let read = |oid: &Oid| -> Result<Vec<u8>, CoreError> {
+            match journal.locate(oid) {
+                Some(loc) => Ok(journal.read_at(&loc)?),
                 None => match stored.locate(oid) {
-                    Some(n) => self.read_sealed_blob(n, oid)?,
+                    Some(n) => reader.read_in(n, oid)?,
                     None => None,
                 }
-                .ok_or_else(|| CoreError::Corrupt { shard: shard.number, message: format!("blob {oid} is indexed but missing from the journal") })?,
-            };
+                .ok_or_else(|| CoreError::Corrupt { shard: shard.number, message: format!("blob {oid} is indexed but missing from the journal") }),
+            }
+        };
+        for oid in order.iter().filter(|o| !bases.contains_key(o)) {
+            let data = read(oid)?;
             pack.add(*oid, &data)?;
             reporter.advance(1, data.len() as u64);
+        }
+        for oid in order.iter().filter(|o| bases.contains_key(o)) {
+            let (base, _, _) = bases[oid];
+            let data = read(oid)?;
+            let base_data = reader.read(&base.oid)?.ok_or_else(|| CoreError::Corrupt { shard: shard.number, message: format!("base {} of blob {oid} is indexed but not stored", base.oid) })?;
+            let len = data.len() as u64;
+            pack.add_delta(*oid, data, base, base_data)?;
+            reporter.advance(1, len);
         }
         let stats = pack.finish()?;
         drop(order);
@@ -176,7 +205,7 @@ impl Corpus {
         };
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
-            format_version: if v2 { MANIFEST_VERSION } else { 1 },
+            format_version: if deltas_on { 3 } else if v2 { 2 } else { 1 },
             shard: shard.number,
             distributions: releases.len() as u64,
             failed_distributions: releases.iter().filter(|r| r.status == DistStatus::Failed).count() as u64,
@@ -204,7 +233,7 @@ impl Corpus {
         std::fs::remove_dir_all(&shard.dir).map_err(|e| CoreError::io(&shard.dir, e))?;
         sync_dir(&self.shards_dir())?;
         self.state_mut()?.replace_shard(shard.number, releases.iter().map(Ok))?;
-        drop(stored);
+        drop(reader);
         self.update_blob_index()?;
         if v2 {
             // Hashed now, while in the page cache: later shards' manifests name it.
@@ -214,6 +243,42 @@ impl Corpus {
         }
         reporter.finish();
         Ok(Some(SealSummary { shard: shard.number, manifest }))
+    }
+}
+
+impl Corpus {
+    /// The base of each blob of `order` (shard format 3) that has an earlier version: the blob
+    /// stored last, in shard order, under the same history key
+    /// ([`pycorpus_catalog::history_key`]) in a sealed shard, when the chain it would extend
+    /// stays within [`crate::MAX_CHAIN`] and the two fit a delta's window. With each base:
+    /// its shard and length.
+    ///
+    /// The earlier shards' indexes are scanned for the keys wanted (memory: this shard's keys);
+    /// a corpus-wide index of keys would make this one lookup per blob.
+    fn find_bases(&self, order: &[Oid], history: &OidMap<u64>, journal: &Journal, reader: &crate::SealedReader) -> Result<OidMap<(DeltaBase, u32, u32)>, CoreError> {
+        let wanted: HashSet<u64> = order.iter().filter_map(|o| history.get(o).copied()).collect();
+        let mut latest: HashMap<u64, Oid> = HashMap::new();
+        for s in self.shards()?.iter().filter(|s| s.kind == ShardKind::Sealed) {
+            scan_file_views(&s.dir.join("files.parquet"), &Filter::default(), &mut ScanStats::default(), &mut |v| {
+                if v.is_stored() {
+                    let k = v.history_key();
+                    if wanted.contains(&k) {
+                        latest.insert(k, v.hash()?);
+                    }
+                }
+                Ok(true)
+            })?;
+        }
+        let mut bases = OidMap::default();
+        for oid in order {
+            let Some(base) = history.get(oid).and_then(|k| latest.get(k)) else { continue };
+            let Some((d, n, base_len)) = reader.delta_on(base)? else { continue };
+            let len = journal.locate(oid).map_or(0, |l| l.len as usize);
+            if d.depth <= crate::MAX_CHAIN && len > 0 && len + base_len as usize <= pycorpus_store::MAX_DELTA_SPAN {
+                bases.insert(*oid, (d, n, base_len));
+            }
+        }
+        Ok(bases)
     }
 }
 

@@ -11,7 +11,7 @@
 //! exchange (readers look in each shard's own index meanwhile) and rebuilt after it.
 
 use crate::corpus::read_manifest;
-use crate::manifest::{Manifest, MANIFEST_VERSION, OPTIONAL_SHARD_FILES, SHARD_FILES};
+use crate::manifest::{Manifest, OPTIONAL_SHARD_FILES, SHARD_FILES};
 use crate::seal::digest_file;
 use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardKind};
 use pycorpus_store::{Oid, PackOptions, PackReader, PackWriter};
@@ -172,7 +172,8 @@ fn rewrite_shard(src: &Path, dst: &Path, n: u32, m: &Manifest, lowest: &dyn Fn(&
         files_sha256.insert(name.to_string(), digest_file(&dst.join(name))?);
     }
     let manifest = Manifest {
-        format_version: MANIFEST_VERSION,
+        // packs without deltas: format 2 (shard_format = 3 applies to shards sealed from now on)
+        format_version: 2,
         unique_blobs: stats.blobs,
         blob_bytes: stats.raw_bytes,
         pack_bytes: stats.pack_bytes,

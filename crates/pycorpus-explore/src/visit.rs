@@ -8,7 +8,7 @@
 use crate::blob::{Blob, BufPool, FrameBuf};
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
-use pycorpus_core::{BlobLocator, CoreError, Corpus, ShardInfo, ShardKind};
+use pycorpus_core::{BlobLocator, CoreError, Corpus, SealedReader, ShardInfo, ShardKind};
 use pycorpus_spill::{codec, Sorter};
 use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use serde::Serialize;
@@ -71,8 +71,9 @@ pub struct VisitStats {
     pub skipped_blobs: u64,
 }
 
-/// Decides which frames of a sealed shard can matter: given the shard's folder and its frame
-/// count, the frames to read, or `None` for all.
+/// Decides which frames of a sealed shard can matter: given the shard's folder and its number
+/// of `grams.idx` units (frames, but delta frames grouped: [`PackReader::gram_unit`]), the
+/// units to read, or `None` for all.
 pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<FrameSet>, ExploreError> + Sync + 'a;
 
 /// The per-blob work: worker state, blob id, the files holding it, its bytes (kept beyond
@@ -141,7 +142,7 @@ fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Resu
         ShardKind::Sealed => {
             let pack = PackReader::open(&shard.dir)?;
             let keep = match frame_filter {
-                Some(f) => f(&shard.dir, pack.frame_count())?,
+                Some(f) => f(&shard.dir, pack.gram_units())?,
                 None => None,
             };
             Ok(Some(Store::Sealed { pack, keep }))
@@ -160,6 +161,7 @@ fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Resu
 /// (format 2): where each blob is, and the packs opened so far with their frame filters.
 struct Elsewhere {
     locator: BlobLocator,
+    chains: SealedReader,
     dirs: BTreeMap<u32, std::path::PathBuf>,
     packs: BTreeMap<u32, (PackReader, Option<FrameSet>)>,
 }
@@ -173,7 +175,7 @@ const OPEN_PACKS: usize = 256;
 impl Elsewhere {
     fn new(corpus: &Corpus, shards: &[ShardInfo]) -> Result<Elsewhere, ExploreError> {
         let dirs = shards.iter().filter(|s| s.kind == ShardKind::Sealed).map(|s| (s.number, s.dir.clone())).collect();
-        Ok(Elsewhere { locator: corpus.blob_locator()?, dirs, packs: BTreeMap::new() })
+        Ok(Elsewhere { locator: corpus.blob_locator()?, chains: SealedReader::new(corpus)?, dirs, packs: BTreeMap::new() })
     }
 
     /// Opens shard `n`'s pack (and frame filter) unless open already.
@@ -184,7 +186,7 @@ impl Elsewhere {
         let dir = self.dirs.get(&n).ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("shard {n:06} is not sealed"))))?;
         let pack = PackReader::open(dir)?;
         let keep = match frame_filter {
-            Some(f) => f(dir, pack.frame_count())?,
+            Some(f) => f(dir, pack.gram_units())?,
             None => None,
         };
         self.packs.insert(n, (pack, keep));
@@ -366,7 +368,7 @@ fn visit_shard<S: Send, T: Send>(
                 }
                 None => true,
             });
-            let frames = kept_frames(by_frame, keep.as_ref(), stats);
+            let frames = kept_frames(by_frame, keep.as_ref(), &p, stats);
             match later.as_deref_mut() {
                 Some(l) if l.once => l.push_frames(shard.number, frames, holders)?,
                 _ => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: None, frame: frame as usize, blobs })),
@@ -422,7 +424,7 @@ fn visit_shard<S: Send, T: Send>(
         // this shard is done with that index: its pages need not stay resident
         p.release_pages();
         stats.shards_filtered += u64::from(keep.is_some());
-        let frames = kept_frames(by_frame, keep.as_ref(), stats);
+        let frames = kept_frames(by_frame, keep.as_ref(), p, stats);
         match later.as_deref_mut() {
             Some(l) => l.push_frames(n, frames, holders)?,
             None => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: Some(n), frame: frame as usize, blobs })),
@@ -437,7 +439,7 @@ fn visit_shard<S: Send, T: Send>(
     if let Some(f) = opts.progress {
         f(stats);
     }
-    let readers = Readers { own: pack.as_ref(), journal: journal.as_ref(), others: &elsewhere.packs };
+    let readers = Readers { own: pack.as_ref(), journal: journal.as_ref(), others: &elsewhere.packs, chains: &elsewhere.chains };
     run_units(&readers, holders, &units, rd)
 }
 
@@ -472,6 +474,8 @@ struct Readers<'a> {
     journal: Option<&'a Journal>,
     /// Other shards' packs.
     others: &'a BTreeMap<u32, (PackReader, Option<FrameSet>)>,
+    /// The bases of delta frames (shard format 3).
+    chains: &'a SealedReader,
 }
 
 /// Reads `units` of `holders` on worker threads, each with its own state and buffers, and
@@ -497,7 +501,18 @@ fn run_units<S: Send, T: Send>(
                     None => readers.own.expect("frames come from a pack"),
                     Some(n) => &readers.others[n].0,
                 };
-                pack.decode_frame_prefix(*frame, end, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
+                let end = match pack.delta(*frame) {
+                    Some(d) => {
+                        // a delta frame holds one blob; its base comes from the shard storing it
+                        let base = readers.chains.read(&d.oid)?.ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.oid))))?;
+                        pack.decode_delta(*frame, &base, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
+                        end
+                    }
+                    None => {
+                        pack.decode_frame_prefix(*frame, end, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
+                        end
+                    }
+                };
                 let buf = &*buf;
                 let one = |state: &mut S, (at, off, len): &(u32, u32, u32)| {
                     let (oid, h) = &holders[*at as usize];
@@ -555,10 +570,10 @@ fn run_units<S: Send, T: Send>(
 
 /// One pack's wanted blobs (place in the holders list, offset, length) by frame, in offset
 /// order, less the frames the filter rules out (counted as passed instead).
-fn kept_frames(by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>, keep: Option<&FrameSet>, stats: &mut VisitStats) -> Frames {
+fn kept_frames(by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>, keep: Option<&FrameSet>, pack: &PackReader, stats: &mut VisitStats) -> Frames {
     let mut kept = Vec::new();
     for (frame, mut blobs) in by_frame {
-        if keep.is_some_and(|k| !k.contains(frame as usize)) {
+        if keep.is_some_and(|k| !k.contains(pack.gram_unit(frame as usize))) {
             stats.frames_skipped += 1;
             stats.bytes_passed += blobs.iter().map(|b| u64::from(b.2)).sum::<u64>();
             continue;
@@ -772,7 +787,7 @@ impl Later {
                 // no frame filter: the frames it ruled out were left out when planned
                 elsewhere.open(n, None)?;
             }
-            let readers = Readers { own: None, journal: None, others: &elsewhere.packs };
+            let readers = Readers { own: None, journal: None, others: &elsewhere.packs, chains: &elsewhere.chains };
             run_units(&readers, &holders, &units, rd)?;
         }
         Ok(())
