@@ -3,9 +3,10 @@
 
 corpus-v1's distribution files, sorted by name, are added as K sealed shards (shard i gets
 every K-th file from the i-th on, added, then sealed, in turn), for K = 1, 4 and 16, in
-format 2 (each blob stored once per corpus: the default) and in format 1 (every shard stands
-alone, as before shards-v2; `shard_format = 1`). One shard is the same in both formats. For
-each corpus:
+format 3 (each blob stored once per corpus, a new version of a file stored earlier as a delta
+of it: the default), format 2 (stored once, no deltas) and format 1 (every shard stands alone,
+as before shards-v2). One shard is the same in every format (`--formats` picks those of the
+larger K). For each corpus:
 
   * the store: bytes on disk of shards/ and blobs/ (the blob index), the blobs stored against
     the unique ones (the duplication factor), and the time to add and seal;
@@ -68,9 +69,11 @@ def build(binary, corpus, files, k, fmt):
     subprocess.run([binary, "--corpus", corpus, "--quiet", "init"], check=True)
     cfg = os.path.join(corpus, "corpus.toml")
     text = open(cfg).read()
-    assert "shard_format = 2" in text, "corpus.toml has no shard_format: an old binary?"
+    at = text.find("shard_format = ")
+    assert at >= 0, "corpus.toml has no shard_format: an old binary?"
+    at += len("shard_format = ")
     with open(cfg, "w") as f:
-        f.write(text.replace("shard_format = 2", "shard_format = %d" % fmt))
+        f.write(text[:at] + str(fmt) + text[at + 1:])
     wall = cpu = 0.0
     for i in range(k):
         for cmd in (["add", *files[i::k]], ["seal"]):
@@ -113,6 +116,8 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="interpreter with `import pycorpus` (the iter_files step)")
     ap.add_argument("--shards", default="1,4,16")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--formats", default="3,2,1", help="shard formats of the corpora of more than one shard")
+    ap.add_argument("--keep", action="store_true", help="keep the corpora under --work")
     a = ap.parse_args()
     files = sorted(os.path.join(a.source, f) for f in os.listdir(a.source) if not f.startswith("."))
     if not files:
@@ -121,14 +126,15 @@ def main():
     res = {"machine": "%s, %d cores, %s" % (platform.node(), os.cpu_count(), platform.platform()),
            "source": "%d files, %.2f GB" % (len(files), sum(os.path.getsize(f) for f in files) / 1e9), "runs": []}
     for k in [int(x) for x in a.shards.split(",")]:
-        for fmt in ((2,) if k == 1 else (2, 1)):
+        for fmt in ((3,) if k == 1 else tuple(int(f) for f in a.formats.split(","))):
             corpus = os.path.join(a.work, "k%d-f%d" % (k, fmt))
             print("== %d shard(s), format %d" % (k, fmt), flush=True)
             entry = {"shards": k, "format": fmt, **build(a.bin, corpus, files, k, fmt)}
             entry.update(readers(a.bin, a.python, corpus, a.repeat))
             res["runs"].append(entry)
             print(json.dumps(entry), flush=True)
-            shutil.rmtree(corpus)
+            if not a.keep:
+                shutil.rmtree(corpus)
     one = res["runs"][0]
     unique = one["stored_blobs"]
     lines = ["| shards | format | stored / unique blobs | store | vs 1 shard | iter_files (py, unique) | analyze | grep 'import os' |",

@@ -24,9 +24,11 @@ pub struct Config {
     /// before they spill sorted runs to `<corpus>/tmp/` or their output's temporary folder.
     /// Default 1 GiB. Their peak is this plus fixed costs (threads, decoded frames).
     pub memory_budget_bytes: u64,
-    /// Format of the shards sealed from now on: 2 (default) packs only the blobs no earlier
-    /// shard stores, so each blob is stored once per corpus; 1 packs every blob of the shard's
-    /// rows (a shard that stands alone, readable by pycorpus before shards-v2).
+    /// Format of the shards sealed from now on: 3 (default) packs only the blobs no earlier
+    /// shard stores, so each blob is stored once per corpus, and a new version of a file
+    /// stored earlier as a delta of it; 2 the same without deltas (readable by pycorpus before
+    /// deltas); 1 packs every blob of the shard's rows (a shard that stands alone, readable by
+    /// pycorpus before shards-v2).
     pub shard_format: u32,
     /// Archive limits.
     pub limits: LimitsConfig,
@@ -69,7 +71,7 @@ impl Default for Config {
             pack_frame_bytes: 6 << 20,
             durable: true,
             memory_budget_bytes: 1 << 30,
-            shard_format: 2,
+            shard_format: 3,
             limits: LimitsConfig::default(),
         }
     }
@@ -94,7 +96,7 @@ impl Config {
              pack_frame_bytes = {}   # bytes per zstd frame; larger packs tighter, reads slower\n\
              durable = {}             # fsync the journal after every distribution\n\
              memory_budget_bytes = {}   # export, report, lock: held in memory before sorted runs spill to disk\n\
-             shard_format = {}             # 2: each blob stored once per corpus; 1: every shard stands alone\n\n\
+             shard_format = {}             # 3: each blob stored once per corpus, new versions as deltas; 2: no deltas; 1: every shard stands alone\n\n\
              [limits]                   # per archive; a distribution over a limit is recorded as failed\n\
              max_entries = {}\n\
              max_entry_bytes = {}\n\

@@ -58,6 +58,11 @@ impl FrameBuf {
         Arc::new(FrameBuf { data, home: None })
     }
 
+    /// Its bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
     /// The buffer to decode the next frame into: `slot`'s own when nobody kept a blob of the
     /// frame it holds, else one from `pool` (which `slot` then holds).
     pub(crate) fn reusable<'a>(slot: &'a mut Arc<FrameBuf>, pool: &Arc<BufPool>) -> &'a mut Vec<u8> {

@@ -87,10 +87,28 @@ type UnitOut<T> = Result<(Vec<T>, u64, u64, u64), ExploreError>;
 enum Unit {
     /// Blobs of one frame of a sealed shard's pack (place in the holders list, offset,
     /// length), by offset: the visited shard's own pack (`shard` `None`) or the pack of the
-    /// shard that stores them (format 2).
-    Frame { shard: Option<u32>, frame: usize, blobs: Vec<(u32, u32, u32)> },
+    /// shard that stores them (format 2); then blobs stored as deltas (format 3) whose chains
+    /// start in that frame, each after its base.
+    Frame { shard: Option<u32>, frame: usize, blobs: Vec<(u32, u32, u32)>, deltas: Vec<DeltaRead> },
     /// Blobs of an open shard's journal (place in the holders list, location).
     Journal { blobs: Vec<(u32, JournalBlob)> },
+}
+
+/// A blob stored as a delta frame (shard format 3), read right after the frame its chain
+/// starts in (the unit's), so that its base is at hand: the root blob itself (depth 1), or a
+/// delta read just before in the same unit.
+#[derive(Clone)]
+struct DeltaRead {
+    /// Place in the holders list.
+    at: u32,
+    /// Where the delta frame is.
+    shard: u32,
+    frame: u32,
+    /// Its base, and where the chain's root lies in the unit's frame.
+    base: Oid,
+    root_offset: u32,
+    root_len: u32,
+    depth: u32,
 }
 
 /// How a visit goes.
@@ -350,7 +368,7 @@ fn visit_shard<S: Send, T: Send>(
     let locator = &elsewhere.locator;
     let stored_elsewhere = |oid: &Oid| locator.locate(oid).filter(|&n| n != shard.number);
     let mut units = Vec::new();
-    let (mut pack, mut journal) = (None, None);
+    let (mut pack, mut journal, mut own_keep) = (None, None, None);
     match store {
         Some(Store::Sealed { pack: p, keep }) => {
             stats.shards_filtered += u64::from(keep.is_some());
@@ -369,9 +387,10 @@ fn visit_shard<S: Send, T: Send>(
                 None => true,
             });
             let frames = kept_frames(by_frame, keep.as_ref(), &p, stats);
+            own_keep = keep;
             match later.as_deref_mut() {
-                Some(l) if l.once => l.push_frames(shard.number, frames, holders)?,
-                _ => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: None, frame: frame as usize, blobs })),
+                Some(l) if l.once => l.push_frames(shard.number, &p, frames, holders)?,
+                _ => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: None, frame: frame as usize, blobs, deltas: Vec::new() })),
             }
             pack = Some(p);
         }
@@ -426,8 +445,8 @@ fn visit_shard<S: Send, T: Send>(
         stats.shards_filtered += u64::from(keep.is_some());
         let frames = kept_frames(by_frame, keep.as_ref(), p, stats);
         match later.as_deref_mut() {
-            Some(l) => l.push_frames(n, frames, holders)?,
-            None => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: Some(n), frame: frame as usize, blobs })),
+            Some(l) => l.push_frames(n, p, frames, holders)?,
+            None => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: Some(n), frame: frame as usize, blobs, deltas: Vec::new() })),
         }
     }
     if !left.is_empty()
@@ -440,7 +459,14 @@ fn visit_shard<S: Send, T: Send>(
         f(stats);
     }
     let readers = Readers { own: pack.as_ref(), journal: journal.as_ref(), others: &elsewhere.packs, chains: &elsewhere.chains };
-    run_units(&readers, holders, &units, rd)
+    run_units(&readers, holders, &units, rd)?;
+    // Later shards' rows use this shard's blobs: its pack and frame filter stay open for them
+    // (not opened again, its trigram index not decoded again).
+    if let Some(p) = pack
+        && elsewhere.packs.len() < OPEN_PACKS {
+            elsewhere.packs.entry(shard.number).or_insert((p, own_keep));
+        }
+    Ok(())
 }
 
 /// What every read of one visit shares: how it goes, the per-blob work, where its results
@@ -495,15 +521,18 @@ fn run_units<S: Send, T: Send>(
     let run_unit = |(state, buf, scratch): &mut (S, Arc<FrameBuf>, Arc<FrameBuf>), unit: &Unit| -> UnitOut<T> {
         let mut out = Vec::new();
         match unit {
-            Unit::Frame { shard, frame, blobs } => {
-                let end = blobs.iter().map(|b| (b.1 + b.2) as usize).max().unwrap_or(0);
-                let pack = match shard {
+            Unit::Frame { shard, frame, blobs, deltas } => {
+                let pack_of = |n: &Option<u32>| match n {
                     None => readers.own.expect("frames come from a pack"),
                     Some(n) => &readers.others[n].0,
                 };
+                let pack = pack_of(shard);
+                // the frame up to its last blob wanted, or needed as the root of a delta
+                let end = blobs.iter().map(|b| (b.1 + b.2) as usize).chain(deltas.iter().map(|d| (d.root_offset + d.root_len) as usize)).max().unwrap_or(0);
                 let end = match pack.delta(*frame) {
                     Some(d) => {
-                        // a delta frame holds one blob; its base comes from the shard storing it
+                        // a delta frame holds one blob; its base comes from the shard storing
+                        // it (units of one shard's own reads; see DeltaRead for the others)
                         let base = readers.chains.read(&d.oid)?.ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.oid))))?;
                         pack.decode_delta(*frame, &base, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
                         end
@@ -525,7 +554,55 @@ fn run_units<S: Send, T: Send>(
                         out.push(one(state, b)?);
                     }
                 }
-                Ok((out, 1, end as u64, blobs.iter().map(|b| u64::from(b.2)).sum()))
+                let mut read: u64 = blobs.iter().map(|b| u64::from(b.2)).sum();
+                // Deltas, each against the root blob or a delta decoded before it here (kept
+                // only while a later one needs it).
+                // Uses still to come of each blob: as a base, or as the same blob again (more
+                // of its files, in rows mode).
+                let mut uses: std::collections::HashMap<Oid, usize> = std::collections::HashMap::new();
+                for d in deltas {
+                    *uses.entry(d.base).or_default() += 1;
+                    *uses.entry(holders[d.at as usize].0).or_default() += 1;
+                }
+                let mut kept: std::collections::HashMap<Oid, Arc<FrameBuf>> = std::collections::HashMap::new();
+                let mut decoded = 0;
+                let used = |uses: &mut std::collections::HashMap<Oid, usize>, kept: &mut std::collections::HashMap<Oid, Arc<FrameBuf>>, o: &Oid| {
+                    if let Some(n) = uses.get_mut(o) {
+                        *n -= 1;
+                        if *n == 0 {
+                            kept.remove(o);
+                        }
+                    }
+                };
+                for d in deltas {
+                    let (oid, h) = &holders[d.at as usize];
+                    let data = match kept.get(oid) {
+                        Some(b) => b.clone(),
+                        None => {
+                            let fallback;
+                            let base: &[u8] = match (d.depth, kept.get(&d.base)) {
+                                (1, _) => buf.bytes().get(d.root_offset as usize..(d.root_offset + d.root_len) as usize).ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {oid}: its root lies beyond frame {frame}"))))?,
+                                (_, Some(b)) => b.bytes(),
+                                _ => {
+                                    fallback = readers.chains.read(&d.base)?.ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.base))))?;
+                                    &fallback
+                                }
+                            };
+                            let mut v = Vec::new();
+                            pack_of(&Some(d.shard)).decode_delta(d.frame as usize, base, &mut v, FrameBuf::reusable(scratch, compressed))?;
+                            decoded += v.len() as u64;
+                            FrameBuf::owned(v)
+                        }
+                    };
+                    used(&mut uses, &mut kept, &d.base);
+                    read += data.bytes().len() as u64;
+                    out.push(work(state, oid, h, &Blob::whole(&data))?);
+                    if uses.get(oid).is_some_and(|n| *n > 1) {
+                        kept.insert(*oid, data);
+                    }
+                    used(&mut uses, &mut kept, oid);
+                }
+                Ok((out, 1 + deltas.len() as u64, end as u64 + decoded, read))
             }
             Unit::Journal { blobs } => {
                 let journal = readers.journal.expect("journal blobs come from a journal");
@@ -598,21 +675,46 @@ const CALL_BYTES: u64 = 4 << 20;
 /// more memory.
 const UNIT_BYTES: u64 = 12 << 20;
 
+/// Where a waiting blob is stored: whole in a frame, or as a delta read after its root's frame.
+enum Stored {
+    Whole { shard: u32, frame: usize, offset: u32, len: u32 },
+    Delta { root_shard: u32, root_frame: usize, read: DeltaRead },
+}
+
 /// Adds an entry (a blob with files to hand over) to a batch of the reading pass: to the last
-/// unit when it reads the same frame and has room (see [`UNIT_BYTES`]), else to a new one.
-fn push_entry(holders: &mut ShardHolders, units: &mut Vec<Unit>, unit_weight: &mut u64, (oid, h): (Oid, Holders), (shard, frame, offset, len): (u32, usize, u32, u32)) {
-    let weight = u64::from(len) * (1 + h.others.len() as u64);
-    let blob = (holders.len() as u32, offset, len);
+/// unit when it reads the same frame and has room (see [`UNIT_BYTES`]), else to a new one. A
+/// delta deeper than one stays with the unit before it (its base is there) up to four times
+/// the room.
+fn push_entry(holders: &mut ShardHolders, units: &mut Vec<Unit>, unit_weight: &mut u64, (oid, h): (Oid, Holders), stored: &Stored) {
+    let len = match stored {
+        Stored::Whole { len, .. } => u64::from(*len),
+        Stored::Delta { .. } => h.first.size,
+    };
+    let weight = len * (1 + h.others.len() as u64);
+    let at = holders.len() as u32;
     holders.push((oid, Box::new(h)));
-    match units.last_mut() {
-        Some(Unit::Frame { shard: Some(s), frame: f, blobs }) if *s == shard && *f == frame && *unit_weight + weight <= UNIT_BYTES => {
-            blobs.push(blob);
+    let (shard, frame, limit) = match stored {
+        Stored::Whole { shard, frame, .. } => (*shard, *frame, UNIT_BYTES),
+        Stored::Delta { root_shard, root_frame, read } => (*root_shard, *root_frame, if read.depth > 1 { 4 * UNIT_BYTES } else { UNIT_BYTES }),
+    };
+    let fits = *unit_weight + weight <= limit;
+    let unit = match units.last_mut() {
+        Some(Unit::Frame { shard: Some(s), frame: f, blobs, deltas }) if *s == shard && *f == frame && fits => {
             *unit_weight += weight;
+            (blobs, deltas)
         }
         _ => {
-            units.push(Unit::Frame { shard: Some(shard), frame, blobs: vec![blob] });
+            units.push(Unit::Frame { shard: Some(shard), frame, blobs: Vec::new(), deltas: Vec::new() });
             *unit_weight = weight;
+            match units.last_mut() {
+                Some(Unit::Frame { blobs, deltas, .. }) => (blobs, deltas),
+                _ => unreachable!("a frame unit was just pushed"),
+            }
         }
+    };
+    match stored {
+        Stored::Whole { offset, len, .. } => unit.0.push((at, *offset, *len)),
+        Stored::Delta { read, .. } => unit.1.push(DeltaRead { at, ..read.clone() }),
     }
 }
 
@@ -620,6 +722,11 @@ fn push_entry(holders: &mut ShardHolders, units: &mut Vec<Unit>, unit_weight: &m
 fn rows_per_call(len: u64) -> usize {
     (CALL_BYTES / len.max(1)).clamp(1, ROWS_PER_CALL as u64) as usize
 }
+
+/// Bytes of a waiting blob's place in [`Later`]'s keys: root shard, frame and offset, depth,
+/// shard and frame (see [`Later::push_frames`]); then a sequence number.
+const PLACE_LEN: usize = 24;
+const KEY_LEN: usize = PLACE_LEN + 8;
 
 /// Blobs whose reading waits until every shard's index is scanned (see [`visit_blobs`]), each
 /// with the files of one shard that hold it, in a sorter keyed by where the blob is stored
@@ -660,20 +767,31 @@ impl Later {
         self.skipped.push(&oid.0, &[]).map_err(|e| CoreError::io(&self.tmp, e))
     }
 
-    /// Adds the kept frames of shard `n`'s pack (see [`kept_frames`]).
-    fn push_frames(&mut self, n: u32, frames: Frames, holders: &ShardHolders) -> Result<(), ExploreError> {
+    /// Adds the kept frames of shard `n`'s pack (see [`kept_frames`]). A blob stored whole is
+    /// keyed by where it is; a delta (format 3) by where its chain's root is, then its depth
+    /// and where it is, so that it is read right after its root's frame, after its base.
+    fn push_frames(&mut self, n: u32, pack: &PackReader, frames: Frames, holders: &ShardHolders) -> Result<(), ExploreError> {
         for (frame, blobs) in frames {
+            let delta = pack.delta(frame as usize);
             for (at, offset, len) in blobs {
                 let (oid, h) = &holders[at as usize];
-                let mut key = [0u8; 20];
-                key[..4].copy_from_slice(&n.to_be_bytes());
-                key[4..8].copy_from_slice(&frame.to_be_bytes());
-                key[8..12].copy_from_slice(&offset.to_be_bytes());
-                key[12..].copy_from_slice(&self.seq.to_be_bytes());
+                let mut key = [0u8; KEY_LEN];
+                let place = match &delta {
+                    None => [n, frame, offset, 0, n, frame],
+                    Some(d) => [d.root.shard, d.root.frame, d.root.offset, d.depth, n, frame],
+                };
+                for (i, v) in place.iter().enumerate() {
+                    key[i * 4..i * 4 + 4].copy_from_slice(&v.to_be_bytes());
+                }
+                key[PLACE_LEN..].copy_from_slice(&self.seq.to_be_bytes());
                 self.seq += 1;
                 let p = &mut self.scratch;
                 p.clear();
                 p.extend_from_slice(&oid.0);
+                if let Some(d) = &delta {
+                    p.extend_from_slice(&d.oid.0);
+                    codec::put_var(p, u64::from(d.root.len));
+                }
                 codec::put_var(p, u64::from(len));
                 codec::put_var(p, h.count);
                 codec::put_var(p, 1 + h.others.len() as u64);
@@ -708,14 +826,14 @@ impl Later {
         }
         drop(skipped);
         let mut merged = sorter.finish().map_err(io)?;
-        // Where the last blob handed over is (shard, frame, offset).
-        let mut at: Option<[u8; 12]> = None;
+        // Where the last blob handed over is (see PLACE_LEN).
+        let mut at: Option<[u8; PLACE_LEN]> = None;
         while !rd.cancel.load(Ordering::SeqCst) {
             let (mut holders, mut units, mut bytes): (ShardHolders, Vec<Unit>, usize) = (Vec::new(), Vec::new(), 0);
             // contents handed over by the last unit, once per file (see UNIT_BYTES)
             let mut unit_weight = 0u64;
             while let Some(key) = merged.peek_key().map_err(io)? {
-                let place: [u8; 12] = key.get(..12).and_then(|k| k.try_into().ok()).ok_or_else(damaged)?;
+                let place: [u8; PLACE_LEN] = key.get(..PLACE_LEN).and_then(|k| k.try_into().ok()).ok_or_else(damaged)?;
                 let same_blob = at == Some(place) && !holders.is_empty();
                 // a record of the blob just read joins it (unless its call is full)
                 let joins = same_blob && (once || holders.last().is_some_and(|(_, h)| h.others.len() + 1 < rows_per_call(h.first.size)));
@@ -728,6 +846,12 @@ impl Later {
                 bytes += payload.len();
                 let mut r = codec::Reader(payload);
                 let oid = Oid(r.take(20).and_then(|b| b.try_into().ok()).ok_or_else(damaged)?);
+                let word = |i: usize| u32::from_be_bytes(place[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+                let depth = word(3);
+                let base = match depth {
+                    0 => None,
+                    _ => Some((Oid(r.take(20).and_then(|b| b.try_into().ok()).ok_or_else(damaged)?), u32::try_from(r.var().ok_or_else(damaged)?).map_err(|_| damaged())?)),
+                };
                 let mut var = || r.var().ok_or_else(damaged);
                 let (len, count, n_rows) = (var()?, var()?, var()?);
                 let len = u32::try_from(len).map_err(|_| damaged())?;
@@ -737,16 +861,17 @@ impl Later {
                     rd.stats.candidate_bytes -= u64::from(len);
                     rd.stats.stored_rows -= u64::from(unique);
                 }
-                let shard = u32::from_be_bytes(place[..4].try_into().expect("4 bytes"));
-                let frame = u32::from_be_bytes(place[4..8].try_into().expect("4 bytes")) as usize;
-                let offset = u32::from_be_bytes(place[8..12].try_into().expect("4 bytes"));
+                let stored = match base {
+                    None => Stored::Whole { shard: word(0), frame: word(1) as usize, offset: word(2), len },
+                    Some((base, root_len)) => Stored::Delta { root_shard: word(0), root_frame: word(1) as usize, read: DeltaRead { at: 0, shard: word(4), frame: word(5), base, root_offset: word(2), root_len, depth } },
+                };
                 if once {
                     // the first file, and how many hold the blob
                     if same_blob {
                         holders.last_mut().expect("the same blob").1.count += count;
                     } else {
                         let first = crate::row_codec::get_row(&mut r, oid).ok_or_else(damaged)?;
-                        push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first: Arc::new(first), count, others: Vec::new() }), (shard, frame, offset, len));
+                        push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first: Arc::new(first), count, others: Vec::new() }), &stored);
                     }
                 } else {
                     // every file, at most rows_per_call a call: the next ones in another entry
@@ -766,7 +891,7 @@ impl Later {
                                     rd.stats.candidate_blobs += 1;
                                     rd.stats.candidate_bytes += u64::from(len);
                                 }
-                                push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first: Arc::new(row), count: 1, others: Vec::new() }), (shard, frame, offset, len));
+                                push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first: Arc::new(row), count: 1, others: Vec::new() }), &stored);
                                 continues = true;
                             }
                         }
@@ -777,9 +902,9 @@ impl Later {
             if holders.is_empty() {
                 break;
             }
-            let owners: std::collections::BTreeSet<u32> = units.iter().filter_map(|u| match u {
-                Unit::Frame { shard, .. } => *shard,
-                Unit::Journal { .. } => None,
+            let owners: std::collections::BTreeSet<u32> = units.iter().flat_map(|u| match u {
+                Unit::Frame { shard, deltas, .. } => shard.iter().copied().chain(deltas.iter().map(|d| d.shard)).collect(),
+                Unit::Journal { .. } => Vec::new(),
             }).collect();
             // Storage order: a pack left behind is not read again.
             elsewhere.packs.retain(|n, _| owners.contains(n));

@@ -37,7 +37,7 @@ fn corpus(format: u32) -> World {
     let names = inputs(&w);
     w.ok(&["init"]);
     let cfg = std::fs::read_to_string(w.corpus().join("corpus.toml")).unwrap();
-    let cfg = cfg.replace("shard_format = 2", &format!("shard_format = {format}"));
+    let cfg = with_format(&cfg, format);
     assert!(cfg.contains(&format!("shard_format = {format}")), "{cfg}");
     w.set_config(&cfg);
     for n in names {
@@ -215,8 +215,13 @@ fn manifests(w: &World) -> Vec<serde_json::Value> {
 
 fn set_format(w: &World, format: u32) {
     let cfg = std::fs::read_to_string(w.corpus().join("corpus.toml")).unwrap();
-    let cfg = cfg.replace(&format!("shard_format = {}", 3 - format), &format!("shard_format = {format}"));
-    w.set_config(&cfg);
+    w.set_config(&with_format(&cfg, format));
+}
+
+/// `corpus.toml`'s text with `shard_format = format`.
+fn with_format(cfg: &str, format: u32) -> String {
+    let at = cfg.find("shard_format = ").unwrap() + "shard_format = ".len();
+    format!("{}{format}{}", &cfg[..at], &cfg[at + 1..])
 }
 
 #[test]
