@@ -38,7 +38,7 @@ pub use config::{Config, LimitsConfig};
 pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
 pub use ingest::{collect_inputs, AddOptions, AddSummary, Failure, IndexMeta, IngestItem};
 pub use manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
-pub use query::{shard_releases, RowRef, ShardStatus, Status, VerifyReport};
+pub use query::{scan_sealed_row_refs, shard_releases, RowRef, ShardStatus, Status, VerifyReport};
 pub use reporter::{NoReporter, Reporter};
 pub use seal::SealSummary;
 pub use state::State;

@@ -135,6 +135,31 @@ impl RowRef<'_> {
     }
 }
 
+/// [`Corpus::scan_shard_row_refs`] of a sealed shard, which needs nothing of the corpus but
+/// the shard's folder (so a thread without the corpus can scan it).
+pub fn scan_sealed_row_refs(shard: &ShardInfo, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(RowRef<'_>) -> Result<bool, CoreError>) -> Result<bool, CoreError> {
+    if !filter.shards.is_empty() && !filter.shards.contains(&shard.number) {
+        return Ok(true);
+    }
+    stats.shards += 1;
+    if !shard_may_match(shard, filter)? {
+        stats.shards_skipped += 1;
+        return Ok(true);
+    }
+    let mut failed = None;
+    let go_on = scan_file_views(&shard.dir.join("files.parquet"), filter, stats, &mut |v| match f(RowRef::View(v)) {
+        Ok(more) => Ok(more),
+        Err(e) => {
+            failed = Some(e);
+            Ok(false)
+        }
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(go_on),
+    }
+}
+
 /// False when the shard's manifest shows no upload in the filter's time range.
 fn shard_may_match(shard: &ShardInfo, filter: &Filter) -> Result<bool, CoreError> {
     if filter.since.is_none() && filter.until.is_none() {
@@ -175,27 +200,10 @@ impl Corpus {
         if !filter.shards.is_empty() && !filter.shards.contains(&shard.number) {
             return Ok(true);
         }
-        stats.shards += 1;
         match shard.kind {
-            ShardKind::Sealed => {
-                if !shard_may_match(shard, filter)? {
-                    stats.shards_skipped += 1;
-                    return Ok(true);
-                }
-                let mut failed = None;
-                let go_on = scan_file_views(&shard.dir.join("files.parquet"), filter, stats, &mut |v| match f(RowRef::View(v)) {
-                    Ok(more) => Ok(more),
-                    Err(e) => {
-                        failed = Some(e);
-                        Ok(false)
-                    }
-                })?;
-                match failed {
-                    Some(e) => Err(e),
-                    None => Ok(go_on),
-                }
-            }
+            ShardKind::Sealed => scan_sealed_row_refs(shard, filter, stats, f),
             ShardKind::Open => {
+                stats.shards += 1;
                 for row in open_records(shard)?.map(|(_, r, _)| records_to_rows(&r)).unwrap_or_default() {
                     stats.rows_read += 1;
                     if !filter.matches(&row) {

@@ -71,6 +71,34 @@ pub struct VisitStats {
     pub skipped_blobs: u64,
 }
 
+impl VisitStats {
+    /// Adds `o`'s counts to these (every field named: a new one must say how it adds up).
+    fn absorb(&mut self, o: &VisitStats) {
+        let VisitStats { scan, candidate_blobs, candidate_bytes, stored_rows, unstored_rows, missing_blobs, frames_decoded, bytes_decoded, blobs_read, bytes_read, bytes_passed, frames_skipped, shards_filtered, skipped_blobs } = o;
+        let ScanStats { shards, shards_skipped, row_groups, row_groups_skipped, rows_read, rows_matched } = scan;
+        let a = &mut self.scan;
+        a.shards += shards;
+        a.shards_skipped += shards_skipped;
+        a.row_groups += row_groups;
+        a.row_groups_skipped += row_groups_skipped;
+        a.rows_read += rows_read;
+        a.rows_matched += rows_matched;
+        self.candidate_blobs += candidate_blobs;
+        self.candidate_bytes += candidate_bytes;
+        self.stored_rows += stored_rows;
+        self.unstored_rows += unstored_rows;
+        self.missing_blobs += missing_blobs;
+        self.frames_decoded += frames_decoded;
+        self.bytes_decoded += bytes_decoded;
+        self.blobs_read += blobs_read;
+        self.bytes_read += bytes_read;
+        self.bytes_passed += bytes_passed;
+        self.frames_skipped += frames_skipped;
+        self.shards_filtered += shards_filtered;
+        self.skipped_blobs += skipped_blobs;
+    }
+}
+
 /// Decides which frames of a sealed shard can matter: given the shard's folder and its number
 /// of `grams.idx` units (frames, but delta frames grouped: [`PackReader::gram_unit`]), the
 /// units to read, or `None` for all.
@@ -227,7 +255,7 @@ type ShardHolders = Vec<(Oid, Box<Holders>)>;
 /// (else it is counted later).
 #[allow(clippy::too_many_arguments)]
 fn scan_holders(
-    corpus: &Corpus,
+    corpus: Option<&Corpus>,
     shard: &ShardInfo,
     filter: &Filter,
     all_rows: bool,
@@ -242,7 +270,7 @@ fn scan_holders(
     let mut index: OidMap<u32> = OidMap::default();
     let mut skipped_here = OidSet::default();
     let mut skipped_now = 0;
-    corpus.scan_shard_row_refs(shard, filter, &mut stats.scan, &mut |r| {
+    let mut each = |r: pycorpus_core::RowRef<'_>| -> Result<bool, CoreError> {
         if !r.is_stored() {
             stats.unstored_rows += 1;
             return Ok(!cancel.load(Ordering::SeqCst));
@@ -276,9 +304,47 @@ fn scan_holders(
             }
         }
         Ok(!cancel.load(Ordering::SeqCst))
-    })?;
+    };
+    let mut scan = std::mem::take(&mut stats.scan);
+    match corpus {
+        Some(c) => c.scan_shard_row_refs(shard, filter, &mut scan, &mut each)?,
+        None => pycorpus_core::scan_sealed_row_refs(shard, filter, &mut scan, &mut each)?,
+    };
+    stats.scan = scan;
     stats.skipped_blobs += skipped_now;
     Ok(holders)
+}
+
+/// One shard's scan (see [`scan_holders`]): what it selected and counted, the blobs
+/// [`VisitOptions::skip`] left out for [`Later`] to count, and its store, opened meanwhile.
+struct Scanned {
+    holders: ShardHolders,
+    stats: VisitStats,
+    skipped: Vec<Oid>,
+    store: Option<Store>,
+}
+
+/// Scans one shard's index; its pack (or journal) and frame filter are opened on another
+/// thread meanwhile, from the first selected blob on. `corpus` is needed for an open shard
+/// only. `later_once`: the blobs `skip` leaves out are counted by [`Later`] (once each).
+fn scan_shard(corpus: Option<&Corpus>, shard: &ShardInfo, filter: &Filter, opts: &VisitOptions<'_>, cancel: &AtomicBool, later_once: bool) -> Result<Scanned, ExploreError> {
+    let (mut stats, mut skipped) = (VisitStats::default(), Vec::new());
+    let (holders, store) = std::thread::scope(|s| {
+        let mut opening = None;
+        let mut skip_one = |oid: Oid| -> Result<bool, CoreError> {
+            if later_once {
+                skipped.push(oid);
+            }
+            Ok(!later_once)
+        };
+        let holders = scan_holders(corpus, shard, filter, opts.all_rows, cancel, opts.skip, &mut stats, &mut || {
+            opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
+        }, &mut skip_one);
+        (holders, opening.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
+    });
+    let holders = holders?;
+    let store = store.transpose()?.flatten();
+    Ok(Scanned { holders, stats, skipped, store })
 }
 
 /// Calls `work` on every unique stored blob of the rows `filter` selects (in parallel, each
@@ -309,35 +375,55 @@ pub fn visit_blobs<S: Send, T: Send>(
     let own_only = !filter.shards.is_empty() && !opts.all_rows;
     let once = filter.unique || !opts.all_rows;
     let mut later = (shards.len() > 1 && !own_only).then(|| Later::new(corpus, once));
-    for shard in &shards {
-        if cancel.load(Ordering::SeqCst) {
-            break;
-        }
-        // The shard's pack (or journal) and frame filter are opened on another thread while
-        // this one scans its index, from the first selected blob on.
-        let (scanned, store) = std::thread::scope(|s| {
-            let mut opening = None;
-            let mut skipped = |oid: Oid| match later.as_mut() {
-                Some(l) if l.once => l.skip(oid).map(|()| false),
-                _ => Ok(true),
-            };
-            let scanned = scan_holders(corpus, shard, filter, opts.all_rows, cancel, opts.skip, &mut rd.stats, &mut || {
-                opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
-            }, &mut skipped);
-            let store = opening.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            (scanned, store)
+    let later_once = later.as_ref().is_some_and(|l| l.once);
+    // Sealed shards' indexes are scanned (and their packs opened) on another thread, a shard
+    // ahead of this one, which plans and reads the shard before: memory holds two shards'
+    // selections at most. Open shards (the last ones) are scanned here.
+    std::thread::scope(|scope| -> Result<(), ExploreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Scanned, ExploreError>>(0);
+        let sealed: Vec<&ShardInfo> = shards.iter().filter(|s| s.kind == ShardKind::Sealed).collect();
+        scope.spawn(move || {
+            for shard in sealed {
+                if cancel.load(Ordering::SeqCst) {
+                    break;
+                }
+                let scanned = scan_shard(None, shard, filter, opts, cancel, later_once);
+                let failed = scanned.is_err();
+                if tx.send(scanned).is_err() || failed {
+                    break;
+                }
+            }
         });
-        let holders = scanned?;
-        rd.stats.candidate_blobs += holders.len() as u64;
-        if let Some(f) = opts.progress {
-            f(&rd.stats);
+        for shard in &shards {
+            if cancel.load(Ordering::SeqCst) {
+                break;
+            }
+            let scanned = match shard.kind {
+                ShardKind::Sealed => match rx.recv() {
+                    Ok(s) => s?,
+                    // the scanning thread stopped: cancelled
+                    Err(_) => break,
+                },
+                ShardKind::Open => scan_shard(Some(corpus), shard, filter, opts, cancel, later_once)?,
+            };
+            let Scanned { holders, stats, skipped, store } = scanned;
+            rd.stats.absorb(&stats);
+            if let Some(l) = later.as_mut() {
+                for oid in skipped {
+                    l.skip(oid)?;
+                }
+            }
+            rd.stats.candidate_blobs += holders.len() as u64;
+            if let Some(f) = opts.progress {
+                f(&rd.stats);
+            }
+            if holders.is_empty() {
+                continue;
+            }
+            visit_shard(corpus, shard, &holders, store, &mut elsewhere, later.as_mut(), own_only, &mut rd)?;
         }
-        if holders.is_empty() {
-            continue;
-        }
-        let store = store.transpose()?.flatten();
-        visit_shard(corpus, shard, &holders, store, &mut elsewhere, later.as_mut(), own_only, &mut rd)?;
-    }
+        Ok(())
+    })?;
     if let Some(l) = later
         && !cancel.load(Ordering::SeqCst) {
             l.run(&mut elsewhere, filter.unique, &mut rd)?;
