@@ -7,7 +7,7 @@ use crate::{BlobLocator, Corpus, CoreError, Reporter, ShardInfo, ShardKind};
 use pycorpus_catalog::{format_time, parse_date, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
 use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// One shard's figures.
@@ -506,6 +506,24 @@ impl Corpus {
         }
         if let Some(p) = placement {
             p.check(shard.number, m.depends_on.is_some(), &pack, report);
+        }
+        // Each delta frame's record of its chain (root and depth: what readers plan by) is
+        // the one its base's place gives, and the shards it needs are listed as dependencies.
+        if let Some(r) = reader {
+            let deps: BTreeSet<u32> = m.depends_on.iter().flatten().copied().collect();
+            for i in pack.frame_count() - pack.delta_count()..pack.frame_count() {
+                let Some(d) = pack.delta(i) else { continue };
+                match r.delta_on(&d.oid) {
+                    Ok(Some((want, n, _))) if want.root == d.root && want.depth == d.depth => {
+                        for s in [n, d.root.shard].into_iter().filter(|s| *s != shard.number && !deps.contains(s)) {
+                            report.problems.push(format!("{name}: delta frame {i} needs shard {s:06}, which its manifest does not list"));
+                        }
+                    }
+                    Ok(Some((want, _, _))) => report.problems.push(format!("{name}: delta frame {i} records root {:?} at depth {}, its base gives {:?} at depth {}", d.root, d.depth, want.root, want.depth)),
+                    Ok(None) => report.problems.push(format!("{name}: delta frame {i}: its base {} is stored in no sealed shard", d.oid)),
+                    Err(e) => report.problems.push(format!("{name}: delta frame {i}: {e}")),
+                }
+            }
         }
         // Rows stream through, read in place; the blobs the pack does not hold (at most one
         // entry per row of this shard: bounded by the shard's capacity) are then looked up once

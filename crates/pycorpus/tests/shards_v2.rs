@@ -508,4 +508,22 @@ fn format_3_stores_new_versions_as_deltas_and_every_reader_answers_the_same() {
     let out = v3.run(&["verify"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success() && text.contains("shard 000006: frame ") && text.contains("blobs.pack: sha256"), "{text}");
+    let out = v3.run(&["stream", "--ext", "py", "--format", "raw"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("shard") && !err.contains("panicked"), "{err}");
+    std::fs::write(&pack, {
+        data[n - 5] ^= 0x5a;
+        &data
+    })
+    .unwrap();
+
+    // A delta table whose chain record lies (depth one more): verify says so.
+    let idx_path = v3.corpus().join("shards/000005/blobs.idx");
+    let mut idx = std::fs::read(&idx_path).unwrap();
+    let at = idx.len() - 44 + 36;
+    idx[at] += 1;
+    std::fs::write(&idx_path, &idx).unwrap();
+    let out = v3.run(&["verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && text.contains("shard 000005: delta frame ") && text.contains("its base gives"), "{text}");
 }
