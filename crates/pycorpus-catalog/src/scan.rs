@@ -93,6 +93,11 @@ impl RowView<'_> {
         row_at(self.cols, self.i, self.path)
     }
 
+    /// The upload time (µs since the epoch).
+    pub fn uploaded_on(&self) -> i64 {
+        self.cols.uploaded.value(self.i)
+    }
+
     /// See [`crate::history_key`].
     pub fn history_key(&self) -> u64 {
         let c = self.cols;

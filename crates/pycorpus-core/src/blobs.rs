@@ -51,8 +51,8 @@ impl BlobLocator {
 }
 
 /// A run file's name: the first and last shard it covers.
-fn run_name(first: u32, last: u32) -> String {
-    format!("{}-{}.run", shard_name(first), shard_name(last))
+fn run_name(first: u32, last: u32, ext: &str) -> String {
+    format!("{}-{}.{ext}", shard_name(first), shard_name(last))
 }
 
 /// The runs of `dir` that open (a run removed while listing is left out: a writer merged it).
@@ -76,10 +76,36 @@ fn list_runs(dir: &Path) -> Result<Vec<BlobRun>, CoreError> {
     Ok(out)
 }
 
+/// A run of a derived corpus index (the blob index, the history index): a file covering a set
+/// of sealed shards.
+pub(crate) trait Run: Sized {
+    fn path(&self) -> &Path;
+    /// The shards it covers, with the count it recorded for each, by number.
+    fn covered(&self) -> Vec<(u32, u64)>;
+}
+
+impl Run for BlobRun {
+    fn path(&self) -> &Path {
+        BlobRun::path(self)
+    }
+    fn covered(&self) -> Vec<(u32, u64)> {
+        BlobRun::covered(self)
+    }
+}
+
+impl Run for pycorpus_store::HistoryRun {
+    fn path(&self) -> &Path {
+        pycorpus_store::HistoryRun::path(self)
+    }
+    fn covered(&self) -> Vec<(u32, u64)> {
+        pycorpus_store::HistoryRun::covered(self)
+    }
+}
+
 /// Picks runs covering disjoint sets of shards, largest first (a merge that a crash
 /// interrupted leaves the merged run beside its inputs), among those `usable` accepts;
 /// returns them oldest first, and the others.
-fn choose(runs: Vec<BlobRun>, usable: &dyn Fn(&BlobRun) -> bool) -> (Vec<BlobRun>, Vec<BlobRun>) {
+pub(crate) fn choose<R: Run>(runs: Vec<R>, usable: &dyn Fn(&R) -> bool) -> (Vec<R>, Vec<R>) {
     let mut runs = runs;
     runs.sort_by_key(|r| (std::cmp::Reverse(r.covered().len()), r.covered().first().map(|c| c.0)));
     let (mut keep, mut drop) = (Vec::new(), Vec::new());
@@ -95,6 +121,60 @@ fn choose(runs: Vec<BlobRun>, usable: &dyn Fn(&BlobRun) -> bool) -> (Vec<BlobRun
     }
     keep.sort_by_key(|r| r.covered().first().map(|c| c.0));
     (keep, drop)
+}
+
+/// Brings the runs of `dir` (files ending in `.ext`, opened by `open`) in line with the sealed
+/// shards: removes leftover temporary files and the runs `sound` rejects or a bigger one
+/// replaces; writes a run for each sealed shard none covers (`make`: shard, path); merges the
+/// two newest while the older covers no more shards than the newer (a binary counter: at most
+/// log2(shards) + 1 runs). Crash-safe at every step (runs are renamed into place; inputs
+/// removed after).
+pub(crate) fn maintain_runs<R: Run>(
+    dir: &Path,
+    ext: &str,
+    sealed: &BTreeMap<u32, PathBuf>,
+    open: &dyn Fn(&Path) -> Result<R, StoreError>,
+    sound: &dyn Fn(&R) -> bool,
+    make: &dyn Fn(u32, &Path) -> Result<(), CoreError>,
+    merge: &dyn Fn(&Path, &R, &R) -> Result<(), CoreError>,
+) -> Result<(), CoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+    let mut runs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| CoreError::io(dir, e))? {
+        let path = entry.map_err(|e| CoreError::io(dir, e))?.path();
+        if path.extension().is_some_and(|e| e == "tmp") {
+            std::fs::remove_file(&path).map_err(|e| CoreError::io(&path, e))?;
+        } else if path.extension().is_some_and(|e| e == ext) {
+            match open(&path) {
+                Ok(r) => runs.push(r),
+                Err(e) => tracing::warn!("replacing a damaged index run: {e}"),
+            }
+        }
+    }
+    let sound_paths: BTreeSet<PathBuf> = runs.iter().filter(|r| sound(r)).map(|r| r.path().to_path_buf()).collect();
+    let (mut keep, stale) = choose(runs, &|r| sound_paths.contains(r.path()));
+    for r in stale {
+        std::fs::remove_file(r.path()).map_err(|e| CoreError::io(r.path(), e))?;
+    }
+    let covered: BTreeSet<u32> = keep.iter().flat_map(|r| r.covered()).map(|c| c.0).collect();
+    for n in sealed.keys().filter(|n| !covered.contains(n)) {
+        let path = dir.join(run_name(*n, *n, ext));
+        make(*n, &path)?;
+        keep.push(open(&path)?);
+        while keep.len() >= 2 && keep[keep.len() - 2].covered().len() <= keep[keep.len() - 1].covered().len() {
+            let (b, a) = (keep.pop().expect("two"), keep.pop().expect("two"));
+            let shards: Vec<u32> = a.covered().iter().chain(b.covered().iter()).map(|c| c.0).collect();
+            let (first, last) = (*shards.iter().min().expect("a shard"), *shards.iter().max().expect("a shard"));
+            let path = dir.join(run_name(first, last, ext));
+            merge(&path, &a, &b)?;
+            crate::sync_dir(dir)?;
+            for old in [&a, &b].into_iter().filter(|r| r.path() != path) {
+                std::fs::remove_file(old.path()).map_err(|e| CoreError::io(old.path(), e))?;
+            }
+            keep.push(open(&path)?);
+        }
+    }
+    crate::sync_dir(dir)
 }
 
 impl Corpus {
@@ -144,45 +224,21 @@ impl Corpus {
     /// Crash-safe at every step (runs are renamed into place; inputs removed after).
     pub(crate) fn update_blob_index(&self) -> Result<(), CoreError> {
         let dir = self.blobs_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
-        for entry in std::fs::read_dir(&dir).map_err(|e| CoreError::io(&dir, e))? {
-            let path = entry.map_err(|e| CoreError::io(&dir, e))?.path();
-            if path.extension().is_some_and(|e| e == "tmp") {
-                std::fs::remove_file(&path).map_err(|e| CoreError::io(&path, e))?;
-            }
-        }
         let sealed = self.sealed_shards()?;
         // Each covered shard's pack must still hold the number of blobs the run recorded.
-        let mut counts: BTreeMap<u32, Option<u64>> = BTreeMap::new();
-        let mut count_of = |n: u32| -> Option<u64> {
-            *counts.entry(n).or_insert_with(|| sealed.get(&n).and_then(|d| PackReader::open(d).ok()).map(|p| p.len() as u64))
+        let counts: std::cell::RefCell<BTreeMap<u32, Option<u64>>> = Default::default();
+        let count_of = |n: u32| -> Option<u64> {
+            *counts.borrow_mut().entry(n).or_insert_with(|| sealed.get(&n).and_then(|d| PackReader::open(d).ok()).map(|p| p.len() as u64))
         };
-        let runs = list_runs(&dir)?;
-        let sound: Vec<bool> = runs.iter().map(|r| r.covered().iter().all(|&(n, blobs)| count_of(n) == Some(blobs))).collect();
-        let sound_paths: BTreeSet<PathBuf> = runs.iter().zip(&sound).filter(|(_, ok)| **ok).map(|(r, _)| r.path().to_path_buf()).collect();
-        let (mut keep, stale) = choose(runs, &|r| sound_paths.contains(r.path()));
-        for r in stale {
-            std::fs::remove_file(r.path()).map_err(|e| CoreError::io(r.path(), e))?;
-        }
-        let covered: BTreeSet<u32> = keep.iter().flat_map(|r| r.covered()).map(|c| c.0).collect();
-        for (n, shard_dir) in sealed.iter().filter(|(n, _)| !covered.contains(n)) {
-            let path = dir.join(run_name(*n, *n));
-            RunWriter::from_pack(&path, *n, &PackReader::open(shard_dir)?)?;
-            keep.push(BlobRun::open(&path)?);
-            // Binary-counter merges: the two newest while the older covers no more shards.
-            while keep.len() >= 2 && keep[keep.len() - 2].covered().len() <= keep[keep.len() - 1].covered().len() {
-                let (b, a) = (keep.pop().expect("two"), keep.pop().expect("two"));
-                let shards: Vec<u32> = a.covered().iter().chain(b.covered().iter()).map(|c| c.0).collect();
-                let (first, last) = (*shards.iter().min().expect("a shard"), *shards.iter().max().expect("a shard"));
-                let path = dir.join(run_name(first, last));
-                RunWriter::merge(&path, &[&a, &b])?;
-                crate::sync_dir(&dir)?;
-                for old in [&a, &b].into_iter().filter(|r| r.path() != path) {
-                    std::fs::remove_file(old.path()).map_err(|e| CoreError::io(old.path(), e))?;
-                }
-                keep.push(BlobRun::open(&path)?);
-            }
-        }
-        crate::sync_dir(&dir)
+        maintain_runs(
+            &dir,
+            "run",
+            &sealed,
+            &|p| BlobRun::open(p),
+            &|r: &BlobRun| r.covered().iter().all(|&(n, blobs)| count_of(n) == Some(blobs)),
+            &|n, path| Ok(RunWriter::from_pack(path, n, &PackReader::open(&sealed[&n])?).map(|_| ())?),
+            &|path, a, b| Ok(RunWriter::merge(path, &[a, b]).map(|_| ())?),
+        )?;
+        self.update_history_index()
     }
 }

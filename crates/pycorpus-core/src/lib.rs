@@ -21,6 +21,7 @@ mod blobs;
 mod chain;
 mod config;
 mod corpus;
+mod history;
 mod infohash;
 mod ingest;
 mod manifest;

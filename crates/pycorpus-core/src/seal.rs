@@ -7,8 +7,8 @@
 use crate::corpus::{journal_record, journal_release, shard_name};
 use crate::infohash;
 use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, OPTIONAL_SHARD_FILES, SHARD_FILES};
-use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo, ShardKind};
-use pycorpus_catalog::{format_time, scan_file_views, write_releases, DistStatus, FileRow, FilesWriter, Filter, Release, ScanStats};
+use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
+use pycorpus_catalog::{format_time, write_releases, DistStatus, FileRow, FilesWriter, Release};
 use pycorpus_spill::{Key, Sorter};
 use pycorpus_store::{DeltaBase, Journal, JournalCommit, Oid, OidMap, PackOptions, PackWriter};
 use serde::Serialize;
@@ -248,30 +248,16 @@ impl Corpus {
 
 impl Corpus {
     /// The base of each blob of `order` (shard format 3) that has an earlier version: the blob
-    /// stored last, in shard order, under the same history key
-    /// ([`pycorpus_catalog::history_key`]) in a sealed shard, when the chain it would extend
-    /// stays within [`crate::MAX_CHAIN`] and the two fit a delta's window. With each base:
-    /// its shard and length.
-    ///
-    /// The earlier shards' indexes are scanned for the keys wanted (memory: this shard's keys);
-    /// a corpus-wide index of keys would make this one lookup per blob.
+    /// stored last under the same history key ([`pycorpus_catalog::history_key`]) in a sealed
+    /// shard, from the history index (one lookup per blob and run), when the chain it would
+    /// extend stays within [`crate::MAX_CHAIN`] and the two fit a delta's window. With each
+    /// base: its shard and length.
     fn find_bases(&self, order: &[Oid], history: &OidMap<u64>, journal: &Journal, reader: &crate::SealedReader) -> Result<OidMap<(DeltaBase, u32, u32)>, CoreError> {
-        let wanted: HashSet<u64> = order.iter().filter_map(|o| history.get(o).copied()).collect();
-        let mut latest: HashMap<u64, Oid> = HashMap::new();
-        for s in self.shards()?.iter().filter(|s| s.kind == ShardKind::Sealed) {
-            scan_file_views(&s.dir.join("files.parquet"), &Filter::default(), &mut ScanStats::default(), &mut |v| {
-                if v.is_stored() {
-                    let k = v.history_key();
-                    if wanted.contains(&k) {
-                        latest.insert(k, v.hash()?);
-                    }
-                }
-                Ok(true)
-            })?;
-        }
+        let runs = self.history_runs()?;
         let mut bases = OidMap::default();
         for oid in order {
-            let Some(base) = history.get(oid).and_then(|k| latest.get(k)) else { continue };
+            let Some((_, base)) = history.get(oid).and_then(|k| crate::history::latest(&runs, *k)) else { continue };
+            let base = &base;
             let Some((d, n, base_len)) = reader.delta_on(base)? else { continue };
             let len = journal.locate(oid).map_or(0, |l| l.len as usize);
             if d.depth <= crate::MAX_CHAIN && len > 0 && len + base_len as usize <= pycorpus_store::MAX_DELTA_SPAN {

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 mod grams;
+mod history;
 mod journal;
 mod oid;
 mod pack;
@@ -66,6 +67,7 @@ pub(crate) fn release_pages(map: &memmap2::Mmap) {
 }
 
 pub use grams::{fold, is_utf16, trigram, trigrams_of, write_grams, FrameSet, GramIndex, GRAMS_MAGIC};
+pub use history::{HistoryRun, HistoryWriter, HISTORY_MAGIC};
 pub use journal::{Journal, JournalBlob, JournalCommit, Recovery, JOURNAL_MAGIC};
 pub use oid::{BadOid, HexOid, Oid, OidBits, OidHasher, OidMap, OidSet};
 pub use pack::{BlobPlace, DeltaBase, FrameBuffers, FrameInfo, PackEntry, PackOptions, PackReader, PackStats, PackWriter, IDX_MAGIC, IDX_MAGIC_DELTAS, MAX_DELTA_SPAN, PACK_MAGIC};

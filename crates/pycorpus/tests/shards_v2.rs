@@ -499,6 +499,34 @@ fn format_3_stores_new_versions_as_deltas_and_every_reader_answers_the_same() {
     // a chain of deltas over six shards reads back whole: m0 changes in every release
     assert!(v3.ok(&["cat", "p", "1.5", "p/m0.py"]).starts_with("# edited in 0\nshared_value = 0\n"));
 
+    // The history index (where each file's latest version is) is derived: runs merged like a
+    // binary counter, rebuilt on the next write when lost or damaged.
+    let runs = |w: &World| {
+        let mut r: Vec<String> = std::fs::read_dir(w.corpus().join("history")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        r.sort();
+        r
+    };
+    let want = ["000001-000004.hrun", "000005-000006.hrun", "000007-000007.hrun"];
+    assert_eq!(runs(&v3), want);
+    std::fs::remove_dir_all(v3.corpus().join("history")).unwrap();
+    v3.ok(&["seal"]);
+    assert_eq!(runs(&v3), want);
+    std::fs::write(v3.corpus().join("history/000007-000007.hrun"), b"PYCHRUN\x01 damaged").unwrap();
+    v3.ok(&["seal"]);
+    assert_eq!(runs(&v3), want);
+    assert!(std::fs::read(v3.corpus().join("history/000007-000007.hrun")).unwrap().len() > 1000);
+    // and with it, a new release is a delta of the latest
+    let mut e = sdist_entries("p", "1.6", "");
+    for k in 0..30 {
+        let body = format!("# edited in 6\nshared_value = {k}\ndef f{k}(x):\n    \"\"\"Multiply the number by {k} and add one to the product.\"\"\"\n    y = x * {k}\n    return y + 1\n{}", "# padding line\n".repeat(k));
+        e.push(f(&format!("p-1.6/p/m{k}.py"), body.as_bytes()));
+    }
+    v3.write("p-1.6.tar.gz", &tar_gz(&e));
+    v3.ok(&["add", "in/p-1.6.tar.gz", "--uploaded-on", "2024-05-02"]);
+    v3.ok(&["seal"]);
+    let idx = std::fs::read(v3.corpus().join("shards/000008/blobs.idx")).unwrap();
+    assert!(u64::from_le_bytes(idx[24..32].try_into().unwrap()) >= 30, "the 30 edited modules are deltas");
+
     // A damaged delta frame: verify names it (the pack's sha256 too), readers fail clearly.
     let pack = v3.corpus().join("shards/000006/blobs.pack");
     let mut data = std::fs::read(&pack).unwrap();
