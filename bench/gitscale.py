@@ -14,7 +14,7 @@ the time.
 
 Prints and saves (bench/runs/<date>-<host>/gitscale-<label>.json) the sizes: git's pack (and
 index) after fast-import and after the repack, with their times, against the corpus's store
-(shards/ and blobs/, and packs alone), and the duplication factor (blobs stored / unique).
+(shards/, blobs/ and history/, and packs alone), and the duplication factor (blobs stored / unique).
 Needs git, pyarrow and the module (`pip install .`).
 """
 import argparse
@@ -99,7 +99,7 @@ def main():
     res["ours"] = {
         "shards": len(manifests),
         "formats": sorted({m["format_version"] for m in manifests}),
-        "store_bytes": dir_bytes(os.path.join(a.corpus, "shards")) + dir_bytes(os.path.join(a.corpus, "blobs")),
+        "store_bytes": sum(dir_bytes(os.path.join(a.corpus, d)) for d in ("shards", "blobs", "history")),
         "pack_bytes": sum(m["pack_bytes"] for m in manifests),
         "stored_blobs": sum(m["unique_blobs"] for m in manifests),
         "unique_blobs": status["total"]["unique_blobs"],

@@ -8,7 +8,7 @@ of it: the default), format 2 (stored once, no deltas) and format 1 (every shard
 as before shards-v2). One shard is the same in every format (`--formats` picks those of the
 larger K). For each corpus:
 
-  * the store: bytes on disk of shards/ and blobs/ (the blob index), the blobs stored against
+  * the store: bytes on disk of shards/, blobs/ and history/ (the derived indexes), the blobs stored against
     the unique ones (the duplication factor), and the time to add and seal;
   * three readers, each with the corpus in the page cache, median of --repeat runs (wall and
     CPU): `iter_files(ext="py", unique=True)` through the Python module (the loop, as in
@@ -82,7 +82,7 @@ def build(binary, corpus, files, k, fmt):
     status = json.loads(run([binary, "--corpus", corpus, "status", "--format", "jsonl"])[2])
     return {"build_wall": round(wall, 1), "build_cpu": round(cpu, 1), "shards": len(status["shards"]),
             "stored_blobs": status["total"]["unique_blobs"], "blob_bytes": status["total"]["blob_bytes"],
-            "store_bytes": disk_bytes(os.path.join(corpus, "shards")) + disk_bytes(os.path.join(corpus, "blobs"))}
+            "store_bytes": sum(disk_bytes(os.path.join(corpus, d)) for d in ("shards", "blobs", "history"))}
 
 
 def readers(binary, python, corpus, repeat):
