@@ -761,6 +761,33 @@ const CALL_BYTES: u64 = 4 << 20;
 /// more memory.
 const UNIT_BYTES: u64 = 12 << 20;
 
+/// The files of a waiting blob as [`Later`] read them back: kept, or coded in the sorter's
+/// record (`rows` of them still to decode).
+enum Held {
+    Kept(Holders),
+    Coded { count: u64, rows: u64 },
+}
+
+impl Held {
+    /// The next file (`Some(None)`: a damaged record), first to last. Kept files are taken
+    /// from the back of `others`, turned around when the first is handed out.
+    fn next_row(&mut self, r: &mut codec::Reader<'_>, oid: Oid) -> Option<Option<FileRow>> {
+        match self {
+            Held::Kept(h) if h.count > 0 => {
+                h.count = 0;
+                h.others.reverse();
+                Some(Some((*h.first).clone()))
+            }
+            Held::Kept(h) => h.others.pop().map(Some),
+            Held::Coded { rows, .. } if *rows > 0 => {
+                *rows -= 1;
+                Some(crate::row_codec::get_row(r, oid))
+            }
+            Held::Coded { .. } => None,
+        }
+    }
+}
+
 /// Where a waiting blob is stored: whole in a frame, or as a delta read after its root's frame.
 enum Stored {
     Whole { shard: u32, frame: usize, offset: u32, len: u32 },
@@ -830,9 +857,18 @@ struct Later {
     seq: u64,
     /// Bytes of waiting files read back at once, at least.
     batch_bytes: usize,
+    /// The files of waiting blobs kept as they are, not coded into the sorter, while they fit
+    /// `keep_limit` (by [`HOLDER_BYTES`] a file): coding every row and decoding it again was
+    /// the largest cost of planning a read over many shards. Past it, rows are coded.
+    kept: Vec<Option<Holders>>,
+    kept_bytes: usize,
+    keep_limit: usize,
     tmp: std::path::PathBuf,
     scratch: Vec<u8>,
 }
+
+/// What a file kept by [`Later`] is counted as (a row and its strings).
+const HOLDER_BYTES: usize = 512;
 
 impl Later {
     fn new(corpus: &Corpus, once: bool) -> Later {
@@ -844,6 +880,9 @@ impl Later {
             once,
             seq: 0,
             batch_bytes: (budget / 16).max(1 << 20),
+            kept: Vec::new(),
+            kept_bytes: 0,
+            keep_limit: budget / 8,
             tmp,
             scratch: Vec::new(),
         }
@@ -879,10 +918,21 @@ impl Later {
                     codec::put_var(p, u64::from(d.root.len));
                 }
                 codec::put_var(p, u64::from(len));
-                codec::put_var(p, h.count);
-                codec::put_var(p, 1 + h.others.len() as u64);
-                for row in h.all() {
-                    crate::row_codec::put_row(p, row);
+                let weight = HOLDER_BYTES * (1 + h.others.len());
+                if self.kept_bytes + weight <= self.keep_limit {
+                    // kept: its place in `kept`
+                    p.push(0);
+                    codec::put_var(p, self.kept.len() as u64);
+                    self.kept.push(Some((**h).clone()));
+                    self.kept_bytes += weight;
+                } else {
+                    // coded: how many hold it, then the files
+                    p.push(1);
+                    codec::put_var(p, h.count);
+                    codec::put_var(p, 1 + h.others.len() as u64);
+                    for row in h.all() {
+                        crate::row_codec::put_row(p, row);
+                    }
                 }
                 self.sorter.push(&key, &self.scratch).map_err(|e| CoreError::io(&self.tmp, e))?;
             }
@@ -899,7 +949,7 @@ impl Later {
         unique: bool,
         rd: &mut Reading<'_, S, T>,
     ) -> Result<(), ExploreError> {
-        let Later { sorter, skipped, once, batch_bytes, tmp, .. } = self;
+        let Later { sorter, skipped, once, batch_bytes, mut kept, tmp, .. } = self;
         let io = |e| CoreError::io(&tmp, e);
         let damaged = || ExploreError::Core(CoreError::Invalid(format!("a spilled file under {} is damaged", tmp.display())));
         let mut skipped = skipped.finish().map_err(io)?;
@@ -938,9 +988,23 @@ impl Later {
                     0 => None,
                     _ => Some((Oid(r.take(20).and_then(|b| b.try_into().ok()).ok_or_else(damaged)?), u32::try_from(r.var().ok_or_else(damaged)?).map_err(|_| damaged())?)),
                 };
-                let mut var = || r.var().ok_or_else(damaged);
-                let (len, count, n_rows) = (var()?, var()?, var()?);
-                let len = u32::try_from(len).map_err(|_| damaged())?;
+                let len = u32::try_from(r.var().ok_or_else(damaged)?).map_err(|_| damaged())?;
+                // the files: kept as they were, or coded (how many hold the blob, the rows)
+                let mut held = match r.take(1).ok_or_else(damaged)?[0] {
+                    0 => {
+                        let i = usize::try_from(r.var().ok_or_else(damaged)?).map_err(|_| damaged())?;
+                        Held::Kept(kept.get_mut(i).and_then(Option::take).ok_or_else(damaged)?)
+                    }
+                    1 => {
+                        let count = r.var().ok_or_else(damaged)?;
+                        Held::Coded { count, rows: r.var().ok_or_else(damaged)? }
+                    }
+                    _ => return Err(damaged()),
+                };
+                bytes += match &held {
+                    Held::Kept(h) => HOLDER_BYTES * (1 + h.others.len()),
+                    Held::Coded { .. } => 0,
+                };
                 if same_blob {
                     // another shard's files of the blob just read: one read, one candidate
                     rd.stats.candidate_blobs -= 1;
@@ -953,19 +1017,26 @@ impl Later {
                 };
                 if once {
                     // the first file, and how many hold the blob
+                    let count = match &held {
+                        Held::Kept(h) => h.count,
+                        Held::Coded { count, .. } => *count,
+                    };
                     if same_blob {
                         holders.last_mut().expect("the same blob").1.count += count;
                     } else {
-                        let first = crate::row_codec::get_row(&mut r, oid).ok_or_else(damaged)?;
-                        push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first: Arc::new(first), count, others: Vec::new() }), &stored);
+                        let first = match held {
+                            Held::Kept(h) => h.first,
+                            Held::Coded { .. } => Arc::new(crate::row_codec::get_row(&mut r, oid).ok_or_else(damaged)?),
+                        };
+                        push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first, count, others: Vec::new() }), &stored);
                     }
                 } else {
                     // every file, at most rows_per_call a call: the next ones in another entry
                     // of the same blob (read again)
                     let per = rows_per_call(u64::from(len));
                     let mut continues = same_blob;
-                    for _ in 0..n_rows {
-                        let row = crate::row_codec::get_row(&mut r, oid).ok_or_else(damaged)?;
+                    while let Some(row) = held.next_row(&mut r, oid) {
+                        let row = row.ok_or_else(damaged)?;
                         match holders.last_mut() {
                             Some((_, h)) if continues && h.others.len() + 1 < per => {
                                 h.others.push(row);

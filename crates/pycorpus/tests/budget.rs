@@ -56,6 +56,12 @@ fn a_spilling_budget_changes_no_answer() {
     for (a, b) in with_default.iter().zip(&with_tiny) {
         assert_eq!(a, b);
     }
+    // a budget that keeps the files of a few waiting blobs as they are and codes the rest
+    w.set_config(&small_shards.replace("memory_budget_bytes = 1073741824", "memory_budget_bytes = 65536"));
+    for (a, b) in with_default.iter().zip(&answers(&w)) {
+        assert_eq!(a, b);
+    }
+    w.set_config(&budget);
     assert!(with_default[0].contains("shared_value"), "{}", with_default[0]);
     let again = analyzed(&w);
     assert_eq!(first["analyzed"], again["analyzed"], "{first} {again}");
