@@ -69,12 +69,16 @@ pub struct VisitStats {
     pub shards_filtered: u64,
     /// Blobs left out by [`VisitOptions::skip`] (in each shard that holds them).
     pub skipped_blobs: u64,
+    /// Bases of delta frames read on their own through the corpus (their chain decoded from
+    /// its root again) rather than at hand after their root's frame: none in a visit of every
+    /// blob; a selection that leaves out a delta's base pays these.
+    pub bases_fetched: u64,
 }
 
 impl VisitStats {
     /// Adds `o`'s counts to these (every field named: a new one must say how it adds up).
     fn absorb(&mut self, o: &VisitStats) {
-        let VisitStats { scan, candidate_blobs, candidate_bytes, stored_rows, unstored_rows, missing_blobs, frames_decoded, bytes_decoded, blobs_read, bytes_read, bytes_passed, frames_skipped, shards_filtered, skipped_blobs } = o;
+        let VisitStats { scan, candidate_blobs, candidate_bytes, stored_rows, unstored_rows, missing_blobs, frames_decoded, bytes_decoded, blobs_read, bytes_read, bytes_passed, frames_skipped, shards_filtered, skipped_blobs, bases_fetched } = o;
         let ScanStats { shards, shards_skipped, row_groups, row_groups_skipped, rows_read, rows_matched } = scan;
         let a = &mut self.scan;
         a.shards += shards;
@@ -96,6 +100,7 @@ impl VisitStats {
         self.frames_skipped += frames_skipped;
         self.shards_filtered += shards_filtered;
         self.skipped_blobs += skipped_blobs;
+        self.bases_fetched += bases_fetched;
     }
 }
 
@@ -108,8 +113,9 @@ pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<Fram
 /// the call, without a copy, by [`Blob::share`]).
 pub type BlobWork<'a, S, T> = dyn Fn(&mut S, &Oid, &Holders, &Blob<'_>) -> Result<T, ExploreError> + Sync + 'a;
 
-/// What one unit gives back: per-blob results, frames decoded, bytes decoded, blob bytes read.
-type UnitOut<T> = Result<(Vec<T>, u64, u64, u64), ExploreError>;
+/// What one unit gives back: per-blob results, frames decoded, bytes decoded, blob bytes read,
+/// bases fetched through the corpus.
+type UnitOut<T> = Result<(Vec<T>, u64, u64, u64, u64), ExploreError>;
 
 /// A unit of work: blobs read together.
 enum Unit {
@@ -137,6 +143,9 @@ struct DeltaRead {
     root_offset: u32,
     root_len: u32,
     depth: u32,
+    /// Decoded only as the base of a later one (a unit that starts inside a chain decodes the
+    /// chain's earlier deltas again): not handed to the work.
+    silent: bool,
 }
 
 /// How a visit goes.
@@ -476,7 +485,14 @@ fn visit_shard<S: Send, T: Send>(
             own_keep = keep;
             match later.as_deref_mut() {
                 Some(l) if l.once => l.push_frames(shard.number, &p, frames, holders)?,
-                _ => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: None, frame: frame as usize, blobs, deltas: Vec::new() })),
+                Some(l) => {
+                    // every file now: the blobs stored whole here; a delta waits to be read
+                    // after its chain's root (an earlier shard's frame)
+                    let (deltas, whole): (Frames, Frames) = frames.into_iter().partition(|(f, _)| p.delta(*f as usize).is_some());
+                    l.push_frames(shard.number, &p, deltas, holders)?;
+                    units.extend(whole.into_iter().map(|(frame, blobs)| Unit::Frame { shard: None, frame: frame as usize, blobs, deltas: Vec::new() }));
+                }
+                None => units.extend(frames.into_iter().map(|(frame, blobs)| Unit::Frame { shard: None, frame: frame as usize, blobs, deltas: Vec::new() })),
             }
             pack = Some(p);
         }
@@ -615,8 +631,10 @@ fn run_units<S: Send, T: Send>(
                 let pack = pack_of(shard);
                 // the frame up to its last blob wanted, or needed as the root of a delta
                 let end = blobs.iter().map(|b| (b.1 + b.2) as usize).chain(deltas.iter().map(|d| (d.root_offset + d.root_len) as usize)).max().unwrap_or(0);
+                let mut fetched = 0;
                 let end = match pack.delta(*frame) {
                     Some(d) => {
+                        fetched += 1;
                         // a delta frame holds one blob; its base comes from the shard storing
                         // it (units of one shard's own reads; see DeltaRead for the others)
                         let base = readers.chains.read(&d.oid)?.ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.oid))))?;
@@ -670,6 +688,7 @@ fn run_units<S: Send, T: Send>(
                                 (1, _) => buf.bytes().get(d.root_offset as usize..(d.root_offset + d.root_len) as usize).ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {oid}: its root lies beyond frame {frame}"))))?,
                                 (_, Some(b)) => b.bytes(),
                                 _ => {
+                                    fetched += 1;
                                     fallback = readers.chains.read(&d.base)?.ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.base))))?;
                                     &fallback
                                 }
@@ -681,14 +700,16 @@ fn run_units<S: Send, T: Send>(
                         }
                     };
                     used(&mut uses, &mut kept, &d.base);
-                    read += data.bytes().len() as u64;
-                    out.push(work(state, oid, h, &Blob::whole(&data))?);
+                    if !d.silent {
+                        read += data.bytes().len() as u64;
+                        out.push(work(state, oid, h, &Blob::whole(&data))?);
+                    }
                     if uses.get(oid).is_some_and(|n| *n > 1) {
                         kept.insert(*oid, data);
                     }
                     used(&mut uses, &mut kept, oid);
                 }
-                Ok((out, 1 + deltas.len() as u64, end as u64 + decoded, read))
+                Ok((out, 1 + deltas.len() as u64, end as u64 + decoded, read, fetched))
             }
             Unit::Journal { blobs } => {
                 let journal = readers.journal.expect("journal blobs come from a journal");
@@ -700,7 +721,7 @@ fn run_units<S: Send, T: Send>(
                     let (oid, h) = &holders[*at as usize];
                     out.push(work(state, oid, h, &blob)?);
                 }
-                Ok((out, 0, 0, read))
+                Ok((out, 0, 0, read, 0))
             }
         }
     };
@@ -711,7 +732,8 @@ fn run_units<S: Send, T: Send>(
         &|| (init(), FrameBuf::from_pool(frames), FrameBuf::from_pool(compressed)),
         &|st, i| run_unit(st, &units[i]),
         &mut |r: UnitOut<T>| -> Result<(), ExploreError> {
-            let (outs, frames, decoded, read) = r?;
+            let (outs, frames, decoded, read, fetched) = r?;
+            stats.bases_fetched += fetched;
             stats.frames_decoded += frames;
             stats.bytes_decoded += decoded;
             stats.blobs_read += outs.len() as u64;
@@ -816,8 +838,22 @@ fn push_entry(holders: &mut ShardHolders, units: &mut Vec<Unit>, unit_weight: &m
             *unit_weight += weight;
             (blobs, deltas)
         }
-        _ => {
-            units.push(Unit::Frame { shard: Some(shard), frame, blobs: Vec::new(), deltas: Vec::new() });
+        last => {
+            // A delta whose base the unit before decodes: this one decodes that part of the
+            // chain again (silently), so that no delta reads its base through the corpus.
+            let mut chain = Vec::new();
+            if let (Stored::Delta { read, .. }, Some(Unit::Frame { shard: Some(s), frame: f, deltas, .. })) = (stored, last)
+                && *s == shard && *f == frame {
+                    let mut need = (read.depth > 1).then_some(read.base);
+                    for d in deltas.iter().rev() {
+                        if need == Some(holders[d.at as usize].0) {
+                            chain.push(DeltaRead { silent: true, ..d.clone() });
+                            need = (d.depth > 1).then_some(d.base);
+                        }
+                    }
+                    chain.reverse();
+                }
+            units.push(Unit::Frame { shard: Some(shard), frame, blobs: Vec::new(), deltas: chain });
             *unit_weight = weight;
             match units.last_mut() {
                 Some(Unit::Frame { blobs, deltas, .. }) => (blobs, deltas),
@@ -1013,7 +1049,7 @@ impl Later {
                 }
                 let stored = match base {
                     None => Stored::Whole { shard: word(0), frame: word(1) as usize, offset: word(2), len },
-                    Some((base, root_len)) => Stored::Delta { root_shard: word(0), root_frame: word(1) as usize, read: DeltaRead { at: 0, shard: word(4), frame: word(5), base, root_offset: word(2), root_len, depth } },
+                    Some((base, root_len)) => Stored::Delta { root_shard: word(0), root_frame: word(1) as usize, read: DeltaRead { at: 0, shard: word(4), frame: word(5), base, root_offset: word(2), root_len, depth, silent: false } },
                 };
                 if once {
                     // the first file, and how many hold the blob

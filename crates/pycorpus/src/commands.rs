@@ -298,6 +298,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     if filter.stats {
                         print_scan_stats(&s.visit.scan);
                         eprintln!("stream: {} record(s), {} byte(s) written ({})", thousands(s.records), thousands(s.bytes), human_bytes(s.bytes));
+                        print_bases_fetched(s.visit.bases_fetched);
                     }
                 }
             }
@@ -608,6 +609,7 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
                 thousands(stats.lines_matched),
                 started.elapsed().as_secs_f64()
             );
+            print_bases_fetched(v.bases_fetched);
         }
         Ok(stats)
     };
@@ -622,6 +624,13 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
 }
 
 /// `--stats`: what the filters let the scan skip, on stderr.
+/// With `--stats`: delta bases a reader had to fetch on their own (see `VisitStats`), if any.
+fn print_bases_fetched(n: u64) {
+    if n > 0 {
+        eprintln!("{} delta base(s) read through the corpus (their chains decoded again)", thousands(n));
+    }
+}
+
 fn print_scan_stats(s: &ScanStats) {
     eprintln!(
         "scan: {} of {} shard(s) skipped; {} of {} row group(s) skipped; {} row(s) read, {} matched",

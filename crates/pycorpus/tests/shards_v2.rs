@@ -499,6 +499,16 @@ fn format_3_stores_new_versions_as_deltas_and_every_reader_answers_the_same() {
     // a chain of deltas over six shards reads back whole: m0 changes in every release
     assert!(v3.ok(&["cat", "p", "1.5", "p/m0.py"]).starts_with("# edited in 0\nshared_value = 0\n"));
 
+    // Reading every blob, each delta's base is at hand (decoded after its chain's root); one
+    // shard's share (a cluster task) reads its deltas' bases through the corpus, and says so.
+    let stats = |args: &[&str]| String::from_utf8_lossy(&v3.run(args).stderr).into_owned();
+    for args in [&["grep", "--stats", "-F", "shared_value"][..], &["grep", "--stats", "-c", "--all-paths", "shared_value"], &["stream", "--stats", "--ext", "py", "--format", "raw"]] {
+        let err = stats(args);
+        assert!(err.contains("scan:") && !err.contains("read through the corpus"), "{args:?}: {err}");
+    }
+    let err = stats(&["grep", "--stats", "--shard", "6", "-F", "shared_value"]);
+    assert!(err.contains("delta base(s) read through the corpus"), "{err}");
+
     // The history index (where each file's latest version is) is derived: runs merged like a
     // binary counter, rebuilt on the next write when lost or damaged.
     let runs = |w: &World| {
