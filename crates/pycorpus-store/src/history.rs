@@ -17,7 +17,7 @@
 
 use crate::{Oid, StoreError};
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// First bytes of a history run.
@@ -74,23 +74,8 @@ impl HistoryWriter {
     }
 
     /// Fills in the counts, syncs, and renames the run into place.
-    pub fn finish(mut self) -> Result<u64, StoreError> {
-        let io = |e| StoreError::io(&self.tmp, e);
-        let mut sum = 0u32;
-        for c in &mut self.fanout {
-            sum += *c;
-            *c = sum;
-        }
-        self.out.seek(SeekFrom::Start(8)).map_err(io)?;
-        self.out.write_all(&self.count.to_le_bytes()).map_err(io)?;
-        self.out.seek(SeekFrom::Start(self.header_len)).map_err(io)?;
-        let words: Vec<u8> = self.fanout.iter().flat_map(|c| c.to_le_bytes()).collect();
-        self.out.write_all(&words).map_err(io)?;
-        let file = self.out.into_inner().map_err(|e| StoreError::io(&self.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| StoreError::io(&self.tmp, e))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
-        Ok(self.count)
+    pub fn finish(self) -> Result<u64, StoreError> {
+        crate::runs::finish_run(self.out, &self.tmp, &self.path, self.count, self.header_len, self.fanout)
     }
 
     /// A run of one shard (whose index has `rows` rows, recorded to check the run against the

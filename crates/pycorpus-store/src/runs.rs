@@ -60,6 +60,28 @@ fn bucket(oid: &[u8], bits: u32) -> usize {
     (u32::from_be_bytes([0, oid[0], oid[1], oid[2]]) >> (24 - bits)) as usize
 }
 
+/// Ends a run written to `tmp` through `out` (the blob index's or the history index's: the
+/// entry count at byte 8, the fanout at `fanout_at`): writes `count` and the running sums of
+/// `fanout`, syncs, and renames it to `path`. Returns `count`.
+pub(crate) fn finish_run(mut out: BufWriter<File>, tmp: &Path, path: &Path, count: u64, fanout_at: u64, mut fanout: Vec<u32>) -> Result<u64, StoreError> {
+    let io = |e| StoreError::io(tmp, e);
+    let mut sum = 0u32;
+    for c in &mut fanout {
+        sum += *c;
+        *c = sum;
+    }
+    out.seek(SeekFrom::Start(8)).map_err(io)?;
+    out.write_all(&count.to_le_bytes()).map_err(io)?;
+    out.seek(SeekFrom::Start(fanout_at)).map_err(io)?;
+    let words: Vec<u8> = fanout.iter().flat_map(|c| c.to_le_bytes()).collect();
+    out.write_all(&words).map_err(io)?;
+    let file = out.into_inner().map_err(|e| StoreError::io(tmp, e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(tmp, path).map_err(|e| StoreError::io(path, e))?;
+    Ok(count)
+}
+
 /// Writes a run from ids given in increasing order.
 pub struct RunWriter {
     path: PathBuf,
@@ -111,24 +133,8 @@ impl RunWriter {
     }
 
     /// Fills in the counts, syncs, and renames the run into place.
-    pub fn finish(mut self) -> Result<u64, StoreError> {
-        let io = |e| StoreError::io(&self.tmp, e);
-        let mut sum = 0u32;
-        for c in &mut self.fanout {
-            sum += *c;
-            *c = sum;
-        }
-        self.out.seek(SeekFrom::Start(8)).map_err(io)?;
-        self.out.write_all(&self.count.to_le_bytes()).map_err(io)?;
-        self.out.seek(SeekFrom::Start(self.header_len)).map_err(io)?;
-        for c in &self.fanout {
-            self.out.write_all(&c.to_le_bytes()).map_err(io)?;
-        }
-        let file = self.out.into_inner().map_err(|e| StoreError::io(&self.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| StoreError::io(&self.tmp, e))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
-        Ok(self.count)
+    pub fn finish(self) -> Result<u64, StoreError> {
+        finish_run(self.out, &self.tmp, &self.path, self.count, self.header_len, self.fanout)
     }
 
     /// A run of one sealed shard: its pack's ids.
