@@ -179,8 +179,11 @@ impl Corpus {
             pack.add(*oid, &data)?;
             reporter.advance(1, data.len() as u64);
         }
-        for oid in order.iter().filter(|o| bases.contains_key(o)) {
-            let (base, _, _) = bases[oid];
+        // Deltas in the order of their chains' roots, so that the reader's cache of decoded
+        // frames holds each root frame while the bases that start there are read.
+        let mut deltas: Vec<(&Oid, DeltaBase)> = order.iter().filter_map(|o| bases.get(o).map(|b| (o, b.0))).collect();
+        deltas.sort_by_key(|(_, b)| (b.root, b.depth));
+        for (oid, base) in deltas {
             let data = read(oid)?;
             let base_data = reader.read(&base.oid)?.ok_or_else(|| CoreError::Corrupt { shard: shard.number, message: format!("base {} of blob {oid} is indexed but not stored", base.oid) })?;
             let len = data.len() as u64;
