@@ -8,7 +8,7 @@
 use crate::blob::{Blob, BufPool, FrameBuf};
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
-use pycorpus_core::{BlobLocator, CoreError, Corpus, SealedReader, ShardInfo, ShardKind};
+use pycorpus_core::{CoreError, Corpus, SealedReader, ShardInfo, ShardKind};
 use pycorpus_spill::{codec, Sorter};
 use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use serde::Serialize;
@@ -215,7 +215,7 @@ fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Resu
 /// The packs of other shards, for blobs that a shard's rows use and an earlier shard stores
 /// (format 2): where each blob is, and the packs opened so far with their frame filters.
 struct Elsewhere {
-    locator: BlobLocator,
+    /// Where each blob is (its locator), and the bases of delta frames.
     chains: SealedReader,
     dirs: BTreeMap<u32, std::path::PathBuf>,
     packs: BTreeMap<u32, (PackReader, Option<FrameSet>)>,
@@ -230,7 +230,7 @@ const OPEN_PACKS: usize = 256;
 impl Elsewhere {
     fn new(corpus: &Corpus, shards: &[ShardInfo]) -> Result<Elsewhere, ExploreError> {
         let dirs = shards.iter().filter(|s| s.kind == ShardKind::Sealed).map(|s| (s.number, s.dir.clone())).collect();
-        Ok(Elsewhere { locator: corpus.blob_locator()?, chains: SealedReader::new(corpus)?, dirs, packs: BTreeMap::new() })
+        Ok(Elsewhere { chains: SealedReader::new(corpus)?, dirs, packs: BTreeMap::new() })
     }
 
     /// Opens shard `n`'s pack (and frame filter) unless open already.
@@ -460,7 +460,7 @@ fn visit_shard<S: Send, T: Send>(
     left.sort_unstable();
     // A blob another shard stores, by that shard.
     let mut by_shard: BTreeMap<u32, Vec<(Oid, u32)>> = BTreeMap::new();
-    let locator = &elsewhere.locator;
+    let locator = elsewhere.chains.locator();
     let stored_elsewhere = |oid: &Oid| locator.locate(oid).filter(|&n| n != shard.number);
     let mut units = Vec::new();
     let (mut pack, mut journal, mut own_keep) = (None, None, None);
@@ -552,7 +552,7 @@ fn visit_shard<S: Send, T: Send>(
         }
     }
     if !left.is_empty()
-        && let Some(needs) = corpus.shard_dependencies(shard)?.into_iter().find(|n| !elsewhere.locator.has_shard(*n)) {
+        && let Some(needs) = corpus.shard_dependencies(shard)?.into_iter().find(|n| !elsewhere.chains.locator().has_shard(*n)) {
             return Err(ExploreError::Core(CoreError::MissingShard { shard: shard.number, needs }));
         }
     stats.missing_blobs += left.len() as u64;

@@ -992,6 +992,22 @@ mod tests {
     }
 
     #[test]
+    fn a_delta_that_cannot_be_one_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 1, frame_size: 1 << 20 }).expect("create");
+        let (a, b) = (b"version one\n".to_vec(), b"version two\n".to_vec());
+        let (oa, ob) = (Oid::for_blob(&a), Oid::for_blob(&b));
+        let root = BlobPlace { shard: 1, frame: 0, offset: 0, len: a.len() as u32 };
+        // depth 0 (a delta is at least one step from its root), itself as base, too large a window
+        assert!(w.add_delta(ob, b.clone(), DeltaBase { oid: oa, root, depth: 0 }, a.clone()).is_err());
+        assert!(w.add_delta(ob, b.clone(), DeltaBase { oid: ob, root, depth: 1 }, b.clone()).is_err());
+        assert!(w.add_delta(ob, b.clone(), DeltaBase { oid: oa, root, depth: 1 }, vec![b'x'; MAX_DELTA_SPAN]).is_err());
+        // refused, nothing was added: the pack is still whole-blob only
+        w.add(oa, &a).expect("add");
+        assert_eq!(w.finish().expect("finish").blobs, 1);
+    }
+
+    #[test]
     fn a_base_that_starts_like_a_zstd_dictionary_is_still_raw_content() {
         let mut base = ZSTD_DICT_MAGIC.to_vec();
         base.extend(versions(1).remove(0));
