@@ -77,7 +77,7 @@ pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel:
     let visit = visit_blobs(
         corpus,
         &filter,
-        &VisitOptions { skip: Some(&skip), stack_size: STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, counts: pycorpus_explore::FileCounts::StoringShard, progress: Some(progress), ..Default::default() },
+        &VisitOptions { skip: Some(&skip), stack_size: STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, progress: Some(progress), ..Default::default() },
         cancel,
         &|| (),
         &|_, oid, _, data| Ok((*oid, analyze_guarded(data, limits))),

@@ -139,7 +139,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
     let result = visit_blobs(
         corpus,
         &filter,
-        &VisitOptions { stack_size: pycorpus_analyze::STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, counts: pycorpus_explore::FileCounts::StoringShard, progress: Some(progress), ..Default::default() },
+        &VisitOptions { stack_size: pycorpus_analyze::STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, progress: Some(progress), ..Default::default() },
         cancel,
         &|| (),
         &|_, _, holders, data| {

@@ -7,9 +7,7 @@
 //!
 //! (transparent huge pages off, as the module sets for its mimalloc; bench/iter_files.py does).
 //!
-//! Prints one JSON line per run: blobs, bytes, frames and bytes decoded, bases fetched, wall
-//! seconds, CPU seconds of the process. `VISIT_ALL_COUNTS=1`: every shard's files counted
-//! before a blob is read (as grep does).
+//! Prints one JSON line per run: blobs, bytes, wall seconds, CPU seconds of the process.
 
 /// The allocator of `pycorpus` and of the Python module, so that allocation costs what it
 /// costs there.
@@ -41,7 +39,7 @@ fn main() {
         let s = pycorpus_explore::visit_blobs(
             &corpus,
             &filter,
-            &pycorpus_explore::VisitOptions { counts: if std::env::var_os("VISIT_ALL_COUNTS").is_some() { pycorpus_explore::FileCounts::EveryShard } else { pycorpus_explore::FileCounts::StoringShard }, ..Default::default() },
+            &pycorpus_explore::VisitOptions::default(),
             &AtomicBool::new(false),
             &|| (),
             &|_, _, _, blob| Ok(blob.len() as u64),
@@ -52,11 +50,8 @@ fn main() {
         )
         .expect("visit");
         println!(
-            "{{\"blobs\": {}, \"bytes\": {bytes}, \"frames\": {}, \"decoded\": {}, \"bases_fetched\": {}, \"seconds\": {:.4}, \"cpu_seconds\": {:.2}}}",
+            "{{\"blobs\": {}, \"bytes\": {bytes}, \"seconds\": {:.4}, \"cpu_seconds\": {:.2}}}",
             s.blobs_read,
-            s.frames_decoded,
-            s.bytes_decoded,
-            s.bases_fetched,
             t.elapsed().as_secs_f64(),
             cpu_seconds() - cpu
         );

@@ -112,7 +112,7 @@ pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, ca
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: layout == Layout::Tree, frame_filter: None, batch_per_thread: 1, counts: crate::FileCounts::StoringShard, progress, ..Default::default() },
+        &VisitOptions { all_rows: layout == Layout::Tree, frame_filter: None, batch_per_thread: 1, progress, ..Default::default() },
         cancel,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<Vec<Outcome>, ExploreError> {

@@ -34,7 +34,7 @@ pub use extract::{extract, ExtractSummary, Layout};
 pub use names::{safe_component, safe_path};
 pub use output::OutputMode;
 pub use stream::{stream, StreamFormat, StreamStats};
-pub use visit::{visit_blobs, BlobWork, FileCounts, FrameFilter, Holders, VisitOptions, VisitProgress, VisitStats};
+pub use visit::{visit_blobs, BlobWork, FrameFilter, Holders, VisitOptions, VisitProgress, VisitStats};
 
 /// Errors of a search.
 #[derive(Debug, thiserror::Error)]

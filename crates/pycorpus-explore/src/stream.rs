@@ -45,7 +45,7 @@ pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_bas
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: format == StreamFormat::Jsonl, frame_filter: None, batch_per_thread: 1, counts: crate::FileCounts::StoringShard, progress, ..Default::default() },
+        &VisitOptions { all_rows: format == StreamFormat::Jsonl, frame_filter: None, batch_per_thread: 1, progress, ..Default::default() },
         cancel,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<(u64, Vec<u8>), ExploreError> {

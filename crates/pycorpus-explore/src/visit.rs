@@ -8,8 +8,8 @@
 use crate::blob::{Blob, BufPool, FrameBuf};
 use crate::ExploreError;
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
-use pycorpus_core::{BlobLocator, CoreError, Corpus, SealedReader, ShardInfo, ShardKind};
-use pycorpus_spill::{codec, KeySet, Sorter};
+use pycorpus_core::{CoreError, Corpus, SealedReader, ShardInfo, ShardKind};
+use pycorpus_spill::{codec, Sorter};
 use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use serde::Serialize;
 use rayon::prelude::*;
@@ -171,34 +171,12 @@ pub struct VisitOptions<'a> {
     /// thread (0: 4). Larger evens out the load between threads; smaller bounds memory when
     /// results are large (a frame's worth of contents each).
     pub batch_per_thread: usize,
-    /// What [`Holders::count`] counts, and so when a blob can be read.
-    pub counts: FileCounts,
     /// Called on the calling thread with the stats so far: once each shard's index is scanned
     /// (the selection's totals, `candidate_blobs` and `candidate_bytes`, then cover every shard
     /// scanned: how a progress bar learns its length), once its reads are planned, and after
     /// each frame's results have reached the sink (`bytes_read + bytes_passed` is the bar's
     /// position).
     pub progress: Option<&'a VisitProgress<'a>>,
-}
-
-/// What [`Holders::count`] counts when each blob is handed over once, over several shards.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum FileCounts {
-    /// The files of every shard: blobs wait until every shard's index is scanned.
-    #[default]
-    EveryShard,
-    /// The files of the shard storing the blob (for work that does not use the count): a
-    /// blob is read as soon as that shard is scanned, so reading starts at once and runs
-    /// while the next shards' indexes are scanned.
-    StoringShard,
-}
-
-/// Whether a visit over `shards` shards reads each shard's blobs as its scan ends (see
-/// [`FileCounts`]): several shards, each blob handed over once, and counts that allow it.
-fn reads_early(shards: usize, filter: &Filter, opts: &VisitOptions<'_>) -> bool {
-    let own_only = !filter.shards.is_empty() && !opts.all_rows;
-    let once = filter.unique || !opts.all_rows;
-    shards > 1 && !own_only && once && opts.counts != FileCounts::EveryShard
 }
 
 /// See [`VisitOptions::progress`].
@@ -283,13 +261,12 @@ type ShardHolders = Vec<(Oid, Box<Holders>)>;
 /// each blob that [`VisitOptions::skip`] leaves out. Rows are built only for the first file
 /// holding each blob (and, with `all_rows`, for every file): most selected rows share a blob
 /// with an earlier one. `skipped` says whether it counted the blob in the stats' `skipped_blobs`
-/// (else it is counted later). Files of a blob in `handed` (see [`Handed`]) are passed over.
+/// (else it is counted later).
 #[allow(clippy::too_many_arguments)]
 fn scan_holders(
     corpus: Option<&Corpus>,
     shard: &ShardInfo,
     filter: &Filter,
-    handed: Option<&Handed>,
     all_rows: bool,
     cancel: &AtomicBool,
     skip: Option<&(dyn Fn(&Oid) -> bool + Sync)>,
@@ -302,10 +279,6 @@ fn scan_holders(
     let mut index: OidMap<u32> = OidMap::default();
     let mut skipped_here = OidSet::default();
     let mut skipped_now = 0;
-    let is_handed = |oid: &Oid| match handed {
-        Some(h) => h.contains(&oid.0).map_err(|e| CoreError::io(h.spill_dir(), e)),
-        None => Ok(false),
-    };
     let mut each = |r: pycorpus_core::RowRef<'_>| -> Result<bool, CoreError> {
         if !r.is_stored() {
             stats.unstored_rows += 1;
@@ -322,7 +295,6 @@ fn scan_holders(
                     h.others.push(r.to_row()?);
                 }
             }
-            None if is_handed(&hash)? => stats.stored_rows += u64::from(!filter.unique),
             None if skip.is_some_and(|f| f(&hash)) => {
                 stats.stored_rows += 1;
                 if skipped_here.insert(hash) && skipped(hash)? {
@@ -361,21 +333,10 @@ struct Scanned {
     store: Option<Store>,
 }
 
-/// Blobs handed over with a file of the shard that stores them, when each shard's blobs are
-/// read as its scan ends (see [`FileCounts::StoringShard`]): no file of another shard can be
-/// the first to hold them (no earlier shard holds them), so later shards pass their files
-/// over instead of planning reads that would find the blob handed over already. A set in
-/// bounded memory (spilled past a sixteenth of the budget), exact: a blob wrongly passed over
-/// would be lost.
-type Handed = KeySet<20>;
-
 /// Scans one shard's index; its pack (or journal) and frame filter are opened on another
 /// thread meanwhile, from the first selected blob on. `corpus` is needed for an open shard
 /// only. `later_once`: the blobs `skip` leaves out are counted by [`Later`] (once each).
-/// `handed`: files of these blobs are passed over; with `locator`, the blobs this shard
-/// stores are added to it.
-#[allow(clippy::too_many_arguments)]
-fn scan_shard(corpus: Option<&Corpus>, shard: &ShardInfo, filter: &Filter, opts: &VisitOptions<'_>, cancel: &AtomicBool, later_once: bool, handed: Option<&mut Handed>, locator: Option<&BlobLocator>) -> Result<Scanned, ExploreError> {
+fn scan_shard(corpus: Option<&Corpus>, shard: &ShardInfo, filter: &Filter, opts: &VisitOptions<'_>, cancel: &AtomicBool, later_once: bool) -> Result<Scanned, ExploreError> {
     let (mut stats, mut skipped) = (VisitStats::default(), Vec::new());
     let (holders, store) = std::thread::scope(|s| {
         let mut opening = None;
@@ -385,23 +346,13 @@ fn scan_shard(corpus: Option<&Corpus>, shard: &ShardInfo, filter: &Filter, opts:
             }
             Ok(!later_once)
         };
-        let holders = scan_holders(corpus, shard, filter, handed.as_deref(), opts.all_rows, cancel, opts.skip, &mut stats, &mut || {
+        let holders = scan_holders(corpus, shard, filter, opts.all_rows, cancel, opts.skip, &mut stats, &mut || {
             opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
         }, &mut skip_one);
         (holders, opening.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
     });
     let holders = holders?;
     let store = store.transpose()?.flatten();
-    if let (Some(h), Some(loc)) = (handed, locator) {
-        // in id order: the locator's lookups then sweep its runs
-        let mut oids: Vec<&Oid> = holders.iter().map(|(oid, _)| oid).collect();
-        oids.sort_unstable();
-        for oid in oids {
-            if loc.locate(oid) == Some(shard.number) {
-                h.insert(oid.0).map_err(|e| CoreError::io(h.spill_dir(), e))?;
-            }
-        }
-    }
     Ok(Scanned { holders, stats, skipped, store })
 }
 
@@ -434,32 +385,18 @@ pub fn visit_blobs<S: Send, T: Send>(
     let once = filter.unique || !opts.all_rows;
     let mut later = (shards.len() > 1 && !own_only).then(|| Later::new(corpus, once));
     let later_once = later.as_ref().is_some_and(|l| l.once);
-    // Each shard's blobs are read as soon as it is scanned, unless every shard's files must be
-    // counted first; then only blobs of another shard, and deltas (read after their chains'
-    // roots), wait.
-    let early = reads_early(shards.len(), filter, opts);
-    debug_assert!(!early || later_once);
-    let budget = usize::try_from(corpus.config().memory_budget_bytes).unwrap_or(usize::MAX);
-    let handed = early.then(|| std::sync::Mutex::new(Handed::new(&corpus.tmp_dir(), budget / 16)));
-    let scan_locator = match early {
-        true => Some(corpus.blob_locator()?),
-        false => None,
-    };
     // Sealed shards' indexes are scanned (and their packs opened) on another thread, a shard
     // ahead of this one, which plans and reads the shard before: memory holds two shards'
     // selections at most. Open shards (the last ones) are scanned here.
     std::thread::scope(|scope| -> Result<(), ExploreError> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Scanned, ExploreError>>(0);
         let sealed: Vec<&ShardInfo> = shards.iter().filter(|s| s.kind == ShardKind::Sealed).collect();
-        let (handed, scan_locator) = (&handed, scan_locator.as_ref());
         scope.spawn(move || {
             for shard in sealed {
                 if cancel.load(Ordering::SeqCst) {
                     break;
                 }
-                let mut h = handed.as_ref().map(|m| m.lock().unwrap_or_else(|e| e.into_inner()));
-                let scanned = scan_shard(None, shard, filter, opts, cancel, later_once, h.as_deref_mut(), scan_locator);
-                drop(h);
+                let scanned = scan_shard(None, shard, filter, opts, cancel, later_once);
                 let failed = scanned.is_err();
                 if tx.send(scanned).is_err() || failed {
                     break;
@@ -476,10 +413,7 @@ pub fn visit_blobs<S: Send, T: Send>(
                     // the scanning thread stopped: cancelled
                     Err(_) => break,
                 },
-                ShardKind::Open => {
-                    let mut h = handed.as_ref().map(|m| m.lock().unwrap_or_else(|e| e.into_inner()));
-                    scan_shard(Some(corpus), shard, filter, opts, cancel, later_once, h.as_deref_mut(), None)?
-                }
+                ShardKind::Open => scan_shard(Some(corpus), shard, filter, opts, cancel, later_once)?,
             };
             let Scanned { holders, stats, skipped, store } = scanned;
             rd.stats.absorb(&stats);
@@ -495,7 +429,7 @@ pub fn visit_blobs<S: Send, T: Send>(
             if holders.is_empty() {
                 continue;
             }
-            visit_shard(corpus, shard, &holders, store, &mut elsewhere, later.as_mut(), early, own_only, &mut rd)?;
+            visit_shard(corpus, shard, &holders, store, &mut elsewhere, later.as_mut(), own_only, &mut rd)?;
         }
         Ok(())
     })?;
@@ -517,7 +451,6 @@ fn visit_shard<S: Send, T: Send>(
     store: Option<Store>,
     elsewhere: &mut Elsewhere,
     mut later: Option<&mut Later>,
-    early: bool,
     own_only: bool,
     rd: &mut Reading<'_, S, T>,
 ) -> Result<(), ExploreError> {
@@ -551,10 +484,9 @@ fn visit_shard<S: Send, T: Send>(
             let frames = kept_frames(by_frame, keep.as_ref(), &p, stats);
             own_keep = keep;
             match later.as_deref_mut() {
-                Some(l) if l.once && !early => l.push_frames(shard.number, &p, frames, holders)?,
+                Some(l) if l.once => l.push_frames(shard.number, &p, frames, holders)?,
                 Some(l) => {
-                    // now (every file, or the first, which is this shard's: no earlier shard
-                    // holds the blob): the blobs stored whole here; a delta waits to be read
+                    // every file now: the blobs stored whole here; a delta waits to be read
                     // after its chain's root (an earlier shard's frame)
                     let (deltas, whole): (Frames, Frames) = frames.into_iter().partition(|(f, _)| p.delta(*f as usize).is_some());
                     l.push_frames(shard.number, &p, deltas, holders)?;

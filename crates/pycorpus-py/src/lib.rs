@@ -220,7 +220,7 @@ impl NativeCorpus {
                 let c = Corpus::open(&root, Access::Read).map_err(|e| e.to_string())?;
                 // Only the total: what was handed out is counted as Python takes it.
                 let selected = |s: &pycorpus_explore::VisitStats| selected_bytes.store(s.candidate_bytes, Ordering::Relaxed);
-                let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, counts: pycorpus_explore::FileCounts::StoringShard, progress: Some(&selected), ..Default::default() };
+                let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, progress: Some(&selected), ..Default::default() };
                 let (mut chunk, mut held) = (Chunk::default(), 0usize);
                 pycorpus_explore::visit_blobs(
                     &c,
