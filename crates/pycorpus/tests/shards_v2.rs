@@ -565,3 +565,83 @@ fn format_3_stores_new_versions_as_deltas_and_every_reader_answers_the_same() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success() && text.contains("shard 000005: delta frame ") && text.contains("its base gives"), "{text}");
 }
+
+/// Over several shards a blob is handed over once, with its first selected file in index
+/// order, whichever shard selects it first: a later shard than the one storing it when the
+/// storing shard's file is not selected (another extension), the storing shard's otherwise;
+/// and with a memory budget so small that the cross-shard plan spills, the answers are the
+/// same.
+#[test]
+fn a_blob_is_handed_over_once_with_its_first_selected_file_whichever_shard_selects_it() {
+    let w = corpus(3);
+    // shard 8 holds a blob as `notes.txt`; shard 9 holds it as `r/late.py` (its first `.py`
+    // file) beside a module of p 1.0 (shard 1's) under another name
+    let body = "LATE_BODY = 'first selected in a later shard than the one storing it'\n";
+    let mut e = sdist_entries("n", "1.0", "");
+    e.push(f("n-1.0/notes.txt", body.as_bytes()));
+    w.write("n-1.0.tar.gz", &tar_gz(&e));
+    let m29 = w.ok(&["cat", "p", "1.0", "p/m29.py"]);
+    let mut e = sdist_entries("r", "1.0", "");
+    e.push(f("r-1.0/r/late.py", body.as_bytes()));
+    e.push(f("r-1.0/r/again.py", m29.as_bytes()));
+    w.write("r-1.0.tar.gz", &tar_gz(&e));
+    for n in ["n-1.0.tar.gz", "r-1.0.tar.gz"] {
+        w.ok(&["add", &format!("in/{n}"), "--uploaded-on", "2024-05-03"]);
+        w.ok(&["seal"]);
+    }
+    let rows = w.rows(&["--project", "r"]);
+    let oid_of = |end: &str| rows.iter().find(|r| r["path"].as_str().unwrap().ends_with(end)).map(|r| r["hash"].as_str().unwrap().to_string()).unwrap();
+    let (late, again) = (oid_of("r/late.py"), oid_of("r/again.py"));
+    assert_eq!(w.ok(&["cat", &late]), body);
+
+    let extracted = |w: &World, args: &[&str]| {
+        let dest = w.corpus().join(format!("x{}", args.len()));
+        let _ = std::fs::remove_dir_all(&dest);
+        let mut a = vec!["extract", dest.to_str().unwrap()];
+        a.extend_from_slice(args);
+        w.ok(&a);
+        let mut names: Vec<String> = walk(&dest).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let py = extracted(&w, &["--ext", "py"]);
+    let all = extracted(&w, &[]);
+    // once each, named after the first file selected
+    assert_eq!(py.iter().filter(|n| n.starts_with(&late)).collect::<Vec<_>>(), [&format!("{late}.late.py")]);
+    assert_eq!(all.iter().filter(|n| n.starts_with(&late)).collect::<Vec<_>>(), [&format!("{late}.notes.txt")]);
+    assert_eq!(py.iter().filter(|n| n.starts_with(&again)).collect::<Vec<_>>(), [&format!("{again}.m29.py")]);
+    let unique_py: std::collections::BTreeSet<String> = w.rows(&["--ext", "py"]).iter().map(|r| r["hash"].as_str().unwrap().to_string()).collect();
+    assert_eq!(py.len(), unique_py.len());
+
+    // every delta is read after its chain's root: no base read through the corpus
+    let out = w.run(&["stream", "--stats", "--ext", "py", "--format", "raw"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("read through the corpus"), "{err}");
+    let raw = out.stdout;
+
+    // with the cross-shard plan spilled to disk, the same answers
+    let cfg = std::fs::read_to_string(w.corpus().join("corpus.toml")).unwrap();
+    let at = cfg.find("memory_budget_bytes = ").unwrap();
+    let end = at + cfg[at..].find('\n').unwrap();
+    w.set_config(&format!("{}memory_budget_bytes = 65536{}", &cfg[..at], &cfg[end..]));
+    assert_eq!(extracted(&w, &["--ext", "py"]), py);
+    assert_eq!(extracted(&w, &[]), all);
+    let small = w.run(&["stream", "--ext", "py", "--format", "raw"]);
+    assert!(small.status.success());
+    let records = |raw: &[u8]| {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < raw.len() {
+            let nl = i + raw[i..].iter().position(|&b| b == b'\n').unwrap();
+            let head = String::from_utf8_lossy(&raw[i..nl]).into_owned();
+            let size: usize = head.rsplit(' ').next().unwrap().parse().unwrap();
+            out.push((head, raw[nl + 1..nl + 1 + size].to_vec()));
+            i = nl + 1 + size + 1;
+        }
+        out.sort();
+        out
+    };
+    let (a, b) = (records(&raw), records(&small.stdout));
+    assert_eq!(a.len(), unique_py.len());
+    assert!(a == b, "stream answers differ with a small budget");
+}
