@@ -786,21 +786,30 @@ const UNIT_BYTES: u64 = 12 << 20;
 /// The files of a waiting blob as [`Later`] read them back: kept, or coded in the sorter's
 /// record (`rows` of them still to decode).
 enum Held {
-    Kept(Holders),
+    /// `first` until handed out.
+    Kept { first: Option<Arc<FileRow>>, count: u64, others: std::vec::IntoIter<FileRow> },
     Coded { count: u64, rows: u64 },
 }
 
 impl Held {
-    /// The next file (`Some(None)`: a damaged record), first to last. Kept files are taken
-    /// from the back of `others`, turned around when the first is handed out.
+    fn kept(h: Holders) -> Held {
+        Held::Kept { first: Some(h.first), count: h.count, others: h.others.into_iter() }
+    }
+
+    /// How many selected files hold the blob.
+    fn count(&self) -> u64 {
+        match self {
+            Held::Kept { count, .. } | Held::Coded { count, .. } => *count,
+        }
+    }
+
+    /// The next file (`Some(None)`: a damaged record), first to last.
     fn next_row(&mut self, r: &mut codec::Reader<'_>, oid: Oid) -> Option<Option<FileRow>> {
         match self {
-            Held::Kept(h) if h.count > 0 => {
-                h.count = 0;
-                h.others.reverse();
-                Some(Some((*h.first).clone()))
-            }
-            Held::Kept(h) => h.others.pop().map(Some),
+            Held::Kept { first, others, .. } => match first.take() {
+                Some(f) => Some(Some(Arc::unwrap_or_clone(f))),
+                None => others.next().map(Some),
+            },
             Held::Coded { rows, .. } if *rows > 0 => {
                 *rows -= 1;
                 Some(crate::row_codec::get_row(r, oid))
@@ -1029,7 +1038,7 @@ impl Later {
                 let mut held = match r.take(1).ok_or_else(damaged)?[0] {
                     0 => {
                         let i = usize::try_from(r.var().ok_or_else(damaged)?).map_err(|_| damaged())?;
-                        Held::Kept(kept.get_mut(i).and_then(Option::take).ok_or_else(damaged)?)
+                        Held::kept(kept.get_mut(i).and_then(Option::take).ok_or_else(damaged)?)
                     }
                     1 => {
                         let count = r.var().ok_or_else(damaged)?;
@@ -1038,7 +1047,7 @@ impl Later {
                     _ => return Err(damaged()),
                 };
                 bytes += match &held {
-                    Held::Kept(h) => HOLDER_BYTES * (1 + h.others.len()),
+                    Held::Kept { others, .. } => HOLDER_BYTES * (1 + others.len()),
                     Held::Coded { .. } => 0,
                 };
                 if same_blob {
@@ -1053,15 +1062,12 @@ impl Later {
                 };
                 if once {
                     // the first file, and how many hold the blob
-                    let count = match &held {
-                        Held::Kept(h) => h.count,
-                        Held::Coded { count, .. } => *count,
-                    };
+                    let count = held.count();
                     if same_blob {
                         holders.last_mut().expect("the same blob").1.count += count;
                     } else {
                         let first = match held {
-                            Held::Kept(h) => h.first,
+                            Held::Kept { first, .. } => first.ok_or_else(damaged)?,
                             Held::Coded { .. } => Arc::new(crate::row_codec::get_row(&mut r, oid).ok_or_else(damaged)?),
                         };
                         push_entry(&mut holders, &mut units, &mut unit_weight, (oid, Holders { first, count, others: Vec::new() }), &stored);

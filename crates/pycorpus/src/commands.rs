@@ -623,7 +623,6 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
     }
 }
 
-/// `--stats`: what the filters let the scan skip, on stderr.
 /// With `--stats`: delta bases a reader had to fetch on their own (see `VisitStats`), if any.
 fn print_bases_fetched(n: u64) {
     if n > 0 {
@@ -631,6 +630,7 @@ fn print_bases_fetched(n: u64) {
     }
 }
 
+/// `--stats`: what the filters let the scan skip, on stderr.
 fn print_scan_stats(s: &ScanStats) {
     eprintln!(
         "scan: {} of {} shard(s) skipped; {} of {} row group(s) skipped; {} row(s) read, {} matched",

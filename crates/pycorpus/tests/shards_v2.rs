@@ -37,7 +37,7 @@ fn corpus(format: u32) -> World {
     let names = inputs(&w);
     w.ok(&["init"]);
     let cfg = std::fs::read_to_string(w.corpus().join("corpus.toml")).unwrap();
-    let cfg = with_format(&cfg, format);
+    let cfg = set_toml_key(&cfg, "shard_format", &format.to_string());
     assert!(cfg.contains(&format!("shard_format = {format}")), "{cfg}");
     w.set_config(&cfg);
     for n in names {
@@ -215,15 +215,10 @@ fn manifests(w: &World) -> Vec<serde_json::Value> {
 
 fn set_format(w: &World, format: u32) {
     let cfg = std::fs::read_to_string(w.corpus().join("corpus.toml")).unwrap();
-    w.set_config(&with_format(&cfg, format));
+    w.set_config(&set_toml_key(&cfg, "shard_format", &format.to_string()));
 }
 
 /// `corpus.toml`'s text with `shard_format = format`.
-fn with_format(cfg: &str, format: u32) -> String {
-    let at = cfg.find("shard_format = ").unwrap() + "shard_format = ".len();
-    format!("{}{format}{}", &cfg[..at], &cfg[at + 1..])
-}
-
 #[test]
 fn upgrade_rewrites_standalone_shards_in_place_and_changes_no_answer() {
     let w = corpus(1);
@@ -621,9 +616,7 @@ fn a_blob_is_handed_over_once_with_its_first_selected_file_whichever_shard_selec
 
     // with the cross-shard plan spilled to disk, the same answers
     let cfg = std::fs::read_to_string(w.corpus().join("corpus.toml")).unwrap();
-    let at = cfg.find("memory_budget_bytes = ").unwrap();
-    let end = at + cfg[at..].find('\n').unwrap();
-    w.set_config(&format!("{}memory_budget_bytes = 65536{}", &cfg[..at], &cfg[end..]));
+    w.set_config(&set_toml_key(&cfg, "memory_budget_bytes", "65536"));
     assert_eq!(extracted(&w, &["--ext", "py"]), py);
     assert_eq!(extracted(&w, &[]), all);
     let small = w.run(&["stream", "--ext", "py", "--format", "raw"]);
@@ -644,4 +637,43 @@ fn a_blob_is_handed_over_once_with_its_first_selected_file_whichever_shard_selec
     let (a, b) = (records(&raw), records(&small.stdout));
     assert_eq!(a.len(), unique_py.len());
     assert!(a == b, "stream answers differ with a small budget");
+}
+
+/// Delta frames of shard `n` (the count in its `blobs.idx` header; 0 for an index without
+/// deltas).
+fn delta_frames(w: &World, n: u32) -> u64 {
+    let idx = std::fs::read(w.corpus().join(format!("shards/{n:06}/blobs.idx"))).unwrap();
+    match &idx[..8] {
+        b"PYCIDX\x00\x02" => u64::from_le_bytes(idx[24..32].try_into().unwrap()),
+        _ => 0,
+    }
+}
+
+/// A chain of deltas stops at 50 (`MAX_CHAIN`): the 51st new version of a file is stored whole
+/// and the next one starts a new chain on it; every version reads back and verifies.
+#[test]
+fn a_delta_chain_stops_at_fifty_and_the_next_version_starts_a_new_one() {
+    let w = World::new();
+    w.ok(&["init"]);
+    let body = |v: usize| format!("VERSION = {v}\n{}", "def f(x):\n    return x * 2 + 1\n".repeat(40));
+    for v in 0..53 {
+        let version = format!("1.{v}");
+        let mut e = sdist_entries("c", &version, "");
+        e.push(f(&format!("c-{version}/c/mod.py"), body(v).as_bytes()));
+        let name = format!("c-{version}.tar.gz");
+        w.write(&name, &tar_gz(&e));
+        w.ok(&["add", &format!("in/{name}"), "--uploaded-on", "2024-05-01"]);
+        w.ok(&["seal"]);
+    }
+    // shard 1 holds version 0 whole; shards 2-51 a delta each (depth 1-50); shard 52 would be
+    // depth 51: whole; shard 53 a delta of it
+    assert_eq!(delta_frames(&w, 1), 0);
+    assert!((2..=51).all(|n| delta_frames(&w, n) >= 1), "{:?}", (2..=51).map(|n| delta_frames(&w, n)).collect::<Vec<_>>());
+    assert_eq!(delta_frames(&w, 52), 0, "the 51st new version is stored whole");
+    assert!(delta_frames(&w, 53) >= 1, "the next version starts a new chain");
+    for v in [50, 51, 52] {
+        assert_eq!(w.ok(&["cat", "c", &format!("1.{v}"), "c/mod.py"]), body(v));
+    }
+    let out = w.run(&["verify"]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }

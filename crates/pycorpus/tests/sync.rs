@@ -432,10 +432,3 @@ fn a_large_selection_streams_through_batches_and_a_spilled_plan() {
     assert_eq!(idx.server.hits_under("/pypi/") - listed_before, 1, "only the changed project is listed");
 }
 
-/// `key = value` of a TOML text set to `value`.
-fn set_toml_key(text: &str, key: &str, value: &str) -> String {
-    let mut out: Vec<String> = text.lines().map(str::to_string).collect();
-    let line = out.iter_mut().find(|l| l.trim_start().starts_with(key)).unwrap_or_else(|| panic!("no {key} in corpus.toml"));
-    *line = format!("{key} = {value}");
-    out.join("\n") + "\n"
-}

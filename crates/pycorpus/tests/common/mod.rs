@@ -186,3 +186,11 @@ pub fn sdist_entries(name: &str, version: &str, extra: &str) -> Vec<E> {
         f(&format!("{top}/{name}/core.py"), b"def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n"),
     ]
 }
+
+/// `key = value` of a TOML text set to `value`.
+pub fn set_toml_key(text: &str, key: &str, value: &str) -> String {
+    let mut out: Vec<String> = text.lines().map(str::to_string).collect();
+    let line = out.iter_mut().find(|l| l.trim_start().starts_with(key)).unwrap_or_else(|| panic!("no {key} in corpus.toml"));
+    *line = format!("{key} = {value}");
+    out.join("\n") + "\n"
+}
