@@ -2,11 +2,12 @@
 //! that accepts its syntax, how often it uses each language feature, and what it imports.
 //!
 //! Parsing is ruff's parser (pinned exactly: its output defines the counts). The walk over the
-//! tree is bounded in depth, and a tree that hit the bound is leaked rather than dropped, so
+//! tree is bounded in depth, and trees are dropped without recursion ([`drop_module`]), so
 //! that no pathological file (a million-term sum, thousands of nested brackets) can overflow
-//! the stack; callers run [`analyze_source`] on threads with a large stack ([`STACK_BYTES`])
+//! the stack after parsing; callers run [`analyze_source`] on threads with a large stack ([`STACK_BYTES`])
 //! and catch panics ([`analyze_guarded`]).
 
+mod dispose;
 mod packaging;
 mod py2;
 mod run;
@@ -14,6 +15,7 @@ mod stdlib;
 pub mod store;
 mod walk;
 
+pub use dispose::drop_module;
 pub use packaging::Packaging;
 pub use stdlib::is_stdlib;
 pub use run::{analysis_dir, analyze_corpus, AnalyzeError, AnalyzeSummary};
@@ -22,7 +24,8 @@ use ruff_python_ast::PythonVersion;
 use ruff_python_parser::{parse_unchecked, Mode, ParseOptions};
 use serde::{Deserialize, Serialize};
 
-/// Stack for threads that parse: ruff's parser and our walk recurse once per nesting level.
+/// Stack for threads that parse: our walks recurse once per nesting level (up to
+/// [`Limits::max_depth`]); ruff's parser grows its own stack on the heap past shallow nesting.
 pub const STACK_BYTES: usize = 256 << 20;
 
 /// Limits for one file.
@@ -241,14 +244,9 @@ pub fn analyze_source(src: &[u8], limits: &Limits) -> Facts {
         let py2 = py2::python2_prints(&text);
         facts.status = if py2.is_some() { Status::Python2 } else { Status::SyntaxError };
         facts.counts.print_stmts = py2.unwrap_or(0);
-        // An invalid tree can be as deep as a valid one: measured by the same bounded walk.
+        // An invalid tree can be as deep as a valid one.
         if let Some(module) = parsed.try_into_module() {
-            let module = module.into_syntax();
-            let mut w = walk::Walker::new(limits.max_depth);
-            w.module(&module);
-            if w.hit_limit {
-                std::mem::forget(module);
-            }
+            drop_module(module.into_syntax());
         }
         return facts;
     }
@@ -266,9 +264,8 @@ pub fn analyze_source(src: &[u8], limits: &Limits) -> Facts {
     if w.hit_limit {
         facts.status = Status::Limit;
         facts.error = Some(format!("nested deeper than {} levels", limits.max_depth));
-        // Dropping the tree recurses as deep as it goes: leak it instead (rare files only).
-        std::mem::forget(module);
     }
+    drop_module(module);
     facts
 }
 

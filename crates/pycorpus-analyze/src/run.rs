@@ -50,8 +50,8 @@ pub fn analysis_dir(corpus: &Corpus) -> PathBuf {
 /// Analyses the selected Python files of `corpus` (`.py` and `.pyi` unless the filter names
 /// extensions; one per blob). `progress`: see [`VisitOptions::progress`] (blobs analysed by an
 /// earlier run are not part of the selection's bytes). Files are
-/// parsed on rayon's global pool, whose threads need a stack of [`STACK_BYTES`]: build it
-/// with `rayon::ThreadPoolBuilder::stack_size` before calling this.
+/// parsed on threads with a stack of [`STACK_BYTES`] (the visit's own pool), as many as
+/// rayon's global pool has.
 pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel: &AtomicBool, progress: &VisitProgress<'_>) -> Result<AnalyzeSummary, AnalyzeError> {
     let dir = analysis_dir(corpus);
     let mut known = corpus.key_set::<20>();

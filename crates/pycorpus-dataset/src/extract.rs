@@ -233,10 +233,15 @@ pub fn functions(text: &str, nested: bool, keep: &mut dyn FnMut(&Function) -> bo
     let Some(module) = parsed.syntax().as_module() else { return Err(FileSkip::SyntaxError) };
     let mut w = Walk { keep, text, lines: Lines::new(text), tokens, nested, out: Vec::new(), too_deep: false };
     w.body(&module.body, "", false, 0);
-    if w.too_deep {
-        return Err(FileSkip::TooDeep);
+    let (out, too_deep) = (w.out, w.too_deep);
+    // the tree's own drop recurses as deep as it nests
+    if let Some(module) = parsed.try_into_module() {
+        pycorpus_analyze::drop_module(module.into_syntax());
     }
-    Ok(w.out)
+    match too_deep {
+        true => Err(FileSkip::TooDeep),
+        false => Ok(out),
+    }
 }
 
 #[cfg(test)]

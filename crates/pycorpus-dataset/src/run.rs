@@ -98,8 +98,8 @@ struct BlobOut {
 
 /// Exports the selected functions of `corpus` into the new folder `dest`. The folder is
 /// built under a temporary name beside it and renamed when complete, so it either holds a
-/// whole dataset or does not exist. Parsing runs on rayon's global pool, whose threads need
-/// a stack of [`pycorpus_analyze::STACK_BYTES`].
+/// whole dataset or does not exist. Parsing runs on threads with a stack of
+/// [`pycorpus_analyze::STACK_BYTES`] (the visit's own pool).
 pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &AtomicBool, progress: &VisitProgress<'_>) -> Result<ExportSummary, DatasetError> {
     let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| DatasetError::Exists(dest.to_path_buf()))?;
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

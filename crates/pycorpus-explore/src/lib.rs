@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod blob;
+mod blob_pool;
 mod extract;
 mod names;
 mod ordered;
@@ -48,6 +49,9 @@ pub enum ExploreError {
     /// Reading a shard's blobs failed.
     #[error(transparent)]
     Store(#[from] pycorpus_store::StoreError),
+    /// The threads that work on blobs could not be started.
+    #[error("cannot start worker threads")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
     /// Writing the results failed (a closed pipe ends the search quietly: see `is_broken_pipe`).
     #[error("writing results: {0}")]
     Output(#[from] std::io::Error),

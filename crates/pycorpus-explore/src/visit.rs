@@ -163,9 +163,9 @@ pub struct VisitOptions<'a> {
     pub skip: Option<&'a (dyn Fn(&Oid) -> bool + Sync)>,
     /// Stack of the worker threads (0: the default), for work that recurses deeply.
     pub stack_size: usize,
-    /// Spread the blobs of each frame over rayon's pool (which then needs the same stack),
-    /// for work much slower than decoding: no thread waits while another finishes a slow
-    /// frame.
+    /// Spread the blobs of each frame over a rayon pool of the visit's own (with
+    /// `stack_size`, whatever rayon's global pool was built with), for work much slower than
+    /// decoding: no thread waits while another finishes a slow frame.
     pub parallel_blobs: bool,
     /// Units (frames) whose results are held at once before going to the sink, per worker
     /// thread (0: 4). Larger evens out the load between threads; smaller bounds memory when
@@ -619,6 +619,10 @@ fn run_units<S: Send, T: Send>(
     let (opts, cancel, init, work) = (*opts, *cancel, *init, *work);
     let threads = rayon::current_num_threads().max(1);
     let window = threads * if opts.batch_per_thread == 0 { 4 } else { opts.batch_per_thread };
+    let blob_pool = match opts.parallel_blobs {
+        true => Some(crate::blob_pool::blob_pool(threads, opts.stack_size)?),
+        false => None,
+    };
     let Buffers { frames, compressed } = &*buffers;
     let run_unit = |(state, buf, scratch): &mut (S, Arc<FrameBuf>, Arc<FrameBuf>), unit: &Unit| -> UnitOut<T> {
         let mut out = Vec::new();
@@ -651,8 +655,8 @@ fn run_units<S: Send, T: Send>(
                     let (oid, h) = &holders[*at as usize];
                     work(state, oid, h, &Blob::new(buf, *off as usize..(*off + *len) as usize))
                 };
-                if opts.parallel_blobs {
-                    out = blobs.par_iter().map_init(init, one).collect::<Result<Vec<T>, _>>()?;
+                if let Some(pool) = &blob_pool {
+                    out = pool.install(|| blobs.par_iter().map_init(init, one).collect::<Result<Vec<T>, _>>())?;
                 } else {
                     for b in blobs {
                         out.push(one(state, b)?);

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crossbeam_channel::RecvTimeoutError;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// mimalloc for the module's own allocations, with the policy of pycorpus-alloc (why there).
@@ -63,18 +63,6 @@ fn interruptible<T: Send>(py: Python<'_>, progress: &Progress, work: impl FnOnce
     });
     progress.end();
     out
-}
-
-/// rayon's global pool with the parser's stack (analyze and export need it).
-fn parse_pool() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = rayon_pool();
-    });
-}
-
-fn rayon_pool() -> Result<(), String> {
-    rayon::ThreadPoolBuilder::new().stack_size(pycorpus_analyze::STACK_BYTES).build_global().map_err(|e| e.to_string())
 }
 
 /// Filters as the Python layer sends them (JSON; names are the CLI's, with underscores).
@@ -313,7 +301,6 @@ impl NativeCorpus {
     fn analyze(&self, py: Python<'_>, filters: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let f = filter(filters)?;
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        parse_pool();
         progress.begin("analyze", "bytes", None);
         let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &Default::default(), cancel, &|s| progress.visited(s)))?;
         json(&s)
@@ -360,7 +347,6 @@ impl NativeCorpus {
             "parquet" => pycorpus_dataset::Format::Parquet,
             other => return Err(PyValueError::new_err(format!("format {other:?}: expected \"jsonl.gz\" or \"parquet\""))),
         };
-        parse_pool();
         progress.begin("export", "bytes", None);
         let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, cancel, &|s| progress.visited(s)))?;
         json(&s)

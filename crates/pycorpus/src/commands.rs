@@ -305,7 +305,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Analyze { filter, max_file_bytes, threads, json } => {
-            build_parse_pool(threads)?;
+            set_threads(threads)?;
             let corpus = Corpus::open(&root, Access::Read)?;
             let f = build_filter(&filter)?;
             install_interrupt_handler(cli.quiet);
@@ -395,7 +395,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if !(0.0..=1.0).contains(&a.near_duplicates) {
                 bail!("--near-duplicates: expected a Jaccard similarity between 0 and 1, got {}", a.near_duplicates);
             }
-            build_parse_pool(a.threads)?;
+            set_threads(a.threads)?;
             let corpus = Corpus::open(&root, Access::Read)?;
             let opts = pycorpus_dataset::ExportOptions {
                 filter: build_filter(&a.filter)?,
@@ -457,14 +457,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// Rayon's global pool for parsing: parsers recurse once per nesting level, so its threads
-/// get a large stack.
-fn build_parse_pool(threads: Option<usize>) -> Result<()> {
-    let mut pool = rayon::ThreadPoolBuilder::new().stack_size(pycorpus_analyze::STACK_BYTES);
-    if let Some(n) = threads {
-        pool = pool.num_threads(n.max(1));
+/// `--threads`: the size of rayon's global pool, which every visit takes its thread count from.
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    match threads {
+        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().context("--threads"),
+        None => Ok(()),
     }
-    pool.build_global().context("--threads")
 }
 
 /// A spinner with a count (hidden with --quiet).
@@ -580,9 +578,7 @@ pub fn build_filter(a: &FilterArgs) -> Result<Filter> {
 /// `grep`: exit 0 on a match, 1 on none, 2 on error (grep's convention, so scripts can test it).
 fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::GrepOptions, threads: Option<usize>, quiet: bool, out: &mut impl Write) -> ExitCode {
     let mut run = || -> Result<pycorpus_explore::GrepStats> {
-        if let Some(n) = threads {
-            rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().context("--threads")?;
-        }
+        set_threads(threads)?;
         let corpus = Corpus::open(root, Access::Read)?;
         let f = build_filter(filter)?;
         install_interrupt_handler(true);
