@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need, then runs every test: the Rust suites (unit + end-to-end), the
+# Installs what the tests need, checks formatting and lints, then runs every test: the Rust suites (unit + end-to-end), the
 # scale check (bench/scale.py --quick: a generated index at two sizes through every command,
 # asserting flat peak memory) and the Python suite (oracle agreement, pyarrow and DuckDB
 # loading, the report in headless Chromium, BitTorrent swarms on 127.0.0.1 with opentracker
@@ -21,6 +21,13 @@ need rg ripgrep "the grep tests compare against it"
 need chromium chromium "the report test opens the page headless"
 need aria2c aria2 "the sharing tests swap torrents with an independent client"
 need opentracker opentracker "the sharing tests announce through a real tracker"
+
+echo "== lints: rustfmt and clippy (warnings are errors)"
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== building"
 cargo build --workspace --tests --bins

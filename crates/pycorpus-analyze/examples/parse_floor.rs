@@ -53,5 +53,8 @@ fn main() {
     let limits = pycorpus_analyze::Limits::default();
     let ok: usize = pool.install(|| files.par_iter().map(|f| usize::from(pycorpus_analyze::analyze_guarded(f, &limits).status == pycorpus_analyze::Status::Ok)).sum());
     let analyze = t.elapsed().as_secs_f64();
-    println!("{{\"files\": {}, \"bytes\": {bytes}, \"parsed_ok\": {parsed}, \"analyzed_ok\": {ok}, \"parse_seconds\": {parse:.3}, \"parse_default_seconds\": {parse_default:.3}, \"analyze_seconds\": {analyze:.3}}}", files.len());
+    println!(
+        "{{\"files\": {}, \"bytes\": {bytes}, \"parsed_ok\": {parsed}, \"analyzed_ok\": {ok}, \"parse_seconds\": {parse:.3}, \"parse_default_seconds\": {parse_default:.3}, \"analyze_seconds\": {analyze:.3}}}",
+        files.len()
+    );
 }

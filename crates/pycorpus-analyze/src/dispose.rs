@@ -6,7 +6,7 @@
 //! of them. Here each node's children are moved out onto a heap stack before the node is
 //! dropped, so the depth of the tree costs heap, not stack.
 
-use ruff_python_ast::visitor::transformer::{walk_expr, walk_pattern, walk_stmt, Transformer};
+use ruff_python_ast::visitor::transformer::{Transformer, walk_expr, walk_pattern, walk_stmt};
 use ruff_python_ast::{Expr, ExprNoneLiteral, ModModule, Pattern, PatternMatchAs, Stmt, StmtPass};
 use std::cell::RefCell;
 
@@ -62,7 +62,7 @@ pub fn drop_module(mut module: ModModule) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ruff_python_parser::{parse_unchecked, Mode, ParseOptions};
+    use ruff_python_parser::{Mode, ParseOptions, parse_unchecked};
 
     fn module(src: &str) -> ModModule {
         let parsed = parse_unchecked(src, ParseOptions::from(Mode::Module));

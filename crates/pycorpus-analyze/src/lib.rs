@@ -17,11 +17,11 @@ mod walk;
 
 pub use dispose::drop_module;
 pub use packaging::Packaging;
+pub use run::{AnalyzeError, AnalyzeSummary, analysis_dir, analyze_corpus};
 pub use stdlib::is_stdlib;
-pub use run::{analysis_dir, analyze_corpus, AnalyzeError, AnalyzeSummary};
 
 use ruff_python_ast::PythonVersion;
-use ruff_python_parser::{parse_unchecked, Mode, ParseOptions};
+use ruff_python_parser::{Mode, ParseOptions, parse_unchecked};
 use serde::{Deserialize, Serialize};
 
 /// Stack for threads that parse: our walks recurse once per nesting level (up to

@@ -1,11 +1,11 @@
 //! `analyze` over a corpus: each unique `.py`/`.pyi` blob of the selection that no earlier run
 //! analysed is parsed once, on all cores, and its facts are added to `<corpus>/analysis/`.
 
-use crate::store::{known_oids, write_part, StoreError};
-use crate::{analyze_guarded, Facts, Limits, STACK_BYTES};
+use crate::store::{StoreError, known_oids, write_part};
+use crate::{Facts, Limits, STACK_BYTES, analyze_guarded};
 use pycorpus_catalog::Filter;
 use pycorpus_core::Corpus;
-use pycorpus_explore::{visit_blobs, ExploreError, VisitOptions, VisitProgress, VisitStats};
+use pycorpus_explore::{ExploreError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use pycorpus_store::Oid;
 use serde::Serialize;
 use std::collections::BTreeMap;

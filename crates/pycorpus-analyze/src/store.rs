@@ -103,11 +103,7 @@ pub fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> R
 /// Writes `rows` as a new part in `dir`; returns its path.
 pub fn write_part(dir: &Path, rows: &[(Oid, Facts)]) -> Result<PathBuf, StoreError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let next = parts(dir)?
-        .iter()
-        .filter_map(|p| p.file_stem()?.to_str()?.strip_prefix("facts-")?.parse::<u64>().ok())
-        .max()
-        .map_or(1, |n| n + 1);
+    let next = parts(dir)?.iter().filter_map(|p| p.file_stem()?.to_str()?.strip_prefix("facts-")?.parse::<u64>().ok()).max().map_or(1, |n| n + 1);
     let path = dir.join(format!("facts-{next:06}.parquet"));
     let tmp = dir.join(format!(".facts-{next:06}.parquet.tmp"));
     let schema = schema();
@@ -215,7 +211,7 @@ mod tests {
         };
         for budget in [1 << 20, 0] {
             let known = known_in(budget);
-            assert!(known.contains(&a.0 .0).unwrap() && known.contains(&b.0 .0).unwrap() && known.len() == 2);
+            assert!(known.contains(&a.0.0).unwrap() && known.contains(&b.0.0).unwrap() && known.len() == 2);
         }
         let mut back = read_facts(dir.path()).expect("read");
         back.sort_by_key(|x| x.0);

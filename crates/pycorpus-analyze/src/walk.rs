@@ -66,8 +66,8 @@ impl Walker {
     }
 
     fn parameters(&mut self, p: &Parameters) {
-        let annotated = p.iter_non_variadic_params().filter(|x| x.parameter.annotation.is_some()).count()
-            + [&p.vararg, &p.kwarg].iter().filter(|v| v.as_ref().is_some_and(|v| v.annotation.is_some())).count();
+        let annotated =
+            p.iter_non_variadic_params().filter(|x| x.parameter.annotation.is_some()).count() + [&p.vararg, &p.kwarg].iter().filter(|v| v.as_ref().is_some_and(|v| v.annotation.is_some())).count();
         self.counts.annotated_params += annotated as u32;
         self.counts.posonly_functions += u32::from(!p.posonlyargs.is_empty());
     }

@@ -55,16 +55,8 @@ pub enum SkipReason {
 
 impl SkipReason {
     /// All reasons, for help texts and validation.
-    pub const ALL: [SkipReason; 8] = [
-        SkipReason::Binary,
-        SkipReason::Empty,
-        SkipReason::TooLarge,
-        SkipReason::VersionControl,
-        SkipReason::Virtualenv,
-        SkipReason::TextLongLines,
-        SkipReason::Symlink,
-        SkipReason::Hardlink,
-    ];
+    pub const ALL: [SkipReason; 8] =
+        [SkipReason::Binary, SkipReason::Empty, SkipReason::TooLarge, SkipReason::VersionControl, SkipReason::Virtualenv, SkipReason::TextLongLines, SkipReason::Symlink, SkipReason::Hardlink];
 
     /// The value stored in the `skip_reason` column.
     pub fn as_str(self) -> &'static str {

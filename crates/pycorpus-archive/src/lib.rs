@@ -27,10 +27,8 @@ mod name;
 mod path;
 mod read;
 
-pub use classify::{
-    classify, size_limit, too_large_unread, ContentProbe, SkipReason, BINARY_SCAN, LONG_LINES_MIN_SIZE, LONG_LINES_NEWLINES, MAX_OTHER_SIZE, MAX_PY_SIZE,
-};
-pub use metadata::{is_metadata_path, Metadata};
-pub use name::{is_distribution_name, normalize_project, DistFilename, DistType};
+pub use classify::{BINARY_SCAN, ContentProbe, LONG_LINES_MIN_SIZE, LONG_LINES_NEWLINES, MAX_OTHER_SIZE, MAX_PY_SIZE, SkipReason, classify, size_limit, too_large_unread};
+pub use metadata::{Metadata, is_metadata_path};
+pub use name::{DistFilename, DistType, is_distribution_name, normalize_project};
 pub use path::{escape_name, normalize_path};
-pub use read::{read_archive, sniff, ArchiveError, Compression, Container, Entry, EntryKind, LimitExceeded, Limits, Summary, Visitor};
+pub use read::{ArchiveError, Compression, Container, Entry, EntryKind, LimitExceeded, Limits, Summary, Visitor, read_archive, sniff};

@@ -52,9 +52,7 @@ impl Metadata {
                 "version" => md.version = Some(v),
                 "summary" => md.summary = Some(v),
                 "license-expression" => md.license = Some(v),
-                "license" if md.license.is_none() => {
-                    md.license = v.lines().next().map(str::to_string).filter(|s| !s.is_empty() && s != "UNKNOWN")
-                }
+                "license" if md.license.is_none() => md.license = v.lines().next().map(str::to_string).filter(|s| !s.is_empty() && s != "UNKNOWN"),
                 "requires-python" => md.requires_python = Some(v),
                 "classifier" => md.classifiers.push(v),
                 "project-url" => {

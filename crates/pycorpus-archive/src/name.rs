@@ -85,10 +85,7 @@ pub fn normalize_project(name: &str) -> String {
 /// True when `file_name` ends like a distribution file that we know how to read.
 pub fn is_distribution_name(file_name: &str) -> bool {
     let lower = file_name.to_ascii_lowercase();
-    lower.ends_with(".whl")
-        || lower.ends_with(".egg")
-        || lower.ends_with(".conda")
-        || SDIST_EXTS.iter().any(|e| lower.ends_with(e))
+    lower.ends_with(".whl") || lower.ends_with(".egg") || lower.ends_with(".conda") || SDIST_EXTS.iter().any(|e| lower.ends_with(e))
 }
 
 impl DistFilename {
@@ -104,11 +101,7 @@ impl DistFilename {
             if parts.len() < 5 {
                 return None;
             }
-            return Some(DistFilename {
-                project: normalize_project(parts[0]),
-                version: parts[1].to_string(),
-                dist_type: DistType::Wheel,
-            });
+            return Some(DistFilename { project: normalize_project(parts[0]), version: parts[1].to_string(), dist_type: DistType::Wheel });
         }
         if let Some(stem) = strip_suffix_ci(file_name, &lower, ".egg") {
             // {name}-{version}(-py{X.Y}(-{platform})?)?
@@ -163,9 +156,7 @@ fn split_name_version(stem: &str, hint: Option<&str>) -> Option<(String, String)
         }
     }
     let bytes = stem.as_bytes();
-    let split = (0..bytes.len())
-        .find(|&i| bytes[i] == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
-        .or_else(|| stem.rfind('-'))?;
+    let split = (0..bytes.len()).find(|&i| bytes[i] == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)).or_else(|| stem.rfind('-'))?;
     if split == 0 || split + 1 >= stem.len() {
         return None;
     }

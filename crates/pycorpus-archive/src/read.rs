@@ -27,13 +27,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_entries: 200_000,
-            max_entry_size: 2 << 30,
-            max_total_size: 16 << 30,
-            max_ratio: 250,
-            ratio_floor: 64 << 20,
-        }
+        Limits { max_entries: 200_000, max_entry_size: 2 << 30, max_total_size: 16 << 30, max_ratio: 250, ratio_floor: 64 << 20 }
     }
 }
 
@@ -301,11 +295,7 @@ impl Budget {
 
     fn check_declared(&self, name: &[u8], size: u64) -> io::Result<()> {
         if size > self.limits.max_entry_size {
-            return Err(io::Error::other(LimitExceeded::EntrySize {
-                name: crate::escape_name(name),
-                size,
-                limit: self.limits.max_entry_size,
-            }));
+            return Err(io::Error::other(LimitExceeded::EntrySize { name: crate::escape_name(name), size, limit: self.limits.max_entry_size }));
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use crate::FileRow;
 use globset::{Glob, GlobMatcher};
-use pycorpus_archive::{normalize_project, DistType, SkipReason};
+use pycorpus_archive::{DistType, SkipReason, normalize_project};
 use std::path::Path;
 
 /// Invalid filter input.
@@ -94,18 +94,12 @@ impl ProjectMatcher {
     /// a reader skip row groups and shards by their min/max statistics.
     pub fn may_match_range(&self, lo: &str, hi: &str) -> bool {
         let prefix_in = |p: &str| hi >= p && (lo <= p || lo.starts_with(p));
-        self.is_empty()
-            || self.names.iter().any(|n| lo <= n.as_str() && n.as_str() <= hi)
-            || self.prefixes.iter().any(|p| prefix_in(p))
-            || self.glob_prefixes.iter().any(|p| prefix_in(p))
+        self.is_empty() || self.names.iter().any(|n| lo <= n.as_str() && n.as_str() <= hi) || self.prefixes.iter().any(|p| prefix_in(p)) || self.glob_prefixes.iter().any(|p| prefix_in(p))
     }
 
     /// True when `project` (normalised) is selected.
     pub fn matches(&self, project: &str) -> bool {
-        self.is_empty()
-            || self.names.contains(project)
-            || self.prefixes.iter().any(|p| project.starts_with(p.as_str()))
-            || self.globs.iter().any(|g| g.is_match(project))
+        self.is_empty() || self.names.contains(project) || self.prefixes.iter().any(|p| project.starts_with(p.as_str())) || self.globs.iter().any(|g| g.is_match(project))
     }
 }
 
@@ -138,13 +132,15 @@ pub fn parse_date(s: &str) -> Result<i64, FilterError> {
         return Ok(t.as_microsecond());
     }
     if let Ok(d) = s.parse::<jiff::civil::Date>()
-        && let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
-            return Ok(z.timestamp().as_microsecond());
-        }
+        && let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(z.timestamp().as_microsecond());
+    }
     if let Ok(dt) = s.parse::<jiff::civil::DateTime>()
-        && let Ok(z) = dt.to_zoned(jiff::tz::TimeZone::UTC) {
-            return Ok(z.timestamp().as_microsecond());
-        }
+        && let Ok(z) = dt.to_zoned(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(z.timestamp().as_microsecond());
+    }
     Err(FilterError::Date(s.to_string()))
 }
 
@@ -181,10 +177,7 @@ pub struct Filter {
 impl Filter {
     /// Adds a path glob (matched against the path inside the distribution; `**` crosses `/`).
     pub fn add_path_glob(&mut self, glob: &str) -> Result<(), FilterError> {
-        let g = globset::GlobBuilder::new(glob)
-            .literal_separator(false)
-            .build()
-            .map_err(|e| FilterError::Glob { glob: glob.into(), reason: e.to_string() })?;
+        let g = globset::GlobBuilder::new(glob).literal_separator(false).build().map_err(|e| FilterError::Glob { glob: glob.into(), reason: e.to_string() })?;
         self.paths.push(g.compile_matcher());
         Ok(())
     }
@@ -222,8 +215,7 @@ impl Filter {
 
     /// True when the row matches every filter (except `unique`, applied by the caller).
     pub fn matches(&self, row: &FileRow) -> bool {
-        self.matches_release(&row.project_name, &row.project_version, row.uploaded_on, row.dist_type)
-            && self.matches_file(row.inner_path(), row.size, row.skip_reason.map(SkipReason::as_str))
+        self.matches_release(&row.project_name, &row.project_version, row.uploaded_on, row.dist_type) && self.matches_file(row.inner_path(), row.size, row.skip_reason.map(SkipReason::as_str))
     }
 
     /// True when the file-level columns match: the path inside the distribution, the size
@@ -251,16 +243,8 @@ mod tests {
 
     fn row(project: &str, path: &str, size: u64, skip: Option<SkipReason>) -> FileRow {
         let rel = crate::test_release(project, parse_date("2024-05-01").expect("date"));
-        let e = FileEntry {
-            path: path.into(),
-            archive_path: path.into(),
-            size,
-            hash: pycorpus_store::Oid::for_blob(b""),
-            skip_reason: skip,
-            lines: None,
-            entry_type: EntryType::File,
-            link_target: None,
-        };
+        let e =
+            FileEntry { path: path.into(), archive_path: path.into(), size, hash: pycorpus_store::Oid::for_blob(b""), skip_reason: skip, lines: None, entry_type: EntryType::File, link_target: None };
         FileRow::new(&rel, &e)
     }
 

@@ -14,9 +14,9 @@ mod filter;
 mod parquet_io;
 mod scan;
 
-pub use filter::{parse_date, Filter, FilterError, FilterSpec, ProjectMatcher};
-pub use parquet_io::{files_schema, read_files, read_releases, write_files, write_releases, CatalogError, FilesBatcher, FilesWriter, FILES_COLUMNS};
-pub use scan::{scan_file_views, scan_files, RowView, ScanStats};
+pub use filter::{Filter, FilterError, FilterSpec, ProjectMatcher, parse_date};
+pub use parquet_io::{CatalogError, FILES_COLUMNS, FilesBatcher, FilesWriter, files_schema, read_files, read_releases, write_files, write_releases};
+pub use scan::{RowView, ScanStats, scan_file_views, scan_files};
 
 /// Column types of a row, for crates that build or read rows without the archive readers.
 pub use pycorpus_archive::{DistType, SkipReason};

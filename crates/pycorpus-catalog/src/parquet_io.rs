@@ -2,17 +2,16 @@
 
 use crate::{DistStatus, EntryType, FileRow, Release};
 use arrow_array::builder::{ListBuilder, MapBuilder, StringBuilder};
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, DictionaryArray, FixedSizeBinaryArray, Int32Array, ListArray, MapArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
-    UInt64Array,
-};
 use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, DictionaryArray, FixedSizeBinaryArray, Int32Array, ListArray, MapArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::schema::types::ColumnPath;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use pycorpus_archive::{DistType, SkipReason};
 use pycorpus_store::Oid;
 use std::fs::File;
@@ -140,11 +139,7 @@ fn releases_schema() -> SchemaRef {
 /// `project_urls`: a map from label to URL (as `MapBuilder` writes it: `entries` of
 /// `key`/`value`, the Parquet spec's names), so `project_urls['Source']` works in DuckDB.
 fn urls_type() -> DataType {
-    let entries = Field::new(
-        "entries",
-        DataType::Struct(vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)].into()),
-        false,
-    );
+    let entries = Field::new("entries", DataType::Struct(vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)].into()), false);
     DataType::Map(Arc::new(entries), false)
 }
 
@@ -152,9 +147,7 @@ fn urls_type() -> DataType {
 /// share `packages/<project>/<release>/...`), which halves them; every reader we support
 /// (pyarrow, DuckDB, polars, parquet-rs) decodes it.
 fn props(delta_columns: &[&str], group_rows: usize) -> WriterProperties {
-    let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(6).expect("valid level")))
-        .set_max_row_group_row_count(Some(group_rows));
+    let mut b = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(6).expect("valid level"))).set_max_row_group_row_count(Some(group_rows));
     for c in delta_columns {
         let col = ColumnPath::from(*c);
         b = b.set_column_dictionary_enabled(col.clone(), false).set_column_encoding(col, Encoding::DELTA_BYTE_ARRAY);
@@ -350,9 +343,7 @@ pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError>
 /// Reads a whole Parquet file as record batches.
 fn batches(path: &Path, options: ArrowReaderOptions) -> Result<Vec<RecordBatch>, CatalogError> {
     let file = File::open(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-        .and_then(|b| b.with_batch_size(ROW_GROUP_ROWS).build())
-        .map_err(|e| fmt_err(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).and_then(|b| b.with_batch_size(ROW_GROUP_ROWS).build()).map_err(|e| fmt_err(path, e))?;
     reader.map(|b| b.map_err(|e| fmt_err(path, e))).collect()
 }
 
@@ -363,10 +354,7 @@ struct Cols<'a> {
 
 impl<'a> Cols<'a> {
     fn get<T: 'static>(&self, name: &str) -> Result<&'a T, CatalogError> {
-        self.batch
-            .column_by_name(name)
-            .and_then(|c| c.as_any().downcast_ref::<T>())
-            .ok_or_else(|| fmt_err(self.path, format!("column {name} missing or of the wrong type")))
+        self.batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).ok_or_else(|| fmt_err(self.path, format!("column {name} missing or of the wrong type")))
     }
     fn str(&self, name: &str) -> Result<StrCol<'a>, CatalogError> {
         let col = self.batch.column_by_name(name).ok_or_else(|| fmt_err(self.path, format!("column {name} missing")))?;
@@ -508,21 +496,9 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
     for batch in batches(path, ArrowReaderOptions::new())? {
         let c = Cols { batch: &batch, path };
         let (pn, pv, pr, dt, sha) = (c.str("project_name")?, c.str("project_version")?, c.str("project_release")?, c.str("dist_type")?, c.str("dist_sha256")?);
-        let (size, up, repo, status, err) = (
-            c.get::<UInt64Array>("dist_size")?,
-            c.get::<TimestampMicrosecondArray>("uploaded_on")?,
-            c.get::<UInt32Array>("repository")?,
-            c.str("status")?,
-            c.str("error")?,
-        );
-        let (fc, mn, mv, sum, lic, rp) = (
-            c.get::<UInt64Array>("file_count")?,
-            c.str("metadata_name")?,
-            c.str("metadata_version")?,
-            c.str("summary")?,
-            c.str("license")?,
-            c.str("requires_python")?,
-        );
+        let (size, up, repo, status, err) =
+            (c.get::<UInt64Array>("dist_size")?, c.get::<TimestampMicrosecondArray>("uploaded_on")?, c.get::<UInt32Array>("repository")?, c.str("status")?, c.str("error")?);
+        let (fc, mn, mv, sum, lic, rp) = (c.get::<UInt64Array>("file_count")?, c.str("metadata_name")?, c.str("metadata_version")?, c.str("summary")?, c.str("license")?, c.str("requires_python")?);
         let cls = c.get::<ListArray>("classifiers")?;
         let yanked = c.get::<BooleanArray>("yanked")?;
         let urls = c.get::<MapArray>("project_urls")?;
@@ -572,7 +548,16 @@ mod tests {
         let rows: Vec<FileRow> = (0..ROW_GROUP_ROWS as u32 + 1)
             .map(|i| {
                 let path = format!("p-1.0/m{i:06}.py");
-                let e = FileEntry { path: path.clone(), archive_path: path, size: u64::from(i), hash: Oid::for_blob(&i.to_le_bytes()), skip_reason: None, lines: Some(i as u64), entry_type: EntryType::File, link_target: None };
+                let e = FileEntry {
+                    path: path.clone(),
+                    archive_path: path,
+                    size: u64::from(i),
+                    hash: Oid::for_blob(&i.to_le_bytes()),
+                    skip_reason: None,
+                    lines: Some(i as u64),
+                    entry_type: EntryType::File,
+                    link_target: None,
+                };
                 FileRow::new(&rel, &e)
             })
             .collect();
@@ -605,7 +590,16 @@ mod tests {
             (0..n)
                 .map(|i| {
                     let path = format!("p-1.0/m{i:06}.py");
-                    let e = FileEntry { path: path.clone(), archive_path: path, size: u64::from(i), hash: Oid::for_blob(&i.to_le_bytes()), skip_reason: None, lines: Some(i as u64), entry_type: EntryType::File, link_target: None };
+                    let e = FileEntry {
+                        path: path.clone(),
+                        archive_path: path,
+                        size: u64::from(i),
+                        hash: Oid::for_blob(&i.to_le_bytes()),
+                        skip_reason: None,
+                        lines: Some(i as u64),
+                        entry_type: EntryType::File,
+                        link_target: None,
+                    };
                     FileRow::new(&rel, &e)
                 })
                 .collect()

@@ -2,9 +2,9 @@
 //! read, and rows are tested on the Arrow columns before any [`FileRow`] is built, so a
 //! selective query costs little more than its answer.
 
-use crate::parquet_io::{files_read_options, fmt_err, row_at, FileCols};
+use crate::parquet_io::{FileCols, files_read_options, fmt_err, row_at};
+use crate::{FileRow, Filter, inner_path_of};
 use arrow_array::RecordBatch;
-use crate::{inner_path_of, FileRow, Filter};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
@@ -32,10 +32,7 @@ pub struct ScanStats {
 
 fn str_range(s: Option<&Statistics>) -> Option<(String, String)> {
     match s? {
-        Statistics::ByteArray(v) => Some((
-            String::from_utf8_lossy(v.min_opt()?.data()).into_owned(),
-            String::from_utf8_lossy(v.max_opt()?.data()).into_owned(),
-        )),
+        Statistics::ByteArray(v) => Some((String::from_utf8_lossy(v.min_opt()?.data()).into_owned(), String::from_utf8_lossy(v.max_opt()?.data()).into_owned())),
         _ => None,
     }
 }
@@ -177,11 +174,7 @@ fn decode_groups(path: &Path, filter: &Filter, meta: &ArrowReaderMetadata, group
         let file = open()?;
         for &g in groups {
             let file = file.try_clone().map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e })?;
-            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
-                .with_row_groups(vec![g])
-                .with_batch_size(SCAN_BATCH_ROWS)
-                .build()
-                .map_err(|e| fmt_err(path, e))?;
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone()).with_row_groups(vec![g]).with_batch_size(SCAN_BATCH_ROWS).build().map_err(|e| fmt_err(path, e))?;
             for batch in reader {
                 #[cfg(test)]
                 tests::failpoint(path, g);
@@ -275,7 +268,16 @@ mod tests {
             let rel = Release { dist_sha256: format!("{p:064x}"), file_count: 100, ..crate::test_release(&project, i64::from(p) * 1_000_000) };
             for i in 0..100u32 {
                 let path = format!("{project}-1.0/m{i:03}.{}", if i % 2 == 0 { "py" } else { "txt" });
-                let e = FileEntry { path: path.clone(), archive_path: path, size: u64::from(i), hash: Oid::for_blob(&i.to_le_bytes()), skip_reason: None, lines: Some(1), entry_type: EntryType::File, link_target: None };
+                let e = FileEntry {
+                    path: path.clone(),
+                    archive_path: path,
+                    size: u64::from(i),
+                    hash: Oid::for_blob(&i.to_le_bytes()),
+                    skip_reason: None,
+                    lines: Some(1),
+                    entry_type: EntryType::File,
+                    link_target: None,
+                };
                 out.push(FileRow::new(&rel, &e));
             }
         }
@@ -315,11 +317,13 @@ mod tests {
         assert_eq!((s.row_groups_skipped, s.rows_read, s.rows_matched), (3, 0, 0), "{s:?}");
         // stopping early
         let mut n = 0;
-        assert!(!scan_files(&path, &Filter::default(), &mut ScanStats::default(), &mut |_| {
-            n += 1;
-            n < 5
-        })
-        .expect("scan"));
+        assert!(
+            !scan_files(&path, &Filter::default(), &mut ScanStats::default(), &mut |_| {
+                n += 1;
+                n < 5
+            })
+            .expect("scan")
+        );
         assert_eq!(n, 5);
     }
 

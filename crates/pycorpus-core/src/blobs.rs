@@ -11,7 +11,7 @@
 //! never answers.
 
 use crate::corpus::shard_name;
-use crate::{Corpus, CoreError, ShardKind};
+use crate::{CoreError, Corpus, ShardKind};
 use pycorpus_store::{BlobRun, Oid, PackReader, RunWriter, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -227,9 +227,7 @@ impl Corpus {
         let sealed = self.sealed_shards()?;
         // Each covered shard's pack must still hold the number of blobs the run recorded.
         let counts: std::cell::RefCell<BTreeMap<u32, Option<u64>>> = Default::default();
-        let count_of = |n: u32| -> Option<u64> {
-            *counts.borrow_mut().entry(n).or_insert_with(|| sealed.get(&n).and_then(|d| PackReader::open(d).ok()).map(|p| p.len() as u64))
-        };
+        let count_of = |n: u32| -> Option<u64> { *counts.borrow_mut().entry(n).or_insert_with(|| sealed.get(&n).and_then(|d| PackReader::open(d).ok()).map(|p| p.len() as u64)) };
         maintain_runs(
             &dir,
             "run",

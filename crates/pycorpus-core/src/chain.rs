@@ -21,13 +21,16 @@ const CACHED_FRAMES: usize = 8;
 /// Packs kept open by a reader.
 const OPEN_PACKS: usize = 256;
 
+/// A decoded frame's place: (shard number, frame number).
+type FrameKey = (u32, u32);
+
 /// Reads sealed blobs of a corpus, following delta chains; shared by threads.
 pub struct SealedReader {
     shards_dir: PathBuf,
     locator: BlobLocator,
     packs: Mutex<BTreeMap<u32, Arc<PackReader>>>,
     /// Decoded frames, most recently used last.
-    frames: Mutex<VecDeque<((u32, u32), Arc<Vec<u8>>)>>,
+    frames: Mutex<VecDeque<(FrameKey, Arc<Vec<u8>>)>>,
 }
 
 impl SealedReader {

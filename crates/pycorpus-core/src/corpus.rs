@@ -1,7 +1,7 @@
 //! Opening a corpus folder: layout, the writer lock, and recovery after a crash.
 
-use crate::{manifest::Manifest, sync_dir, Config, CoreError, State};
-use pycorpus_catalog::{read_releases, DistRecord, Release};
+use crate::{Config, CoreError, State, manifest::Manifest, sync_dir};
+use pycorpus_catalog::{DistRecord, Release, read_releases};
 use pycorpus_store::{Journal, JournalCommit};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -168,10 +168,11 @@ impl Corpus {
                 tracing::info!("removing unfinished seal {}", path.display());
                 fs::remove_dir_all(&path).map_err(|e| CoreError::io(&path, e))?;
             } else if let Some(num) = name.strip_suffix(".open")
-                && dir.join(num).join("manifest.json").is_file() {
-                    // Sealed, but the journal was not yet removed.
-                    fs::remove_dir_all(&path).map_err(|e| CoreError::io(&path, e))?;
-                }
+                && dir.join(num).join("manifest.json").is_file()
+            {
+                // Sealed, but the journal was not yet removed.
+                fs::remove_dir_all(&path).map_err(|e| CoreError::io(&path, e))?;
+            }
         }
         sync_dir(&dir)?;
         self.reconcile_state()?;

@@ -12,8 +12,8 @@
 
 use crate::blobs::maintain_runs;
 use crate::corpus::read_manifest;
-use crate::{Corpus, CoreError};
-use pycorpus_catalog::{scan_file_views, Filter, ScanStats};
+use crate::{CoreError, Corpus};
+use pycorpus_catalog::{Filter, ScanStats, scan_file_views};
 use pycorpus_store::{HistoryRun, HistoryWriter, Oid};
 use std::path::{Path, PathBuf};
 
@@ -50,9 +50,10 @@ impl Corpus {
                 for e in entries {
                     let path = e.map_err(|e| CoreError::io(&dir, e))?.path();
                     if path.extension().is_some_and(|x| x == "hrun")
-                        && let Ok(r) = HistoryRun::open(&path) {
-                            runs.push(r);
-                        }
+                        && let Ok(r) = HistoryRun::open(&path)
+                    {
+                        runs.push(r);
+                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

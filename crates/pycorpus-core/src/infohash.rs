@@ -9,9 +9,9 @@
 //! made again otherwise.
 
 use crate::corpus::{read_manifest, shard_name};
-use crate::{write_atomic, CoreError, ShardInfo, ShardKind};
-use std::collections::BTreeMap;
+use crate::{CoreError, ShardInfo, ShardKind, write_atomic};
 use pycorpus_metainfo::{CreateOptions, Metainfo};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Where the metainfo of the shard at `dir` is kept: beside it, `NNNNNN.torrent`.
@@ -63,9 +63,12 @@ pub(crate) fn check_dependencies(shards: &[ShardInfo]) -> Vec<String> {
     for (dep, users) in wanted {
         let Some(s) = shards.iter().find(|s| s.kind == ShardKind::Sealed && shard_name(s.number) == dep) else { continue };
         match metainfo(&s.dir, false) {
-            Ok(m) => problems.extend(users.into_iter().filter(|(_, want)| *want != m.hex()).map(|(user, want)| {
-                format!("shard {}: was sealed with shard {dep} of info-hash {want}, but the shard {dep} here is {} (another corpus's?)", shard_name(user), m.hex())
-            })),
+            Ok(m) => problems.extend(
+                users
+                    .into_iter()
+                    .filter(|(_, want)| *want != m.hex())
+                    .map(|(user, want)| format!("shard {}: was sealed with shard {dep} of info-hash {want}, but the shard {dep} here is {} (another corpus's?)", shard_name(user), m.hex())),
+            ),
             Err(e) => problems.push(format!("shard {dep}: {e}")),
         }
     }
@@ -81,6 +84,5 @@ fn describes(meta: &Metainfo, dir: &Path) -> bool {
     }
     let Ok(entries) = std::fs::read_dir(dir) else { return false };
     let on_disk = entries.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_file())).count();
-    on_disk == meta.layout.files.len()
-        && meta.layout.files.iter().all(|f| std::fs::metadata(dir.join(&f.path)).is_ok_and(|m| m.is_file() && m.len() == f.length))
+    on_disk == meta.layout.files.len() && meta.layout.files.iter().all(|f| std::fs::metadata(dir.join(&f.path)).is_ok_and(|m| m.is_file() && m.len() == f.length))
 }

@@ -7,11 +7,11 @@
 //! reach their capacity are sealed between distributions and a new one is opened.
 
 use crate::corpus::{journal_records, shard_name};
-use crate::{Corpus, CoreError, Reporter, ShardInfo, ShardKind};
+use crate::{CoreError, Corpus, Reporter, ShardInfo, ShardKind};
 use crossbeam_channel::{Receiver, Sender};
 use pycorpus_archive::{
-    classify, escape_name, is_distribution_name, is_metadata_path, normalize_path, normalize_project, read_archive, ArchiveError, ContentProbe,
-    DistFilename, DistType, EntryKind, Limits, Metadata, MAX_PY_SIZE,
+    ArchiveError, ContentProbe, DistFilename, DistType, EntryKind, Limits, MAX_PY_SIZE, Metadata, classify, escape_name, is_distribution_name, is_metadata_path, normalize_path, normalize_project,
+    read_archive,
 };
 use pycorpus_catalog::{DistRecord, DistStatus, EntryType, FileEntry, Release};
 use pycorpus_store::{Journal, Oid, OidHasher};
@@ -19,8 +19,8 @@ use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One distribution file to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,11 +149,19 @@ fn mtime_micros(path: &Path) -> Result<i64, CoreError> {
 }
 
 enum Msg {
-    Blob { oid: Oid, len: u32, data: Vec<u8> },
+    Blob {
+        oid: Oid,
+        len: u32,
+        data: Vec<u8>,
+    },
     /// A distribution read to its end (or failed), with the input it came from so that it can
     /// be handed to the next shard when this one filled up in the meantime.
     Commit(Box<DistRecord>, IngestItem),
-    Skipped { bytes: u64, failure: Option<Failure>, item: IngestItem },
+    Skipped {
+        bytes: u64,
+        failure: Option<Failure>,
+        item: IngestItem,
+    },
 }
 
 struct Ctx<'a> {
@@ -190,14 +198,7 @@ impl Corpus {
     /// Like [`Corpus::ingest`], for inputs that arrive while it runs (downloads): it returns
     /// once every sender of `input` is gone and everything received is done. `expected` is
     /// (items, bytes) for the progress bar, (0, 0) when unknown.
-    pub fn ingest_stream(
-        &mut self,
-        input: &Receiver<IngestItem>,
-        expected: (u64, u64),
-        opts: &AddOptions,
-        reporter: &dyn Reporter,
-        cancel: &AtomicBool,
-    ) -> Result<AddSummary, CoreError> {
+    pub fn ingest_stream(&mut self, input: &Receiver<IngestItem>, expected: (u64, u64), opts: &AddOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<AddSummary, CoreError> {
         let mut summary = AddSummary::default();
         self.state_mut()?; // a corpus opened for writing has its state database
         let known_dists = crate::state::Holdings::open(&self.root.join("state.sqlite"), opts.retry_failed)?;
@@ -387,9 +388,10 @@ impl Corpus {
 /// Deletes an input the caller does not want kept, once nothing more depends on it.
 fn remove_input(item: &IngestItem) {
     if item.remove_after
-        && let Err(e) = std::fs::remove_file(&item.path) {
-            tracing::warn!("cannot remove {}: {e}", item.path.display());
-        }
+        && let Err(e) = std::fs::remove_file(&item.path)
+    {
+        tracing::warn!("cannot remove {}: {e}", item.path.display());
+    }
 }
 
 /// The next input: handed-back ones first, then the queue (waiting for it while it is open).
@@ -483,9 +485,10 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut 
         Err(e) => return fail(size, format!("state.sqlite: {e}")),
     }
     if let Some(want) = &item.expected_sha256
-        && !want.eq_ignore_ascii_case(&sha_hex) {
-            return fail(size, format!("sha256-mismatch: expected {want}, got {sha_hex}"));
-        }
+        && !want.eq_ignore_ascii_case(&sha_hex)
+    {
+        return fail(size, format!("sha256-mismatch: expected {want}, got {sha_hex}"));
+    }
     let parsed = DistFilename::parse(&item.file_name, item.project_hint.as_deref());
     let guess_type = guess_type(&item.file_name);
     let (mut project, mut version, mut dist_type) = match &parsed {
@@ -501,9 +504,7 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut 
         let archive_path = escape_name(&entry.name);
         let path = normalize_path(&entry.name).unwrap_or_else(|| "_".to_string());
         let (hash, size, skip, lines, entry_type, link_target) = match &entry.kind {
-            EntryKind::File if pycorpus_archive::too_large_unread(&path, entry, &ctx.limits) => {
-                (Oid::NULL, entry.size, Some(pycorpus_archive::SkipReason::TooLarge), None, EntryType::File, None)
-            }
+            EntryKind::File if pycorpus_archive::too_large_unread(&path, entry, &ctx.limits) => (Oid::NULL, entry.size, Some(pycorpus_archive::SkipReason::TooLarge), None, EntryType::File, None),
             EntryKind::File => {
                 let (oid, probe, kept) = read_entry(reader, entry.size, &mut scratch.buf)?;
                 let buf = &scratch.buf;
@@ -524,9 +525,9 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut 
                     if is_metadata_path(dist_type, &path) || is_metadata_path(DistType::Conda, &path) {
                         if path == "info/index.json" {
                             conda_index = true;
-                            metadata = Metadata::parse_conda_index(&buf).or(metadata.take());
+                            metadata = Metadata::parse_conda_index(buf).or(metadata.take());
                         } else {
-                            metadata = Some(Metadata::parse_core(&buf));
+                            metadata = Some(Metadata::parse_core(buf));
                         }
                     }
                 }
@@ -554,10 +555,12 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut 
             (DistStatus::Failed, Some(format!("{}: {e}", e.code())))
         }
     };
-    if conda_index && item.file_name.to_ascii_lowercase().ends_with(".tar.bz2")
-        && let Some(c) = DistFilename::parse_conda_tarball(&item.file_name) {
-            (project, version, dist_type) = (c.project, c.version, c.dist_type);
-        }
+    if conda_index
+        && item.file_name.to_ascii_lowercase().ends_with(".tar.bz2")
+        && let Some(c) = DistFilename::parse_conda_tarball(&item.file_name)
+    {
+        (project, version, dist_type) = (c.project, c.version, c.dist_type);
+    }
     let mut md = metadata.unwrap_or_default();
     if let Some(im) = &item.index_meta {
         md.summary = md.summary.or_else(|| im.summary.clone());
@@ -573,9 +576,10 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut 
     // Legacy sdist names are ambiguous (`py-3to2-1.0`): the archive's own metadata decides.
     if let (Some(name), None) = (&md.name, &item.project_hint)
         && normalize_project(name) != project
-            && let Some(p) = DistFilename::parse(&item.file_name, Some(name)).filter(|p| p.project == normalize_project(name)) {
-                (project, version) = (p.project, p.version);
-            }
+        && let Some(p) = DistFilename::parse(&item.file_name, Some(name)).filter(|p| p.project == normalize_project(name))
+    {
+        (project, version) = (p.project, p.version);
+    }
     let (status, error) = match (status, parsed.is_none()) {
         (DistStatus::Ok, true) => (DistStatus::Failed, Some("unrecognised-name: not a distribution file name".to_string())),
         _ => (status, error),
@@ -585,26 +589,26 @@ fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut 
     }
     Some(Msg::Commit(
         Box::new(DistRecord {
-        release: Release {
-            project_name: project,
-            project_version: version,
-            project_release: item.file_name.clone(),
-            dist_type,
-            dist_sha256: sha_hex,
-            dist_size: size,
-            uploaded_on: item.uploaded_on.unwrap_or(0),
-            repository: ctx.shard,
-            status,
-            error,
-            file_count: files.len() as u64,
-            metadata_name: md.name,
-            metadata_version: md.version,
-            summary: md.summary,
-            license: md.license,
-            requires_python: md.requires_python,
-            classifiers: md.classifiers,
-            project_urls: md.project_urls,
-            yanked: item.index_meta.as_ref().map(|m| m.yanked),
+            release: Release {
+                project_name: project,
+                project_version: version,
+                project_release: item.file_name.clone(),
+                dist_type,
+                dist_sha256: sha_hex,
+                dist_size: size,
+                uploaded_on: item.uploaded_on.unwrap_or(0),
+                repository: ctx.shard,
+                status,
+                error,
+                file_count: files.len() as u64,
+                metadata_name: md.name,
+                metadata_version: md.version,
+                summary: md.summary,
+                license: md.license,
+                requires_python: md.requires_python,
+                classifiers: md.classifiers,
+                project_urls: md.project_urls,
+                yanked: item.index_meta.as_ref().map(|m| m.yanked),
             },
             files,
         }),

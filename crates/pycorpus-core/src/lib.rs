@@ -34,19 +34,19 @@ mod synclog;
 mod upgrade;
 
 pub use blobs::BlobLocator;
-pub use chain::{SealedReader, MAX_CHAIN};
+pub use chain::{MAX_CHAIN, SealedReader};
 pub use config::{Config, LimitsConfig};
 pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
-pub use ingest::{collect_inputs, AddOptions, AddSummary, Failure, IndexMeta, IngestItem};
-pub use manifest::{FileDigest, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
-pub use query::{scan_sealed_row_refs, shard_releases, RowRef, ShardStatus, Status, VerifyReport};
+pub use ingest::{AddOptions, AddSummary, Failure, IndexMeta, IngestItem, collect_inputs};
+pub use manifest::{FileDigest, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest};
+pub use pycorpus_index::ClientOptions;
+pub use query::{RowRef, ShardStatus, Status, VerifyReport, scan_sealed_row_refs, shard_releases};
 pub use reporter::{NoReporter, Reporter};
 pub use seal::SealSummary;
 pub use state::State;
 pub use sync::{PlannedFile, SyncOptions, SyncSummary};
 pub use synclog::{FailedFile, FileStatus, SyncLog, SyncState};
 pub use upgrade::UpgradeSummary;
-pub use pycorpus_index::ClientOptions;
 
 use std::path::{Path, PathBuf};
 
@@ -103,7 +103,9 @@ pub enum CoreError {
         message: String,
     },
     /// A shard's rows use blobs that a shard absent from the corpus stores (format 2).
-    #[error("shard {shard:06} uses blobs stored in shard {needs:06}, which this corpus does not have: fetch it by the info-hash that shard {shard:06}'s manifest gives for it (`pycorpus get HASH`, or `get --with-deps` for a shard and all it needs)")]
+    #[error(
+        "shard {shard:06} uses blobs stored in shard {needs:06}, which this corpus does not have: fetch it by the info-hash that shard {shard:06}'s manifest gives for it (`pycorpus get HASH`, or `get --with-deps` for a shard and all it needs)"
+    )]
     MissingShard {
         /// The shard read.
         shard: u32,

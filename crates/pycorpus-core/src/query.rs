@@ -3,8 +3,8 @@
 use crate::corpus::{journal_records, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest};
-use crate::{BlobLocator, Corpus, CoreError, Reporter, ShardInfo, ShardKind};
-use pycorpus_catalog::{format_time, parse_date, read_releases, scan_file_views, DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats};
+use crate::{BlobLocator, CoreError, Corpus, Reporter, ShardInfo, ShardKind};
+use pycorpus_catalog::{DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats, format_time, parse_date, read_releases, scan_file_views};
 use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -227,9 +227,10 @@ impl Corpus {
         let tmp = self.tmp_dir();
         self.scan_row_refs(filter, stats, &mut |r| {
             if let Some(seen) = seen_blobs.as_mut()
-                && !seen.insert(r.hash()?.0).map_err(|e| CoreError::io(&tmp, e))? {
-                    return Ok(true);
-                }
+                && !seen.insert(r.hash()?.0).map_err(|e| CoreError::io(&tmp, e))?
+            {
+                return Ok(true);
+            }
             Ok(f(r.to_row()?))
         })
     }
@@ -482,9 +483,7 @@ impl Corpus {
             report.files_checked += 1;
             match digest_file(&shard.dir.join(file)) {
                 Ok(got) if got == *want => {}
-                Ok(got) => {
-                    report.problems.push(format!("{name}: {file}: sha256 {} ({} bytes), manifest says {} ({} bytes)", got.sha256, got.size, want.sha256, want.size))
-                }
+                Ok(got) => report.problems.push(format!("{name}: {file}: sha256 {} ({} bytes), manifest says {} ({} bytes)", got.sha256, got.size, want.sha256, want.size)),
                 Err(e) => report.problems.push(format!("{name}: {e}")),
             }
         }
@@ -519,7 +518,9 @@ impl Corpus {
                             report.problems.push(format!("{name}: delta frame {i} needs shard {s:06}, which its manifest does not list"));
                         }
                     }
-                    Ok(Some((want, _, _))) => report.problems.push(format!("{name}: delta frame {i} records root {:?} at depth {}, its base gives {:?} at depth {}", d.root, d.depth, want.root, want.depth)),
+                    Ok(Some((want, _, _))) => {
+                        report.problems.push(format!("{name}: delta frame {i} records root {:?} at depth {}, its base gives {:?} at depth {}", d.root, d.depth, want.root, want.depth))
+                    }
                     Ok(None) => report.problems.push(format!("{name}: delta frame {i}: its base {} is stored in no sealed shard", d.oid)),
                     Err(e) => report.problems.push(format!("{name}: delta frame {i}: {e}")),
                 }
@@ -575,9 +576,7 @@ impl Corpus {
         }
         match read_releases(&shard.dir.join("releases.parquet")) {
             Err(e) => report.problems.push(format!("{name}: {e}")),
-            Ok(rels) if rels.len() as u64 != m.distributions => {
-                report.problems.push(format!("{name}: releases.parquet has {} rows, manifest says {}", rels.len(), m.distributions))
-            }
+            Ok(rels) if rels.len() as u64 != m.distributions => report.problems.push(format!("{name}: releases.parquet has {} rows, manifest says {}", rels.len(), m.distributions)),
             Ok(_) => {}
         }
     }

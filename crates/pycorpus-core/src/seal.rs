@@ -6,9 +6,9 @@
 
 use crate::corpus::{journal_record, journal_release, shard_name};
 use crate::infohash;
-use crate::manifest::{FileDigest, Manifest, MANIFEST_FORMAT, OPTIONAL_SHARD_FILES, SHARD_FILES};
-use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardInfo};
-use pycorpus_catalog::{format_time, write_releases, DistStatus, FileRow, FilesWriter, Release};
+use crate::manifest::{FileDigest, MANIFEST_FORMAT, Manifest, OPTIONAL_SHARD_FILES, SHARD_FILES};
+use crate::{CoreError, Corpus, Reporter, ShardInfo, sync_dir, write_atomic};
+use pycorpus_catalog::{DistStatus, FileRow, FilesWriter, Release, format_time, write_releases};
 use pycorpus_spill::{Key, Sorter};
 use pycorpus_store::{DeltaBase, Journal, JournalCommit, Oid, OidMap, PackOptions, PackWriter};
 use serde::Serialize;
@@ -125,7 +125,7 @@ impl Corpus {
         let mut seen: HashSet<Oid> = HashSet::new();
         let mut sorted = similar.finish().map_err(|e| CoreError::io(&tmp, e))?;
         while let Some((k, _)) = sorted.next().map_err(|e| CoreError::io(&tmp, e))? {
-            let oid = k.get(k.len().saturating_sub(20)..).and_then(|b| Oid::from_slice(b)).ok_or_else(|| CoreError::Invalid(format!("a spilled file under {} is damaged", tmp.display())))?;
+            let oid = k.get(k.len().saturating_sub(20)..).and_then(Oid::from_slice).ok_or_else(|| CoreError::Invalid(format!("a spilled file under {} is damaged", tmp.display())))?;
             if seen.insert(oid) {
                 order.push(oid);
             }
@@ -208,7 +208,13 @@ impl Corpus {
         };
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
-            format_version: if deltas_on { 3 } else if v2 { 2 } else { 1 },
+            format_version: if deltas_on {
+                3
+            } else if v2 {
+                2
+            } else {
+                1
+            },
             shard: shard.number,
             distributions: releases.len() as u64,
             failed_distributions: releases.iter().filter(|r| r.status == DistStatus::Failed).count() as u64,

@@ -5,7 +5,7 @@
 
 use crate::CoreError;
 use pycorpus_catalog::Release;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 
 /// The state database.
@@ -80,10 +80,7 @@ impl State {
 
     /// Looks a distribution up by sha256.
     pub fn get(&self, sha256: &str) -> Result<Option<KnownDist>, CoreError> {
-        self.conn
-            .query_row("SELECT shard, status FROM distributions WHERE sha256 = ?1", [sha256], |r| Ok(KnownDist { shard: r.get(0)?, status: r.get(1)? }))
-            .optional()
-            .map_err(CoreError::sql)
+        self.conn.query_row("SELECT shard, status FROM distributions WHERE sha256 = ?1", [sha256], |r| Ok(KnownDist { shard: r.get(0)?, status: r.get(1)? })).optional().map_err(CoreError::sql)
     }
 
     /// Records distributions (replacing earlier rows with the same sha256).
@@ -184,7 +181,6 @@ impl Holdings {
         found.map(|r| r.is_some()).map_err(CoreError::sql)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

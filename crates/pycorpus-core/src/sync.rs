@@ -7,16 +7,16 @@
 //! file there is reused, never fetched twice) and hand each one to the ingest pipeline as it
 //! finishes; the archive is deleted once its distribution is committed, unless kept.
 
-use crate::{AddOptions, AddSummary, Corpus, CoreError, Failure, IndexMeta, IngestItem, Reporter};
-use pycorpus_archive::{normalize_project, DistFilename, DistType};
-use pycorpus_index::{json_api_url, parse_html_project, parse_json_project, parse_project_json, read_html_root, read_json_root, simple, Client, ClientOptions, IndexFile};
-use serde::Serialize;
 use crate::synclog::{FileStatus, SyncLog};
-use pycorpus_spill::{codec, Key, Merged, Sorter};
+use crate::{AddOptions, AddSummary, CoreError, Corpus, Failure, IndexMeta, IngestItem, Reporter};
+use pycorpus_archive::{DistFilename, DistType, normalize_project};
+use pycorpus_index::{Client, ClientOptions, IndexFile, json_api_url, parse_html_project, parse_json_project, parse_project_json, read_html_root, read_json_root, simple};
+use pycorpus_spill::{Key, Merged, Sorter, codec};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What to mirror and how.
 #[derive(Debug, Clone, Default)]
@@ -167,14 +167,8 @@ fn project_files(client: &Client, index: &str, project: &str) -> Result<Option<L
     match client.get(&json_api_url(index, project), "application/json") {
         Ok(page) => {
             let p = parse_project_json(&page.body, &page.url).map_err(err)?;
-            let meta = IndexMeta {
-                summary: p.summary,
-                license: p.license,
-                classifiers: p.classifiers,
-                requires_python: p.requires_python,
-                project_urls: p.project_urls.into_iter().collect(),
-                yanked: false,
-            };
+            let meta =
+                IndexMeta { summary: p.summary, license: p.license, classifiers: p.classifiers, requires_python: p.requires_python, project_urls: p.project_urls.into_iter().collect(), yanked: false };
             return Ok(Some(Listing { files: p.files, meta, serial: p.last_serial }));
         }
         Err(e) if e.is_not_found() => {}
@@ -256,14 +250,15 @@ impl SyncOptions {
             return false;
         }
         if t == DistType::Wheel
-            && let Some((abi, platform)) = wheel_tags(&f.filename) {
-                if self.only_pure_wheels && !(abi == "none" && platform == "any") {
-                    return false;
-                }
-                if !self.platforms.is_empty() && !self.platforms.iter().any(|p| platform.contains(p.as_str())) {
-                    return false;
-                }
+            && let Some((abi, platform)) = wheel_tags(&f.filename)
+        {
+            if self.only_pure_wheels && !(abi == "none" && platform == "any") {
+                return false;
             }
+            if !self.platforms.is_empty() && !self.platforms.iter().any(|p| platform.contains(p.as_str())) {
+                return false;
+            }
+        }
         true
     }
 }
@@ -298,8 +293,7 @@ impl Corpus {
         // A conda channel needs no package index; otherwise find it the way pip does.
         let index = match &opts.conda_channel {
             Some(ch) => pycorpus_index::IndexUrl { url: ch.clone(), source: pycorpus_index::IndexSource::Flag },
-            None => pycorpus_index::resolve_index_url(opts.index_url.as_deref(), self.config.index_url.as_deref(), &|k| std::env::var(k).ok())
-                .map_err(|e| CoreError::Invalid(e.to_string()))?,
+            None => pycorpus_index::resolve_index_url(opts.index_url.as_deref(), self.config.index_url.as_deref(), &|k| std::env::var(k).ok()).map_err(|e| CoreError::Invalid(e.to_string()))?,
         };
         let mut summary = SyncSummary { index_url: index.url.clone(), index_source: format!("{:?}", index.source), dry_run: opts.dry_run, ..SyncSummary::default() };
         let client = Client::new(opts.client).map_err(|e| CoreError::Invalid(e.to_string()))?;
@@ -445,7 +439,11 @@ impl Corpus {
                 }
                 let mut planned = Vec::new();
                 for f in files {
-                    let parsed = if conda.is_some() { DistFilename::parse_conda_tarball(&f.filename).or_else(|| DistFilename::parse(&f.filename, None)) } else { DistFilename::parse(&f.filename, Some(&project)) };
+                    let parsed = if conda.is_some() {
+                        DistFilename::parse_conda_tarball(&f.filename).or_else(|| DistFilename::parse(&f.filename, None))
+                    } else {
+                        DistFilename::parse(&f.filename, Some(&project))
+                    };
                     let Some(parsed) = parsed else { continue };
                     if opts.lock.is_some() {
                         let Some(sha) = &f.sha256 else { continue };
@@ -496,7 +494,17 @@ impl Corpus {
     /// Downloads the plan `jobs` at a time, streaming each verified file into the ingest.
     /// The plan is recorded in the log a batch at a time, just ahead of the downloads.
     #[allow(clippy::too_many_arguments)]
-    fn fetch_and_ingest(&mut self, opts: &SyncOptions, client: &Client, log: &SyncLog, plan: Merged, summary: &mut SyncSummary, jobs: usize, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<(), CoreError> {
+    fn fetch_and_ingest(
+        &mut self,
+        opts: &SyncOptions,
+        client: &Client,
+        log: &SyncLog,
+        plan: Merged,
+        summary: &mut SyncSummary,
+        jobs: usize,
+        reporter: &dyn Reporter,
+        cancel: &AtomicBool,
+    ) -> Result<(), CoreError> {
         let dir = opts.keep_archives.clone().unwrap_or_else(|| self.root.join("downloads"));
         std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
         let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
@@ -587,32 +595,38 @@ impl Corpus {
 }
 
 /// Lists one batch of projects, `jobs` at a time; results in the batch's order.
-fn list_batch(batch: Vec<(String, String, Option<u64>)>, jobs: usize, client: &Client, index: &str, conda: Option<&BTreeMap<String, Vec<IndexFile>>>, reporter: &dyn Reporter, cancel: &AtomicBool) -> Vec<Listed> {
+fn list_batch(
+    batch: Vec<(String, String, Option<u64>)>,
+    jobs: usize,
+    client: &Client,
+    index: &str,
+    conda: Option<&BTreeMap<String, Vec<IndexFile>>>,
+    reporter: &dyn Reporter,
+    cancel: &AtomicBool,
+) -> Vec<Listed> {
     let next = AtomicU64::new(0);
     type Slot = Mutex<Option<Result<Option<Listing>, CoreError>>>;
     let out: Vec<Slot> = batch.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..jobs.min(batch.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst) as usize;
-                if i >= batch.len() || cancel.load(Ordering::SeqCst) {
-                    break;
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst) as usize;
+                    if i >= batch.len() || cancel.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let (key, name, _) = &batch[i];
+                    let found = match conda {
+                        Some(listing) => Ok(listing.get(key).map(|f| Listing { files: f.clone(), ..Listing::default() })),
+                        None => project_files(client, index, name),
+                    };
+                    *out[i].lock().expect("lock") = Some(found);
+                    reporter.advance(1, 0);
                 }
-                let (key, name, _) = &batch[i];
-                let found = match conda {
-                    Some(listing) => Ok(listing.get(key).map(|f| Listing { files: f.clone(), ..Listing::default() })),
-                    None => project_files(client, index, name),
-                };
-                *out[i].lock().expect("lock") = Some(found);
-                reporter.advance(1, 0);
             });
         }
     });
-    batch
-        .into_iter()
-        .zip(out)
-        .filter_map(|((key, name, serial), r)| Some((key, name, serial, r.into_inner().expect("lock")?)))
-        .collect()
+    batch.into_iter().zip(out).filter_map(|((key, name, serial), r)| Some((key, name, serial, r.into_inner().expect("lock")?))).collect()
 }
 
 /// Writes a planned file as a sorter payload ([`decode_planned`] reads it back).

@@ -6,9 +6,9 @@
 //! the corpus. The shards stay the truth: a file counts as held when `distributions` has its
 //! sha256, whatever this log says, so a crash between the two never loses or repeats work.
 
-use crate::sync::PlannedFile;
 use crate::CoreError;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use crate::sync::PlannedFile;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -115,10 +115,7 @@ impl SyncLog {
     pub fn mark(&self, file_name: &str, status: FileStatus, reason: Option<&str>) -> Result<(), CoreError> {
         let attempt = i64::from(status == FileStatus::Failed);
         self.with(|c| {
-            c.execute(
-                "UPDATE sync_files SET status = ?2, reason = ?3, attempts = attempts + ?4, updated_at = ?5 WHERE file_name = ?1",
-                params![file_name, status.as_str(), reason, attempt, now()],
-            )
+            c.execute("UPDATE sync_files SET status = ?2, reason = ?3, attempts = attempts + ?4, updated_at = ?5 WHERE file_name = ?1", params![file_name, status.as_str(), reason, attempt, now()])
         })?;
         Ok(())
     }
@@ -195,10 +192,7 @@ impl SyncLog {
     /// True when a lock file selected this exact file.
     pub fn file_selected(&self, file_name: &str, sha256: &str) -> Result<bool, CoreError> {
         self.with(|c| {
-            c.prepare_cached("SELECT 1 FROM sync_lock WHERE file_name = ?1 AND sha256 = ?2")?
-                .query_row(params![file_name, sha256.to_ascii_lowercase()], |_| Ok(()))
-                .optional()
-                .map(|r| r.is_some())
+            c.prepare_cached("SELECT 1 FROM sync_lock WHERE file_name = ?1 AND sha256 = ?2")?.query_row(params![file_name, sha256.to_ascii_lowercase()], |_| Ok(())).optional().map(|r| r.is_some())
         })
     }
 
@@ -273,11 +267,7 @@ impl SyncLog {
             return Ok(None);
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| CoreError::state(path, e))?;
-        let has_table = conn
-            .query_row("SELECT 1 FROM sqlite_master WHERE name = 'sync_files'", [], |_| Ok(()))
-            .optional()
-            .map_err(CoreError::sql)?
-            .is_some();
+        let has_table = conn.query_row("SELECT 1 FROM sqlite_master WHERE name = 'sync_files'", [], |_| Ok(())).optional().map_err(CoreError::sql)?.is_some();
         if !has_table {
             return Ok(None);
         }
@@ -286,12 +276,8 @@ impl SyncLog {
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(CoreError::sql)?;
         out.files = rows.collect::<Result<_, _>>().map_err(CoreError::sql)?;
         out.projects_with_serial = conn.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get::<_, i64>(0)).map_err(CoreError::sql)? as u64;
-        let mut st = conn
-            .prepare("SELECT project, file_name, COALESCE(reason, ''), attempts FROM sync_files WHERE status = 'failed' ORDER BY updated_at DESC LIMIT 20")
-            .map_err(CoreError::sql)?;
-        let rows = st
-            .query_map([], |r| Ok(FailedFile { project: r.get(0)?, file_name: r.get(1)?, reason: r.get(2)?, attempts: r.get::<_, i64>(3)? as u64 }))
-            .map_err(CoreError::sql)?;
+        let mut st = conn.prepare("SELECT project, file_name, COALESCE(reason, ''), attempts FROM sync_files WHERE status = 'failed' ORDER BY updated_at DESC LIMIT 20").map_err(CoreError::sql)?;
+        let rows = st.query_map([], |r| Ok(FailedFile { project: r.get(0)?, file_name: r.get(1)?, reason: r.get(2)?, attempts: r.get::<_, i64>(3)? as u64 })).map_err(CoreError::sql)?;
         out.failed = rows.collect::<Result<_, _>>().map_err(CoreError::sql)?;
         Ok(Some(out))
     }

@@ -13,7 +13,7 @@
 use crate::corpus::read_manifest;
 use crate::manifest::{Manifest, OPTIONAL_SHARD_FILES, SHARD_FILES};
 use crate::seal::digest_file;
-use crate::{sync_dir, write_atomic, Corpus, CoreError, Reporter, ShardKind};
+use crate::{CoreError, Corpus, Reporter, ShardKind, sync_dir, write_atomic};
 use pycorpus_store::{Oid, PackOptions, PackReader, PackWriter};
 use serde::Serialize;
 use std::collections::BTreeSet;

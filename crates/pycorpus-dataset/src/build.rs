@@ -2,7 +2,7 @@
 //! before a function is tokenized, so that the many functions without text cost little).
 
 use crate::extract::{Function, Span};
-use crate::filters::{check, Drop, Filters, Scenario};
+use crate::filters::{Drop, Filters, Scenario, check};
 use crate::record::Record;
 use crate::text::{clean_docstring, doc_token_spans, first_paragraph, summary};
 use pycorpus_catalog::FileRow;

@@ -17,30 +17,36 @@ pub fn card(opts: &ExportOptions, s: &ExportSummary, distributions: u64, lock_sh
     }
     out.push_str("language:\n- en\n- code\ntask_categories:\n- text-retrieval\n- text-generation\n---\n\n");
     let total: u64 = s.records.values().sum();
-    let _ = writeln!(out, "# Python functions and their {}: a CodeSearchNet-format dataset\n", match opts.scenario {
-        crate::Scenario::Docstring => "docstrings",
-        crate::Scenario::Comments => "comments",
-        crate::Scenario::Both => "docstrings and comments",
-    });
+    let _ = writeln!(
+        out,
+        "# Python functions and their {}: a CodeSearchNet-format dataset\n",
+        match opts.scenario {
+            crate::Scenario::Docstring => "docstrings",
+            crate::Scenario::Comments => "comments",
+            crate::Scenario::Both => "docstrings and comments",
+        }
+    );
     let _ = writeln!(
         out,
         "Made by `pycorpus export codesearchnet` from a pycorpus corpus of {} distribution file(s) (`corpus.lock.tsv`, sha256 `{}`): {} unique Python file(s) read, {} function(s) found, **{} record(s)**.\n",
-        distributions,
-        lock_sha256,
-        s.blobs,
-        s.functions,
-        total
+        distributions, lock_sha256, s.blobs, s.functions, total
     );
     out.push_str("## Splits\n\nBy a hash of the project name (sha256, first 8 bytes): every version of a project is in one split.\n\n| split | share | records |\n|---|---|---|\n");
     for (i, split) in SPLITS.iter().enumerate() {
         let _ = writeln!(out, "| {split} | {} % | {} |", opts.split.0[i], s.records.get(*split).copied().unwrap_or(0));
     }
     let _ = writeln!(out, "\nFiles: `python/final/{dir}/<split>/python_<split>_<n>.{suffix}`, {} records each at most.\n", opts.chunk_records);
-    let _ = writeln!(out, "## Scenario\n\n`{}`: {}\n", opts.scenario.name(), match opts.scenario {
-        crate::Scenario::Docstring => "`docstring` is the function's docstring, cleaned as `inspect.cleandoc` does; `docstring_tokens` are the tokens of its first paragraph.",
-        crate::Scenario::Comments => "`docstring` holds the `#` comments inside the function, one per line; `docstring_tokens` are their tokens.",
-        crate::Scenario::Both => "`docstring` is the cleaned docstring followed by the `#` comments inside the function; `docstring_tokens` are the tokens of the docstring's first paragraph and of the comments.",
-    });
+    let _ = writeln!(
+        out,
+        "## Scenario\n\n`{}`: {}\n",
+        opts.scenario.name(),
+        match opts.scenario {
+            crate::Scenario::Docstring => "`docstring` is the function's docstring, cleaned as `inspect.cleandoc` does; `docstring_tokens` are the tokens of its first paragraph.",
+            crate::Scenario::Comments => "`docstring` holds the `#` comments inside the function, one per line; `docstring_tokens` are their tokens.",
+            crate::Scenario::Both =>
+                "`docstring` is the cleaned docstring followed by the `#` comments inside the function; `docstring_tokens` are the tokens of the docstring's first paragraph and of the comments.",
+        }
+    );
     out.push_str("Functions that pass the filters under each scenario (before duplicate removal):\n\n| scenario | functions |\n|---|---|\n");
     for sc in crate::Scenario::ALL {
         let mark = if sc == opts.scenario { " (this export)" } else { "" };
@@ -52,15 +58,51 @@ pub fn card(opts: &ExportOptions, s: &ExportSummary, distributions: u64, lock_sh
     let setting = |d: Drop| -> String {
         match d {
             Drop::NoText => "no natural language for the scenario".into(),
-            Drop::Test => if f.drop_tests { "\"test\" in the name or path".into() } else { "off".into() },
-            Drop::Dunder => if f.drop_dunders { "`__dunder__` methods".into() } else { "off".into() },
+            Drop::Test => {
+                if f.drop_tests {
+                    "\"test\" in the name or path".into()
+                } else {
+                    "off".into()
+                }
+            }
+            Drop::Dunder => {
+                if f.drop_dunders {
+                    "`__dunder__` methods".into()
+                } else {
+                    "off".into()
+                }
+            }
             Drop::ShortCode => format!("fewer than {} lines of code", f.min_code_lines),
-            Drop::UrlOrHtml => if f.drop_urls_html { "a URL or an HTML tag in the text".into() } else { "off".into() },
-            Drop::NotEnglish => if f.english_only { "fewer than 90 % of the letters ASCII".into() } else { "off".into() },
+            Drop::UrlOrHtml => {
+                if f.drop_urls_html {
+                    "a URL or an HTML tag in the text".into()
+                } else {
+                    "off".into()
+                }
+            }
+            Drop::NotEnglish => {
+                if f.english_only {
+                    "fewer than 90 % of the letters ASCII".into()
+                } else {
+                    "off".into()
+                }
+            }
             Drop::ShortText => format!("fewer than {} tokens", f.min_doc_tokens),
             Drop::LongText => format!("more than {} tokens", f.max_doc_tokens),
-            Drop::ExactDuplicate => if f.dedup_exact { "the same code tokens as an earlier record".into() } else { "off".into() },
-            Drop::NearDuplicate => if f.near_duplicate_jaccard < 1.0 { format!("code token sets with Jaccard ≥ {} to an earlier record (MinHash, 16 bands of 4)", f.near_duplicate_jaccard) } else { "off".into() },
+            Drop::ExactDuplicate => {
+                if f.dedup_exact {
+                    "the same code tokens as an earlier record".into()
+                } else {
+                    "off".into()
+                }
+            }
+            Drop::NearDuplicate => {
+                if f.near_duplicate_jaccard < 1.0 {
+                    format!("code token sets with Jaccard ≥ {} to an earlier record (MinHash, 16 bands of 4)", f.near_duplicate_jaccard)
+                } else {
+                    "off".into()
+                }
+            }
         }
     };
     for d in Drop::ALL {

@@ -49,8 +49,8 @@ fn jaccard(a: &[u64], b: &[u64]) -> f64 {
 pub const MAX_PER_BAND: usize = 64;
 
 const KEYWORDS: [&str; 35] = [
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
-    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in",
+    "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
 ];
 
 /// Identifiers and literals: what tells two functions apart.
@@ -124,7 +124,14 @@ mod tests {
         assert!(band_keys(&a).iter().zip(band_keys(&b)).any(|(x, y)| *x == y), "shares a bucket");
         let c = near_set(&toks("def mul ( x , y ) : return x * y"));
         assert!(!is_near(&a, &c, 0.8));
-        assert_eq!(decode_set(&{ let mut v = Vec::new(); encode_set(&a, &mut v); v }), a);
+        assert_eq!(
+            decode_set(&{
+                let mut v = Vec::new();
+                encode_set(&a, &mut v);
+                v
+            }),
+            a
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use ruff_python_ast::token::{Token, TokenKind};
 use ruff_python_ast::{Expr, Stmt, StmtClassDef, StmtFunctionDef};
-use ruff_python_parser::{parse_unchecked, Mode, ParseOptions};
+use ruff_python_parser::{Mode, ParseOptions, parse_unchecked};
 use ruff_text_size::Ranged;
 
 /// One function or method.
@@ -152,11 +152,8 @@ impl Walk<'_, '_> {
             let end = f.end().to_usize();
             let doc = docstring(&f.body);
             let (lo, hi) = (self.tokens.partition_point(|t| t.start().to_usize() < start), self.tokens.partition_point(|t| t.end().to_usize() <= end));
-            let comments = self.tokens[lo..hi]
-                .iter()
-                .filter(|t| t.kind() == TokenKind::Comment)
-                .map(|t| self.text[t.start().to_usize()..t.end().to_usize()].trim_start_matches('#').trim().to_string())
-                .collect();
+            let comments =
+                self.tokens[lo..hi].iter().filter(|t| t.kind() == TokenKind::Comment).map(|t| self.text[t.start().to_usize()..t.end().to_usize()].trim_start_matches('#').trim().to_string()).collect();
             let mut func = Function {
                 name: name.clone(),
                 start_line: self.lines.line(start),
@@ -310,7 +307,8 @@ def \
 
     #[test]
     fn docstring_prefixes_and_implicit_concatenation() {
-        let fs = functions("def f():\n    r\"\"\"Raw \\d text.\"\"\"\n    return 1\n\ndef g():\n    'One ' 'two.'\n    return 2\n\ndef h():\n    f'not {1} a docstring'\n", false, &mut |_| true).expect("parses");
+        let fs = functions("def f():\n    r\"\"\"Raw \\d text.\"\"\"\n    return 1\n\ndef g():\n    'One ' 'two.'\n    return 2\n\ndef h():\n    f'not {1} a docstring'\n", false, &mut |_| true)
+            .expect("parses");
         let docs: Vec<Option<&str>> = fs.iter().map(|f| f.docstring.as_deref()).collect();
         assert_eq!(docs, [Some("Raw \\d text."), Some("One two."), None]);
     }

@@ -96,18 +96,8 @@ pub enum Drop {
 
 impl Drop {
     /// Every reason, in order.
-    pub const ALL: [Drop; 10] = [
-        Drop::NoText,
-        Drop::Test,
-        Drop::Dunder,
-        Drop::ShortCode,
-        Drop::UrlOrHtml,
-        Drop::NotEnglish,
-        Drop::ShortText,
-        Drop::LongText,
-        Drop::ExactDuplicate,
-        Drop::NearDuplicate,
-    ];
+    pub const ALL: [Drop; 10] =
+        [Drop::NoText, Drop::Test, Drop::Dunder, Drop::ShortCode, Drop::UrlOrHtml, Drop::NotEnglish, Drop::ShortText, Drop::LongText, Drop::ExactDuplicate, Drop::NearDuplicate];
 
     /// The name in the dataset card.
     pub fn name(self) -> &'static str {

@@ -15,8 +15,8 @@ mod write;
 
 pub use filters::{Drop, Filters, Scenario};
 pub use record::{Record, RecordView};
-pub use run::{export, ExportOptions, ExportSummary};
-pub use split::{Split, SPLITS};
+pub use run::{ExportOptions, ExportSummary, export};
+pub use split::{SPLITS, Split};
 pub use write::Format;
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! come from (a record's tokens would otherwise weigh several times its code); [`Record::view`]
 //! gives the fields as written, in file order.
 
-use crate::extract::{span_text, Span};
+use crate::extract::{Span, span_text};
 use serde::Serialize;
 
 /// A <natural language, code> pair, compactly.
@@ -138,7 +138,7 @@ pub(crate) mod codec {
     use super::Record;
     use crate::extract::Span;
     use crate::split::SPLITS;
-    use pycorpus_spill::codec::{put_str, put_u32, Reader};
+    use pycorpus_spill::codec::{Reader, put_str, put_u32};
 
     fn put_spans(out: &mut Vec<u8>, spans: &[Span]) {
         put_u32(out, spans.len() as u32);

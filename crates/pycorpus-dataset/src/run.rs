@@ -2,25 +2,25 @@
 //! its functions turned into records and filtered, then duplicates dropped, splits assigned
 //! and files written, all in a fixed order so that the same corpus gives the same bytes.
 
-use crate::build::{judge, record};
-use crate::dedup::{band_keys, decode_set, encode_set, exact_key, is_near, near_set, MAX_PER_BAND};
-use crate::extract::{functions, FileSkip};
-use crate::filters::{Drop, Filters, Scenario};
-use crate::record::{codec, Record};
-use crate::split::{Split, SPLITS};
-use crate::write::{ChunkWriter, Format};
 use crate::DatasetError;
-use pycorpus_catalog::Filter;
-use pycorpus_core::{shard_releases, Corpus, ShardInfo};
-use pycorpus_explore::{visit_blobs, VisitOptions, VisitProgress};
-use serde::Serialize;
+use crate::build::{judge, record};
+use crate::dedup::{MAX_PER_BAND, band_keys, decode_set, encode_set, exact_key, is_near, near_set};
+use crate::extract::{FileSkip, functions};
+use crate::filters::{Drop, Filters, Scenario};
+use crate::record::{Record, codec};
+use crate::split::{SPLITS, Split};
+use crate::write::{ChunkWriter, Format};
 use pycorpus_catalog::FileRow;
+use pycorpus_catalog::Filter;
+use pycorpus_core::{Corpus, ShardInfo, shard_releases};
+use pycorpus_explore::{VisitOptions, VisitProgress, visit_blobs};
 use pycorpus_spill::{Key, Sorter};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// How to export.
 #[derive(Debug, Clone, Serialize)]

@@ -6,9 +6,7 @@ use std::sync::LazyLock;
 
 /// CodeSearchNet's docstring tokenizer (`DOCSTRING_REGEX_TOKENIZER` of its function parser):
 /// runs of anything but blanks and punctuation, or runs of one punctuation mark.
-static DOC_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"[^\s,'"`.():\[\]=*;>{}+\-/\\]+|\\+|\.+|\(\)|\{\}|\[\]|\(+|\)+|:+|\[+|\]+|\{+|\}+|=+|\*+|;+|>+|\++|-+|/+"#).expect("valid regex")
-});
+static DOC_TOKEN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"[^\s,'"`.():\[\]=*;>{}+\-/\\]+|\\+|\.+|\(\)|\{\}|\[\]|\(+|\)+|:+|\[+|\]+|\{+|\}+|=+|\*+|;+|>+|\++|-+|/+"#).expect("valid regex"));
 
 static URL_OR_HTML: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)https?://|www\.|</?[a-z][a-z0-9]*(\s[^<>]*)?/?>").expect("valid regex"));
 

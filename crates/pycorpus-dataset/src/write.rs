@@ -1,8 +1,8 @@
 //! Output files: chunked gzip JSON lines or Parquet in CodeSearchNet's layout, written
 //! byte-identically for the same records (no timestamps, fixed order, fixed compression).
 
-use crate::record::{Record, RecordView};
 use crate::DatasetError;
+use crate::record::{Record, RecordView};
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
@@ -77,10 +77,8 @@ impl ChunkWriter {
             // Buffered: the compressor does work per write call (serde_json writes token by token).
             Format::JsonlGz => Inner::Jsonl(Box::new(std::io::BufWriter::with_capacity(1 << 20, GzBuilder::new().mtime(0).write(file, Compression::new(6))))),
             Format::Parquet => {
-                let props = WriterProperties::builder()
-                    .set_compression(PqCompression::ZSTD(ZstdLevel::try_new(3).map_err(|e| other(&path, e))?))
-                    .set_max_row_group_row_count(Some(PARQUET_BATCH))
-                    .build();
+                let props =
+                    WriterProperties::builder().set_compression(PqCompression::ZSTD(ZstdLevel::try_new(3).map_err(|e| other(&path, e))?)).set_max_row_group_row_count(Some(PARQUET_BATCH)).build();
                 Inner::Parquet(Box::new(ArrowWriter::try_new(file, schema(), Some(props)).map_err(|e| other(&path, e))?), Vec::new())
             }
         };

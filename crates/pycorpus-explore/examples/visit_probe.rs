@@ -36,24 +36,11 @@ fn main() {
     for _ in 0..runs {
         let (t, cpu) = (std::time::Instant::now(), cpu_seconds());
         let mut bytes = 0u64;
-        let s = pycorpus_explore::visit_blobs(
-            &corpus,
-            &filter,
-            &pycorpus_explore::VisitOptions::default(),
-            &AtomicBool::new(false),
-            &|| (),
-            &|_, _, _, blob| Ok(blob.len() as u64),
-            &mut |n| {
-                bytes += n;
-                Ok(())
-            },
-        )
+        let s = pycorpus_explore::visit_blobs(&corpus, &filter, &pycorpus_explore::VisitOptions::default(), &AtomicBool::new(false), &|| (), &|_, _, _, blob| Ok(blob.len() as u64), &mut |n| {
+            bytes += n;
+            Ok(())
+        })
         .expect("visit");
-        println!(
-            "{{\"blobs\": {}, \"bytes\": {bytes}, \"seconds\": {:.4}, \"cpu_seconds\": {:.2}}}",
-            s.blobs_read,
-            t.elapsed().as_secs_f64(),
-            cpu_seconds() - cpu
-        );
+        println!("{{\"blobs\": {}, \"bytes\": {bytes}, \"seconds\": {:.4}, \"cpu_seconds\": {:.2}}}", s.blobs_read, t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
     }
 }

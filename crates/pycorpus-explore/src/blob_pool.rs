@@ -15,10 +15,10 @@ static POOL: Mutex<Option<(usize, usize, Arc<rayon::ThreadPool>)>> = Mutex::new(
 /// A pool of `threads` threads with a stack of `stack_size` bytes (0: rayon's default).
 pub(crate) fn blob_pool(threads: usize, stack_size: usize) -> Result<Arc<rayon::ThreadPool>, rayon::ThreadPoolBuildError> {
     let mut held = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((t, s, pool)) = held.as_ref() {
-        if (*t, *s) == (threads, stack_size) {
-            return Ok(pool.clone());
-        }
+    if let Some((t, s, pool)) = held.as_ref()
+        && (*t, *s) == (threads, stack_size)
+    {
+        return Ok(pool.clone());
     }
     let mut builder = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).thread_name(|i| format!("pycorpus-blobs-{i}"));
     if stack_size > 0 {

@@ -7,9 +7,9 @@
 //! that looks finished and is not; a rerun skips files already there with the right contents,
 //! and never overwrites a file with other contents (it reports a conflict instead).
 
-use crate::names::{safe_component, safe_path};
-use crate::visit::{visit_blobs, Holders, VisitOptions, VisitProgress, VisitStats};
 use crate::ExploreError;
+use crate::names::{safe_component, safe_path};
+use crate::visit::{Holders, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use pycorpus_catalog::{FileRow, Filter};
 use pycorpus_core::Corpus;
 use pycorpus_store::Oid;
@@ -106,7 +106,15 @@ fn write_one(dest: &Path, rel: &Path, data: &[u8]) -> Outcome {
 /// Writes the contents of the rows `filter` selects under `dest`; `on_written` gets each
 /// written path (relative to `dest`), in a fixed order. `progress`: see
 /// [`VisitOptions::progress`].
-pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, cancel: &AtomicBool, on_written: &mut dyn FnMut(&str), progress: Option<&VisitProgress<'_>>) -> Result<ExtractSummary, ExploreError> {
+pub fn extract(
+    corpus: &Corpus,
+    filter: &Filter,
+    dest: &Path,
+    layout: Layout,
+    cancel: &AtomicBool,
+    on_written: &mut dyn FnMut(&str),
+    progress: Option<&VisitProgress<'_>>,
+) -> Result<ExtractSummary, ExploreError> {
     std::fs::create_dir_all(dest).map_err(ExploreError::Output)?;
     let mut summary = ExtractSummary::default();
     let visit = visit_blobs(

@@ -24,18 +24,18 @@ mod visit;
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder};
 use pycorpus_catalog::Filter;
-use pycorpus_core::{Corpus, CoreError};
+use pycorpus_core::{CoreError, Corpus};
 use pycorpus_store::Oid;
 use serde::Serialize;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
 pub use blob::{Blob, SharedBlob};
-pub use extract::{extract, ExtractSummary, Layout};
+pub use extract::{ExtractSummary, Layout, extract};
 pub use names::{safe_component, safe_path};
 pub use output::OutputMode;
-pub use stream::{stream, StreamFormat, StreamStats};
-pub use visit::{visit_blobs, BlobWork, FrameFilter, Holders, VisitOptions, VisitProgress, VisitStats};
+pub use stream::{StreamFormat, StreamStats, stream};
+pub use visit::{BlobWork, FrameFilter, Holders, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 
 /// Errors of a search.
 #[derive(Debug, thiserror::Error)]
@@ -121,11 +121,7 @@ impl GrepOptions {
     fn searcher(&self) -> Searcher {
         let mut b = SearcherBuilder::new();
         // Line numbers cost a count of every newline before each match: only lines print them.
-        b.line_number(self.mode == OutputMode::Lines)
-            .invert_match(self.invert)
-            .before_context(self.before)
-            .after_context(self.after)
-            .binary_detection(BinaryDetection::quit(b'\x00'));
+        b.line_number(self.mode == OutputMode::Lines).invert_match(self.invert).before_context(self.before).after_context(self.after).binary_detection(BinaryDetection::quit(b'\x00'));
         match self.mode {
             OutputMode::FilesWithMatches => b.max_matches(Some(1)),
             _ => b.max_matches(self.max_count),

@@ -11,10 +11,8 @@ use sha1::{Digest, Sha1};
 /// temporary suffix used while writing).
 const MAX_COMPONENT: usize = 200;
 
-const RESERVED: [&str; 22] = [
-    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8", "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7",
-    "lpt8", "lpt9",
-];
+const RESERVED: [&str; 22] =
+    ["con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8", "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9"];
 
 /// A safe version of one path component: characters Windows refuses (`<>:"/\|?*` and control
 /// characters) become `_`; a trailing dot or space becomes `_`; Windows device names (`CON`,

@@ -8,7 +8,7 @@
 //! `[Kk\u{212A}]`, ends the run). Anything else asks nothing, so a pattern without a usable
 //! literal scans every frame, as it must.
 
-use pycorpus_store::{fold, trigram, FrameSet, GramIndex, StoreError};
+use pycorpus_store::{FrameSet, GramIndex, StoreError, fold, trigram};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// A condition on a frame's trigrams.

@@ -2,7 +2,7 @@
 //! in storage order.
 
 use pycorpus_catalog::{DistType, EntryType, FileRow, SkipReason};
-use pycorpus_spill::codec::{put_var, put_var_bytes, Reader};
+use pycorpus_spill::codec::{Reader, put_var, put_var_bytes};
 use pycorpus_store::Oid;
 
 /// Flags of a row's first byte: what is left out because it follows from the rest.
@@ -17,7 +17,7 @@ const HAS_LINK: u8 = 8;
 pub(crate) fn put_row(out: &mut Vec<u8>, row: &FileRow) {
     let derived = path_is_derived(row);
     let sha = hex32(&row.dist_sha256);
-    let flags = u8::from(derived) * PATH_DERIVED | u8::from(sha.is_some()) * SHA_RAW | u8::from(row.lines.is_some()) * HAS_LINES | u8::from(row.link_target.is_some()) * HAS_LINK;
+    let flags = (u8::from(derived) * PATH_DERIVED) | (u8::from(sha.is_some()) * SHA_RAW) | (u8::from(row.lines.is_some()) * HAS_LINES) | (u8::from(row.link_target.is_some()) * HAS_LINK);
     out.push(flags);
     for s in [&row.project_name, &row.project_version, &row.project_release, &row.archive_path] {
         put_var_bytes(out, s.as_bytes());

@@ -6,10 +6,10 @@
 //! `raw`: `git cat-file --batch` framing (`<oid> blob <size>\n<contents>\n`), one per unique
 //! blob, so scripts written against the git seed pipeline read it unchanged.
 
-use crate::visit::{visit_blobs, Holders, VisitOptions, VisitProgress, VisitStats};
 use crate::ExploreError;
+use crate::visit::{Holders, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use base64::Engine;
-use pycorpus_catalog::{format_time, Filter};
+use pycorpus_catalog::{Filter, format_time};
 use pycorpus_core::Corpus;
 use pycorpus_store::Oid;
 use serde_json::json;
@@ -40,7 +40,15 @@ pub struct StreamStats {
 
 /// Writes the selection to `out`; returns what it wrote and what the visit touched.
 /// `progress`: see [`VisitOptions::progress`].
-pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_base64: bool, out: &mut dyn Write, cancel: &AtomicBool, progress: Option<&VisitProgress<'_>>) -> Result<StreamStats, ExploreError> {
+pub fn stream(
+    corpus: &Corpus,
+    filter: &Filter,
+    format: StreamFormat,
+    always_base64: bool,
+    out: &mut dyn Write,
+    cancel: &AtomicBool,
+    progress: Option<&VisitProgress<'_>>,
+) -> Result<StreamStats, ExploreError> {
     let (mut records, mut bytes) = (0u64, 0u64);
     let visit = visit_blobs(
         corpus,

@@ -5,17 +5,17 @@
 //! Per-blob work runs in parallel; its results reach the caller's sink in a fixed order
 //! (shard, frame, offset in frame), whatever the thread count.
 
-use crate::blob::{Blob, BufPool, FrameBuf};
 use crate::ExploreError;
+use crate::blob::{Blob, BufPool, FrameBuf};
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
 use pycorpus_core::{CoreError, Corpus, SealedReader, ShardInfo, ShardKind};
-use pycorpus_spill::{codec, Sorter};
+use pycorpus_spill::{Sorter, codec};
 use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
-use serde::Serialize;
 use rayon::prelude::*;
+use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The files that hold one blob.
 #[derive(Debug, Clone)]
@@ -78,7 +78,23 @@ pub struct VisitStats {
 impl VisitStats {
     /// Adds `o`'s counts to these (every field named: a new one must say how it adds up).
     fn absorb(&mut self, o: &VisitStats) {
-        let VisitStats { scan, candidate_blobs, candidate_bytes, stored_rows, unstored_rows, missing_blobs, frames_decoded, bytes_decoded, blobs_read, bytes_read, bytes_passed, frames_skipped, shards_filtered, skipped_blobs, bases_fetched } = o;
+        let VisitStats {
+            scan,
+            candidate_blobs,
+            candidate_bytes,
+            stored_rows,
+            unstored_rows,
+            missing_blobs,
+            frames_decoded,
+            bytes_decoded,
+            blobs_read,
+            bytes_read,
+            bytes_passed,
+            frames_skipped,
+            shards_filtered,
+            skipped_blobs,
+            bases_fetched,
+        } = o;
         let ScanStats { shards, shards_skipped, row_groups, row_groups_skipped, rows_read, rows_matched } = scan;
         let a = &mut self.scan;
         a.shards += shards;
@@ -346,9 +362,19 @@ fn scan_shard(corpus: Option<&Corpus>, shard: &ShardInfo, filter: &Filter, opts:
             }
             Ok(!later_once)
         };
-        let holders = scan_holders(corpus, shard, filter, opts.all_rows, cancel, opts.skip, &mut stats, &mut || {
-            opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
-        }, &mut skip_one);
+        let holders = scan_holders(
+            corpus,
+            shard,
+            filter,
+            opts.all_rows,
+            cancel,
+            opts.skip,
+            &mut stats,
+            &mut || {
+                opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
+            },
+            &mut skip_one,
+        );
         (holders, opening.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
     });
     let holders = holders?;
@@ -434,9 +460,10 @@ pub fn visit_blobs<S: Send, T: Send>(
         Ok(())
     })?;
     if let Some(l) = later
-        && !cancel.load(Ordering::SeqCst) {
-            l.run(&mut elsewhere, filter.unique, &mut rd)?;
-        }
+        && !cancel.load(Ordering::SeqCst)
+    {
+        l.run(&mut elsewhere, filter.unique, &mut rd)?;
+    }
     Ok(rd.stats)
 }
 
@@ -552,9 +579,10 @@ fn visit_shard<S: Send, T: Send>(
         }
     }
     if !left.is_empty()
-        && let Some(needs) = corpus.shard_dependencies(shard)?.into_iter().find(|n| !elsewhere.chains.locator().has_shard(*n)) {
-            return Err(ExploreError::Core(CoreError::MissingShard { shard: shard.number, needs }));
-        }
+        && let Some(needs) = corpus.shard_dependencies(shard)?.into_iter().find(|n| !elsewhere.chains.locator().has_shard(*n))
+    {
+        return Err(ExploreError::Core(CoreError::MissingShard { shard: shard.number, needs }));
+    }
     stats.missing_blobs += left.len() as u64;
     stats.bytes_passed += left.iter().map(|(_, at)| holders[*at as usize].1.first.size).sum::<u64>();
     if let Some(f) = opts.progress {
@@ -565,9 +593,10 @@ fn visit_shard<S: Send, T: Send>(
     // Later shards' rows use this shard's blobs: its pack and frame filter stay open for them
     // (not opened again, its trigram index not decoded again).
     if let Some(p) = pack
-        && elsewhere.packs.len() < OPEN_PACKS {
-            elsewhere.packs.entry(shard.number).or_insert((p, own_keep));
-        }
+        && elsewhere.packs.len() < OPEN_PACKS
+    {
+        elsewhere.packs.entry(shard.number).or_insert((p, own_keep));
+    }
     Ok(())
 }
 
@@ -609,12 +638,7 @@ struct Readers<'a> {
 /// Reads `units` of `holders` on worker threads, each with its own state and buffers, and
 /// hands their results to `sink` in unit order, never more than a window of units ahead of
 /// it (bounded memory).
-fn run_units<S: Send, T: Send>(
-    readers: &Readers<'_>,
-    holders: &ShardHolders,
-    units: &[Unit],
-    rd: &mut Reading<'_, S, T>,
-) -> Result<(), ExploreError> {
+fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, units: &[Unit], rd: &mut Reading<'_, S, T>) -> Result<(), ExploreError> {
     let Reading { opts, cancel, init, work, sink, stats, buffers } = rd;
     let (opts, cancel, init, work) = (*opts, *cancel, *init, *work);
     let threads = rayon::current_num_threads().max(1);
@@ -689,11 +713,17 @@ fn run_units<S: Send, T: Send>(
                         None => {
                             let fallback;
                             let base: &[u8] = match (d.depth, kept.get(&d.base)) {
-                                (1, _) => buf.bytes().get(d.root_offset as usize..(d.root_offset + d.root_len) as usize).ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {oid}: its root lies beyond frame {frame}"))))?,
+                                (1, _) => buf
+                                    .bytes()
+                                    .get(d.root_offset as usize..(d.root_offset + d.root_len) as usize)
+                                    .ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {oid}: its root lies beyond frame {frame}"))))?,
                                 (_, Some(b)) => b.bytes(),
                                 _ => {
                                     fetched += 1;
-                                    fallback = readers.chains.read(&d.base)?.ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.base))))?;
+                                    fallback = readers
+                                        .chains
+                                        .read(&d.base)?
+                                        .ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.base))))?;
                                     &fallback
                                 }
                             };
@@ -791,8 +821,15 @@ const UNIT_BYTES: u64 = 12 << 20;
 /// record (`rows` of them still to decode).
 enum Held {
     /// `first` until handed out.
-    Kept { first: Option<Arc<FileRow>>, count: u64, others: std::vec::IntoIter<FileRow> },
-    Coded { count: u64, rows: u64 },
+    Kept {
+        first: Option<Arc<FileRow>>,
+        count: u64,
+        others: std::vec::IntoIter<FileRow>,
+    },
+    Coded {
+        count: u64,
+        rows: u64,
+    },
 }
 
 impl Held {
@@ -856,16 +893,18 @@ fn push_entry(holders: &mut ShardHolders, units: &mut Vec<Unit>, unit_weight: &m
             // chain again (silently), so that no delta reads its base through the corpus.
             let mut chain = Vec::new();
             if let (Stored::Delta { read, .. }, Some(Unit::Frame { shard: Some(s), frame: f, deltas, .. })) = (stored, last)
-                && *s == shard && *f == frame {
-                    let mut need = (read.depth > 1).then_some(read.base);
-                    for d in deltas.iter().rev() {
-                        if need == Some(holders[d.at as usize].0) {
-                            chain.push(DeltaRead { silent: true, ..d.clone() });
-                            need = (d.depth > 1).then_some(d.base);
-                        }
+                && *s == shard
+                && *f == frame
+            {
+                let mut need = (read.depth > 1).then_some(read.base);
+                for d in deltas.iter().rev() {
+                    if need == Some(holders[d.at as usize].0) {
+                        chain.push(DeltaRead { silent: true, ..d.clone() });
+                        need = (d.depth > 1).then_some(d.base);
                     }
-                    chain.reverse();
                 }
+                chain.reverse();
+            }
             units.push(Unit::Frame { shard: Some(shard), frame, blobs: Vec::new(), deltas: chain });
             *unit_weight = weight;
             match units.last_mut() {
@@ -992,12 +1031,7 @@ impl Later {
     /// Reads the waiting blobs in the order they are stored and hands them over as
     /// [`visit_shard`] does. `unique`: the filter's (the first file of each blob was counted
     /// as stored in each shard holding it; once here).
-    fn run<S: Send, T: Send>(
-        self,
-        elsewhere: &mut Elsewhere,
-        unique: bool,
-        rd: &mut Reading<'_, S, T>,
-    ) -> Result<(), ExploreError> {
+    fn run<S: Send, T: Send>(self, elsewhere: &mut Elsewhere, unique: bool, rd: &mut Reading<'_, S, T>) -> Result<(), ExploreError> {
         let Later { sorter, skipped, once, batch_bytes, mut kept, tmp, .. } = self;
         let io = |e| CoreError::io(&tmp, e);
         let damaged = || ExploreError::Core(CoreError::Invalid(format!("a spilled file under {} is damaged", tmp.display())));
@@ -1062,7 +1096,11 @@ impl Later {
                 }
                 let stored = match base {
                     None => Stored::Whole { shard: word(0), frame: word(1) as usize, offset: word(2), len },
-                    Some((base, root_len)) => Stored::Delta { root_shard: word(0), root_frame: word(1) as usize, read: DeltaRead { at: 0, shard: word(4), frame: word(5), base, root_offset: word(2), root_len, depth, silent: false } },
+                    Some((base, root_len)) => Stored::Delta {
+                        root_shard: word(0),
+                        root_frame: word(1) as usize,
+                        read: DeltaRead { at: 0, shard: word(4), frame: word(5), base, root_offset: word(2), root_len, depth, silent: false },
+                    },
                 };
                 if once {
                     // the first file, and how many hold the blob
@@ -1105,10 +1143,13 @@ impl Later {
             if holders.is_empty() {
                 break;
             }
-            let owners: std::collections::BTreeSet<u32> = units.iter().flat_map(|u| match u {
-                Unit::Frame { shard, deltas, .. } => shard.iter().copied().chain(deltas.iter().map(|d| d.shard)).collect(),
-                Unit::Journal { .. } => Vec::new(),
-            }).collect();
+            let owners: std::collections::BTreeSet<u32> = units
+                .iter()
+                .flat_map(|u| match u {
+                    Unit::Frame { shard, deltas, .. } => shard.iter().copied().chain(deltas.iter().map(|d| d.shard)).collect(),
+                    Unit::Journal { .. } => Vec::new(),
+                })
+                .collect();
             // Storage order: a pack left behind is not read again.
             elsewhere.packs.retain(|n, _| owners.contains(n));
             for n in owners {

@@ -118,13 +118,14 @@ pub fn read_pip_config(path: &Path) -> Option<String> {
             continue;
         }
         if let Some((k, v)) = line.split_once(['=', ':'])
-            && k.trim().to_ascii_lowercase().replace('_', "-") == "index-url" {
-                match section.as_str() {
-                    "global" => global = Some(v.trim().to_string()),
-                    "download" => download = Some(v.trim().to_string()),
-                    _ => {}
-                }
+            && k.trim().to_ascii_lowercase().replace('_', "-") == "index-url"
+        {
+            match section.as_str() {
+                "global" => global = Some(v.trim().to_string()),
+                "download" => download = Some(v.trim().to_string()),
+                _ => {}
             }
+        }
     }
     download.or(global)
 }

@@ -25,13 +25,7 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions {
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(20),
-            retries: 5,
-            backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(60),
-        }
+        ClientOptions { timeout: Duration::from_secs(60), connect_timeout: Duration::from_secs(20), retries: 5, backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(60) }
     }
 }
 
@@ -166,10 +160,7 @@ impl Client {
             if !resp.status().is_success() {
                 return Err(Step::Fail(IndexError::Status { url: url.to_string(), status }));
             }
-            let head = PageHead {
-                url: resp.url().to_string(),
-                content_type: resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase(),
-            };
+            let head = PageHead { url: resp.url().to_string(), content_type: resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase() };
             let mut body = Watched { inner: std::io::BufReader::with_capacity(256 * 1024, resp), failed: false };
             match read(&head, &mut body) {
                 Ok(v) => Ok(v),
@@ -241,9 +232,10 @@ impl Client {
                     progress(n as u64);
                 }
                 if let Some(len) = resp.content_length()
-                    && written - resumed_from < len {
-                        return Err(Step::Retry(None, format!("body ended after {} of {len} bytes", written - resumed_from)));
-                    }
+                    && written - resumed_from < len
+                {
+                    return Err(Step::Retry(None, format!("body ended after {} of {len} bytes", written - resumed_from)));
+                }
                 finish_part(&part, file, sha, written).map_err(|e| Step::Fail(io(e)))
             });
             let (bytes, got) = result?;

@@ -1,7 +1,7 @@
 //! The JSON API (`<root>/pypi/<project>/json`): release metadata, upload times, serials.
 
-use crate::simple::{parse_time, IndexFile};
 use crate::IndexError;
+use crate::simple::{IndexFile, parse_time};
 use reqwest::Url;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -14,10 +14,10 @@ mod http;
 pub mod jsonapi;
 pub mod simple;
 
-pub use discover::{pip_config_files, read_pip_config, resolve_index_url, IndexSource, IndexUrl};
+pub use discover::{IndexSource, IndexUrl, pip_config_files, read_pip_config, resolve_index_url};
 pub use http::{Client, ClientOptions, Download, Page, PageHead};
-pub use jsonapi::{json_api_url, parse_project_json, ProjectInfo};
-pub use simple::{parse_html_project, parse_json_project, read_html_root, read_json_root, IndexFile};
+pub use jsonapi::{ProjectInfo, json_api_url, parse_project_json};
+pub use simple::{IndexFile, parse_html_project, parse_json_project, read_html_root, read_json_root};
 
 /// Errors of the index client.
 #[derive(Debug, thiserror::Error)]

@@ -414,7 +414,10 @@ mod tests {
     #[test]
     fn roots_of_many_projects_read_in_pieces() {
         let names: Vec<String> = (0..20_000).map(|i| format!("proj-{i}")).collect();
-        let json = format!("{{\"projects\":[{}],\"meta\":{{\"api-version\":\"1.1\"}}}}", names.iter().enumerate().map(|(i, n)| format!("{{\"name\":\"{n}\",\"_last-serial\":{i}}}")).collect::<Vec<_>>().join(","));
+        let json = format!(
+            "{{\"projects\":[{}],\"meta\":{{\"api-version\":\"1.1\"}}}}",
+            names.iter().enumerate().map(|(i, n)| format!("{{\"name\":\"{n}\",\"_last-serial\":{i}}}")).collect::<Vec<_>>().join(",")
+        );
         for step in [1 << 20, 4093] {
             let got = json_root(json.as_bytes(), step).expect("json root");
             assert_eq!(got.len(), names.len());

@@ -1,13 +1,14 @@
 //! The index client against a fake index on 127.0.0.1: every network fault sync must survive.
 #![allow(clippy::unwrap_used)] // tests panic on purpose
 
-use pycorpus_index::{simple, Client, ClientOptions, IndexError};
+use pycorpus_index::{Client, ClientOptions, IndexError, simple};
 use pycorpus_testkit::{Fault, IndexServer, Route};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 fn client() -> Client {
-    Client::new(ClientOptions { timeout: Duration::from_secs(1), connect_timeout: Duration::from_secs(1), retries: 3, backoff: Duration::from_millis(10), max_backoff: Duration::from_secs(5) }).expect("client")
+    Client::new(ClientOptions { timeout: Duration::from_secs(1), connect_timeout: Duration::from_secs(1), retries: 3, backoff: Duration::from_millis(10), max_backoff: Duration::from_secs(5) })
+        .expect("client")
 }
 
 fn payload() -> Vec<u8> {

@@ -167,11 +167,7 @@ mod tests {
 
     #[test]
     fn segments_cross_files_and_skip_empty_ones() {
-        let l = Layout::new(
-            vec![FileSpan::new("a".into(), 5), FileSpan::new("e".into(), 0), FileSpan::new("b".into(), 10), FileSpan::new("c".into(), 1)],
-            4,
-            false,
-        );
+        let l = Layout::new(vec![FileSpan::new("a".into(), 5), FileSpan::new("e".into(), 0), FileSpan::new("b".into(), 10), FileSpan::new("c".into(), 1)], 4, false);
         assert_eq!(l.total, 16);
         assert_eq!(l.piece_count(), 4);
         assert_eq!(l.segments(4, 4), vec![(0, 4, 1), (2, 0, 3)]);

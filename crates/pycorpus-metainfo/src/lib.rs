@@ -13,7 +13,7 @@ pub mod bencode;
 pub mod layout;
 pub mod metainfo;
 
-pub use metainfo::{create, CreateOptions, Metainfo};
+pub use metainfo::{CreateOptions, Metainfo, create};
 
 use std::path::{Path, PathBuf};
 
@@ -54,4 +54,3 @@ pub fn percent_encode(s: &str) -> String {
     }
     out
 }
-

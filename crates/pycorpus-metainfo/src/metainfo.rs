@@ -6,9 +6,9 @@
 //! `name`, `piece length` and `pieces`; no creation date unless asked. So the same folder built
 //! twice, anywhere, gives the same info-hash.
 
+use crate::MetainfoError;
 use crate::bencode::{self, Value};
 use crate::layout::{FileSpan, Layout};
-use crate::MetainfoError;
 use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, BTreeSet};
@@ -233,11 +233,7 @@ fn list_files(target: &Path) -> Result<Vec<FileSpan>, MetainfoError> {
 pub fn create(target: &Path, opts: &CreateOptions) -> Result<Metainfo, MetainfoError> {
     let meta = std::fs::metadata(target).map_err(|e| MetainfoError::io(target, e))?;
     let target = target.canonicalize().map_err(|e| MetainfoError::io(target, e))?;
-    let name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| MetainfoError::Invalid(format!("{} has no UTF-8 name", target.display())))?
-        .to_string();
+    let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| MetainfoError::Invalid(format!("{} has no UTF-8 name", target.display())))?.to_string();
     check_component(&name).map_err(|e| MetainfoError::Invalid(format!("{name:?}: {e}")))?;
     let (files, single, root) = if meta.is_dir() {
         (list_files(&target)?, false, target.clone())

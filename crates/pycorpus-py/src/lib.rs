@@ -6,23 +6,23 @@
 mod progress;
 mod row;
 
-use progress::{Mode, Progress};
-use row::Row;
-use pyo3::create_exception;
-use pyo3::intern;
-use pyo3::exceptions::{PyException, PyKeyError, PyStopIteration, PyValueError};
-use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
 use arrow_array::builder::{StringBuilder, StringDictionaryBuilder, UInt64Builder};
-use arrow_array::types::{Int32Type, Int8Type};
+use arrow_array::types::{Int8Type, Int32Type};
+use crossbeam_channel::RecvTimeoutError;
+use progress::{Mode, Progress};
 use pycorpus_catalog::{FileRow, FilterSpec};
 use pycorpus_core::{Access, Corpus};
 use pycorpus_store::Oid;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyKeyError, PyStopIteration, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use row::Row;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use crossbeam_channel::RecvTimeoutError;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// mimalloc for the module's own allocations, with the policy of pycorpus-alloc (why there).
@@ -155,11 +155,7 @@ impl NativeCorpus {
     /// [(number, "sealed"|"open", folder)]
     fn shards(&self) -> PyResult<Vec<(u32, &'static str, PathBuf)>> {
         let c = Corpus::open(&self.root, Access::Read).map_err(err)?;
-        Ok(c.shards()
-            .map_err(err)?
-            .into_iter()
-            .map(|s| (s.number, if s.kind == pycorpus_core::ShardKind::Sealed { "sealed" } else { "open" }, s.dir))
-            .collect())
+        Ok(c.shards().map_err(err)?.into_iter().map(|s| (s.number, if s.kind == pycorpus_core::ShardKind::Sealed { "sealed" } else { "open" }, s.dir)).collect())
     }
 
     fn status(&self, py: Python<'_>) -> PyResult<String> {
@@ -249,23 +245,25 @@ impl NativeCorpus {
                 let _ = tx.send(Err(e));
             }
         });
-        Ok(FileIter {
-            rx,
-            pending: std::collections::VecDeque::new(),
-            cancel,
-            handle: Some(handle),
-            progress,
-            total,
-            done: 0,
-            polled: None,
-        })
+        Ok(FileIter { rx, pending: std::collections::VecDeque::new(), cancel, handle: Some(handle), progress, total, done: 0, polled: None })
     }
 
     /// The matching lines as dicts, one per file holding each matching blob, in the CLI's
     /// order; at most `limit` of them. Matches reach this thread as they are found (the list
     /// is the only copy), and the search stops once `limit` are in.
     #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None, limit=None, progress=None))]
-    fn grep<'py>(&self, py: Python<'py>, pattern: &str, filters: &str, ignore_case: bool, fixed_strings: bool, word: bool, max_count: Option<u64>, limit: Option<u64>, progress: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
+    fn grep<'py>(
+        &self,
+        py: Python<'py>,
+        pattern: &str,
+        filters: &str,
+        ignore_case: bool,
+        fixed_strings: bool,
+        word: bool,
+        max_count: Option<u64>,
+        limit: Option<u64>,
+        progress: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         let search = GrepCall { pattern, filters, ignore_case, fixed_strings, word, max_count, limit };
         self.grep_each(py, &search, progress, &mut |py, m, room| match_dicts(py, &out, m, room))?;
@@ -276,7 +274,18 @@ impl NativeCorpus {
     /// the fields a file's lines share as dictionaries), built without a Python object per
     /// line.
     #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None, limit=None, progress=None))]
-    fn grep_arrow<'py>(&self, py: Python<'py>, pattern: &str, filters: &str, ignore_case: bool, fixed_strings: bool, word: bool, max_count: Option<u64>, limit: Option<u64>, progress: Option<Bound<'py, PyAny>>) -> PyResult<ArrowStream> {
+    fn grep_arrow<'py>(
+        &self,
+        py: Python<'py>,
+        pattern: &str,
+        filters: &str,
+        ignore_case: bool,
+        fixed_strings: bool,
+        word: bool,
+        max_count: Option<u64>,
+        limit: Option<u64>,
+        progress: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<ArrowStream> {
         let mut table = MatchTable::default();
         let search = GrepCall { pattern, filters, ignore_case, fixed_strings, word, max_count, limit };
         self.grep_each(py, &search, progress, &mut |_, m, room| Ok(table.push(m, room)))?;
@@ -325,10 +334,7 @@ impl NativeCorpus {
         let sel = pycorpus_report::Selection { filter: f, period, exclude_tests_docs };
         progress.begin("features", "rows", None);
         let tables = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::tables(c, &sel, cancel, &|n| progress.set(n, None)))?;
-        tables
-            .iter()
-            .map(|t| Ok((t.name, ArrowStream::of_batch(t.to_batch().map_err(|e| err(format!("table {}: {e}", t.name)))?))))
-            .collect()
+        tables.iter().map(|t| Ok((t.name, ArrowStream::of_batch(t.to_batch().map_err(|e| err(format!("table {}: {e}", t.name)))?)))).collect()
     }
 
     #[pyo3(signature = (dest, filters, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=false, progress=None))]
@@ -368,7 +374,21 @@ impl NativeCorpus {
 
     /// Mirrors from a package index (the CLI's `sync`).
     #[pyo3(signature = (projects=vec![], index_url=None, lock=None, latest=None, since=None, until=None, types=vec![], only_pure_wheels=false, jobs=0, dry_run=false, progress=None))]
-    fn sync(&self, py: Python<'_>, projects: Vec<String>, index_url: Option<String>, lock: Option<PathBuf>, latest: Option<usize>, since: Option<&str>, until: Option<&str>, types: Vec<String>, only_pure_wheels: bool, jobs: usize, dry_run: bool, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+    fn sync(
+        &self,
+        py: Python<'_>,
+        projects: Vec<String>,
+        index_url: Option<String>,
+        lock: Option<PathBuf>,
+        latest: Option<usize>,
+        since: Option<&str>,
+        until: Option<&str>,
+        types: Vec<String>,
+        only_pure_wheels: bool,
+        jobs: usize,
+        dry_run: bool,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let date = |name: &str, v: Option<&str>| v.map(pycorpus_catalog::parse_date).transpose().map_err(|e| PyValueError::new_err(format!("{name}: {e}")));
         let types = types
@@ -378,7 +398,8 @@ impl NativeCorpus {
         if projects.is_empty() && lock.is_none() {
             return Err(PyValueError::new_err("sync needs projects=[...] or lock=FILE"));
         }
-        let opts = pycorpus_core::SyncOptions { index_url, projects, lock, latest, since: date("since", since)?, until: date("until", until)?, types, only_pure_wheels, jobs, dry_run, ..Default::default() };
+        let opts =
+            pycorpus_core::SyncOptions { index_url, projects, lock, latest, since: date("since", since)?, until: date("until", until)?, types, only_pure_wheels, jobs, dry_run, ..Default::default() };
         let root = &self.root;
         let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
             let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
@@ -539,7 +560,6 @@ impl NativeCorpus {
         searched?.map_err(err)
     }
 }
-
 
 /// Appends to `out` the dicts of [`NativeCorpus::grep`] for `m`: one per line of each file
 /// holding the blob, `room` at most; returns how many. A file's keys are filled once and copied
@@ -727,7 +747,20 @@ impl Drop for FileIter {
 #[pyfunction]
 #[pyo3(signature = (what, dest, peers=vec![], trackers=vec![], webseeds=vec![], catalogs=vec![], dht=true, verify=false, webseed_after=15.0, stall_timeout=300.0, progress=None))]
 #[allow(clippy::too_many_arguments)]
-fn get(py: Python<'_>, what: &str, dest: PathBuf, peers: Vec<String>, trackers: Vec<String>, webseeds: Vec<String>, catalogs: Vec<String>, dht: bool, verify: bool, webseed_after: f64, stall_timeout: f64, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+fn get(
+    py: Python<'_>,
+    what: &str,
+    dest: PathBuf,
+    peers: Vec<String>,
+    trackers: Vec<String>,
+    webseeds: Vec<String>,
+    catalogs: Vec<String>,
+    dht: bool,
+    verify: bool,
+    webseed_after: f64,
+    stall_timeout: f64,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<String> {
     let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
     let request = pycorpus_torrent::Request::parse(what).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let mut opts = pycorpus_torrent::GetOptions::new(dest);

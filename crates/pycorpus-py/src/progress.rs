@@ -3,9 +3,9 @@
 //! thread and only counts; the callable is called on the calling thread, which holds the GIL
 //! anyway while it waits (see `interruptible`), ten times a second at most and once at the end.
 
+use pycorpus_core::Reporter;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pycorpus_core::Reporter;
 use std::sync::Mutex;
 
 /// Where progress goes.

@@ -3,7 +3,7 @@
 //! when the row is made: building fifteen of them per row (as a dict) cost more of `iter_files`
 //! than anything else on Python's side (bench/iter_files.py, BENCHMARKS.md).
 
-use pycorpus_catalog::{format_time, FileRow};
+use pycorpus_catalog::{FileRow, format_time};
 use pyo3::exceptions::{PyAttributeError, PyKeyError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

@@ -113,7 +113,14 @@ pub fn line_svg(c: &LineChart) -> String {
     // grid and axes
     for i in 0..=4 {
         let v = top_v * f64::from(i) / 4.0;
-        let _ = write!(out, r##"<line x1="{left}" x2="{right}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e3e3e3"/><text x="{tx}" y="{ty:.1}" text-anchor="end" fill="#555">{v} %</text>"##, yy = y(v), tx = left - 6.0, ty = y(v) + 4.0, v = trim(v));
+        let _ = write!(
+            out,
+            r##"<line x1="{left}" x2="{right}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e3e3e3"/><text x="{tx}" y="{ty:.1}" text-anchor="end" fill="#555">{v} %</text>"##,
+            yy = y(v),
+            tx = left - 6.0,
+            ty = y(v) + 4.0,
+            v = trim(v)
+        );
     }
     let step = n.div_ceil(8).max(1);
     for (i, (p, label)) in c.buckets.iter().enumerate() {

@@ -1,20 +1,20 @@
 //! One pass over the index, joined with the facts of `analyze` by blob id: what each release,
 //! each project in each period and each unique file uses, and what each release ships.
 
-use crate::features::{count_columns, Test, FEATURES};
-use crate::period::{month_of, Period};
 use crate::ReportError;
+use crate::features::{FEATURES, Test, count_columns};
+use crate::period::{Period, month_of};
 use arrow_array::{Array, FixedSizeBinaryArray, ListArray, RecordBatch, StringArray, UInt32Array};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
-use pycorpus_analyze::{is_stdlib, store, Packaging};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use pycorpus_analyze::{Packaging, is_stdlib, store};
 use pycorpus_archive::DistType;
 use pycorpus_catalog::{FileRow, Filter};
 use pycorpus_core::Corpus;
+use pycorpus_spill::codec::{Reader, put_str, put_u32, put_u64};
+use pycorpus_spill::{Key, Merged, Sorter};
 use pycorpus_store::{Oid, OidMap, OidSet};
 use serde::Serialize;
-use pycorpus_spill::codec::{put_str, put_u32, put_u64, Reader};
-use pycorpus_spill::{Key, Merged, Sorter};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -595,11 +595,12 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
         loop {
             let item = merged.next().map_err(spill_err)?;
             if let Some((key, _)) = &item
-                && current.as_ref().is_some_and(|(k, _)| k == key) {
-                    let (_, part) = item.expect("an item");
-                    current.as_mut().expect("current").1.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a release does not read back")))?;
-                    continue;
-                }
+                && current.as_ref().is_some_and(|(k, _)| k == key)
+            {
+                let (_, part) = item.expect("an item");
+                current.as_mut().expect("current").1.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a release does not read back")))?;
+                continue;
+            }
             if let Some((key, mut r)) = current.take() {
                 // key = project \0\0 version \0\0: the project is what precedes the first terminator
                 let project_end = key.windows(2).position(|w| w == [0, 0]).unwrap_or(key.len());
@@ -700,12 +701,13 @@ pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: 
         loop {
             let item = merged.next().map_err(spill_err)?;
             if let Some((key, part)) = &item
-                && current.as_ref().is_some_and(|(k, _)| k == key) {
-                    let mut r = Release::default();
-                    r.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a project month does not read back")))?;
-                    current.as_mut().expect("current").1 |= r.bits;
-                    continue;
-                }
+                && current.as_ref().is_some_and(|(k, _)| k == key)
+            {
+                let mut r = Release::default();
+                r.merge(part).ok_or_else(|| spill_err(std::io::Error::other("a project month does not read back")))?;
+                current.as_mut().expect("current").1 |= r.bits;
+                continue;
+            }
             if let Some((key, bits)) = current.take() {
                 let (p, m) = key.split_at(key.len() - 8);
                 let month = u64::from_be_bytes(m.try_into().expect("8 bytes")) as u32 as i32;

@@ -1,7 +1,7 @@
 //! The report's charts, from the same [`Data`] as its tables (and with the same rounding).
 
 use crate::chart::{BarChart, LineChart, Point, Series};
-use crate::collect::{Data, Tally, PACKAGING, VIEWS};
+use crate::collect::{Data, PACKAGING, Tally, VIEWS};
 use crate::features::{FEATURES, GROUPS};
 use crate::tables::{pct, version_label};
 use std::collections::BTreeMap;
@@ -70,11 +70,7 @@ fn lines(tallies: &BTreeMap<i32, Tally>, which: &[(usize, String, String)], min_
         .map(|(i, key, name)| Series {
             key: key.clone(),
             name: name.clone(),
-            points: tallies
-                .iter()
-                .filter(|(_, t)| t.units >= min_units && t.units > 0)
-                .map(|(&p, t)| Point { period: p, value: pct(t.with[*i], t.units), with: t.with[*i], units: t.units })
-                .collect(),
+            points: tallies.iter().filter(|(_, t)| t.units >= min_units && t.units > 0).map(|(&p, t)| Point { period: p, value: pct(t.with[*i], t.units), with: t.with[*i], units: t.units }).collect(),
         })
         .collect()
 }
@@ -97,9 +93,8 @@ pub fn build(data: &Data, d: Drawing) -> Vec<Figure> {
             }));
         }
     }
-    let pack = |keys: &[&str]| -> Vec<(usize, String, String)> {
-        PACKAGING.iter().enumerate().filter(|(_, (k, _, _))| keys.contains(k)).map(|(i, (k, l, _))| (i, k.to_string(), l.to_string())).collect()
-    };
+    let pack =
+        |keys: &[&str]| -> Vec<(usize, String, String)> { PACKAGING.iter().enumerate().filter(|(_, (k, _, _))| keys.contains(k)).map(|(i, (k, l, _))| (i, k.to_string(), l.to_string())).collect() };
     for (id, title, keys) in [
         ("packaging-build-files", "Build files: share of releases with a source distribution", &["pyproject", "setup_py", "setup_cfg", "pyproject_only"][..]),
         ("packaging-contents", "Contents: share of releases with a source distribution", &["py_typed", "pyi", "requirements_txt", "rust", "c", "cpp", "cython"][..]),
@@ -153,7 +148,9 @@ pub fn build(data: &Data, d: Drawing) -> Vec<Figure> {
         title: "Oldest Python 3 that accepts the syntax: share of releases".into(),
         bars: data.min_versions.iter().map(|(&m, &(_, r))| (version_label(m), pct(r, releases), r)).collect(),
     }));
-    for (id, title, stdlib) in [("imports-stdlib", "Standard library modules: share of releases importing each", true), ("imports-third-party", "Third-party modules: share of releases importing each", false)] {
+    for (id, title, stdlib) in
+        [("imports-stdlib", "Standard library modules: share of releases importing each", true), ("imports-third-party", "Third-party modules: share of releases importing each", false)]
+    {
         out.push(Figure::Bar(BarChart {
             id: id.into(),
             title: title.into(),

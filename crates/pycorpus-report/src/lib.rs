@@ -13,11 +13,11 @@ mod period;
 mod png;
 mod tables;
 
-pub use collect::{collect, Data, Import, Selection, Tally, Totals, NO_BACKEND, PACKAGING, VIEWS};
-pub use features::{Feature, Test, FEATURES, GROUPS};
+pub use collect::{Data, Import, NO_BACKEND, PACKAGING, Selection, Tally, Totals, VIEWS, collect};
+pub use features::{FEATURES, Feature, GROUPS, Test};
 pub use figures::Drawing;
-pub use period::{month_of, Period};
-pub use tables::{Cell, Table, TABLE_NAMES};
+pub use period::{Period, month_of};
+pub use tables::{Cell, TABLE_NAMES, Table};
 
 use pycorpus_core::Corpus;
 use serde::Serialize;

@@ -3,7 +3,7 @@
 use crate::chart::esc;
 use crate::collect::{Data, VIEWS};
 use crate::features::GROUPS;
-use crate::figures::{slug, Figure};
+use crate::figures::{Figure, slug};
 use crate::tables::Table;
 use std::fmt::Write;
 
@@ -42,7 +42,10 @@ fn find<'a>(tables: &'a [Table], name: &str) -> Option<&'a Table> {
 /// The page. `source` describes the corpus and selection.
 pub fn render(data: &Data, tables: &[Table], figures: &[Figure], source: &str, min_units: u64) -> String {
     let mut out = String::new();
-    let _ = write!(out, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>pycorpus report</title><style>{STYLE}</style></head><body>");
+    let _ = write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>pycorpus report</title><style>{STYLE}</style></head><body>"
+    );
     out.push_str("<h1>Python language features and packaging: adoption over time</h1>");
     let _ = write!(
         out,

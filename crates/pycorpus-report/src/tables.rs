@@ -1,9 +1,9 @@
 //! The report's numbers as tables: built once from [`Data`], then written as CSV, as Parquet
 //! and into the page, so that every copy shows the same figures.
 
+use crate::ReportError;
 use crate::collect::{Data, PACKAGING, VIEWS};
 use crate::features::FEATURES;
-use crate::ReportError;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -108,12 +108,8 @@ pub fn build(data: &Data) -> Vec<Table> {
             })
             .collect(),
     };
-    let mut adoption = Table {
-        name: "adoption",
-        title: "Feature adoption over time, in three views",
-        columns: vec!["view", "period", "feature", "units", "with_feature", "percent"],
-        rows: Vec::new(),
-    };
+    let mut adoption =
+        Table { name: "adoption", title: "Feature adoption over time, in three views", columns: vec!["view", "period", "feature", "units", "with_feature", "percent"], rows: Vec::new() };
     for ((view, _), buckets) in VIEWS.iter().zip(&data.views) {
         for (&p, tally) in buckets {
             for (i, f) in FEATURES.iter().enumerate() {
@@ -151,11 +147,7 @@ pub fn build(data: &Data) -> Vec<Table> {
         name: "min_versions",
         title: "Oldest Python 3 that accepts the syntax: of unique files that parse, and of releases (their newest file)",
         columns: vec!["min_version", "files", "files_percent", "releases", "releases_percent"],
-        rows: data
-            .min_versions
-            .iter()
-            .map(|(&m, &(f, r))| vec![t(version_label(m)), Cell::Int(f), Cell::Pct(pct(f, files_known)), Cell::Int(r), Cell::Pct(pct(r, releases_known))])
-            .collect(),
+        rows: data.min_versions.iter().map(|(&m, &(f, r))| vec![t(version_label(m)), Cell::Int(f), Cell::Pct(pct(f, files_known)), Cell::Int(r), Cell::Pct(pct(r, releases_known))]).collect(),
     };
     let imports = Table {
         name: "imports",

@@ -34,7 +34,7 @@
 #![deny(missing_docs)]
 
 mod set;
-pub use set::{Counts, KeyCounts, KeySet, FENCE};
+pub use set::{Counts, FENCE, KeyCounts, KeySet};
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -380,9 +380,10 @@ impl Heap {
 
     fn restore(&mut self) -> io::Result<()> {
         if let Some(mut r) = self.current.take()
-            && r.advance()? {
-                self.heap.push(Reverse(r));
-            }
+            && r.advance()?
+        {
+            self.heap.push(Reverse(r));
+        }
         Ok(())
     }
 
@@ -599,7 +600,7 @@ mod tests {
     #[test]
     fn keys_order_like_tuples() {
         let k = |s: &str, n: u64| Key::new().str(s).u64(n).0.clone();
-        let mut v = vec![("ab", 1), ("a", 9), ("a\0", 0), ("b", 0), ("a", 2), ("", 5)];
+        let mut v = [("ab", 1), ("a", 9), ("a\0", 0), ("b", 0), ("a", 2), ("", 5)];
         let mut keys: Vec<Vec<u8>> = v.iter().map(|(s, n)| k(s, *n)).collect();
         keys.sort();
         v.sort();

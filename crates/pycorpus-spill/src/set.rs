@@ -175,12 +175,7 @@ impl Tables {
 }
 
 /// Two sorted record streams as one, records with equal keys combined.
-fn merge(
-    a: impl Iterator<Item = io::Result<Vec<u8>>>,
-    b: impl Iterator<Item = io::Result<Vec<u8>>>,
-    key: usize,
-    combine: fn(&mut [u8], &[u8]),
-) -> impl Iterator<Item = io::Result<Vec<u8>>> {
+fn merge(a: impl Iterator<Item = io::Result<Vec<u8>>>, b: impl Iterator<Item = io::Result<Vec<u8>>>, key: usize, combine: fn(&mut [u8], &[u8])) -> impl Iterator<Item = io::Result<Vec<u8>>> {
     let (mut a, mut b) = (a.peekable(), b.peekable());
     std::iter::from_fn(move || {
         let order = match (a.peek(), b.peek()) {
@@ -302,11 +297,16 @@ impl<const N: usize> KeyCounts<N> {
         let mut recs: Vec<([u8; N], u32)> = self.mem.drain().collect();
         recs.sort_unstable();
         let path = self.disk.next_path()?;
-        let t = Table::write(path, N, N + 4, &mut recs.into_iter().map(|(k, n)| {
-            let mut r = k.to_vec();
-            r.extend_from_slice(&n.to_le_bytes());
-            Ok(r)
-        }))?;
+        let t = Table::write(
+            path,
+            N,
+            N + 4,
+            &mut recs.into_iter().map(|(k, n)| {
+                let mut r = k.to_vec();
+                r.extend_from_slice(&n.to_le_bytes());
+                Ok(r)
+            }),
+        )?;
         self.disk.add(t, add_counts)
     }
 

@@ -36,11 +36,5 @@ fn main() {
     let secs = t.elapsed().as_secs_f64();
     println!("decoded all {} frames: {:.0} MB in {:.2} s = {:.0} MB/s (one core)", pack.frame_count(), total as f64 / 1e6, secs, total as f64 / 1e6 / secs);
     let q = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
-    println!(
-        "open {:.2} ms; {n} reads ({bytes} bytes): median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        open.as_secs_f64() * 1e3,
-        q(0.5),
-        q(0.99),
-        q(1.0)
-    );
+    println!("open {:.2} ms; {n} reads ({bytes} bytes): median {:.2} ms, p99 {:.2} ms, max {:.2} ms", open.as_secs_f64() * 1e3, q(0.5), q(0.99), q(1.0));
 }

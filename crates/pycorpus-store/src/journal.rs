@@ -121,15 +121,7 @@ impl Journal {
         }
         file.seek(SeekFrom::Start(good_len)).map_err(io)?;
         let reader = file.try_clone().map_err(io)?;
-        let journal = Journal {
-            path: path.to_path_buf(),
-            out: Some(BufWriter::with_capacity(1 << 20, file)),
-            reader,
-            len: good_len,
-            blobs,
-            raw_bytes,
-            durable,
-        };
+        let journal = Journal { path: path.to_path_buf(), out: Some(BufWriter::with_capacity(1 << 20, file)), reader, len: good_len, blobs, raw_bytes, durable };
         Ok((journal, recovery))
     }
 

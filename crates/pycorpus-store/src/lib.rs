@@ -66,12 +66,12 @@ pub(crate) fn release_pages(map: &memmap2::Mmap) {
     let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
 }
 
-pub use grams::{fold, is_utf16, trigram, trigrams_of, write_grams, FrameSet, GramIndex, GRAMS_MAGIC};
-pub use history::{HistoryRun, HistoryWriter, HISTORY_MAGIC};
-pub use journal::{Journal, JournalBlob, JournalCommit, Recovery, JOURNAL_MAGIC};
+pub use grams::{FrameSet, GRAMS_MAGIC, GramIndex, fold, is_utf16, trigram, trigrams_of, write_grams};
+pub use history::{HISTORY_MAGIC, HistoryRun, HistoryWriter};
+pub use journal::{JOURNAL_MAGIC, Journal, JournalBlob, JournalCommit, Recovery};
 pub use oid::{BadOid, HexOid, Oid, OidBits, OidHasher, OidMap, OidSet};
-pub use pack::{BlobPlace, DeltaBase, FrameBuffers, FrameInfo, PackEntry, PackOptions, PackReader, PackStats, PackWriter, IDX_MAGIC, IDX_MAGIC_DELTAS, MAX_DELTA_SPAN, PACK_MAGIC};
-pub use runs::{BlobRun, RunWriter, RUN_MAGIC};
+pub use pack::{BlobPlace, DeltaBase, FrameBuffers, FrameInfo, IDX_MAGIC, IDX_MAGIC_DELTAS, MAX_DELTA_SPAN, PACK_MAGIC, PackEntry, PackOptions, PackReader, PackStats, PackWriter};
+pub use runs::{BlobRun, RUN_MAGIC, RunWriter};
 
 use std::path::{Path, PathBuf};
 

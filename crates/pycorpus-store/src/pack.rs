@@ -1042,7 +1042,12 @@ mod tests {
         let frames = r.frame_count();
         assert!(frames > 8, "{frames} frames");
         let done = std::sync::atomic::AtomicU64::new(0);
-        assert_eq!(r.verify(&|n| { done.fetch_add(n, std::sync::atomic::Ordering::Relaxed); }), Vec::<String>::new());
+        assert_eq!(
+            r.verify(&|n| {
+                done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }),
+            Vec::<String>::new()
+        );
         assert_eq!(done.into_inner(), frames as u64, "every frame checked once");
         // damage the first and the last frame: both are reported, the first one first,
         // whichever worker checked them

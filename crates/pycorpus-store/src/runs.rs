@@ -22,8 +22,8 @@ use crate::{Oid, PackReader, StoreError};
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
 /// First bytes of a run.
 pub const RUN_MAGIC: &[u8; 8] = b"PYCBRUN\x01";
@@ -223,8 +223,18 @@ impl BlobRun {
                 (u32_at(at), u64::from_le_bytes(map[at + 4..at + 12].try_into().expect("8")))
             })
             .collect();
-        let run = BlobRun { path: path.to_path_buf(), map, file: f, blobs: blobs as usize, bits, covered, entries_at, lookups: Default::default(),
-            last_bucket: AtomicUsize::new(usize::MAX), near_streak: AtomicU32::new(0) };
+        let run = BlobRun {
+            path: path.to_path_buf(),
+            map,
+            file: f,
+            blobs: blobs as usize,
+            bits,
+            covered,
+            entries_at,
+            lookups: Default::default(),
+            last_bucket: AtomicUsize::new(usize::MAX),
+            near_streak: AtomicU32::new(0),
+        };
         if run.blobs > 0 && run.fanout(run.fanout_len() - 1) as usize != run.blobs {
             return Err(bad("fanout table does not match the blob count"));
         }

@@ -7,12 +7,12 @@
 //! piece is verified, by a rename; a killed `get` resumes from the partial folder, keeping
 //! every piece that still verifies.
 
+use crate::TorrentError;
 use crate::check;
 use crate::magnet::Request;
 use crate::metainfo::Metainfo;
 use crate::swarm::{Swarm, SwarmOptions};
 use crate::webseed::{self, WebSeedOptions};
-use crate::TorrentError;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::net::SocketAddr;
@@ -294,9 +294,7 @@ pub fn get(
                 meta
             } else {
                 if peers.is_empty() && trackers.is_empty() && !opts.swarm.dht {
-                    return Err(TorrentError::Invalid(
-                        "nothing to ask for the metainfo: give a .torrent file, --catalog URL, --peer ADDR or --tracker URL (or turn the DHT on)".into(),
-                    ));
+                    return Err(TorrentError::Invalid("nothing to ask for the metainfo: give a .torrent file, --catalog URL, --peer ADDR or --tracker URL (or turn the DHT on)".into()));
                 }
                 on_progress(&Progress { phase: Phase::Metadata, done: 0, total: 0 });
                 let s = Swarm::start(&opts.swarm)?;
@@ -329,9 +327,7 @@ pub fn get(
     let counter = AtomicU64::new(0);
     let checking = |root: &Path| -> Result<Vec<bool>, TorrentError> {
         counter.store(0, Ordering::Relaxed);
-        ticking(Phase::Checking, &counter, total, on_progress, || {
-            check::check(&meta.layout, &meta.pieces, root, &counter, cancel).map_err(|e| TorrentError::io(root, e))
-        })
+        ticking(Phase::Checking, &counter, total, on_progress, || check::check(&meta.layout, &meta.pieces, root, &counter, cancel).map_err(|e| TorrentError::io(root, e)))
     };
 
     // 2. The datastore: a stamped copy returns at once; an unstamped one is checked.
@@ -417,11 +413,7 @@ pub fn get(
                 break Ok(());
             }
             if webseeds.is_empty() && idle >= opts.stall_timeout {
-                break Err(TorrentError::Net(format!(
-                    "no progress from peers for {} s ({} of {total} bytes verified); run again to resume",
-                    idle.as_secs(),
-                    st.have_bytes
-                )));
+                break Err(TorrentError::Net(format!("no progress from peers for {} s ({} of {total} bytes verified); run again to resume", idle.as_secs(), st.have_bytes)));
             }
             std::thread::sleep(Duration::from_millis(100));
         };
@@ -434,14 +426,10 @@ pub fn get(
     }
     if !have.iter().all(|h| *h) {
         if webseeds.is_empty() {
-            return Err(TorrentError::Invalid(
-                "no source to download from: give --peer, --tracker or --webseed, use a magnet with tr=/ws=/x.pe=, or turn the DHT on".into(),
-            ));
+            return Err(TorrentError::Invalid("no source to download from: give --peer, --tracker or --webseed, use a magnet with tr=/ws=/x.pe=, or turn the DHT on".into()));
         }
         let done = AtomicU64::new(check::bytes_of(&meta.layout, &have));
-        let r = ticking(Phase::WebSeeds, &done, total, on_progress, || {
-            webseed::fetch(&meta, &partial, &mut have, &webseeds, &opts.webseed, &done, cancel)
-        })?;
+        let r = ticking(Phase::WebSeeds, &done, total, on_progress, || webseed::fetch(&meta, &partial, &mut have, &webseeds, &opts.webseed, &done, cancel))?;
         report.webseed_bytes = r.verified_bytes;
         report.discarded_bytes += r.discarded_bytes;
         report.banned_webseeds = r.banned;

@@ -13,9 +13,9 @@ pub use pycorpus_metainfo::{bencode, layout, metainfo};
 pub mod swarm;
 pub mod webseed;
 
-pub use get::{get, GetOptions, GetReport, Phase, Progress};
+pub use get::{GetOptions, GetReport, Phase, Progress, get};
 pub use magnet::Request;
-pub use metainfo::{create, CreateOptions, Metainfo};
+pub use metainfo::{CreateOptions, Metainfo, create};
 pub use swarm::{Swarm, SwarmOptions, SwarmStats, Torrent};
 pub use webseed::WebSeedOptions;
 
@@ -96,24 +96,12 @@ pub fn prepare_seed(target: &Path, data: Option<&Path>, opts: &CreateOptions) ->
 /// Adds `target` (see [`prepare_seed`]) to `swarm` to be seeded, refusing content that does
 /// not verify against its metainfo; with `catalog`, also writes `<catalog>/<hash>.torrent`
 /// (what `get --catalog` reads). Returns the metainfo, the torrent and the content root.
-pub fn seed_target(
-    swarm: &Swarm,
-    target: &Path,
-    data: Option<&Path>,
-    opts: &CreateOptions,
-    trackers: &[String],
-    catalog: Option<&Path>,
-) -> Result<(Metainfo, Torrent, PathBuf), TorrentError> {
+pub fn seed_target(swarm: &Swarm, target: &Path, data: Option<&Path>, opts: &CreateOptions, trackers: &[String], catalog: Option<&Path>) -> Result<(Metainfo, Torrent, PathBuf), TorrentError> {
     let (meta, root) = prepare_seed(target, data, opts)?;
     let torrent = swarm.add(&meta, &root, &[], trackers)?;
     let st = swarm.stats(&torrent);
     if st.have_bytes != st.total_bytes {
-        return Err(TorrentError::Invalid(format!(
-            "{} does not hold the torrent's content: {} of {} bytes verify",
-            root.display(),
-            st.have_bytes,
-            st.total_bytes
-        )));
+        return Err(TorrentError::Invalid(format!("{} does not hold the torrent's content: {} of {} bytes verify", root.display(), st.have_bytes, st.total_bytes)));
     }
     if let Some(dir) = catalog {
         std::fs::create_dir_all(dir).map_err(|e| TorrentError::io(dir, e))?;

@@ -42,9 +42,7 @@ impl Request {
         if path.is_file() {
             return Ok(Request::File(path));
         }
-        Err(TorrentError::Invalid(format!(
-            "{arg:?} is not an info-hash (40 hex digits), a magnet link or an existing .torrent file"
-        )))
+        Err(TorrentError::Invalid(format!("{arg:?} is not an info-hash (40 hex digits), a magnet link or an existing .torrent file")))
     }
 }
 

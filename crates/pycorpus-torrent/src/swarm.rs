@@ -1,15 +1,15 @@
 //! The peer-to-peer side, on librqbit: one session per command, torrents added from our own
 //! metainfo bytes (or a magnet when only peers know the metainfo), driven from blocking code.
 
-use crate::metainfo::Metainfo;
 use crate::TorrentError;
+use crate::metainfo::Metainfo;
 use librqbit::limits::LimitsConfig;
 use librqbit::{AddTorrent, AddTorrentOptions, ListenerMode, ListenerOptions, ManagedTorrent, Session, SessionOptions};
 use std::net::{SocketAddr, TcpListener};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Session settings.
@@ -75,12 +75,7 @@ fn free_port(addr: SocketAddr) -> Result<SocketAddr, TorrentError> {
 impl Swarm {
     /// Starts a session.
     pub fn start(opts: &SwarmOptions) -> Result<Swarm, TorrentError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .thread_name("pycorpus-bt")
-            .build()
-            .map_err(|e| bt("cannot start the async runtime", e))?;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("pycorpus-bt").build().map_err(|e| bt("cannot start the async runtime", e))?;
         let listen = opts.listen.map(free_port).transpose()?;
         let nz = |v: Option<u32>| v.and_then(NonZeroU32::new);
         let sopts = SessionOptions {

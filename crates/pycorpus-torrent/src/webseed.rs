@@ -8,15 +8,15 @@
 //! bytes than the torrent's); one that fails on the network is retried with backoff and
 //! banned after [`MAX_NET_FAILURES`] failures in a row.
 
+use crate::TorrentError;
 use crate::layout::Layout;
 use crate::metainfo::Metainfo;
-use crate::TorrentError;
 use sha1::{Digest, Sha1};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Largest run of pieces asked for at once.
@@ -76,15 +76,7 @@ pub fn file_url(base: &str, meta: &Metainfo, fi: usize) -> String {
 /// Fetches every piece not marked in `have` into the files under `root`, marking each as it
 /// is verified and counting its bytes into `progress`. Fails when every web seed is banned
 /// with pieces still missing; stops (leaving `have` as far as it got) when `cancel` is set.
-pub fn fetch(
-    meta: &Metainfo,
-    root: &Path,
-    have: &mut [bool],
-    seeds: &[String],
-    opts: &WebSeedOptions,
-    progress: &AtomicU64,
-    cancel: &AtomicBool,
-) -> Result<WebSeedReport, TorrentError> {
+pub fn fetch(meta: &Metainfo, root: &Path, have: &mut [bool], seeds: &[String], opts: &WebSeedOptions, progress: &AtomicU64, cancel: &AtomicBool) -> Result<WebSeedReport, TorrentError> {
     let layout = &meta.layout;
     let units = plan(layout, have);
     if units.is_empty() {
@@ -164,12 +156,7 @@ pub fn fetch(
         return Ok(report);
     }
     let why: Vec<String> = report.banned.iter().map(|(u, e)| format!("{u}: {e}")).collect();
-    Err(TorrentError::Net(format!(
-        "{} of {} pieces still missing and no web seed left to ask ({})",
-        have.iter().filter(|h| !**h).count(),
-        have.len(),
-        why.join("; ")
-    )))
+    Err(TorrentError::Net(format!("{} of {} pieces still missing and no web seed left to ask ({})", have.iter().filter(|h| !**h).count(), have.len(), why.join("; "))))
 }
 
 fn cancel_all(seeds: &[Seed]) {
@@ -206,20 +193,17 @@ fn get_range(http: &reqwest::blocking::Client, meta: &Metainfo, base: &str, star
     for (fi, off, n) in meta.layout.segments(start, len) {
         let url = file_url(base, meta, fi);
         let file_len = meta.layout.files[fi].length;
-        let resp = http
-            .get(&url)
-            .header(reqwest::header::RANGE, format!("bytes={off}-{}", off + n - 1))
-            .send()
-            .map_err(|e| format!("{url}: {e}"))?;
+        let resp = http.get(&url).header(reqwest::header::RANGE, format!("bytes={off}-{}", off + n - 1)).send().map_err(|e| format!("{url}: {e}"))?;
         let status = resp.status().as_u16();
         let whole = status == 200 && off == 0 && n == file_len;
         if status != 206 && !whole {
             return Err(format!("{url}: HTTP {status} to a Range request"));
         }
         if let Some(cl) = resp.content_length()
-            && cl != n {
-                return Err(format!("{url}: {cl} bytes sent for a range of {n}"));
-            }
+            && cl != n
+        {
+            return Err(format!("{url}: {cl} bytes sent for a range of {n}"));
+        }
         let mut body = resp.take(n);
         body.read_exact(&mut buf[at..at + n as usize]).map_err(|e| format!("{url}: {e}"))?;
         at += n as usize;

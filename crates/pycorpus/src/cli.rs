@@ -70,7 +70,9 @@ pub enum Command {
     /// configuration, else the local pip's default. Files are verified by sha256, downloaded
     /// concurrently, resumed after an interruption, ingested as they arrive and then deleted
     /// (unless --keep-archives). A second run fetches only what is new.
-    #[command(after_help = "Examples:\n  pycorpus sync --project requests --project flask --latest 1\n  pycorpus sync --projects-file projects.txt --types sdist --since 2024-01-01\n  pycorpus sync --lock corpus-v1.tsv\n  pycorpus sync --project numpy --only-pure-wheels --dry-run")]
+    #[command(
+        after_help = "Examples:\n  pycorpus sync --project requests --project flask --latest 1\n  pycorpus sync --projects-file projects.txt --types sdist --since 2024-01-01\n  pycorpus sync --lock corpus-v1.tsv\n  pycorpus sync --project numpy --only-pure-wheels --dry-run"
+    )]
     Sync(SyncArgs),
     /// Write a lock file of the corpus (project, version, filename, size, sha256, upload_time):
     /// `sync --lock` of it rebuilds the same corpus.
@@ -110,7 +112,9 @@ pub enum Command {
         json: bool,
     },
     /// List indexed files.
-    #[command(after_help = "Examples:\n  pycorpus ls --project requests --ext py\n  pycorpus ls --path '**/pyproject.toml' --format jsonl\n  pycorpus ls --skip-reason too-large --format csv > big.csv")]
+    #[command(
+        after_help = "Examples:\n  pycorpus ls --project requests --ext py\n  pycorpus ls --path '**/pyproject.toml' --format jsonl\n  pycorpus ls --skip-reason too-large --format csv > big.csv"
+    )]
     Ls {
         /// Filters.
         #[command(flatten)]
@@ -127,7 +131,9 @@ pub enum Command {
     /// Each unique blob is searched once; a match is shown with the first file holding the blob
     /// and `[+N]` when N other files hold it too (`--all-paths` shows every one). Output is in
     /// a fixed order. Exit code: 0 when something matched, 1 when nothing did, 2 on error.
-    #[command(after_help = "Examples:\n  pycorpus grep 'import numpy as np' --ext py -l\n  pycorpus grep -w -i 'todo' --project 'django*' --since 2024-01-01 -C 2\n  pycorpus grep 'def \\w+\\(self, \\w+=None\\)' --ext py --json | head")]
+    #[command(
+        after_help = "Examples:\n  pycorpus grep 'import numpy as np' --ext py -l\n  pycorpus grep -w -i 'todo' --project 'django*' --since 2024-01-01 -C 2\n  pycorpus grep 'def \\w+\\(self, \\w+=None\\)' --ext py --json | head"
+    )]
     Grep {
         /// The pattern (a Rust regex; with -F a literal string).
         pattern: String,
@@ -236,7 +242,9 @@ pub enum Command {
     /// views: share of releases using a feature, share of projects uploading in a period that
     /// use it (py-code.org's definition), share of unique files (first seen in the period).
     /// Filters select the rows counted (packaging facts read every file of a release).
-    #[command(after_help = "Examples:\n  pycorpus analyze && pycorpus report\n  pycorpus report -o report.html --csv tables --period year\n  pycorpus report --since 2020-01-01 --exclude-tests-docs --parquet out/")]
+    #[command(
+        after_help = "Examples:\n  pycorpus analyze && pycorpus report\n  pycorpus report -o report.html --csv tables --period year\n  pycorpus report --since 2020-01-01 --exclude-tests-docs --parquet out/"
+    )]
     Report {
         /// Filters.
         #[command(flatten)]
@@ -282,7 +290,9 @@ pub enum Command {
     ///
     /// Without TARGET, every sealed shard of the corpus. Each target is checked against its
     /// metainfo before it is offered (a folder gets the same metainfo `torrent create` makes).
-    #[command(after_help = "Examples:\n  pycorpus seed                                   every sealed shard of the corpus\n  pycorpus seed pycorpus-data/shards/000001 --torrent-dir catalog/\n  pycorpus seed csn/ --listen 0.0.0.0:6881 --tracker http://tracker.example:6969/announce")]
+    #[command(
+        after_help = "Examples:\n  pycorpus seed                                   every sealed shard of the corpus\n  pycorpus seed pycorpus-data/shards/000001 --torrent-dir catalog/\n  pycorpus seed csn/ --listen 0.0.0.0:6881 --tracker http://tracker.example:6969/announce"
+    )]
     Seed(SeedArgs),
     /// Fetch a torrent by info-hash, magnet link or .torrent file, verified piece by piece.
     ///
@@ -293,7 +303,9 @@ pub enum Command {
     /// and from web seeds (HTTP Range) when there are no peers or they stall; resumes after an
     /// interruption. Without -o, the torrent must be a shard: it is registered in the corpus
     /// and usable by grep and analyze at once. Prints the path.
-    #[command(after_help = "Examples:\n  pycorpus get 5f0f7c...e1 --catalog https://example.invalid/torrents\n  pycorpus get 'magnet:?xt=urn:btih:5f0f...&x.pe=10.0.0.2:6881'\n  pycorpus get shard-000001.torrent -o downloads/\n  pycorpus get csn.torrent -o data/ --webseed https://example.invalid/mirror/")]
+    #[command(
+        after_help = "Examples:\n  pycorpus get 5f0f7c...e1 --catalog https://example.invalid/torrents\n  pycorpus get 'magnet:?xt=urn:btih:5f0f...&x.pe=10.0.0.2:6881'\n  pycorpus get shard-000001.torrent -o downloads/\n  pycorpus get csn.torrent -o data/ --webseed https://example.invalid/mirror/"
+    )]
     Get(GetArgs),
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
@@ -314,7 +326,9 @@ pub enum ExportCommand {
     /// pass CodeSearchNet's and CodeXGLUE's filters, exact and near-duplicate removal, and a
     /// split by a hash of the project name. DEST gets python/final/<format>/<split>/ files, a
     /// dataset card (README.md) and the corpus's lock file; the same corpus gives the same bytes.
-    #[command(after_help = "Examples:\n  pycorpus export codesearchnet csn/\n  pycorpus export codesearchnet csn-comments/ --scenario comments --format parquet\n  pycorpus export codesearchnet small/ --project 'django*' --split 90/5/5 --min-code-lines 5")]
+    #[command(
+        after_help = "Examples:\n  pycorpus export codesearchnet csn/\n  pycorpus export codesearchnet csn-comments/ --scenario comments --format parquet\n  pycorpus export codesearchnet small/ --project 'django*' --split 90/5/5 --min-code-lines 5"
+    )]
     Codesearchnet(CodesearchnetArgs),
 }
 

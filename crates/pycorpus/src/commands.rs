@@ -3,9 +3,9 @@
 use crate::cli::{Cli, Command, FilterArgs, Format, LayoutArg, StreamFormatArg, SyncArgs};
 use crate::output::{csv_field, csv_record, human_bytes, row_json, table, thousands};
 use crate::reporters::{BarReporter, VisitBar};
-use anyhow::{bail, Context, Result};
-use pycorpus_catalog::{parse_date, Filter, ScanStats, FILES_COLUMNS};
-use pycorpus_core::{collect_inputs, Access, AddOptions, Corpus, Status};
+use anyhow::{Context, Result, bail};
+use pycorpus_catalog::{FILES_COLUMNS, Filter, ScanStats, parse_date};
+use pycorpus_core::{Access, AddOptions, Corpus, Status, collect_inputs};
 use pycorpus_store::Oid;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -209,7 +209,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
-        Command::Grep { pattern, filter, ignore_case, fixed_strings, word_regexp, invert_match, files_with_matches, count, max_count, after_context, before_context, context, all_paths, json, threads } => {
+        Command::Grep {
+            pattern,
+            filter,
+            ignore_case,
+            fixed_strings,
+            word_regexp,
+            invert_match,
+            files_with_matches,
+            count,
+            max_count,
+            after_context,
+            before_context,
+            context,
+            all_paths,
+            json,
+            threads,
+        } => {
             let opts = pycorpus_explore::GrepOptions {
                 pattern,
                 case_insensitive: ignore_case,
@@ -278,7 +294,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     thousands(s.not_stored)
                 );
             }
-            if CANCEL.load(Ordering::SeqCst) { ExitCode::from(130) } else if s.conflicts.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if CANCEL.load(Ordering::SeqCst) {
+                ExitCode::from(130)
+            } else if s.conflicts.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Command::Stream { filter, format, base64 } => {
             let corpus = Corpus::open(&root, Access::Read)?;
@@ -514,7 +536,9 @@ fn sync(corpus: &mut Corpus, a: &SyncArgs, reporter: &BarReporter, out: &mut imp
             let rows: Vec<Vec<String>> = s
                 .planned
                 .iter()
-                .map(|p| vec![p.project.clone(), p.version.clone(), p.filename.clone(), p.size.map(human_bytes).unwrap_or_default(), p.upload_time.map(pycorpus_catalog::format_time).unwrap_or_default()])
+                .map(|p| {
+                    vec![p.project.clone(), p.version.clone(), p.filename.clone(), p.size.map(human_bytes).unwrap_or_default(), p.upload_time.map(pycorpus_catalog::format_time).unwrap_or_default()]
+                })
                 .collect();
             if !rows.is_empty() {
                 table(out, &["project", "version", "file", "size", "uploaded"], &rows, &[false, false, false, true, false])?;
@@ -630,7 +654,12 @@ fn print_bases_fetched(n: u64) {
 fn print_scan_stats(s: &ScanStats) {
     eprintln!(
         "scan: {} of {} shard(s) skipped; {} of {} row group(s) skipped; {} row(s) read, {} matched",
-        s.shards_skipped, s.shards, s.row_groups_skipped, s.row_groups, thousands(s.rows_read), thousands(s.rows_matched)
+        s.shards_skipped,
+        s.shards,
+        s.row_groups_skipped,
+        s.row_groups,
+        thousands(s.rows_read),
+        thousands(s.rows_matched)
     );
 }
 
@@ -652,16 +681,9 @@ fn ls(corpus: &Corpus, filter: &Filter, format: Format, limit: Option<u64>, out:
                 let v = row_json(&row);
                 csv_record(out, &FILES_COLUMNS.iter().map(|c| csv_field(&v[*c])).collect::<Vec<_>>())
             }
-            Format::Table => writeln!(
-                out,
-                "{}  {:>9}  {:<15}  {} {}  {}",
-                &row.hash.to_hex()[..12],
-                row.size,
-                row.skip_reason.map_or("", |s| s.as_str()),
-                row.project_name,
-                row.project_version,
-                row.inner_path()
-            ),
+            Format::Table => {
+                writeln!(out, "{}  {:>9}  {:<15}  {} {}  {}", &row.hash.to_hex()[..12], row.size, row.skip_reason.map_or("", |s| s.as_str()), row.project_name, row.project_version, row.inner_path())
+            }
         };
         match r {
             Ok(()) => true,

@@ -1,7 +1,7 @@
 //! Rendering results: aligned tables for people, JSON lines and CSV for programs.
 
-use pycorpus_catalog::{format_time, FileRow};
-use serde_json::{json, Value};
+use pycorpus_catalog::{FileRow, format_time};
+use serde_json::{Value, json};
 use std::io::{self, Write};
 
 /// `1234567` -> `1.2 MB` (decimal units, as download sizes are usually given).

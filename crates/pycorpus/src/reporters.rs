@@ -20,11 +20,7 @@ impl Reporter for BarReporter {
     fn start(&self, phase: &str, total: u64, bytes: u64) {
         let target = if self.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
         let pb = ProgressBar::with_draw_target(Some(total), target);
-        let tmpl = if bytes > 0 {
-            "{prefix:>7} [{bar:30}] {pos}/{len} {msg} {elapsed_precise} eta {eta}"
-        } else {
-            "{prefix:>7} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}"
-        };
+        let tmpl = if bytes > 0 { "{prefix:>7} [{bar:30}] {pos}/{len} {msg} {elapsed_precise} eta {eta}" } else { "{prefix:>7} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}" };
         pb.set_style(ProgressStyle::with_template(tmpl).expect("valid template").progress_chars("=> "));
         pb.set_prefix(phase.to_string());
         pb.set_message(String::new());
@@ -89,11 +85,8 @@ impl VisitBar {
     pub fn update(&self, s: &pycorpus_explore::VisitStats) {
         if self.0.length() != Some(s.candidate_bytes) {
             if self.0.length().is_none() {
-                self.0.set_style(
-                    ProgressStyle::with_template("{prefix:>7} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed_precise} eta {eta}")
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                );
+                self.0
+                    .set_style(ProgressStyle::with_template("{prefix:>7} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed_precise} eta {eta}").expect("valid template").progress_chars("=> "));
             }
             self.0.set_length(s.candidate_bytes);
         }

@@ -1,14 +1,14 @@
 //! `torrent create`, `seed` and `get`: wiring between the CLI, the corpus and pycorpus-torrent.
 
 use crate::cli::{CreateArgs, GetArgs, SeedArgs, SwarmArgs};
-use crate::commands::{install_interrupt_handler, CANCEL};
+use crate::commands::{CANCEL, install_interrupt_handler};
 use crate::output::human_bytes;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use pycorpus_core::{Access, Corpus, ShardKind};
 use pycorpus_torrent::magnet::Magnet;
 use pycorpus_torrent::{CreateOptions, GetOptions, GetReport, Metainfo, Progress, Request, Swarm, SwarmOptions, TorrentError};
-use std::collections::BTreeSet;
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -60,12 +60,7 @@ fn describe(meta: &Metainfo) -> serde_json::Value {
 
 /// `torrent create`.
 pub fn create(a: &CreateArgs, out: &mut impl Write) -> Result<ExitCode> {
-    let opts = CreateOptions {
-        trackers: a.tracker.clone(),
-        webseeds: a.webseed.clone(),
-        creation_date: a.creation_date.then(|| jiff::Timestamp::now().as_second()),
-        piece_length: a.piece_length,
-    };
+    let opts = CreateOptions { trackers: a.tracker.clone(), webseeds: a.webseed.clone(), creation_date: a.creation_date.then(|| jiff::Timestamp::now().as_second()), piece_length: a.piece_length };
     let meta = pycorpus_torrent::create(&a.target, &opts)?;
     let path = a.output.clone().unwrap_or_else(|| PathBuf::from(format!("{}.torrent", meta.name)));
     pycorpus_torrent::write_file_atomic(&path, &meta.bytes)?;
@@ -99,8 +94,8 @@ pub fn seed(a: &SeedArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write)
     let opts = CreateOptions { webseeds: a.webseed.clone(), ..Default::default() };
     let mut seeding = Vec::new();
     for t in &targets {
-        let (meta, torrent, root) = pycorpus_torrent::seed_target(&swarm, t, a.data.as_deref(), &opts, &a.swarm.tracker, a.torrent_dir.as_deref())
-            .with_context(|| format!("seeding {}", t.display()))?;
+        let (meta, torrent, root) =
+            pycorpus_torrent::seed_target(&swarm, t, a.data.as_deref(), &opts, &a.swarm.tracker, a.torrent_dir.as_deref()).with_context(|| format!("seeding {}", t.display()))?;
         if a.swarm.json {
             let mut v = describe(&meta);
             v["event"] = json!("seeding");
@@ -265,11 +260,7 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
 /// stderr); `None` when interrupted.
 fn fetch(request: &Request, opts: &GetOptions, into_corpus: bool, json: bool, quiet: bool) -> Result<Option<(GetReport, Metainfo)>> {
     let bar = if quiet || json { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    bar.set_style(indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}").expect("valid template").progress_chars("=> "));
     let last_json = std::sync::Mutex::new(Instant::now() - Duration::from_secs(1));
     let on_progress = |p: &Progress| {
         if json {

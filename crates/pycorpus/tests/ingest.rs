@@ -11,7 +11,6 @@ fn by_path(rows: &[Value]) -> BTreeMap<String, Value> {
     rows.iter().map(|r| (r["archive_path"].as_str().expect("archive_path").to_string(), r.clone())).collect()
 }
 
-
 #[test]
 fn every_format_is_read_and_typed() {
     let w = World::new();
@@ -21,15 +20,9 @@ fn every_format_is_read_and_typed() {
     w.write("gamma-3.0.tar.bz2", &bz2(&tar_bytes(&sdist_entries("gamma", "3.0", ""))));
     w.write("delta-4.0.tar.xz", &xz(&tar_bytes(&sdist_entries("delta", "4.0", ""))));
     w.write("eps-5.0.zip", &zip_bytes(&sdist_entries("eps", "5.0", "")));
-    w.write(
-        "zeta_pkg-6.0-py3-none-any.whl",
-        &zip_bytes(&[f("zeta_pkg/__init__.py", b"x = 1\n"), f("zeta_pkg-6.0.dist-info/METADATA", &pkg_info("zeta-pkg", "6.0"))]),
-    );
+    w.write("zeta_pkg-6.0-py3-none-any.whl", &zip_bytes(&[f("zeta_pkg/__init__.py", b"x = 1\n"), f("zeta_pkg-6.0.dist-info/METADATA", &pkg_info("zeta-pkg", "6.0"))]));
     w.write("eta-7.0-py3.8.egg", &zip_bytes(&[f("eta/__init__.py", b"y = 2\n"), f("EGG-INFO/PKG-INFO", &pkg_info("eta", "7.0"))]));
-    w.write(
-        "theta-8.0-py_0.tar.bz2",
-        &bz2(&tar_bytes(&[f("info/index.json", br#"{"name": "theta", "version": "8.0", "license": "BSD"}"#), f("site-packages/theta/__init__.py", b"z = 3\n")])),
-    );
+    w.write("theta-8.0-py_0.tar.bz2", &bz2(&tar_bytes(&[f("info/index.json", br#"{"name": "theta", "version": "8.0", "license": "BSD"}"#), f("site-packages/theta/__init__.py", b"z = 3\n")])));
     w.write("iota-9.0-h123_0.conda", &conda_bytes("iota-9.0-h123_0", r#"{"name": "iota", "version": "9.0"}"#, &[f("lib/iota.py", b"print('iota')\n")]));
     w.ok(&["init"]);
     let out = w.ok(&["add", "in", "--json"]);
@@ -43,7 +36,12 @@ fn every_format_is_read_and_typed() {
         let rows = w.rows(&[]);
         let kinds: BTreeMap<String, (String, String, String)> = rows
             .iter()
-            .map(|r| (r["project_release"].as_str().unwrap().to_string(), (r["project_name"].as_str().unwrap().into(), r["project_version"].as_str().unwrap().into(), r["dist_type"].as_str().unwrap().into())))
+            .map(|r| {
+                (
+                    r["project_release"].as_str().unwrap().to_string(),
+                    (r["project_name"].as_str().unwrap().into(), r["project_version"].as_str().unwrap().into(), r["dist_type"].as_str().unwrap().into()),
+                )
+            })
             .collect();
         let want = [
             ("alpha-1.0.tar.gz", "alpha", "1.0", "sdist"),
@@ -172,7 +170,9 @@ fn hostile_paths_are_normalised_and_nothing_escapes() {
 }
 
 fn walk(dir: &std::path::Path, depth: usize) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(dir).map(|it| it.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n == "outside.py" || n == "zip-escape.py" || n == "b.py" || n == "abs").collect()).unwrap_or_default();
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|it| it.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n == "outside.py" || n == "zip-escape.py" || n == "b.py" || n == "abs").collect())
+        .unwrap_or_default();
     out.sort();
     let _ = depth;
     out

@@ -14,7 +14,10 @@ fn inputs(w: &World) -> Vec<String> {
         let mut e = sdist_entries("p", &version, "");
         for k in 0..30 {
             let edit = if k % 15 < 2 * r { format!("# edited in {}\n", (k % 15) / 2) } else { String::new() };
-            let body = format!("{edit}shared_value = {k}\ndef f{k}(x):\n    \"\"\"Multiply the number by {k} and add one to the product.\"\"\"\n    y = x * {k}\n    return y + 1\n{}", "# padding line\n".repeat(k));
+            let body = format!(
+                "{edit}shared_value = {k}\ndef f{k}(x):\n    \"\"\"Multiply the number by {k} and add one to the product.\"\"\"\n    y = x * {k}\n    return y + 1\n{}",
+                "# padding line\n".repeat(k)
+            );
             e.push(f(&format!("p-{version}/p/m{k}.py"), body.as_bytes()));
         }
         e.push(f(&format!("p-{version}/p/version.py"), format!("VERSION = '{version}'\n").as_bytes()));
@@ -143,8 +146,7 @@ fn each_blob_is_stored_once_and_every_reader_answers_as_with_standalone_shards()
     // Stored once: the v2 shards hold exactly the distinct blobs; v1 repeats them per shard.
     let (s1, s2) = (json(&v1.ok(&["status", "--format", "jsonl"])), json(&v2.ok(&["status", "--format", "jsonl"])));
     assert_eq!(s2["shards"].as_array().unwrap().len(), 7, "{s2}");
-    let distinct: std::collections::BTreeSet<String> =
-        v2.rows(&[]).iter().filter(|r| r["skip_reason"].is_null()).map(|r| r["hash"].as_str().unwrap().to_string()).collect();
+    let distinct: std::collections::BTreeSet<String> = v2.rows(&[]).iter().filter(|r| r["skip_reason"].is_null()).map(|r| r["hash"].as_str().unwrap().to_string()).collect();
     assert_eq!(s2["total"]["unique_blobs"].as_u64(), Some(distinct.len() as u64), "{s2}");
     assert!(s1["total"]["unique_blobs"].as_u64().unwrap() > 2 * distinct.len() as u64, "{s1}");
     assert!(s2["total"]["disk_bytes"].as_u64() < s1["total"]["disk_bytes"].as_u64(), "{s1} {s2}");
@@ -523,7 +525,10 @@ fn format_3_stores_new_versions_as_deltas_and_every_reader_answers_the_same() {
     // and with it, a new release is a delta of the latest
     let mut e = sdist_entries("p", "1.6", "");
     for k in 0..30 {
-        let body = format!("# edited in 6\nshared_value = {k}\ndef f{k}(x):\n    \"\"\"Multiply the number by {k} and add one to the product.\"\"\"\n    y = x * {k}\n    return y + 1\n{}", "# padding line\n".repeat(k));
+        let body = format!(
+            "# edited in 6\nshared_value = {k}\ndef f{k}(x):\n    \"\"\"Multiply the number by {k} and add one to the product.\"\"\"\n    y = x * {k}\n    return y + 1\n{}",
+            "# padding line\n".repeat(k)
+        );
         e.push(f(&format!("p-1.6/p/m{k}.py"), body.as_bytes()));
     }
     v3.write("p-1.6.tar.gz", &tar_gz(&e));

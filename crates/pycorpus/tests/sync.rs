@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use pycorpus_testkit::{Fault, IndexServer, Route};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -431,4 +431,3 @@ fn a_large_selection_streams_through_batches_and_a_spilled_plan() {
     assert_eq!((s["unchanged_projects"].as_u64(), s["downloaded"].as_u64()), (Some(n as u64 - 1), Some(1)), "{s}");
     assert_eq!(idx.server.hits_under("/pypi/") - listed_before, 1, "only the changed project is listed");
 }
-
