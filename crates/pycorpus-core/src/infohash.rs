@@ -34,7 +34,7 @@ fn metainfo(dir: &Path, keep: bool) -> Result<Metainfo, CoreError> {
     {
         return Ok(meta);
     }
-    let meta = pycorpus_metainfo::create(dir, &CreateOptions::default()).map_err(|e| CoreError::Invalid(format!("hashing {} for its info-hash: {e}", dir.display())))?;
+    let meta = pycorpus_metainfo::create(dir, &CreateOptions::default(), crate::Ctx::quiet()).map_err(|e| CoreError::Invalid(format!("hashing {} for its info-hash: {e}", dir.display())))?;
     if keep {
         write_atomic(&cache, &meta.bytes)?;
     }

@@ -288,7 +288,7 @@ impl Corpus {
             }
             if ctx.full.load(Ordering::SeqCst) {
                 reporter.note(&format!("shard {} reached its capacity; sealing it", shard.number));
-                self.seal_shard(&shard, reporter)?;
+                self.seal_shard(&shard, crate::Ctx::new(reporter, cancel))?;
                 summary.sealed_shards.push(shard.number);
                 if more {
                     continue;

@@ -26,7 +26,6 @@ mod infohash;
 mod ingest;
 mod manifest;
 mod query;
-mod reporter;
 mod seal;
 mod state;
 mod sync;
@@ -40,8 +39,8 @@ pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
 pub use ingest::{AddOptions, AddSummary, Failure, IndexMeta, IngestItem, collect_inputs};
 pub use manifest::{FileDigest, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest};
 pub use pycorpus_index::ClientOptions;
+pub use pycorpus_progress::{Cancelled, Ctx, NoReporter, Reporter};
 pub use query::{RowRef, ShardStatus, Status, VerifyReport, scan_sealed_row_refs, shard_releases};
-pub use reporter::{NoReporter, Reporter};
 pub use seal::SealSummary;
 pub use state::State;
 pub use sync::{PlannedFile, SyncOptions, SyncSummary};
@@ -115,6 +114,9 @@ pub enum CoreError {
     /// Bad input from the caller.
     #[error("{0}")]
     Invalid(String),
+    /// The caller asked the operation to stop ([`Ctx::cancel`]).
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
 }
 
 impl From<pycorpus_index::IndexError> for CoreError {

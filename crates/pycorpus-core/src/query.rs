@@ -3,11 +3,12 @@
 use crate::corpus::{journal_records, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest};
-use crate::{BlobLocator, CoreError, Corpus, Reporter, ShardInfo, ShardKind};
+use crate::{BlobLocator, CoreError, Corpus, Ctx, ShardInfo, ShardKind};
 use pycorpus_catalog::{DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats, format_time, parse_date, read_releases, scan_file_views};
 use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 /// One shard's figures.
@@ -423,8 +424,10 @@ impl Corpus {
     }
 
     /// Re-hashes every blob and checks every manifest, index and cross-reference. Reports;
-    /// never repairs.
-    pub fn verify(&self, reporter: &dyn Reporter) -> Result<VerifyReport, CoreError> {
+    /// never repairs. Cancelled through `ctx`, it stops within a frame per thread with
+    /// [`CoreError::Cancelled`] (it writes nothing).
+    pub fn verify(&self, ctx: Ctx<'_>) -> Result<VerifyReport, CoreError> {
+        let reporter = ctx.reporter;
         let mut report = VerifyReport::default();
         let shards = self.shards()?;
         let locator = match self.blob_locator() {
@@ -440,10 +443,11 @@ impl Corpus {
         let mut placement = locator.as_ref().map(|l| Placement::new(&shards, l));
         reporter.start("verify", shards.len() as u64 + 1, 0);
         for shard in &shards {
+            ctx.check()?;
             report.shards_checked += 1;
             let name = format!("shard {:06}", shard.number);
             match shard.kind {
-                ShardKind::Sealed => self.verify_sealed(shard, &name, locator.as_ref(), reader.as_ref(), placement.as_mut(), &mut report),
+                ShardKind::Sealed => self.verify_sealed(shard, &name, locator.as_ref(), reader.as_ref(), placement.as_mut(), &mut report, ctx),
                 ShardKind::Open => match open_records(shard) {
                     Err(e) => report.problems.push(format!("{name}: {e}")),
                     Ok(None) => report.notes.push(format!("{name}: open and still empty")),
@@ -465,13 +469,24 @@ impl Corpus {
             }
             reporter.advance(1, 0);
         }
+        ctx.check()?;
         report.problems.extend(crate::infohash::check_dependencies(&shards));
         reporter.advance(1, 0);
         reporter.finish();
         Ok(report)
     }
 
-    fn verify_sealed(&self, shard: &ShardInfo, name: &str, locator: Option<&BlobLocator>, reader: Option<&crate::SealedReader>, placement: Option<&mut Placement<'_>>, report: &mut VerifyReport) {
+    #[allow(clippy::too_many_arguments)]
+    fn verify_sealed(
+        &self,
+        shard: &ShardInfo,
+        name: &str,
+        locator: Option<&BlobLocator>,
+        reader: Option<&crate::SealedReader>,
+        placement: Option<&mut Placement<'_>>,
+        report: &mut VerifyReport,
+        ctx: Ctx<'_>,
+    ) {
         let m = match read_manifest(&shard.dir) {
             Ok(m) => m,
             Err(e) => return report.problems.push(format!("{name}: manifest: {e}")),
@@ -495,10 +510,14 @@ impl Corpus {
             Err(e) => return report.problems.push(format!("{name}: {e}")),
         };
         report.blobs_checked += pack.len() as u64;
+        let go_on = |_| if ctx.cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
         let problems = match reader {
-            Some(r) => pack.verify_with(&|b| r.base_contents(shard.number, b), &|_| {}),
-            None => pack.verify(&|_| {}),
+            Some(r) => pack.verify_with(&|b| r.base_contents(shard.number, b), &go_on),
+            None => pack.verify(&go_on),
         };
+        if ctx.cancelled() {
+            return; // the caller stops at its next check
+        }
         report.problems.extend(problems.into_iter().map(|p| format!("{name}: {p}")));
         if pack.len() as u64 != m.unique_blobs {
             report.problems.push(format!("{name}: pack holds {} blobs, manifest says {}", pack.len(), m.unique_blobs));

@@ -2,12 +2,14 @@
 //!
 //! The sealed folder is built as `<NNNNNN>.sealing/`, synced, then renamed to `<NNNNNN>/`; only
 //! then is `<NNNNNN>.open/` removed. A crash at any step leaves either the journal (the seal
-//! runs again) or the finished shard (the journal is removed on the next open).
+//! runs again) or the finished shard (the journal is removed on the next open). A seal that
+//! fails or is cancelled before the rename removes its `.sealing/` folder: the journal stays,
+//! and nothing half-written is left beside it.
 
 use crate::corpus::{journal_record, journal_release, shard_name};
 use crate::infohash;
 use crate::manifest::{FileDigest, MANIFEST_FORMAT, Manifest, OPTIONAL_SHARD_FILES, SHARD_FILES};
-use crate::{CoreError, Corpus, Reporter, ShardInfo, sync_dir, write_atomic};
+use crate::{CoreError, Corpus, Ctx, ShardInfo, sync_dir, write_atomic};
 use pycorpus_catalog::{DistStatus, FileRow, FilesWriter, Release, format_time, write_releases};
 use pycorpus_spill::{Key, Sorter};
 use pycorpus_store::{DeltaBase, Journal, JournalCommit, Oid, OidMap, PackOptions, PackWriter};
@@ -54,14 +56,17 @@ fn similarity_key(key: &mut Key, row: &FileRow) {
 }
 
 impl Corpus {
-    /// Seals the open shard, if it holds anything. Returns what was written.
-    pub fn seal(&mut self, reporter: &dyn Reporter) -> Result<Option<SealSummary>, CoreError> {
+    /// Seals the open shard, if it holds anything. Returns what was written. Cancelled through
+    /// `ctx` before its shard is in place, it stops with [`CoreError::Cancelled`], the shard
+    /// still open and nothing else written.
+    pub fn seal(&mut self, ctx: Ctx<'_>) -> Result<Option<SealSummary>, CoreError> {
         self.state_mut()?;
         let Some(shard) = self.open_shard()? else { return Ok(None) };
-        self.seal_shard(&shard, reporter)
+        self.seal_shard(&shard, ctx)
     }
 
-    pub(crate) fn seal_shard(&mut self, shard: &ShardInfo, reporter: &dyn Reporter) -> Result<Option<SealSummary>, CoreError> {
+    pub(crate) fn seal_shard(&mut self, shard: &ShardInfo, ctx: Ctx<'_>) -> Result<Option<SealSummary>, CoreError> {
+        let reporter = ctx.reporter;
         let journal_path = shard.dir.join("journal.log");
         let (journal, rec) = Journal::open(&journal_path, self.config.durable)?;
         // The latest record of each distribution (see `latest_records`): its release is kept,
@@ -79,6 +84,7 @@ impl Corpus {
             std::fs::remove_dir_all(&tmp_dir).map_err(|e| CoreError::io(&tmp_dir, e))?;
         }
         std::fs::create_dir_all(&tmp_dir).map_err(|e| CoreError::io(&tmp_dir, e))?;
+        let sealing = RemoveUnlessKept(Some(tmp_dir.clone()));
 
         // files.parquet in (project, version, release, path) order, a distribution at a time
         // (those sharing a release name together), each row's similarity key to a sorter that
@@ -95,6 +101,7 @@ impl Corpus {
         let deltas_on = self.config.shard_format >= 3;
         let mut history: OidMap<u64> = OidMap::default();
         for group in dists.chunk_by(|(a, _), (b, _)| same(a, b)) {
+            ctx.check()?;
             let mut rows = Vec::new();
             for (release, commit) in group {
                 rows.extend(journal_record(shard.number, &journal, commit)?.files.iter().map(|f| FileRow::new(release, f)));
@@ -153,7 +160,7 @@ impl Corpus {
         // Format 3: blobs with an earlier version in a sealed shard become deltas of it, packed
         // after the blobs stored whole (in the same order among themselves).
         let bases = match deltas_on && !order.is_empty() {
-            true => self.find_bases(&order, &history, &journal, &reader)?,
+            true => self.find_bases(&order, &history, &journal, &reader, ctx)?,
             false => OidMap::default(),
         };
         drop(history);
@@ -175,6 +182,7 @@ impl Corpus {
             }
         };
         for oid in order.iter().filter(|o| !bases.contains_key(o)) {
+            ctx.check()?;
             let data = read(oid)?;
             pack.add(*oid, &data)?;
             reporter.advance(1, data.len() as u64);
@@ -184,6 +192,7 @@ impl Corpus {
         let mut deltas: Vec<(&Oid, DeltaBase)> = order.iter().filter_map(|o| bases.get(o).map(|b| (o, b.0))).collect();
         deltas.sort_by_key(|(_, b)| (b.root, b.depth));
         for (oid, base) in deltas {
+            ctx.check()?;
             let data = read(oid)?;
             let base_data = reader.read(&base.oid)?.ok_or_else(|| CoreError::Corrupt { shard: shard.number, message: format!("base {} of blob {oid} is indexed but not stored", base.oid) })?;
             let len = data.len() as u64;
@@ -237,7 +246,10 @@ impl Corpus {
         write_atomic(&tmp_dir.join("manifest.json"), &json)?;
         sync_dir(&tmp_dir)?;
         drop(journal);
+        // the last point to stop at: from the rename on, the shard is sealed
+        ctx.check()?;
         std::fs::rename(&tmp_dir, &final_dir).map_err(|e| CoreError::io(&final_dir, e))?;
+        sealing.keep();
         sync_dir(&self.shards_dir())?;
         std::fs::remove_dir_all(&shard.dir).map_err(|e| CoreError::io(&shard.dir, e))?;
         sync_dir(&self.shards_dir())?;
@@ -261,10 +273,11 @@ impl Corpus {
     /// shard, from the history index (one lookup per blob and run), when the chain it would
     /// extend stays within [`crate::MAX_CHAIN`] and the two fit a delta's window. With each
     /// base: its shard and length.
-    fn find_bases(&self, order: &[Oid], history: &OidMap<u64>, journal: &Journal, reader: &crate::SealedReader) -> Result<OidMap<(DeltaBase, u32, u32)>, CoreError> {
+    fn find_bases(&self, order: &[Oid], history: &OidMap<u64>, journal: &Journal, reader: &crate::SealedReader, ctx: Ctx<'_>) -> Result<OidMap<(DeltaBase, u32, u32)>, CoreError> {
         let runs = self.history_runs()?;
         let mut bases = OidMap::default();
         for oid in order {
+            ctx.check()?;
             let Some((_, base)) = history.get(oid).and_then(|k| crate::history::latest(&runs, *k)) else { continue };
             let base = &base;
             let Some((d, n, base_len)) = reader.delta_on(base)? else { continue };
@@ -274,6 +287,24 @@ impl Corpus {
             }
         }
         Ok(bases)
+    }
+}
+
+/// Removes a folder when dropped (an error or a cancel on the way), unless kept.
+struct RemoveUnlessKept(Option<std::path::PathBuf>);
+
+impl RemoveUnlessKept {
+    /// The folder is in place: leave it.
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveUnlessKept {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

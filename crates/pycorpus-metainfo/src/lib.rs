@@ -34,6 +34,9 @@ pub enum MetainfoError {
     /// A request that cannot be met as given.
     #[error("{0}")]
     Invalid(String),
+    /// The caller asked to stop.
+    #[error(transparent)]
+    Cancelled(#[from] pycorpus_progress::Cancelled),
 }
 
 impl MetainfoError {

@@ -9,6 +9,7 @@
 use crate::MetainfoError;
 use crate::bencode::{self, Value};
 use crate::layout::{FileSpan, Layout};
+use pycorpus_progress::Ctx;
 use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, BTreeSet};
@@ -229,8 +230,10 @@ fn list_files(target: &Path) -> Result<Vec<FileSpan>, MetainfoError> {
     Ok(files.into_iter().map(|(c, len)| FileSpan::new(c.iter().collect(), len)).collect())
 }
 
-/// Makes the metainfo of a file or folder, hashing its pieces on all cores.
-pub fn create(target: &Path, opts: &CreateOptions) -> Result<Metainfo, MetainfoError> {
+/// Makes the metainfo of a file or folder, hashing its pieces on all cores; reports pieces
+/// (and their bytes) hashed to `ctx`, and stops with [`MetainfoError::Cancelled`] within a
+/// piece of each thread once it is cancelled (nothing is written either way).
+pub fn create(target: &Path, opts: &CreateOptions, ctx: Ctx<'_>) -> Result<Metainfo, MetainfoError> {
     let meta = std::fs::metadata(target).map_err(|e| MetainfoError::io(target, e))?;
     let target = target.canonicalize().map_err(|e| MetainfoError::io(target, e))?;
     let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| MetainfoError::Invalid(format!("{} has no UTF-8 name", target.display())))?.to_string();
@@ -250,7 +253,7 @@ pub fn create(target: &Path, opts: &CreateOptions) -> Result<Metainfo, MetainfoE
         None => piece_length_for(total),
     };
     let layout = Layout::new(files, piece_length, single);
-    let pieces = hash_pieces(&layout, &root)?;
+    let pieces = hash_pieces(&layout, &root, ctx)?;
 
     let mut info = BTreeMap::new();
     info.insert(b"name".to_vec(), Value::str(&name));
@@ -292,15 +295,20 @@ pub fn create(target: &Path, opts: &CreateOptions) -> Result<Metainfo, MetainfoE
 }
 
 /// sha1 of every piece of the files under `root`, in parallel; reads each byte once.
-fn hash_pieces(layout: &Layout, root: &Path) -> Result<Vec<[u8; 20]>, MetainfoError> {
+fn hash_pieces(layout: &Layout, root: &Path, ctx: Ctx<'_>) -> Result<Vec<[u8; 20]>, MetainfoError> {
     let handles = layout.open_read(root).map_err(|e| MetainfoError::io(root, e))?;
-    (0..layout.piece_count())
+    ctx.reporter.start("hash", layout.piece_count(), layout.files.iter().map(|f| f.length).sum());
+    let pieces = (0..layout.piece_count())
         .into_par_iter()
         .map_init(Vec::new, |buf, i| {
+            ctx.check()?;
             layout.read_piece(&handles, i, buf).map_err(|e| MetainfoError::io(root, e))?;
+            ctx.reporter.advance(1, buf.len() as u64);
             Ok(Sha1::digest(&buf[..]).into())
         })
-        .collect()
+        .collect();
+    ctx.reporter.finish();
+    pieces
 }
 
 #[cfg(test)]
@@ -331,8 +339,8 @@ mod tests {
         let big = vec![7u8; 100_000];
         let a = folder(&[("b.bin", &big), ("a/z.txt", b"z"), ("a/b.txt", b"hello")]);
         let b = folder(&[("a/b.txt", b"hello"), ("b.bin", &big), ("a/z.txt", b"z")]);
-        let ma = create(&a.path().join("share"), &CreateOptions::default()).unwrap();
-        let mb = create(&b.path().join("share"), &CreateOptions { webseeds: vec!["http://127.0.0.1:1/".into()], ..Default::default() }).unwrap();
+        let ma = create(&a.path().join("share"), &CreateOptions::default(), Ctx::quiet()).unwrap();
+        let mb = create(&b.path().join("share"), &CreateOptions { webseeds: vec!["http://127.0.0.1:1/".into()], ..Default::default() }, Ctx::quiet()).unwrap();
         assert_eq!(ma.info_hash, mb.info_hash, "trackers and web seeds stay outside info");
         let paths: Vec<_> = ma.layout.files.iter().map(|f| f.path.to_str().unwrap().to_string()).collect();
         assert_eq!(paths, ["a/b.txt", "a/z.txt", "b.bin"]);
@@ -340,7 +348,7 @@ mod tests {
         assert_eq!(mb.webseeds, ["http://127.0.0.1:1/"]);
         // Different bytes, different hash.
         let c = folder(&[("a/b.txt", b"hellO"), ("b.bin", &big), ("a/z.txt", b"z")]);
-        assert_ne!(create(&c.path().join("share"), &CreateOptions::default()).unwrap().info_hash, ma.info_hash);
+        assert_ne!(create(&c.path().join("share"), &CreateOptions::default(), Ctx::quiet()).unwrap().info_hash, ma.info_hash);
     }
 
     #[test]

@@ -411,9 +411,9 @@ impl NativeCorpus {
 
     fn seal(&self, py: Python<'_>) -> PyResult<String> {
         let root = &self.root;
-        let s = interruptible(py, &Progress::quiet(), |_| -> Result<_, String> {
+        let s = interruptible(py, &Progress::quiet(), |cancel| -> Result<_, String> {
             let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
-            c.seal(&pycorpus_core::NoReporter).map_err(|e| e.to_string())
+            c.seal(pycorpus_core::Ctx::new(&pycorpus_core::NoReporter, cancel)).map_err(|e| e.to_string())
         })?
         .map_err(err)?;
         json(&s)
@@ -842,7 +842,7 @@ impl NativeSeeder {
 #[pyo3(signature = (target, webseeds=vec![], trackers=vec![]))]
 fn create_torrent<'py>(py: Python<'py>, target: PathBuf, webseeds: Vec<String>, trackers: Vec<String>) -> PyResult<(String, Bound<'py, PyBytes>)> {
     let opts = pycorpus_torrent::CreateOptions { webseeds, trackers, ..Default::default() };
-    let meta = interruptible(py, &Progress::quiet(), |_| pycorpus_torrent::create(Path::new(&target), &opts))?.map_err(err)?;
+    let meta = interruptible(py, &Progress::quiet(), |cancel| pycorpus_torrent::create(Path::new(&target), &opts, pycorpus_core::Ctx::new(&pycorpus_core::NoReporter, cancel)))?.map_err(err)?;
     Ok((meta.hex(), PyBytes::new(py, &meta.bytes)))
 }
 

@@ -33,6 +33,7 @@ use crate::{Oid, StoreError};
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -768,15 +769,16 @@ impl PackReader {
 
     /// Checks every blob: each frame decompresses to its length, every blob's bytes hash to
     /// its id, ids are sorted and unique, and every frame byte belongs to a blob. Returns the
-    /// problems found (empty when the pack is sound); `progress` gets frames done. A delta
+    /// problems found (empty when the pack is sound); `progress` gets frames done, and when it
+    /// returns `Break` the check stops there (the problems are then those of the frames checked). A delta
     /// frame is reported as unchecked: see [`PackReader::verify_with`].
-    pub fn verify(&self, progress: &(dyn Fn(u64) + Sync)) -> Vec<String> {
+    pub fn verify(&self, progress: &(dyn Fn(u64) -> ControlFlow<()> + Sync)) -> Vec<String> {
         self.verify_with(&|b| Err(StoreError::Format { path: self.idx_path.clone(), what: format!("base {b} is in no pack given") }), progress)
     }
 
     /// [`PackReader::verify`], asking `base` for the contents of the bases of delta frames;
     /// also checks the delta table (units in order, depths of at least 1).
-    pub fn verify_with(&self, base: &(dyn Fn(&Oid) -> Result<Vec<u8>, StoreError> + Sync), progress: &(dyn Fn(u64) + Sync)) -> Vec<String> {
+    pub fn verify_with(&self, base: &(dyn Fn(&Oid) -> Result<Vec<u8>, StoreError> + Sync), progress: &(dyn Fn(u64) -> ControlFlow<()> + Sync)) -> Vec<String> {
         let mut problems = Vec::new();
         let first_delta = self.frames - self.deltas;
         let mut last_unit = first_delta.checked_sub(1).map(|u| u as u32);
@@ -808,6 +810,7 @@ impl PackReader {
         // per split of a parallel iterator came and went dozens of times per pack, and the
         // allocator's freed-but-not-yet-returned pages set verify's peak (40 MB over its heap).
         let next = std::sync::atomic::AtomicUsize::new(0);
+        let stop = std::sync::atomic::AtomicBool::new(false);
         let workers = rayon::current_num_threads().clamp(1, self.frames.max(1));
         let mut found: Vec<(usize, Vec<String>)> = (0..workers)
             .into_par_iter()
@@ -815,7 +818,7 @@ impl PackReader {
                 let (mut bufs, mut data, mut found) = (FrameBuffers::default(), Vec::new(), Vec::new());
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(blobs) = by_frame.get(i) else { break found };
+                    let Some(blobs) = by_frame.get(i).filter(|_| !stop.load(std::sync::atomic::Ordering::Relaxed)) else { break found };
                     let read = match self.delta(i) {
                         Some(d) => base(&d.oid).and_then(|b| self.decode_delta(i, &b, &mut data, &mut bufs.compressed)),
                         None => self.read_frame_into(i, &mut bufs, &mut data),
@@ -827,7 +830,10 @@ impl PackReader {
                     if !p.is_empty() {
                         found.push((i, p));
                     }
-                    progress(1);
+                    if progress(1).is_break() {
+                        // every worker stops before its next frame
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
             })
             .flatten()
@@ -878,7 +884,7 @@ mod tests {
             assert_eq!(r.read(&Oid::for_blob(b)).expect("read").as_deref(), Some(&b[..]));
         }
         assert_eq!(r.read(&Oid::for_blob(b"absent")).expect("read"), None);
-        assert!(r.verify(&|_| {}).is_empty());
+        assert!(r.verify(&|_| ControlFlow::Continue(())).is_empty());
     }
 
     #[test]
@@ -983,11 +989,11 @@ mod tests {
         // the wrong base gives an error or other bytes (which verify's hash check catches, below)
         let mut out = Vec::new();
         assert!(r.decode_delta(f, &vs[1], &mut out, &mut Vec::new()).is_err() || out != vs[3]);
-        assert_eq!(r.verify_with(&base, &|_| {}), Vec::<String>::new());
-        assert_eq!(r.verify(&|_| {}).len(), 11, "without bases, each delta frame is reported");
+        assert_eq!(r.verify_with(&base, &|_| ControlFlow::Continue(())), Vec::<String>::new());
+        assert_eq!(r.verify(&|_| ControlFlow::Continue(())).len(), 11, "without bases, each delta frame is reported");
         // a base with other contents is caught by the hash
         let wrong = |b: &Oid| if *b == ids[6] { Ok(vs[7].clone()) } else { base(b) };
-        let problems = r.verify_with(&wrong, &|_| {});
+        let problems = r.verify_with(&wrong, &|_| ControlFlow::Continue(()));
         assert!(problems.iter().any(|p| p.contains(&format!("frame {}", r.find(&ids[7]).expect("stored").frame))), "{problems:?}");
     }
 
@@ -1045,10 +1051,18 @@ mod tests {
         assert_eq!(
             r.verify(&|n| {
                 done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                ControlFlow::Continue(())
             }),
             Vec::<String>::new()
         );
         assert_eq!(done.into_inner(), frames as u64, "every frame checked once");
+        // told to stop, each worker checks no more than the frame it was on
+        let done = std::sync::atomic::AtomicU64::new(0);
+        r.verify(&|n| {
+            done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            ControlFlow::Break(())
+        });
+        assert!(done.into_inner() <= rayon::current_num_threads() as u64, "stopped at once");
         // damage the first and the last frame: both are reported, the first one first,
         // whichever worker checked them
         let (first, last) = (r.frame(0), r.frame(frames - 1));
@@ -1059,7 +1073,7 @@ mod tests {
             data[(f.pack_offset + u64::from(f.compressed_len) / 2) as usize] ^= 0x55;
         }
         std::fs::write(&pack, &data).expect("write");
-        let problems = PackReader::open(dir.path()).expect("open").verify(&|_| {});
+        let problems = PackReader::open(dir.path()).expect("open").verify(&|_| ControlFlow::Continue(()));
         let at = |i: usize| problems.iter().position(|p| p.contains(&format!("frame {i}:")));
         let (a, b) = (at(0), at(frames - 1));
         assert!(a.is_some() && b.is_some() && a < b, "{problems:?}");
@@ -1074,7 +1088,7 @@ mod tests {
         data[n - 3] ^= 0x55;
         std::fs::write(&pack, &data).expect("write");
         let r = PackReader::open(dir.path()).expect("open");
-        assert!(!r.verify(&|_| {}).is_empty());
+        assert!(!r.verify(&|_| ControlFlow::Continue(())).is_empty());
         let idx = dir.path().join("blobs.idx");
         let mut data = std::fs::read(&idx).expect("read");
         data.truncate(data.len() - 1);

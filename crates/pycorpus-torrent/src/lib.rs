@@ -65,6 +65,7 @@ impl From<pycorpus_metainfo::MetainfoError> for TorrentError {
             M::Io { path, source } => TorrentError::Io { path, source },
             M::BadTorrent(m) => TorrentError::BadTorrent(m),
             M::Invalid(m) => TorrentError::Invalid(m),
+            M::Cancelled(_) => TorrentError::Interrupted,
         }
     }
 }
@@ -87,7 +88,7 @@ pub fn prepare_seed(target: &Path, data: Option<&Path>, opts: &CreateOptions) ->
         let root = get::content_root(&meta, &parent);
         return Ok((meta, root));
     }
-    let meta = create(target, opts)?;
+    let meta = create(target, opts, pycorpus_progress::Ctx::quiet())?;
     let canon = target.canonicalize().map_err(|e| TorrentError::io(target, e))?;
     let root = if meta.layout.single_file { canon.parent().expect("a file has a parent").to_path_buf() } else { canon };
     Ok((meta, root))

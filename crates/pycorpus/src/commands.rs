@@ -5,24 +5,29 @@ use crate::output::{csv_field, csv_record, human_bytes, row_json, table, thousan
 use crate::reporters::{BarReporter, VisitBar};
 use anyhow::{Context, Result, bail};
 use pycorpus_catalog::{FILES_COLUMNS, Filter, ScanStats, parse_date};
-use pycorpus_core::{Access, AddOptions, Corpus, Status, collect_inputs};
+use pycorpus_core::{Access, AddOptions, Corpus, Ctx, Status, collect_inputs};
 use pycorpus_store::Oid;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// Set by the first Ctrl-C: long commands finish what is in flight, report, and stop.
+/// What a first Ctrl-C does, for commands that add distributions.
+const FINISHING_DISTRIBUTIONS: &str = "finishing the distributions in progress";
+/// What a first Ctrl-C does, for the others.
+pub(crate) const STOPPING: &str = "stopping";
+
 pub(crate) static CANCEL: AtomicBool = AtomicBool::new(false);
 
-/// First Ctrl-C: stop after the work in progress. Second: quit at once (the journal makes even
-/// that safe; the next run recovers).
-pub(crate) fn install_interrupt_handler(quiet: bool) {
+/// First Ctrl-C: stop after the work in progress (`stopping` says what that is). Second: quit
+/// at once (the journal makes even that safe; the next run recovers).
+pub(crate) fn install_interrupt_handler(quiet: bool, stopping: &'static str) {
     static PRESSES: AtomicU32 = AtomicU32::new(0);
     let _ = ctrlc::set_handler(move || {
         if PRESSES.fetch_add(1, Ordering::SeqCst) == 0 {
             CANCEL.store(true, Ordering::SeqCst);
             if !quiet {
-                eprintln!("\ninterrupted: finishing the distributions in progress (Ctrl-C again to quit now)");
+                eprintln!("\ninterrupted: {stopping} (Ctrl-C again to quit now)");
             }
         } else {
             std::process::exit(130);
@@ -60,7 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if ignored.len() > 5 && !cli.quiet {
                 eprintln!("... and {} more files that are not distributions", ignored.len() - 5);
             }
-            install_interrupt_handler(cli.quiet);
+            install_interrupt_handler(cli.quiet, FINISHING_DISTRIBUTIONS);
             let started = std::time::Instant::now();
             let s = corpus.ingest(items, &AddOptions { jobs, retry_failed }, &reporter, &CANCEL)?;
             if json {
@@ -93,7 +98,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Sync(args) => {
             let mut corpus = Corpus::open(&root, Access::Write)?;
-            install_interrupt_handler(cli.quiet);
+            install_interrupt_handler(cli.quiet, FINISHING_DISTRIBUTIONS);
             sync(&mut corpus, &args, &reporter, &mut out)?
         }
         Command::Lock { output } => {
@@ -112,7 +117,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Seal { json } => {
             let mut corpus = Corpus::open(&root, Access::Write)?;
-            match corpus.seal(&reporter)? {
+            install_interrupt_handler(cli.quiet, "removing the shard being written; the open shard stays as it was");
+            match corpus.seal(Ctx::new(&reporter, &CANCEL))? {
                 None => writeln!(out, "nothing to seal: there is no open shard with distributions")?,
                 Some(s) if json => {
                     serde_json::to_writer_pretty(&mut out, &s.manifest)?;
@@ -164,7 +170,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Verify { format } => {
             let corpus = Corpus::open(&root, Access::Read)?;
-            let r = corpus.verify(&reporter)?;
+            install_interrupt_handler(cli.quiet, STOPPING);
+            let r = corpus.verify(Ctx::new(&reporter, &CANCEL))?;
             match format {
                 Format::Jsonl => {
                     serde_json::to_writer(&mut out, &r)?;
@@ -250,7 +257,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Extract { dest, filter, layout } => {
             let corpus = Corpus::open(&root, Access::Read)?;
             let f = build_filter(&filter)?;
-            install_interrupt_handler(cli.quiet);
+            install_interrupt_handler(cli.quiet, STOPPING);
             let layout = match layout {
                 LayoutArg::Oid => pycorpus_explore::Layout::Oid,
                 LayoutArg::Tree => pycorpus_explore::Layout::Tree,
@@ -305,7 +312,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stream { filter, format, base64 } => {
             let corpus = Corpus::open(&root, Access::Read)?;
             let f = build_filter(&filter)?;
-            install_interrupt_handler(true);
+            install_interrupt_handler(true, STOPPING);
             let format = match format {
                 StreamFormatArg::Jsonl => pycorpus_explore::StreamFormat::Jsonl,
                 StreamFormatArg::Raw => pycorpus_explore::StreamFormat::Raw,
@@ -330,7 +337,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             set_threads(threads)?;
             let corpus = Corpus::open(&root, Access::Read)?;
             let f = build_filter(&filter)?;
-            install_interrupt_handler(cli.quiet);
+            install_interrupt_handler(cli.quiet, STOPPING);
             let limits = pycorpus_analyze::Limits { max_bytes: max_file_bytes, ..Default::default() };
             let bar = VisitBar::new(cli.quiet, "analyze");
             let started = std::time::Instant::now();
@@ -360,7 +367,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             let corpus = Corpus::open(&root, Access::Read)?;
             let f = build_filter(&filter)?;
-            install_interrupt_handler(cli.quiet);
+            install_interrupt_handler(cli.quiet, STOPPING);
             let html = output.unwrap_or_else(|| corpus.root().join("report").join("report.html"));
             let charts = if no_charts { None } else { Some(charts.unwrap_or_else(|| html.parent().unwrap_or(std::path::Path::new(".")).join("charts"))) };
             let sel = pycorpus_report::Selection {
@@ -409,7 +416,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
-        Command::Torrent(crate::cli::TorrentCommand::Create(a)) => crate::share::create(&a, &mut out)?,
+        Command::Torrent(crate::cli::TorrentCommand::Create(a)) => crate::share::create(&a, &reporter, cli.quiet, &mut out)?,
         Command::Seed(a) => crate::share::seed(&a, &root, cli.quiet, &mut out)?,
         Command::Get(a) => crate::share::get(&a, &root, cli.quiet, &mut out)?,
         Command::Export(crate::cli::ExportCommand::Codesearchnet(a)) => {
@@ -446,7 +453,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 chunk_records: a.chunk.max(1),
                 max_file_bytes: a.max_file_bytes,
             };
-            install_interrupt_handler(cli.quiet);
+            install_interrupt_handler(cli.quiet, STOPPING);
             let bar = VisitBar::new(cli.quiet, "export");
             let started = std::time::Instant::now();
             let s = pycorpus_dataset::export(&corpus, &a.dest, &opts, &CANCEL, &|s| bar.update(s))?;
@@ -605,7 +612,7 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
         set_threads(threads)?;
         let corpus = Corpus::open(root, Access::Read)?;
         let f = build_filter(filter)?;
-        install_interrupt_handler(true);
+        install_interrupt_handler(true, STOPPING);
         let started = std::time::Instant::now();
         let bar = VisitBar::beside_results(quiet, "grep");
         let searched = pycorpus_explore::grep(&corpus, &f, opts, out, &CANCEL, Some(&|s| bar.update(s)));

@@ -37,6 +37,11 @@ fn main() -> ExitCode {
             if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::SUCCESS; // `pycorpus ls | head`
             }
+            if commands::CANCEL.load(std::sync::atomic::Ordering::SeqCst) {
+                // Ctrl-C: the operation stopped as asked (its error says how, if more than that)
+                eprintln!("{}", error_text(&e));
+                return ExitCode::from(130);
+            }
             eprintln!("error: {}", error_text(&e));
             ExitCode::from(1)
         }

@@ -1,7 +1,7 @@
 //! `torrent create`, `seed` and `get`: wiring between the CLI, the corpus and pycorpus-torrent.
 
 use crate::cli::{CreateArgs, GetArgs, SeedArgs, SwarmArgs};
-use crate::commands::{CANCEL, install_interrupt_handler};
+use crate::commands::{CANCEL, STOPPING, install_interrupt_handler};
 use crate::output::human_bytes;
 use anyhow::{Context, Result, bail};
 use pycorpus_core::{Access, Corpus, ShardKind};
@@ -58,10 +58,11 @@ fn describe(meta: &Metainfo) -> serde_json::Value {
     })
 }
 
-/// `torrent create`.
-pub fn create(a: &CreateArgs, out: &mut impl Write) -> Result<ExitCode> {
+/// `torrent create`: Ctrl-C stops the hashing within a piece per thread, and nothing is written.
+pub fn create(a: &CreateArgs, reporter: &dyn pycorpus_core::Reporter, quiet: bool, out: &mut impl Write) -> Result<ExitCode> {
     let opts = CreateOptions { trackers: a.tracker.clone(), webseeds: a.webseed.clone(), creation_date: a.creation_date.then(|| jiff::Timestamp::now().as_second()), piece_length: a.piece_length };
-    let meta = pycorpus_torrent::create(&a.target, &opts)?;
+    install_interrupt_handler(quiet, STOPPING);
+    let meta = pycorpus_torrent::create(&a.target, &opts, pycorpus_core::Ctx::new(reporter, &CANCEL))?;
     let path = a.output.clone().unwrap_or_else(|| PathBuf::from(format!("{}.torrent", meta.name)));
     pycorpus_torrent::write_file_atomic(&path, &meta.bytes)?;
     if a.json {
@@ -89,7 +90,7 @@ pub fn seed(a: &SeedArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write)
     } else {
         a.targets.clone()
     };
-    install_interrupt_handler(quiet);
+    install_interrupt_handler(quiet, STOPPING);
     let swarm = Swarm::start(&swarm_options(&a.swarm, Some(&a.listen))?)?;
     let opts = CreateOptions { webseeds: a.webseed.clone(), ..Default::default() };
     let mut seeding = Vec::new();
@@ -170,7 +171,7 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
     opts.webseed_after = Duration::from_secs(a.webseed_after);
     opts.stall_timeout = Duration::from_secs(a.stall_timeout);
     opts.metadata_timeout = Duration::from_secs(a.metadata_timeout);
-    install_interrupt_handler(quiet);
+    install_interrupt_handler(quiet, STOPPING);
     let json = a.swarm.json;
 
     let Some((report, meta)) = fetch(&request, &opts, into_corpus, json, quiet)? else { return Ok(ExitCode::from(130)) };
