@@ -825,9 +825,14 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
     import ast
     import inspect
     stub = ast.parse(open(os.path.join(os.path.dirname(pycorpus.__file__), "__init__.pyi"), encoding="utf-8").read())
-    filters = set(pycorpus._LIST_FILTERS + pycorpus._INT_LIST_FILTERS + pycorpus._SCALAR_FILTERS)
+    filters = set(pycorpus._FILTERS)
+    assert filters == {name for name, _ in pycorpus._native.filters()} and "min_size" in filters
+    listed = []
 
     def stub_params(fn):
+        stub_filters = [x.arg for x in fn.args.kwonlyargs if x.arg in filters]
+        if stub_filters:
+            listed.append((fn.name, stub_filters))
         a = fn.args
         names = [x.arg for x in a.posonlyargs + a.args if x.arg != "self"] + [x.arg for x in a.kwonlyargs if x.arg not in filters]
         return names + (["**"] if a.kwarg else [])
@@ -859,6 +864,9 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
                     assert got == want or got + ["**"] == want, (node.name, fn.name, got, want)
                     checked += 1
     assert checked >= 20, checked
+    # where a stub spells out the filters, it spells out every one of them, in their order
+    order = [name for name, _ in pycorpus._native.filters()]
+    assert listed and all(names == order for _, names in listed), listed
 
 
 def test_the_module_benchmarks_refuse_a_debug_build(tmp_path):

@@ -37,9 +37,9 @@ collections.abc.Mapping.register(Row)
 __all__ = ["Corpus", "PycorpusError", "Row", "Seeder", "get", "seed", "create_torrent", "__version__"]
 __version__ = _native.__version__
 
-_LIST_FILTERS = ("project", "version", "path", "ext", "skip_reason", "dist_type")
-_INT_LIST_FILTERS = ("shard",)
-_SCALAR_FILTERS = ("projects_file", "since", "until", "min_size", "max_size", "unique")
+# Every filter's name and the kind of value it takes, from the one definition the CLI's flags
+# come from too (pycorpus_catalog::FilterSpec).
+_FILTERS = dict(_native.filters())
 
 
 def _in_notebook():
@@ -170,29 +170,32 @@ def _filters(kw):
     for k, v in kw.items():
         if v is None:
             continue
-        if k in _LIST_FILTERS:
+        kind = _FILTERS.get(k)
+        if kind == "strings":
             out[k] = _strings(k + "=", v)
-        elif k in _INT_LIST_FILTERS:
+        elif kind == "shards":
             items = [v] if _is_int_like(v) else _iterable(k + "=", v, "a shard number or a list of them")
             out[k] = [_count(k + "=", x, none_ok=False, below=2 ** 32) for x in items]
-        elif k in ("min_size", "max_size"):
+        elif kind == "size":
             out[k] = _count(k + "=", v, none_ok=False, below=2 ** 64)
-        elif k == "unique":
+        elif kind == "flag":
             if not isinstance(v, bool):
-                raise TypeError("unique=: expected True or False, got %r" % (v,))
+                raise TypeError("%s=: expected True or False, got %r" % (k, v))
             out[k] = v
-        elif k in ("since", "until"):
+        elif kind == "date":
             if hasattr(v, "isoformat"):
                 v = v.isoformat()
             if not isinstance(v, str):
                 raise TypeError("%s=: expected a date, a datetime or a string such as 2024-05-01, got %r" % (k, v))
             out[k] = v
-        elif k == "projects_file":
+        elif kind == "path":
             if not isinstance(v, (str, os.PathLike)):
-                raise TypeError("projects_file=: expected a path, got %r" % (v,))
+                raise TypeError("%s=: expected a path, got %r" % (k, v))
             out[k] = os.fspath(v)
+        elif kind is None:
+            raise TypeError("unknown filter %r; filters are: %s" % (k, ", ".join(_FILTERS)))
         else:
-            raise TypeError("unknown filter %r; filters are: %s" % (k, ", ".join(_LIST_FILTERS + _INT_LIST_FILTERS + _SCALAR_FILTERS)))
+            raise TypeError("filter %r takes a %s, which this version of the module cannot check" % (k, kind))
     return json.dumps(out)
 
 

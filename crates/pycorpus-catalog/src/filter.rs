@@ -310,6 +310,39 @@ mod tests {
         assert!(any.may_match_range("a", "b"), "a glob starting with a wildcard rules nothing out");
     }
 
+    /// [`FILTERS`] names every field of [`FilterSpec`], in order: the list front ends derive
+    /// their options from cannot drift from the struct.
+    #[test]
+    fn the_filter_list_is_the_specs_fields() {
+        use serde::de::{Deserializer, Visitor};
+        /// Takes the field names serde's derive hands to `deserialize_struct`.
+        struct Fields(std::cell::Cell<&'static [&'static str]>);
+        impl<'de> Deserializer<'de> for &Fields {
+            type Error = serde::de::value::Error;
+            fn deserialize_struct<V: Visitor<'de>>(self, _: &'static str, fields: &'static [&'static str], _: V) -> Result<V::Value, Self::Error> {
+                self.0.set(fields);
+                Err(serde::de::Error::custom("fields taken"))
+            }
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(serde::de::Error::custom("not a struct"))
+            }
+            serde::forward_to_deserialize_any! { bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any }
+        }
+        let fields = Fields(std::cell::Cell::new(&[]));
+        let _ = <FilterSpec as serde::Deserialize>::deserialize(&fields);
+        let names: Vec<&str> = FILTERS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(fields.0.get(), names.as_slice());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10"), Ok(10));
+        assert_eq!(parse_size("10K"), Ok(10240));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("1X").is_err());
+    }
+
     #[test]
     fn dates() {
         assert_eq!(parse_date("1970-01-02").expect("date"), 86_400_000_000);
@@ -318,36 +351,120 @@ mod tests {
     }
 }
 
-/// The filters as text, as a command line or a Python call gives them: one way to build a
-/// [`Filter`] for every interface, with the same names and the same errors.
-#[derive(Debug, Clone, Default)]
+/// The filters as text, as a command line or a Python call gives them: the one definition of
+/// every filter, its name, its help and its checks, for every interface. The command line
+/// flattens it into its commands (`--min-size`: the `clap` feature), the Python module
+/// deserialises its keyword arguments into it (`min_size=`), and [`FILTERS`] lists the names
+/// with the kind of value each takes (tests check that the three agree).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default, deny_unknown_fields)]
 pub struct FilterSpec {
-    /// Project name globs (`project`).
+    /// Project name glob (PEP 503 normalised; repeatable), e.g. 'django*'.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "GLOB", help_heading = "Filters"))]
     pub project: Vec<String>,
-    /// A file of project names or prefixes ending in `*` (`projects_file`).
+    /// File of project names, one per line; a trailing * makes a prefix.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE", help_heading = "Filters"))]
     pub projects_file: Option<std::path::PathBuf>,
-    /// Exact versions (`version`).
+    /// Exact version (repeatable).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "V", help_heading = "Filters"))]
     pub version: Vec<String>,
-    /// Uploaded at or after (`since`: YYYY-MM-DD or RFC 3339).
+    /// Uploaded on or after (YYYY-MM-DD or RFC 3339).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DATE", help_heading = "Filters"))]
     pub since: Option<String>,
-    /// Uploaded before (`until`).
+    /// Uploaded before.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DATE", help_heading = "Filters"))]
     pub until: Option<String>,
-    /// Globs on the path inside the distribution (`path`).
+    /// Glob on the path inside the distribution (repeatable), e.g. '**/setup.py'.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "GLOB", help_heading = "Filters"))]
     pub path: Vec<String>,
-    /// Extensions (`ext`), with or without the dot.
+    /// File extension without the dot (repeatable or comma-separated).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "EXT", value_delimiter = ',', help_heading = "Filters"))]
     pub ext: Vec<String>,
-    /// Smallest size in bytes (`min_size`).
+    /// Smallest file size (bytes; K, M, G suffixes allowed).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N", value_parser = parse_size, help_heading = "Filters"))]
     pub min_size: Option<u64>,
-    /// Largest size in bytes (`max_size`).
+    /// Largest file size.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N", value_parser = parse_size, help_heading = "Filters"))]
     pub max_size: Option<u64>,
-    /// Skip reasons, `none` for stored files (`skip_reason`).
+    /// Skip reason (repeatable): none (stored files), binary, empty, too-large, version-control,
+    /// virtualenv, text-long-lines, symlink, hardlink.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "R", value_delimiter = ',', help_heading = "Filters"))]
     pub skip_reason: Vec<String>,
-    /// Distribution types (`dist_type`).
+    /// Distribution type (repeatable): sdist, wheel, egg, conda.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "T", value_delimiter = ',', help_heading = "Filters"))]
     pub dist_type: Vec<String>,
-    /// One row per blob id (`unique`).
+    /// One row per unique blob.
+    #[cfg_attr(feature = "clap", arg(long, help_heading = "Filters"))]
     pub unique: bool,
-    /// Shard numbers (`shard`).
+    /// Only these shards (by number; repeat for more): one task's share on a cluster. Unique
+    /// blobs are those these shards store, so tasks over every shard never overlap.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N", help_heading = "Filters"))]
     pub shard: Vec<u32>,
+}
+
+/// The kind of value a filter takes (what a front end checks before [`FilterSpec::build`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterKind {
+    /// Strings, one or several.
+    Strings,
+    /// A path to a file.
+    Path,
+    /// A date or a time.
+    Date,
+    /// A size in bytes.
+    Size,
+    /// On or off.
+    Flag,
+    /// Shard numbers, one or several.
+    Shards,
+}
+
+impl FilterKind {
+    /// Its name, as front ends show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilterKind::Strings => "strings",
+            FilterKind::Path => "path",
+            FilterKind::Date => "date",
+            FilterKind::Size => "size",
+            FilterKind::Flag => "flag",
+            FilterKind::Shards => "shards",
+        }
+    }
+}
+
+/// Every field of [`FilterSpec`] with the kind of value it takes, in its order.
+pub const FILTERS: &[(&str, FilterKind)] = &[
+    ("project", FilterKind::Strings),
+    ("projects_file", FilterKind::Path),
+    ("version", FilterKind::Strings),
+    ("since", FilterKind::Date),
+    ("until", FilterKind::Date),
+    ("path", FilterKind::Strings),
+    ("ext", FilterKind::Strings),
+    ("min_size", FilterKind::Size),
+    ("max_size", FilterKind::Size),
+    ("skip_reason", FilterKind::Strings),
+    ("dist_type", FilterKind::Strings),
+    ("unique", FilterKind::Flag),
+    ("shard", FilterKind::Shards),
+];
+
+/// Parses `123`, `10K`, `5M`, `1G` (powers of 1024; `KiB`/`KB` spellings accepted).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a number with an optional K, M or G suffix"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("invalid size unit in {s:?}: use K, M or G")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 impl FilterSpec {

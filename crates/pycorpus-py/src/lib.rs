@@ -19,7 +19,6 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use row::Row;
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -65,51 +64,18 @@ fn interruptible<T: Send>(py: Python<'_>, progress: &Progress, work: impl FnOnce
     out
 }
 
-/// Filters as the Python layer sends them (JSON; names are the CLI's, with underscores).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Filters {
-    #[serde(default)]
-    project: Vec<String>,
-    projects_file: Option<PathBuf>,
-    #[serde(default)]
-    version: Vec<String>,
-    since: Option<String>,
-    until: Option<String>,
-    #[serde(default)]
-    path: Vec<String>,
-    #[serde(default)]
-    ext: Vec<String>,
-    min_size: Option<u64>,
-    max_size: Option<u64>,
-    #[serde(default)]
-    skip_reason: Vec<String>,
-    #[serde(default)]
-    dist_type: Vec<String>,
-    #[serde(default)]
-    unique: bool,
-    #[serde(default)]
-    shard: Vec<u32>,
+/// The filters as the Python layer sends them: JSON of [`FilterSpec`]'s fields (its names,
+/// `min_size=`, are the options layer's own).
+fn filter(json: &str) -> PyResult<pycorpus_catalog::Filter> {
+    let spec: FilterSpec = serde_json::from_str(json).map_err(|e| PyValueError::new_err(format!("filters: {e}")))?;
+    spec.build(&|field| format!("{field}=")).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
-fn filter(json: &str) -> PyResult<pycorpus_catalog::Filter> {
-    let f: Filters = serde_json::from_str(json).map_err(|e| PyValueError::new_err(format!("filters: {e}")))?;
-    let spec = FilterSpec {
-        project: f.project,
-        projects_file: f.projects_file,
-        version: f.version,
-        since: f.since,
-        until: f.until,
-        path: f.path,
-        ext: f.ext,
-        min_size: f.min_size,
-        max_size: f.max_size,
-        skip_reason: f.skip_reason,
-        dist_type: f.dist_type,
-        unique: f.unique,
-        shard: f.shard,
-    };
-    spec.build(&|field| format!("{field}=")).map_err(|e| PyValueError::new_err(e.to_string()))
+/// Every filter's name and the kind of value it takes (`strings`, `path`, `date`, `size`,
+/// `flag`, `shards`): what the Python layer accepts and checks.
+#[pyfunction]
+fn filters() -> Vec<(&'static str, &'static str)> {
+    pycorpus_catalog::FILTERS.iter().map(|(n, k)| (*n, k.as_str())).collect()
 }
 
 fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
@@ -857,6 +823,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeSeeder>()?;
     m.add_function(wrap_pyfunction!(get, m)?)?;
     m.add_function(wrap_pyfunction!(create_torrent, m)?)?;
+    m.add_function(wrap_pyfunction!(filters, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The README's test command builds the module with the dev profile, several times slower
     // than `pip install .`: benchmarks read this to refuse timing such a build.

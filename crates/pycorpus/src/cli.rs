@@ -1,6 +1,7 @@
 //! The command-line interface: every flag, with its help. No I/O here.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pycorpus_catalog::{FilterSpec, parse_size};
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -525,82 +526,40 @@ pub enum Format {
     Csv,
 }
 
-/// The filters shared by every command that selects files.
+/// The filters shared by every command that selects files (defined once, in
+/// [`FilterSpec`]), and `--stats`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct FilterArgs {
-    /// Project name glob (PEP 503 normalised; repeatable), e.g. 'django*'.
-    #[arg(long, value_name = "GLOB", help_heading = "Filters")]
-    pub project: Vec<String>,
-    /// File of project names, one per line; a trailing * makes a prefix.
-    #[arg(long, value_name = "FILE", help_heading = "Filters")]
-    pub projects_file: Option<PathBuf>,
-    /// Exact version (repeatable).
-    #[arg(long, value_name = "V", help_heading = "Filters")]
-    pub version: Vec<String>,
-    /// Uploaded on or after (YYYY-MM-DD or RFC 3339).
-    #[arg(long, value_name = "DATE", help_heading = "Filters")]
-    pub since: Option<String>,
-    /// Uploaded before.
-    #[arg(long, value_name = "DATE", help_heading = "Filters")]
-    pub until: Option<String>,
-    /// Glob on the path inside the distribution (repeatable), e.g. '**/setup.py'.
-    #[arg(long, value_name = "GLOB", help_heading = "Filters")]
-    pub path: Vec<String>,
-    /// File extension without the dot (repeatable or comma-separated).
-    #[arg(long, value_name = "EXT", value_delimiter = ',', help_heading = "Filters")]
-    pub ext: Vec<String>,
-    /// Smallest file size (bytes; K, M, G suffixes allowed).
-    #[arg(long, value_name = "N", value_parser = parse_size, help_heading = "Filters")]
-    pub min_size: Option<u64>,
-    /// Largest file size.
-    #[arg(long, value_name = "N", value_parser = parse_size, help_heading = "Filters")]
-    pub max_size: Option<u64>,
-    /// Skip reason (repeatable): none (stored files), binary, empty, too-large, version-control,
-    /// virtualenv, text-long-lines, symlink, hardlink.
-    #[arg(long, value_name = "R", value_delimiter = ',', help_heading = "Filters")]
-    pub skip_reason: Vec<String>,
-    /// Distribution type (repeatable): sdist, wheel, egg, conda.
-    #[arg(long, value_name = "T", value_delimiter = ',', help_heading = "Filters")]
-    pub dist_type: Vec<String>,
-    /// One row per unique blob.
-    #[arg(long, help_heading = "Filters")]
-    pub unique: bool,
-    /// Only these shards (by number; repeat for more): one task's share on a cluster. Unique
-    /// blobs are those these shards store, so tasks over every shard never overlap.
-    #[arg(long, value_name = "N")]
-    pub shard: Vec<u32>,
+    /// The filters.
+    #[command(flatten)]
+    pub spec: FilterSpec,
     /// Print on stderr what the filters let the scan skip: shards, row groups, rows.
     #[arg(long, help_heading = "Filters")]
     pub stats: bool,
-}
-
-/// Parses `123`, `10K`, `5M`, `1G` (powers of 1024; `KiB`/`KB` spellings accepted).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a number with an optional K, M or G suffix"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("invalid size unit in {s:?}: use K, M or G")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every filter of the options layer is a flag of each command that selects files, under
+    /// the same name, and nothing else is (but `--stats`).
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("10"), Ok(10));
-        assert_eq!(parse_size("10K"), Ok(10240));
-        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("1X").is_err());
+    fn the_filter_flags_are_the_options_layers_filters() {
+        use clap::CommandFactory;
+        let want: Vec<String> = pycorpus_catalog::FILTERS.iter().map(|(name, _)| name.to_string()).collect();
+        let cli = Cli::command();
+        for cmd in ["ls", "grep", "extract", "stream", "analyze", "report"] {
+            let c = cli.find_subcommand(cmd).unwrap_or_else(|| panic!("no {cmd}"));
+            let got: Vec<String> = c.get_arguments().filter(|a| a.get_help_heading() == Some("Filters") && a.get_id() != "stats").map(|a| a.get_id().to_string()).collect();
+            assert_eq!(got, want, "{cmd}");
+            for a in c.get_arguments().filter(|a| a.get_help_heading() == Some("Filters")) {
+                assert_eq!(a.get_long().map(|l| l.replace('-', "_")), Some(a.get_id().to_string()), "{cmd}: --{:?}", a.get_long());
+            }
+        }
+        let export = cli.find_subcommand("export").and_then(|e| e.find_subcommand("codesearchnet")).expect("export codesearchnet");
+        let got: Vec<String> = export.get_arguments().filter(|a| a.get_help_heading() == Some("Filters") && a.get_id() != "stats").map(|a| a.get_id().to_string()).collect();
+        assert_eq!(got, want, "export codesearchnet");
     }
 
     #[test]

@@ -362,7 +362,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if CANCEL.load(Ordering::SeqCst) { ExitCode::from(130) } else { ExitCode::SUCCESS }
         }
         Command::Report { filter, output, csv, parquet, charts, no_charts, period, min_units, top, exclude_tests_docs, json } => {
-            if filter.unique {
+            if filter.spec.unique {
                 bail!("--unique does not apply to report: it counts every release, project and file");
             }
             let corpus = Corpus::open(&root, Access::Read)?;
@@ -588,22 +588,7 @@ fn sync(corpus: &mut Corpus, a: &SyncArgs, reporter: &BarReporter, out: &mut imp
 
 /// Turns filter flags into a [`Filter`], with errors that name the flag.
 pub fn build_filter(a: &FilterArgs) -> Result<Filter> {
-    let spec = pycorpus_catalog::FilterSpec {
-        project: a.project.clone(),
-        projects_file: a.projects_file.clone(),
-        version: a.version.clone(),
-        since: a.since.clone(),
-        until: a.until.clone(),
-        path: a.path.clone(),
-        ext: a.ext.clone(),
-        min_size: a.min_size,
-        max_size: a.max_size,
-        skip_reason: a.skip_reason.clone(),
-        dist_type: a.dist_type.clone(),
-        unique: a.unique,
-        shard: a.shard.clone(),
-    };
-    Ok(spec.build(&|field| format!("--{}", field.replace('_', "-")))?)
+    Ok(a.spec.build(&|field| format!("--{}", field.replace('_', "-")))?)
 }
 
 /// `grep`: exit 0 on a match, 1 on none, 2 on error (grep's convention, so scripts can test it).
