@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus="${1:-pycorpus-data}"
-cargo build --release -p pycorpus
-bin="$PWD/target/release/pycorpus"
+cargo build --profile demo -p pycorpus   # a lighter release build (Cargo.toml, [profile.demo])
+bin="$PWD/target/demo/pycorpus"
 "$bin" --corpus "$corpus" init
 "$bin" --corpus "$corpus" sync --lock scripts/demo.tsv
 "$bin" --corpus "$corpus" seal

@@ -48,23 +48,7 @@ pub enum Command {
     /// a corrupt archive is recorded as failed with its reason and the rest goes on. Safe to
     /// interrupt at any point: run it again to add the rest.
     #[command(after_help = "Examples:\n  pycorpus add requests-2.34.2.tar.gz\n  pycorpus add ~/dists/ --uploaded-on 2024-05-01\n  pycorpus add ~/dists/ --json > summary.json")]
-    Add {
-        /// Files or folders (searched recursively for distribution file names).
-        #[arg(required = true, value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Upload time to record (default: each file's modification time).
-        #[arg(long, value_name = "DATE")]
-        uploaded_on: Option<String>,
-        /// Worker threads (default: one per core).
-        #[arg(long, short, default_value_t = 0, value_name = "N")]
-        jobs: usize,
-        /// Read again files recorded as failed.
-        #[arg(long)]
-        retry_failed: bool,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Add(AddArgs),
     /// Mirror distribution files from a package index into the corpus.
     ///
     /// The index is --index-url, else corpus.toml's index_url, else PIP_INDEX_URL, else pip's
@@ -77,56 +61,26 @@ pub enum Command {
     Sync(SyncArgs),
     /// Write a lock file of the corpus (project, version, filename, size, sha256, upload_time):
     /// `sync --lock` of it rebuilds the same corpus.
-    Lock {
-        /// Output file (default: standard output).
-        #[arg(long, short, value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
+    Lock(LockArgs),
     /// Seal the open shard: compact, immutable, with a Parquet index and a manifest.
     #[command(after_help = "Example:\n  pycorpus seal --json")]
-    Seal {
-        /// Print the manifest as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Seal(SealArgs),
     /// Show what the corpus holds: distributions, files, unique blobs, sizes, shards.
-    Status {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-    },
+    Status(StatusArgs),
     /// Re-hash every blob and check every manifest and index. Exit code 1 when anything is wrong.
-    Verify {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-    },
+    Verify(VerifyArgs),
     /// Rewrite the corpus's format-1 shards as format 2 (each blob stored once per corpus).
     ///
     /// Builds the new shards beside the old ones (only packs are rewritten; other files are
     /// hard-linked), then swaps them in one atomic rename: interrupted at any point, the corpus
     /// is all old or all new, and the next run starts again. Needs free space for the new packs.
     #[command(after_help = "Example:\n  pycorpus upgrade --json")]
-    Upgrade {
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Upgrade(UpgradeArgs),
     /// List indexed files.
     #[command(
         after_help = "Examples:\n  pycorpus ls --project requests --ext py\n  pycorpus ls --path '**/pyproject.toml' --format jsonl\n  pycorpus ls --skip-reason too-large --format csv > big.csv"
     )]
-    Ls {
-        /// Filters.
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Stop after N rows.
-        #[arg(long, value_name = "N")]
-        limit: Option<u64>,
-    },
+    Ls(LsArgs),
     /// Search file contents with a regular expression (ripgrep's syntax, flags and matching).
     ///
     /// Each unique blob is searched once; a match is shown with the first file holding the blob
@@ -135,106 +89,28 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  pycorpus grep 'import numpy as np' --ext py -l\n  pycorpus grep -w -i 'todo' --project 'django*' --since 2024-01-01 -C 2\n  pycorpus grep 'def \\w+\\(self, \\w+=None\\)' --ext py --json | head"
     )]
-    Grep {
-        /// The pattern (a Rust regex; with -F a literal string).
-        pattern: String,
-        /// Filters.
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// Case-insensitive.
-        #[arg(short = 'i', long)]
-        ignore_case: bool,
-        /// The pattern is a literal string, not a regex.
-        #[arg(short = 'F', long)]
-        fixed_strings: bool,
-        /// Only matches that are whole words.
-        #[arg(short = 'w', long)]
-        word_regexp: bool,
-        /// Select the lines that do not match.
-        #[arg(short = 'v', long)]
-        invert_match: bool,
-        /// Print only the files that match.
-        #[arg(short = 'l', long, conflicts_with = "count")]
-        files_with_matches: bool,
-        /// Print the number of selected lines per file.
-        #[arg(short = 'c', long)]
-        count: bool,
-        /// At most N selected lines per file.
-        #[arg(short = 'm', long, value_name = "N")]
-        max_count: Option<u64>,
-        /// Lines of context after each match.
-        #[arg(short = 'A', long, value_name = "N")]
-        after_context: Option<usize>,
-        /// Lines of context before each match.
-        #[arg(short = 'B', long, value_name = "N")]
-        before_context: Option<usize>,
-        /// Lines of context before and after each match.
-        #[arg(short = 'C', long, value_name = "N")]
-        context: Option<usize>,
-        /// Show every file holding a matching blob, not the first one and a count.
-        #[arg(long)]
-        all_paths: bool,
-        /// JSON lines: oid, path, project, version, release, line_number, text.
-        #[arg(long)]
-        json: bool,
-        /// Worker threads (default: one per core).
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-    },
+    Grep(GrepArgs),
     /// Write the selected files' contents to a folder.
     ///
     /// Prints each file written (relative to DEST) on stdout and a summary on stderr. Names
     /// are made safe for every file system; a rerun skips what is already there and never
     /// overwrites a different file.
     #[command(after_help = "Examples:\n  pycorpus extract out/ --ext py --unique\n  pycorpus extract out/ --layout tree --project requests --path '**/pyproject.toml'")]
-    Extract {
-        /// Destination folder (created if needed).
-        dest: PathBuf,
-        /// Filters.
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// `oid`: DEST/ab/cd/<oid>.<file name>, one copy per blob; `tree`:
-        /// DEST/<project>/<release>/<path in archive>, every file.
-        #[arg(long, value_enum, default_value_t = LayoutArg::Oid)]
-        layout: LayoutArg,
-    },
+    Extract(ExtractArgs),
     /// Stream the selected files and their contents to stdout, for scripts.
     ///
     /// `jsonl`: one object per file: oid, project, version, release, path, path_in_archive,
     /// size, uploaded_on, encoding (utf-8 or base64) and contents. `raw`: `git cat-file
     /// --batch` framing (`<oid> blob <size>\n<contents>\n`), one per unique blob.
     #[command(after_help = "Examples:\n  pycorpus stream --path '**/pyproject.toml' | python3 my_script.py\n  pycorpus stream --ext py --format raw | my-cat-file-batch-reader")]
-    Stream {
-        /// Filters.
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// Framing.
-        #[arg(long, value_enum, default_value_t = StreamFormatArg::Jsonl)]
-        format: StreamFormatArg,
-        /// Base64 for every file's contents, not only for those that are not UTF-8.
-        #[arg(long)]
-        base64: bool,
-    },
+    Stream(StreamArgs),
     /// Parse each unique Python file of the selection once and record its language facts.
     ///
     /// `.py` and `.pyi` files unless --ext says otherwise. Facts (parse status, minimum Python
     /// version, feature counts, imports) go to <corpus>/analysis/, keyed by blob id: a rerun
     /// parses only blobs not analysed before, so a new shard costs only its new files.
     #[command(after_help = "Examples:\n  pycorpus analyze\n  pycorpus analyze --project 'django*' --since 2024-01-01")]
-    Analyze {
-        /// Filters.
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// Files larger than this many bytes are recorded as too-large, not parsed.
-        #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
-        max_file_bytes: usize,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Analyze(AnalyzeArgs),
     /// Chart the adoption of language features and packaging over time, from the facts of
     /// `analyze`.
     ///
@@ -246,41 +122,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  pycorpus analyze && pycorpus report\n  pycorpus report -o report.html --csv tables --period year\n  pycorpus report --since 2020-01-01 --exclude-tests-docs --parquet out/"
     )]
-    Report {
-        /// Filters.
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// The HTML page [default: <corpus>/report/report.html].
-        #[arg(short = 'o', long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Folder for the tables as CSV.
-        #[arg(long, value_name = "DIR")]
-        csv: Option<PathBuf>,
-        /// Folder for the tables as Parquet.
-        #[arg(long, value_name = "DIR")]
-        parquet: Option<PathBuf>,
-        /// Folder for the charts as SVG and PNG [default: charts/ beside the page].
-        #[arg(long, value_name = "DIR")]
-        charts: Option<PathBuf>,
-        /// Write no chart files (the page still holds every chart).
-        #[arg(long, conflicts_with = "charts")]
-        no_charts: bool,
-        /// Bucket width [default: the finest with about 30 releases per bucket].
-        #[arg(long, value_enum)]
-        period: Option<PeriodArg>,
-        /// Buckets with fewer units (releases, projects, files) are left out of the lines.
-        #[arg(long, default_value_t = 5, value_name = "N")]
-        min_units: u64,
-        /// Modules in each import chart.
-        #[arg(long, default_value_t = 25, value_name = "N")]
-        top: usize,
-        /// Leave out Python files under test(s)/, testing/, doc(s)/ and example(s)/ folders.
-        #[arg(long)]
-        exclude_tests_docs: bool,
-        /// Print what was written and counted as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Report(ReportArgs),
     /// Export ML datasets from the corpus.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -310,11 +152,221 @@ pub enum Command {
     Get(GetArgs),
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
-    Cat {
-        /// A blob id (40 hex digits), or PROJECT VERSION PATH.
-        #[arg(required = true, num_args = 1..=3, value_name = "OID | PROJECT VERSION PATH")]
-        what: Vec<String>,
-    },
+    Cat(CatArgs),
+}
+
+/// `add`'s arguments.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Files or folders (searched recursively for distribution file names).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Upload time to record (default: each file's modification time).
+    #[arg(long, value_name = "DATE")]
+    pub uploaded_on: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, short, default_value_t = 0, value_name = "N")]
+    pub jobs: usize,
+    /// Read again files recorded as failed.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `lock`'s arguments.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Output file (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `seal`'s arguments.
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `status`'s arguments.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `verify`'s arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `upgrade`'s arguments.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ls`'s arguments.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Stop after N rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+}
+
+/// `grep`'s arguments.
+#[derive(Debug, Args)]
+pub struct GrepArgs {
+    /// The pattern (a Rust regex; with -F a literal string).
+    pub pattern: String,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Case-insensitive.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    /// The pattern is a literal string, not a regex.
+    #[arg(short = 'F', long)]
+    pub fixed_strings: bool,
+    /// Only matches that are whole words.
+    #[arg(short = 'w', long)]
+    pub word_regexp: bool,
+    /// Select the lines that do not match.
+    #[arg(short = 'v', long)]
+    pub invert_match: bool,
+    /// Print only the files that match.
+    #[arg(short = 'l', long, conflicts_with = "count")]
+    pub files_with_matches: bool,
+    /// Print the number of selected lines per file.
+    #[arg(short = 'c', long)]
+    pub count: bool,
+    /// At most N selected lines per file.
+    #[arg(short = 'm', long, value_name = "N")]
+    pub max_count: Option<u64>,
+    /// Lines of context after each match.
+    #[arg(short = 'A', long, value_name = "N")]
+    pub after_context: Option<usize>,
+    /// Lines of context before each match.
+    #[arg(short = 'B', long, value_name = "N")]
+    pub before_context: Option<usize>,
+    /// Lines of context before and after each match.
+    #[arg(short = 'C', long, value_name = "N")]
+    pub context: Option<usize>,
+    /// Show every file holding a matching blob, not the first one and a count.
+    #[arg(long)]
+    pub all_paths: bool,
+    /// JSON lines: oid, path, project, version, release, line_number, text.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// `extract`'s arguments.
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// Destination folder (created if needed).
+    pub dest: PathBuf,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// `oid`: DEST/ab/cd/<oid>.<file name>, one copy per blob; `tree`:
+    /// DEST/<project>/<release>/<path in archive>, every file.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Oid)]
+    pub layout: LayoutArg,
+}
+
+/// `stream`'s arguments.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Framing.
+    #[arg(long, value_enum, default_value_t = StreamFormatArg::Jsonl)]
+    pub format: StreamFormatArg,
+    /// Base64 for every file's contents, not only for those that are not UTF-8.
+    #[arg(long)]
+    pub base64: bool,
+}
+
+/// `analyze`'s arguments.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Files larger than this many bytes are recorded as too-large, not parsed.
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    pub max_file_bytes: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `report`'s arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The HTML page [default: <corpus>/report/report.html].
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Folder for the tables as CSV.
+    #[arg(long, value_name = "DIR")]
+    pub csv: Option<PathBuf>,
+    /// Folder for the tables as Parquet.
+    #[arg(long, value_name = "DIR")]
+    pub parquet: Option<PathBuf>,
+    /// Folder for the charts as SVG and PNG [default: charts/ beside the page].
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
+    /// Write no chart files (the page still holds every chart).
+    #[arg(long, conflicts_with = "charts")]
+    pub no_charts: bool,
+    /// Bucket width [default: the finest with about 30 releases per bucket].
+    #[arg(long, value_enum)]
+    pub period: Option<PeriodArg>,
+    /// Buckets with fewer units (releases, projects, files) are left out of the lines.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub min_units: u64,
+    /// Modules in each import chart.
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub top: usize,
+    /// Leave out Python files under test(s)/, testing/, doc(s)/ and example(s)/ folders.
+    #[arg(long)]
+    pub exclude_tests_docs: bool,
+    /// Print what was written and counted as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cat`'s arguments.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// A blob id (40 hex digits), or PROJECT VERSION PATH.
+    #[arg(required = true, num_args = 1..=3, value_name = "OID | PROJECT VERSION PATH")]
+    pub what: Vec<String>,
 }
 
 /// `export` formats.

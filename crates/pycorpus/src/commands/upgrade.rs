@@ -1,0 +1,29 @@
+//! `upgrade`: rewrites format-1 shards as format 2.
+
+use super::*;
+
+/// Runs it; the exit status says how it went.
+pub(crate) fn run(a: crate::cli::UpgradeArgs, env: &Env<'_>, out: &mut impl Write) -> Result<ExitCode> {
+    let crate::cli::UpgradeArgs { json } = a;
+    let (root, reporter) = (env.root, env.reporter);
+    let mut corpus = Corpus::open(root, Access::Write)?;
+    let s = corpus.upgrade(reporter)?;
+    if json {
+        serde_json::to_writer(&mut *out, &s)?;
+        writeln!(out)?;
+    } else if s.shards_rewritten == 0 {
+        writeln!(out, "nothing to upgrade: every sealed shard is format 2 already")?;
+    } else {
+        writeln!(
+            out,
+            "upgraded {} shard(s) to format 2: {} blobs -> {} ({} -> {} of packs); {} shard(s) kept as they were",
+            s.shards_rewritten,
+            thousands(s.blobs_before),
+            thousands(s.blobs_after),
+            human_bytes(s.pack_bytes_before),
+            human_bytes(s.pack_bytes_after),
+            s.shards_kept
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
