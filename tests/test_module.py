@@ -83,6 +83,42 @@ def test_read_and_iter_files_agree_with_the_cli(corpus, built, binary):
     del it
 
 
+def test_cat_by_project_version_and_path_is_the_clis(corpus, built, binary):
+    """cat(project, version, path) gives the CLI's `cat PROJECT VERSION PATH` bytes, and its
+    refusals as Python errors with the CLI's reasons."""
+    root = built["sealed"].corpus
+    want = subprocess.run([binary, "--corpus", root, "cat", "alpha", "1.0", "alpha/util.py"], capture_output=True, check=True).stdout
+    assert want.startswith(b"def helper")
+    assert corpus.cat("alpha", "1.0", "alpha/util.py") == want == corpus.cat("alpha", "1.0", "alpha-1.0/alpha/util.py")
+    with pytest.raises(KeyError, match="no file .nope.py. in alpha 1.0"):
+        corpus.cat("alpha", "1.0", "nope.py")
+    with pytest.raises(ValueError, match="matches 2 files with different contents"):
+        corpus.cat("odd", "1.0", "dup.py")
+    with pytest.raises(pycorpus.PycorpusError, match="contents are not stored .skip reason: too-large"):
+        corpus.cat("odd", "1.0", "big.txt")
+    with pytest.raises(TypeError, match="version: expected a string"):
+        corpus.cat("alpha", 1.0, "alpha/util.py")
+    for args, why in ((["alpha", "1.0", "nope.py"], "no file"), (["odd", "1.0", "dup.py"], "different contents"), (["odd", "1.0", "big.txt"], "not stored")):
+        r = subprocess.run([binary, "--corpus", root, "cat", *args], capture_output=True, text=True)
+        assert r.returncode == 1 and why in r.stderr, r.stderr
+
+
+def test_report_and_features_refuse_the_unique_filter(corpus, built, binary, tmp_path):
+    """One row per blob would make a report count something else: both front ends refuse it."""
+    with pytest.raises(pycorpus.PycorpusError, match="unique filter does not apply to a report"):
+        corpus.features(unique=True)
+    r = subprocess.run([binary, "--corpus", built["sealed"].corpus, "report", "--unique", "-o", str(tmp_path / "r.html")], capture_output=True, text=True)
+    assert r.returncode == 1 and "unique filter does not apply to a report" in r.stderr, r.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_errors_keep_their_causes(corpus, tmp_path):
+    """A failure says why, not only what: the OS error behind "cannot write"."""
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(pycorpus.PycorpusError, match="[Nn]ot a directory"):
+        corpus.export_codesearchnet(tmp_path / "a-file" / "csn")
+
+
 def test_iter_files_rows_are_read_only_mappings_of_the_index_columns(corpus):
     """A row reads like the dict of files()'s columns it stands for (keys in column order,
     item, attribute, get, in, len, ==, pickle, pandas) and cannot be changed or hashed."""
@@ -829,8 +865,14 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
     assert filters == {name for name, _ in pycorpus._native.filters()} and "min_size" in filters
     listed = []
 
+    export_options = [x.arg for x in next(f for c in stub.body if isinstance(c, ast.ClassDef) and c.name == "Corpus"
+                                          for f in c.body if isinstance(f, ast.FunctionDef) and f.name == "export_codesearchnet").args.kwonlyargs
+                      if x.arg not in filters]
+    assert export_options == list(pycorpus._native.export_options()), "the stub lists the export's options, in order"
+    filters = filters | set(export_options)
+
     def stub_params(fn):
-        stub_filters = [x.arg for x in fn.args.kwonlyargs if x.arg in filters]
+        stub_filters = [x.arg for x in fn.args.kwonlyargs if x.arg in filters and x.arg not in export_options]
         if stub_filters:
             listed.append((fn.name, stub_filters))
         a = fn.args

@@ -40,6 +40,8 @@ __version__ = _native.__version__
 # Every filter's name and the kind of value it takes, from the one definition the CLI's flags
 # come from too (pycorpus_catalog::FilterSpec).
 _FILTERS = dict(_native.filters())
+# The options of export_codesearchnet besides the filters (pycorpus_dataset::ExportSpec).
+_EXPORT_OPTIONS = frozenset(_native.export_options())
 
 
 def _in_notebook():
@@ -263,6 +265,16 @@ class Corpus:
             raise TypeError("oid: expected 40 hex digits (str) or 20 bytes, got %r" % (oid,))
         return self._c.read(oid)
 
+    def cat(self, project, version, path):
+        """The contents of the file ``path`` (inside the distribution, or the end of it) of
+        ``project`` at ``version``, like ``pycorpus cat PROJECT VERSION PATH``. ``KeyError``
+        when there is no such file; ``ValueError`` when ``path`` names files with different
+        contents."""
+        for name, v in (("project", project), ("version", version), ("path", path)):
+            if not isinstance(v, str):
+                raise TypeError("%s: expected a string, got %r" % (name, v))
+        return self._c.cat(project, version, path)
+
     def iter_files(self, progress=None, **filters):
         """Yields ``(row, contents)`` for every selected stored file: ``row`` a :class:`Row`, a
         read-only mapping with the columns of ``files()`` (``row["path"]``, ``row.path``,
@@ -341,11 +353,14 @@ class Corpus:
             return t.filter(pc.equal(t["view"], views[view])).drop_columns(["view"])
         return pa.RecordBatchReader.from_stream(tables[view]).read_all()
 
-    def export_codesearchnet(self, dest, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=False, progress=None,
-                             **filters):
-        """Writes a CodeSearchNet-format dataset of the selection to ``dest``; returns the summary."""
+    def export_codesearchnet(self, dest, progress=None, **options):
+        """Writes a CodeSearchNet-format dataset of the selection to ``dest``; returns the summary.
+        ``options``: the export's (``scenario``, ``split``, ``format``, ``nested``, ``chunk``,
+        ``min_doc_tokens``, ... ``near_duplicates``, ``max_file_bytes``: the CLI's flags, with
+        its defaults) and the filters."""
+        spec = {k: options.pop(k) for k in list(options) if k in _EXPORT_OPTIONS and options[k] is not None}
         with _Progress(progress) as p:
-            return json.loads(self._c.export_codesearchnet(os.fspath(dest), _filters(filters), scenario, split, format, nested, p))
+            return json.loads(self._c.export_codesearchnet(os.fspath(dest), _filters(options), json.dumps(spec), p))
 
 
 def get(infohash_or_magnet, datastore=None, urls=None, peers=(), trackers=(), webseeds=(), dht=True, verify=False,

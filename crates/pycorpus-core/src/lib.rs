@@ -119,6 +119,40 @@ pub enum CoreError {
     Cancelled(#[from] Cancelled),
 }
 
+/// Why [`Corpus::file_blob`] found no one blob.
+#[derive(Debug, thiserror::Error)]
+pub enum FileLookupError {
+    /// No file of that path in that release.
+    #[error("no file {path:?} in {project} {version}")]
+    NoSuchFile {
+        /// The project asked for.
+        project: String,
+        /// Its version.
+        version: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// The file is indexed but its contents were not stored.
+    #[error("{path} is indexed but its contents are not stored (skip reason: {reason})")]
+    NotStored {
+        /// The file.
+        path: String,
+        /// Its skip reason.
+        reason: String,
+    },
+    /// The path names files with different contents (a suffix of several paths).
+    #[error("{path:?} matches {} files with different contents; give the full path:\n  {}", candidates.len(), candidates.iter().take(10).cloned().collect::<Vec<_>>().join("\n  "))]
+    Ambiguous {
+        /// The path asked for.
+        path: String,
+        /// `release path` of each file it names.
+        candidates: Vec<String>,
+    },
+    /// Reading the index failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
 impl From<pycorpus_index::IndexError> for CoreError {
     fn from(e: pycorpus_index::IndexError) -> Self {
         CoreError::Invalid(e.to_string())
@@ -136,6 +170,23 @@ impl CoreError {
     pub(crate) fn sql(e: rusqlite::Error) -> CoreError {
         CoreError::Sql(e)
     }
+}
+
+/// An error and its causes, joined with `: `, leaving out a cause that the text already ends
+/// with (many errors quote their source in their own message): what front ends show, so that
+/// "cannot write PATH" keeps its why.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    for cause in std::iter::successors(Some(e), |e| e.source()) {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// sha256 and length of a file, streamed in 1 MiB pieces (archives can be gigabytes).

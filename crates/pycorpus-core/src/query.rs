@@ -3,7 +3,7 @@
 use crate::corpus::{journal_records, read_journal, read_manifest};
 use crate::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::seal::{digest_file, latest};
-use crate::{BlobLocator, CoreError, Corpus, Ctx, ShardInfo, ShardKind};
+use crate::{BlobLocator, CoreError, Corpus, Ctx, FileLookupError, ShardInfo, ShardKind};
 use pycorpus_catalog::{DistRecord, DistStatus, FileRow, Filter, Release, RowView, ScanStats, format_time, parse_date, read_releases, scan_file_views};
 use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
 use serde::Serialize;
@@ -355,6 +355,22 @@ impl Corpus {
             true
         })?;
         Ok(if exact.is_empty() { suffix } else { exact })
+    }
+
+    /// The blob of the file `path` of `project` at `version` (see [`Corpus::find_files`]): one
+    /// file, or several holding the same contents. Errors say which: no such file, a file whose
+    /// contents are not stored, or a path that names files with different contents.
+    pub fn file_blob(&self, project: &str, version: &str, path: &str) -> Result<Oid, FileLookupError> {
+        let rows = self.find_files(project, version, path)?;
+        let first = rows.first().ok_or_else(|| FileLookupError::NoSuchFile { project: project.into(), version: version.into(), path: path.into() })?;
+        if rows.iter().any(|r| r.hash != first.hash) {
+            let candidates = rows.iter().map(|r| format!("{} {}", r.project_release, r.inner_path())).collect();
+            return Err(FileLookupError::Ambiguous { path: path.into(), candidates });
+        }
+        match first.skip_reason {
+            Some(reason) => Err(FileLookupError::NotStored { path: first.path.clone(), reason: reason.to_string() }),
+            None => Ok(first.hash),
+        }
     }
 
     /// Counts and sizes of every shard.

@@ -55,15 +55,15 @@ pub struct Filters {
 impl Default for Filters {
     fn default() -> Filters {
         Filters {
-            min_doc_tokens: 3,
-            max_doc_tokens: 256,
-            min_code_lines: 3,
+            min_doc_tokens: crate::DEFAULT_MIN_DOC_TOKENS,
+            max_doc_tokens: crate::DEFAULT_MAX_DOC_TOKENS,
+            min_code_lines: crate::DEFAULT_MIN_CODE_LINES,
             drop_tests: true,
             drop_dunders: true,
             drop_urls_html: true,
             english_only: true,
             dedup_exact: true,
-            near_duplicate_jaccard: 0.8,
+            near_duplicate_jaccard: crate::DEFAULT_NEAR_DUPLICATES,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod extract;
 mod filters;
 mod record;
 mod run;
+mod spec;
 mod split;
 pub mod text;
 mod write;
@@ -16,6 +17,7 @@ mod write;
 pub use filters::{Drop, Filters, Scenario};
 pub use record::{Record, RecordView};
 pub use run::{ExportOptions, ExportSummary, export};
+pub use spec::{DEFAULT_CHUNK, DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_FILE_BYTES, DEFAULT_MIN_CODE_LINES, DEFAULT_MIN_DOC_TOKENS, DEFAULT_NEAR_DUPLICATES, ExportSpec, FORMATS, SCENARIOS};
 pub use split::{SPLITS, Split};
 pub use write::Format;
 
@@ -30,6 +32,14 @@ pub enum DatasetError {
     /// Reading blobs.
     #[error(transparent)]
     Explore(#[from] pycorpus_explore::ExploreError),
+    /// An option's value is not one the export takes.
+    #[error("{option}: {message}")]
+    Option {
+        /// The option, as the caller spells it.
+        option: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The destination exists.
     #[error("{} exists: export into a new folder (or remove it first)", .0.display())]
     Exists(PathBuf),

@@ -53,8 +53,8 @@ impl Default for ExportOptions {
             format: Format::JsonlGz,
             nested: false,
             filters: Filters::default(),
-            chunk_records: 30_000,
-            max_file_bytes: 8 << 20,
+            chunk_records: crate::DEFAULT_CHUNK,
+            max_file_bytes: crate::DEFAULT_MAX_FILE_BYTES,
         }
     }
 }

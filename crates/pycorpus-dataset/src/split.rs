@@ -41,6 +41,13 @@ impl Default for Split {
     }
 }
 
+/// As [`Split::parse`] reads it: `80/10/10`.
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.0[0], self.0[1], self.0[2])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

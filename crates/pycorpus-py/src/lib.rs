@@ -11,6 +11,7 @@ use arrow_array::types::{Int8Type, Int32Type};
 use crossbeam_channel::RecvTimeoutError;
 use progress::{Mode, Progress};
 use pycorpus_catalog::{FileRow, FilterSpec};
+use pycorpus_core::error_chain;
 use pycorpus_core::{Access, Corpus};
 use pycorpus_store::Oid;
 use pyo3::create_exception;
@@ -30,8 +31,14 @@ static GLOBAL: pycorpus_alloc::Allocator = pycorpus_alloc::Allocator;
 
 create_exception!(_native, PycorpusError, PyException, "A pycorpus operation failed; the message says what and why.");
 
-fn err(e: impl std::fmt::Display) -> PyErr {
-    PycorpusError::new_err(e.to_string())
+/// A failed operation as `PycorpusError`, its message the error with its causes.
+fn err(e: impl std::error::Error + 'static) -> PyErr {
+    PycorpusError::new_err(error_chain(&e))
+}
+
+/// A message that already holds its causes (see [`err`]) as `PycorpusError`.
+fn err_msg(message: impl std::fmt::Display) -> PyErr {
+    PycorpusError::new_err(message.to_string())
 }
 
 /// Runs `work` on a scoped thread with the GIL released; every 100 ms the calling thread
@@ -56,7 +63,7 @@ fn interruptible<T: Send>(py: Python<'_>, progress: &Progress, work: impl FnOnce
                         return Err(e);
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => return Err(err("the worker thread panicked")),
+                Err(RecvTimeoutError::Disconnected) => return Err(err_msg("the worker thread panicked")),
             }
         }
     });
@@ -69,6 +76,12 @@ fn interruptible<T: Send>(py: Python<'_>, progress: &Progress, work: impl FnOnce
 fn filter(json: &str) -> PyResult<pycorpus_catalog::Filter> {
     let spec: FilterSpec = serde_json::from_str(json).map_err(|e| PyValueError::new_err(format!("filters: {e}")))?;
     spec.build(&|field| format!("{field}=")).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The options of `export_codesearchnet` besides the filters, in order (the CLI's flags).
+#[pyfunction]
+fn export_options() -> Vec<&'static str> {
+    pycorpus_catalog::struct_fields::<pycorpus_dataset::ExportSpec>().to_vec()
 }
 
 /// Every filter's name and the kind of value it takes (`strings`, `path`, `date`, `size`,
@@ -90,12 +103,12 @@ struct NativeCorpus {
 
 /// Opens `root` for reading and runs `f` on it, on the worker thread of [`interruptible`]
 /// (a `Corpus` holds a SQLite handle and stays on the thread that uses it).
-fn with_corpus<T: Send, E: std::fmt::Display>(py: Python<'_>, root: &Path, progress: &Progress, f: impl FnOnce(&Corpus, &AtomicBool) -> Result<T, E> + Send) -> PyResult<T> {
+fn with_corpus<T: Send, E: std::error::Error + 'static>(py: Python<'_>, root: &Path, progress: &Progress, f: impl FnOnce(&Corpus, &AtomicBool) -> Result<T, E> + Send) -> PyResult<T> {
     interruptible(py, progress, |cancel| -> Result<T, String> {
-        let c = Corpus::open(root, Access::Read).map_err(|e| e.to_string())?;
-        f(&c, cancel).map_err(|e| e.to_string())
+        let c = Corpus::open(root, Access::Read).map_err(|e| error_chain(&e))?;
+        f(&c, cancel).map_err(|e| error_chain(&e))
     })?
-    .map_err(err)
+    .map_err(err_msg)
 }
 
 // Python keyword arguments map one to one onto parameters.
@@ -133,14 +146,13 @@ impl NativeCorpus {
     /// without a copy through a file.
     fn files_arrow(&self, py: Python<'_>, filters: &str) -> PyResult<ArrowStream> {
         let f = filter(filters)?;
-        let batches = with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| -> Result<_, String> {
+        let batches = with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| {
             let mut batches = pycorpus_catalog::FilesBatcher::default();
             c.for_each_row(&f, &mut |r| {
                 batches.push(r);
                 !cancel.load(Ordering::Relaxed)
-            })
-            .map_err(|e| e.to_string())?;
-            Ok(batches.finish())
+            })?;
+            Ok::<_, pycorpus_core::CoreError>(batches.finish())
         })?;
         Ok(ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(batches))) })
     }
@@ -150,6 +162,26 @@ impl NativeCorpus {
         match with_corpus(py, &self.root, &Progress::quiet(), |c, _| c.read_blob(&id))? {
             Some(data) => Ok(PyBytes::new(py, &data)),
             None => Err(PyKeyError::new_err(format!("no blob {oid} in {}", self.root.display()))),
+        }
+    }
+
+    /// The contents of the file `path` of `project` at `version` (`cat PROJECT VERSION PATH`):
+    /// `KeyError` when there is no such file, `ValueError` when the path names files with
+    /// different contents, `PycorpusError` when its contents were not stored.
+    fn cat<'py>(&self, py: Python<'py>, project: &str, version: &str, path: &str) -> PyResult<Bound<'py, PyBytes>> {
+        use pycorpus_core::FileLookupError as L;
+        let found = with_corpus(py, &self.root, &Progress::quiet(), |c, _| {
+            Ok::<_, pycorpus_core::CoreError>(match c.file_blob(project, version, path) {
+                Ok(oid) => Ok(c.read_blob(&oid)?.ok_or_else(|| format!("blob {oid} is not stored in {}", self.root.display()))),
+                Err(e) => Err(e),
+            })
+        })?;
+        match found {
+            Ok(Ok(data)) => Ok(PyBytes::new(py, &data)),
+            Ok(Err(message)) => Err(err_msg(message)),
+            Err(e @ L::NoSuchFile { .. }) => Err(PyKeyError::new_err(e.to_string())),
+            Err(e @ L::Ambiguous { .. }) => Err(PyValueError::new_err(e.to_string())),
+            Err(e) => Err(err(e)),
         }
     }
 
@@ -167,7 +199,7 @@ impl NativeCorpus {
         let (stop, selected_bytes) = (cancel.clone(), total.clone());
         let handle = std::thread::spawn(move || {
             let run = || -> Result<(), String> {
-                let c = Corpus::open(&root, Access::Read).map_err(|e| e.to_string())?;
+                let c = Corpus::open(&root, Access::Read).map_err(|e| error_chain(&e))?;
                 // Only the total: what was handed out is counted as Python takes it.
                 let selected = |s: &pycorpus_explore::VisitStats| selected_bytes.store(s.candidate_bytes, Ordering::Relaxed);
                 let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, progress: Some(&selected), ..Default::default() };
@@ -201,7 +233,7 @@ impl NativeCorpus {
                         Ok(())
                     },
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| error_chain(&e))?;
                 if !chunk.items.is_empty() {
                     let _ = tx.send(Ok(chunk));
                 }
@@ -300,25 +332,15 @@ impl NativeCorpus {
         let sel = pycorpus_report::Selection { filter: f, period, exclude_tests_docs };
         progress.begin("features", "rows", None);
         let tables = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::tables(c, &sel, cancel, &|n| progress.set(n, None)))?;
-        tables.iter().map(|t| Ok((t.name, ArrowStream::of_batch(t.to_batch().map_err(|e| err(format!("table {}: {e}", t.name)))?)))).collect()
+        tables.iter().map(|t| Ok((t.name, ArrowStream::of_batch(t.to_batch().map_err(|e| err_msg(format!("table {}: {e}", t.name)))?)))).collect()
     }
 
-    #[pyo3(signature = (dest, filters, scenario="docstring", split="80/10/10", format="jsonl.gz", nested=false, progress=None))]
-    fn export_codesearchnet(&self, py: Python<'_>, dest: PathBuf, filters: &str, scenario: &str, split: &str, format: &str, nested: bool, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+    /// `options`: JSON of [`pycorpus_dataset::ExportSpec`]'s fields (as the CLI's flags).
+    #[pyo3(signature = (dest, filters, options, progress=None))]
+    fn export_codesearchnet(&self, py: Python<'_>, dest: PathBuf, filters: &str, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let mut opts = pycorpus_dataset::ExportOptions { filter: filter(filters)?, nested, ..Default::default() };
-        opts.scenario = match scenario {
-            "docstring" => pycorpus_dataset::Scenario::Docstring,
-            "comments" => pycorpus_dataset::Scenario::Comments,
-            "both" => pycorpus_dataset::Scenario::Both,
-            other => return Err(PyValueError::new_err(format!("scenario {other:?}: expected \"docstring\", \"comments\" or \"both\""))),
-        };
-        opts.split = pycorpus_dataset::Split::parse(split).map_err(|e| PyValueError::new_err(format!("split: {e}")))?;
-        opts.format = match format {
-            "jsonl.gz" => pycorpus_dataset::Format::JsonlGz,
-            "parquet" => pycorpus_dataset::Format::Parquet,
-            other => return Err(PyValueError::new_err(format!("format {other:?}: expected \"jsonl.gz\" or \"parquet\""))),
-        };
+        let spec: pycorpus_dataset::ExportSpec = serde_json::from_str(options).map_err(|e| PyValueError::new_err(format!("export options: {e}")))?;
+        let opts = spec.build(filter(filters)?, &|field| format!("{field}=")).map_err(|e| PyValueError::new_err(e.to_string()))?;
         progress.begin("export", "bytes", None);
         let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, cancel, &|s| progress.visited(s)))?;
         json(&s)
@@ -331,10 +353,10 @@ impl NativeCorpus {
         let (items, _ignored) = pycorpus_core::collect_inputs(&paths, time).map_err(err)?;
         let root = &self.root;
         let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
-            c.ingest(items, &Default::default(), &progress, cancel).map_err(|e| e.to_string())
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| error_chain(&e))?;
+            c.ingest(items, &Default::default(), &progress, cancel).map_err(|e| error_chain(&e))
         })?
-        .map_err(err)?;
+        .map_err(err_msg)?;
         json(&s)
     }
 
@@ -368,20 +390,20 @@ impl NativeCorpus {
             pycorpus_core::SyncOptions { index_url, projects, lock, latest, since: date("since", since)?, until: date("until", until)?, types, only_pure_wheels, jobs, dry_run, ..Default::default() };
         let root = &self.root;
         let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
-            c.sync(&opts, &progress, cancel).map_err(|e| e.to_string())
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| error_chain(&e))?;
+            c.sync(&opts, &progress, cancel).map_err(|e| error_chain(&e))
         })?
-        .map_err(err)?;
+        .map_err(err_msg)?;
         json(&s)
     }
 
     fn seal(&self, py: Python<'_>) -> PyResult<String> {
         let root = &self.root;
         let s = interruptible(py, &Progress::quiet(), |cancel| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| e.to_string())?;
-            c.seal(pycorpus_core::Ctx::new(&pycorpus_core::NoReporter, cancel)).map_err(|e| e.to_string())
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| error_chain(&e))?;
+            c.seal(pycorpus_core::Ctx::new(&pycorpus_core::NoReporter, cancel)).map_err(|e| error_chain(&e))
         })?
-        .map_err(err)?;
+        .map_err(err_msg)?;
         json(&s)
     }
 }
@@ -477,7 +499,7 @@ impl NativeCorpus {
         let searched = std::thread::scope(|s| -> PyResult<Result<(), String>> {
             let (cancel, progress, f, opts) = (&cancel, &progress, &f, &opts);
             let search = s.spawn(move || -> Result<(), String> {
-                let c = Corpus::open(root, Access::Read).map_err(|e| e.to_string())?;
+                let c = Corpus::open(root, Access::Read).map_err(|e| error_chain(&e))?;
                 let mut gone = false;
                 let sent = pycorpus_explore::grep_matches(&c, f, opts, cancel, Some(&|st| progress.visited(st)), &mut |m| {
                     // Python stopped reading (the limit, an error): the search ends here.
@@ -488,7 +510,7 @@ impl NativeCorpus {
                 });
                 match sent {
                     Err(_) if gone => Ok(()),
-                    r => r.map(|_| ()).map_err(|e| e.to_string()),
+                    r => r.map(|_| ()).map_err(|e| error_chain(&e)),
                 }
             });
             let (mut taken, mut checked) = (0u64, Instant::now());
@@ -516,14 +538,14 @@ impl NativeCorpus {
             };
             cancel.store(true, Ordering::SeqCst);
             drop(rx);
-            let result = py.detach(|| search.join()).map_err(|_| err("the search thread panicked"))?;
+            let result = py.detach(|| search.join()).map_err(|_| err_msg("the search thread panicked"))?;
             stopped?;
             progress.poll(py)?;
             // Once the limit is in, what the search met after it does not matter.
             Ok(if taken >= limit { Ok(()) } else { result })
         });
         progress.end();
-        searched?.map_err(err)
+        searched?.map_err(err_msg)
     }
 }
 
@@ -654,7 +676,7 @@ impl FileIter {
                 }
                 Some(Err(e)) => {
                     self.close();
-                    return Err(err(e));
+                    return Err(err_msg(e));
                 }
                 None => {
                     // The last news for the callable (once), then the bar goes.
@@ -824,6 +846,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get, m)?)?;
     m.add_function(wrap_pyfunction!(create_torrent, m)?)?;
     m.add_function(wrap_pyfunction!(filters, m)?)?;
+    m.add_function(wrap_pyfunction!(export_options, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The README's test command builds the module with the dev profile, several times slower
     // than `pip install .`: benchmarks read this to refuse timing such a build.

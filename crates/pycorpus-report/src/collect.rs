@@ -423,6 +423,9 @@ const BACKEND_BATCH: usize = 16_384;
 /// under `<corpus>/tmp/`), joined by blob id and merged by release; what is held are tallies
 /// per month and counts per imported module.
 pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<Data, ReportError> {
+    if sel.filter.unique {
+        return Err(ReportError::UniqueFilter);
+    }
     let budget = usize::try_from(corpus.config().memory_budget_bytes).unwrap_or(usize::MAX);
     let tmp = corpus.tmp_dir();
     pycorpus_spill::remove_stale(&tmp).map_err(spill_err)?;

@@ -39,6 +39,10 @@ pub enum ReportError {
     /// The sorted spills of the counting (disk full, a temporary file removed under us).
     #[error("counting through temporary files under the corpus's tmp/ folder: {0}")]
     Spill(#[source] std::io::Error),
+    /// The unique filter (one row per blob) was given: a report counts every release, project
+    /// and file, so it would silently count something else.
+    #[error("the unique filter does not apply to a report: it counts every release, project and file")]
+    UniqueFilter,
     /// Ctrl-C during the scan: a report of part of the corpus would mislead, so none is written.
     #[error("interrupted: no report written")]
     Interrupted,

@@ -393,78 +393,15 @@ pub struct CodesearchnetArgs {
     /// Filters.
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// The natural language of each record.
-    #[arg(long, value_enum, default_value_t = ScenarioArg::Docstring)]
-    pub scenario: ScenarioArg,
-    /// Train/valid/test shares in percent.
-    #[arg(long, default_value = "80/10/10", value_name = "T/V/T")]
-    pub split: String,
-    /// File format.
-    #[arg(long, value_enum, default_value_t = ExportFormatArg::JsonlGz)]
-    pub format: ExportFormatArg,
-    /// Also functions nested in functions, and methods of nested classes.
-    #[arg(long)]
-    pub nested: bool,
-    /// Records per file.
-    #[arg(long, default_value_t = 30_000, value_name = "N")]
-    pub chunk: usize,
-    /// Fewest natural-language tokens.
-    #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Record filters")]
-    pub min_doc_tokens: usize,
-    /// Most natural-language tokens.
-    #[arg(long, default_value_t = 256, value_name = "N", help_heading = "Record filters")]
-    pub max_doc_tokens: usize,
-    /// Fewest lines of code.
-    #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Record filters")]
-    pub min_code_lines: usize,
-    /// Keep functions with "test" in their name or path.
-    #[arg(long, help_heading = "Record filters")]
-    pub keep_tests: bool,
-    /// Keep __dunder__ methods.
-    #[arg(long, help_heading = "Record filters")]
-    pub keep_dunders: bool,
-    /// Keep natural language holding URLs or HTML.
-    #[arg(long, help_heading = "Record filters")]
-    pub keep_urls: bool,
-    /// Keep natural language in any language (default: English-looking only).
-    #[arg(long, help_heading = "Record filters")]
-    pub any_language: bool,
-    /// Keep exact duplicates.
-    #[arg(long, help_heading = "Record filters")]
-    pub keep_duplicates: bool,
-    /// Jaccard similarity of code token sets at which a record is a near duplicate (1: off).
-    #[arg(long, default_value_t = 0.8, value_name = "J", help_heading = "Record filters")]
-    pub near_duplicates: f64,
-    /// Files larger than this many bytes are not parsed.
-    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
-    pub max_file_bytes: usize,
+    /// The export's options.
+    #[command(flatten)]
+    pub spec: pycorpus_dataset::ExportSpec,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `export codesearchnet --scenario`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ScenarioArg {
-    /// The docstring.
-    Docstring,
-    /// The # comments inside the function.
-    Comments,
-    /// Both.
-    Both,
-}
-
-/// `export codesearchnet --format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormatArg {
-    /// Gzip JSON lines (CodeSearchNet's).
-    #[value(name = "jsonl.gz")]
-    JsonlGz,
-    /// Parquet.
-    Parquet,
 }
 
 /// `report --period`.
@@ -612,6 +549,24 @@ mod tests {
         let export = cli.find_subcommand("export").and_then(|e| e.find_subcommand("codesearchnet")).expect("export codesearchnet");
         let got: Vec<String> = export.get_arguments().filter(|a| a.get_help_heading() == Some("Filters") && a.get_id() != "stats").map(|a| a.get_id().to_string()).collect();
         assert_eq!(got, want, "export codesearchnet");
+    }
+
+    /// `export codesearchnet`'s flags are the options layer's (`ExportSpec`), with its
+    /// defaults, besides the filters and what only the command line has.
+    #[test]
+    fn the_export_flags_are_the_options_layers() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let export = cli.find_subcommand("export").and_then(|e| e.find_subcommand("codesearchnet")).expect("export codesearchnet");
+        let filters: Vec<&str> = pycorpus_catalog::FILTERS.iter().map(|(n, _)| *n).collect();
+        let own = ["dest", "stats", "threads", "json"];
+        let got: Vec<String> = export.get_arguments().map(|a| a.get_id().to_string()).filter(|id| !filters.contains(&id.as_str()) && !own.contains(&id.as_str())).collect();
+        assert_eq!(got, pycorpus_catalog::struct_fields::<pycorpus_dataset::ExportSpec>());
+        // the flags' defaults are the spec's
+        let m = Cli::try_parse_from(["pycorpus", "export", "codesearchnet", "out"]).expect("parses");
+        let Command::Export(ExportCommand::Codesearchnet(a)) = m.command else { panic!("not export") };
+        let d = pycorpus_dataset::ExportSpec::default();
+        assert_eq!(format!("{:?}", a.spec), format!("{d:?}"));
     }
 
     #[test]

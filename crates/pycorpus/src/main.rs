@@ -48,18 +48,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes, joined with `: `, leaving out a cause that the text already ends
-/// with (many errors quote their source in their own message).
+/// The error and its causes (see [`pycorpus_core::error_chain`]).
 fn error_text(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if text.is_empty() {
-            text = part;
-        } else if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-    }
-    text
+    pycorpus_core::error_chain(e.as_ref())
 }

@@ -6,9 +6,6 @@ use super::*;
 pub(crate) fn run(a: crate::cli::ReportArgs, env: &Env<'_>, out: &mut impl Write) -> Result<ExitCode> {
     let crate::cli::ReportArgs { filter, output, csv, parquet, charts, no_charts, period, min_units, top, exclude_tests_docs, json } = a;
     let (root, quiet) = (env.root, env.quiet);
-    if filter.spec.unique {
-        bail!("--unique does not apply to report: it counts every release, project and file");
-    }
     let corpus = Corpus::open(root, Access::Read)?;
     let f = build_filter(&filter)?;
     install_interrupt_handler(quiet, STOPPING);
