@@ -160,7 +160,29 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
             corpus.root().join("shards")
         }
     };
-    let mut opts = GetOptions::new(dest.clone());
+    let opts = get_options(a, dest.clone())?;
+    install_interrupt_handler(quiet, STOPPING);
+    let json = a.swarm.json;
+
+    let Some((report, meta)) = fetch(&request, &opts, into_corpus, json, quiet)? else { return Ok(ExitCode::from(130)) };
+    let registered = if into_corpus { Some(register(corpus_root, &meta, &report.path)?) } else { None };
+    tell_fetched(&report, &meta, registered, corpus_root, json, quiet, out)?;
+
+    let Some(missing) = get_dependencies(a, &request, &opts, (&report, &meta), corpus_root, quiet, out)? else { return Ok(ExitCode::from(130)) };
+    if !missing.is_empty() && !json && !quiet {
+        let names: Vec<String> = missing.iter().map(|n| format!("{n:06}")).collect();
+        eprintln!("readers of these rows stop at blobs of the missing shard(s) {}: fetch them (`--with-deps`) first", names.join(", "));
+    }
+    out.flush()?;
+    if a.seed {
+        seed_fetched(&opts, &meta, json, quiet, out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `get`'s flags as the torrent crate's options, downloading into `dest`.
+fn get_options(a: &GetArgs, dest: PathBuf) -> Result<GetOptions> {
+    let mut opts = GetOptions::new(dest);
     opts.peers = a.peer.clone();
     opts.trackers = a.swarm.tracker.clone();
     opts.webseeds = a.webseed.clone();
@@ -171,15 +193,15 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
     opts.webseed_after = Duration::from_secs(a.webseed_after);
     opts.stall_timeout = Duration::from_secs(a.stall_timeout);
     opts.metadata_timeout = Duration::from_secs(a.metadata_timeout);
-    install_interrupt_handler(quiet, STOPPING);
-    let json = a.swarm.json;
+    Ok(opts)
+}
 
-    let Some((report, meta)) = fetch(&request, &opts, into_corpus, json, quiet)? else { return Ok(ExitCode::from(130)) };
-    let registered = if into_corpus { Some(register(corpus_root, &meta, &report.path)?) } else { None };
-    tell_fetched(&report, &meta, registered, corpus_root, json, quiet, out)?;
-
-    // The shards its rows use blobs of (format 2), and theirs in turn when fetched.
-    let sources = match &request {
+/// The shards whose blobs the fetched shard's rows use (format 2), and theirs in turn: each
+/// reported, and with `--with-deps` fetched from the sources the first came from. Returns the
+/// shards still missing (`None`: interrupted).
+fn get_dependencies(a: &GetArgs, request: &Request, opts: &GetOptions, (report, meta): (&GetReport, &Metainfo), corpus_root: &Path, quiet: bool, out: &mut impl Write) -> Result<Option<Vec<u32>>> {
+    let (into_corpus, json) = (a.output.is_none(), a.swarm.json);
+    let sources = match request {
         Request::Hash(m) => Magnet { trackers: m.trackers.clone(), webseeds: m.webseeds.clone(), peers: m.peers.clone(), ..Default::default() },
         Request::File(_) => Magnet::default(),
     };
@@ -191,7 +213,7 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
             if !seen.insert(dep.shard) {
                 continue;
             }
-            let path = dest.join(format!("{:06}", dep.shard));
+            let path = opts.dest.join(format!("{:06}", dep.shard));
             let present = path.join("manifest.json").is_file();
             if json {
                 writeln!(out, "{}", json!({"event": "depends_on", "of": dir, "shard": dep.shard, "info_hash": dep.info_hash, "present": present}))?;
@@ -216,7 +238,7 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
             let info_hash = pycorpus_torrent::magnet::parse_hash(hash).with_context(|| format!("{}/manifest.json: {hash:?} is not an info-hash", dir.display()))?;
             let mut m = Magnet { info_hash, name: Some(format!("{:06}", dep.shard)), ..sources.clone() };
             m.webseeds.extend(webseeds.iter().filter(|w| !m.webseeds.contains(w)).cloned().collect::<Vec<_>>());
-            let Some((dreport, dmeta)) = fetch(&Request::Hash(m), &opts, into_corpus, json, quiet)? else { return Ok(ExitCode::from(130)) };
+            let Some((dreport, dmeta)) = fetch(&Request::Hash(m), opts, into_corpus, json, quiet)? else { return Ok(None) };
             if dmeta.name != format!("{:06}", dep.shard) {
                 bail!("{} names {hash} as shard {:06}, but that torrent is {:?}", dir.display(), dep.shard, dmeta.name);
             }
@@ -225,36 +247,34 @@ pub fn get(a: &GetArgs, corpus_root: &Path, quiet: bool, out: &mut impl Write) -
             todo.push((dreport.path.clone(), dmeta.webseeds.clone()));
         }
     }
-    if !missing.is_empty() && !json && !quiet {
-        let names: Vec<String> = missing.iter().map(|n| format!("{n:06}")).collect();
-        eprintln!("readers of these rows stop at blobs of the missing shard(s) {}: fetch them (`--with-deps`) first", names.join(", "));
+    Ok(Some(missing))
+}
+
+/// `get --seed`: serves what was fetched until Ctrl-C.
+fn seed_fetched(opts: &GetOptions, meta: &Metainfo, json: bool, quiet: bool, out: &mut impl Write) -> Result<()> {
+    let mut sopts = opts.swarm.clone();
+    if sopts.listen.is_none() {
+        sopts.listen = Some("0.0.0.0:0".parse().expect("address"));
+    }
+    let swarm = Swarm::start(&sopts)?;
+    let root = pycorpus_torrent::get::content_root(meta, &opts.dest);
+    let t = swarm.add(meta, &root, &[], &opts.trackers)?;
+    let addr = swarm.listen_addr().map(|a| a.to_string()).unwrap_or_default();
+    if json {
+        writeln!(out, "{}", json!({"event": "listening", "addr": addr, "torrents": 1}))?;
+    } else if !quiet {
+        eprintln!("seeding on {addr}; Ctrl-C to stop");
     }
     out.flush()?;
-    if a.seed {
-        let mut sopts = opts.swarm.clone();
-        if sopts.listen.is_none() {
-            sopts.listen = Some("0.0.0.0:0".parse().expect("address"));
-        }
-        let swarm = Swarm::start(&sopts)?;
-        let root = pycorpus_torrent::get::content_root(&meta, &dest);
-        let t = swarm.add(&meta, &root, &[], &opts.trackers)?;
-        let addr = swarm.listen_addr().map(|a| a.to_string()).unwrap_or_default();
-        if json {
-            writeln!(out, "{}", json!({"event": "listening", "addr": addr, "torrents": 1}))?;
-        } else if !quiet {
-            eprintln!("seeding on {addr}; Ctrl-C to stop");
-        }
-        out.flush()?;
-        while !CANCEL.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let up = swarm.stats(&t).uploaded_bytes;
-        if !quiet && !json {
-            eprintln!("stopped: {} uploaded", human_bytes(up));
-        }
-        swarm.stop();
+    while !CANCEL.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
     }
-    Ok(ExitCode::SUCCESS)
+    let up = swarm.stats(&t).uploaded_bytes;
+    if !quiet && !json {
+        eprintln!("stopped: {} uploaded", human_bytes(up));
+    }
+    swarm.stop();
+    Ok(())
 }
 
 /// Fetches one torrent into `opts.dest` with a progress bar (or JSON progress lines on
