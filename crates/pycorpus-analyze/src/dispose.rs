@@ -34,6 +34,21 @@ impl Transformer for Detached {
     }
 }
 
+/// Tokens past which [`drop_parsed`] drops a tree without recursion. A tree is about as deep
+/// as its tokens are many at most (each level takes a token), and a recursive drop of this
+/// many levels fits the parsing threads' stack ([`crate::STACK_BYTES`]) many times over; most
+/// files are far below it, where the ordinary drop is cheaper.
+pub const DEEP_TOKENS: usize = 100_000;
+
+/// Drops a parsed module: recursively when it is small (cheaper), else with
+/// [`drop_module`].
+pub fn drop_parsed(parsed: ruff_python_parser::Parsed<ModModule>) {
+    match parsed.tokens().len() > DEEP_TOKENS {
+        true => drop_module(parsed.into_syntax()),
+        false => drop(parsed),
+    }
+}
+
 /// Drops `module` with a stack of constant depth, however deeply it nests.
 pub fn drop_module(mut module: ModModule) {
     let d = Detached::default();
@@ -88,5 +103,19 @@ mod tests {
             let m = std::thread::Builder::new().stack_size(crate::STACK_BYTES).spawn(move || module(&src)).unwrap().join().unwrap();
             std::thread::Builder::new().stack_size(256 << 10).spawn(move || drop_module(m)).unwrap().join().expect("dropped without overflowing");
         }
+    }
+
+    /// Past [`DEEP_TOKENS`], `drop_parsed` takes the path without recursion.
+    #[test]
+    fn parsed_files_with_many_tokens_are_dropped_without_recursion() {
+        let src = format!("x = {}1\n", "-".repeat(2 * DEEP_TOKENS));
+        let parsed = std::thread::Builder::new()
+            .stack_size(crate::STACK_BYTES)
+            .spawn(move || parse_unchecked(&src, ParseOptions::from(Mode::Module)).try_into_module().expect("a module"))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(parsed.tokens().len() > DEEP_TOKENS);
+        std::thread::Builder::new().stack_size(256 << 10).spawn(move || drop_parsed(parsed)).unwrap().join().expect("dropped without overflowing");
     }
 }

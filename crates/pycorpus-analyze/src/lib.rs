@@ -15,7 +15,7 @@ mod stdlib;
 pub mod store;
 mod walk;
 
-pub use dispose::drop_module;
+pub use dispose::{DEEP_TOKENS, drop_module, drop_parsed};
 pub use packaging::Packaging;
 pub use run::{AnalyzeError, AnalyzeSummary, analysis_dir, analyze_corpus};
 pub use stdlib::is_stdlib;
@@ -246,7 +246,7 @@ pub fn analyze_source(src: &[u8], limits: &Limits) -> Facts {
         facts.counts.print_stmts = py2.unwrap_or(0);
         // An invalid tree can be as deep as a valid one.
         if let Some(module) = parsed.try_into_module() {
-            drop_module(module.into_syntax());
+            drop_parsed(module);
         }
         return facts;
     }
@@ -256,16 +256,15 @@ pub fn analyze_source(src: &[u8], limits: &Limits) -> Facts {
         facts.error = Some("not a module".into());
         return facts;
     };
-    let module = module.into_syntax();
     let mut w = walk::Walker::new(limits.max_depth);
-    w.module(&module);
+    w.module(module.syntax());
     facts.counts = std::mem::take(&mut w.counts);
     facts.imports = w.imports.into_iter().collect();
     if w.hit_limit {
         facts.status = Status::Limit;
         facts.error = Some(format!("nested deeper than {} levels", limits.max_depth));
     }
-    drop_module(module);
+    drop_parsed(module);
     facts
 }
 

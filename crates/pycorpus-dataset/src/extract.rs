@@ -233,7 +233,7 @@ pub fn functions(text: &str, nested: bool, keep: &mut dyn FnMut(&Function) -> bo
     let (out, too_deep) = (w.out, w.too_deep);
     // the tree's own drop recurses as deep as it nests
     if let Some(module) = parsed.try_into_module() {
-        pycorpus_analyze::drop_module(module.into_syntax());
+        pycorpus_analyze::drop_parsed(module);
     }
     match too_deep {
         true => Err(FileSkip::TooDeep),
