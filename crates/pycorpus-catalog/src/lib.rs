@@ -262,6 +262,21 @@ pub fn format_time(micros: i64) -> String {
     jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_else(|_| micros.to_string())
 }
 
+/// A stored file of `lines` lines for tests, its contents and size made from `i`.
+#[cfg(test)]
+pub(crate) fn test_entry(path: String, i: u32, lines: u64) -> FileEntry {
+    FileEntry {
+        archive_path: path.clone(),
+        path,
+        size: u64::from(i),
+        hash: pycorpus_store::Oid::for_blob(&i.to_le_bytes()),
+        skip_reason: None,
+        lines: Some(lines),
+        entry_type: EntryType::File,
+        link_target: None,
+    }
+}
+
 /// A distribution's row for tests.
 #[cfg(test)]
 pub(crate) fn test_release(project: &str, uploaded_on: i64) -> Release {

@@ -539,7 +539,6 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FileEntry;
     use arrow_array::RecordBatchReader;
 
     #[test]
@@ -547,17 +546,7 @@ mod tests {
         let rel = crate::test_release("p", 1_700_000_000_000_000);
         let rows: Vec<FileRow> = (0..ROW_GROUP_ROWS as u32 + 1)
             .map(|i| {
-                let path = format!("p-1.0/m{i:06}.py");
-                let e = FileEntry {
-                    path: path.clone(),
-                    archive_path: path,
-                    size: u64::from(i),
-                    hash: Oid::for_blob(&i.to_le_bytes()),
-                    skip_reason: None,
-                    lines: Some(i as u64),
-                    entry_type: EntryType::File,
-                    link_target: None,
-                };
+                let e = crate::test_entry(format!("p-1.0/m{i:06}.py"), i, u64::from(i));
                 FileRow::new(&rel, &e)
             })
             .collect();
@@ -589,17 +578,7 @@ mod tests {
         let rows = |n: u32| -> Vec<FileRow> {
             (0..n)
                 .map(|i| {
-                    let path = format!("p-1.0/m{i:06}.py");
-                    let e = FileEntry {
-                        path: path.clone(),
-                        archive_path: path,
-                        size: u64::from(i),
-                        hash: Oid::for_blob(&i.to_le_bytes()),
-                        skip_reason: None,
-                        lines: Some(i as u64),
-                        entry_type: EntryType::File,
-                        link_target: None,
-                    };
+                    let e = crate::test_entry(format!("p-1.0/m{i:06}.py"), i, u64::from(i));
                     FileRow::new(&rel, &e)
                 })
                 .collect()

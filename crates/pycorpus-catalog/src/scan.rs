@@ -245,9 +245,8 @@ fn select_rows(batch: &RecordBatch, filter: &Filter, path: &Path) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Release;
     use crate::parquet_io::write_files_grouped;
-    use crate::{EntryType, FileEntry, Release};
-    use pycorpus_store::Oid;
 
     /// The file and row group whose decoding panics (a decoder bug the corruption tests
     /// never hit), keyed by path so that tests running beside it are not touched.
@@ -267,17 +266,7 @@ mod tests {
             let project = format!("proj{p:03}");
             let rel = Release { dist_sha256: format!("{p:064x}"), file_count: 100, ..crate::test_release(&project, i64::from(p) * 1_000_000) };
             for i in 0..100u32 {
-                let path = format!("{project}-1.0/m{i:03}.{}", if i % 2 == 0 { "py" } else { "txt" });
-                let e = FileEntry {
-                    path: path.clone(),
-                    archive_path: path,
-                    size: u64::from(i),
-                    hash: Oid::for_blob(&i.to_le_bytes()),
-                    skip_reason: None,
-                    lines: Some(1),
-                    entry_type: EntryType::File,
-                    link_target: None,
-                };
+                let e = crate::test_entry(format!("{project}-1.0/m{i:03}.{}", if i % 2 == 0 { "py" } else { "txt" }), i, 1);
                 out.push(FileRow::new(&rel, &e));
             }
         }
