@@ -321,7 +321,7 @@ def test_add_seal_and_errors(tmp_path, built):
     c.seal()
     assert [x["kind"] for x in c.shards()] == ["sealed"]
     assert c.status()["total"]["distributions"] == 8
-    with pytest.raises(pycorpus.PycorpusError, match="not a pycorpus corpus"):
+    with pytest.raises(pycorpus.PycorpusError, match=r"not a pycorpus corpus \(no corpus.toml\); Corpus\(path, create=True\) makes one"):
         pycorpus.Corpus(tmp_path / "missing")
     with pytest.raises(TypeError, match="unknown filter 'proj'"):
         c.files(proj="x")

@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     /// The folder is not a corpus.
-    #[error("{} is not a pycorpus corpus (no corpus.toml); create one with `pycorpus init` or pass --corpus DIR", .0.display())]
+    #[error("{} is not a pycorpus corpus (no corpus.toml)", .0.display())]
     NotACorpus(PathBuf),
     /// Another process holds the write lock.
     #[error("another pycorpus process is writing to {}; wait for it to finish", .0.display())]
@@ -102,15 +102,16 @@ pub enum CoreError {
         message: String,
     },
     /// A shard's rows use blobs that a shard absent from the corpus stores (format 2).
-    #[error(
-        "shard {shard:06} uses blobs stored in shard {needs:06}, which this corpus does not have: fetch it by the info-hash that shard {shard:06}'s manifest gives for it (`pycorpus get HASH`, or `get --with-deps` for a shard and all it needs)"
-    )]
+    #[error("shard {shard:06} uses blobs stored in shard {needs:06}, which this corpus does not have (shard {shard:06}'s manifest gives the info-hash to fetch it by)")]
     MissingShard {
         /// The shard read.
         shard: u32,
         /// The shard it needs.
         needs: u32,
     },
+    /// A sync given nothing to mirror: no project, projects file, lock file, nor all.
+    #[error("nothing selected: name projects, a projects file or a lock file, or ask for every project")]
+    NothingSelected,
     /// Bad input from the caller.
     #[error("{0}")]
     Invalid(String),

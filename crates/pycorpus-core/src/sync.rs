@@ -306,7 +306,7 @@ impl Corpus {
         let track_serials = opts.lock.is_none() && conda.is_none();
         let (selected, unchanged) = log.selected(track_serials.then_some(selection.as_str()))?;
         if selected == 0 {
-            return Err(CoreError::Invalid("nothing selected: give --project NAME, --projects-file F, --lock FILE or --all".into()));
+            return Err(CoreError::NothingSelected);
         }
         summary.projects = selected;
         summary.unchanged_projects = unchanged;
@@ -332,7 +332,7 @@ impl Corpus {
     fn select(&self, opts: &SyncOptions, client: &Client, index: &str, log: &SyncLog, summary: &mut SyncSummary) -> Result<Option<BTreeMap<String, Vec<IndexFile>>>, CoreError> {
         let mut exclude = pycorpus_catalog::ProjectMatcher::default();
         for g in &opts.exclude {
-            exclude.add_glob(g).map_err(|e| CoreError::Invalid(format!("--exclude: {e}")))?;
+            exclude.add_glob(g).map_err(|e| CoreError::Invalid(format!("exclude glob {g:?}: {e}")))?;
         }
         let keep = |n: &str| opts.exclude.is_empty() || !exclude.matches(&normalize_project(n));
         let batch = std::cell::RefCell::new(Vec::with_capacity(BATCH));

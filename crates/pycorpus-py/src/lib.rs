@@ -31,9 +31,21 @@ static GLOBAL: pycorpus_alloc::Allocator = pycorpus_alloc::Allocator;
 
 create_exception!(_native, PycorpusError, PyException, "A pycorpus operation failed; the message says what and why.");
 
-/// A failed operation as `PycorpusError`, its message the error with its causes.
+/// A failed operation as `PycorpusError`, its message the error with its causes and what to
+/// do about it in Python's terms (the libraries' messages name no command or flag).
 fn err(e: impl std::error::Error + 'static) -> PyErr {
-    PycorpusError::new_err(error_chain(&e))
+    let text = error_chain(&e);
+    let e: &(dyn std::error::Error + 'static) = &e;
+    let hint = match e.downcast_ref::<pycorpus_core::CoreError>() {
+        Some(pycorpus_core::CoreError::NotACorpus(_)) => "; Corpus(path, create=True) makes one",
+        Some(pycorpus_core::CoreError::MissingShard { .. }) => "; fetch it with pycorpus.get(HASH, datastore=<corpus>/shards)",
+        Some(pycorpus_core::CoreError::NothingSelected) => "; give projects= or lock=",
+        _ => match e.downcast_ref::<pycorpus_report::ReportError>() {
+            Some(pycorpus_report::ReportError::NoFacts(_)) => "; run Corpus.analyze() first",
+            _ => "",
+        },
+    };
+    PycorpusError::new_err(format!("{text}{hint}"))
 }
 
 /// A message that already holds its causes (see [`err`]) as `PycorpusError`.

@@ -34,7 +34,7 @@ pub enum ReportError {
     #[error(transparent)]
     Facts(#[from] pycorpus_analyze::store::StoreError),
     /// No facts to report on.
-    #[error("no language facts in {0}: run `pycorpus analyze` first")]
+    #[error("no language facts in {0}: analyze the corpus first")]
     NoFacts(PathBuf),
     /// The sorted spills of the counting (disk full, a temporary file removed under us).
     #[error("counting through temporary files under the corpus's tmp/ folder: {0}")]

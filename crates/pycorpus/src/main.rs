@@ -42,10 +42,33 @@ fn main() -> ExitCode {
                 eprintln!("{}", error_text(&e));
                 return ExitCode::from(130);
             }
-            eprintln!("error: {}", error_text(&e));
+            match hint(&e) {
+                Some(h) => eprintln!("error: {}; {h}", error_text(&e)),
+                None => eprintln!("error: {}", error_text(&e)),
+            }
             ExitCode::from(1)
         }
     }
+}
+
+/// What to do about an error, in the command line's terms (the libraries' messages name no
+/// command or flag).
+fn hint(e: &anyhow::Error) -> Option<String> {
+    use pycorpus_core::CoreError as C;
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<C>() {
+            return match c {
+                C::NotACorpus(_) => Some("create one with `pycorpus init`, or pass --corpus DIR".into()),
+                C::MissingShard { .. } => Some("fetch it with `pycorpus get HASH` (or `get --with-deps` for a shard and all it needs)".into()),
+                C::NothingSelected => Some("give --project NAME, --projects-file F, --lock FILE or --all".into()),
+                _ => None,
+            };
+        }
+        if let Some(pycorpus_report::ReportError::NoFacts(_)) = cause.downcast_ref() {
+            return Some("run `pycorpus analyze` first".into());
+        }
+    }
+    None
 }
 
 /// The error and its causes (see [`pycorpus_core::error_chain`]).

@@ -274,7 +274,8 @@ fn simple_api_variants_and_all() {
     assert_eq!(w.rows(&["--project", "beta"]).len(), 4);
     let o = w.run(&["sync", "--index-url", &idx.url()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing selected"), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("nothing selected") && err.contains("give --project NAME, --projects-file F, --lock FILE or --all"), "{err}");
 }
 
 /// The index's release metadata reaches releases.parquet: yanked status per file, and the
