@@ -98,7 +98,7 @@ def test_cat_by_project_version_and_path_is_the_clis(corpus, built, binary):
         corpus.cat("odd", "1.0", "big.txt")
     with pytest.raises(TypeError, match="version: expected a string"):
         corpus.cat("alpha", 1.0, "alpha/util.py")
-    for args, why in ((["alpha", "1.0", "nope.py"], "no file"), (["odd", "1.0", "dup.py"], "different contents"), (["odd", "1.0", "big.txt"], "not stored")):
+    for args, why in ((["alpha", "1.0", "nope.py"], "; list them with: pycorpus ls --project alpha --version 1.0"), (["odd", "1.0", "dup.py"], "different contents"), (["odd", "1.0", "big.txt"], "not stored")):
         r = subprocess.run([binary, "--corpus", root, "cat", *args], capture_output=True, text=True)
         assert r.returncode == 1 and why in r.stderr, r.stderr
 
@@ -108,8 +108,40 @@ def test_report_and_features_refuse_the_unique_filter(corpus, built, binary, tmp
     with pytest.raises(pycorpus.PycorpusError, match="unique filter does not apply to a report"):
         corpus.features(unique=True)
     r = subprocess.run([binary, "--corpus", built["sealed"].corpus, "report", "--unique", "-o", str(tmp_path / "r.html")], capture_output=True, text=True)
-    assert r.returncode == 1 and "unique filter does not apply to a report" in r.stderr, r.stderr
+    assert r.returncode == 1 and "unique filter does not apply to a report" in r.stderr and "leave out --unique" in r.stderr, r.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+def test_export_takes_the_clis_options_with_its_checks(binary, tmp_path):
+    """Every option of `export codesearchnet` is a keyword argument (None: the default), with
+    the same checks, and gives the CLI's dataset."""
+    from conftest import _tar, sdist
+    funcs = "".join('def f%d(x):\n    """Adds %d."""\n    return x + %d\n\n' % (i, i, i) for i in range(40))
+    tests = "".join('def test_%d():\n    """Checks it all works fine."""\n    assert f0(1) == 1\n    assert True\n\n' % i for i in range(10))
+    archive = tmp_path / "fx-1.0.tar.gz"
+    archive.write_bytes(_tar(sdist("fx", "1.0", [("file", "fx-1.0/fx/funcs.py", funcs.encode()), ("file", "fx-1.0/fx/checks.py", tests.encode())])))
+    c = pycorpus.Corpus(tmp_path / "c", create=True)
+    c.add([archive], uploaded_on="2024-01-02")
+    c.seal()
+    with pytest.raises(ValueError, match="near_duplicates=: expected a Jaccard similarity between 0 and 1, got 1.5"):
+        c.export_codesearchnet(tmp_path / "x", near_duplicates=1.5)
+    with pytest.raises(ValueError, match="min_doc_tokens=: 300 is more than"):
+        c.export_codesearchnet(tmp_path / "x", min_doc_tokens=300)
+    with pytest.raises(ValueError, match="export options: invalid type"):
+        c.export_codesearchnet(tmp_path / "x", chunk="many")
+    assert not (tmp_path / "x").exists()
+    # defaults: tests are left out
+    strict = c.export_codesearchnet(tmp_path / "strict", scenario=None)
+    assert sum(strict["records"].values()) == 40 and strict["dropped"].get("test") == 10, strict
+    opts = dict(min_code_lines=1, min_doc_tokens=1, keep_tests=True, keep_duplicates=True, near_duplicates=1.0, chunk=7)
+    loose = c.export_codesearchnet(tmp_path / "loose", **opts)
+    assert sum(loose["records"].values()) == 50, loose
+    flags = [a for k, v in opts.items() for a in (["--" + k.replace("_", "-")] if v is True else ["--" + k.replace("_", "-"), str(v)])]
+    subprocess.run([binary, "--corpus", str(tmp_path / "c"), "-q", "export", "codesearchnet", str(tmp_path / "cli"), *flags], check=True)
+    mine = sorted(p.relative_to(tmp_path / "loose") for p in (tmp_path / "loose").rglob("*.jsonl.gz"))
+    theirs = sorted(p.relative_to(tmp_path / "cli") for p in (tmp_path / "cli").rglob("*.jsonl.gz"))
+    assert mine == theirs and len(mine) > 3
+    assert all((tmp_path / "loose" / p).read_bytes() == (tmp_path / "cli" / p).read_bytes() for p in mine)
 
 
 def test_errors_keep_their_causes(corpus, tmp_path):

@@ -358,7 +358,7 @@ class Corpus:
         ``options``: the export's (``scenario``, ``split``, ``format``, ``nested``, ``chunk``,
         ``min_doc_tokens``, ... ``near_duplicates``, ``max_file_bytes``: the CLI's flags, with
         its defaults) and the filters."""
-        spec = {k: options.pop(k) for k in list(options) if k in _EXPORT_OPTIONS and options[k] is not None}
+        spec = {k: v for k, v in ((k, options.pop(k)) for k in list(options) if k in _EXPORT_OPTIONS) if v is not None}
         with _Progress(progress) as p:
             return json.loads(self._c.export_codesearchnet(os.fspath(dest), _filters(options), json.dumps(spec), p))
 

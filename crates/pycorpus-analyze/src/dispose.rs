@@ -38,7 +38,7 @@ impl Transformer for Detached {
 /// as its tokens are many at most (each level takes a token), and a recursive drop of this
 /// many levels fits the parsing threads' stack ([`crate::STACK_BYTES`]) many times over; most
 /// files are far below it, where the ordinary drop is cheaper.
-pub const DEEP_TOKENS: usize = 100_000;
+pub(crate) const DEEP_TOKENS: usize = 100_000;
 
 /// Drops a parsed module: recursively when it is small (cheaper), else with
 /// [`drop_module`].
@@ -50,7 +50,7 @@ pub fn drop_parsed(parsed: ruff_python_parser::Parsed<ModModule>) {
 }
 
 /// Drops `module` with a stack of constant depth, however deeply it nests.
-pub fn drop_module(mut module: ModModule) {
+pub(crate) fn drop_module(mut module: ModModule) {
     let d = Detached::default();
     d.visit_body(&mut module.body);
     drop(module);

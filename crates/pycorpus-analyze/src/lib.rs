@@ -2,7 +2,7 @@
 //! that accepts its syntax, how often it uses each language feature, and what it imports.
 //!
 //! Parsing is ruff's parser (pinned exactly: its output defines the counts). The walk over the
-//! tree is bounded in depth, and trees are dropped without recursion ([`drop_module`]), so
+//! tree is bounded in depth, and deep trees are dropped without recursion ([`drop_parsed`]), so
 //! that no pathological file (a million-term sum, thousands of nested brackets) can overflow
 //! the stack after parsing; callers run [`analyze_source`] on threads with a large stack ([`STACK_BYTES`])
 //! and catch panics ([`analyze_guarded`]).
@@ -15,7 +15,7 @@ mod stdlib;
 pub mod store;
 mod walk;
 
-pub use dispose::{DEEP_TOKENS, drop_module, drop_parsed};
+pub use dispose::drop_parsed;
 pub use packaging::Packaging;
 pub use run::{AnalyzeError, AnalyzeSummary, analysis_dir, analyze_corpus};
 pub use stdlib::is_stdlib;

@@ -55,47 +55,18 @@ pub fn card(opts: &ExportOptions, s: &ExportSummary, distributions: u64, lock_sh
     out.push('\n');
     let f = &opts.filters;
     out.push_str("## Filters\n\nApplied in this order; a function is counted under the first that drops it.\n\n| filter | setting | dropped |\n|---|---|---|\n");
+    let unless_off = |on: bool, what: &str| -> String { if on { what.into() } else { "off".into() } };
     let setting = |d: Drop| -> String {
         match d {
             Drop::NoText => "no natural language for the scenario".into(),
-            Drop::Test => {
-                if f.drop_tests {
-                    "\"test\" in the name or path".into()
-                } else {
-                    "off".into()
-                }
-            }
-            Drop::Dunder => {
-                if f.drop_dunders {
-                    "`__dunder__` methods".into()
-                } else {
-                    "off".into()
-                }
-            }
+            Drop::Test => unless_off(f.drop_tests, "\"test\" in the name or path"),
+            Drop::Dunder => unless_off(f.drop_dunders, "`__dunder__` methods"),
             Drop::ShortCode => format!("fewer than {} lines of code", f.min_code_lines),
-            Drop::UrlOrHtml => {
-                if f.drop_urls_html {
-                    "a URL or an HTML tag in the text".into()
-                } else {
-                    "off".into()
-                }
-            }
-            Drop::NotEnglish => {
-                if f.english_only {
-                    "fewer than 90 % of the letters ASCII".into()
-                } else {
-                    "off".into()
-                }
-            }
+            Drop::UrlOrHtml => unless_off(f.drop_urls_html, "a URL or an HTML tag in the text"),
+            Drop::NotEnglish => unless_off(f.english_only, "fewer than 90 % of the letters ASCII"),
             Drop::ShortText => format!("fewer than {} tokens", f.min_doc_tokens),
             Drop::LongText => format!("more than {} tokens", f.max_doc_tokens),
-            Drop::ExactDuplicate => {
-                if f.dedup_exact {
-                    "the same code tokens as an earlier record".into()
-                } else {
-                    "off".into()
-                }
-            }
+            Drop::ExactDuplicate => unless_off(f.dedup_exact, "the same code tokens as an earlier record"),
             Drop::NearDuplicate => {
                 if f.near_duplicate_jaccard < 1.0 {
                     format!("code token sets with Jaccard ≥ {} to an earlier record (MinHash, 16 bands of 4)", f.near_duplicate_jaccard)

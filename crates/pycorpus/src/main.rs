@@ -37,14 +37,15 @@ fn main() -> ExitCode {
             if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::SUCCESS; // `pycorpus ls | head`
             }
+            let text = pycorpus_core::error_chain(e.as_ref());
             if commands::CANCEL.load(std::sync::atomic::Ordering::SeqCst) {
                 // Ctrl-C: the operation stopped as asked (its error says how, if more than that)
-                eprintln!("{}", error_text(&e));
+                eprintln!("{text}");
                 return ExitCode::from(130);
             }
             match hint(&e) {
-                Some(h) => eprintln!("error: {}; {h}", error_text(&e)),
-                None => eprintln!("error: {}", error_text(&e)),
+                Some(h) => eprintln!("error: {text}; {h}"),
+                None => eprintln!("error: {text}"),
             }
             ExitCode::from(1)
         }
@@ -64,14 +65,14 @@ fn hint(e: &anyhow::Error) -> Option<String> {
                 _ => None,
             };
         }
-        if let Some(pycorpus_report::ReportError::NoFacts(_)) = cause.downcast_ref() {
-            return Some("run `pycorpus analyze` first".into());
+        match cause.downcast_ref() {
+            Some(pycorpus_report::ReportError::NoFacts(_)) => return Some("run `pycorpus analyze` first".into()),
+            Some(pycorpus_report::ReportError::UniqueFilter) => return Some("leave out --unique".into()),
+            _ => {}
+        }
+        if let Some(pycorpus_core::FileLookupError::NoSuchFile { project, version, .. }) = cause.downcast_ref() {
+            return Some(format!("list them with: pycorpus ls --project {project} --version {version}"));
         }
     }
     None
-}
-
-/// The error and its causes (see [`pycorpus_core::error_chain`]).
-fn error_text(e: &anyhow::Error) -> String {
-    pycorpus_core::error_chain(e.as_ref())
 }

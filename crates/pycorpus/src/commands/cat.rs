@@ -14,11 +14,7 @@ pub(crate) fn run(a: crate::cli::CatArgs, env: &Env<'_>, out: &mut impl Write) -
 fn cat(corpus: &Corpus, what: &[String], out: &mut impl Write) -> Result<()> {
     let oid: Oid = match what {
         [oid] => oid.parse().with_context(|| format!("{oid:?} is not a blob id; to name a file give PROJECT VERSION PATH"))?,
-        [project, version, path] => match corpus.file_blob(project, version, path) {
-            Ok(oid) => oid,
-            Err(e @ pycorpus_core::FileLookupError::NoSuchFile { .. }) => bail!("{e} (list them with: pycorpus ls --project {project} --version {version})"),
-            Err(e) => return Err(e.into()),
-        },
+        [project, version, path] => corpus.file_blob(project, version, path)?,
         _ => bail!("give a blob id, or PROJECT VERSION PATH"),
     };
     let data = corpus.read_blob(&oid)?.with_context(|| format!("blob {oid} is not stored in this corpus"))?;

@@ -30,12 +30,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-/// Set by the first Ctrl-C: long commands finish what is in flight, report, and stop.
 /// What a first Ctrl-C does, for commands that add distributions.
 const FINISHING_DISTRIBUTIONS: &str = "finishing the distributions in progress";
 /// What a first Ctrl-C does, for the others.
 pub(crate) const STOPPING: &str = "stopping";
 
+/// Set by the first Ctrl-C: long commands finish what is in flight, report, and stop.
 pub(crate) static CANCEL: AtomicBool = AtomicBool::new(false);
 
 /// First Ctrl-C: stop after the work in progress (`stopping` says what that is). Second: quit

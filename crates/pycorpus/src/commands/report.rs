@@ -23,10 +23,7 @@ pub(crate) fn run(a: crate::cli::ReportArgs, env: &Env<'_>, out: &mut impl Write
     let outputs = pycorpus_report::Outputs { html, charts, csv, parquet };
     let bar = spinner(quiet, "report", "{prefix} {pos} row(s) read, {per_sec}, {elapsed}");
     let started = std::time::Instant::now();
-    let s = match pycorpus_report::report(&corpus, &sel, pycorpus_report::Drawing { min_units, top }, &outputs, &CANCEL, &|n| bar.set_position(n)) {
-        Err(e @ pycorpus_report::ReportError::UniqueFilter) => bail!("--unique: {e}"),
-        r => r?,
-    };
+    let s = pycorpus_report::report(&corpus, &sel, pycorpus_report::Drawing { min_units, top }, &outputs, &CANCEL, &|n| bar.set_position(n))?;
     bar.finish_and_clear();
     if json {
         writeln!(out, "{}", serde_json::to_string(&s)?)?;
