@@ -14,7 +14,6 @@ Needs the corpus and the anchor that bench/ingest.py leaves in --work, and the u
 extracted by bench/grep.py (extracted again when missing). Writes
 bench/runs/<date>-<host>/analyze.json.
 """
-import argparse
 import json
 import os
 import platform
@@ -30,23 +29,18 @@ ROOT = os.path.dirname(HERE)
 
 SEED_PARSER = r'''
 import ast, sys, warnings
+sys.path.insert(0, %r)
+from catfile import blobs
 warnings.simplefilter("ignore")
-f = sys.stdin.buffer
 ok = bad = 0
-while True:
-    header = f.readline()
-    if not header:
-        break
-    size = int(header.split()[2])
-    data = f.read(size)
-    f.read(1)
+for _, data in blobs(sys.stdin.buffer):
     try:
         ast.parse(data)
         ok += 1
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         bad += 1
 print(ok, bad)
-'''
+''' % HERE
 
 
 def timed(cmd, shell=False, env=None):
@@ -58,16 +52,11 @@ def timed(cmd, shell=False, env=None):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", default="/tmp/pycorpus-bench")
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "pycorpus"))
-    ap.add_argument("--repeat", type=int, default=1)
+    ap = runlog.arguments(__doc__, repeat=1)
     ap.add_argument("--no-oracle", action="store_true")
     a = ap.parse_args()
-    corpus, anchor, tree = (os.path.join(a.work, x) for x in ("corpus", "anchor.git", "py-unique"))
-    for p in (corpus, anchor):
-        if not os.path.isdir(p):
-            sys.exit("%s is missing: run bench/ingest.py first" % p)
+    corpus, anchor = runlog.ingested(a.work)
+    tree = os.path.join(a.work, "py-unique")
     if not os.path.isdir(tree):
         subprocess.run([a.bin, "--corpus", corpus, "--quiet", "extract", tree, "--ext", "py", "--unique"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "pycorpus-analyze", "--example", "parse_floor"], cwd=ROOT, check=True)

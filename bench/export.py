@@ -12,7 +12,6 @@ anchor's on the blobs both parse.
 Needs the corpus and the anchor of bench/ingest.py in --work. Writes
 bench/runs/<date>-<host>/export.json.
 """
-import argparse
 import collections
 import glob
 import gzip
@@ -35,6 +34,8 @@ ROOT = os.path.dirname(HERE)
 # to argv[2] (jsonl.gz).
 ANCHOR = r'''
 import ast, gzip, io, json, re, sys, tokenize, warnings
+sys.path.insert(0, %r)
+from catfile import blobs
 warnings.simplefilter("ignore")
 DOC = re.compile(r"""[^\s,'"`.():\[\]=*;>{}+\-/\\]+|\\+|\.+|\(\)|\{\}|\[\]|\(+|\)+|:+|\[+|\]+|\{+|\}+|=+|\*+|;+|>+|\++|-+|/+""")
 URL = re.compile(r"(?i)https?://|www\.|</?[a-z][a-z0-9]*(\s[^<>]*)?/?>")
@@ -74,14 +75,7 @@ def functions(tree):
                 if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     yield node.name + "." + sub.name, sub
 
-while True:
-    header = f.readline()
-    if not header:
-        break
-    oid, _, size = header.split()
-    data = f.read(int(size))
-    f.read(1)
-    oid = oid.decode()
+for oid, data in blobs(f):
     path = paths.get(oid, "")
     stats["blobs"] += 1
     try:
@@ -126,7 +120,7 @@ while True:
 out.close()
 json.dump(found, open(sys.argv[2] + ".functions.json", "w"))
 print(json.dumps(stats))
-'''
+''' % HERE
 
 
 def timed(cmd, shell=False):
@@ -147,15 +141,8 @@ def tree_digest(d):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", default="/tmp/pycorpus-bench")
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "pycorpus"))
-    ap.add_argument("--repeat", type=int, default=1)
-    a = ap.parse_args()
-    corpus, anchor = os.path.join(a.work, "corpus"), os.path.join(a.work, "anchor.git")
-    for p in (corpus, anchor):
-        if not os.path.isdir(p):
-            sys.exit("%s is missing: run bench/ingest.py first" % p)
+    a = runlog.arguments(__doc__, repeat=1).parse_args()
+    corpus, anchor = runlog.ingested(a.work)
     # the anchor's input: each unique .py blob once, with one path holding it
     listing = subprocess.run(["git", "-C", anchor, "rev-list", "--objects", "--all"], capture_output=True, text=True, errors="surrogateescape", check=True).stdout
     paths = {}

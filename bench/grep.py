@@ -13,7 +13,6 @@ matches are checked against ripgrep's: the same (blob, line number, line) set.
 Needs the corpus and the anchor that bench/ingest.py leaves in --work. Writes
 bench/runs/<date>-<host>/grep.json.
 """
-import argparse
 import json
 import os
 import platform
@@ -68,15 +67,8 @@ def rg_set(path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", default="/tmp/pycorpus-bench")
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "pycorpus"))
-    ap.add_argument("--repeat", type=int, default=3)
-    a = ap.parse_args()
-    corpus, anchor = os.path.join(a.work, "corpus"), os.path.join(a.work, "anchor.git")
-    for p in (corpus, anchor):
-        if not os.path.isdir(p):
-            sys.exit("%s is missing: run bench/ingest.py first" % p)
+    a = runlog.arguments(__doc__, repeat=3).parse_args()
+    corpus, anchor = runlog.ingested(a.work)
     if not shutil.which("rg"):
         sys.exit("ripgrep (rg) is not installed")
     res = {"machine": "%s, %d cores, %s" % (platform.node(), os.cpu_count(), platform.platform()),

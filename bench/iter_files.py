@@ -45,19 +45,14 @@ ROOT = os.path.dirname(HERE)
 
 READER = r'''
 import sys
-f = sys.stdin.buffer
+sys.path.insert(0, %r)
+from catfile import blobs
 n = total = 0
-while True:
-    header = f.readline()
-    if not header:
-        break
-    oid, kind, size = header.split()
-    data = f.read(int(size))
-    f.read(1)
+for _, data in blobs(sys.stdin.buffer):
     n += 1
     total += len(data)
 print(n, total)
-'''
+''' % HERE
 
 OURS = r'''
 import resource, sys, time, pycorpus

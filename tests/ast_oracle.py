@@ -24,6 +24,9 @@ import warnings
 
 import pyarrow.parquet as pq
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+import catfile  # noqa: E402  bench/catfile.py
+
 COMPARED = [
     "fstrings", "annotated_params", "annotated_returns", "annotated_vars", "walrus", "match_stmts",
     "async_defs", "async_fors", "async_withs", "awaits", "async_comprehensions", "decorators",
@@ -132,15 +135,7 @@ def oracle_item(item):
 def raw_blobs(binary, corpus, ext):
     """(oid, bytes) of every unique blob with extension `ext`, from `pycorpus stream --format raw`."""
     p = subprocess.Popen([binary, "--corpus", corpus, "stream", "--format", "raw", "--ext", ext, "--unique"], stdout=subprocess.PIPE)
-    f = p.stdout
-    while True:
-        header = f.readline()
-        if not header:
-            break
-        oid, _, size = header.split()
-        data = f.read(int(size))
-        f.read(1)
-        yield oid.decode(), data
+    yield from catfile.blobs(p.stdout)
     if p.wait() != 0:
         sys.exit("pycorpus stream failed")
 

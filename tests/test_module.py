@@ -127,7 +127,7 @@ def test_export_takes_the_clis_options_with_its_checks(binary, tmp_path):
         c.export_codesearchnet(tmp_path / "x", near_duplicates=1.5)
     with pytest.raises(ValueError, match="min_doc_tokens=: 300 is more than"):
         c.export_codesearchnet(tmp_path / "x", min_doc_tokens=300)
-    with pytest.raises(ValueError, match="export options: invalid type"):
+    with pytest.raises(ValueError, match="chunk=: invalid type"):
         c.export_codesearchnet(tmp_path / "x", chunk="many")
     assert not (tmp_path / "x").exists()
     # defaults: tests are left out
@@ -308,6 +308,61 @@ def test_grep_gives_the_clis_matches_as_dicts_and_stops_at_a_limit(binary, corpu
         corpus.grep("x", limit=-1)
 
 
+@pytest.mark.parametrize("options", [
+    dict(context=1), dict(before_context=2, after_context=1), dict(invert_match=True, max_count=3), dict(word_regexp=True, ignore_case=True),
+    dict(fixed_strings=True), dict(word=True),
+])
+def test_grep_options_are_the_clis_flags(binary, corpus, built, options):
+    """Each grep option of the options layer gives, from Python, the lines of the CLI's flag of
+    the same name (`word=` is word_regexp's earlier name)."""
+    pattern = "(import|def) [a-z]+" if not options.get("fixed_strings") else "def "
+    flags = []
+    for k, v in options.items():
+        k = "word_regexp" if k == "word" else k
+        flags += ["--" + k.replace("_", "-")] + ([] if v is True else [str(v)])
+    want = cli_json_lines(binary, built["sealed"].corpus, "grep", "--json", "--all-paths", "--ext", "py", *flags, pattern)
+    got = corpus.grep(pattern, ext="py", **options)
+    assert got == want and want, (options, len(got), len(want))
+    if options.get("context") or options.get("before_context"):
+        assert {h["type"] for h in got} == {"match", "context"}
+
+
+def test_extract_analyze_and_report_take_the_clis_options(binary, built, tmp_path):
+    """extract's layout, analyze's max_file_bytes and the whole report from Python, each as the
+    CLI's flag of the same name does it; a wrong value names the option."""
+    import shutil
+    shutil.copytree(built["sealed"].corpus, tmp_path / "c")
+    corpus = pycorpus.Corpus(tmp_path / "c")
+    s = corpus.extract(tmp_path / "tree", layout="tree", project="alpha")
+    cli = subprocess.run([binary, "--corpus", tmp_path / "c", "extract", tmp_path / "tree-cli", "--layout", "tree", "--project", "alpha"],
+                         capture_output=True, text=True, check=True)
+    assert s["written"] == len(cli.stdout.split()) > 0 and tree_digest(tmp_path / "tree") == tree_digest(tmp_path / "tree-cli")
+    with pytest.raises(ValueError, match="layout=: unknown variant `flat`, expected `oid` or `tree`"):
+        corpus.extract(tmp_path / "x", layout="flat")
+    with pytest.raises(ValueError, match="max_file_bytes=: invalid value: integer `-5`"):
+        corpus.analyze(max_file_bytes=-5)
+    a = corpus.analyze(max_file_bytes=10)
+    assert a["by_status"].get("too-large", 0) >= 1, a
+    with pytest.raises(pycorpus.PycorpusError, match="no language facts"):
+        pycorpus.Corpus(built["sealed"].corpus).report(output=tmp_path / "none.html")
+    r = corpus.report(output=tmp_path / "r" / "page.html", csv=tmp_path / "csv", period="year", min_units=1, top=3, ext="py")
+    assert pathlib.Path(r["html"]) == tmp_path / "r" / "page.html" and (tmp_path / "r" / "page.html").stat().st_size > 1000, r
+    assert list((tmp_path / "r" / "charts").glob("*.svg")) and list((tmp_path / "csv").glob("*.csv"))
+    subprocess.run([binary, "--corpus", tmp_path / "c", "report", "-o", tmp_path / "cli" / "page.html", "--csv", tmp_path / "csv-cli", "--period", "year",
+                    "--min-units", "1", "--top", "3", "--ext", "py"], check=True, capture_output=True)
+    assert tree_digest(tmp_path / "csv") == tree_digest(tmp_path / "csv-cli"), "the same tables"
+    with pytest.raises(ValueError, match="no_charts= and charts= exclude each other"):
+        corpus.report(no_charts=True, charts=tmp_path / "ch")
+    with pytest.raises(ValueError, match="period=: unknown variant `decade`"):
+        corpus.report(period="decade")
+    with pytest.raises(TypeError, match="unknown filter 'colour'"):
+        corpus.report(colour="red")
+    with pytest.raises(TypeError, match="add: unknown option.s. 'colour'"):
+        corpus.add([], colour="red")
+    with pytest.raises(ValueError, match="jobs=: invalid value: integer `-1`"):
+        corpus.add([], jobs=-1)
+
+
 def test_grep_table_is_the_list_as_arrow(corpus):
     """grep_table holds grep's dicts as columns: same rows, same order, same limits; the
     shared fields are dictionaries; no match is an empty table with the same columns."""
@@ -369,9 +424,9 @@ def test_add_seal_and_errors(tmp_path, built):
         c.read(5)
     with pytest.raises(TypeError, match="pattern: expected a string"):
         c.grep(5)
-    with pytest.raises(ValueError, match="max_count: -1 is out of range"):
+    with pytest.raises(ValueError, match="max_count=: invalid value: integer `-1`"):
         c.grep("x", max_count=-1)
-    with pytest.raises(ValueError, match="jobs: -1 is out of range"):
+    with pytest.raises(ValueError, match="jobs=: invalid value: integer `-1`"):
         c.sync(["x"], jobs=-1)
     # An index URL that is not one: said before any request, naming where it came from.
     with pytest.raises(pycorpus.PycorpusError, match='"not a url" .from --index-url, or index_url= in Python. is not an http.s. URL'):
@@ -637,7 +692,8 @@ def test_sync_from_a_local_index(built, tmp_path):
         c = pycorpus.Corpus(tmp_path / "mirror", create=True)
         s = c.sync("alpha", index_url=server.url + "simple/")
         again = c.sync(["alpha"], index_url=server.url + "simple/")
-        with pytest.raises(ValueError, match="projects"):
+        # the library's check, with what to do in Python's terms
+        with pytest.raises(pycorpus.PycorpusError, match="nothing selected: .*; give projects= or lock="):
             c.sync()
         down = c.sync("alpha", index_url="http://127.0.0.1:9/simple/")  # recorded, retried next time
         assert down["failures"] and "127.0.0.1:9" in down["failures"][0]["reason"], down
@@ -897,18 +953,28 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
     assert filters == {name for name, _ in pycorpus._native.filters()} and "min_size" in filters
     listed = []
 
-    export_options = [x.arg for x in next(f for c in stub.body if isinstance(c, ast.ClassDef) and c.name == "Corpus"
-                                          for f in c.body if isinstance(f, ast.FunctionDef) and f.name == "export_codesearchnet").args.kwonlyargs
-                      if x.arg not in filters]
-    assert export_options == list(pycorpus._native.export_options()), "the stub lists the export's options, in order"
-    filters = filters | set(export_options)
+    # Each function that takes a command's options spells them out as keyword-only arguments,
+    # in the order of the one definition (the options struct the CLI's flags come from too).
+    commands = {"add": "add", "sync": "sync", "grep": "grep", "grep_table": "grep", "extract": "extract",
+                "analyze": "analyze", "report": "report", "export_codesearchnet": "export_codesearchnet"}
+    corpus_stub = {f.name: f for c in stub.body if isinstance(c, ast.ClassDef) and c.name == "Corpus"
+                   for f in c.body if isinstance(f, ast.FunctionDef)}
+    own = {}
+    for fn, cmd in commands.items():
+        a = corpus_stub[fn].args
+        own[fn] = set(pycorpus._native.options(cmd))
+        positional = [x.arg for x in a.args]
+        spelled = [x.arg for x in a.kwonlyargs if x.arg in own[fn]]
+        assert spelled == [o for o in pycorpus._native.options(cmd) if o not in positional], (fn, spelled)
+        assert {x.arg for x in a.kwonlyargs} - own[fn] <= filters, fn
 
     def stub_params(fn):
-        stub_filters = [x.arg for x in fn.args.kwonlyargs if x.arg in filters and x.arg not in export_options]
+        mine = own.get(fn.name, set())
+        stub_filters = [x.arg for x in fn.args.kwonlyargs if x.arg in filters and x.arg not in mine]
         if stub_filters:
             listed.append((fn.name, stub_filters))
         a = fn.args
-        names = [x.arg for x in a.posonlyargs + a.args if x.arg != "self"] + [x.arg for x in a.kwonlyargs if x.arg not in filters]
+        names = [x.arg for x in a.posonlyargs + a.args if x.arg != "self"] + [x.arg for x in a.kwonlyargs if x.arg not in filters | mine]
         return names + (["**"] if a.kwarg else [])
 
     def code_params(obj):

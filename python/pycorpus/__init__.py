@@ -40,8 +40,9 @@ __version__ = _native.__version__
 # Every filter's name and the kind of value it takes, from the one definition the CLI's flags
 # come from too (pycorpus_catalog::FilterSpec).
 _FILTERS = dict(_native.filters())
-# The options of export_codesearchnet besides the filters (pycorpus_dataset::ExportSpec).
-_EXPORT_OPTIONS = frozenset(_native.export_options())
+# Each command's options besides the filters, from the one definition the CLI's flags come
+# from too (the *Spec structs of the library crates), in order.
+_OPTIONS = {cmd: tuple(_native.options(cmd)) for cmd in ("add", "sync", "grep", "extract", "analyze", "report", "export_codesearchnet")}
 
 
 def _in_notebook():
@@ -164,6 +165,35 @@ def _count(name, v, none_ok=True, below=2 ** 63):
     return v
 
 
+def _plain(name, v):
+    """`v` as JSON can carry it to the options layer, which checks it: numpy's and pyarrow's
+    numbers as Python's, paths and dates as text, any iterable (not a string) as a list."""
+    v = v.as_py() if hasattr(v, "as_py") else v
+    if v is None or isinstance(v, (bool, str, float)):
+        return v
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if _is_int_like(v):
+        return _as_int(name, v)
+    if hasattr(v, "__float__") and not hasattr(v, "__iter__"):
+        return float(v)
+    return [_plain(name, x) for x in _iterable(name, v, "a value or a list of values")]
+
+
+def _options(cmd, kw):
+    """Takes `cmd`'s options out of the keyword arguments `kw` (what is left are filters) and
+    returns them as the JSON the native layer reads; None means the default."""
+    out = {}
+    for k in _OPTIONS[cmd]:
+        if k in kw:
+            v = kw.pop(k)
+            if v is not None:
+                out[k] = _plain(k + "=", v)
+    return json.dumps(out)
+
+
 def _filters(kw):
     """The keyword filters as the JSON the native layer reads. A wrong name or type is a
     TypeError and a value out of range a ValueError, each naming the filter; None means no
@@ -201,6 +231,12 @@ def _filters(kw):
     return json.dumps(out)
 
 
+def _no_more(cmd, kw):
+    """A TypeError for keyword arguments `cmd` does not take (it takes no filters)."""
+    if kw:
+        raise TypeError("%s: unknown option(s) %s; options are: %s" % (cmd, ", ".join(map(repr, kw)), ", ".join(_OPTIONS[cmd])))
+
+
 class Corpus:
     """A corpus folder (``path``, else ``$PYCORPUS_DIR``, else ``./pycorpus-data``).
 
@@ -227,23 +263,27 @@ class Corpus:
         """What the corpus holds (the CLI's ``status --format jsonl``)."""
         return json.loads(self._c.status())
 
-    def add(self, paths, uploaded_on=None, progress=None):
-        """Adds distribution files or folders of them; returns the summary dict."""
+    def add(self, paths, progress=None, **options):
+        """Adds distribution files or folders of them; returns the summary dict. ``options``:
+        the CLI's (``uploaded_on``, ``jobs``, ``retry_failed``)."""
         paths = _strings("paths", paths)
+        opts = _options("add", options)
+        _no_more("add", options)
         with _Progress(progress) as p:
-            return json.loads(self._c.add(paths, uploaded_on, p))
+            return json.loads(self._c.add(paths, opts, p))
 
-    def sync(self, projects=(), index_url=None, lock=None, latest=None, since=None, until=None, types=(), only_pure_wheels=False,
-             jobs=0, dry_run=False, progress=None):
+    def sync(self, projects=(), progress=None, **options):
         """Mirrors distribution files from a package index into the corpus (the CLI's ``sync``):
-        ``projects`` by name, or exactly the files of a ``lock`` file. The index is ``index_url``,
-        else corpus.toml's, ``PIP_INDEX_URL``, pip's configuration, pip's default. Returns the
-        summary dict; a second call fetches only what is new."""
-        projects, types = _strings("projects", projects), _strings("types", types)
-        iso = lambda d: d.isoformat() if hasattr(d, "isoformat") else d
+        ``projects`` by name, or exactly the files of a ``lock`` file; ``options``: the CLI's
+        (``index_url``, ``lock``, ``since``, ``until``, ``latest``, ``types``, ``exclude``,
+        ``jobs``, ``dry_run``, ...). The index is ``index_url``, else corpus.toml's,
+        ``PIP_INDEX_URL``, pip's configuration, pip's default. Returns the summary dict; a
+        second call fetches only what is new."""
+        options["projects"] = _strings("projects", projects)
+        opts = _options("sync", options)
+        _no_more("sync", options)
         with _Progress(progress) as p:
-            return json.loads(self._c.sync(projects, index_url, os.fspath(lock) if lock else None, _count("latest", latest), iso(since),
-                                           iso(until), types, only_pure_wheels, _count("jobs", jobs, none_ok=False), dry_run, p))
+            return json.loads(self._c.sync(opts, p))
 
     def seal(self):
         """Seals the open shard; returns its manifest summary (None when there was nothing to seal)."""
@@ -286,15 +326,18 @@ class Corpus:
         # Made here, not at the first next(): a wrong filter raises at the call.
         return _iterate(self._c.iter_files(_filters(filters), p.arg), p)
 
-    def grep(self, pattern, ignore_case=False, fixed_strings=False, word=False, max_count=None, limit=None, progress=None, **filters):
+    def grep(self, pattern, limit=None, progress=None, **options):
         """Searches the selected files with ripgrep's regex engine; returns a list of dicts, one
-        per matching line of each file holding a matching blob (``oid``, ``project``,
-        ``version``, ``release``, ``path``, ``path_in_archive``, ``line_number``, ``type`` and
-        ``text``), in the order of the CLI's. ``max_count``: lines per blob, at most;
-        ``limit``: lines in all (the search stops there). Progress is in bytes of the selection."""
-        return self._grep(self._c.grep, pattern, ignore_case, fixed_strings, word, max_count, limit, progress, filters)
+        per matching line (and context line) of each file holding a matching blob (``oid``,
+        ``project``, ``version``, ``release``, ``path``, ``path_in_archive``, ``line_number``,
+        ``type`` and ``text``: the CLI's ``--json`` records), in the order of the CLI's.
+        ``options``: the CLI's (``ignore_case``, ``fixed_strings``, ``word_regexp``,
+        ``invert_match``, ``max_count`` lines per blob, ``after_context``, ``before_context``,
+        ``context``) and the filters; ``limit``: lines in all (the search stops there). Progress
+        is in bytes of the selection."""
+        return self._grep(pattern, limit, progress, options, table=False)
 
-    def grep_table(self, pattern, ignore_case=False, fixed_strings=False, word=False, max_count=None, limit=None, progress=None, **filters):
+    def grep_table(self, pattern, limit=None, progress=None, **options):
         """``grep``'s lines as a ``pyarrow.Table`` with the same columns, in the same order, built
         in Rust without a Python object per line: for large results (a fraction of the list's
         memory) and for pandas, DuckDB or polars. The fields a file's lines share (``oid``,
@@ -302,29 +345,43 @@ class Corpus:
         dictionary-encoded (categoricals in pandas)."""
         import pyarrow as pa
 
-        stream = self._grep(self._c.grep_arrow, pattern, ignore_case, fixed_strings, word, max_count, limit, progress, filters)
-        return pa.RecordBatchReader.from_stream(stream).read_all()
+        return pa.RecordBatchReader.from_stream(self._grep(pattern, limit, progress, options, table=True)).read_all()
 
-    @staticmethod
-    def _grep(native, pattern, ignore_case, fixed_strings, word, max_count, limit, progress, filters):
-        """Checks grep's arguments and runs `native` (the list or the Arrow form) with them."""
+    def _grep(self, pattern, limit, progress, options, table):
+        """Checks grep's arguments and runs the native search, as a list or an Arrow stream."""
         if not isinstance(pattern, str):
             raise TypeError("pattern: expected a string, got %r" % (pattern,))
+        if "word" in options:  # the name of word_regexp before 0.2
+            options["word_regexp"] = options.pop("word")
+        opts = _options("grep", options)
         with _Progress(progress) as p:
-            return native(pattern, _filters(filters), ignore_case, fixed_strings, word, _count("max_count", max_count), _count("limit", limit), p)
+            return self._c.grep(pattern, _filters(options), opts, _count("limit", limit), table, p)
 
-    def extract(self, dest, layout="oid", progress=None, **filters):
+    def extract(self, dest, progress=None, **options):
         """Writes the selected files under ``dest`` (``layout="oid"``: one per blob;
         ``"tree"``: project/release/path); returns the summary dict. Progress is in bytes of the
         selection."""
+        opts = _options("extract", options)
         with _Progress(progress) as p:
-            return json.loads(self._c.extract(os.fspath(dest), _filters(filters), layout, p))
+            return json.loads(self._c.extract(os.fspath(dest), _filters(options), opts, p))
 
-    def analyze(self, progress=None, **filters):
+    def analyze(self, progress=None, **options):
         """Parses every selected unique Python file once and keeps its language facts; returns
-        the summary dict. A rerun parses only what is new."""
+        the summary dict. A rerun parses only what is new. ``max_file_bytes``: larger files are
+        recorded as too-large, not parsed."""
+        opts = _options("analyze", options)
         with _Progress(progress) as p:
-            return json.loads(self._c.analyze(_filters(filters), p))
+            return json.loads(self._c.analyze(_filters(options), opts, p))
+
+    def report(self, progress=None, **options):
+        """Writes the report of ``analyze()``'s facts (the CLI's ``report``): the HTML page
+        (``output``, default ``<corpus>/report/report.html``), the charts as SVG and PNG
+        (``charts``, ``no_charts``), the tables (``csv``, ``parquet`` folders); ``period``,
+        ``min_units``, ``top``, ``exclude_tests_docs`` and the filters as the CLI's. Returns the
+        summary dict (``html``: the page)."""
+        opts = _options("report", options)
+        with _Progress(progress) as p:
+            return json.loads(self._c.report(_filters(options), opts, p))
 
     def features(self, view="release", period=None, exclude_tests_docs=False, progress=None, **filters):
         """Adoption of language features over time as a ``pyarrow.Table`` (run ``analyze()``
@@ -345,9 +402,10 @@ class Corpus:
             # Said before any counting: a typo costs nothing.
             have = sorted(name for name in names if name != "adoption")
             raise ValueError("view %r: expected release, project, file or one of %s" % (view, ", ".join(have)))
+        opts = json.dumps({"period": period, "exclude_tests_docs": exclude_tests_docs})
         with _Progress(progress) as p:
             # The report's tables, computed in memory; the streams are read here, once each.
-            tables = dict(self._c.features(_filters(filters), period, exclude_tests_docs, progress=p))
+            tables = dict(self._c.features(_filters(filters), opts, progress=p))
         if view in views:
             t = pa.RecordBatchReader.from_stream(tables["adoption"]).read_all()
             return t.filter(pc.equal(t["view"], views[view])).drop_columns(["view"])
@@ -358,9 +416,9 @@ class Corpus:
         ``options``: the export's (``scenario``, ``split``, ``format``, ``nested``, ``chunk``,
         ``min_doc_tokens``, ... ``near_duplicates``, ``max_file_bytes``: the CLI's flags, with
         its defaults) and the filters."""
-        spec = {k: v for k, v in ((k, options.pop(k)) for k in list(options) if k in _EXPORT_OPTIONS) if v is not None}
+        opts = _options("export_codesearchnet", options)
         with _Progress(progress) as p:
-            return json.loads(self._c.export_codesearchnet(os.fspath(dest), _filters(options), json.dumps(spec), p))
+            return json.loads(self._c.export_codesearchnet(os.fspath(dest), _filters(options), opts, p))
 
 
 def get(infohash_or_magnet, datastore=None, urls=None, peers=(), trackers=(), webseeds=(), dht=True, verify=False,

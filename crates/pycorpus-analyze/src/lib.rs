@@ -28,6 +28,33 @@ use serde::{Deserialize, Serialize};
 /// [`Limits::max_depth`]); ruff's parser grows its own stack on the heap past shallow nesting.
 pub const STACK_BYTES: usize = 256 << 20;
 
+/// Files larger than this are not parsed, by default.
+pub const DEFAULT_MAX_FILE_BYTES: usize = 8 << 20;
+
+/// The options of `analyze` as front ends give them (the command line's flags, the module's
+/// keyword arguments): the one definition of each, with its default.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyzeSpec {
+    /// Files larger than this many bytes are recorded as too-large, not parsed.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES, value_name = "BYTES"))]
+    pub max_file_bytes: usize,
+}
+
+impl Default for AnalyzeSpec {
+    fn default() -> AnalyzeSpec {
+        AnalyzeSpec { max_file_bytes: DEFAULT_MAX_FILE_BYTES }
+    }
+}
+
+impl AnalyzeSpec {
+    /// The limits for each file.
+    pub fn limits(&self) -> Limits {
+        Limits { max_bytes: self.max_file_bytes, ..Default::default() }
+    }
+}
+
 /// Limits for one file.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -39,7 +66,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_bytes: 8 << 20, max_depth: 20_000 }
+        Limits { max_bytes: DEFAULT_MAX_FILE_BYTES, max_depth: 20_000 }
     }
 }
 

@@ -197,7 +197,54 @@ pub struct FileRow {
     pub link_target: Option<String>,
 }
 
+/// One value of a file row as every front end shows it: text (times in RFC 3339, the blob id
+/// in hex, names of closed sets), a whole number, or nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowValue<'a> {
+    /// Text.
+    Text(std::borrow::Cow<'a, str>),
+    /// A whole number.
+    Number(u64),
+    /// No value.
+    Null,
+}
+
+impl<'a> From<&'a str> for RowValue<'a> {
+    fn from(s: &'a str) -> RowValue<'a> {
+        RowValue::Text(s.into())
+    }
+}
+
+impl<'a> From<Option<&'a str>> for RowValue<'a> {
+    fn from(s: Option<&'a str>) -> RowValue<'a> {
+        s.map_or(RowValue::Null, RowValue::from)
+    }
+}
+
 impl FileRow {
+    /// The value of column `i` of [`FILES_COLUMNS`] (`None` past the last): the one mapping
+    /// from columns to values that the CLI's JSON and CSV and the module's rows share.
+    pub fn value(&self, i: usize) -> Option<RowValue<'_>> {
+        Some(match i {
+            0 => self.project_name.as_str().into(),
+            1 => self.project_version.as_str().into(),
+            2 => self.project_release.as_str().into(),
+            3 => RowValue::Text(format_time(self.uploaded_on).into()),
+            4 => self.path.as_str().into(),
+            5 => self.archive_path.as_str().into(),
+            6 => RowValue::Number(self.size),
+            7 => RowValue::Text(self.hash.to_hex().into()),
+            8 => self.skip_reason.map(|s| s.as_str()).into(),
+            9 => self.lines.map_or(RowValue::Null, RowValue::Number),
+            10 => RowValue::Number(u64::from(self.repository)),
+            11 => self.dist_sha256.as_str().into(),
+            12 => self.dist_type.as_str().into(),
+            13 => self.entry_type.as_str().into(),
+            14 => self.link_target.as_deref().into(),
+            _ => return None,
+        })
+    }
+
     /// Builds the row of `entry` in `release`.
     pub fn new(release: &Release, entry: &FileEntry) -> FileRow {
         FileRow {

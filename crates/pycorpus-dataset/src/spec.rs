@@ -17,7 +17,7 @@ pub const DEFAULT_MIN_CODE_LINES: usize = 3;
 /// Jaccard similarity of code token sets that makes a near duplicate.
 pub const DEFAULT_NEAR_DUPLICATES: f64 = 0.8;
 /// Files larger than this are not parsed.
-pub const DEFAULT_MAX_FILE_BYTES: usize = 8 << 20;
+pub const DEFAULT_MAX_FILE_BYTES: usize = pycorpus_analyze::DEFAULT_MAX_FILE_BYTES;
 /// Scenario names, in [`Scenario::ALL`]'s order.
 pub const SCENARIOS: [&str; 3] = ["docstring", "comments", "both"];
 /// Format names.

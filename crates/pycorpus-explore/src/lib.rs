@@ -18,6 +18,7 @@ mod output;
 mod plan;
 mod row_codec;
 mod sink;
+mod spec;
 mod stream;
 mod visit;
 
@@ -34,6 +35,7 @@ pub use blob::{Blob, SharedBlob};
 pub use extract::{ExtractSummary, Layout, extract};
 pub use names::{safe_component, safe_path};
 pub use output::OutputMode;
+pub use spec::{ExtractSpec, FILE_FIELDS, GrepSpec, MATCH_FIELDS, file_fields};
 pub use stream::{StreamFormat, StreamStats, stream};
 pub use visit::{BlobWork, FrameFilter, Holders, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 
@@ -100,11 +102,6 @@ pub struct GrepStats {
     pub blobs_matched: u64,
     /// Selected lines (matches, or non-matches with `-v`).
     pub lines_matched: u64,
-}
-
-/// Whether the options' pattern compiles (the error says why not), before any work starts.
-pub fn check_pattern(opts: &GrepOptions) -> Result<(), ExploreError> {
-    opts.matcher().map(|_| ())
 }
 
 impl GrepOptions {

@@ -2,7 +2,7 @@
 //! between groups), or JSON lines that carry the blob id and the distribution's columns.
 
 use crate::sink::{Hits, Kind};
-use crate::{GrepOptions, Holders};
+use crate::{FILE_FIELDS, GrepOptions, Holders, file_fields};
 use pycorpus_catalog::FileRow;
 use pycorpus_store::Oid;
 use serde_json::json;
@@ -21,18 +21,12 @@ pub enum OutputMode {
 }
 
 fn file_json(oid: &Oid, row: &FileRow, others: Option<u64>) -> serde_json::Value {
-    let mut v = json!({
-        "oid": oid.to_hex(),
-        "path": row.path,
-        "project": row.project_name,
-        "version": row.project_version,
-        "release": row.project_release,
-        "path_in_archive": row.inner_path(),
-    });
+    let oid = oid.to_hex();
+    let mut v: serde_json::Map<String, serde_json::Value> = FILE_FIELDS.iter().zip(file_fields(&oid, row)).map(|(k, v)| (k.to_string(), json!(v))).collect();
     if let Some(n) = others {
-        v["other_paths"] = json!(n);
+        v.insert("other_paths".into(), json!(n));
     }
-    v
+    serde_json::Value::Object(v)
 }
 
 /// Writes what one blob reported, once per file shown: the first file holding it and, in
@@ -61,8 +55,8 @@ pub(crate) fn write_blob(out: &mut Vec<u8>, oid: &Oid, h: &Holders, hits: &Hits,
                 crate::OutputMode::Lines => {
                     for line in hits.lines.iter().filter(|l| l.kind != Kind::Break) {
                         let mut v = base.clone();
-                        v["type"] = json!(if line.kind == Kind::Match { "match" } else { "context" });
                         v["line_number"] = json!(line.number);
+                        v["type"] = json!(if line.kind == Kind::Match { "match" } else { "context" });
                         v["text"] = json!(String::from_utf8_lossy(&line.text));
                         serde_json::to_writer(&mut *out, &v)?;
                         out.push(b'\n');

@@ -17,7 +17,9 @@ use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
 /// Output framing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
 pub enum StreamFormat {
     /// JSON lines, one per file.
     #[default]

@@ -31,11 +31,9 @@ static GLOBAL: pycorpus_alloc::Allocator = pycorpus_alloc::Allocator;
 
 create_exception!(_native, PycorpusError, PyException, "A pycorpus operation failed; the message says what and why.");
 
-/// A failed operation as `PycorpusError`, its message the error with its causes and what to
-/// do about it in Python's terms (the libraries' messages name no command or flag).
-fn err(e: impl std::error::Error + 'static) -> PyErr {
-    let text = error_chain(&e);
-    let e: &(dyn std::error::Error + 'static) = &e;
+/// An error with its causes and what to do about it in Python's terms (the libraries'
+/// messages name no command or flag).
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let hint = match e.downcast_ref::<pycorpus_core::CoreError>() {
         Some(pycorpus_core::CoreError::NotACorpus(_)) => "; Corpus(path, create=True) makes one",
         Some(pycorpus_core::CoreError::MissingShard { .. }) => "; fetch it with pycorpus.get(HASH, datastore=<corpus>/shards)",
@@ -45,12 +43,39 @@ fn err(e: impl std::error::Error + 'static) -> PyErr {
             _ => "",
         },
     };
-    PycorpusError::new_err(format!("{text}{hint}"))
+    format!("{}{hint}", error_chain(e))
 }
 
-/// A message that already holds its causes (see [`err`]) as `PycorpusError`.
+/// A failed operation as `PycorpusError` (see [`describe`]).
+fn err(e: impl std::error::Error + 'static) -> PyErr {
+    PycorpusError::new_err(describe(&e))
+}
+
+/// A message that already holds its causes (see [`describe`]) as `PycorpusError`.
 fn err_msg(message: impl std::fmt::Display) -> PyErr {
     PycorpusError::new_err(message.to_string())
+}
+
+/// An option of the options layer as Python spells it: `min_size=`.
+fn kwarg(field: &str) -> String {
+    format!("{field}=")
+}
+
+/// An options struct of the options layer from the JSON the Python layer sends; a value of
+/// the wrong type or out of range is a `ValueError` naming the option.
+fn spec<T: serde::de::DeserializeOwned>(json: &str) -> PyResult<T> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(json)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde_json's position in the JSON we made means nothing to the caller
+        let inner = inner.rsplit_once(" at line ").map_or(inner.as_str(), |(m, _)| m);
+        PyValueError::new_err(if path == "." { format!("options: {inner}") } else { format!("{}: {inner}", kwarg(&path)) })
+    })
+}
+
+/// A check of the options layer failed: a `ValueError` with its message.
+fn invalid(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
 }
 
 /// Runs `work` on a scoped thread with the GIL released; every 100 ms the calling thread
@@ -86,14 +111,26 @@ fn interruptible<T: Send>(py: Python<'_>, progress: &Progress, work: impl FnOnce
 /// The filters as the Python layer sends them: JSON of [`FilterSpec`]'s fields (its names,
 /// `min_size=`, are the options layer's own).
 fn filter(json: &str) -> PyResult<pycorpus_catalog::Filter> {
-    let spec: FilterSpec = serde_json::from_str(json).map_err(|e| PyValueError::new_err(format!("filters: {e}")))?;
-    spec.build(&|field| format!("{field}=")).map_err(|e| PyValueError::new_err(e.to_string()))
+    spec::<FilterSpec>(json)?.build(&kwarg).map_err(invalid)
 }
 
-/// The options of `export_codesearchnet` besides the filters, in order (the CLI's flags).
+/// The options of each command that takes them besides its filters, in order: the fields of
+/// its options struct, which the CLI's flags are too. The Python layer routes keyword
+/// arguments by these names and tests compare them with its signatures.
 #[pyfunction]
-fn export_options() -> Vec<&'static str> {
-    pycorpus_catalog::struct_fields::<pycorpus_dataset::ExportSpec>().to_vec()
+fn options(command: &str) -> PyResult<Vec<&'static str>> {
+    use pycorpus_catalog::struct_fields as f;
+    Ok(match command {
+        "add" => f::<pycorpus_core::AddSpec>(),
+        "sync" => f::<pycorpus_core::SyncSpec>(),
+        "grep" => f::<pycorpus_explore::GrepSpec>(),
+        "extract" => f::<pycorpus_explore::ExtractSpec>(),
+        "analyze" => f::<pycorpus_analyze::AnalyzeSpec>(),
+        "report" => f::<pycorpus_report::ReportSpec>(),
+        "export_codesearchnet" => f::<pycorpus_dataset::ExportSpec>(),
+        other => return Err(PyValueError::new_err(format!("no command {other:?} takes options"))),
+    }
+    .to_vec())
 }
 
 /// Every filter's name and the kind of value it takes (`strings`, `path`, `date`, `size`,
@@ -117,8 +154,8 @@ struct NativeCorpus {
 /// (a `Corpus` holds a SQLite handle and stays on the thread that uses it).
 fn with_corpus<T: Send, E: std::error::Error + 'static>(py: Python<'_>, root: &Path, progress: &Progress, f: impl FnOnce(&Corpus, &AtomicBool) -> Result<T, E> + Send) -> PyResult<T> {
     interruptible(py, progress, |cancel| -> Result<T, String> {
-        let c = Corpus::open(root, Access::Read).map_err(|e| error_chain(&e))?;
-        f(&c, cancel).map_err(|e| error_chain(&e))
+        let c = Corpus::open(root, Access::Read).map_err(|e| describe(&e))?;
+        f(&c, cancel).map_err(|e| describe(&e))
     })?
     .map_err(err_msg)
 }
@@ -211,7 +248,7 @@ impl NativeCorpus {
         let (stop, selected_bytes) = (cancel.clone(), total.clone());
         let handle = std::thread::spawn(move || {
             let run = || -> Result<(), String> {
-                let c = Corpus::open(&root, Access::Read).map_err(|e| error_chain(&e))?;
+                let c = Corpus::open(&root, Access::Read).map_err(|e| describe(&e))?;
                 // Only the total: what was handed out is counted as Python takes it.
                 let selected = |s: &pycorpus_explore::VisitStats| selected_bytes.store(s.candidate_bytes, Ordering::Relaxed);
                 let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, progress: Some(&selected), ..Default::default() };
@@ -245,7 +282,7 @@ impl NativeCorpus {
                         Ok(())
                     },
                 )
-                .map_err(|e| error_chain(&e))?;
+                .map_err(|e| describe(&e))?;
                 if !chunk.items.is_empty() {
                     let _ = tx.send(Ok(chunk));
                 }
@@ -258,70 +295,62 @@ impl NativeCorpus {
         Ok(FileIter { rx, pending: std::collections::VecDeque::new(), cancel, handle: Some(handle), progress, total, done: 0, polled: None })
     }
 
-    /// The matching lines as dicts, one per file holding each matching blob, in the CLI's
-    /// order; at most `limit` of them. Matches reach this thread as they are found (the list
-    /// is the only copy), and the search stops once `limit` are in.
-    #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None, limit=None, progress=None))]
-    fn grep<'py>(
-        &self,
-        py: Python<'py>,
-        pattern: &str,
-        filters: &str,
-        ignore_case: bool,
-        fixed_strings: bool,
-        word: bool,
-        max_count: Option<u64>,
-        limit: Option<u64>,
-        progress: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        let search = GrepCall { pattern, filters, ignore_case, fixed_strings, word, max_count, limit };
-        self.grep_each(py, &search, progress, &mut |py, m, room| match_dicts(py, &out, m, room))?;
-        Ok(out)
+    /// The matching lines, one per file holding each matching blob, in the CLI's order; at
+    /// most `limit` of them: as dicts, or with `table` as an Arrow stream (columns named like
+    /// the dicts' keys; the fields a file's lines share as dictionaries) built without a
+    /// Python object per line. Matches reach this thread as they are found (the result is the
+    /// only copy), and the search stops once `limit` are in. `options`: JSON of
+    /// [`pycorpus_explore::GrepSpec`]'s fields.
+    #[pyo3(signature = (pattern, filters, options, limit=None, table=false, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn grep<'py>(&self, py: Python<'py>, pattern: &str, filters: &str, options: &str, limit: Option<u64>, table: bool, progress: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        let f = filter(filters)?;
+        // Every file holding a match is a record of its own; a bad pattern is a ValueError.
+        let opts = spec::<pycorpus_explore::GrepSpec>(options)?.build(pattern.to_string(), pycorpus_explore::OutputMode::Lines, true, false).map_err(invalid)?;
+        let search = GrepCall { filter: &f, opts: &opts, limit: limit.unwrap_or(u64::MAX) };
+        if table {
+            let mut t = MatchTable::default();
+            self.grep_each(py, &search, progress, &mut |_, m, room| Ok(t.push(m, room)))?;
+            Ok(Bound::new(py, t.finish())?.into_any())
+        } else {
+            let out = PyList::empty(py);
+            self.grep_each(py, &search, progress, &mut |py, m, room| match_dicts(py, &out, m, room))?;
+            Ok(out.into_any())
+        }
     }
 
-    /// [`NativeCorpus::grep`]'s lines as an Arrow stream (columns named like the dicts' keys;
-    /// the fields a file's lines share as dictionaries), built without a Python object per
-    /// line.
-    #[pyo3(signature = (pattern, filters, ignore_case=false, fixed_strings=false, word=false, max_count=None, limit=None, progress=None))]
-    fn grep_arrow<'py>(
-        &self,
-        py: Python<'py>,
-        pattern: &str,
-        filters: &str,
-        ignore_case: bool,
-        fixed_strings: bool,
-        word: bool,
-        max_count: Option<u64>,
-        limit: Option<u64>,
-        progress: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<ArrowStream> {
-        let mut table = MatchTable::default();
-        let search = GrepCall { pattern, filters, ignore_case, fixed_strings, word, max_count, limit };
-        self.grep_each(py, &search, progress, &mut |_, m, room| Ok(table.push(m, room)))?;
-        Ok(table.finish())
-    }
-
-    #[pyo3(signature = (dest, filters, layout="oid", progress=None))]
-    fn extract(&self, py: Python<'_>, dest: PathBuf, filters: &str, layout: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+    /// `options`: JSON of [`pycorpus_explore::ExtractSpec`]'s fields.
+    #[pyo3(signature = (dest, filters, options, progress=None))]
+    fn extract(&self, py: Python<'_>, dest: PathBuf, filters: &str, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let f = filter(filters)?;
-        let layout = match layout {
-            "oid" => pycorpus_explore::Layout::Oid,
-            "tree" => pycorpus_explore::Layout::Tree,
-            other => return Err(PyValueError::new_err(format!("layout {other:?}: expected \"oid\" or \"tree\""))),
-        };
+        let layout = spec::<pycorpus_explore::ExtractSpec>(options)?.layout;
         progress.begin("extract", "bytes", None);
         let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_explore::extract(c, &f, &dest, layout, cancel, &mut |_| {}, Some(&|s| progress.visited(s))))?;
         json(&s)
     }
 
-    #[pyo3(signature = (filters, progress=None))]
-    fn analyze(&self, py: Python<'_>, filters: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+    /// `options`: JSON of [`pycorpus_analyze::AnalyzeSpec`]'s fields.
+    #[pyo3(signature = (filters, options, progress=None))]
+    fn analyze(&self, py: Python<'_>, filters: &str, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let f = filter(filters)?;
+        let limits = spec::<pycorpus_analyze::AnalyzeSpec>(options)?.limits();
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         progress.begin("analyze", "bytes", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &Default::default(), cancel, &|s| progress.visited(s)))?;
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &limits, cancel, &|s| progress.visited(s)))?;
+        json(&s)
+    }
+
+    /// The report (the CLI's `report`): the page, charts and tables written where `options`
+    /// (JSON of [`pycorpus_report::ReportSpec`]'s fields) says; returns the JSON summary.
+    #[pyo3(signature = (filters, options, progress=None))]
+    fn report(&self, py: Python<'_>, filters: &str, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+        let spec = spec::<pycorpus_report::ReportSpec>(options)?;
+        let sel = spec.selection(filter(filters)?);
+        let outputs = spec.outputs(&self.root, &kwarg).map_err(invalid)?;
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
+        progress.begin("report", "rows", None);
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::report(c, &sel, spec.drawing(), &outputs, cancel, &|n| progress.set(n, None)))?;
         json(&s)
     }
 
@@ -333,15 +362,12 @@ impl NativeCorpus {
 
     /// The report's tables (adoption, packaging, versions, imports, ...) as (name, Arrow
     /// stream) pairs, in the report's order: computed in memory, no page or files.
-    #[pyo3(signature = (filters, period=None, exclude_tests_docs=false, progress=None))]
-    fn features(&self, py: Python<'_>, filters: &str, period: Option<&str>, exclude_tests_docs: bool, progress: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(&'static str, ArrowStream)>> {
-        let f = filter(filters)?;
+    /// `options`: JSON of the counting fields of [`pycorpus_report::ReportSpec`] (`period`,
+    /// `exclude_tests_docs`).
+    #[pyo3(signature = (filters, options, progress=None))]
+    fn features(&self, py: Python<'_>, filters: &str, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(&'static str, ArrowStream)>> {
+        let sel = spec::<pycorpus_report::ReportSpec>(options)?.selection(filter(filters)?);
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let period = match period {
-            None => None,
-            Some(p) => Some(pycorpus_report::Period::parse(p).ok_or_else(|| PyValueError::new_err(format!("period {p:?}: expected \"month\", \"quarter\" or \"year\"")))?),
-        };
-        let sel = pycorpus_report::Selection { filter: f, period, exclude_tests_docs };
         progress.begin("features", "rows", None);
         let tables = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::tables(c, &sel, cancel, &|n| progress.set(n, None)))?;
         tables.iter().map(|t| Ok((t.name, ArrowStream::of_batch(t.to_batch().map_err(|e| err_msg(format!("table {}: {e}", t.name)))?)))).collect()
@@ -351,59 +377,37 @@ impl NativeCorpus {
     #[pyo3(signature = (dest, filters, options, progress=None))]
     fn export_codesearchnet(&self, py: Python<'_>, dest: PathBuf, filters: &str, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let spec: pycorpus_dataset::ExportSpec = serde_json::from_str(options).map_err(|e| PyValueError::new_err(format!("export options: {e}")))?;
-        let opts = spec.build(filter(filters)?, &|field| format!("{field}=")).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let opts = spec::<pycorpus_dataset::ExportSpec>(options)?.build(filter(filters)?, &kwarg).map_err(invalid)?;
         progress.begin("export", "bytes", None);
         let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, cancel, &|s| progress.visited(s)))?;
         json(&s)
     }
 
-    #[pyo3(signature = (paths, uploaded_on=None, progress=None))]
-    fn add(&self, py: Python<'_>, paths: Vec<PathBuf>, uploaded_on: Option<&str>, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+    /// `options`: JSON of [`pycorpus_core::AddSpec`]'s fields.
+    #[pyo3(signature = (paths, options, progress=None))]
+    fn add(&self, py: Python<'_>, paths: Vec<PathBuf>, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let time = uploaded_on.map(pycorpus_catalog::parse_date).transpose().map_err(|e| PyValueError::new_err(format!("uploaded_on: {e}")))?;
+        let (time, opts) = spec::<pycorpus_core::AddSpec>(options)?.build(&kwarg).map_err(invalid)?;
         let (items, _ignored) = pycorpus_core::collect_inputs(&paths, time).map_err(err)?;
         let root = &self.root;
         let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| error_chain(&e))?;
-            c.ingest(items, &Default::default(), &progress, cancel).map_err(|e| error_chain(&e))
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
+            c.ingest(items, &opts, &progress, cancel).map_err(|e| describe(&e))
         })?
         .map_err(err_msg)?;
         json(&s)
     }
 
-    /// Mirrors from a package index (the CLI's `sync`).
-    #[pyo3(signature = (projects=vec![], index_url=None, lock=None, latest=None, since=None, until=None, types=vec![], only_pure_wheels=false, jobs=0, dry_run=false, progress=None))]
-    fn sync(
-        &self,
-        py: Python<'_>,
-        projects: Vec<String>,
-        index_url: Option<String>,
-        lock: Option<PathBuf>,
-        latest: Option<usize>,
-        since: Option<&str>,
-        until: Option<&str>,
-        types: Vec<String>,
-        only_pure_wheels: bool,
-        jobs: usize,
-        dry_run: bool,
-        progress: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<String> {
+    /// Mirrors from a package index (the CLI's `sync`). `options`: JSON of
+    /// [`pycorpus_core::SyncSpec`]'s fields.
+    #[pyo3(signature = (options, progress=None))]
+    fn sync(&self, py: Python<'_>, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let date = |name: &str, v: Option<&str>| v.map(pycorpus_catalog::parse_date).transpose().map_err(|e| PyValueError::new_err(format!("{name}: {e}")));
-        let types = types
-            .iter()
-            .map(|t| pycorpus_archive::DistType::parse(t).ok_or_else(|| PyValueError::new_err(format!("types: unknown type {t:?} (sdist, wheel, egg, conda)"))))
-            .collect::<PyResult<Vec<_>>>()?;
-        if projects.is_empty() && lock.is_none() {
-            return Err(PyValueError::new_err("sync needs projects=[...] or lock=FILE"));
-        }
-        let opts =
-            pycorpus_core::SyncOptions { index_url, projects, lock, latest, since: date("since", since)?, until: date("until", until)?, types, only_pure_wheels, jobs, dry_run, ..Default::default() };
+        let opts = spec::<pycorpus_core::SyncSpec>(options)?.build(&kwarg).map_err(invalid)?;
         let root = &self.root;
         let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| error_chain(&e))?;
-            c.sync(&opts, &progress, cancel).map_err(|e| error_chain(&e))
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
+            c.sync(&opts, &progress, cancel).map_err(|e| describe(&e))
         })?
         .map_err(err_msg)?;
         json(&s)
@@ -412,8 +416,8 @@ impl NativeCorpus {
     fn seal(&self, py: Python<'_>) -> PyResult<String> {
         let root = &self.root;
         let s = interruptible(py, &Progress::quiet(), |cancel| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| error_chain(&e))?;
-            c.seal(pycorpus_core::Ctx::new(&pycorpus_core::NoReporter, cancel)).map_err(|e| error_chain(&e))
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
+            c.seal(pycorpus_core::Ctx::new(&pycorpus_core::NoReporter, cancel)).map_err(|e| describe(&e))
         })?
         .map_err(err_msg)?;
         json(&s)
@@ -474,15 +478,12 @@ struct FileIter {
     polled: Option<Instant>,
 }
 
-/// A module grep's arguments, as Python gave them.
+/// A module grep's search, checked.
 struct GrepCall<'a> {
-    pattern: &'a str,
-    filters: &'a str,
-    ignore_case: bool,
-    fixed_strings: bool,
-    word: bool,
-    max_count: Option<u64>,
-    limit: Option<u64>,
+    filter: &'a pycorpus_catalog::Filter,
+    opts: &'a pycorpus_explore::GrepOptions,
+    /// Lines in all, at most.
+    limit: u64,
 }
 
 /// What a module grep does with each blob's matches, on the calling thread: keeps at most
@@ -494,13 +495,8 @@ impl NativeCorpus {
     /// the search ends or `limit` lines are in; Ctrl-C and the progress callable are heard
     /// ten times a second, even while matches keep coming.
     fn grep_each(&self, py: Python<'_>, call: &GrepCall<'_>, progress: Option<Bound<'_, PyAny>>, take: &mut TakeMatches<'_>) -> PyResult<()> {
-        let GrepCall { pattern, filters, ignore_case, fixed_strings, word, max_count, limit } = *call;
-        let f = filter(filters)?;
+        let GrepCall { filter: f, opts, limit } = *call;
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let opts = pycorpus_explore::GrepOptions { pattern: pattern.to_string(), case_insensitive: ignore_case, fixed_strings, word, max_count, all_paths: true, ..Default::default() };
-        // The pattern is checked first, so that a bad one is a ValueError.
-        pycorpus_explore::check_pattern(&opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let limit = limit.unwrap_or(u64::MAX);
         if limit == 0 {
             return Ok(());
         }
@@ -509,9 +505,9 @@ impl NativeCorpus {
         let (tx, rx) = crossbeam_channel::bounded::<pycorpus_explore::BlobMatches>(64);
         let root = &self.root;
         let searched = std::thread::scope(|s| -> PyResult<Result<(), String>> {
-            let (cancel, progress, f, opts) = (&cancel, &progress, &f, &opts);
+            let (cancel, progress) = (&cancel, &progress);
             let search = s.spawn(move || -> Result<(), String> {
-                let c = Corpus::open(root, Access::Read).map_err(|e| error_chain(&e))?;
+                let c = Corpus::open(root, Access::Read).map_err(|e| describe(&e))?;
                 let mut gone = false;
                 let sent = pycorpus_explore::grep_matches(&c, f, opts, cancel, Some(&|st| progress.visited(st)), &mut |m| {
                     // Python stopped reading (the limit, an error): the search ends here.
@@ -522,7 +518,7 @@ impl NativeCorpus {
                 });
                 match sent {
                     Err(_) if gone => Ok(()),
-                    r => r.map(|_| ()).map_err(|e| error_chain(&e)),
+                    r => r.map(|_| ()).map_err(|e| describe(&e)),
                 }
             });
             let (mut taken, mut checked) = (0u64, Instant::now());
@@ -565,24 +561,25 @@ impl NativeCorpus {
 /// holding the blob, `room` at most; returns how many. A file's keys are filled once and copied
 /// into each of its lines, which share their strings.
 fn match_dicts(py: Python<'_>, out: &Bound<'_, PyList>, m: &pycorpus_explore::BlobMatches, room: u64) -> PyResult<u64> {
+    use pycorpus_explore::{FILE_FIELDS, MATCH_FIELDS};
+    let [line_number, kind, text] = [MATCH_FIELDS[6], MATCH_FIELDS[7], MATCH_FIELDS[8]].map(|k| pyo3::types::PyString::intern(py, k));
+    let file_keys = FILE_FIELDS.map(|k| pyo3::types::PyString::intern(py, k));
+    let (matched, context) = (intern!(py, "match"), intern!(py, "context"));
+    let oid = m.oid.to_hex();
     let mut n = 0;
-    let oid = pyo3::types::PyString::new(py, &m.oid.to_hex());
     for row in m.holders.all() {
         let file = PyDict::new(py);
-        file.set_item(intern!(py, "oid"), &oid)?;
-        file.set_item(intern!(py, "project"), &row.project_name)?;
-        file.set_item(intern!(py, "version"), &row.project_version)?;
-        file.set_item(intern!(py, "release"), &row.project_release)?;
-        file.set_item(intern!(py, "path"), &row.path)?;
-        file.set_item(intern!(py, "path_in_archive"), row.inner_path())?;
+        for (k, v) in file_keys.iter().zip(pycorpus_explore::file_fields(&oid, row)) {
+            file.set_item(k, v)?;
+        }
         for line in &m.lines {
             if n == room {
                 return Ok(n);
             }
             let d = file.copy()?;
-            d.set_item(intern!(py, "line_number"), line.number)?;
-            d.set_item(intern!(py, "type"), if line.selected { intern!(py, "match") } else { intern!(py, "context") })?;
-            d.set_item(intern!(py, "text"), String::from_utf8_lossy(&line.text))?;
+            d.set_item(&line_number, line.number)?;
+            d.set_item(&kind, if line.selected { matched } else { context })?;
+            d.set_item(&text, String::from_utf8_lossy(&line.text))?;
             out.append(d)?;
             n += 1;
         }
@@ -590,7 +587,7 @@ fn match_dicts(py: Python<'_>, out: &Bound<'_, PyList>, m: &pycorpus_explore::Bl
     Ok(n)
 }
 
-/// [`NativeCorpus::grep_arrow`]'s lines as Arrow columns, cut into batches of
+/// [`NativeCorpus::grep`]'s lines as Arrow columns, cut into batches of
 /// [`MatchTable::BATCH_LINES`] (so no column's 32-bit offsets can overflow, however many lines).
 #[derive(Default)]
 struct MatchTable {
@@ -605,7 +602,6 @@ struct MatchTable {
 
 impl MatchTable {
     const BATCH_LINES: usize = 64 * 1024;
-    const FILE_COLUMNS: [&'static str; 6] = ["oid", "project", "version", "release", "path", "path_in_archive"];
 
     /// Appends the lines of `m` (one per line of each file holding the blob, as the dicts),
     /// `room` at most; returns how many.
@@ -613,7 +609,7 @@ impl MatchTable {
         let mut n = 0;
         let oid = m.oid.to_hex();
         for row in m.holders.all() {
-            let fields = [oid.as_str(), &row.project_name, &row.project_version, &row.project_release, &row.path, row.inner_path()];
+            let fields = pycorpus_explore::file_fields(&oid, row);
             for line in &m.lines {
                 if n == room {
                     return n;
@@ -636,10 +632,11 @@ impl MatchTable {
 
     /// The lines so far become a batch (an empty one when there are none: it carries the schema).
     fn cut(&mut self) {
-        let mut columns: Vec<(&str, arrow_array::ArrayRef)> = Self::FILE_COLUMNS.iter().zip(&mut self.file).map(|(name, b)| (*name, Arc::new(b.finish()) as _)).collect();
-        columns.push(("line_number", Arc::new(self.line_number.finish())));
-        columns.push(("type", Arc::new(self.kind.finish())));
-        columns.push(("text", Arc::new(self.text.finish())));
+        let mut columns: Vec<arrow_array::ArrayRef> = self.file.iter_mut().map(|b| Arc::new(b.finish()) as _).collect();
+        columns.push(Arc::new(self.line_number.finish()));
+        columns.push(Arc::new(self.kind.finish()));
+        columns.push(Arc::new(self.text.finish()));
+        let columns = pycorpus_explore::MATCH_FIELDS.into_iter().zip(columns);
         // Columns of equal length, none null: a batch by construction.
         self.done.push(arrow_array::RecordBatch::try_from_iter(columns).expect("equal columns"));
         self.lines = 0;
@@ -858,7 +855,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get, m)?)?;
     m.add_function(wrap_pyfunction!(create_torrent, m)?)?;
     m.add_function(wrap_pyfunction!(filters, m)?)?;
-    m.add_function(wrap_pyfunction!(export_options, m)?)?;
+    m.add_function(wrap_pyfunction!(options, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The README's test command builds the module with the dev profile, several times slower
     // than `pip install .`: benchmarks read this to refuse timing such a build.

@@ -3,7 +3,7 @@
 //! when the row is made: building fifteen of them per row (as a dict) cost more of `iter_files`
 //! than anything else on Python's side (bench/iter_files.py, BENCHMARKS.md).
 
-use pycorpus_catalog::{FileRow, format_time};
+use pycorpus_catalog::{FileRow, RowValue};
 use pyo3::exceptions::{PyAttributeError, PyKeyError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -28,28 +28,11 @@ impl Row {
 
     /// The value of key number `i` of [`KEYS`].
     fn value<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyAny>> {
-        let r = &*self.0;
-        let v = match i {
-            0 => r.project_name.as_str().into_pyobject(py)?.into_any(),
-            1 => r.project_version.as_str().into_pyobject(py)?.into_any(),
-            2 => r.project_release.as_str().into_pyobject(py)?.into_any(),
-            3 => format_time(r.uploaded_on).into_pyobject(py)?.into_any(),
-            4 => r.path.as_str().into_pyobject(py)?.into_any(),
-            5 => r.archive_path.as_str().into_pyobject(py)?.into_any(),
-            6 => r.size.into_pyobject(py)?.into_any(),
-            7 => {
-                let hex = r.hash.hex();
-                hex.as_str().into_pyobject(py)?.into_any()
-            }
-            8 => r.skip_reason.map(|s| s.as_str()).into_pyobject(py)?.into_any(),
-            9 => r.lines.into_pyobject(py)?.into_any(),
-            10 => r.repository.into_pyobject(py)?.into_any(),
-            11 => r.dist_sha256.as_str().into_pyobject(py)?.into_any(),
-            12 => r.dist_type.as_str().into_pyobject(py)?.into_any(),
-            13 => r.entry_type.as_str().into_pyobject(py)?.into_any(),
-            _ => r.link_target.as_deref().into_pyobject(py)?.into_any(),
-        };
-        Ok(v)
+        Ok(match self.0.value(i) {
+            Some(RowValue::Text(s)) => PyString::new(py, &s).into_any(),
+            Some(RowValue::Number(n)) => n.into_pyobject(py)?.into_any(),
+            _ => py.None().into_bound(py),
+        })
     }
 
     /// The keys as one tuple of Python strings, made once.

@@ -11,12 +11,14 @@ mod figures;
 mod page;
 mod period;
 mod png;
+mod spec;
 mod tables;
 
 pub use collect::{Data, Import, NO_BACKEND, PACKAGING, Selection, Tally, Totals, VIEWS, collect};
 pub use features::{FEATURES, Feature, GROUPS, Test};
 pub use figures::Drawing;
 pub use period::{Period, month_of};
+pub use spec::{DEFAULT_MIN_UNITS, DEFAULT_TOP, ReportSpec};
 pub use tables::{Cell, TABLE_NAMES, Table};
 
 use pycorpus_core::Corpus;
@@ -43,6 +45,10 @@ pub enum ReportError {
     /// and file, so it would silently count something else.
     #[error("the unique filter does not apply to a report: it counts every release, project and file")]
     UniqueFilter,
+    /// An option out of its range or at odds with another (the message names them as the
+    /// front end does).
+    #[error("{0}")]
+    Option(String),
     /// Ctrl-C during the scan: a report of part of the corpus would mislead, so none is written.
     #[error("interrupted: no report written")]
     Interrupted,

@@ -3,7 +3,8 @@
 use serde::Serialize;
 
 /// The width of a bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Period {
     /// Calendar months (py-code.org's unit).
@@ -53,11 +54,6 @@ impl Period {
         }
     }
 
-    /// The width named `s`.
-    pub fn parse(s: &str) -> Option<Period> {
-        Period::ALL.into_iter().find(|p| p.name() == s)
-    }
-
     /// The finest width whose buckets hold, on average, at least `per_bucket` of `units`
     /// spread over months `first..=last`: monthly lines over a few hundred releases would be
     /// noise.
@@ -85,8 +81,9 @@ mod tests {
         assert_eq!(Period::Quarter.label(Period::Quarter.of_month(month_of(may))), "2024-Q2");
         assert_eq!(Period::Year.label(Period::Year.of_month(month_of(may))), "2024");
         assert_eq!(Period::Month.label(month_of(0)), "1970-01");
-        assert_eq!(Period::parse("quarter"), Some(Period::Quarter));
-        assert_eq!(Period::parse("week"), None);
+        for p in Period::ALL {
+            assert_eq!(serde_json::to_value(p).expect("serialises"), p.name());
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The command-line interface: every flag, with its help. No I/O here.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use pycorpus_catalog::{FilterSpec, parse_size};
+use pycorpus_catalog::FilterSpec;
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -161,15 +161,9 @@ pub struct AddArgs {
     /// Files or folders (searched recursively for distribution file names).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Upload time to record (default: each file's modification time).
-    #[arg(long, value_name = "DATE")]
-    pub uploaded_on: Option<String>,
-    /// Worker threads (default: one per core).
-    #[arg(long, short, default_value_t = 0, value_name = "N")]
-    pub jobs: usize,
-    /// Read again files recorded as failed.
-    #[arg(long)]
-    pub retry_failed: bool,
+    /// How to add.
+    #[command(flatten)]
+    pub spec: pycorpus_core::AddSpec,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -237,40 +231,19 @@ pub struct GrepArgs {
     /// Filters.
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// Case-insensitive.
-    #[arg(short = 'i', long)]
-    pub ignore_case: bool,
-    /// The pattern is a literal string, not a regex.
-    #[arg(short = 'F', long)]
-    pub fixed_strings: bool,
-    /// Only matches that are whole words.
-    #[arg(short = 'w', long)]
-    pub word_regexp: bool,
-    /// Select the lines that do not match.
-    #[arg(short = 'v', long)]
-    pub invert_match: bool,
+    /// How to match.
+    #[command(flatten)]
+    pub spec: pycorpus_explore::GrepSpec,
     /// Print only the files that match.
     #[arg(short = 'l', long, conflicts_with = "count")]
     pub files_with_matches: bool,
     /// Print the number of selected lines per file.
     #[arg(short = 'c', long)]
     pub count: bool,
-    /// At most N selected lines per file.
-    #[arg(short = 'm', long, value_name = "N")]
-    pub max_count: Option<u64>,
-    /// Lines of context after each match.
-    #[arg(short = 'A', long, value_name = "N")]
-    pub after_context: Option<usize>,
-    /// Lines of context before each match.
-    #[arg(short = 'B', long, value_name = "N")]
-    pub before_context: Option<usize>,
-    /// Lines of context before and after each match.
-    #[arg(short = 'C', long, value_name = "N")]
-    pub context: Option<usize>,
     /// Show every file holding a matching blob, not the first one and a count.
     #[arg(long)]
     pub all_paths: bool,
-    /// JSON lines: oid, path, project, version, release, line_number, text.
+    /// JSON lines: oid, project, version, release, path, path_in_archive, line_number, type, text.
     #[arg(long)]
     pub json: bool,
     /// Worker threads (default: one per core).
@@ -286,10 +259,9 @@ pub struct ExtractArgs {
     /// Filters.
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// `oid`: DEST/ab/cd/<oid>.<file name>, one copy per blob; `tree`:
-    /// DEST/<project>/<release>/<path in archive>, every file.
-    #[arg(long, value_enum, default_value_t = LayoutArg::Oid)]
-    pub layout: LayoutArg,
+    /// How to write.
+    #[command(flatten)]
+    pub spec: pycorpus_explore::ExtractSpec,
 }
 
 /// `stream`'s arguments.
@@ -299,8 +271,8 @@ pub struct StreamArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Framing.
-    #[arg(long, value_enum, default_value_t = StreamFormatArg::Jsonl)]
-    pub format: StreamFormatArg,
+    #[arg(long, value_enum, default_value_t = pycorpus_explore::StreamFormat::Jsonl)]
+    pub format: pycorpus_explore::StreamFormat,
     /// Base64 for every file's contents, not only for those that are not UTF-8.
     #[arg(long)]
     pub base64: bool,
@@ -312,9 +284,9 @@ pub struct AnalyzeArgs {
     /// Filters.
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// Files larger than this many bytes are recorded as too-large, not parsed.
-    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
-    pub max_file_bytes: usize,
+    /// Limits.
+    #[command(flatten)]
+    pub spec: pycorpus_analyze::AnalyzeSpec,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -329,33 +301,9 @@ pub struct ReportArgs {
     /// Filters.
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// The HTML page [default: <corpus>/report/report.html].
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Folder for the tables as CSV.
-    #[arg(long, value_name = "DIR")]
-    pub csv: Option<PathBuf>,
-    /// Folder for the tables as Parquet.
-    #[arg(long, value_name = "DIR")]
-    pub parquet: Option<PathBuf>,
-    /// Folder for the charts as SVG and PNG [default: charts/ beside the page].
-    #[arg(long, value_name = "DIR")]
-    pub charts: Option<PathBuf>,
-    /// Write no chart files (the page still holds every chart).
-    #[arg(long, conflicts_with = "charts")]
-    pub no_charts: bool,
-    /// Bucket width [default: the finest with about 30 releases per bucket].
-    #[arg(long, value_enum)]
-    pub period: Option<PeriodArg>,
-    /// Buckets with fewer units (releases, projects, files) are left out of the lines.
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    pub min_units: u64,
-    /// Modules in each import chart.
-    #[arg(long, default_value_t = 25, value_name = "N")]
-    pub top: usize,
-    /// Leave out Python files under test(s)/, testing/, doc(s)/ and example(s)/ folders.
-    #[arg(long)]
-    pub exclude_tests_docs: bool,
+    /// What to count, how to draw it, where to write it.
+    #[command(flatten)]
+    pub spec: pycorpus_report::ReportSpec,
     /// Print what was written and counted as JSON.
     #[arg(long)]
     pub json: bool,
@@ -404,101 +352,12 @@ pub struct CodesearchnetArgs {
     pub json: bool,
 }
 
-/// `report --period`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PeriodArg {
-    /// Calendar months.
-    Month,
-    /// Calendar quarters.
-    Quarter,
-    /// Calendar years.
-    Year,
-}
-
-/// `extract --layout`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LayoutArg {
-    /// DEST/ab/cd/<oid>.<file name>
-    Oid,
-    /// DEST/<project>/<release>/<path in archive>
-    Tree,
-}
-
-/// `stream --format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StreamFormatArg {
-    /// JSON lines, one per file.
-    Jsonl,
-    /// git cat-file --batch framing, one per unique blob.
-    Raw,
-}
-
 /// `sync` flags.
 #[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
-    /// A project to mirror (repeatable).
-    #[arg(long, value_name = "NAME", help_heading = "Selection")]
-    pub project: Vec<String>,
-    /// A file of project names, one per line.
-    #[arg(long, value_name = "FILE", help_heading = "Selection")]
-    pub projects_file: Option<PathBuf>,
-    /// Every project the index lists.
-    #[arg(long, help_heading = "Selection")]
-    pub all: bool,
-    /// Exactly the files of a lock file (the TSV that `pycorpus lock` writes).
-    #[arg(long, value_name = "FILE", help_heading = "Selection")]
-    pub lock: Option<PathBuf>,
-    /// Uploaded on or after (YYYY-MM-DD or RFC 3339).
-    #[arg(long, value_name = "DATE", help_heading = "Filters")]
-    pub since: Option<String>,
-    /// Uploaded before.
-    #[arg(long, value_name = "DATE", help_heading = "Filters")]
-    pub until: Option<String>,
-    /// Only the newest N versions of each project (by upload time).
-    #[arg(long, value_name = "N", help_heading = "Filters")]
-    pub latest: Option<usize>,
-    /// Distribution types: sdist, wheel, egg, conda (comma-separated).
-    #[arg(long, value_name = "T", value_delimiter = ',', help_heading = "Filters")]
-    pub types: Vec<String>,
-    /// Leave out projects matching this glob (repeatable), e.g. '*-nightly'.
-    #[arg(long, value_name = "GLOB", help_heading = "Filters")]
-    pub exclude: Vec<String>,
-    /// Skip files larger than this (K, M, G suffixes).
-    #[arg(long, value_name = "N", value_parser = parse_size, help_heading = "Filters")]
-    pub max_file_size: Option<u64>,
-    /// Wheels only when pure Python (`none-any`).
-    #[arg(long, help_heading = "Filters")]
-    pub only_pure_wheels: bool,
-    /// Wheels only for platform tags containing this (repeatable), e.g. manylinux, win_amd64.
-    #[arg(long, value_name = "TAG", help_heading = "Filters")]
-    pub platform: Vec<String>,
-    /// Fetch yanked files too.
-    #[arg(long, help_heading = "Filters")]
-    pub include_yanked: bool,
-    /// The index's simple API URL.
-    #[arg(long, value_name = "URL")]
-    pub index_url: Option<String>,
-    /// Mirror a conda channel instead (its SUBDIR/repodata.json), e.g. a local channel folder's URL.
-    #[arg(long, value_name = "URL", conflicts_with = "index_url")]
-    pub conda_channel: Option<String>,
-    /// Conda subdirs to read (comma-separated; default noarch), e.g. linux-64,noarch.
-    #[arg(long, value_name = "DIRS", value_delimiter = ',', requires = "conda_channel")]
-    pub subdir: Vec<String>,
-    /// Concurrent downloads.
-    #[arg(long, short, default_value_t = 4, value_name = "N")]
-    pub jobs: usize,
-    /// Print what would be fetched, the count and total size; fetch nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Keep the downloaded archives in this folder.
-    #[arg(long, value_name = "DIR")]
-    pub keep_archives: Option<PathBuf>,
-    /// Seconds without progress before a connection counts as stalled.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub timeout: u64,
-    /// Retries of a failed request (resets, timeouts, 408, 429, 5xx).
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    pub retries: u32,
+    /// What to mirror, and how.
+    #[command(flatten)]
+    pub spec: pycorpus_core::SyncSpec,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -551,22 +410,68 @@ mod tests {
         assert_eq!(got, want, "export codesearchnet");
     }
 
-    /// `export codesearchnet`'s flags are the options layer's (`ExportSpec`), with its
-    /// defaults, besides the filters and what only the command line has.
-    #[test]
-    fn the_export_flags_are_the_options_layers() {
+    /// The flags of `path` besides the filters (under their heading) and `own` (what only the
+    /// command line has).
+    fn option_flags(path: &[&str], own: &[&str]) -> Vec<String> {
         use clap::CommandFactory;
         let cli = Cli::command();
-        let export = cli.find_subcommand("export").and_then(|e| e.find_subcommand("codesearchnet")).expect("export codesearchnet");
+        let cmd = path.iter().fold(&cli, |c, name| c.find_subcommand(name).unwrap_or_else(|| panic!("no {name}")));
         let filters: Vec<&str> = pycorpus_catalog::FILTERS.iter().map(|(n, _)| *n).collect();
-        let own = ["dest", "stats", "threads", "json"];
-        let got: Vec<String> = export.get_arguments().map(|a| a.get_id().to_string()).filter(|id| !filters.contains(&id.as_str()) && !own.contains(&id.as_str())).collect();
-        assert_eq!(got, pycorpus_catalog::struct_fields::<pycorpus_dataset::ExportSpec>());
-        // the flags' defaults are the spec's
-        let m = Cli::try_parse_from(["pycorpus", "export", "codesearchnet", "out"]).expect("parses");
-        let Command::Export(ExportCommand::Codesearchnet(a)) = m.command else { panic!("not export") };
-        let d = pycorpus_dataset::ExportSpec::default();
-        assert_eq!(format!("{:?}", a.spec), format!("{d:?}"));
+        let filter = |a: &clap::Arg| filters.contains(&a.get_id().as_str()) && cmd.get_arguments().any(|f| f.get_id() == "stats");
+        cmd.get_arguments().filter(|a| !filter(a) && !own.contains(&a.get_id().as_str())).map(|a| a.get_id().to_string()).collect()
+    }
+
+    /// Each command's flags are its options struct's fields (the one definition, which the
+    /// Python module reads its keyword arguments into), and their defaults are the struct's.
+    #[test]
+    fn the_flags_are_the_options_layers() {
+        use pycorpus_catalog::struct_fields as fields;
+        let parse = |args: &[&str]| Cli::try_parse_from(["pycorpus"].iter().chain(args)).unwrap_or_else(|e| panic!("{args:?}: {e}")).command;
+        let dbg = |v: &dyn std::fmt::Debug| format!("{v:?}");
+
+        assert_eq!(option_flags(&["add"], &["paths", "json"]), fields::<pycorpus_core::AddSpec>());
+        let Command::Add(a) = parse(&["add", "x"]) else { panic!("add") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_core::AddSpec::default()));
+
+        assert_eq!(option_flags(&["sync"], &["json"]), fields::<pycorpus_core::SyncSpec>());
+        let Command::Sync(a) = parse(&["sync"]) else { panic!("sync") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_core::SyncSpec::default()));
+
+        assert_eq!(option_flags(&["grep"], &["pattern", "stats", "files_with_matches", "count", "all_paths", "json", "threads"]), fields::<pycorpus_explore::GrepSpec>());
+        let Command::Grep(a) = parse(&["grep", "x"]) else { panic!("grep") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_explore::GrepSpec::default()));
+
+        assert_eq!(option_flags(&["extract"], &["dest", "stats"]), fields::<pycorpus_explore::ExtractSpec>());
+        let Command::Extract(a) = parse(&["extract", "x"]) else { panic!("extract") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_explore::ExtractSpec::default()));
+
+        assert_eq!(option_flags(&["analyze"], &["stats", "threads", "json"]), fields::<pycorpus_analyze::AnalyzeSpec>());
+        let Command::Analyze(a) = parse(&["analyze"]) else { panic!("analyze") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_analyze::AnalyzeSpec::default()));
+
+        assert_eq!(option_flags(&["report"], &["stats", "json"]), fields::<pycorpus_report::ReportSpec>());
+        let Command::Report(a) = parse(&["report"]) else { panic!("report") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_report::ReportSpec::default()));
+
+        assert_eq!(option_flags(&["export", "codesearchnet"], &["dest", "stats", "threads", "json"]), fields::<pycorpus_dataset::ExportSpec>());
+        let Command::Export(ExportCommand::Codesearchnet(a)) = parse(&["export", "codesearchnet", "out"]) else { panic!("export") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_dataset::ExportSpec::default()));
+    }
+
+    /// The values of each enum option are the options layer's (clap and serde derive them from
+    /// one enum): every value the command line lists deserialises, and no other.
+    #[test]
+    fn enum_values_are_the_options_layers() {
+        use clap::ValueEnum;
+        fn same<T: ValueEnum + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>() {
+            for v in T::value_variants() {
+                let name = v.to_possible_value().expect("listed").get_name().to_string();
+                assert_eq!(serde_json::from_value::<T>(serde_json::Value::String(name.clone())).ok().as_ref(), Some(v), "{name}");
+            }
+        }
+        same::<pycorpus_explore::Layout>();
+        same::<pycorpus_explore::StreamFormat>();
+        same::<pycorpus_report::Period>();
     }
 
     #[test]

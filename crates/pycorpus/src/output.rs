@@ -1,6 +1,6 @@
 //! Rendering results: aligned tables for people, JSON lines and CSV for programs.
 
-use pycorpus_catalog::{FileRow, format_time};
+use pycorpus_catalog::{FILES_COLUMNS, FileRow, RowValue};
 use serde_json::{Value, json};
 use std::io::{self, Write};
 
@@ -31,23 +31,15 @@ pub fn thousands(n: u64) -> String {
 
 /// A file row as JSON (the Parquet column names; times in RFC 3339; the hash in hex).
 pub fn row_json(r: &FileRow) -> Value {
-    json!({
-        "project_name": r.project_name,
-        "project_version": r.project_version,
-        "project_release": r.project_release,
-        "uploaded_on": format_time(r.uploaded_on),
-        "path": r.path,
-        "archive_path": r.archive_path,
-        "size": r.size,
-        "hash": r.hash.to_hex(),
-        "skip_reason": r.skip_reason.map(|s| s.as_str()),
-        "lines": r.lines,
-        "repository": r.repository,
-        "dist_sha256": r.dist_sha256,
-        "dist_type": r.dist_type.as_str(),
-        "entry_type": r.entry_type.as_str(),
-        "link_target": r.link_target,
-    })
+    let cells = FILES_COLUMNS.iter().enumerate().map(|(i, name)| {
+        let v = match r.value(i) {
+            Some(RowValue::Text(s)) => Value::String(s.into_owned()),
+            Some(RowValue::Number(n)) => json!(n),
+            _ => Value::Null,
+        };
+        (name.to_string(), v)
+    });
+    Value::Object(cells.collect())
 }
 
 /// Writes one CSV record (RFC 4180 quoting).

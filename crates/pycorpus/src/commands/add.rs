@@ -4,9 +4,9 @@ use super::*;
 
 /// Runs it; the exit status says how it went.
 pub(crate) fn run(a: crate::cli::AddArgs, env: &Env<'_>, out: &mut impl Write) -> Result<ExitCode> {
-    let crate::cli::AddArgs { paths, uploaded_on, jobs, retry_failed, json } = a;
+    let crate::cli::AddArgs { paths, spec, json } = a;
     let (root, quiet, reporter) = (env.root, env.quiet, env.reporter);
-    let time = uploaded_on.as_deref().map(parse_date).transpose()?;
+    let (time, opts) = spec.build(&flag_name)?;
     let mut corpus = Corpus::open(root, Access::Write)?;
     let (items, ignored) = collect_inputs(&paths, time)?;
     if items.is_empty() {
@@ -20,7 +20,7 @@ pub(crate) fn run(a: crate::cli::AddArgs, env: &Env<'_>, out: &mut impl Write) -
     }
     install_interrupt_handler(quiet, FINISHING_DISTRIBUTIONS);
     let started = std::time::Instant::now();
-    let s = corpus.ingest(items, &AddOptions { jobs, retry_failed }, reporter, &CANCEL)?;
+    let s = corpus.ingest(items, &opts, reporter, &CANCEL)?;
     if json {
         serde_json::to_writer(&mut *out, &s)?;
         writeln!(out)?;

@@ -4,16 +4,15 @@ use super::*;
 
 /// Runs it; the exit status says how it went.
 pub(crate) fn run(a: crate::cli::AnalyzeArgs, env: &Env<'_>, out: &mut impl Write) -> Result<ExitCode> {
-    let crate::cli::AnalyzeArgs { filter, max_file_bytes, threads, json } = a;
+    let crate::cli::AnalyzeArgs { filter, spec, threads, json } = a;
     let (root, quiet) = (env.root, env.quiet);
     set_threads(threads)?;
     let corpus = Corpus::open(root, Access::Read)?;
     let f = build_filter(&filter)?;
     install_interrupt_handler(quiet, STOPPING);
-    let limits = pycorpus_analyze::Limits { max_bytes: max_file_bytes, ..Default::default() };
     let bar = VisitBar::new(quiet, "analyze");
     let started = std::time::Instant::now();
-    let s = pycorpus_analyze::analyze_corpus(&corpus, &f, &limits, &CANCEL, &|s| bar.update(s))?;
+    let s = pycorpus_analyze::analyze_corpus(&corpus, &f, &spec.limits(), &CANCEL, &|s| bar.update(s))?;
     drop(bar);
     if filter.stats {
         print_scan_stats(&s.visit.scan);

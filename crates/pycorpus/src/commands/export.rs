@@ -7,7 +7,7 @@ pub(crate) fn run(a: crate::cli::CodesearchnetArgs, env: &Env<'_>, out: &mut imp
     let (root, quiet) = (env.root, env.quiet);
     set_threads(a.threads)?;
     let corpus = Corpus::open(root, Access::Read)?;
-    let opts = a.spec.build(build_filter(&a.filter)?, &|field| format!("--{}", field.replace('_', "-")))?;
+    let opts = a.spec.build(build_filter(&a.filter)?, &flag_name)?;
     install_interrupt_handler(quiet, STOPPING);
     let bar = VisitBar::new(quiet, "export");
     let started = std::time::Instant::now();

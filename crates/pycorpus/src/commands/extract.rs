@@ -4,22 +4,18 @@ use super::*;
 
 /// Runs it; the exit status says how it went.
 pub(crate) fn run(a: crate::cli::ExtractArgs, env: &Env<'_>, out: &mut impl Write) -> Result<ExitCode> {
-    let crate::cli::ExtractArgs { dest, filter, layout } = a;
+    let crate::cli::ExtractArgs { dest, filter, spec } = a;
     let (root, quiet) = (env.root, env.quiet);
     let corpus = Corpus::open(root, Access::Read)?;
     let f = build_filter(&filter)?;
     install_interrupt_handler(quiet, STOPPING);
-    let layout = match layout {
-        LayoutArg::Oid => pycorpus_explore::Layout::Oid,
-        LayoutArg::Tree => pycorpus_explore::Layout::Tree,
-    };
     let mut werr: Option<std::io::Error> = None;
     let bar = VisitBar::beside_results(quiet, "extract");
     let s = pycorpus_explore::extract(
         &corpus,
         &f,
         &dest,
-        layout,
+        spec.layout,
         &CANCEL,
         &mut |p| {
             if werr.is_none()

@@ -4,44 +4,22 @@ use super::*;
 
 /// Runs it; the exit status says how it went.
 pub(crate) fn run(a: crate::cli::GrepArgs, env: &Env<'_>, out: &mut impl Write) -> Result<ExitCode> {
-    let crate::cli::GrepArgs {
-        pattern,
-        filter,
-        ignore_case,
-        fixed_strings,
-        word_regexp,
-        invert_match,
-        files_with_matches,
-        count,
-        max_count,
-        after_context,
-        before_context,
-        context,
-        all_paths,
-        json,
-        threads,
-    } = a;
-    let (root, quiet) = (env.root, env.quiet);
-    let opts = pycorpus_explore::GrepOptions {
-        pattern,
-        case_insensitive: ignore_case,
-        fixed_strings,
-        word: word_regexp,
-        invert: invert_match,
-        before: before_context.or(context).unwrap_or(0),
-        after: after_context.or(context).unwrap_or(0),
-        max_count,
-        mode: if files_with_matches {
-            pycorpus_explore::OutputMode::FilesWithMatches
-        } else if count {
-            pycorpus_explore::OutputMode::Count
-        } else {
-            pycorpus_explore::OutputMode::Lines
-        },
-        all_paths,
-        json,
+    let crate::cli::GrepArgs { pattern, filter, spec, files_with_matches, count, all_paths, json, threads } = a;
+    let mode = if files_with_matches {
+        pycorpus_explore::OutputMode::FilesWithMatches
+    } else if count {
+        pycorpus_explore::OutputMode::Count
+    } else {
+        pycorpus_explore::OutputMode::Lines
     };
-    Ok(grep(root, &filter, &opts, threads, quiet, out))
+    let opts = match spec.build(pattern, mode, all_paths, json) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    Ok(grep(env.root, &filter, &opts, threads, env.quiet, out))
 }
 
 /// `grep`: exit 0 on a match, 1 on none, 2 on error (grep's convention, so scripts can test it).

@@ -18,12 +18,12 @@ mod sync;
 mod upgrade;
 mod verify;
 
-use crate::cli::{Cli, Command, FilterArgs, Format, LayoutArg, StreamFormatArg, SyncArgs};
+use crate::cli::{Cli, Command, FilterArgs, Format, SyncArgs};
 use crate::output::{csv_field, csv_record, human_bytes, row_json, table, thousands};
 use crate::reporters::{BarReporter, VisitBar};
 use anyhow::{Context, Result, bail};
-use pycorpus_catalog::{FILES_COLUMNS, Filter, ScanStats, parse_date};
-use pycorpus_core::{Access, AddOptions, Corpus, Ctx, Status, collect_inputs};
+use pycorpus_catalog::{FILES_COLUMNS, Filter, ScanStats};
+use pycorpus_core::{Access, Corpus, Ctx, Status, collect_inputs};
 use pycorpus_store::Oid;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -118,9 +118,14 @@ impl BarReporter {
     }
 }
 
+/// An option of the options layer as the command line spells it: `min_size` is `--min-size`.
+pub(crate) fn flag_name(field: &str) -> String {
+    format!("--{}", field.replace('_', "-"))
+}
+
 /// Turns filter flags into a [`Filter`], with errors that name the flag.
 pub fn build_filter(a: &FilterArgs) -> Result<Filter> {
-    Ok(a.spec.build(&|field| format!("--{}", field.replace('_', "-")))?)
+    Ok(a.spec.build(&flag_name)?)
 }
 
 /// With `--stats`: delta bases a reader had to fetch on their own (see `VisitStats`), if any.

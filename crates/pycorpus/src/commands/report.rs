@@ -4,26 +4,15 @@ use super::*;
 
 /// Runs it; the exit status says how it went.
 pub(crate) fn run(a: crate::cli::ReportArgs, env: &Env<'_>, out: &mut impl Write) -> Result<ExitCode> {
-    let crate::cli::ReportArgs { filter, output, csv, parquet, charts, no_charts, period, min_units, top, exclude_tests_docs, json } = a;
+    let crate::cli::ReportArgs { filter, spec, json } = a;
     let (root, quiet) = (env.root, env.quiet);
     let corpus = Corpus::open(root, Access::Read)?;
-    let f = build_filter(&filter)?;
+    let sel = spec.selection(build_filter(&filter)?);
+    let outputs = spec.outputs(corpus.root(), &flag_name)?;
     install_interrupt_handler(quiet, STOPPING);
-    let html = output.unwrap_or_else(|| corpus.root().join("report").join("report.html"));
-    let charts = if no_charts { None } else { Some(charts.unwrap_or_else(|| html.parent().unwrap_or(std::path::Path::new(".")).join("charts"))) };
-    let sel = pycorpus_report::Selection {
-        filter: f,
-        exclude_tests_docs,
-        period: period.map(|p| match p {
-            crate::cli::PeriodArg::Month => pycorpus_report::Period::Month,
-            crate::cli::PeriodArg::Quarter => pycorpus_report::Period::Quarter,
-            crate::cli::PeriodArg::Year => pycorpus_report::Period::Year,
-        }),
-    };
-    let outputs = pycorpus_report::Outputs { html, charts, csv, parquet };
     let bar = spinner(quiet, "report", "{prefix} {pos} row(s) read, {per_sec}, {elapsed}");
     let started = std::time::Instant::now();
-    let s = pycorpus_report::report(&corpus, &sel, pycorpus_report::Drawing { min_units, top }, &outputs, &CANCEL, &|n| bar.set_position(n))?;
+    let s = pycorpus_report::report(&corpus, &sel, spec.drawing(), &outputs, &CANCEL, &|n| bar.set_position(n))?;
     bar.finish_and_clear();
     if json {
         writeln!(out, "{}", serde_json::to_string(&s)?)?;

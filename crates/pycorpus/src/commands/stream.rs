@@ -9,10 +9,6 @@ pub(crate) fn run(a: crate::cli::StreamArgs, env: &Env<'_>, out: &mut impl Write
     let corpus = Corpus::open(root, Access::Read)?;
     let f = build_filter(&filter)?;
     install_interrupt_handler(true, STOPPING);
-    let format = match format {
-        StreamFormatArg::Jsonl => pycorpus_explore::StreamFormat::Jsonl,
-        StreamFormatArg::Raw => pycorpus_explore::StreamFormat::Raw,
-    };
     let bar = VisitBar::beside_results(quiet, "stream");
     let streamed = pycorpus_explore::stream(&corpus, &f, format, base64, out, &CANCEL, Some(&|s| bar.update(s)));
     drop(bar);

@@ -12,36 +12,14 @@ pub(crate) fn run(args: crate::cli::SyncArgs, env: &Env<'_>, out: &mut impl Writ
 
 /// The sync itself: options from the flags, the summary printed.
 fn sync(corpus: &mut Corpus, a: &SyncArgs, reporter: &BarReporter, out: &mut impl Write) -> Result<ExitCode> {
-    let types = a.types.iter().map(|t| pycorpus_archive::DistType::parse(t).with_context(|| format!("--types: unknown type {t:?} (sdist, wheel, egg, conda)"))).collect::<Result<Vec<_>>>()?;
-    let opts = pycorpus_core::SyncOptions {
-        index_url: a.index_url.clone(),
-        projects: a.project.clone(),
-        projects_file: a.projects_file.clone(),
-        all: a.all,
-        lock: a.lock.clone(),
-        since: a.since.as_deref().map(parse_date).transpose().context("--since")?,
-        until: a.until.as_deref().map(parse_date).transpose().context("--until")?,
-        latest: a.latest,
-        types,
-        exclude: a.exclude.clone(),
-        max_file_size: a.max_file_size,
-        only_pure_wheels: a.only_pure_wheels,
-        platforms: a.platform.clone(),
-        include_yanked: a.include_yanked,
-        jobs: a.jobs,
-        dry_run: a.dry_run,
-        keep_archives: a.keep_archives.clone(),
-        conda_channel: a.conda_channel.clone(),
-        conda_subdirs: a.subdir.clone(),
-        client: pycorpus_core::ClientOptions { timeout: std::time::Duration::from_secs(a.timeout.max(1)), retries: a.retries, ..Default::default() },
-    };
+    let opts = a.spec.build(&flag_name)?;
     let started = std::time::Instant::now();
     let s = corpus.sync(&opts, reporter, &CANCEL)?;
     if a.json {
         serde_json::to_writer(&mut *out, &s)?;
         writeln!(out)?;
     } else {
-        if a.dry_run {
+        if opts.dry_run {
             let rows: Vec<Vec<String>> = s
                 .planned
                 .iter()
