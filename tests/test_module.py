@@ -581,9 +581,9 @@ def test_get_from_a_seed_a_web_seed_and_the_datastore(binary, built, tmp_path):
     # A lone string where a list is expected is one item, not its characters.
     assert pycorpus.create_torrent(shard, tmp_path / "w.torrent", webseeds="http://127.0.0.1:9/") == h
     assert b"8:url-listl19:http://127.0.0.1:9/e" in (tmp_path / "w.torrent").read_bytes()
-    with pytest.raises(TypeError, match="trackers: expected a string or a list of strings"):
+    with pytest.raises(TypeError, match="trackers=: expected a string or a list of strings"):
         pycorpus.create_torrent(shard, trackers=5)
-    with pytest.raises(ValueError, match="upload_limit: -5 is out of range"):
+    with pytest.raises(ValueError, match='upload_limit=: rate "-5" is outside 1 byte/s'):
         pycorpus.Seeder([shard], listen="127.0.0.1:0", dht=False, upload_limit=-5)
     # seed(): a Seeder, running until stopped.
     s = pycorpus.seed(shard, listen="127.0.0.1:0", dht=False)
@@ -928,7 +928,7 @@ def test_the_readme_python_example_runs(binary, built, tmp_path):
     try:
         for old, new in {
             '"5f0f7c...e1"': repr(h),
-            'urls=["https://example.invalid/torrents"])': "urls=[%r], dht=False)" % catalog.url,
+            'catalogs=["https://example.invalid/torrents"])': "catalogs=[%r], dht=False)" % catalog.url,
             "pycorpus.Seeder([path])": 'pycorpus.Seeder([path], listen="127.0.0.1:0", dht=False)',
         }.items():
             assert old in code, "the README example changed: update this test (%s)" % old
@@ -955,21 +955,28 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
 
     # Each function that takes a command's options spells them out as keyword-only arguments,
     # in the order of the one definition (the options struct the CLI's flags come from too).
-    commands = {"add": "add", "sync": "sync", "grep": "grep", "grep_table": "grep", "extract": "extract",
-                "analyze": "analyze", "report": "report", "export_codesearchnet": "export_codesearchnet"}
-    corpus_stub = {f.name: f for c in stub.body if isinstance(c, ast.ClassDef) and c.name == "Corpus"
-                   for f in c.body if isinstance(f, ast.FunctionDef)}
+    commands = {("Corpus", "add"): "add", ("Corpus", "sync"): "sync", ("Corpus", "grep"): "grep", ("Corpus", "grep_table"): "grep",
+                ("Corpus", "extract"): "extract", ("Corpus", "analyze"): "analyze", ("Corpus", "report"): "report",
+                ("Corpus", "export_codesearchnet"): "export_codesearchnet", ("Corpus", "get"): "get", ("Corpus", "seed"): "seed",
+                (None, "get"): "get", ("Seeder", "__init__"): "seed", (None, "create_torrent"): "create_torrent"}
+    stubs = {}
+    for node in stub.body:
+        if isinstance(node, ast.ClassDef):
+            stubs.update({(node.name, f.name): f for f in node.body if isinstance(f, ast.FunctionDef)})
+        elif isinstance(node, ast.FunctionDef):
+            stubs[(None, node.name)] = node  # of get's overloads, the last
     own = {}
-    for fn, cmd in commands.items():
-        a = corpus_stub[fn].args
-        own[fn] = set(pycorpus._native.options(cmd))
+    for (cls, fn), cmd in commands.items():
+        a = stubs[(cls, fn)].args
+        names = [o for o, _ in pycorpus._native.options(cmd)]
+        own[(cls, fn)] = set(names)
         positional = [x.arg for x in a.args]
-        spelled = [x.arg for x in a.kwonlyargs if x.arg in own[fn]]
-        assert spelled == [o for o in pycorpus._native.options(cmd) if o not in positional], (fn, spelled)
-        assert {x.arg for x in a.kwonlyargs} - own[fn] <= filters, fn
+        spelled = [x.arg for x in a.kwonlyargs if x.arg in names]
+        assert spelled == [o for o in names if o not in positional], (cls, fn, spelled)
+        assert {x.arg for x in a.kwonlyargs} - set(names) <= filters | {"with_report", "progress"}, (cls, fn)
 
-    def stub_params(fn):
-        mine = own.get(fn.name, set())
+    def stub_params(fn, key):
+        mine = own.get(key, set())
         stub_filters = [x.arg for x in fn.args.kwonlyargs if x.arg in filters and x.arg not in mine]
         if stub_filters:
             listed.append((fn.name, stub_filters))
@@ -989,7 +996,7 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
     for node in stub.body:
         if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
             want = code_params(getattr(pycorpus, node.name))
-            got = stub_params(node)
+            got = stub_params(node, (None, node.name))
             # **filters in the code: the stub may list the filters instead
             assert got == want or got + ["**"] == want, (node.name, got, want)
             checked += 1
@@ -1000,7 +1007,7 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
                         isinstance(d, ast.Name) and d.id == "property" for d in fn.decorator_list):
                     if fn.name in ("__enter__", "__exit__"):
                         continue
-                    want, got = code_params(getattr(cls, fn.name)), stub_params(fn)
+                    want, got = code_params(getattr(cls, fn.name)), stub_params(fn, (node.name, fn.name))
                     assert got == want or got + ["**"] == want, (node.name, fn.name, got, want)
                     checked += 1
     assert checked >= 20, checked
@@ -1026,3 +1033,54 @@ def test_the_module_benchmarks_refuse_a_debug_build(tmp_path):
         if debug:
             assert r.returncode == 1 and r.stdout == "" and "Traceback" not in r.stderr, (script, r.stdout, r.stderr)
     assert sorted(glob.glob(os.path.join(runs, "*", "*"))) == before
+
+
+def test_corpus_get_fetches_a_shard_and_the_shards_it_uses(binary, tmp_path):
+    """Python parity with `pycorpus get` into a corpus: the shard is registered, the shards whose
+    blobs it uses are named (and readers name what is missing, in Python's terms), and with
+    `with_deps=True` they arrive too; seeded by `Corpus.seed()`, checked by `verify()` and
+    `lock()`."""
+    from conftest import _tar, sdist
+
+    core, new, more = b"def core():\n    return 'core'\n", b"def new():\n    return 'new'\n", b"def more():\n    return 'more'\n"
+    pub = pycorpus.Corpus(tmp_path / "publisher", create=True)
+    for version, files in (("1.0", [core]), ("1.1", [core, new]), ("1.2", [new, more])):
+        archive = tmp_path / ("a-%s.tar.gz" % version)
+        archive.write_bytes(_tar(sdist("a", version, [("file", "a-%s/a/m%d.py" % (version, i), f) for i, f in enumerate(files)])))
+        pub.add(archive, uploaded_on="2024-01-1" + version[-1], progress=False)
+        pub.seal()
+    shards = {s["path"].name: s["path"] for s in pub.shards()}
+    hashes = {n: pycorpus.create_torrent(p) for n, p in shards.items()}
+    with pub.seed(listen="127.0.0.1:0", dht=False) as seeder:
+        assert sorted(seeder.info_hashes) == sorted(hashes.values())
+        alone = pycorpus.Corpus(tmp_path / "alone", create=True)
+        r = alone.get(hashes["000003"], peers=seeder.addr, dht=False, progress=False)
+        assert [f["name"] for f in r["fetched"]] == ["000003"] and r["missing"] == [1, 2], r
+        assert r["fetched"][0]["registered_distributions"] == 1
+        with pytest.raises(pycorpus.PycorpusError, match="uses blobs stored in shard 000001.*; fetch it with Corpus.get.HASH, with_deps=True."):
+            alone.grep("def ")
+        assert alone.verify(progress=False)["problems"]
+        r = alone.get(hashes["000003"], peers=[seeder.addr], dht=False, with_deps=True, progress=False)
+        assert sorted(f["name"] for f in r["fetched"]) == ["000001", "000002", "000003"] and r["missing"] == [], r
+        # into a plain datastore: the same report, the dependencies beside it
+        path, report = pycorpus.get(hashes["000003"], datastore=tmp_path / "ds", peers=seeder.addr, dht=False, with_deps=True,
+                                    with_report=True, progress=False)
+        assert path.name == "000003" and sorted(d["name"] for d in report["dependencies"]) == ["000001", "000002"]
+        assert report["missing_shards"] == [] and report["registered_distributions"] is None
+    assert alone.grep("def ") == pub.grep("def ") and len(pub.grep("def ")) >= 5
+    assert alone.verify(progress=False)["problems"] == [] and alone.lock() == pub.lock()
+    assert alone.upgrade(progress=False)["shards_rewritten"] == 0
+    pub.lock(tmp_path / "corpus.lock")
+    assert (tmp_path / "corpus.lock").read_text() == pub.lock() and pub.lock().count("\n") == 4
+    with pytest.raises(pycorpus.PycorpusError, match="cannot go into the corpus: it is not a pycorpus shard"):
+        plain = tmp_path / "plain"
+        plain.mkdir()
+        (plain / "x.txt").write_text("x")
+        pycorpus.create_torrent(plain, tmp_path / "plain.torrent")
+        alone.get(tmp_path / "plain.torrent", dht=False, progress=False)
+    with pytest.raises(ValueError, match=r'peers=: "nowhere" is not IP:PORT'):
+        alone.get(hashes["000001"], peers="nowhere")
+    with pytest.raises(TypeError, match="get: unknown option.s. 'colour'"):
+        alone.get(hashes["000001"], colour="red")
+    with pytest.raises(pycorpus.PycorpusError, match="has no sealed shard to seed"):
+        pycorpus.Corpus(tmp_path / "empty", create=True).seed(listen="127.0.0.1:0", dht=False)

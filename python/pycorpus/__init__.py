@@ -7,14 +7,15 @@ The same implementation as the `pycorpus` command line, for notebooks, scripts a
     df = c.files(project="requests", ext="py").to_pandas()
     for row, data in c.iter_files(ext="py", unique=True):
         ...
-    path = pycorpus.get("5f0f7c...e1", datastore="data/", urls=["https://example.invalid/torrents"])
+    path = pycorpus.get("5f0f7c...e1", datastore="data/", catalogs=["https://example.invalid/torrents"])
 
 Filters are keyword arguments named like the command line's (``project``, ``projects_file``,
 ``version``, ``since``, ``until``, ``path``, ``ext``, ``min_size``, ``max_size``,
 ``skip_reason``, ``dist_type``, ``unique``, ``shard``); list-valued ones take one value or a
 list. ``shard=n`` restricts a call to one shard: the unit of work on a cluster.
-Long calls (``add``, ``sync``, ``iter_files``, ``grep``, ``extract``, ``analyze``, ``features``,
-``export_codesearchnet``, ``get``) stop on Ctrl-C (``KeyboardInterrupt``) and take
+Other options are named like the CLI's flags too (one definition for both: ``grep(..., ignore_case=True,
+context=2)``, ``sync(..., latest=1, types=["sdist"])``). Long calls (``add``, ``sync``, ``iter_files``, ``grep``,
+``extract``, ``analyze``, ``features``, ``report``, ``export_codesearchnet``, ``verify``, ``upgrade``, ``get``) stop on Ctrl-C (``KeyboardInterrupt``) and take
 ``progress=``: ``None`` (the default: a tqdm bar in a Jupyter notebook when tqdm is installed,
 else a bar on stderr when it is a terminal, else nothing), ``True`` (a tqdm bar if tqdm is
 installed, else the terminal bar), ``False`` (nothing), or a callable
@@ -23,6 +24,7 @@ thread about ten times a second; an exception it raises stops the call.
 """
 import collections.abc
 import json
+import math
 import operator
 import os
 import pathlib
@@ -42,7 +44,9 @@ __version__ = _native.__version__
 _FILTERS = dict(_native.filters())
 # Each command's options besides the filters, from the one definition the CLI's flags come
 # from too (the *Spec structs of the library crates), in order.
-_OPTIONS = {cmd: tuple(_native.options(cmd)) for cmd in ("add", "sync", "grep", "extract", "analyze", "report", "export_codesearchnet")}
+# Each option's kind of value (flag, whole, number, text, list, choice, any) comes with it.
+_OPTIONS = {cmd: dict(_native.options(cmd)) for cmd in ("add", "sync", "grep", "extract", "analyze", "report", "export_codesearchnet", "get", "seed",
+                                                        "create_torrent")}
 
 
 def _in_notebook():
@@ -165,10 +169,19 @@ def _count(name, v, none_ok=True, below=2 ** 63):
     return v
 
 
-def _plain(name, v):
+def _plain(name, v, kind=None):
     """`v` as JSON can carry it to the options layer, which checks it: numpy's and pyarrow's
-    numbers as Python's, paths and dates as text, any iterable (not a string) as a list."""
+    numbers as Python's, paths and dates as text, any iterable (not a string) as a list, and for
+    a `list` option one string or path as a list of it."""
     v = v.as_py() if hasattr(v, "as_py") else v
+    if kind == "list":
+        if isinstance(v, (str, os.PathLike)):
+            return [os.fspath(v)]
+        return [_plain(name, x) for x in _iterable(name, v, "a string or a list of strings")]
+    if isinstance(v, float) and not math.isfinite(v):
+        # JSON has no infinity or NaN: the largest number is as good as infinity (a timeout
+        # that never ends), and NaN means nothing, as 0 does.
+        return sys.float_info.max if v > 0 else (-sys.float_info.max if v < 0 else 0.0)
     if v is None or isinstance(v, (bool, str, float)):
         return v
     if isinstance(v, os.PathLike):
@@ -186,11 +199,11 @@ def _options(cmd, kw):
     """Takes `cmd`'s options out of the keyword arguments `kw` (what is left are filters) and
     returns them as the JSON the native layer reads; None means the default."""
     out = {}
-    for k in _OPTIONS[cmd]:
+    for k, kind in _OPTIONS[cmd].items():
         if k in kw:
             v = kw.pop(k)
             if v is not None:
-                out[k] = _plain(k + "=", v)
+                out[k] = _plain(k + "=", v, kind)
     return json.dumps(out)
 
 
@@ -231,10 +244,11 @@ def _filters(kw):
     return json.dumps(out)
 
 
-def _no_more(cmd, kw):
-    """A TypeError for keyword arguments `cmd` does not take (it takes no filters)."""
+def _no_more(what, kw, cmd=None):
+    """A TypeError for keyword arguments `what` does not take (it takes no filters), listing
+    command `cmd`'s options."""
     if kw:
-        raise TypeError("%s: unknown option(s) %s; options are: %s" % (cmd, ", ".join(map(repr, kw)), ", ".join(_OPTIONS[cmd])))
+        raise TypeError("%s: unknown option(s) %s; options are: %s" % (what, ", ".join(map(repr, kw)), ", ".join(_OPTIONS[cmd or what])))
 
 
 class Corpus:
@@ -279,7 +293,7 @@ class Corpus:
         ``jobs``, ``dry_run``, ...). The index is ``index_url``, else corpus.toml's,
         ``PIP_INDEX_URL``, pip's configuration, pip's default. Returns the summary dict; a
         second call fetches only what is new."""
-        options["projects"] = _strings("projects", projects)
+        options["projects"] = projects
         opts = _options("sync", options)
         _no_more("sync", options)
         with _Progress(progress) as p:
@@ -288,6 +302,37 @@ class Corpus:
     def seal(self):
         """Seals the open shard; returns its manifest summary (None when there was nothing to seal)."""
         return json.loads(self._c.seal())
+
+    def verify(self, progress=None):
+        """Re-hashes every blob and checks every manifest and index (the CLI's ``verify``);
+        returns the report dict (``problems`` empty when all is well)."""
+        with _Progress(progress) as p:
+            return json.loads(self._c.verify(p))
+
+    def lock(self, output=None):
+        """The corpus's lock file (project, version, filename, size, sha256, upload_time), which
+        ``sync(lock=...)`` rebuilds the same corpus from: written to ``output``, else returned."""
+        return self._c.lock(os.fspath(output) if output is not None else None)
+
+    def upgrade(self, progress=None):
+        """Rewrites format-1 shards as format 2 (the CLI's ``upgrade``); returns the summary."""
+        with _Progress(progress) as p:
+            return json.loads(self._c.upgrade(p))
+
+    def get(self, infohash_or_magnet, progress=None, **options):
+        """Fetches a shard by info-hash, magnet link or .torrent path into this corpus (the CLI's
+        ``get`` without ``-o``): checked to be a shard that can land here, then registered, so
+        every call sees it at once. With ``with_deps=True`` the shards whose blobs its rows use
+        are fetched too. ``options``: those of :func:`get`. Returns ``{"fetched": [report, ...],
+        "missing": [shard numbers still missing]}``."""
+        opts = _get_options(options)
+        with _Progress(progress) as p:
+            return json.loads(_native.get(os.fspath(infohash_or_magnet), None, os.fspath(self.path), opts, p))
+
+    def seed(self, **options):
+        """Seeds every sealed shard of the corpus (the CLI's ``seed`` without targets); returns
+        the running :class:`Seeder`. ``options``: those of :class:`Seeder`."""
+        return Seeder._of_corpus(self.path, options)
 
     def files(self, **filters):
         """The selected rows of the file index as a ``pyarrow.Table`` (files.parquet's schema).
@@ -421,31 +466,60 @@ class Corpus:
             return json.loads(self._c.export_codesearchnet(os.fspath(dest), _filters(options), opts, p))
 
 
-def get(infohash_or_magnet, datastore=None, urls=None, peers=(), trackers=(), webseeds=(), dht=True, verify=False,
-        webseed_after=15.0, stall_timeout=300.0, with_report=False, progress=None):
+def _get_options(options):
+    """get's options as JSON (``urls=`` is ``catalogs=``'s earlier name)."""
+    if "urls" in options:
+        options["catalogs"] = options.pop("urls")
+    opts = _options("get", options)
+    _no_more("get", options)
+    return opts
+
+
+def get(infohash_or_magnet, datastore=None, with_report=False, progress=None, **options):
     """Fetches a torrent (info-hash, magnet link or .torrent path) into ``datastore`` (default
     ``./pycorpus-datastore``) and returns the ``pathlib.Path`` of its content, verified piece by
     piece; with ``with_report=True``, ``(path, report)`` where the report says where the bytes
-    came from (``peer_bytes``, ``webseed_bytes``, ``resumed_bytes``, ``from_datastore``, ...).
+    came from (``peer_bytes``, ``webseed_bytes``, ``resumed_bytes``, ``from_datastore``, ...),
+    and with ``with_deps=True`` which shards the fetched one depends on were fetched too
+    (``dependencies``) or are still missing (``missing_shards``).
 
-    A copy already in the datastore returns at once (``verify=True`` re-checks it). ``urls``:
-    catalogs serving ``<hash>.torrent``; ``peers``: ``"IP:PORT"`` strings; ``webseeds``: BEP 19
-    URLs. An interrupted download (Ctrl-C, a crash) resumes on the next call."""
+    A copy already in the datastore returns at once (``verify=True`` re-checks it).
+    ``options``: the CLI's (``catalogs``: URLs serving ``<hash>.torrent``; ``peers``:
+    ``"IP:PORT"`` strings; ``webseeds``: BEP 19 URLs; ``trackers``, ``dht``, ``with_deps``,
+    ``webseed_after`` and ``stall_timeout`` in seconds, ...). An interrupted download (Ctrl-C, a
+    crash) resumes on the next call. To fetch a shard into a corpus, use :meth:`Corpus.get`."""
     dest = os.fspath(datastore if datastore is not None else "pycorpus-datastore")
+    opts = _get_options(options)
     with _Progress(progress) as p:
-        report = json.loads(_native.get(os.fspath(infohash_or_magnet), dest, _strings("peers", peers), _strings("trackers", trackers),
-                                        _strings("webseeds", webseeds), _strings("urls", urls or ()), dht, verify, webseed_after,
-                                        stall_timeout, p))
+        out = json.loads(_native.get(os.fspath(infohash_or_magnet), dest, None, opts, p))
+    report = out["fetched"][0]
+    report["dependencies"], report["missing_shards"] = out["fetched"][1:], out["missing"]
     path = pathlib.Path(report["path"])
     return (path, report) if with_report else path
+
+
+def _seed_options(options):
+    """A seeder's options as JSON."""
+    opts = _options("seed", options)
+    _no_more("Seeder", options, "seed")
+    return opts
 
 
 class Seeder:
     """Seeds shards, folders or .torrent files until ``stop()`` (or the end of a ``with``)."""
 
-    def __init__(self, targets, listen="0.0.0.0:4240", trackers=(), dht=True, upload_limit=None, torrent_dir=None):
-        self._s = _native.NativeSeeder(_strings("targets", targets), listen, _strings("trackers", trackers), dht,
-                                       _count("upload_limit", upload_limit, below=2 ** 32), os.fspath(torrent_dir) if torrent_dir else None)
+    def __init__(self, targets, **options):
+        """``options``: the CLI's ``seed`` flags (``listen``, default ``0.0.0.0:4240``;
+        ``trackers``, ``dht``, ``upload_limit`` as bytes per second or ``"2M"``, ``torrent_dir``,
+        ``webseeds``, ``data``, ...)."""
+        self._s = _native.NativeSeeder(_strings("targets", targets), _seed_options(options))
+
+    @classmethod
+    def _of_corpus(cls, corpus, options):
+        """Seeds the sealed shards of the corpus folder `corpus`."""
+        s = cls.__new__(cls)
+        s._s = _native.NativeSeeder([], _seed_options(options), os.fspath(corpus))
+        return s
 
     @property
     def addr(self):
@@ -475,9 +549,12 @@ def seed(targets, **kw):
     return Seeder(targets, **kw)
 
 
-def create_torrent(target, output=None, webseeds=(), trackers=()):
-    """Writes the deterministic metainfo of a shard or folder; returns its info-hash."""
-    h, data = _native.create_torrent(os.fspath(target), _strings("webseeds", webseeds), _strings("trackers", trackers))
+def create_torrent(target, output=None, **options):
+    """Writes the deterministic metainfo of a shard or folder; returns its info-hash.
+    ``options``: the CLI's (``webseeds``, ``trackers``, ``creation_date``, ``piece_length``)."""
+    opts = _options("create_torrent", options)
+    _no_more("create_torrent", options)
+    h, data = _native.create_torrent(os.fspath(target), opts)
     if output is not None:
         pathlib.Path(output).write_bytes(data)
     return h

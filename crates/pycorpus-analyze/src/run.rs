@@ -20,10 +20,10 @@ const PART_ROWS: usize = 20_000;
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
     /// Reading the corpus.
-    #[error(transparent)]
+    #[error("{0}")]
     Explore(#[from] ExploreError),
     /// Reading or writing facts.
-    #[error(transparent)]
+    #[error("{0}")]
     Store(#[from] StoreError),
 }
 

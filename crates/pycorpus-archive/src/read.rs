@@ -84,7 +84,7 @@ pub enum ArchiveError {
     #[error("corrupt or truncated archive: {0}")]
     Corrupt(String),
     /// A [`Limits`] cap was hit.
-    #[error(transparent)]
+    #[error("{0}")]
     Limit(#[from] LimitExceeded),
     /// The visitor asked to stop (its own error is kept by the caller).
     #[error("reading stopped by the caller")]

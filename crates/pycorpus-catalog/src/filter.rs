@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn the_filter_list_is_the_specs_fields() {
         let names: Vec<&str> = FILTERS.iter().map(|(n, _)| *n).collect();
-        assert_eq!(struct_fields::<FilterSpec>(), names.as_slice());
+        assert_eq!(crate::struct_fields::<FilterSpec>(), names.as_slice());
     }
 
     #[test]
@@ -434,29 +434,6 @@ pub const FILTERS: &[(&str, FilterKind)] = &[
     ("unique", FilterKind::Flag),
     ("shard", FilterKind::Shards),
 ];
-
-/// The field names of an options struct, in order, as serde's derive lists them: what a front
-/// end that receives text (Python keyword arguments, a query string) accepts, and what tests
-/// compare each front end's options with.
-pub fn struct_fields<'de, T: serde::Deserialize<'de>>() -> &'static [&'static str] {
-    use serde::de::{Deserializer, Visitor};
-    /// Takes the field names serde's derive hands to `deserialize_struct`, and stops there.
-    struct Fields(std::cell::Cell<&'static [&'static str]>);
-    impl<'de> Deserializer<'de> for &Fields {
-        type Error = serde::de::value::Error;
-        fn deserialize_struct<V: Visitor<'de>>(self, _: &'static str, fields: &'static [&'static str], _: V) -> Result<V::Value, Self::Error> {
-            self.0.set(fields);
-            Err(serde::de::Error::custom("fields taken"))
-        }
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(serde::de::Error::custom("not a struct"))
-        }
-        serde::forward_to_deserialize_any! { bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any }
-    }
-    let fields = Fields(std::cell::Cell::new(&[]));
-    let _ = T::deserialize(&fields);
-    fields.0.get()
-}
 
 /// Parses `123`, `10K`, `5M`, `1G` (powers of 1024; `KiB`/`KB` spellings accepted).
 pub fn parse_size(s: &str) -> Result<u64, String> {

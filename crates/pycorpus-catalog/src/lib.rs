@@ -11,10 +11,12 @@
 #![deny(missing_docs)]
 
 mod filter;
+mod options;
 mod parquet_io;
 mod scan;
 
-pub use filter::{FILTERS, Filter, FilterError, FilterKind, FilterSpec, ProjectMatcher, parse_date, parse_size, struct_fields};
+pub use filter::{FILTERS, Filter, FilterError, FilterKind, FilterSpec, ProjectMatcher, parse_date, parse_size};
+pub use options::{field_kinds, struct_fields};
 pub use parquet_io::{CatalogError, FILES_COLUMNS, FilesBatcher, FilesWriter, files_schema, read_files, read_releases, write_files, write_releases};
 pub use scan::{RowView, ScanStats, scan_file_views, scan_files};
 

@@ -90,10 +90,10 @@ pub enum CoreError {
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
     /// Store failure.
-    #[error(transparent)]
+    #[error("{0}")]
     Store(#[from] pycorpus_store::StoreError),
     /// Catalog failure.
-    #[error(transparent)]
+    #[error("{0}")]
     Catalog(#[from] pycorpus_catalog::CatalogError),
     /// A shard is damaged in a way that stops the operation (run `pycorpus verify`).
     #[error("shard {shard}: {message}")]
@@ -118,7 +118,7 @@ pub enum CoreError {
     #[error("{0}")]
     Invalid(String),
     /// The caller asked the operation to stop ([`Ctx::cancel`]).
-    #[error(transparent)]
+    #[error("{0}")]
     Cancelled(#[from] Cancelled),
 }
 
@@ -152,7 +152,7 @@ pub enum FileLookupError {
         candidates: Vec<String>,
     },
     /// Reading the index failed.
-    #[error(transparent)]
+    #[error("{0}")]
     Core(#[from] CoreError),
 }
 
@@ -212,17 +212,12 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
     Ok((h.finalize().into(), n))
 }
 
-/// Writes `data` to `path` atomically: a temporary file in the same folder, synced, renamed.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), CoreError> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
-    f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| CoreError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| CoreError::io(path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+/// [`pycorpus_fs::write_atomic`] with the corpus's error.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), CoreError> {
+    pycorpus_fs::write_atomic(path, data).map_err(|e| CoreError::io(&e.path, e.source))
 }
 
-/// Makes a rename or creation in `dir` durable.
+/// [`pycorpus_fs::sync_dir`] with the corpus's error.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), CoreError> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| CoreError::io(dir, e))
+    pycorpus_fs::sync_dir(dir).map_err(|e| CoreError::io(&e.path, e.source))
 }

@@ -27,10 +27,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// Reading the corpus.
-    #[error(transparent)]
+    #[error("{0}")]
     Core(#[from] pycorpus_core::CoreError),
     /// Reading blobs.
-    #[error(transparent)]
+    #[error("{0}")]
     Explore(#[from] pycorpus_explore::ExploreError),
     /// An option's value is not one the export takes.
     #[error("{option}: {message}")]

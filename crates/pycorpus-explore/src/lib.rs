@@ -46,10 +46,10 @@ pub enum ExploreError {
     #[error("invalid pattern: {0}")]
     Pattern(String),
     /// Reading the corpus failed.
-    #[error(transparent)]
+    #[error("{0}")]
     Core(#[from] CoreError),
     /// Reading a shard's blobs failed.
-    #[error(transparent)]
+    #[error("{0}")]
     Store(#[from] pycorpus_store::StoreError),
     /// The threads that work on blobs could not be started.
     #[error("cannot start worker threads")]

@@ -35,7 +35,7 @@ pub enum MetainfoError {
     #[error("{0}")]
     Invalid(String),
     /// The caller asked to stop.
-    #[error(transparent)]
+    #[error("{0}")]
     Cancelled(#[from] pycorpus_progress::Cancelled),
 }
 

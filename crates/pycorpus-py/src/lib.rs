@@ -5,6 +5,7 @@
 
 mod progress;
 mod row;
+mod share;
 
 use arrow_array::builder::{StringBuilder, StringDictionaryBuilder, UInt64Builder};
 use arrow_array::types::{Int8Type, Int32Type};
@@ -33,37 +34,40 @@ create_exception!(_native, PycorpusError, PyException, "A pycorpus operation fai
 
 /// An error with its causes and what to do about it in Python's terms (the libraries'
 /// messages name no command or flag).
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let hint = match e.downcast_ref::<pycorpus_core::CoreError>() {
-        Some(pycorpus_core::CoreError::NotACorpus(_)) => "; Corpus(path, create=True) makes one",
-        Some(pycorpus_core::CoreError::MissingShard { .. }) => "; fetch it with pycorpus.get(HASH, datastore=<corpus>/shards)",
-        Some(pycorpus_core::CoreError::NothingSelected) => "; give projects= or lock=",
-        _ => match e.downcast_ref::<pycorpus_report::ReportError>() {
-            Some(pycorpus_report::ReportError::NoFacts(_)) => "; run Corpus.analyze() first",
-            _ => "",
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let hint = std::iter::successors(Some(e), |e| e.source()).find_map(|cause| match cause.downcast_ref::<pycorpus_core::CoreError>() {
+        Some(pycorpus_core::CoreError::NotACorpus(_)) => Some("; Corpus(path, create=True) makes one"),
+        Some(pycorpus_core::CoreError::MissingShard { .. }) => Some("; fetch it with Corpus.get(HASH, with_deps=True)"),
+        Some(pycorpus_core::CoreError::NothingSelected) => Some("; give projects= or lock="),
+        _ => match cause.downcast_ref() {
+            Some(pycorpus_report::ReportError::NoFacts(_)) => Some("; run Corpus.analyze() first"),
+            _ => match cause.downcast_ref() {
+                Some(pycorpus_share::ShareError::NothingToSeed(_)) => Some("; seal it first (Corpus.seal()), or name what to seed"),
+                _ => None,
+            },
         },
-    };
-    format!("{}{hint}", error_chain(e))
+    });
+    format!("{}{}", error_chain(e), hint.unwrap_or(""))
 }
 
 /// A failed operation as `PycorpusError` (see [`describe`]).
-fn err(e: impl std::error::Error + 'static) -> PyErr {
+pub(crate) fn err(e: impl std::error::Error + 'static) -> PyErr {
     PycorpusError::new_err(describe(&e))
 }
 
 /// A message that already holds its causes (see [`describe`]) as `PycorpusError`.
-fn err_msg(message: impl std::fmt::Display) -> PyErr {
+pub(crate) fn err_msg(message: impl std::fmt::Display) -> PyErr {
     PycorpusError::new_err(message.to_string())
 }
 
 /// An option of the options layer as Python spells it: `min_size=`.
-fn kwarg(field: &str) -> String {
+pub(crate) fn kwarg(field: &str) -> String {
     format!("{field}=")
 }
 
 /// An options struct of the options layer from the JSON the Python layer sends; a value of
 /// the wrong type or out of range is a `ValueError` naming the option.
-fn spec<T: serde::de::DeserializeOwned>(json: &str) -> PyResult<T> {
+pub(crate) fn spec<T: serde::de::DeserializeOwned>(json: &str) -> PyResult<T> {
     serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(json)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -74,14 +78,14 @@ fn spec<T: serde::de::DeserializeOwned>(json: &str) -> PyResult<T> {
 }
 
 /// A check of the options layer failed: a `ValueError` with its message.
-fn invalid(e: impl std::fmt::Display) -> PyErr {
+pub(crate) fn invalid(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
 /// Runs `work` on a scoped thread with the GIL released; every 100 ms the calling thread
 /// checks for signals, and on `KeyboardInterrupt` sets the cancel flag, waits for the work
 /// to stop, and raises.
-fn interruptible<T: Send>(py: Python<'_>, progress: &Progress, work: impl FnOnce(&AtomicBool) -> T + Send) -> PyResult<T> {
+pub(crate) fn interruptible<T: Send>(py: Python<'_>, progress: &Progress, work: impl FnOnce(&AtomicBool) -> T + Send) -> PyResult<T> {
     let cancel = AtomicBool::new(false);
     let (tx, rx) = crossbeam_channel::bounded(1);
     let out = std::thread::scope(|s| {
@@ -114,12 +118,13 @@ fn filter(json: &str) -> PyResult<pycorpus_catalog::Filter> {
     spec::<FilterSpec>(json)?.build(&kwarg).map_err(invalid)
 }
 
-/// The options of each command that takes them besides its filters, in order: the fields of
-/// its options struct, which the CLI's flags are too. The Python layer routes keyword
-/// arguments by these names and tests compare them with its signatures.
+/// The options of each command that takes them besides its filters, in order, with the kind of
+/// value each takes (`flag`, `whole`, `number`, `text`, `list`, `choice`, `any`): the fields of
+/// its options struct, which the CLI's flags are too. The Python layer routes and converts
+/// keyword arguments by these, and tests compare them with its signatures.
 #[pyfunction]
-fn options(command: &str) -> PyResult<Vec<&'static str>> {
-    use pycorpus_catalog::struct_fields as f;
+fn options(command: &str) -> PyResult<Vec<(&'static str, &'static str)>> {
+    use pycorpus_catalog::field_kinds as f;
     Ok(match command {
         "add" => f::<pycorpus_core::AddSpec>(),
         "sync" => f::<pycorpus_core::SyncSpec>(),
@@ -128,9 +133,11 @@ fn options(command: &str) -> PyResult<Vec<&'static str>> {
         "analyze" => f::<pycorpus_analyze::AnalyzeSpec>(),
         "report" => f::<pycorpus_report::ReportSpec>(),
         "export_codesearchnet" => f::<pycorpus_dataset::ExportSpec>(),
+        "get" => f::<pycorpus_torrent::GetSpec>(),
+        "seed" => f::<pycorpus_torrent::SeedSpec>(),
+        "create_torrent" => f::<pycorpus_torrent::CreateSpec>(),
         other => return Err(PyValueError::new_err(format!("no command {other:?} takes options"))),
-    }
-    .to_vec())
+    })
 }
 
 /// Every filter's name and the kind of value it takes (`strings`, `path`, `date`, `size`,
@@ -140,7 +147,7 @@ fn filters() -> Vec<(&'static str, &'static str)> {
     pycorpus_catalog::FILTERS.iter().map(|(n, k)| (*n, k.as_str())).collect()
 }
 
-fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(err)
 }
 
@@ -408,6 +415,38 @@ impl NativeCorpus {
         let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
             let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
             c.sync(&opts, &progress, cancel).map_err(|e| describe(&e))
+        })?
+        .map_err(err_msg)?;
+        json(&s)
+    }
+
+    /// Re-hashes every blob and checks every manifest and index (the CLI's `verify`).
+    fn verify(&self, py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
+        let r = with_corpus(py, &self.root, &progress, |c, cancel| c.verify(pycorpus_core::Ctx::new(&progress, cancel)))?;
+        json(&r)
+    }
+
+    /// The lock file of the corpus (the CLI's `lock`): written to `output`, else returned.
+    #[pyo3(signature = (output=None))]
+    fn lock(&self, py: Python<'_>, output: Option<PathBuf>) -> PyResult<Option<String>> {
+        let text = with_corpus(py, &self.root, &Progress::quiet(), |c, _| {
+            let mut buf = Vec::new();
+            c.write_lock(&mut buf).map(|_| buf)
+        })?;
+        match output {
+            Some(path) => pycorpus_core::write_atomic(&path, &text).map(|()| None).map_err(err),
+            None => Ok(Some(String::from_utf8_lossy(&text).into_owned())),
+        }
+    }
+
+    /// Rewrites format-1 shards as format 2 (the CLI's `upgrade`).
+    fn upgrade(&self, py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
+        let root = &self.root;
+        let s = interruptible(py, &progress, |_| -> Result<_, String> {
+            let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
+            c.upgrade(&progress).map_err(|e| describe(&e))
         })?
         .map_err(err_msg)?;
         json(&s)
@@ -740,109 +779,6 @@ impl Drop for FileIter {
     }
 }
 
-/// `get`: returns the JSON report.
-#[pyfunction]
-#[pyo3(signature = (what, dest, peers=vec![], trackers=vec![], webseeds=vec![], catalogs=vec![], dht=true, verify=false, webseed_after=15.0, stall_timeout=300.0, progress=None))]
-#[allow(clippy::too_many_arguments)]
-fn get(
-    py: Python<'_>,
-    what: &str,
-    dest: PathBuf,
-    peers: Vec<String>,
-    trackers: Vec<String>,
-    webseeds: Vec<String>,
-    catalogs: Vec<String>,
-    dht: bool,
-    verify: bool,
-    webseed_after: f64,
-    stall_timeout: f64,
-    progress: Option<Bound<'_, PyAny>>,
-) -> PyResult<String> {
-    let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-    let request = pycorpus_torrent::Request::parse(what).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let mut opts = pycorpus_torrent::GetOptions::new(dest);
-    opts.peers = peers.iter().map(|p| p.parse().map_err(|_| PyValueError::new_err(format!("peer {p:?} is not IP:PORT")))).collect::<PyResult<_>>()?;
-    opts.trackers = trackers;
-    opts.webseeds = webseeds;
-    opts.catalogs = catalogs;
-    opts.verify = verify;
-    opts.swarm.dht = dht;
-    // Negative or NaN: at once; too large for a Duration (inf): never.
-    let secs = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX);
-    opts.webseed_after = secs(webseed_after);
-    opts.stall_timeout = secs(stall_timeout);
-    progress.begin("get", "bytes", None);
-    let r = interruptible(py, &progress, |cancel| pycorpus_torrent::get(&request, &opts, &|_| Ok(()), &|p| progress.set(p.done, (p.total > 0).then_some(p.total)), cancel))?;
-    match r {
-        Ok((report, _)) => json(&report),
-        Err(pycorpus_torrent::TorrentError::Interrupted) => Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted; verified pieces are kept")),
-        Err(e) => Err(err(e)),
-    }
-}
-
-/// A running seeder.
-#[pyclass(module = "pycorpus._native")]
-struct NativeSeeder {
-    swarm: Option<pycorpus_torrent::Swarm>,
-    torrents: Vec<(String, pycorpus_torrent::Torrent)>,
-    addr: Option<String>,
-}
-
-#[pymethods]
-impl NativeSeeder {
-    #[new]
-    #[pyo3(signature = (targets, listen="0.0.0.0:4240", trackers=vec![], dht=true, upload_limit=None, torrent_dir=None))]
-    fn new(py: Python<'_>, targets: Vec<PathBuf>, listen: &str, trackers: Vec<String>, dht: bool, upload_limit: Option<u32>, torrent_dir: Option<PathBuf>) -> PyResult<Self> {
-        let listen = listen.parse().map_err(|_| PyValueError::new_err(format!("listen {listen:?} is not IP:PORT")))?;
-        let sopts = pycorpus_torrent::SwarmOptions { listen: Some(listen), dht, upload_limit, ..Default::default() };
-        let r = interruptible(py, &Progress::quiet(), |_| -> Result<NativeSeeder, pycorpus_torrent::TorrentError> {
-            let swarm = pycorpus_torrent::Swarm::start(&sopts)?;
-            let mut torrents = Vec::new();
-            for t in &targets {
-                let (meta, h, _) = pycorpus_torrent::seed_target(&swarm, t, None, &Default::default(), &trackers, torrent_dir.as_deref())?;
-                torrents.push((meta.hex(), h));
-            }
-            let addr = swarm.listen_addr().map(|a| a.to_string());
-            Ok(NativeSeeder { swarm: Some(swarm), torrents, addr })
-        })?;
-        r.map_err(err)
-    }
-
-    #[getter]
-    fn addr(&self) -> Option<String> {
-        self.addr.clone()
-    }
-
-    #[getter]
-    fn info_hashes(&self) -> Vec<String> {
-        self.torrents.iter().map(|(h, _)| h.clone()).collect()
-    }
-
-    /// Bytes uploaded so far, per info-hash.
-    fn uploaded(&self) -> Vec<(String, u64)> {
-        match &self.swarm {
-            Some(s) => self.torrents.iter().map(|(h, t)| (h.clone(), s.stats(t).uploaded_bytes)).collect(),
-            None => Vec::new(),
-        }
-    }
-
-    fn stop(&mut self, py: Python<'_>) {
-        if let Some(s) = self.swarm.take() {
-            self.torrents.clear();
-            py.detach(|| s.stop());
-        }
-    }
-}
-
-/// `torrent create`: returns (info-hash, .torrent bytes).
-#[pyfunction]
-#[pyo3(signature = (target, webseeds=vec![], trackers=vec![]))]
-fn create_torrent<'py>(py: Python<'py>, target: PathBuf, webseeds: Vec<String>, trackers: Vec<String>) -> PyResult<(String, Bound<'py, PyBytes>)> {
-    let opts = pycorpus_torrent::CreateOptions { webseeds, trackers, ..Default::default() };
-    let meta = interruptible(py, &Progress::quiet(), |cancel| pycorpus_torrent::create(Path::new(&target), &opts, pycorpus_core::Ctx::new(&pycorpus_core::NoReporter, cancel)))?.map_err(err)?;
-    Ok((meta.hex(), PyBytes::new(py, &meta.bytes)))
-}
-
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pycorpus_alloc::configure();
@@ -851,9 +787,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FileIter>()?;
     m.add_class::<Row>()?;
     m.add_class::<ArrowStream>()?;
-    m.add_class::<NativeSeeder>()?;
-    m.add_function(wrap_pyfunction!(get, m)?)?;
-    m.add_function(wrap_pyfunction!(create_torrent, m)?)?;
+    m.add_class::<share::NativeSeeder>()?;
+    m.add_function(wrap_pyfunction!(share::get, m)?)?;
+    m.add_function(wrap_pyfunction!(share::create_torrent, m)?)?;
     m.add_function(wrap_pyfunction!(filters, m)?)?;
     m.add_function(wrap_pyfunction!(options, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -30,10 +30,10 @@ use std::sync::atomic::AtomicBool;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// Reading the corpus.
-    #[error(transparent)]
+    #[error("{0}")]
     Core(#[from] pycorpus_core::CoreError),
     /// Reading the facts.
-    #[error(transparent)]
+    #[error("{0}")]
     Facts(#[from] pycorpus_analyze::store::StoreError),
     /// No facts to report on.
     #[error("no language facts in {0}: analyze the corpus first")]

@@ -177,15 +177,11 @@ fn other(path: &Path, e: impl std::fmt::Display) -> ReportError {
     ReportError::Write { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename: a crash leaves the old
-/// file or the new one, never half of one.
+/// Writes `bytes` to `path` ([`pycorpus_fs::write_atomic`]), making its folder first.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    pycorpus_fs::write_atomic(path, bytes).map_err(|e| ReportError::Write { path: e.path, source: e.source })
 }
 
 /// Writes each table as `<dir>/<name>.csv`; returns the paths.

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Where the sources are and how long to wait for them.
+#[derive(Debug, Clone)]
 pub struct GetOptions {
     /// The datastore folder.
     pub dest: PathBuf,

@@ -10,12 +10,14 @@ pub mod check;
 pub mod get;
 pub mod magnet;
 pub use pycorpus_metainfo::{bencode, layout, metainfo};
+mod spec;
 pub mod swarm;
 pub mod webseed;
 
 pub use get::{GetOptions, GetReport, Phase, Progress, get};
 pub use magnet::Request;
 pub use metainfo::{CreateOptions, Metainfo, create};
+pub use spec::{CreateSpec, DEFAULT_LISTEN, GetSpec, Rate, SeedSpec};
 pub use swarm::{Swarm, SwarmOptions, SwarmStats, Torrent};
 pub use webseed::WebSeedOptions;
 
@@ -111,10 +113,7 @@ pub fn seed_target(swarm: &Swarm, target: &Path, data: Option<&Path>, opts: &Cre
     Ok((meta, torrent, root))
 }
 
-/// Writes `bytes` to `path` through a synced temporary file and a rename: readers see the old
-/// file or the new one, never a part.
+/// [`pycorpus_fs::write_atomic`] with the torrent crate's error.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), TorrentError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).and_then(|_| std::fs::File::open(&tmp)?.sync_all()).map_err(|e| TorrentError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TorrentError::io(path, e))
+    pycorpus_fs::write_atomic(path, bytes).map_err(|e| TorrentError::io(&e.path, e.source))
 }

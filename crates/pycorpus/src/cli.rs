@@ -453,6 +453,18 @@ mod tests {
         let Command::Report(a) = parse(&["report"]) else { panic!("report") };
         assert_eq!(dbg(&a.spec), dbg(&pycorpus_report::ReportSpec::default()));
 
+        assert_eq!(option_flags(&["get"], &["what", "output", "seed", "json"]), fields::<pycorpus_torrent::GetSpec>());
+        let Command::Get(a) = parse(&["get", "x"]) else { panic!("get") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_torrent::GetSpec::default()));
+
+        assert_eq!(option_flags(&["seed"], &["targets", "json"]), fields::<pycorpus_torrent::SeedSpec>());
+        let Command::Seed(a) = parse(&["seed"]) else { panic!("seed") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_torrent::SeedSpec::default()));
+
+        assert_eq!(option_flags(&["torrent", "create"], &["target", "output", "json"]), fields::<pycorpus_torrent::CreateSpec>());
+        let Command::Torrent(TorrentCommand::Create(a)) = parse(&["torrent", "create", "x"]) else { panic!("create") };
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_torrent::CreateSpec::default()));
+
         assert_eq!(option_flags(&["export", "codesearchnet"], &["dest", "stats", "threads", "json"]), fields::<pycorpus_dataset::ExportSpec>());
         let Command::Export(ExportCommand::Codesearchnet(a)) = parse(&["export", "codesearchnet", "out"]) else { panic!("export") };
         assert_eq!(dbg(&a.spec), dbg(&pycorpus_dataset::ExportSpec::default()));
@@ -498,45 +510,13 @@ pub enum TorrentCommand {
 pub struct CreateArgs {
     /// The file or folder.
     pub target: PathBuf,
-    /// A web seed URL (BEP 19 url-list); repeat for more.
-    #[arg(long, value_name = "URL")]
-    pub webseed: Vec<String>,
-    /// A tracker announce URL; repeat for more.
-    #[arg(long, value_name = "URL")]
-    pub tracker: Vec<String>,
+    /// What the metainfo holds besides the content.
+    #[command(flatten)]
+    pub spec: pycorpus_torrent::CreateSpec,
     /// Output file (default: NAME.torrent in the current folder).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Record the creation date (outside the info dictionary: the info-hash stays the same).
-    #[arg(long)]
-    pub creation_date: bool,
-    /// Piece length in bytes instead of the rule (a power of two, 16384 to 16777216).
-    #[arg(long, value_name = "BYTES")]
-    pub piece_length: Option<u64>,
     /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Peer-session flags shared by `seed` and `get`.
-#[derive(Debug, Args)]
-pub struct SwarmArgs {
-    /// Extra tracker announce URL; repeat for more.
-    #[arg(long, value_name = "URL")]
-    pub tracker: Vec<String>,
-    /// No DHT and no local peer discovery (only trackers and given peers).
-    #[arg(long)]
-    pub no_dht: bool,
-    /// Port announced to trackers and the DHT (default: the listening port).
-    #[arg(long, value_name = "PORT")]
-    pub announce_port: Option<u16>,
-    /// Upload limit in bytes per second (suffixes k, M, G).
-    #[arg(long, value_name = "RATE")]
-    pub upload_limit: Option<String>,
-    /// Download limit in bytes per second (suffixes k, M, G).
-    #[arg(long, value_name = "RATE")]
-    pub download_limit: Option<String>,
-    /// JSON lines on standard output instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -548,21 +528,12 @@ pub struct SeedArgs {
     /// shards).
     #[arg(value_name = "TARGET")]
     pub targets: Vec<PathBuf>,
-    /// Where peers connect (port 0 picks a free one).
-    #[arg(long, default_value = "0.0.0.0:4240", value_name = "ADDR")]
-    pub listen: String,
-    /// For .torrent targets: the folder holding their content (default: beside the file).
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Web seed URL written into metainfo made for folder targets.
-    #[arg(long, value_name = "URL")]
-    pub webseed: Vec<String>,
-    /// Also write each torrent as DIR/<info-hash>.torrent: a catalog for `get --catalog`.
-    #[arg(long, value_name = "DIR")]
-    pub torrent_dir: Option<PathBuf>,
-    /// Peer-session flags.
+    /// How to seed.
     #[command(flatten)]
-    pub swarm: SwarmArgs,
+    pub spec: pycorpus_torrent::SeedSpec,
+    /// JSON lines on standard output instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `get` arguments.
@@ -574,41 +545,13 @@ pub struct GetArgs {
     /// The datastore folder: the content lands in DIR/NAME (default: the corpus's shards/).
     #[arg(long, short, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// A peer to ask (IP:PORT); repeat for more.
-    #[arg(long, value_name = "ADDR")]
-    pub peer: Vec<std::net::SocketAddr>,
-    /// A web seed URL (BEP 19); repeat for more.
-    #[arg(long, value_name = "URL")]
-    pub webseed: Vec<String>,
-    /// A URL serving <info-hash>.torrent files; repeat for more.
-    #[arg(long, value_name = "URL")]
-    pub catalog: Vec<String>,
-    /// Re-check every piece of a copy already in the datastore.
-    #[arg(long)]
-    pub verify: bool,
-    /// Also fetch the shards whose blobs a fetched shard's rows use (its manifest's
-    /// `depends_on`, by info-hash), and theirs, from the same sources.
-    #[arg(long)]
-    pub with_deps: bool,
-    /// Accept peers on this address too (needed to seed to peers that cannot be reached).
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<String>,
+    /// How to fetch.
+    #[command(flatten)]
+    pub spec: pycorpus_torrent::GetSpec,
     /// Keep seeding after the download, until Ctrl-C.
     #[arg(long)]
     pub seed: bool,
-    /// Seconds without progress from peers before web seeds fetch the rest.
-    #[arg(long, default_value_t = 15, value_name = "SECS")]
-    pub webseed_after: u64,
-    /// Seconds without progress before giving up when there is no web seed.
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
-    pub stall_timeout: u64,
-    /// Seconds to wait for the metainfo from peers.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
-    pub metadata_timeout: u64,
-    /// Web seed requests in flight at once.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub webseed_connections: usize,
-    /// Peer-session flags.
-    #[command(flatten)]
-    pub swarm: SwarmArgs,
+    /// JSON lines on standard output instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -37,18 +37,23 @@ fn main() -> ExitCode {
             if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::SUCCESS; // `pycorpus ls | head`
             }
-            let text = pycorpus_core::error_chain(e.as_ref());
             if commands::CANCEL.load(std::sync::atomic::Ordering::SeqCst) {
                 // Ctrl-C: the operation stopped as asked (its error says how, if more than that)
-                eprintln!("{text}");
+                eprintln!("{}", pycorpus_core::error_chain(e.as_ref()));
                 return ExitCode::from(130);
             }
-            match hint(&e) {
-                Some(h) => eprintln!("error: {text}; {h}"),
-                None => eprintln!("error: {text}"),
-            }
+            eprintln!("error: {}", describe(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// An error with its causes and, when there is one, what to do about it.
+pub(crate) fn describe(e: &anyhow::Error) -> String {
+    let text = pycorpus_core::error_chain(e.as_ref());
+    match hint(e) {
+        Some(h) => format!("{text}; {h}"),
+        None => text,
     }
 }
 
@@ -69,6 +74,9 @@ fn hint(e: &anyhow::Error) -> Option<String> {
             Some(pycorpus_report::ReportError::NoFacts(_)) => return Some("run `pycorpus analyze` first".into()),
             Some(pycorpus_report::ReportError::UniqueFilter) => return Some("leave out --unique".into()),
             _ => {}
+        }
+        if let Some(pycorpus_share::ShareError::NothingToSeed(_)) = cause.downcast_ref() {
+            return Some("run `pycorpus seal`, or name what to seed".into());
         }
         if let Some(pycorpus_core::FileLookupError::NoSuchFile { project, version, .. }) = cause.downcast_ref() {
             return Some(format!("list them with: pycorpus ls --project {project} --version {version}"));
