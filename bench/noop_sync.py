@@ -82,24 +82,19 @@ def main():
     def sync(*selection):
         return subprocess.run([a.bin, "--corpus", corpus, "--quiet", "sync", "--index-url", index, "--jobs", str(a.jobs), "--json", *selection], check=True, capture_output=True, text=True)
 
-    run = lambda: sync("--projects-file", projects)
-    t = time.time()
-    first = json.loads(run().stdout)
-    t1 = time.time() - t
-    t = time.time()
-    second = json.loads(run().stdout)
-    t2 = time.time() - t
+    def timed(*selection):
+        t = time.time()
+        out = json.loads(sync(*selection).stdout)
+        return out, time.time() - t
+
+    first, t1 = timed("--projects-file", projects)
+    second, t2 = timed("--projects-file", projects)
     print("%d projects: first sync %.1f s (%d added); second sync, nothing new: %.2f s (%d downloaded) = %.2f s per 1,000 projects"
           % (a.projects, t1, first["add"]["added"], t2, second["downloaded"], t2 * 1000 / a.projects))
     # --all on a PEP 691 root with serials
     Quiet.root_json = json.dumps({"meta": {"api-version": "1.1"}, "projects": [{"name": n, "_last-serial": 1} for n in names]}).encode()
-    run_all = lambda: sync("--all")
-    t = time.time()
-    third = json.loads(run_all().stdout)
-    t3 = time.time() - t
-    t = time.time()
-    fourth = json.loads(run_all().stdout)
-    t4 = time.time() - t
+    third, t3 = timed("--all")
+    fourth, t4 = timed("--all")
     server.shutdown()
     shutil.rmtree(work, ignore_errors=True)
     print("--all with a PEP 691 root: first %.2f s (%d projects listed: the syncs above recorded the serials of the rest); again: %.2f s, %d of %d projects unchanged and not asked = %.3f s per 1,000 projects"

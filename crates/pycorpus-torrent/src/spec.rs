@@ -70,83 +70,84 @@ fn address(s: &str, field: &str, name: &dyn Fn(&str) -> String) -> Result<Socket
     s.parse().map_err(|_| TorrentError::Invalid(format!("{}: {s:?} is not IP:PORT", name(field))))
 }
 
-/// The peer session's settings as given (both `get` and `seed` take them).
-fn swarm_options(listen: Option<SocketAddr>, announce_port: Option<u16>, dht: bool, upload_limit: Option<Rate>, download_limit: Option<Rate>) -> SwarmOptions {
-    SwarmOptions { listen, announce_port, dht, upload_limit: upload_limit.map(|r| r.0), download_limit: download_limit.map(|r| r.0) }
-}
-
-/// How to fetch a torrent: sources, checks, patience, and the peer session.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-#[serde(default, deny_unknown_fields)]
-pub struct GetSpec {
-    /// A peer to ask (IP:PORT); repeat for more.
-    #[cfg_attr(feature = "clap", arg(long = "peer", value_name = "ADDR"))]
-    pub peers: Vec<String>,
-    /// A web seed URL (BEP 19); repeat for more.
-    #[cfg_attr(feature = "clap", arg(long = "webseed", value_name = "URL"))]
-    pub webseeds: Vec<String>,
-    /// A URL serving <info-hash>.torrent files; repeat for more.
-    #[cfg_attr(feature = "clap", arg(long = "catalog", value_name = "URL"))]
-    pub catalogs: Vec<String>,
-    /// Re-check every piece of a copy already in the datastore.
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub verify: bool,
-    /// Also fetch the shards whose blobs a fetched shard's rows use (its manifest's
-    /// `depends_on`, by info-hash), and theirs, from the same sources.
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub with_deps: bool,
-    /// Accept peers on this address too (needed to seed to peers that cannot be reached).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "ADDR"))]
-    pub listen: Option<String>,
-    /// Seconds without progress from peers before web seeds fetch the rest.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_WEBSEED_AFTER, value_name = "SECS"))]
-    pub webseed_after: f64,
-    /// Seconds without progress before giving up when there is no web seed.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_STALL_TIMEOUT, value_name = "SECS"))]
-    pub stall_timeout: f64,
-    /// Seconds to wait for the metainfo from peers.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_METADATA_TIMEOUT, value_name = "SECS"))]
-    pub metadata_timeout: f64,
-    /// Web seed requests in flight at once.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_WEBSEED_CONNECTIONS, value_name = "N"))]
-    pub webseed_connections: usize,
-    /// Extra tracker announce URL; repeat for more.
-    #[cfg_attr(feature = "clap", arg(long = "tracker", value_name = "URL", help_heading = "Peer session"))]
-    pub trackers: Vec<String>,
-    /// DHT and local peer discovery (`--no-dht`: only trackers and given peers).
-    #[cfg_attr(feature = "clap", arg(long = "no-dht", action = clap::ArgAction::SetFalse, help_heading = "Peer session"))]
-    pub dht: bool,
-    /// Port announced to trackers and the DHT (default: the listening port).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "PORT", help_heading = "Peer session"))]
-    pub announce_port: Option<u16>,
-    /// Upload limit in bytes per second (suffixes k, M, G).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "RATE", help_heading = "Peer session"))]
-    pub upload_limit: Option<Rate>,
-    /// Download limit in bytes per second (suffixes k, M, G).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "RATE", help_heading = "Peer session"))]
-    pub download_limit: Option<Rate>,
-}
-
-impl Default for GetSpec {
-    fn default() -> GetSpec {
-        GetSpec {
-            peers: Vec::new(),
-            webseeds: Vec::new(),
-            catalogs: Vec::new(),
-            verify: false,
-            with_deps: false,
-            listen: None,
-            webseed_after: DEFAULT_WEBSEED_AFTER,
-            stall_timeout: DEFAULT_STALL_TIMEOUT,
-            metadata_timeout: DEFAULT_METADATA_TIMEOUT,
-            webseed_connections: DEFAULT_WEBSEED_CONNECTIONS,
-            trackers: Vec::new(),
-            dht: true,
-            announce_port: None,
-            upload_limit: None,
-            download_limit: None,
+/// Declares an options struct with its own fields and defaults, followed by the peer
+/// session's (both `get` and `seed` take them), and its `Default`: one definition of the
+/// peer session's options.
+macro_rules! with_peer_session {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty = $default:expr,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, serde::Deserialize)]
+        #[cfg_attr(feature = "clap", derive(clap::Args))]
+        #[serde(default, deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// Extra tracker announce URL; repeat for more.
+            #[cfg_attr(feature = "clap", arg(long = "tracker", value_name = "URL", help_heading = "Peer session"))]
+            pub trackers: Vec<String>,
+            /// Use the DHT and local peer discovery (on unless turned off: then only trackers and
+            /// given peers).
+            #[cfg_attr(feature = "clap", arg(long = "no-dht", action = clap::ArgAction::SetFalse, help_heading = "Peer session"))]
+            pub dht: bool,
+            /// Port announced to trackers and the DHT (default: the listening port).
+            #[cfg_attr(feature = "clap", arg(long, value_name = "PORT", help_heading = "Peer session"))]
+            pub announce_port: Option<u16>,
+            /// Upload limit in bytes per second (suffixes k, M, G).
+            #[cfg_attr(feature = "clap", arg(long, value_name = "RATE", help_heading = "Peer session"))]
+            pub upload_limit: Option<Rate>,
+            /// Download limit in bytes per second (suffixes k, M, G).
+            #[cfg_attr(feature = "clap", arg(long, value_name = "RATE", help_heading = "Peer session"))]
+            pub download_limit: Option<Rate>,
         }
+
+        impl Default for $name {
+            fn default() -> $name {
+                $name { $($field: $default,)* trackers: Vec::new(), dht: true, announce_port: None, upload_limit: None, download_limit: None }
+            }
+        }
+
+        impl $name {
+            /// The peer session's options, accepting peers on `listen` if given.
+            fn session(&self, listen: Option<SocketAddr>) -> SwarmOptions {
+                SwarmOptions { listen, announce_port: self.announce_port, dht: self.dht, upload_limit: self.upload_limit.map(|r| r.0), download_limit: self.download_limit.map(|r| r.0) }
+            }
+        }
+    };
+}
+
+with_peer_session! {
+    /// How to fetch a torrent: sources, checks, patience, and the peer session.
+    pub struct GetSpec {
+        /// A peer to ask (IP:PORT); repeat for more.
+        #[cfg_attr(feature = "clap", arg(long = "peer", value_name = "ADDR"))]
+        pub peers: Vec<String> = Vec::new(),
+        /// A web seed URL (BEP 19); repeat for more.
+        #[cfg_attr(feature = "clap", arg(long = "webseed", value_name = "URL"))]
+        pub webseeds: Vec<String> = Vec::new(),
+        /// A URL serving <info-hash>.torrent files; repeat for more.
+        #[cfg_attr(feature = "clap", arg(long = "catalog", value_name = "URL"))]
+        pub catalogs: Vec<String> = Vec::new(),
+        /// Re-check every piece of a copy already in the datastore.
+        #[cfg_attr(feature = "clap", arg(long))]
+        pub verify: bool = false,
+        /// Also fetch the shards whose blobs a fetched shard's rows use (its manifest's
+        /// `depends_on`, by info-hash), and theirs, from the same sources.
+        #[cfg_attr(feature = "clap", arg(long))]
+        pub with_deps: bool = false,
+        /// Accept peers on this address too (needed to seed to peers that cannot be reached).
+        #[cfg_attr(feature = "clap", arg(long, value_name = "ADDR"))]
+        pub listen: Option<String> = None,
+        /// Seconds without progress from peers before web seeds fetch the rest.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_WEBSEED_AFTER, value_name = "SECS"))]
+        pub webseed_after: f64 = DEFAULT_WEBSEED_AFTER,
+        /// Seconds without progress before giving up when there is no web seed.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_STALL_TIMEOUT, value_name = "SECS"))]
+        pub stall_timeout: f64 = DEFAULT_STALL_TIMEOUT,
+        /// Seconds to wait for the metainfo from peers.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_METADATA_TIMEOUT, value_name = "SECS"))]
+        pub metadata_timeout: f64 = DEFAULT_METADATA_TIMEOUT,
+        /// Web seed requests in flight at once.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_WEBSEED_CONNECTIONS, value_name = "N"))]
+        pub webseed_connections: usize = DEFAULT_WEBSEED_CONNECTIONS,
     }
 }
 
@@ -161,7 +162,7 @@ impl GetSpec {
         opts.trackers = self.trackers.clone();
         opts.verify = self.verify;
         let listen = self.listen.as_deref().map(|l| address(l, "listen", name)).transpose()?;
-        opts.swarm = swarm_options(listen, self.announce_port, self.dht, self.upload_limit, self.download_limit);
+        opts.swarm = self.session(listen);
         opts.webseed.connections = self.webseed_connections.max(1);
         opts.webseed_after = seconds(self.webseed_after);
         opts.stall_timeout = seconds(self.stall_timeout);
@@ -170,60 +171,28 @@ impl GetSpec {
     }
 }
 
-/// How to seed: where peers connect, what metainfo folder targets get, and the peer session.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-#[serde(default, deny_unknown_fields)]
-pub struct SeedSpec {
-    /// Where peers connect (port 0 picks a free one).
-    #[cfg_attr(feature = "clap", arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR"))]
-    pub listen: String,
-    /// For .torrent targets: the folder holding their content (default: beside the file).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "DIR"))]
-    pub data: Option<PathBuf>,
-    /// Web seed URL written into metainfo made for folder targets.
-    #[cfg_attr(feature = "clap", arg(long = "webseed", value_name = "URL"))]
-    pub webseeds: Vec<String>,
-    /// Also write each torrent as DIR/<info-hash>.torrent: a catalog for `get --catalog`.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "DIR"))]
-    pub torrent_dir: Option<PathBuf>,
-    /// Extra tracker announce URL; repeat for more.
-    #[cfg_attr(feature = "clap", arg(long = "tracker", value_name = "URL", help_heading = "Peer session"))]
-    pub trackers: Vec<String>,
-    /// DHT and local peer discovery (`--no-dht`: only trackers and given peers).
-    #[cfg_attr(feature = "clap", arg(long = "no-dht", action = clap::ArgAction::SetFalse, help_heading = "Peer session"))]
-    pub dht: bool,
-    /// Port announced to trackers and the DHT (default: the listening port).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "PORT", help_heading = "Peer session"))]
-    pub announce_port: Option<u16>,
-    /// Upload limit in bytes per second (suffixes k, M, G).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "RATE", help_heading = "Peer session"))]
-    pub upload_limit: Option<Rate>,
-    /// Download limit in bytes per second (suffixes k, M, G).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "RATE", help_heading = "Peer session"))]
-    pub download_limit: Option<Rate>,
-}
-
-impl Default for SeedSpec {
-    fn default() -> SeedSpec {
-        SeedSpec {
-            listen: DEFAULT_LISTEN.to_string(),
-            data: None,
-            webseeds: Vec::new(),
-            torrent_dir: None,
-            trackers: Vec::new(),
-            dht: true,
-            announce_port: None,
-            upload_limit: None,
-            download_limit: None,
-        }
+with_peer_session! {
+    /// How to seed: where peers connect, what metainfo folder targets get, and the peer session.
+    pub struct SeedSpec {
+        /// Where peers connect (port 0 picks a free one).
+        #[cfg_attr(feature = "clap", arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR"))]
+        pub listen: String = DEFAULT_LISTEN.to_string(),
+        /// For .torrent targets: the folder holding their content (default: beside the file).
+        #[cfg_attr(feature = "clap", arg(long, value_name = "DIR"))]
+        pub data: Option<PathBuf> = None,
+        /// Web seed URL written into metainfo made for folder targets.
+        #[cfg_attr(feature = "clap", arg(long = "webseed", value_name = "URL"))]
+        pub webseeds: Vec<String> = Vec::new(),
+        /// Also write each torrent as DIR/<info-hash>.torrent: a catalog for `get --catalog`.
+        #[cfg_attr(feature = "clap", arg(long, value_name = "DIR"))]
+        pub torrent_dir: Option<PathBuf> = None,
     }
 }
 
 impl SeedSpec {
     /// The peer session's options; `name` spells an option as the front end does.
     pub fn swarm(&self, name: &dyn Fn(&str) -> String) -> Result<SwarmOptions, TorrentError> {
-        Ok(swarm_options(Some(address(&self.listen, "listen", name)?), self.announce_port, self.dht, self.upload_limit, self.download_limit))
+        Ok(self.session(Some(address(&self.listen, "listen", name)?)))
     }
 
     /// What metainfo made for folder targets holds.
