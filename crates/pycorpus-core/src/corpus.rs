@@ -118,6 +118,13 @@ impl Corpus {
         self.root.join("shards")
     }
 
+    /// The log of what `sync` selected, fetched and failed, in the state database (a corpus
+    /// opened for writing).
+    pub fn sync_log(&mut self) -> Result<crate::SyncLog, CoreError> {
+        self.state_mut()?; // the log's tables exist once the state is open
+        crate::SyncLog::open(&self.root.join("state.sqlite"))
+    }
+
     pub(crate) fn state_mut(&mut self) -> Result<&mut State, CoreError> {
         self.state.as_mut().ok_or_else(|| CoreError::Invalid("the corpus was opened read-only".into()))
     }

@@ -29,7 +29,6 @@ mod query;
 mod seal;
 mod spec;
 mod state;
-mod sync;
 mod synclog;
 mod upgrade;
 
@@ -39,14 +38,12 @@ pub use config::{Config, LimitsConfig};
 pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
 pub use ingest::{AddOptions, AddSummary, Failure, IndexMeta, IngestItem, collect_inputs};
 pub use manifest::{FileDigest, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest};
-pub use pycorpus_index::ClientOptions;
 pub use pycorpus_progress::{Cancelled, Ctx, NoReporter, Reporter};
 pub use query::{RowRef, ShardStatus, Status, VerifyReport, scan_sealed_row_refs, shard_releases};
 pub use seal::SealSummary;
-pub use spec::{AddSpec, DEFAULT_RETRIES, DEFAULT_SYNC_JOBS, DEFAULT_TIMEOUT_SECS, SyncSpec};
-pub use state::State;
-pub use sync::{PlannedFile, SyncOptions, SyncSummary};
-pub use synclog::{FailedFile, FileStatus, SyncLog, SyncState};
+pub use spec::{AddSpec, date};
+pub use state::{Holdings, State};
+pub use synclog::{FailedFile, FileStatus, PlannedFile, SyncLog, SyncState};
 pub use upgrade::UpgradeSummary;
 
 use std::path::{Path, PathBuf};
@@ -111,9 +108,6 @@ pub enum CoreError {
         /// The shard it needs.
         needs: u32,
     },
-    /// A sync given nothing to mirror: no project, projects file, lock file, nor all.
-    #[error("nothing selected: name projects, a projects file or a lock file, or ask for every project")]
-    NothingSelected,
     /// Bad input from the caller.
     #[error("{0}")]
     Invalid(String),
@@ -156,12 +150,6 @@ pub enum FileLookupError {
     Core(#[from] CoreError),
 }
 
-impl From<pycorpus_index::IndexError> for CoreError {
-    fn from(e: pycorpus_index::IndexError) -> Self {
-        CoreError::Invalid(e.to_string())
-    }
-}
-
 impl CoreError {
     /// An I/O error at `path` (readers spilling under the corpus's tmp folder use it too).
     pub fn io(path: &Path, source: std::io::Error) -> CoreError {
@@ -193,7 +181,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// sha256 and length of a file, streamed in 1 MiB pieces (archives can be gigabytes).
-pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+pub fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
     use sha2::Digest;
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;

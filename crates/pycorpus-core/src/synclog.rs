@@ -6,13 +6,34 @@
 //! the corpus. The shards stay the truth: a file counts as held when `distributions` has its
 //! sha256, whatever this log says, so a crash between the two never loses or repeats work.
 
-use crate::CoreError;
-use crate::sync::PlannedFile;
+use crate::{CoreError, IndexMeta};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
+
+/// One file the plan will fetch.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedFile {
+    /// Normalised project.
+    pub project: String,
+    /// Version.
+    pub version: String,
+    /// File name.
+    pub filename: String,
+    /// Absolute URL.
+    pub url: String,
+    /// sha256 from the index.
+    pub sha256: Option<String>,
+    /// Size from the index.
+    pub size: Option<u64>,
+    /// Upload time (µs).
+    pub upload_time: Option<i64>,
+    /// Release metadata from the index.
+    #[serde(skip)]
+    pub meta: IndexMeta,
+}
 
 /// Progress of one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -38,12 +38,14 @@ pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let hint = std::iter::successors(Some(e), |e| e.source()).find_map(|cause| match cause.downcast_ref::<pycorpus_core::CoreError>() {
         Some(pycorpus_core::CoreError::NotACorpus(_)) => Some("; Corpus(path, create=True) makes one"),
         Some(pycorpus_core::CoreError::MissingShard { .. }) => Some("; fetch it with Corpus.get(HASH, with_deps=True)"),
-        Some(pycorpus_core::CoreError::NothingSelected) => Some("; give projects= or lock="),
         _ => match cause.downcast_ref() {
             Some(pycorpus_report::ReportError::NoFacts(_)) => Some("; run Corpus.analyze() first"),
             _ => match cause.downcast_ref() {
                 Some(pycorpus_share::ShareError::NothingToSeed(_)) => Some("; seal it first (Corpus.seal()), or name what to seed"),
-                _ => None,
+                _ => match cause.downcast_ref() {
+                    Some(pycorpus_sync::SyncError::NothingSelected) => Some("; give projects= or lock="),
+                    _ => None,
+                },
             },
         },
     });
@@ -127,7 +129,7 @@ fn options(command: &str) -> PyResult<Vec<(&'static str, &'static str)>> {
     use pycorpus_catalog::field_kinds as f;
     Ok(match command {
         "add" => f::<pycorpus_core::AddSpec>(),
-        "sync" => f::<pycorpus_core::SyncSpec>(),
+        "sync" => f::<pycorpus_sync::SyncSpec>(),
         "grep" => f::<pycorpus_explore::GrepSpec>(),
         "extract" => f::<pycorpus_explore::ExtractSpec>(),
         "analyze" => f::<pycorpus_analyze::AnalyzeSpec>(),
@@ -406,15 +408,15 @@ impl NativeCorpus {
     }
 
     /// Mirrors from a package index (the CLI's `sync`). `options`: JSON of
-    /// [`pycorpus_core::SyncSpec`]'s fields.
+    /// [`pycorpus_sync::SyncSpec`]'s fields.
     #[pyo3(signature = (options, progress=None))]
     fn sync(&self, py: Python<'_>, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let opts = spec::<pycorpus_core::SyncSpec>(options)?.build(&kwarg).map_err(invalid)?;
+        let opts = spec::<pycorpus_sync::SyncSpec>(options)?.build(&kwarg).map_err(invalid)?;
         let root = &self.root;
         let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
             let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
-            c.sync(&opts, &progress, cancel).map_err(|e| describe(&e))
+            pycorpus_sync::sync(&mut c, &opts, &progress, cancel).map_err(|e| describe(&e))
         })?
         .map_err(err_msg)?;
         json(&s)

@@ -357,7 +357,7 @@ pub struct CodesearchnetArgs {
 pub struct SyncArgs {
     /// What to mirror, and how.
     #[command(flatten)]
-    pub spec: pycorpus_core::SyncSpec,
+    pub spec: pycorpus_sync::SyncSpec,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -433,9 +433,9 @@ mod tests {
         let Command::Add(a) = parse(&["add", "x"]) else { panic!("add") };
         assert_eq!(dbg(&a.spec), dbg(&pycorpus_core::AddSpec::default()));
 
-        assert_eq!(option_flags(&["sync"], &["json"]), fields::<pycorpus_core::SyncSpec>());
+        assert_eq!(option_flags(&["sync"], &["json"]), fields::<pycorpus_sync::SyncSpec>());
         let Command::Sync(a) = parse(&["sync"]) else { panic!("sync") };
-        assert_eq!(dbg(&a.spec), dbg(&pycorpus_core::SyncSpec::default()));
+        assert_eq!(dbg(&a.spec), dbg(&pycorpus_sync::SyncSpec::default()));
 
         assert_eq!(option_flags(&["grep"], &["pattern", "stats", "files_with_matches", "count", "all_paths", "json", "threads"]), fields::<pycorpus_explore::GrepSpec>());
         let Command::Grep(a) = parse(&["grep", "x"]) else { panic!("grep") };

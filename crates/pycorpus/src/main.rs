@@ -66,7 +66,6 @@ fn hint(e: &anyhow::Error) -> Option<String> {
             return match c {
                 C::NotACorpus(_) => Some("create one with `pycorpus init`, or pass --corpus DIR".into()),
                 C::MissingShard { .. } => Some("fetch it with `pycorpus get HASH` (or `get --with-deps` for a shard and all it needs)".into()),
-                C::NothingSelected => Some("give --project NAME, --projects-file F, --lock FILE or --all".into()),
                 _ => None,
             };
         }
@@ -74,6 +73,9 @@ fn hint(e: &anyhow::Error) -> Option<String> {
             Some(pycorpus_report::ReportError::NoFacts(_)) => return Some("run `pycorpus analyze` first".into()),
             Some(pycorpus_report::ReportError::UniqueFilter) => return Some("leave out --unique".into()),
             _ => {}
+        }
+        if let Some(pycorpus_sync::SyncError::NothingSelected) = cause.downcast_ref() {
+            return Some("give --project NAME, --projects-file F, --lock FILE or --all".into());
         }
         if let Some(pycorpus_share::ShareError::NothingToSeed(_)) = cause.downcast_ref() {
             return Some("run `pycorpus seal`, or name what to seed".into());
