@@ -252,6 +252,13 @@ fn ticking<T>(phase: Phase, counter: &AtomicU64, total: u64, on_progress: &(dyn 
     })
 }
 
+/// Where the bytes may come from: the options' sources, the magnet's, the metainfo's.
+struct Sources {
+    peers: Vec<std::net::SocketAddr>,
+    trackers: Vec<String>,
+    webseeds: Vec<String>,
+}
+
 /// Downloads what `request` names into `opts.dest`, or finds it there. `accept` sees the
 /// metainfo before anything is written (a corpus refuses a shard number it already uses).
 pub fn get(
@@ -264,192 +271,232 @@ pub fn get(
     let started = Instant::now();
     let dest = &opts.dest;
     fs::create_dir_all(meta_dir(dest)).map_err(|e| TorrentError::io(dest, e))?;
-    let mut peers = opts.peers.clone();
-    let mut trackers = opts.trackers.clone();
-    let mut webseeds = opts.webseeds.clone();
+    let mut sources = Sources { peers: opts.peers.clone(), trackers: opts.trackers.clone(), webseeds: opts.webseeds.clone() };
     let mut report = GetReport::default();
-    let mut swarm: Option<Swarm> = None;
-
-    // 1. The metainfo: given, kept from an earlier run, from a catalog, or from peers.
-    let meta = match request {
-        Request::File(path) => {
-            report.metainfo_from = "file".into();
-            Metainfo::read(path)?
-        }
-        Request::Hash(m) => {
-            peers.extend(&m.peers);
-            trackers.extend(m.trackers.iter().cloned());
-            webseeds.extend(m.webseeds.iter().cloned());
-            if let Some(meta) = stored_metainfo(dest, &m.info_hash) {
-                report.metainfo_from = "datastore".into();
-                meta
-            } else if let Some((meta, url)) = match from_catalogs(&opts.catalogs, &m.info_hash) {
-                // Catalogs that do not have it leave the peers to ask; one that lies is an error.
-                Err(TorrentError::Net(why)) if !peers.is_empty() || !trackers.is_empty() || opts.swarm.dht => {
-                    tracing::warn!("{why}; asking peers");
-                    None
-                }
-                other => other?,
-            } {
-                report.metainfo_from = url;
-                meta
-            } else {
-                if peers.is_empty() && trackers.is_empty() && !opts.swarm.dht {
-                    return Err(TorrentError::Invalid("nothing to ask for the metainfo: give a .torrent file, --catalog URL, --peer ADDR or --tracker URL (or turn the DHT on)".into()));
-                }
-                on_progress(&Progress { phase: Phase::Metadata, done: 0, total: 0 });
-                let s = Swarm::start(&opts.swarm)?;
-                let scratch = meta_dir(dest).join(format!("{}.metadata", hex::encode(m.info_hash)));
-                let t = s.add_magnet(&m.info_hash, &scratch, &peers, &trackers, opts.metadata_timeout, cancel)?;
-                let bytes = s.torrent_bytes(&t).ok_or_else(|| TorrentError::Net("the peers' metainfo did not arrive".into()))?;
-                s.remove(t)?;
-                let _ = fs::remove_dir_all(&scratch);
-                let meta = Metainfo::parse(bytes)?;
-                if meta.info_hash != m.info_hash {
-                    return Err(TorrentError::WrongHash { source_url: "peers".into(), asked: hex::encode(m.info_hash), got: meta.hex() });
-                }
-                report.metainfo_from = "peers".into();
-                swarm = Some(s);
-                meta
-            }
-        }
-    };
-    trackers.extend(meta.trackers.iter().cloned());
-    webseeds.extend(meta.webseeds.iter().cloned());
-    unique_in_order(&mut peers);
-    unique_in_order(&mut trackers);
-    unique_in_order(&mut webseeds);
+    let (meta, swarm) = find_metainfo(request, opts, &mut sources, &mut report, on_progress, cancel)?;
+    sources.trackers.extend(meta.trackers.iter().cloned());
+    sources.webseeds.extend(meta.webseeds.iter().cloned());
+    unique_in_order(&mut sources.peers);
+    unique_in_order(&mut sources.trackers);
+    unique_in_order(&mut sources.webseeds);
     report.info_hash = meta.hex();
     report.name = meta.name.clone();
     report.total_bytes = meta.total_length();
-    let final_path = content_path(&meta, dest);
-    report.path = final_path.clone();
-    let total = meta.total_length();
+    report.path = content_path(&meta, dest);
     let counter = AtomicU64::new(0);
     let checking = |root: &Path| -> Result<Vec<bool>, TorrentError> {
         counter.store(0, Ordering::Relaxed);
-        ticking(Phase::Checking, &counter, total, on_progress, || check::check(&meta.layout, &meta.pieces, root, &counter, cancel).map_err(|e| TorrentError::io(root, e)))
-    };
-
-    // 2. The datastore: a stamped copy returns at once; an unstamped one is checked.
-    if final_path.exists() {
-        let (ours, stamped) = stamp_state(&meta, dest);
-        if stamped && !opts.verify {
-            report.from_datastore = true;
-            report.seconds = started.elapsed().as_secs_f64();
-            return Ok((report, meta));
-        }
-        let have = checking(&content_root(&meta, dest))?;
+        let have = ticking(Phase::Checking, &counter, meta.total_length(), on_progress, || check::check(&meta.layout, &meta.pieces, root, &counter, cancel).map_err(|e| TorrentError::io(root, e)))?;
         if cancel.load(Ordering::Relaxed) {
             return Err(TorrentError::Interrupted);
         }
-        let bad = have.iter().filter(|h| !**h).count();
-        if bad == 0 {
-            write_stamp(&meta, dest)?;
-            report.from_datastore = true;
-            report.verified = true;
-            report.seconds = started.elapsed().as_secs_f64();
-            return Ok((report, meta));
-        }
-        if !ours {
-            return Err(TorrentError::Invalid(format!(
-                "{} exists and does not match torrent {} ({bad} of {} pieces differ); move it away or choose another -o",
-                final_path.display(),
-                meta.hex(),
-                have.len()
-            )));
-        }
-        // Ours, but damaged since: back to the partial folder, keeping the good pieces.
-        tracing::warn!("{}: {bad} pieces no longer verify; fetching them again", final_path.display());
-        let partial = meta_dir(dest).join(format!("{}.partial", meta.hex()));
-        let _ = fs::remove_dir_all(&partial);
-        let _ = fs::remove_file(meta_dir(dest).join(format!("{}.json", meta.hex())));
-        if meta.layout.single_file {
-            fs::create_dir_all(&partial).map_err(|e| TorrentError::io(&partial, e))?;
-            fs::rename(&final_path, partial.join(&meta.name)).map_err(|e| TorrentError::io(&final_path, e))?;
-        } else {
-            fs::rename(&final_path, &partial).map_err(|e| TorrentError::io(&final_path, e))?;
-        }
+        Ok(have)
+    };
+    if in_datastore(&meta, opts, &mut report, &checking)? {
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok((report, meta));
     }
     accept(&meta)?;
     crate::write_file_atomic(&meta_dir(dest).join(format!("{}.torrent", meta.hex())), &meta.bytes)?;
-
-    // 3. Download into the partial folder.
     let partial = meta_dir(dest).join(format!("{}.partial", meta.hex()));
     fs::create_dir_all(&partial).map_err(|e| TorrentError::io(&partial, e))?;
     let mut have = checking(&partial)?;
-    if cancel.load(Ordering::Relaxed) {
-        return Err(TorrentError::Interrupted);
-    }
     report.resumed_bytes = check::bytes_of(&meta.layout, &have);
-    let peer_sources = !peers.is_empty() || !trackers.is_empty() || opts.swarm.dht;
-    if !have.iter().all(|h| *h) && peer_sources {
-        let s = match swarm.take() {
-            Some(s) => s,
-            None => Swarm::start(&opts.swarm)?,
-        };
-        let t = s.add(&meta, &partial, &peers, &trackers)?;
-        let base = s.stats(&t).have_bytes;
-        let mut last = (base, Instant::now());
-        let outcome = loop {
-            let st = s.stats(&t);
-            on_progress(&Progress { phase: Phase::Peers, done: st.have_bytes, total });
-            report.peer_bytes = st.checked_bytes;
-            report.discarded_bytes = st.fetched_bytes.saturating_sub(st.checked_bytes);
-            if st.finished {
-                break Ok(());
-            }
-            if cancel.load(Ordering::Relaxed) {
-                break Err(TorrentError::Interrupted);
-            }
-            if let Some(e) = st.error {
-                break if webseeds.is_empty() { Err(TorrentError::Net(format!("peers: {e}"))) } else { Ok(()) };
-            }
-            if st.have_bytes > last.0 {
-                last = (st.have_bytes, Instant::now());
-            }
-            let idle = last.1.elapsed();
-            if !webseeds.is_empty() && idle >= opts.webseed_after {
-                tracing::info!("no progress from peers for {} s; web seeds take over", idle.as_secs());
-                break Ok(());
-            }
-            if webseeds.is_empty() && idle >= opts.stall_timeout {
-                break Err(TorrentError::Net(format!("no progress from peers for {} s ({} of {total} bytes verified); run again to resume", idle.as_secs(), st.have_bytes)));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let finished = s.stats(&t).finished;
-        s.remove(t)?;
-        s.stop();
-        outcome?;
+    if !have.iter().all(|h| *h) && (!sources.peers.is_empty() || !sources.trackers.is_empty() || opts.swarm.dht) {
+        let finished = from_peers(&meta, &partial, swarm, &sources, opts, &mut report, on_progress, cancel)?;
         // librqbit verified every piece it wrote; what it left for the web seeds is read back.
         have = if finished { vec![true; have.len()] } else { checking(&partial)? };
     }
     if !have.iter().all(|h| *h) {
-        if webseeds.is_empty() {
-            return Err(TorrentError::Invalid("no source to download from: give --peer, --tracker or --webseed, use a magnet with tr=/ws=/x.pe=, or turn the DHT on".into()));
-        }
-        let done = AtomicU64::new(check::bytes_of(&meta.layout, &have));
-        let r = ticking(Phase::WebSeeds, &done, total, on_progress, || webseed::fetch(&meta, &partial, &mut have, &webseeds, &opts.webseed, &done, cancel))?;
-        report.webseed_bytes = r.verified_bytes;
-        report.discarded_bytes += r.discarded_bytes;
-        report.banned_webseeds = r.banned;
-        if cancel.load(Ordering::Relaxed) {
-            return Err(TorrentError::Interrupted);
-        }
+        from_webseeds(&meta, &partial, &mut have, &sources.webseeds, opts, &mut report, on_progress, cancel)?;
     }
-
-    // 4. Every piece verified: the content takes its name, then the stamp is written.
-    // (Empty files hold no piece, so nobody may have made them yet.)
-    meta.layout.open_write(&partial).map_err(|e| TorrentError::io(&partial, e))?;
-    // On disk before the stamp vouches for it.
-    meta.layout.sync_all(&partial).map_err(|e| TorrentError::io(&partial, e))?;
-    let from = if meta.layout.single_file { partial.join(&meta.name) } else { partial.clone() };
-    fs::rename(&from, &final_path).map_err(|e| TorrentError::io(&final_path, e))?;
-    let _ = fs::remove_dir_all(&partial);
-    fs::File::open(dest).and_then(|d| d.sync_all()).map_err(|e| TorrentError::io(dest, e))?;
-    write_stamp(&meta, dest)?;
+    finish(&meta, &partial, &report.path, dest)?;
     report.verified = true;
     report.seconds = started.elapsed().as_secs_f64();
     Ok((report, meta))
+}
+
+/// The metainfo: given, kept from an earlier run, from a catalog, or from peers (then with the
+/// swarm that asked them, to fetch the content from the same peers). A magnet's sources join
+/// `sources`.
+fn find_metainfo(
+    request: &Request,
+    opts: &GetOptions,
+    sources: &mut Sources,
+    report: &mut GetReport,
+    on_progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(Metainfo, Option<Swarm>), TorrentError> {
+    let m = match request {
+        Request::File(path) => {
+            report.metainfo_from = "file".into();
+            return Ok((Metainfo::read(path)?, None));
+        }
+        Request::Hash(m) => m,
+    };
+    sources.peers.extend(&m.peers);
+    sources.trackers.extend(m.trackers.iter().cloned());
+    sources.webseeds.extend(m.webseeds.iter().cloned());
+    let dest = &opts.dest;
+    if let Some(meta) = stored_metainfo(dest, &m.info_hash) {
+        report.metainfo_from = "datastore".into();
+        return Ok((meta, None));
+    }
+    let ask_peers = !sources.peers.is_empty() || !sources.trackers.is_empty() || opts.swarm.dht;
+    match from_catalogs(&opts.catalogs, &m.info_hash) {
+        Ok(Some((meta, url))) => {
+            report.metainfo_from = url;
+            return Ok((meta, None));
+        }
+        Ok(None) => {}
+        // Catalogs that do not have it leave the peers to ask; one that lies is an error.
+        Err(TorrentError::Net(why)) if ask_peers => tracing::warn!("{why}; asking peers"),
+        Err(e) => return Err(e),
+    }
+    if !ask_peers {
+        return Err(TorrentError::Invalid("nothing to ask for the metainfo: give a .torrent file, --catalog URL, --peer ADDR or --tracker URL (or turn the DHT on)".into()));
+    }
+    on_progress(&Progress { phase: Phase::Metadata, done: 0, total: 0 });
+    let s = Swarm::start(&opts.swarm)?;
+    let scratch = meta_dir(dest).join(format!("{}.metadata", hex::encode(m.info_hash)));
+    let t = s.add_magnet(&m.info_hash, &scratch, &sources.peers, &sources.trackers, opts.metadata_timeout, cancel)?;
+    let bytes = s.torrent_bytes(&t).ok_or_else(|| TorrentError::Net("the peers' metainfo did not arrive".into()))?;
+    s.remove(t)?;
+    let _ = fs::remove_dir_all(&scratch);
+    let meta = Metainfo::parse(bytes)?;
+    if meta.info_hash != m.info_hash {
+        return Err(TorrentError::WrongHash { source_url: "peers".into(), asked: hex::encode(m.info_hash), got: meta.hex() });
+    }
+    report.metainfo_from = "peers".into();
+    Ok((meta, Some(s)))
+}
+
+/// The datastore: true when a stamped copy is there (or an unstamped one that checks whole).
+/// A copy of ours damaged since goes back to the partial folder, keeping its good pieces;
+/// anything else in the way is an error.
+fn in_datastore(meta: &Metainfo, opts: &GetOptions, report: &mut GetReport, checking: &dyn Fn(&Path) -> Result<Vec<bool>, TorrentError>) -> Result<bool, TorrentError> {
+    let (dest, final_path) = (&opts.dest, &report.path);
+    if !final_path.exists() {
+        return Ok(false);
+    }
+    let (ours, stamped) = stamp_state(meta, dest);
+    if stamped && !opts.verify {
+        report.from_datastore = true;
+        return Ok(true);
+    }
+    let have = checking(&content_root(meta, dest))?;
+    let bad = have.iter().filter(|h| !**h).count();
+    if bad == 0 {
+        write_stamp(meta, dest)?;
+        (report.from_datastore, report.verified) = (true, true);
+        return Ok(true);
+    }
+    if !ours {
+        let (path, hash, pieces) = (final_path.display(), meta.hex(), have.len());
+        return Err(TorrentError::Invalid(format!("{path} exists and does not match torrent {hash} ({bad} of {pieces} pieces differ); move it away or choose another -o")));
+    }
+    tracing::warn!("{}: {bad} pieces no longer verify; fetching them again", final_path.display());
+    let partial = meta_dir(dest).join(format!("{}.partial", meta.hex()));
+    let _ = fs::remove_dir_all(&partial);
+    let _ = fs::remove_file(meta_dir(dest).join(format!("{}.json", meta.hex())));
+    if meta.layout.single_file {
+        fs::create_dir_all(&partial).map_err(|e| TorrentError::io(&partial, e))?;
+        fs::rename(final_path, partial.join(&meta.name)).map_err(|e| TorrentError::io(final_path, e))?;
+    } else {
+        fs::rename(final_path, &partial).map_err(|e| TorrentError::io(final_path, e))?;
+    }
+    Ok(false)
+}
+
+/// Fetches from peers into `partial` until done, stalled (then web seeds, if any, take over
+/// after `webseed_after`; else an error after `stall_timeout`), or cancelled. True when every
+/// piece arrived.
+#[allow(clippy::too_many_arguments)]
+fn from_peers(
+    meta: &Metainfo,
+    partial: &Path,
+    swarm: Option<Swarm>,
+    sources: &Sources,
+    opts: &GetOptions,
+    report: &mut GetReport,
+    on_progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<bool, TorrentError> {
+    let s = match swarm {
+        Some(s) => s,
+        None => Swarm::start(&opts.swarm)?,
+    };
+    let t = s.add(meta, partial, &sources.peers, &sources.trackers)?;
+    let (total, fallback) = (meta.total_length(), !sources.webseeds.is_empty());
+    let mut last = (s.stats(&t).have_bytes, Instant::now());
+    let outcome = loop {
+        let st = s.stats(&t);
+        on_progress(&Progress { phase: Phase::Peers, done: st.have_bytes, total });
+        report.peer_bytes = st.checked_bytes;
+        report.discarded_bytes = st.fetched_bytes.saturating_sub(st.checked_bytes);
+        if st.finished {
+            break Ok(());
+        }
+        if cancel.load(Ordering::Relaxed) {
+            break Err(TorrentError::Interrupted);
+        }
+        if let Some(e) = st.error {
+            break if fallback { Ok(()) } else { Err(TorrentError::Net(format!("peers: {e}"))) };
+        }
+        if st.have_bytes > last.0 {
+            last = (st.have_bytes, Instant::now());
+        }
+        let idle = last.1.elapsed();
+        if fallback && idle >= opts.webseed_after {
+            tracing::info!("no progress from peers for {} s; web seeds take over", idle.as_secs());
+            break Ok(());
+        }
+        if !fallback && idle >= opts.stall_timeout {
+            break Err(TorrentError::Net(format!("no progress from peers for {} s ({} of {total} bytes verified); run again to resume", idle.as_secs(), st.have_bytes)));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let finished = s.stats(&t).finished;
+    s.remove(t)?;
+    s.stop();
+    outcome.map(|()| finished)
+}
+
+/// Fetches the pieces still missing from web seeds (HTTP Range).
+#[allow(clippy::too_many_arguments)]
+fn from_webseeds(
+    meta: &Metainfo,
+    partial: &Path,
+    have: &mut [bool],
+    webseeds: &[String],
+    opts: &GetOptions,
+    report: &mut GetReport,
+    on_progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(), TorrentError> {
+    if webseeds.is_empty() {
+        return Err(TorrentError::Invalid("no source to download from: give --peer, --tracker or --webseed, use a magnet with tr=/ws=/x.pe=, or turn the DHT on".into()));
+    }
+    let done = AtomicU64::new(check::bytes_of(&meta.layout, have));
+    let r = ticking(Phase::WebSeeds, &done, meta.total_length(), on_progress, || webseed::fetch(meta, partial, have, webseeds, &opts.webseed, &done, cancel))?;
+    report.webseed_bytes = r.verified_bytes;
+    report.discarded_bytes += r.discarded_bytes;
+    report.banned_webseeds = r.banned;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(TorrentError::Interrupted);
+    }
+    Ok(())
+}
+
+/// Every piece verified: the content takes its name, then the stamp is written. (Empty files
+/// hold no piece, so nobody may have made them yet.)
+fn finish(meta: &Metainfo, partial: &Path, final_path: &Path, dest: &Path) -> Result<(), TorrentError> {
+    meta.layout.open_write(partial).map_err(|e| TorrentError::io(partial, e))?;
+    // On disk before the stamp vouches for it.
+    meta.layout.sync_all(partial).map_err(|e| TorrentError::io(partial, e))?;
+    let from = if meta.layout.single_file { partial.join(&meta.name) } else { partial.to_path_buf() };
+    fs::rename(&from, final_path).map_err(|e| TorrentError::io(final_path, e))?;
+    let _ = fs::remove_dir_all(partial);
+    pycorpus_fs::sync_dir(dest).map_err(|e| TorrentError::io(&e.path, e.source))?;
+    write_stamp(meta, dest)
 }
