@@ -9,7 +9,7 @@
     on one core, for context;
   * the engine alone: the same selection through the visit engine under `iter_files` (index
     scan, planning, decoding, results in order) to a Rust consumer that takes each length
-    (`cargo run --release -p pycorpus-explore --example visit_probe`): what is left of the
+    (`cargo run --release -p pycorpus-visit --example visit_probe`): what is left of the
     loop's time beyond it is the hand-over to Python (rows as dicts, contents as `bytes`).
 Each consumer only takes the length of each blob, and runs with its files just read into the
 page cache.
@@ -106,7 +106,7 @@ def main():
     hashes = c.files(ext="py", unique=True, skip_reason="none").column("hash").to_pylist()
     with open(oids, "w") as f:
         f.write("".join(h.hex() + "\n" for h in hashes))
-    for pkg, example in (("pycorpus-store", "decode_floor"), ("pycorpus-explore", "visit_probe")):
+    for pkg, example in (("pycorpus-store", "decode_floor"), ("pycorpus-visit", "visit_probe")):
         subprocess.run(["cargo", "build", "--release", "-q", "-p", pkg, "--example", example], cwd=ROOT, check=True)
     floor_bin = os.path.join(ROOT, "target", "release", "examples", "decode_floor")
     engine_bin = os.path.join(ROOT, "target", "release", "examples", "visit_probe")

@@ -5,8 +5,8 @@ use crate::store::{StoreError, known_oids, write_part};
 use crate::{Facts, Limits, STACK_BYTES, analyze_guarded};
 use pycorpus_catalog::Filter;
 use pycorpus_core::Corpus;
-use pycorpus_explore::{ExploreError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use pycorpus_store::Oid;
+use pycorpus_visit::{VisitError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ const PART_ROWS: usize = 20_000;
 pub enum AnalyzeError {
     /// Reading the corpus.
     #[error("{0}")]
-    Explore(#[from] ExploreError),
+    Visit(#[from] VisitError),
     /// Reading or writing facts.
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -90,7 +90,7 @@ pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel:
                     Ok(p) => summary.parts.push(p),
                     Err(e) => {
                         failed = Some(e);
-                        return Err(ExploreError::Output(std::io::Error::other("writing facts failed")));
+                        return Err(VisitError::Output(std::io::Error::other("writing facts failed")));
                     }
                 }
                 pending.clear();

@@ -31,7 +31,7 @@ pub enum DatasetError {
     Core(#[from] pycorpus_core::CoreError),
     /// Reading blobs.
     #[error("{0}")]
-    Explore(#[from] pycorpus_explore::ExploreError),
+    Visit(#[from] pycorpus_visit::VisitError),
     /// An option's value is not one the export takes.
     #[error("{option}: {message}")]
     Option {

@@ -13,8 +13,8 @@ use crate::write::{ChunkWriter, Format};
 use pycorpus_catalog::FileRow;
 use pycorpus_catalog::Filter;
 use pycorpus_core::{Corpus, ShardInfo, shard_releases};
-use pycorpus_explore::{VisitOptions, VisitProgress, visit_blobs};
 use pycorpus_spill::{Key, Sorter};
+use pycorpus_visit::{VisitOptions, VisitProgress, visit_blobs};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -232,7 +232,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
             for (key, payload) in out.records {
                 if let Err(e) = by_hash.push(&key, &payload) {
                     sink_error.get_or_insert(e);
-                    return Err(pycorpus_explore::ExploreError::Output(std::io::Error::other("spilling records failed")));
+                    return Err(pycorpus_visit::VisitError::Output(std::io::Error::other("spilling records failed")));
                 }
             }
             Ok(())
@@ -434,7 +434,7 @@ impl Licenses {
         Ok(Licenses { shards: corpus.shards()?, cached: Mutex::new(None) })
     }
 
-    fn get(&self, row: &FileRow) -> Result<Option<String>, pycorpus_explore::ExploreError> {
+    fn get(&self, row: &FileRow) -> Result<Option<String>, pycorpus_visit::VisitError> {
         let shard = {
             let mut cached = self.cached.lock().expect("licenses lock");
             match &*cached {

@@ -9,10 +9,10 @@
 
 use crate::ExploreError;
 use crate::names::{safe_component, safe_path};
-use crate::visit::{Holders, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use pycorpus_catalog::{FileRow, Filter};
 use pycorpus_core::Corpus;
 use pycorpus_store::Oid;
+use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -117,7 +117,7 @@ pub fn extract(
     on_written: &mut dyn FnMut(&str),
     progress: Option<&VisitProgress<'_>>,
 ) -> Result<ExtractSummary, ExploreError> {
-    std::fs::create_dir_all(dest).map_err(ExploreError::Output)?;
+    std::fs::create_dir_all(dest).map_err(VisitError::Output)?;
     let mut summary = ExtractSummary::default();
     let visit = visit_blobs(
         corpus,
@@ -125,14 +125,14 @@ pub fn extract(
         &VisitOptions { all_rows: layout == Layout::Tree, frame_filter: None, batch_per_thread: 1, progress, ..Default::default() },
         cancel,
         &|| (),
-        &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<Vec<Outcome>, ExploreError> {
+        &|_: &mut (), oid: &Oid, h: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<Vec<Outcome>, VisitError> {
             let rows: Vec<&FileRow> = match layout {
                 Layout::Oid => vec![&*h.first],
                 Layout::Tree => h.all().collect(),
             };
             Ok(rows.into_iter().map(|row| write_one(dest, &target(layout, oid, row), data)).collect())
         },
-        &mut |outcomes: Vec<Outcome>| -> Result<(), ExploreError> {
+        &mut |outcomes: Vec<Outcome>| -> Result<(), VisitError> {
             for o in outcomes {
                 match o {
                     Outcome::Written(p, n) => {

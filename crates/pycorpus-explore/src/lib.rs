@@ -9,35 +9,29 @@
 //! its first NUL byte as ripgrep does for files found by walking a folder).
 #![deny(missing_docs)]
 
-mod blob;
-mod blob_pool;
 mod extract;
 mod names;
-mod ordered;
 mod output;
 mod plan;
-mod row_codec;
 mod sink;
 mod spec;
 mod stream;
-mod visit;
 
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder};
 use pycorpus_catalog::Filter;
 use pycorpus_core::{CoreError, Corpus};
 use pycorpus_store::Oid;
+use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use serde::Serialize;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
-pub use blob::{Blob, SharedBlob};
 pub use extract::{ExtractSummary, Layout, extract};
 pub use names::{safe_component, safe_path};
 pub use output::OutputMode;
 pub use spec::{ExtractSpec, FILE_FIELDS, GrepSpec, MATCH_FIELDS, file_fields};
 pub use stream::{StreamFormat, StreamStats, stream};
-pub use visit::{BlobWork, FrameFilter, Holders, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 
 /// Errors of a search.
 #[derive(Debug, thiserror::Error)]
@@ -45,24 +39,27 @@ pub enum ExploreError {
     /// The pattern does not compile.
     #[error("invalid pattern: {0}")]
     Pattern(String),
-    /// Reading the corpus failed.
+    /// The visit, or writing what it found.
     #[error("{0}")]
-    Core(#[from] CoreError),
-    /// Reading a shard's blobs failed.
-    #[error("{0}")]
-    Store(#[from] pycorpus_store::StoreError),
-    /// The threads that work on blobs could not be started.
-    #[error("cannot start worker threads")]
-    Threads(#[from] rayon::ThreadPoolBuildError),
-    /// Writing the results failed (a closed pipe ends the search quietly: see `is_broken_pipe`).
-    #[error("writing results: {0}")]
-    Output(#[from] std::io::Error),
+    Visit(#[from] VisitError),
+}
+
+impl From<CoreError> for ExploreError {
+    fn from(e: CoreError) -> ExploreError {
+        ExploreError::Visit(e.into())
+    }
+}
+
+impl From<std::io::Error> for ExploreError {
+    fn from(e: std::io::Error) -> ExploreError {
+        ExploreError::Visit(e.into())
+    }
 }
 
 impl ExploreError {
     /// True when the reader of our output went away (`| head`): not an error for a grep.
     pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, ExploreError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+        matches!(self, ExploreError::Visit(e) if e.is_broken_pipe())
     }
 }
 
@@ -139,14 +136,14 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
         opts,
         cancel,
         progress,
-        &|oid: &Oid, holders: &Holders, hits: sink::Hits| -> Result<Vec<u8>, ExploreError> {
+        &|oid: &Oid, holders: &Holders, hits: sink::Hits| -> Result<Vec<u8>, VisitError> {
             let mut buf = Vec::new();
             if hits.selected > 0 {
                 output::write_blob(&mut buf, oid, holders, &hits, opts)?;
             }
             Ok(buf)
         },
-        &mut |mut buf: Vec<u8>| -> Result<(), ExploreError> {
+        &mut |mut buf: Vec<u8>| -> Result<(), VisitError> {
             if context && !written_any && buf.starts_with(b"--\n") {
                 buf.drain(..3);
             }
@@ -191,7 +188,7 @@ pub fn grep_matches(
     opts: &GrepOptions,
     cancel: &AtomicBool,
     progress: Option<&VisitProgress<'_>>,
-    sink: &mut dyn FnMut(BlobMatches) -> Result<(), ExploreError>,
+    sink: &mut dyn FnMut(BlobMatches) -> Result<(), VisitError>,
 ) -> Result<GrepStats, ExploreError> {
     let opts = GrepOptions { mode: OutputMode::Lines, ..opts.clone() };
     search(
@@ -200,7 +197,7 @@ pub fn grep_matches(
         &opts,
         cancel,
         progress,
-        &|oid: &Oid, holders: &Holders, hits: sink::Hits| -> Result<Option<BlobMatches>, ExploreError> {
+        &|oid: &Oid, holders: &Holders, hits: sink::Hits| -> Result<Option<BlobMatches>, VisitError> {
             if hits.selected == 0 {
                 return Ok(None);
             }
@@ -223,15 +220,15 @@ fn search<T: Send>(
     opts: &GrepOptions,
     cancel: &AtomicBool,
     progress: Option<&VisitProgress<'_>>,
-    make: &(dyn Fn(&Oid, &Holders, sink::Hits) -> Result<T, ExploreError> + Sync),
-    sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
+    make: &(dyn Fn(&Oid, &Holders, sink::Hits) -> Result<T, VisitError> + Sync),
+    sink: &mut dyn FnMut(T) -> Result<(), VisitError>,
 ) -> Result<GrepStats, ExploreError> {
     let matcher = opts.matcher()?;
     let (mut matched_blobs, mut lines) = (0u64, 0u64);
     // Frames whose trigrams rule the pattern out are not read (not with -v: any line of any
     // frame can be selected then).
     let query = if opts.invert { None } else { plan::query_for(&opts.pattern, opts.case_insensitive, opts.fixed_strings).filter(|q| !q.is_all()) };
-    let frame_filter = |dir: &std::path::Path, frames: usize| -> Result<Option<pycorpus_store::FrameSet>, ExploreError> {
+    let frame_filter = |dir: &std::path::Path, frames: usize| -> Result<Option<pycorpus_store::FrameSet>, VisitError> {
         let Some(q) = &query else { return Ok(None) };
         // No index (an older shard), a damaged one (`verify` reports it) or one that does not
         // fit the pack: it only speeds things up, so every frame is read instead.
@@ -240,17 +237,17 @@ fn search<T: Send>(
             _ => Ok(None),
         }
     };
-    let visit = visit::visit_blobs(
+    let visit = visit_blobs(
         corpus,
         filter,
-        &visit::VisitOptions { all_rows: opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, progress, ..Default::default() },
+        &VisitOptions { all_rows: opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, progress, ..Default::default() },
         cancel,
         &|| opts.searcher(),
-        &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &Blob<'_>| -> Result<(u64, T), ExploreError> {
+        &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<(u64, T), VisitError> {
             let hits = sink::search_blob(searcher, &matcher, data, opts.mode == OutputMode::Lines)?;
             Ok((hits.selected, make(oid, holders, hits)?))
         },
-        &mut |(selected, t): (u64, T)| -> Result<(), ExploreError> {
+        &mut |(selected, t): (u64, T)| -> Result<(), VisitError> {
             if selected > 0 {
                 matched_blobs += 1;
                 lines += selected;

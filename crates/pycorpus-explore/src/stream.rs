@@ -7,11 +7,11 @@
 //! blob, so scripts written against the git seed pipeline read it unchanged.
 
 use crate::ExploreError;
-use crate::visit::{Holders, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use base64::Engine;
 use pycorpus_catalog::{Filter, format_time};
 use pycorpus_core::Corpus;
 use pycorpus_store::Oid;
+use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
 use serde_json::json;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
@@ -58,7 +58,7 @@ pub fn stream(
         &VisitOptions { all_rows: format == StreamFormat::Jsonl, frame_filter: None, batch_per_thread: 1, progress, ..Default::default() },
         cancel,
         &|| (),
-        &|_: &mut (), oid: &Oid, h: &Holders, data: &crate::Blob<'_>| -> Result<(u64, Vec<u8>), ExploreError> {
+        &|_: &mut (), oid: &Oid, h: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<(u64, Vec<u8>), VisitError> {
             let mut n = 0u64;
             let mut buf = Vec::with_capacity(data.len() + 256);
             match format {
@@ -95,7 +95,7 @@ pub fn stream(
             }
             Ok((n, buf))
         },
-        &mut |(n, buf): (u64, Vec<u8>)| -> Result<(), ExploreError> {
+        &mut |(n, buf): (u64, Vec<u8>)| -> Result<(), VisitError> {
             out.write_all(&buf)?;
             records += n;
             bytes += buf.len() as u64;

@@ -259,21 +259,21 @@ impl NativeCorpus {
             let run = || -> Result<(), String> {
                 let c = Corpus::open(&root, Access::Read).map_err(|e| describe(&e))?;
                 // Only the total: what was handed out is counted as Python takes it.
-                let selected = |s: &pycorpus_explore::VisitStats| selected_bytes.store(s.candidate_bytes, Ordering::Relaxed);
-                let opts = pycorpus_explore::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, progress: Some(&selected), ..Default::default() };
+                let selected = |s: &pycorpus_visit::VisitStats| selected_bytes.store(s.candidate_bytes, Ordering::Relaxed);
+                let opts = pycorpus_visit::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, progress: Some(&selected), ..Default::default() };
                 let (mut chunk, mut held) = (Chunk::default(), 0usize);
-                pycorpus_explore::visit_blobs(
+                pycorpus_visit::visit_blobs(
                     &c,
                     &f,
                     &opts,
                     &stop,
                     &|| (),
-                    &|_: &mut (), _oid: &Oid, h: &pycorpus_explore::Holders, data: &pycorpus_explore::Blob<'_>| -> Result<_, pycorpus_explore::ExploreError> {
+                    &|_: &mut (), _oid: &Oid, h: &pycorpus_visit::Holders, data: &pycorpus_visit::Blob<'_>| -> Result<_, pycorpus_visit::VisitError> {
                         let data = data.share();
                         let rows = std::iter::once(h.first.clone()).chain(h.others.iter().map(|r| Arc::new(r.clone())));
                         Ok(rows.map(|r| (r, data.clone())).collect::<Vec<_>>())
                     },
-                    &mut |items: Batch| -> Result<(), pycorpus_explore::ExploreError> {
+                    &mut |items: Batch| -> Result<(), pycorpus_visit::VisitError> {
                         // One blob's rows: its bytes count once.
                         chunk.bytes += items.first().map_or(0, |i| i.1.len() as u64);
                         for item in items {
@@ -494,7 +494,7 @@ impl ArrowStream {
 }
 
 /// Rows with their blob's contents, as they cross from the reading threads to Python.
-type Batch = Vec<(Arc<FileRow>, pycorpus_explore::SharedBlob)>;
+type Batch = Vec<(Arc<FileRow>, pycorpus_visit::SharedBlob)>;
 
 /// Batches of whole blobs (all their rows) sent to Python together, and those blobs' bytes.
 #[derive(Default)]
@@ -507,7 +507,7 @@ struct Chunk {
 #[pyclass(module = "pycorpus._native")]
 struct FileIter {
     rx: crossbeam_channel::Receiver<Result<Chunk, String>>,
-    pending: std::collections::VecDeque<(Arc<FileRow>, pycorpus_explore::SharedBlob)>,
+    pending: std::collections::VecDeque<(Arc<FileRow>, pycorpus_visit::SharedBlob)>,
     cancel: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
     progress: Progress,
@@ -554,7 +554,7 @@ impl NativeCorpus {
                     // Python stopped reading (the limit, an error): the search ends here.
                     tx.send(m).map_err(|_| {
                         gone = true;
-                        pycorpus_explore::ExploreError::Output(std::io::ErrorKind::BrokenPipe.into())
+                        pycorpus_visit::VisitError::Output(std::io::ErrorKind::BrokenPipe.into())
                     })
                 });
                 match sent {

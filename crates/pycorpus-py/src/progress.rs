@@ -114,7 +114,7 @@ impl Progress {
 
     /// Where a visit of the selected blobs is (grep, extract, analyze, export): bytes done of
     /// the selection's.
-    pub(crate) fn visited(&self, s: &pycorpus_explore::VisitStats) {
+    pub(crate) fn visited(&self, s: &pycorpus_visit::VisitStats) {
         self.set(s.bytes_read + s.bytes_passed, Some(s.candidate_bytes));
     }
 

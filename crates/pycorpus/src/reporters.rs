@@ -81,8 +81,8 @@ impl VisitBar {
         VisitBar(pb)
     }
 
-    /// Takes the visit's counts ([`pycorpus_explore::VisitOptions::progress`]).
-    pub fn update(&self, s: &pycorpus_explore::VisitStats) {
+    /// Takes the visit's counts ([`pycorpus_visit::VisitOptions::progress`]).
+    pub fn update(&self, s: &pycorpus_visit::VisitStats) {
         if self.0.length() != Some(s.candidate_bytes) {
             if self.0.length().is_none() {
                 self.0

@@ -267,7 +267,7 @@ fn progress_ends_at_the_selections_bytes_with_frames_ruled_out() {
     let filter = pycorpus_catalog::Filter::default();
     for (pattern, passes_some) in [("Xylophone_quartz", true), ("return", false)] {
         let opts = pycorpus_explore::GrepOptions { pattern: pattern.into(), json: true, ..Default::default() };
-        let seen = std::sync::Mutex::new(Vec::<pycorpus_explore::VisitStats>::new());
+        let seen = std::sync::Mutex::new(Vec::<pycorpus_visit::VisitStats>::new());
         let stats = pycorpus_explore::grep(&corpus, &filter, &opts, &mut Vec::new(), &std::sync::atomic::AtomicBool::new(false), Some(&|s| seen.lock().unwrap().push(s.clone()))).unwrap();
         let seen = seen.into_inner().unwrap();
         let last = seen.last().unwrap();

@@ -1,11 +1,11 @@
-//! Visiting the unique blobs of a selection: the engine under grep, extract and stream.
+//! Visiting the unique blobs of a selection: the engine under every reader.
 //!
 //! The filters select rows; their stored blobs are located in their shards and grouped by
 //! zstd frame, each frame decoded once, only up to its last wanted blob, on the worker threads.
 //! Per-blob work runs in parallel; its results reach the caller's sink in a fixed order
 //! (shard, frame, offset in frame), whatever the thread count.
 
-use crate::ExploreError;
+use crate::VisitError;
 use crate::blob::{Blob, BufPool, FrameBuf};
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
 use pycorpus_core::{CoreError, Corpus, SealedReader, ShardInfo, ShardKind};
@@ -123,15 +123,15 @@ impl VisitStats {
 /// Decides which frames of a sealed shard can matter: given the shard's folder and its number
 /// of `grams.idx` units (frames, but delta frames grouped: [`PackReader::gram_unit`]), the
 /// units to read, or `None` for all.
-pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<FrameSet>, ExploreError> + Sync + 'a;
+pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<FrameSet>, VisitError> + Sync + 'a;
 
 /// The per-blob work: worker state, blob id, the files holding it, its bytes (kept beyond
 /// the call, without a copy, by [`Blob::share`]).
-pub type BlobWork<'a, S, T> = dyn Fn(&mut S, &Oid, &Holders, &Blob<'_>) -> Result<T, ExploreError> + Sync + 'a;
+pub type BlobWork<'a, S, T> = dyn Fn(&mut S, &Oid, &Holders, &Blob<'_>) -> Result<T, VisitError> + Sync + 'a;
 
 /// What one unit gives back: per-blob results, frames decoded, bytes decoded, blob bytes read,
 /// bases fetched through the corpus.
-type UnitOut<T> = Result<(Vec<T>, u64, u64, u64, u64), ExploreError>;
+type UnitOut<T> = Result<(Vec<T>, u64, u64, u64, u64), VisitError>;
 
 /// A unit of work: blobs read together.
 enum Unit {
@@ -208,7 +208,7 @@ enum Store {
 
 /// Opens a shard's blob store (`None`: an open shard without a journal yet, which holds
 /// nothing).
-fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Result<Option<Store>, ExploreError> {
+fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Result<Option<Store>, VisitError> {
     match shard.kind {
         ShardKind::Sealed => {
             let pack = PackReader::open(&shard.dir)?;
@@ -244,17 +244,17 @@ struct Elsewhere {
 const OPEN_PACKS: usize = 256;
 
 impl Elsewhere {
-    fn new(corpus: &Corpus, shards: &[ShardInfo]) -> Result<Elsewhere, ExploreError> {
+    fn new(corpus: &Corpus, shards: &[ShardInfo]) -> Result<Elsewhere, VisitError> {
         let dirs = shards.iter().filter(|s| s.kind == ShardKind::Sealed).map(|s| (s.number, s.dir.clone())).collect();
         Ok(Elsewhere { chains: SealedReader::new(corpus)?, dirs, packs: BTreeMap::new() })
     }
 
     /// Opens shard `n`'s pack (and frame filter) unless open already.
-    fn open(&mut self, n: u32, frame_filter: Option<&FrameFilter<'_>>) -> Result<(), ExploreError> {
+    fn open(&mut self, n: u32, frame_filter: Option<&FrameFilter<'_>>) -> Result<(), VisitError> {
         if self.packs.contains_key(&n) {
             return Ok(());
         }
-        let dir = self.dirs.get(&n).ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("shard {n:06} is not sealed"))))?;
+        let dir = self.dirs.get(&n).ok_or_else(|| VisitError::Core(CoreError::Invalid(format!("shard {n:06} is not sealed"))))?;
         let pack = PackReader::open(dir)?;
         let keep = match frame_filter {
             Some(f) => f(dir, pack.gram_units())?,
@@ -289,7 +289,7 @@ fn scan_holders(
     stats: &mut VisitStats,
     found_one: &mut dyn FnMut(),
     skipped: &mut dyn FnMut(Oid) -> Result<bool, CoreError>,
-) -> Result<ShardHolders, ExploreError> {
+) -> Result<ShardHolders, VisitError> {
     let mut holders: ShardHolders = Vec::new();
     // A blob's place in `holders`.
     let mut index: OidMap<u32> = OidMap::default();
@@ -352,7 +352,7 @@ struct Scanned {
 /// Scans one shard's index; its pack (or journal) and frame filter are opened on another
 /// thread meanwhile, from the first selected blob on. `corpus` is needed for an open shard
 /// only. `later_once`: the blobs `skip` leaves out are counted by [`Later`] (once each).
-fn scan_shard(corpus: Option<&Corpus>, shard: &ShardInfo, filter: &Filter, opts: &VisitOptions<'_>, cancel: &AtomicBool, later_once: bool) -> Result<Scanned, ExploreError> {
+fn scan_shard(corpus: Option<&Corpus>, shard: &ShardInfo, filter: &Filter, opts: &VisitOptions<'_>, cancel: &AtomicBool, later_once: bool) -> Result<Scanned, VisitError> {
     let (mut stats, mut skipped) = (VisitStats::default(), Vec::new());
     let (holders, store) = std::thread::scope(|s| {
         let mut opening = None;
@@ -399,8 +399,8 @@ pub fn visit_blobs<S: Send, T: Send>(
     cancel: &AtomicBool,
     init: &(dyn Fn() -> S + Sync),
     work: &BlobWork<'_, S, T>,
-    sink: &mut dyn FnMut(T) -> Result<(), ExploreError>,
-) -> Result<VisitStats, ExploreError> {
+    sink: &mut dyn FnMut(T) -> Result<(), VisitError>,
+) -> Result<VisitStats, VisitError> {
     let mut rd = Reading { opts, cancel, init, work, sink, stats: VisitStats::default(), buffers: Buffers::default() };
     let shards = corpus.shards()?;
     let mut elsewhere = Elsewhere::new(corpus, &shards)?;
@@ -414,8 +414,8 @@ pub fn visit_blobs<S: Send, T: Send>(
     // Sealed shards' indexes are scanned (and their packs opened) on another thread, a shard
     // ahead of this one, which plans and reads the shard before: memory holds two shards'
     // selections at most. Open shards (the last ones) are scanned here.
-    std::thread::scope(|scope| -> Result<(), ExploreError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Scanned, ExploreError>>(0);
+    std::thread::scope(|scope| -> Result<(), VisitError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Scanned, VisitError>>(0);
         let sealed: Vec<&ShardInfo> = shards.iter().filter(|s| s.kind == ShardKind::Sealed).collect();
         scope.spawn(move || {
             for shard in sealed {
@@ -480,7 +480,7 @@ fn visit_shard<S: Send, T: Send>(
     mut later: Option<&mut Later>,
     own_only: bool,
     rd: &mut Reading<'_, S, T>,
-) -> Result<(), ExploreError> {
+) -> Result<(), VisitError> {
     let (opts, stats) = (rd.opts, &mut rd.stats);
     // Blob ids in order (the pack's index order), each with its place in `holders`.
     let mut left: Vec<(Oid, u32)> = holders.iter().enumerate().map(|(i, (oid, _))| (*oid, i as u32)).collect();
@@ -581,7 +581,7 @@ fn visit_shard<S: Send, T: Send>(
     if !left.is_empty()
         && let Some(needs) = corpus.shard_dependencies(shard)?.into_iter().find(|n| !elsewhere.chains.locator().has_shard(*n))
     {
-        return Err(ExploreError::Core(CoreError::MissingShard { shard: shard.number, needs }));
+        return Err(VisitError::Core(CoreError::MissingShard { shard: shard.number, needs }));
     }
     stats.missing_blobs += left.len() as u64;
     stats.bytes_passed += left.iter().map(|(_, at)| holders[*at as usize].1.first.size).sum::<u64>();
@@ -607,7 +607,7 @@ struct Reading<'a, S, T> {
     cancel: &'a AtomicBool,
     init: &'a (dyn Fn() -> S + Sync),
     work: &'a BlobWork<'a, S, T>,
-    sink: &'a mut dyn FnMut(T) -> Result<(), ExploreError>,
+    sink: &'a mut dyn FnMut(T) -> Result<(), VisitError>,
     stats: VisitStats,
     buffers: Buffers,
 }
@@ -638,7 +638,7 @@ struct Readers<'a> {
 /// Reads `units` of `holders` on worker threads, each with its own state and buffers, and
 /// hands their results to `sink` in unit order, never more than a window of units ahead of
 /// it (bounded memory).
-fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, units: &[Unit], rd: &mut Reading<'_, S, T>) -> Result<(), ExploreError> {
+fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, units: &[Unit], rd: &mut Reading<'_, S, T>) -> Result<(), VisitError> {
     let Reading { opts, cancel, init, work, sink, stats, buffers } = rd;
     let (opts, cancel, init, work) = (*opts, *cancel, *init, *work);
     let threads = rayon::current_num_threads().max(1);
@@ -665,7 +665,7 @@ fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, un
                         fetched += 1;
                         // a delta frame holds one blob; its base comes from the shard storing
                         // it (units of one shard's own reads; see DeltaRead for the others)
-                        let base = readers.chains.read(&d.oid)?.ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.oid))))?;
+                        let base = readers.chains.read(&d.oid)?.ok_or_else(|| VisitError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.oid))))?;
                         pack.decode_delta(*frame, &base, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
                         end
                     }
@@ -716,14 +716,14 @@ fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, un
                                 (1, _) => buf
                                     .bytes()
                                     .get(d.root_offset as usize..(d.root_offset + d.root_len) as usize)
-                                    .ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {oid}: its root lies beyond frame {frame}"))))?,
+                                    .ok_or_else(|| VisitError::Core(CoreError::Invalid(format!("blob {oid}: its root lies beyond frame {frame}"))))?,
                                 (_, Some(b)) => b.bytes(),
                                 _ => {
                                     fetched += 1;
                                     fallback = readers
                                         .chains
                                         .read(&d.base)?
-                                        .ok_or_else(|| ExploreError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.base))))?;
+                                        .ok_or_else(|| VisitError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.base))))?;
                                     &fallback
                                 }
                             };
@@ -765,7 +765,7 @@ fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, un
         cancel,
         &|| (init(), FrameBuf::from_pool(frames), FrameBuf::from_pool(compressed)),
         &|st, i| run_unit(st, &units[i]),
-        &mut |r: UnitOut<T>| -> Result<(), ExploreError> {
+        &mut |r: UnitOut<T>| -> Result<(), VisitError> {
             let (outs, frames, decoded, read, fetched) = r?;
             stats.bases_fetched += fetched;
             stats.frames_decoded += frames;
@@ -983,7 +983,7 @@ impl Later {
     /// Adds the kept frames of shard `n`'s pack (see [`kept_frames`]). A blob stored whole is
     /// keyed by where it is; a delta (format 3) by where its chain's root is, then its depth
     /// and where it is, so that it is read right after its root's frame, after its base.
-    fn push_frames(&mut self, n: u32, pack: &PackReader, frames: Frames, holders: &ShardHolders) -> Result<(), ExploreError> {
+    fn push_frames(&mut self, n: u32, pack: &PackReader, frames: Frames, holders: &ShardHolders) -> Result<(), VisitError> {
         for (frame, blobs) in frames {
             let delta = pack.delta(frame as usize);
             for (at, offset, len) in blobs {
@@ -1031,10 +1031,10 @@ impl Later {
     /// Reads the waiting blobs in the order they are stored and hands them over as
     /// [`visit_shard`] does. `unique`: the filter's (the first file of each blob was counted
     /// as stored in each shard holding it; once here).
-    fn run<S: Send, T: Send>(self, elsewhere: &mut Elsewhere, unique: bool, rd: &mut Reading<'_, S, T>) -> Result<(), ExploreError> {
+    fn run<S: Send, T: Send>(self, elsewhere: &mut Elsewhere, unique: bool, rd: &mut Reading<'_, S, T>) -> Result<(), VisitError> {
         let Later { sorter, skipped, once, batch_bytes, mut kept, tmp, .. } = self;
         let io = |e| CoreError::io(&tmp, e);
-        let damaged = || ExploreError::Core(CoreError::Invalid(format!("a spilled file under {} is damaged", tmp.display())));
+        let damaged = || VisitError::Core(CoreError::Invalid(format!("a spilled file under {} is damaged", tmp.display())));
         let mut skipped = skipped.finish().map_err(io)?;
         let mut last: Option<Vec<u8>> = None;
         while let Some((k, _)) = skipped.next().map_err(io)? {

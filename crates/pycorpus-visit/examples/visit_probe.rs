@@ -3,7 +3,7 @@
 //! takes each blob's length. What any front end over the engine (the Python module's
 //! `iter_files`, grep, extract) costs beyond this is its own.
 //!
-//!     MIMALLOC_ALLOW_THP=0 cargo run --release -p pycorpus-explore --example visit_probe -- CORPUS [EXT] [RUNS]
+//!     MIMALLOC_ALLOW_THP=0 cargo run --release -p pycorpus-visit --example visit_probe -- CORPUS [EXT] [RUNS]
 //!
 //! (transparent huge pages off, as the module sets for its mimalloc; bench/iter_files.py does).
 //!
@@ -36,7 +36,7 @@ fn main() {
     for _ in 0..runs {
         let (t, cpu) = (std::time::Instant::now(), cpu_seconds());
         let mut bytes = 0u64;
-        let s = pycorpus_explore::visit_blobs(&corpus, &filter, &pycorpus_explore::VisitOptions::default(), &AtomicBool::new(false), &|| (), &|_, _, _, blob| Ok(blob.len() as u64), &mut |n| {
+        let s = pycorpus_visit::visit_blobs(&corpus, &filter, &pycorpus_visit::VisitOptions::default(), &AtomicBool::new(false), &|| (), &|_, _, _, blob| Ok(blob.len() as u64), &mut |n| {
             bytes += n;
             Ok(())
         })

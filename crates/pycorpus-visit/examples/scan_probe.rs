@@ -1,5 +1,5 @@
 //! Times the index scan of a visit alone (every frame ruled out, so nothing is decoded):
-//! `cargo run --release -p pycorpus-explore --example scan_probe -- CORPUS [EXT]`.
+//! `cargo run --release -p pycorpus-visit --example scan_probe -- CORPUS [EXT]`.
 
 /// The allocator of `pycorpus` and of the Python module, so that allocation costs what it
 /// costs there.
@@ -17,8 +17,8 @@ fn main() {
     let none = |_: &std::path::Path, n: usize| Ok(Some(pycorpus_store::FrameSet::none(n)));
     for _ in 0..5 {
         let t = std::time::Instant::now();
-        let opts = pycorpus_explore::VisitOptions { frame_filter: Some(&none), ..Default::default() };
-        let s = pycorpus_explore::visit_blobs(&corpus, &filter, &opts, &AtomicBool::new(false), &|| (), &|_, _, _, _| Ok(()), &mut |_| Ok(())).expect("visit");
+        let opts = pycorpus_visit::VisitOptions { frame_filter: Some(&none), ..Default::default() };
+        let s = pycorpus_visit::visit_blobs(&corpus, &filter, &opts, &AtomicBool::new(false), &|| (), &|_, _, _, _| Ok(()), &mut |_| Ok(())).expect("visit");
         eprintln!("{:.3} s: {} rows read, {} matched, {} blobs", t.elapsed().as_secs_f64(), s.scan.rows_read, s.scan.rows_matched, s.candidate_blobs);
     }
 }
