@@ -38,6 +38,7 @@ MATURIN_PEP517_ARGS="--profile dev" python3 -m pip install --quiet --disable-pip
 echo "== Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
+  cargo test --workspace --doc  # nextest does not run the examples in doc comments
 else
   cargo test --workspace --no-fail-fast
 fi

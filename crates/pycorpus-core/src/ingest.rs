@@ -7,7 +7,7 @@
 //! reach their capacity are sealed between distributions and a new one is opened.
 
 use crate::corpus::{journal_records, shard_name};
-use crate::{CoreError, Corpus, Reporter, ShardInfo, ShardKind};
+use crate::{CoreError, Corpus, Ctx, Reporter, ShardInfo, ShardKind};
 use crossbeam_channel::{Receiver, Sender};
 use pycorpus_archive::{
     ArchiveError, ContentProbe, DistFilename, DistType, EntryKind, Limits, MAX_PY_SIZE, Metadata, classify, escape_name, is_distribution_name, is_metadata_path, normalize_path, normalize_project,
@@ -164,7 +164,8 @@ enum Msg {
     },
 }
 
-struct Ctx<'a> {
+/// What the ingest's workers share.
+struct Shared<'a> {
     queue: &'a Receiver<IngestItem>,
     /// Inputs handed back (read while a shard filled up): taken before the queue.
     pending: &'a Mutex<VecDeque<IngestItem>>,
@@ -182,9 +183,9 @@ struct Ctx<'a> {
 impl Corpus {
     /// Adds distribution files. Inputs already present (by sha256) are skipped; a corrupt
     /// or hostile archive is committed as failed with its reason and the batch goes on. Safe to
-    /// interrupt at any point (`cancel`, a crash, `kill -9`): what was committed stays, and the
-    /// next run adds the rest.
-    pub fn ingest(&mut self, items: Vec<IngestItem>, opts: &AddOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<AddSummary, CoreError> {
+    /// interrupt at any point (`ctx`'s cancel flag, a crash, `kill -9`): what was committed
+    /// stays, and the next run adds the rest.
+    pub fn ingest(&mut self, items: Vec<IngestItem>, opts: &AddOptions, ctx: Ctx<'_>) -> Result<AddSummary, CoreError> {
         let total_bytes: u64 = items.iter().filter_map(|i| std::fs::metadata(&i.path).ok()).map(|m| m.len()).sum();
         let (qtx, qrx) = crossbeam_channel::unbounded();
         let n = items.len() as u64;
@@ -192,13 +193,14 @@ impl Corpus {
             qtx.send(item).expect("queue open");
         }
         drop(qtx);
-        self.ingest_stream(&qrx, (n, total_bytes), opts, reporter, cancel)
+        self.ingest_stream(&qrx, (n, total_bytes), opts, ctx)
     }
 
     /// Like [`Corpus::ingest`], for inputs that arrive while it runs (downloads): it returns
     /// once every sender of `input` is gone and everything received is done. `expected` is
     /// (items, bytes) for the progress bar, (0, 0) when unknown.
-    pub fn ingest_stream(&mut self, input: &Receiver<IngestItem>, expected: (u64, u64), opts: &AddOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<AddSummary, CoreError> {
+    pub fn ingest_stream(&mut self, input: &Receiver<IngestItem>, expected: (u64, u64), opts: &AddOptions, ctx: Ctx<'_>) -> Result<AddSummary, CoreError> {
+        let Ctx { reporter, cancel } = ctx;
         let mut summary = AddSummary::default();
         self.state_mut()?; // a corpus opened for writing has its state database
         let known_dists = crate::state::Holdings::open(&self.root.join("state.sqlite"), opts.retry_failed)?;
@@ -217,7 +219,7 @@ impl Corpus {
                 }
                 shard_files += r.files.len() as u64;
             }
-            let ctx = Ctx {
+            let ctx = Shared {
                 queue: input,
                 pending: &pending,
                 known_blobs: Mutex::new(journal.blobs().map(|(o, _)| *o).collect()),
@@ -395,7 +397,7 @@ fn remove_input(item: &IngestItem) {
 }
 
 /// The next input: handed-back ones first, then the queue (waiting for it while it is open).
-fn next_item(ctx: &Ctx<'_>) -> Option<IngestItem> {
+fn next_item(ctx: &Shared<'_>) -> Option<IngestItem> {
     loop {
         if ctx.full.load(Ordering::SeqCst) || ctx.stop.load(Ordering::SeqCst) || ctx.cancel.load(Ordering::SeqCst) {
             return None;
@@ -455,7 +457,7 @@ impl Scratch {
     }
 }
 
-fn worker(ctx: &Ctx<'_>, tx: &Sender<Msg>) {
+fn worker(ctx: &Shared<'_>, tx: &Sender<Msg>) {
     let mut scratch = Scratch::default();
     while let Some(item) = next_item(ctx) {
         let msg = ingest_one(ctx, &item, tx, &mut scratch);
@@ -472,7 +474,7 @@ fn worker(ctx: &Ctx<'_>, tx: &Sender<Msg>) {
 }
 
 /// Reads one distribution; `None` when the writer has gone away.
-fn ingest_one(ctx: &Ctx<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut Scratch) -> Option<Msg> {
+fn ingest_one(ctx: &Shared<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut Scratch) -> Option<Msg> {
     let fail = |bytes, reason: String| Some(Msg::Skipped { bytes, failure: Some(Failure { file: item.file_name.clone(), reason }), item: item.clone() });
     let (sha, size) = match crate::sha256_file(&item.path) {
         Ok(x) => x,

@@ -7,11 +7,11 @@
 //! [`Corpus::read_blob`], [`Corpus::status`] and [`Corpus::verify`]. See `docs/FORMAT.md`.
 //!
 //! ```no_run
-//! use pycorpus_core::{Corpus, AddOptions, NoReporter};
+//! use pycorpus_core::{Corpus, AddOptions, Ctx};
 //! let mut corpus = Corpus::init("pycorpus-data".as_ref())?;
 //! let (items, _ignored) = pycorpus_core::collect_inputs(&["downloads/".into()], None)?;
-//! let summary = corpus.ingest(items, &AddOptions::default(), &NoReporter, &Default::default())?;
-//! corpus.seal(&NoReporter)?;
+//! let summary = corpus.ingest(items, &AddOptions::default(), Ctx::quiet())?;
+//! corpus.seal(Ctx::quiet())?;
 //! println!("{} distributions added", summary.added);
 //! # Ok::<(), pycorpus_core::CoreError>(())
 //! ```

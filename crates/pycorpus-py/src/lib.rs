@@ -401,7 +401,7 @@ impl NativeCorpus {
         let root = &self.root;
         let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
             let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
-            c.ingest(items, &opts, &progress, cancel).map_err(|e| describe(&e))
+            c.ingest(items, &opts, pycorpus_core::Ctx::new(&progress, cancel)).map_err(|e| describe(&e))
         })?
         .map_err(err_msg)?;
         json(&s)
@@ -416,7 +416,7 @@ impl NativeCorpus {
         let root = &self.root;
         let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
             let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
-            pycorpus_sync::sync(&mut c, &opts, &progress, cancel).map_err(|e| describe(&e))
+            pycorpus_sync::sync(&mut c, &opts, pycorpus_core::Ctx::new(&progress, cancel)).map_err(|e| describe(&e))
         })?
         .map_err(err_msg)?;
         json(&s)

@@ -2,7 +2,7 @@
 
 use crate::SyncError;
 use pycorpus_archive::{DistFilename, DistType, normalize_project};
-use pycorpus_core::{AddOptions, AddSummary, CoreError, Corpus, Failure, FileStatus, IndexMeta, IngestItem, PlannedFile, Reporter, SyncLog};
+use pycorpus_core::{AddOptions, AddSummary, CoreError, Corpus, Ctx, Failure, FileStatus, IndexMeta, IngestItem, PlannedFile, Reporter, SyncLog};
 use pycorpus_index::{Client, ClientOptions, IndexFile, json_api_url, parse_html_project, parse_json_project, parse_project_json, read_html_root, read_json_root, simple};
 use pycorpus_spill::{Key, Merged, Sorter, codec};
 use serde::Serialize;
@@ -259,7 +259,8 @@ type Listed = (String, String, Option<u64>, Result<Option<Listing>, SyncError>);
 /// are listed a batch at a time, what the corpus holds is looked up there, and the plan
 /// goes through a sorter (`memory_budget_bytes`) into the downloads, oldest first.
 /// Only a dry run keeps its plan, which is its answer.
-pub fn sync(corpus: &mut Corpus, opts: &SyncOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> Result<SyncSummary, SyncError> {
+pub fn sync(corpus: &mut Corpus, opts: &SyncOptions, ctx: Ctx<'_>) -> Result<SyncSummary, SyncError> {
+    let Ctx { reporter, cancel } = ctx;
     // A conda channel needs no package index; otherwise find it the way pip does.
     let index = match &opts.conda_channel {
         Some(ch) => pycorpus_index::IndexUrl { url: ch.clone(), source: pycorpus_index::IndexSource::Flag },
@@ -546,7 +547,7 @@ fn fetch_and_ingest(
             });
         }
         drop((tx, work));
-        let add = corpus.ingest_stream(&rx, (0, 0), &AddOptions::default(), &quiet, cancel);
+        let add = corpus.ingest_stream(&rx, (0, 0), &AddOptions::default(), Ctx::new(&quiet, cancel));
         drop(rx); // an ingest that stopped early releases downloads waiting to hand it a file
         (feeder.join().expect("plan feeder"), add)
     });

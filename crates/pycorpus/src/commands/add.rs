@@ -20,7 +20,7 @@ pub(crate) fn run(a: crate::cli::AddArgs, env: &Env<'_>, out: &mut impl Write) -
     }
     install_interrupt_handler(quiet, FINISHING_DISTRIBUTIONS);
     let started = std::time::Instant::now();
-    let s = corpus.ingest(items, &opts, reporter, &CANCEL)?;
+    let s = corpus.ingest(items, &opts, Ctx::new(reporter, &CANCEL))?;
     if json {
         serde_json::to_writer(&mut *out, &s)?;
         writeln!(out)?;

@@ -14,7 +14,7 @@ pub(crate) fn run(args: crate::cli::SyncArgs, env: &Env<'_>, out: &mut impl Writ
 fn sync(corpus: &mut Corpus, a: &SyncArgs, reporter: &BarReporter, out: &mut impl Write) -> Result<ExitCode> {
     let opts = a.spec.build(&flag_name)?;
     let started = std::time::Instant::now();
-    let s = pycorpus_sync::sync(corpus, &opts, reporter, &CANCEL)?;
+    let s = pycorpus_sync::sync(corpus, &opts, Ctx::new(reporter, &CANCEL))?;
     if a.json {
         serde_json::to_writer(&mut *out, &s)?;
         writeln!(out)?;
