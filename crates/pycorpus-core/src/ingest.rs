@@ -473,23 +473,62 @@ fn worker(ctx: &Shared<'_>, tx: &Sender<Msg>) {
     }
 }
 
+/// Why a distribution was not added: the closed set of codes that lead its reason (`code:
+/// detail`) in the summary, the state database and releases.parquet's `error` column.
+enum Refusal<'a> {
+    /// The file could not be read at all.
+    Unreadable(&'a Path, std::io::Error),
+    /// The state database could not say whether the corpus holds it.
+    StateDatabase(CoreError),
+    /// Its sha256 is not the one the index gave.
+    Sha256Mismatch { expected: &'a str, got: &'a str },
+    /// Its name is no distribution file name.
+    UnrecognisedName,
+    /// The archive itself (corrupt, a bomb, over a limit: the archive reader's codes).
+    Archive(&'a ArchiveError),
+}
+
+impl Refusal<'_> {
+    fn code(&self) -> &'static str {
+        match self {
+            Refusal::Unreadable(..) => "unreadable",
+            Refusal::StateDatabase(_) => "state-database",
+            Refusal::Sha256Mismatch { .. } => "sha256-mismatch",
+            Refusal::UnrecognisedName => "unrecognised-name",
+            Refusal::Archive(e) => e.code(),
+        }
+    }
+
+    /// `code: detail`.
+    fn reason(&self) -> String {
+        let detail = match self {
+            Refusal::Unreadable(path, e) => format!("{}: {e}", path.display()),
+            Refusal::StateDatabase(e) => e.to_string(),
+            Refusal::Sha256Mismatch { expected, got } => format!("expected {expected}, got {got}"),
+            Refusal::UnrecognisedName => "not a distribution file name".to_string(),
+            Refusal::Archive(e) => e.to_string(),
+        };
+        format!("{}: {detail}", self.code())
+    }
+}
+
 /// Reads one distribution; `None` when the writer has gone away.
 fn ingest_one(ctx: &Shared<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &mut Scratch) -> Option<Msg> {
-    let fail = |bytes, reason: String| Some(Msg::Skipped { bytes, failure: Some(Failure { file: item.file_name.clone(), reason }), item: item.clone() });
+    let fail = |bytes, why: Refusal<'_>| Some(Msg::Skipped { bytes, failure: Some(Failure { file: item.file_name.clone(), reason: why.reason() }), item: item.clone() });
     let (sha, size) = match crate::sha256_file(&item.path) {
         Ok(x) => x,
-        Err(e) => return fail(0, format!("unreadable: {}: {e}", item.path.display())),
+        Err(e) => return fail(0, Refusal::Unreadable(&item.path, e)),
     };
     let sha_hex = hex::encode(sha);
     match ctx.known_dists.holds(Some(&sha_hex), &item.file_name) {
         Ok(true) => return Some(Msg::Skipped { bytes: size, failure: None, item: item.clone() }),
         Ok(false) => {}
-        Err(e) => return fail(size, format!("state.sqlite: {e}")),
+        Err(e) => return fail(size, Refusal::StateDatabase(e)),
     }
     if let Some(want) = &item.expected_sha256
         && !want.eq_ignore_ascii_case(&sha_hex)
     {
-        return fail(size, format!("sha256-mismatch: expected {want}, got {sha_hex}"));
+        return fail(size, Refusal::Sha256Mismatch { expected: want, got: &sha_hex });
     }
     let parsed = DistFilename::parse(&item.file_name, item.project_hint.as_deref());
     let guess_type = guess_type(&item.file_name);
@@ -554,7 +593,7 @@ fn ingest_one(ctx: &Shared<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &m
         Ok(_) => (DistStatus::Ok, None),
         Err(e) => {
             files.clear();
-            (DistStatus::Failed, Some(format!("{}: {e}", e.code())))
+            (DistStatus::Failed, Some(Refusal::Archive(&e).reason()))
         }
     };
     if conda_index
@@ -583,7 +622,7 @@ fn ingest_one(ctx: &Shared<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &m
         (project, version) = (p.project, p.version);
     }
     let (status, error) = match (status, parsed.is_none()) {
-        (DistStatus::Ok, true) => (DistStatus::Failed, Some("unrecognised-name: not a distribution file name".to_string())),
+        (DistStatus::Ok, true) => (DistStatus::Failed, Some(Refusal::UnrecognisedName.reason())),
         _ => (status, error),
     };
     if status == DistStatus::Failed {
