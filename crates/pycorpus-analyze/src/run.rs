@@ -4,13 +4,12 @@
 use crate::store::{StoreError, known_oids, write_part};
 use crate::{Facts, Limits, STACK_BYTES, analyze_guarded};
 use pycorpus_catalog::Filter;
-use pycorpus_core::Corpus;
+use pycorpus_core::{Corpus, Ctx};
 use pycorpus_store::Oid;
-use pycorpus_visit::{VisitError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
+use pycorpus_visit::{VisitError, VisitOptions, VisitStats, visit_blobs};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 /// Facts are written in parts of this many blobs: a crash or Ctrl-C loses at most one part's
 /// work, and memory holds at most one part.
@@ -48,11 +47,11 @@ pub fn analysis_dir(corpus: &Corpus) -> PathBuf {
 }
 
 /// Analyses the selected Python files of `corpus` (`.py` and `.pyi` unless the filter names
-/// extensions; one per blob). `progress`: see [`VisitOptions::progress`] (blobs analysed by an
+/// extensions; one per blob). `ctx`: progress in bytes of the selection (blobs analysed by an
 /// earlier run are not part of the selection's bytes). Files are
 /// parsed on threads with a stack of [`STACK_BYTES`] (the visit's own pool), as many as
 /// rayon's global pool has.
-pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel: &AtomicBool, progress: &VisitProgress<'_>) -> Result<AnalyzeSummary, AnalyzeError> {
+pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, ctx: Ctx<'_>) -> Result<AnalyzeSummary, AnalyzeError> {
     let dir = analysis_dir(corpus);
     let mut known = corpus.key_set::<20>();
     known_oids(&dir, &mut known)?;
@@ -77,8 +76,8 @@ pub fn analyze_corpus(corpus: &Corpus, filter: &Filter, limits: &Limits, cancel:
     let visit = visit_blobs(
         corpus,
         &filter,
-        &VisitOptions { skip: Some(&skip), stack_size: STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, progress: Some(progress), ..Default::default() },
-        cancel,
+        &VisitOptions { skip: Some(&skip), stack_size: STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, ..Default::default() },
+        ctx,
         &|| (),
         &|_, oid, _, data| Ok((*oid, analyze_guarded(data, limits))),
         &mut |(oid, facts): (Oid, Facts)| {

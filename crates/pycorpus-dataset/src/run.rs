@@ -12,9 +12,9 @@ use crate::split::{SPLITS, Split};
 use crate::write::{ChunkWriter, Format};
 use pycorpus_catalog::FileRow;
 use pycorpus_catalog::Filter;
-use pycorpus_core::{Corpus, ShardInfo, shard_releases};
+use pycorpus_core::{Corpus, Ctx, ShardInfo, shard_releases};
 use pycorpus_spill::{Key, Sorter};
-use pycorpus_visit::{VisitOptions, VisitProgress, visit_blobs};
+use pycorpus_visit::{VisitOptions, visit_blobs};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -100,11 +100,11 @@ struct BlobOut {
 /// built under a temporary name beside it and renamed when complete, so it either holds a
 /// whole dataset or does not exist. Parsing runs on threads with a stack of
 /// [`pycorpus_analyze::STACK_BYTES`] (the visit's own pool).
-pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &AtomicBool, progress: &VisitProgress<'_>) -> Result<ExportSummary, DatasetError> {
+pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, ctx: Ctx<'_>) -> Result<ExportSummary, DatasetError> {
     let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| DatasetError::Exists(dest.to_path_buf()))?;
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = parent.join(format!(".{name}.partial"));
-    let result = export_via(corpus, dest, &tmp, opts, cancel, progress);
+    let result = export_via(corpus, dest, &tmp, opts, ctx);
     if result.is_err() {
         // Nothing half-made is left behind (a crash leaves it; the next export removes it).
         let _ = std::fs::remove_dir_all(&tmp);
@@ -112,7 +112,8 @@ pub fn export(corpus: &Corpus, dest: &Path, opts: &ExportOptions, cancel: &Atomi
     result
 }
 
-fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, cancel: &AtomicBool, progress: &VisitProgress<'_>) -> Result<ExportSummary, DatasetError> {
+fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ctx: Ctx<'_>) -> Result<ExportSummary, DatasetError> {
+    let cancel = ctx.cancel;
     let tmp = tmp.to_path_buf();
     if dest.exists() {
         return Err(DatasetError::Exists(dest.to_path_buf()));
@@ -139,8 +140,8 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ca
     let result = visit_blobs(
         corpus,
         &filter,
-        &VisitOptions { stack_size: pycorpus_analyze::STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, progress: Some(progress), ..Default::default() },
-        cancel,
+        &VisitOptions { stack_size: pycorpus_analyze::STACK_BYTES, parallel_blobs: true, batch_per_thread: 4, ..Default::default() },
+        ctx,
         &|| (),
         &|_, _, holders, data| {
             let row = &holders.first;

@@ -11,12 +11,12 @@ use crate::ExploreError;
 use crate::names::{safe_component, safe_path};
 use pycorpus_catalog::{FileRow, Filter};
 use pycorpus_core::Corpus;
+use pycorpus_core::Ctx;
 use pycorpus_store::Oid;
-use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
+use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitStats, visit_blobs};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 /// Where extracted files go.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -106,24 +106,16 @@ fn write_one(dest: &Path, rel: &Path, data: &[u8]) -> Outcome {
 }
 
 /// Writes the contents of the rows `filter` selects under `dest`; `on_written` gets each
-/// written path (relative to `dest`), in a fixed order. `progress`: see
-/// [`VisitOptions::progress`].
-pub fn extract(
-    corpus: &Corpus,
-    filter: &Filter,
-    dest: &Path,
-    layout: Layout,
-    cancel: &AtomicBool,
-    on_written: &mut dyn FnMut(&str),
-    progress: Option<&VisitProgress<'_>>,
-) -> Result<ExtractSummary, ExploreError> {
+/// written path (relative to `dest`), in a fixed order. `ctx`: its progress in bytes of the selection, and its
+/// cancel flag.
+pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, ctx: Ctx<'_>, on_written: &mut dyn FnMut(&str)) -> Result<ExtractSummary, ExploreError> {
     std::fs::create_dir_all(dest).map_err(VisitError::Output)?;
     let mut summary = ExtractSummary::default();
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: layout == Layout::Tree, frame_filter: None, batch_per_thread: 1, progress, ..Default::default() },
-        cancel,
+        &VisitOptions { all_rows: layout == Layout::Tree, frame_filter: None, batch_per_thread: 1, ..Default::default() },
+        ctx,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<Vec<Outcome>, VisitError> {
             let rows: Vec<&FileRow> = match layout {

@@ -20,12 +20,12 @@ mod stream;
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder};
 use pycorpus_catalog::Filter;
+use pycorpus_core::Ctx;
 use pycorpus_core::{CoreError, Corpus};
 use pycorpus_store::Oid;
-use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
+use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitStats, visit_blobs};
 use serde::Serialize;
 use std::io::Write;
-use std::sync::atomic::AtomicBool;
 
 pub use extract::{ExtractSummary, Layout, extract};
 pub use names::{safe_component, safe_path};
@@ -125,17 +125,17 @@ impl GrepOptions {
 }
 
 /// Searches the blobs of the rows `filter` selects, writing results to `out` in a fixed
-/// order. Returns what it did; `stats.lines_matched == 0` means nothing matched. `progress`:
-/// see [`VisitOptions::progress`] (blobs in frames the trigram index rules out count as passed).
-pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn Write, cancel: &AtomicBool, progress: Option<&VisitProgress<'_>>) -> Result<GrepStats, ExploreError> {
+/// order. Returns what it did; `stats.lines_matched == 0` means nothing matched. `ctx`: its
+/// progress in bytes of the selection (blobs in frames the trigram index rules out count as
+/// passed), and its cancel flag.
+pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn Write, ctx: Ctx<'_>) -> Result<GrepStats, ExploreError> {
     let context = opts.mode == OutputMode::Lines && !opts.json && opts.before + opts.after > 0;
     let mut written_any = false;
     let stats = search(
         corpus,
         filter,
         opts,
-        cancel,
-        progress,
+        ctx,
         &|oid: &Oid, holders: &Holders, hits: sink::Hits| -> Result<Vec<u8>, VisitError> {
             let mut buf = Vec::new();
             if hits.selected > 0 {
@@ -182,21 +182,13 @@ pub struct BlobMatches {
 /// [`grep`] handing each blob with a selected line to `sink` as [`BlobMatches`], in the same
 /// order (only [`OutputMode::Lines`] applies; the output options are ignored). To stop early,
 /// set `cancel` from the sink.
-pub fn grep_matches(
-    corpus: &Corpus,
-    filter: &Filter,
-    opts: &GrepOptions,
-    cancel: &AtomicBool,
-    progress: Option<&VisitProgress<'_>>,
-    sink: &mut dyn FnMut(BlobMatches) -> Result<(), VisitError>,
-) -> Result<GrepStats, ExploreError> {
+pub fn grep_matches(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, ctx: Ctx<'_>, sink: &mut dyn FnMut(BlobMatches) -> Result<(), VisitError>) -> Result<GrepStats, ExploreError> {
     let opts = GrepOptions { mode: OutputMode::Lines, ..opts.clone() };
     search(
         corpus,
         filter,
         &opts,
-        cancel,
-        progress,
+        ctx,
         &|oid: &Oid, holders: &Holders, hits: sink::Hits| -> Result<Option<BlobMatches>, VisitError> {
             if hits.selected == 0 {
                 return Ok(None);
@@ -218,8 +210,7 @@ fn search<T: Send>(
     corpus: &Corpus,
     filter: &Filter,
     opts: &GrepOptions,
-    cancel: &AtomicBool,
-    progress: Option<&VisitProgress<'_>>,
+    ctx: Ctx<'_>,
     make: &(dyn Fn(&Oid, &Holders, sink::Hits) -> Result<T, VisitError> + Sync),
     sink: &mut dyn FnMut(T) -> Result<(), VisitError>,
 ) -> Result<GrepStats, ExploreError> {
@@ -240,8 +231,8 @@ fn search<T: Send>(
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, progress, ..Default::default() },
-        cancel,
+        &VisitOptions { all_rows: opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, ..Default::default() },
+        ctx,
         &|| opts.searcher(),
         &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<(u64, T), VisitError> {
             let hits = sink::search_blob(searcher, &matcher, data, opts.mode == OutputMode::Lines)?;

@@ -10,11 +10,11 @@ use crate::ExploreError;
 use base64::Engine;
 use pycorpus_catalog::{Filter, format_time};
 use pycorpus_core::Corpus;
+use pycorpus_core::Ctx;
 use pycorpus_store::Oid;
-use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitProgress, VisitStats, visit_blobs};
+use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitStats, visit_blobs};
 use serde_json::json;
 use std::io::Write;
-use std::sync::atomic::AtomicBool;
 
 /// Output framing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -41,22 +41,14 @@ pub struct StreamStats {
 }
 
 /// Writes the selection to `out`; returns what it wrote and what the visit touched.
-/// `progress`: see [`VisitOptions::progress`].
-pub fn stream(
-    corpus: &Corpus,
-    filter: &Filter,
-    format: StreamFormat,
-    always_base64: bool,
-    out: &mut dyn Write,
-    cancel: &AtomicBool,
-    progress: Option<&VisitProgress<'_>>,
-) -> Result<StreamStats, ExploreError> {
+/// `ctx`: its progress in bytes of the selection, and its cancel flag.
+pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_base64: bool, out: &mut dyn Write, ctx: Ctx<'_>) -> Result<StreamStats, ExploreError> {
     let (mut records, mut bytes) = (0u64, 0u64);
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: format == StreamFormat::Jsonl, frame_filter: None, batch_per_thread: 1, progress, ..Default::default() },
-        cancel,
+        &VisitOptions { all_rows: format == StreamFormat::Jsonl, frame_filter: None, batch_per_thread: 1, ..Default::default() },
+        ctx,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<(u64, Vec<u8>), VisitError> {
             let mut n = 0u64;

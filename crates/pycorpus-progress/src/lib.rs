@@ -14,6 +14,9 @@ pub trait Reporter: Sync {
     fn start(&self, _phase: &str, _total: u64, _bytes: u64) {}
     /// `items` units and `bytes` bytes more are done.
     fn advance(&self, _items: u64, _bytes: u64) {}
+    /// Where a phase measured in bytes (or rows) stands: `done` of `total`, `None` while
+    /// unknown (it may grow as more becomes known: a visit learns its total shard by shard).
+    fn progress(&self, _done: u64, _total: Option<u64>) {}
     /// A line for the user (a failure, a skipped input) that does not stop the work.
     fn note(&self, _message: &str) {}
     /// The current phase is over.

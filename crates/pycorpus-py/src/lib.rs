@@ -259,14 +259,14 @@ impl NativeCorpus {
             let run = || -> Result<(), String> {
                 let c = Corpus::open(&root, Access::Read).map_err(|e| describe(&e))?;
                 // Only the total: what was handed out is counted as Python takes it.
-                let selected = |s: &pycorpus_visit::VisitStats| selected_bytes.store(s.candidate_bytes, Ordering::Relaxed);
-                let opts = pycorpus_visit::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, progress: Some(&selected), ..Default::default() };
+                let selected = SelectedBytes(&selected_bytes);
+                let opts = pycorpus_visit::VisitOptions { all_rows: !f.unique, batch_per_thread: 4, ..Default::default() };
                 let (mut chunk, mut held) = (Chunk::default(), 0usize);
                 pycorpus_visit::visit_blobs(
                     &c,
                     &f,
                     &opts,
-                    &stop,
+                    pycorpus_core::Ctx::new(&selected, &stop),
                     &|| (),
                     &|_: &mut (), _oid: &Oid, h: &pycorpus_visit::Holders, data: &pycorpus_visit::Blob<'_>| -> Result<_, pycorpus_visit::VisitError> {
                         let data = data.share();
@@ -335,7 +335,7 @@ impl NativeCorpus {
         let f = filter(filters)?;
         let layout = spec::<pycorpus_explore::ExtractSpec>(options)?.layout;
         progress.begin("extract", "bytes", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_explore::extract(c, &f, &dest, layout, cancel, &mut |_| {}, Some(&|s| progress.visited(s))))?;
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_explore::extract(c, &f, &dest, layout, pycorpus_core::Ctx::new(&progress, cancel), &mut |_| {}))?;
         json(&s)
     }
 
@@ -346,7 +346,7 @@ impl NativeCorpus {
         let limits = spec::<pycorpus_analyze::AnalyzeSpec>(options)?.limits();
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         progress.begin("analyze", "bytes", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &limits, cancel, &|s| progress.visited(s)))?;
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &limits, pycorpus_core::Ctx::new(&progress, cancel)))?;
         json(&s)
     }
 
@@ -359,7 +359,7 @@ impl NativeCorpus {
         let outputs = spec.outputs(&self.root, &kwarg).map_err(invalid)?;
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         progress.begin("report", "rows", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::report(c, &sel, spec.drawing(), &outputs, cancel, &|n| progress.set(n, None)))?;
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::report(c, &sel, spec.drawing(), &outputs, pycorpus_core::Ctx::new(&progress, cancel)))?;
         json(&s)
     }
 
@@ -378,7 +378,7 @@ impl NativeCorpus {
         let sel = spec::<pycorpus_report::ReportSpec>(options)?.selection(filter(filters)?);
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         progress.begin("features", "rows", None);
-        let tables = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::tables(c, &sel, cancel, &|n| progress.set(n, None)))?;
+        let tables = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::tables(c, &sel, pycorpus_core::Ctx::new(&progress, cancel)))?;
         tables.iter().map(|t| Ok((t.name, ArrowStream::of_batch(t.to_batch().map_err(|e| err_msg(format!("table {}: {e}", t.name)))?)))).collect()
     }
 
@@ -388,7 +388,7 @@ impl NativeCorpus {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let opts = spec::<pycorpus_dataset::ExportSpec>(options)?.build(filter(filters)?, &kwarg).map_err(invalid)?;
         progress.begin("export", "bytes", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, cancel, &|s| progress.visited(s)))?;
+        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, pycorpus_core::Ctx::new(&progress, cancel)))?;
         json(&s)
     }
 
@@ -519,6 +519,18 @@ struct FileIter {
     polled: Option<Instant>,
 }
 
+/// `iter_files`'s view of the visit's progress: only the selection's total (what was handed
+/// out is counted as Python takes it).
+struct SelectedBytes<'a>(&'a AtomicU64);
+
+impl pycorpus_core::Reporter for SelectedBytes<'_> {
+    fn progress(&self, _done: u64, total: Option<u64>) {
+        if let Some(t) = total {
+            self.0.store(t, Ordering::Relaxed);
+        }
+    }
+}
+
 /// A module grep's search, checked.
 struct GrepCall<'a> {
     filter: &'a pycorpus_catalog::Filter,
@@ -550,7 +562,7 @@ impl NativeCorpus {
             let search = s.spawn(move || -> Result<(), String> {
                 let c = Corpus::open(root, Access::Read).map_err(|e| describe(&e))?;
                 let mut gone = false;
-                let sent = pycorpus_explore::grep_matches(&c, f, opts, cancel, Some(&|st| progress.visited(st)), &mut |m| {
+                let sent = pycorpus_explore::grep_matches(&c, f, opts, pycorpus_core::Ctx::new(progress, cancel), &mut |m| {
                     // Python stopped reading (the limit, an error): the search ends here.
                     tx.send(m).map_err(|_| {
                         gone = true;

@@ -114,10 +114,6 @@ impl Progress {
 
     /// Where a visit of the selected blobs is (grep, extract, analyze, export): bytes done of
     /// the selection's.
-    pub(crate) fn visited(&self, s: &pycorpus_visit::VisitStats) {
-        self.set(s.bytes_read + s.bytes_passed, Some(s.candidate_bytes));
-    }
-
     /// Passes news to the callable, if any (on the calling thread, with the GIL).
     pub(crate) fn poll(&self, py: Python<'_>) -> PyResult<()> {
         let Mode::Callback(f) = &self.mode else { return Ok(()) };
@@ -152,8 +148,11 @@ fn style(bar: bool, unit: &str) -> indicatif::ProgressStyle {
     indicatif::ProgressStyle::with_template(&tmpl).expect("valid template").progress_chars("=> ")
 }
 
-/// The core's phases (ingest, sync) as progress.
+/// The libraries' phases (ingest, sync, the visits of blobs) as progress.
 impl Reporter for Progress {
+    fn progress(&self, done: u64, total: Option<u64>) {
+        self.set(done, total);
+    }
     fn start(&self, phase: &str, total: u64, _bytes: u64) {
         self.begin(phase, "files", (total > 0).then_some(total));
     }

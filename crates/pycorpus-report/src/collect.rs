@@ -11,13 +11,14 @@ use pycorpus_analyze::{Packaging, is_stdlib, store};
 use pycorpus_archive::DistType;
 use pycorpus_catalog::{FileRow, Filter};
 use pycorpus_core::Corpus;
+use pycorpus_core::Ctx;
 use pycorpus_spill::codec::{Reader, put_str, put_u32, put_u64};
 use pycorpus_spill::{Key, Merged, Sorter};
 use pycorpus_store::{Oid, OidMap, OidSet};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 /// The three ways of counting adoption, in page order: `(key, unit name)`.
 pub const VIEWS: [(&str, &str); 3] = [("release", "releases"), ("project_period", "projects"), ("file", "unique files")];
@@ -415,14 +416,15 @@ fn coarsen(months: &BTreeMap<i32, Tally>, period: Period) -> BTreeMap<i32, Tally
 /// How many pyproject.toml blobs are read at once to learn build backends.
 const BACKEND_BATCH: usize = 16_384;
 
-/// Reads the index rows of `sel` and the facts, and counts. `progress` gets the rows read so
-/// far; `cancel` stops the scan (what was read is still counted).
+/// Reads the index rows of `sel` and the facts, and counts. `ctx`'s reporter gets the rows
+/// read so far; its cancel flag stops the scan (what was read is still counted).
 ///
 /// Memory does not grow with the corpus: facts, Python rows, releases and (project, month)
 /// pairs flow through sorted spills (budget: `memory_budget_bytes` of `corpus.toml`, spills
 /// under `<corpus>/tmp/`), joined by blob id and merged by release; what is held are tallies
 /// per month and counts per imported module.
-pub fn collect(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<Data, ReportError> {
+pub fn collect(corpus: &Corpus, sel: &Selection, ctx: Ctx<'_>) -> Result<Data, ReportError> {
+    let (cancel, progress) = (ctx.cancel, |n: u64| ctx.reporter.progress(n, None));
     if sel.filter.unique {
         return Err(ReportError::UniqueFilter);
     }

@@ -21,10 +21,9 @@ pub use period::{Period, month_of};
 pub use spec::{DEFAULT_MIN_UNITS, DEFAULT_TOP, ReportSpec};
 pub use tables::{Cell, TABLE_NAMES, Table};
 
-use pycorpus_core::Corpus;
+use pycorpus_core::{Corpus, Ctx};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 /// Errors of a report.
 #[derive(Debug, thiserror::Error)]
@@ -96,9 +95,9 @@ pub struct ReportSummary {
 
 /// The report's tables for `sel`, without the page, charts or files: what `report` would write
 /// as CSV and Parquet (the Python module's `features()` hands them to pyarrow).
-pub fn tables(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<Vec<Table>, ReportError> {
-    let data = collect(corpus, sel, cancel, progress)?;
-    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+pub fn tables(corpus: &Corpus, sel: &Selection, ctx: Ctx<'_>) -> Result<Vec<Table>, ReportError> {
+    let data = collect(corpus, sel, ctx)?;
+    if ctx.cancelled() {
         return Err(ReportError::Interrupted);
     }
     Ok(tables::build(&data))
@@ -106,9 +105,9 @@ pub fn tables(corpus: &Corpus, sel: &Selection, cancel: &AtomicBool, progress: &
 
 /// Collects, draws and writes a report of `corpus`. The page is written last, so a page
 /// that exists belongs to complete tables and charts.
-pub fn report(corpus: &Corpus, sel: &Selection, drawing: Drawing, outputs: &Outputs, cancel: &AtomicBool, progress: &dyn Fn(u64)) -> Result<ReportSummary, ReportError> {
-    let data = collect(corpus, sel, cancel, progress)?;
-    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+pub fn report(corpus: &Corpus, sel: &Selection, drawing: Drawing, outputs: &Outputs, ctx: Ctx<'_>) -> Result<ReportSummary, ReportError> {
+    let data = collect(corpus, sel, ctx)?;
+    if ctx.cancelled() {
         return Err(ReportError::Interrupted);
     }
     let tables = tables::build(&data);

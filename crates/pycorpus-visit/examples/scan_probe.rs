@@ -6,8 +6,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::sync::atomic::AtomicBool;
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let root = args.next().expect("corpus folder");
@@ -18,7 +16,7 @@ fn main() {
     for _ in 0..5 {
         let t = std::time::Instant::now();
         let opts = pycorpus_visit::VisitOptions { frame_filter: Some(&none), ..Default::default() };
-        let s = pycorpus_visit::visit_blobs(&corpus, &filter, &opts, &AtomicBool::new(false), &|| (), &|_, _, _, _| Ok(()), &mut |_| Ok(())).expect("visit");
+        let s = pycorpus_visit::visit_blobs(&corpus, &filter, &opts, pycorpus_core::Ctx::quiet(), &|| (), &|_, _, _, _| Ok(()), &mut |_| Ok(())).expect("visit");
         eprintln!("{:.3} s: {} rows read, {} matched, {} blobs", t.elapsed().as_secs_f64(), s.scan.rows_read, s.scan.rows_matched, s.candidate_blobs);
     }
 }

@@ -14,8 +14,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::sync::atomic::AtomicBool;
-
 /// User + system CPU seconds of this process so far (Linux; 0 elsewhere).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -36,7 +34,7 @@ fn main() {
     for _ in 0..runs {
         let (t, cpu) = (std::time::Instant::now(), cpu_seconds());
         let mut bytes = 0u64;
-        let s = pycorpus_visit::visit_blobs(&corpus, &filter, &pycorpus_visit::VisitOptions::default(), &AtomicBool::new(false), &|| (), &|_, _, _, blob| Ok(blob.len() as u64), &mut |n| {
+        let s = pycorpus_visit::visit_blobs(&corpus, &filter, &pycorpus_visit::VisitOptions::default(), pycorpus_core::Ctx::quiet(), &|| (), &|_, _, _, blob| Ok(blob.len() as u64), &mut |n| {
             bytes += n;
             Ok(())
         })

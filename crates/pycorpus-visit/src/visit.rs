@@ -8,7 +8,7 @@
 use crate::VisitError;
 use crate::blob::{Blob, BufPool, FrameBuf};
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
-use pycorpus_core::{CoreError, Corpus, SealedReader, ShardInfo, ShardKind};
+use pycorpus_core::{CoreError, Corpus, Ctx, Reporter, SealedReader, ShardInfo, ShardKind};
 use pycorpus_spill::{Sorter, codec};
 use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use rayon::prelude::*;
@@ -187,16 +187,15 @@ pub struct VisitOptions<'a> {
     /// thread (0: 4). Larger evens out the load between threads; smaller bounds memory when
     /// results are large (a frame's worth of contents each).
     pub batch_per_thread: usize,
-    /// Called on the calling thread with the stats so far: once each shard's index is scanned
-    /// (the selection's totals, `candidate_blobs` and `candidate_bytes`, then cover every shard
-    /// scanned: how a progress bar learns its length), once its reads are planned, and after
-    /// each frame's results have reached the sink (`bytes_read + bytes_passed` is the bar's
-    /// position).
-    pub progress: Option<&'a VisitProgress<'a>>,
 }
 
-/// See [`VisitOptions::progress`].
-pub type VisitProgress<'a> = dyn Fn(&VisitStats) + Sync + 'a;
+/// Tells `reporter` where the visit stands, on the calling thread: once each shard's index is
+/// scanned (the total, `candidate_bytes`, then covers every shard scanned: how a progress bar
+/// learns its length), once its reads are planned, and after each frame's results have
+/// reached the sink (`bytes_read + bytes_passed` done).
+fn report(reporter: &dyn Reporter, s: &VisitStats) {
+    reporter.progress(s.bytes_read + s.bytes_passed, Some(s.candidate_bytes));
+}
 
 /// A shard opened for reading blobs.
 enum Store {
@@ -396,12 +395,13 @@ pub fn visit_blobs<S: Send, T: Send>(
     corpus: &Corpus,
     filter: &Filter,
     opts: &VisitOptions<'_>,
-    cancel: &AtomicBool,
+    ctx: Ctx<'_>,
     init: &(dyn Fn() -> S + Sync),
     work: &BlobWork<'_, S, T>,
     sink: &mut dyn FnMut(T) -> Result<(), VisitError>,
 ) -> Result<VisitStats, VisitError> {
-    let mut rd = Reading { opts, cancel, init, work, sink, stats: VisitStats::default(), buffers: Buffers::default() };
+    let Ctx { reporter, cancel } = ctx;
+    let mut rd = Reading { opts, cancel, reporter, init, work, sink, stats: VisitStats::default(), buffers: Buffers::default() };
     let shards = corpus.shards()?;
     let mut elsewhere = Elsewhere::new(corpus, &shards)?;
     // One blob, one task: with shards named and unique blobs asked for, each named shard
@@ -449,9 +449,7 @@ pub fn visit_blobs<S: Send, T: Send>(
                 }
             }
             rd.stats.candidate_blobs += holders.len() as u64;
-            if let Some(f) = opts.progress {
-                f(&rd.stats);
-            }
+            report(rd.reporter, &rd.stats);
             if holders.is_empty() {
                 continue;
             }
@@ -585,9 +583,7 @@ fn visit_shard<S: Send, T: Send>(
     }
     stats.missing_blobs += left.len() as u64;
     stats.bytes_passed += left.iter().map(|(_, at)| holders[*at as usize].1.first.size).sum::<u64>();
-    if let Some(f) = opts.progress {
-        f(stats);
-    }
+    report(rd.reporter, stats);
     let readers = Readers { own: pack.as_ref(), journal: journal.as_ref(), others: &elsewhere.packs, chains: &elsewhere.chains };
     run_units(&readers, holders, &units, rd)?;
     // Later shards' rows use this shard's blobs: its pack and frame filter stay open for them
@@ -605,6 +601,7 @@ fn visit_shard<S: Send, T: Send>(
 struct Reading<'a, S, T> {
     opts: &'a VisitOptions<'a>,
     cancel: &'a AtomicBool,
+    reporter: &'a dyn Reporter,
     init: &'a (dyn Fn() -> S + Sync),
     work: &'a BlobWork<'a, S, T>,
     sink: &'a mut dyn FnMut(T) -> Result<(), VisitError>,
@@ -639,8 +636,8 @@ struct Readers<'a> {
 /// hands their results to `sink` in unit order, never more than a window of units ahead of
 /// it (bounded memory).
 fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, units: &[Unit], rd: &mut Reading<'_, S, T>) -> Result<(), VisitError> {
-    let Reading { opts, cancel, init, work, sink, stats, buffers } = rd;
-    let (opts, cancel, init, work) = (*opts, *cancel, *init, *work);
+    let Reading { opts, cancel, reporter, init, work, sink, stats, buffers } = rd;
+    let (opts, cancel, reporter, init, work) = (*opts, *cancel, *reporter, *init, *work);
     let threads = rayon::current_num_threads().max(1);
     let window = threads * if opts.batch_per_thread == 0 { 4 } else { opts.batch_per_thread };
     let blob_pool = match opts.parallel_blobs {
@@ -775,9 +772,7 @@ fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, un
             for t in outs {
                 sink(t)?;
             }
-            if let Some(f) = opts.progress {
-                f(stats);
-            }
+            report(reporter, stats);
             Ok(())
         },
     );

@@ -80,17 +80,30 @@ impl VisitBar {
         pb.enable_steady_tick(std::time::Duration::from_millis(200));
         VisitBar(pb)
     }
+}
 
-    /// Takes the visit's counts ([`pycorpus_visit::VisitOptions::progress`]).
-    pub fn update(&self, s: &pycorpus_visit::VisitStats) {
-        if self.0.length() != Some(s.candidate_bytes) {
+/// The visit's bytes: a bar once the total is known.
+impl Reporter for VisitBar {
+    fn progress(&self, done: u64, total: Option<u64>) {
+        if let Some(total) = total
+            && self.0.length() != Some(total)
+        {
             if self.0.length().is_none() {
                 self.0
                     .set_style(ProgressStyle::with_template("{prefix:>7} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed_precise} eta {eta}").expect("valid template").progress_chars("=> "));
             }
-            self.0.set_length(s.candidate_bytes);
+            self.0.set_length(total);
         }
-        self.0.set_position(s.bytes_read + s.bytes_passed);
+        self.0.set_position(done);
+    }
+}
+
+/// A count that grows with no known end (report's rows read): a spinner.
+pub struct Spinner(pub ProgressBar);
+
+impl Reporter for Spinner {
+    fn progress(&self, done: u64, _total: Option<u64>) {
+        self.0.set_position(done);
     }
 }
 

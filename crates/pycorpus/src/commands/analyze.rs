@@ -12,7 +12,7 @@ pub(crate) fn run(a: crate::cli::AnalyzeArgs, env: &Env<'_>, out: &mut impl Writ
     install_interrupt_handler(quiet, STOPPING);
     let bar = VisitBar::new(quiet, "analyze");
     let started = std::time::Instant::now();
-    let s = pycorpus_analyze::analyze_corpus(&corpus, &f, &spec.limits(), &CANCEL, &|s| bar.update(s))?;
+    let s = pycorpus_analyze::analyze_corpus(&corpus, &f, &spec.limits(), Ctx::new(&bar, &CANCEL))?;
     drop(bar);
     if filter.stats {
         print_scan_stats(&s.visit.scan);

@@ -11,7 +11,7 @@ pub(crate) fn run(a: crate::cli::CodesearchnetArgs, env: &Env<'_>, out: &mut imp
     install_interrupt_handler(quiet, STOPPING);
     let bar = VisitBar::new(quiet, "export");
     let started = std::time::Instant::now();
-    let s = pycorpus_dataset::export(&corpus, &a.dest, &opts, &CANCEL, &|s| bar.update(s))?;
+    let s = pycorpus_dataset::export(&corpus, &a.dest, &opts, Ctx::new(&bar, &CANCEL))?;
     drop(bar);
     if a.json {
         writeln!(out, "{}", serde_json::to_string(&s)?)?;

@@ -11,21 +11,13 @@ pub(crate) fn run(a: crate::cli::ExtractArgs, env: &Env<'_>, out: &mut impl Writ
     install_interrupt_handler(quiet, STOPPING);
     let mut werr: Option<std::io::Error> = None;
     let bar = VisitBar::beside_results(quiet, "extract");
-    let s = pycorpus_explore::extract(
-        &corpus,
-        &f,
-        &dest,
-        spec.layout,
-        &CANCEL,
-        &mut |p| {
-            if werr.is_none()
-                && let Err(e) = writeln!(out, "{p}")
-            {
-                werr = Some(e);
-            }
-        },
-        Some(&|s| bar.update(s)),
-    )?;
+    let s = pycorpus_explore::extract(&corpus, &f, &dest, spec.layout, Ctx::new(&bar, &CANCEL), &mut |p| {
+        if werr.is_none()
+            && let Err(e) = writeln!(out, "{p}")
+        {
+            werr = Some(e);
+        }
+    })?;
     drop(bar);
     if let Some(e) = werr {
         return Err(e.into());

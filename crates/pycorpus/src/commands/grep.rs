@@ -31,7 +31,7 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
         install_interrupt_handler(true, STOPPING);
         let started = std::time::Instant::now();
         let bar = VisitBar::beside_results(quiet, "grep");
-        let searched = pycorpus_explore::grep(&corpus, &f, opts, out, &CANCEL, Some(&|s| bar.update(s)));
+        let searched = pycorpus_explore::grep(&corpus, &f, opts, out, Ctx::new(&bar, &CANCEL));
         drop(bar);
         let stats = match searched {
             Err(e) if e.is_broken_pipe() => return Ok(pycorpus_explore::GrepStats { lines_matched: 1, ..Default::default() }),

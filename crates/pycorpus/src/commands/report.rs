@@ -10,10 +10,10 @@ pub(crate) fn run(a: crate::cli::ReportArgs, env: &Env<'_>, out: &mut impl Write
     let sel = spec.selection(build_filter(&filter)?);
     let outputs = spec.outputs(corpus.root(), &flag_name)?;
     install_interrupt_handler(quiet, STOPPING);
-    let bar = spinner(quiet, "report", "{prefix} {pos} row(s) read, {per_sec}, {elapsed}");
+    let bar = crate::reporters::Spinner(spinner(quiet, "report", "{prefix} {pos} row(s) read, {per_sec}, {elapsed}"));
     let started = std::time::Instant::now();
-    let s = pycorpus_report::report(&corpus, &sel, spec.drawing(), &outputs, &CANCEL, &|n| bar.set_position(n))?;
-    bar.finish_and_clear();
+    let s = pycorpus_report::report(&corpus, &sel, spec.drawing(), &outputs, Ctx::new(&bar, &CANCEL))?;
+    bar.0.finish_and_clear();
     if json {
         writeln!(out, "{}", serde_json::to_string(&s)?)?;
     } else {

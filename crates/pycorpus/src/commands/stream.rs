@@ -10,7 +10,7 @@ pub(crate) fn run(a: crate::cli::StreamArgs, env: &Env<'_>, out: &mut impl Write
     let f = build_filter(&filter)?;
     install_interrupt_handler(true, STOPPING);
     let bar = VisitBar::beside_results(quiet, "stream");
-    let streamed = pycorpus_explore::stream(&corpus, &f, format, base64, out, &CANCEL, Some(&|s| bar.update(s)));
+    let streamed = pycorpus_explore::stream(&corpus, &f, format, base64, out, Ctx::new(&bar, &CANCEL));
     drop(bar);
     match streamed {
         Err(e) if e.is_broken_pipe() => {}
