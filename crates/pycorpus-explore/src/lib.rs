@@ -181,7 +181,7 @@ pub struct BlobMatches {
 
 /// [`grep`] handing each blob with a selected line to `sink` as [`BlobMatches`], in the same
 /// order (only [`OutputMode::Lines`] applies; the output options are ignored). To stop early,
-/// set `cancel` from the sink.
+/// set the cancel flag of `ctx` from the sink.
 pub fn grep_matches(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, ctx: Ctx<'_>, sink: &mut dyn FnMut(BlobMatches) -> Result<(), VisitError>) -> Result<GrepStats, ExploreError> {
     let opts = GrepOptions { mode: OutputMode::Lines, ..opts.clone() };
     search(
