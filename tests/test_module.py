@@ -429,7 +429,7 @@ def test_add_seal_and_errors(tmp_path, built):
     with pytest.raises(ValueError, match="jobs=: invalid value: integer `-1`"):
         c.sync(["x"], jobs=-1)
     # An index URL that is not one: said before any request, naming where it came from.
-    with pytest.raises(pycorpus.PycorpusError, match='"not a url" .from --index-url, or index_url= in Python. is not an http.s. URL'):
+    with pytest.raises(pycorpus.PycorpusError, match='"not a url" .from the index_url option. is not an http.s. URL.*; give index_url= or set PIP_INDEX_URL'):
         c.sync(["x"], index_url="not a url", progress=False)
 
 

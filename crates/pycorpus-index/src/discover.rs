@@ -44,7 +44,7 @@ pub fn resolve_index_url(flag: Option<&str>, corpus: Option<&str>, env: &dyn Fn(
         Err(e) => e.to_string(),
     };
     let from = match &found.source {
-        IndexSource::Flag => "--index-url, or index_url= in Python".to_string(),
+        IndexSource::Flag => "the index_url option".to_string(),
         IndexSource::CorpusConfig => "index_url in corpus.toml".to_string(),
         IndexSource::Env => "PIP_INDEX_URL".to_string(),
         IndexSource::PipConfig(f) => f.display().to_string(),
@@ -163,7 +163,9 @@ mod tests {
         assert_eq!(resolve_index_url(None, Some("http://corpus.test/s"), &env).expect("corpus").url, "http://corpus.test/s/");
         assert_eq!(resolve_index_url(Some("http://flag.test/"), Some("x"), &env).expect("flag").source, IndexSource::Flag);
         // Not an http(s) URL: an error naming the setting, before any request.
-        for (flag, corpus, want) in [(Some("not a url"), None, "--index-url"), (None, Some("ftp://mirror.test/simple"), "index_url in corpus.toml"), (Some("https://"), None, "--index-url")] {
+        for (flag, corpus, want) in
+            [(Some("not a url"), None, "the index_url option"), (None, Some("ftp://mirror.test/simple"), "index_url in corpus.toml"), (Some("https://"), None, "the index_url option")]
+        {
             let e = resolve_index_url(flag, corpus, &env).expect_err("refused").to_string();
             assert!(e.contains(want) && e.contains("is not an http(s) URL"), "{e}");
         }

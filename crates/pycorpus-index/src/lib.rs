@@ -23,7 +23,7 @@ pub use simple::{IndexFile, parse_html_project, parse_json_project, read_html_ro
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     /// No index could be determined.
-    #[error("no package index: {0}; pass --index-url URL or set PIP_INDEX_URL")]
+    #[error("no package index: {0}")]
     NoIndex(String),
     /// The server answered with an error status (after retries, for retryable ones).
     #[error("{url}: HTTP {status}")]

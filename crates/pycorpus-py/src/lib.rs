@@ -44,7 +44,10 @@ pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
                 Some(pycorpus_share::ShareError::NothingToSeed(_)) => Some("; seal it first (Corpus.seal()), or name what to seed"),
                 _ => match cause.downcast_ref() {
                     Some(pycorpus_sync::SyncError::NothingSelected) => Some("; give projects= or lock="),
-                    _ => None,
+                    _ => match cause.downcast_ref() {
+                        Some(pycorpus_sync::IndexError::NoIndex(_)) => Some("; give index_url= or set PIP_INDEX_URL"),
+                        _ => None,
+                    },
                 },
             },
         },

@@ -13,7 +13,7 @@
 mod sync;
 
 pub use pycorpus_core::PlannedFile;
-pub use pycorpus_index::ClientOptions;
+pub use pycorpus_index::{ClientOptions, IndexError};
 pub use sync::{SyncOptions, SyncSummary, sync};
 
 use pycorpus_archive::DistType;

@@ -264,7 +264,7 @@ pub fn sync(corpus: &mut Corpus, opts: &SyncOptions, ctx: Ctx<'_>) -> Result<Syn
     // A conda channel needs no package index; otherwise find it the way pip does.
     let index = match &opts.conda_channel {
         Some(ch) => pycorpus_index::IndexUrl { url: ch.clone(), source: pycorpus_index::IndexSource::Flag },
-        None => pycorpus_index::resolve_index_url(opts.index_url.as_deref(), corpus.config().index_url.as_deref(), &|k| std::env::var(k).ok()).map_err(|e| SyncError::Invalid(e.to_string()))?,
+        None => pycorpus_index::resolve_index_url(opts.index_url.as_deref(), corpus.config().index_url.as_deref(), &|k| std::env::var(k).ok())?,
     };
     let mut summary = SyncSummary { index_url: index.url.clone(), index_source: format!("{:?}", index.source), dry_run: opts.dry_run, ..SyncSummary::default() };
     let client = Client::new(opts.client).map_err(|e| SyncError::Invalid(e.to_string()))?;

@@ -354,7 +354,7 @@ fn find_metainfo(
         Err(e) => return Err(e),
     }
     if !ask_peers {
-        return Err(TorrentError::Invalid("nothing to ask for the metainfo: give a .torrent file, --catalog URL, --peer ADDR or --tracker URL (or turn the DHT on)".into()));
+        return Err(TorrentError::Invalid("nothing to ask for the metainfo: no .torrent file, catalog, peer or tracker was given and the DHT is off".into()));
     }
     on_progress(&Progress { phase: Phase::Metadata, done: 0, total: 0 });
     let s = Swarm::start(&opts.swarm)?;
@@ -475,7 +475,7 @@ fn from_webseeds(
     cancel: &AtomicBool,
 ) -> Result<(), TorrentError> {
     if webseeds.is_empty() {
-        return Err(TorrentError::Invalid("no source to download from: give --peer, --tracker or --webseed, use a magnet with tr=/ws=/x.pe=, or turn the DHT on".into()));
+        return Err(TorrentError::Invalid("no source to download from: no peer, tracker or web seed was given (a magnet's x.pe=, tr= and ws= count) and the DHT is off".into()));
     }
     let done = AtomicU64::new(check::bytes_of(&meta.layout, have));
     let r = ticking(Phase::WebSeeds, &done, meta.total_length(), on_progress, || webseed::fetch(meta, partial, have, webseeds, &opts.webseed, &done, cancel))?;

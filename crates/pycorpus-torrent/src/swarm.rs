@@ -132,7 +132,7 @@ impl Swarm {
                         }
                         if tokio::time::Instant::now() >= deadline {
                             return Err(TorrentError::Net(format!(
-                                "no peer sent the metainfo of {} within {} s (give --peer, --tracker or --catalog)",
+                                "no peer sent the metainfo of {} within {} s (a catalog, a known peer or a tracker may have it)",
                                 hex::encode(info_hash),
                                 timeout.as_secs()
                             )));

@@ -74,6 +74,9 @@ fn hint(e: &anyhow::Error) -> Option<String> {
             Some(pycorpus_report::ReportError::UniqueFilter) => return Some("leave out --unique".into()),
             _ => {}
         }
+        if let Some(pycorpus_sync::IndexError::NoIndex(_)) = cause.downcast_ref() {
+            return Some("pass --index-url URL or set PIP_INDEX_URL".into());
+        }
         if let Some(pycorpus_sync::SyncError::NothingSelected) = cause.downcast_ref() {
             return Some("give --project NAME, --projects-file F, --lock FILE or --all".into());
         }
