@@ -171,13 +171,11 @@ def _count(name, v, none_ok=True, below=2 ** 63):
 
 def _plain(name, v, kind=None):
     """`v` as JSON can carry it to the options layer, which checks it: numpy's and pyarrow's
-    numbers as Python's, paths and dates as text, any iterable (not a string) as a list, and for
-    a `list` option one string or path as a list of it."""
+    numbers as Python's, paths and dates as text; a `list` option's value as `_strings` takes
+    it (one string is one item)."""
+    if kind == "list":  # every list option takes strings
+        return _strings(name, v)
     v = v.as_py() if hasattr(v, "as_py") else v
-    if kind == "list":
-        if isinstance(v, (str, os.PathLike)):
-            return [os.fspath(v)]
-        return [_plain(name, x) for x in _iterable(name, v, "a string or a list of strings")]
     if isinstance(v, float) and not math.isfinite(v):
         # JSON has no infinity or NaN: the largest number is as good as infinity (a timeout
         # that never ends), and NaN means nothing, as 0 does.
@@ -192,7 +190,7 @@ def _plain(name, v, kind=None):
         return _as_int(name, v)
     if hasattr(v, "__float__") and not hasattr(v, "__iter__"):
         return float(v)
-    return [_plain(name, x) for x in _iterable(name, v, "a value or a list of values")]
+    raise TypeError("%s: expected a %s value, got %r" % (name, kind, v))
 
 
 def _options(cmd, kw):
@@ -447,7 +445,7 @@ class Corpus:
             # Said before any counting: a typo costs nothing.
             have = sorted(name for name in names if name != "adoption")
             raise ValueError("view %r: expected release, project, file or one of %s" % (view, ", ".join(have)))
-        opts = json.dumps({"period": period, "exclude_tests_docs": exclude_tests_docs})
+        opts = _options("report", {"period": period, "exclude_tests_docs": exclude_tests_docs})
         with _Progress(progress) as p:
             # The report's tables, computed in memory; the streams are read here, once each.
             tables = dict(self._c.features(_filters(filters), opts, progress=p))

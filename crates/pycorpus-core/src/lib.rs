@@ -200,12 +200,18 @@ pub fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
     Ok((h.finalize().into(), n))
 }
 
+impl From<pycorpus_fs::WriteError> for CoreError {
+    fn from(e: pycorpus_fs::WriteError) -> CoreError {
+        CoreError::Io { path: e.path, source: e.source }
+    }
+}
+
 /// [`pycorpus_fs::write_atomic`] with the corpus's error.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), CoreError> {
-    pycorpus_fs::write_atomic(path, data).map_err(|e| CoreError::io(&e.path, e.source))
+    Ok(pycorpus_fs::write_atomic(path, data)?)
 }
 
 /// [`pycorpus_fs::sync_dir`] with the corpus's error.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), CoreError> {
-    pycorpus_fs::sync_dir(dir).map_err(|e| CoreError::io(&e.path, e.source))
+    Ok(pycorpus_fs::sync_dir(dir)?)
 }

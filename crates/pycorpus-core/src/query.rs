@@ -9,7 +9,7 @@ use pycorpus_store::{Journal, Oid, OidSet, PackEntry, PackReader};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One shard's figures.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -249,6 +249,17 @@ impl Corpus {
             }
         }
         Ok(None)
+    }
+
+    /// [`Corpus::write_lock`] into the file `path`, streamed and replaced whole or not at all
+    /// (a crash or an error leaves the old file); returns the number of distributions.
+    pub fn write_lock_file(&self, path: &Path) -> Result<u64, CoreError> {
+        let mut n = 0;
+        pycorpus_fs::write_atomic_with(path, |w| {
+            n = self.write_lock(w)?;
+            Ok::<(), CoreError>(())
+        })?;
+        Ok(n)
     }
 
     /// Writes the corpus's lock file (the TSV that `sync --lock` reads: every distribution

@@ -25,14 +25,27 @@ fn at(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
 /// folder synced. Readers see the old contents or the new, never part; a temporary file left by
 /// a crash is replaced by the next write.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), WriteError> {
+    write_atomic_with(path, |w| w.write_all(data).map_err(at(path)))
+}
+
+/// [`write_atomic`] of what `write` streams (through a buffer; nothing is held whole in
+/// memory). When `write` fails, its error is returned and the temporary file removed.
+pub fn write_atomic_with<E: From<WriteError>>(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<(), E> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy());
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp).map_err(at(&tmp))?;
-    f.write_all(data).and_then(|()| f.sync_all()).map_err(at(&tmp))?;
-    drop(f);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(at(&tmp))?);
+    let written = write(&mut w).and_then(|()| {
+        let f = w.into_inner().map_err(|e| at(&tmp)(e.into_error()))?;
+        f.sync_all().map_err(at(&tmp))?;
+        Ok(())
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return written;
+    }
     std::fs::rename(&tmp, path).map_err(at(path))?;
-    sync_dir(dir)
+    Ok(sync_dir(dir)?)
 }
 
 /// Makes a rename or creation in `dir` durable.
@@ -58,6 +71,22 @@ mod tests {
         // files that differ only in their extension do not share a temporary file
         write_atomic(&d.path().join("a.torrent"), b"t").expect("other");
         assert_eq!(std::fs::read(&p).expect("read"), b"two");
+    }
+
+    #[test]
+    fn a_failed_stream_leaves_the_old_file_and_no_temporary_one() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("lock.tsv");
+        write_atomic_with::<WriteError>(&p, |w| w.write_all(b"old\n").map_err(at(&p))).expect("first");
+        let e = write_atomic_with::<WriteError>(&p, |w| {
+            w.write_all(b"half of the new").map_err(at(&p))?;
+            Err(WriteError { path: p.clone(), source: std::io::Error::other("the source failed") })
+        })
+        .unwrap_err();
+        assert_eq!(e.source.to_string(), "the source failed");
+        assert_eq!(std::fs::read(&p).expect("read"), b"old\n");
+        let names: Vec<_> = std::fs::read_dir(d.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(names, ["lock.tsv"]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crossbeam_channel::RecvTimeoutError;
 use progress::{Mode, Progress};
 use pycorpus_catalog::{FileRow, FilterSpec};
 use pycorpus_core::error_chain;
-use pycorpus_core::{Access, Corpus};
+use pycorpus_core::{Access, Corpus, Ctx};
 use pycorpus_store::Oid;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyKeyError, PyStopIteration, PyValueError};
@@ -35,24 +35,31 @@ create_exception!(_native, PycorpusError, PyException, "A pycorpus operation fai
 /// An error with its causes and what to do about it in Python's terms (the libraries'
 /// messages name no command or flag).
 pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let hint = std::iter::successors(Some(e), |e| e.source()).find_map(|cause| match cause.downcast_ref::<pycorpus_core::CoreError>() {
-        Some(pycorpus_core::CoreError::NotACorpus(_)) => Some("; Corpus(path, create=True) makes one"),
-        Some(pycorpus_core::CoreError::MissingShard { .. }) => Some("; fetch it with Corpus.get(HASH, with_deps=True)"),
-        _ => match cause.downcast_ref() {
-            Some(pycorpus_report::ReportError::NoFacts(_)) => Some("; run Corpus.analyze() first"),
-            _ => match cause.downcast_ref() {
-                Some(pycorpus_share::ShareError::NothingToSeed(_)) => Some("; seal it first (Corpus.seal()), or name what to seed"),
-                _ => match cause.downcast_ref() {
-                    Some(pycorpus_sync::SyncError::NothingSelected) => Some("; give projects= or lock="),
-                    _ => match cause.downcast_ref() {
-                        Some(pycorpus_sync::IndexError::NoIndex(_)) => Some("; give index_url= or set PIP_INDEX_URL"),
-                        _ => None,
-                    },
-                },
-            },
-        },
-    });
+    let hint = std::iter::successors(Some(e), |e| e.source()).find_map(hint);
     format!("{}{}", error_chain(e), hint.unwrap_or(""))
+}
+
+/// What to do about one error of a cause chain, if the Python caller can do something.
+fn hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use pycorpus_core::CoreError as C;
+    match cause.downcast_ref::<C>() {
+        Some(C::NotACorpus(_)) => return Some("; Corpus(path, create=True) makes one"),
+        Some(C::MissingShard { .. }) => return Some("; fetch it with Corpus.get(HASH, with_deps=True)"),
+        _ => {}
+    }
+    if let Some(pycorpus_report::ReportError::NoFacts(_)) = cause.downcast_ref() {
+        return Some("; run Corpus.analyze() first");
+    }
+    if let Some(pycorpus_share::ShareError::NothingToSeed(_)) = cause.downcast_ref() {
+        return Some("; seal it first (Corpus.seal()), or name what to seed");
+    }
+    if let Some(pycorpus_sync::SyncError::NothingSelected) = cause.downcast_ref() {
+        return Some("; give projects= or lock=");
+    }
+    if let Some(pycorpus_sync::IndexError::NoIndex(_)) = cause.downcast_ref() {
+        return Some("; give index_url= or set PIP_INDEX_URL");
+    }
+    None
 }
 
 /// A failed operation as `PycorpusError` (see [`describe`]).
@@ -163,11 +170,27 @@ struct NativeCorpus {
 }
 
 /// Opens `root` for reading and runs `f` on it, on the worker thread of [`interruptible`]
-/// (a `Corpus` holds a SQLite handle and stays on the thread that uses it).
-fn with_corpus<T: Send, E: std::error::Error + 'static>(py: Python<'_>, root: &Path, progress: &Progress, f: impl FnOnce(&Corpus, &AtomicBool) -> Result<T, E> + Send) -> PyResult<T> {
+/// (a `Corpus` holds a SQLite handle and stays on the thread that uses it), with `progress`
+/// and Ctrl-C as its context.
+fn with_corpus<T: Send, E: std::error::Error + 'static>(py: Python<'_>, root: &Path, progress: &Progress, f: impl FnOnce(&Corpus, Ctx<'_>) -> Result<T, E> + Send) -> PyResult<T> {
+    with_corpus_as(py, root, Access::Read, progress, |c, ctx| f(c, ctx))
+}
+
+/// [`with_corpus`], opened for writing.
+fn with_corpus_mut<T: Send, E: std::error::Error + 'static>(py: Python<'_>, root: &Path, progress: &Progress, f: impl FnOnce(&mut Corpus, Ctx<'_>) -> Result<T, E> + Send) -> PyResult<T> {
+    with_corpus_as(py, root, Access::Write, progress, f)
+}
+
+fn with_corpus_as<T: Send, E: std::error::Error + 'static>(
+    py: Python<'_>,
+    root: &Path,
+    access: Access,
+    progress: &Progress,
+    f: impl FnOnce(&mut Corpus, Ctx<'_>) -> Result<T, E> + Send,
+) -> PyResult<T> {
     interruptible(py, progress, |cancel| -> Result<T, String> {
-        let c = Corpus::open(root, Access::Read).map_err(|e| describe(&e))?;
-        f(&c, cancel).map_err(|e| describe(&e))
+        let mut c = Corpus::open(root, access).map_err(|e| describe(&e))?;
+        f(&mut c, Ctx::new(progress, cancel)).map_err(|e| describe(&e))
     })?
     .map_err(err_msg)
 }
@@ -207,11 +230,11 @@ impl NativeCorpus {
     /// without a copy through a file.
     fn files_arrow(&self, py: Python<'_>, filters: &str) -> PyResult<ArrowStream> {
         let f = filter(filters)?;
-        let batches = with_corpus(py, &self.root, &Progress::quiet(), |c, cancel| {
+        let batches = with_corpus(py, &self.root, &Progress::quiet(), |c, ctx| {
             let mut batches = pycorpus_catalog::FilesBatcher::default();
             c.for_each_row(&f, &mut |r| {
                 batches.push(r);
-                !cancel.load(Ordering::Relaxed)
+                !ctx.cancelled()
             })?;
             Ok::<_, pycorpus_core::CoreError>(batches.finish())
         })?;
@@ -338,7 +361,7 @@ impl NativeCorpus {
         let f = filter(filters)?;
         let layout = spec::<pycorpus_explore::ExtractSpec>(options)?.layout;
         progress.begin("extract", "bytes", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_explore::extract(c, &f, &dest, layout, pycorpus_core::Ctx::new(&progress, cancel), &mut |_| {}))?;
+        let s = with_corpus(py, &self.root, &progress, |c, ctx| pycorpus_explore::extract(c, &f, &dest, layout, ctx, &mut |_| {}))?;
         json(&s)
     }
 
@@ -349,7 +372,7 @@ impl NativeCorpus {
         let limits = spec::<pycorpus_analyze::AnalyzeSpec>(options)?.limits();
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         progress.begin("analyze", "bytes", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_analyze::analyze_corpus(c, &f, &limits, pycorpus_core::Ctx::new(&progress, cancel)))?;
+        let s = with_corpus(py, &self.root, &progress, |c, ctx| pycorpus_analyze::analyze_corpus(c, &f, &limits, ctx))?;
         json(&s)
     }
 
@@ -362,7 +385,7 @@ impl NativeCorpus {
         let outputs = spec.outputs(&self.root, &kwarg).map_err(invalid)?;
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         progress.begin("report", "rows", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::report(c, &sel, spec.drawing(), &outputs, pycorpus_core::Ctx::new(&progress, cancel)))?;
+        let s = with_corpus(py, &self.root, &progress, |c, ctx| pycorpus_report::report(c, &sel, spec.drawing(), &outputs, ctx))?;
         json(&s)
     }
 
@@ -381,7 +404,7 @@ impl NativeCorpus {
         let sel = spec::<pycorpus_report::ReportSpec>(options)?.selection(filter(filters)?);
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         progress.begin("features", "rows", None);
-        let tables = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_report::tables(c, &sel, pycorpus_core::Ctx::new(&progress, cancel)))?;
+        let tables = with_corpus(py, &self.root, &progress, |c, ctx| pycorpus_report::tables(c, &sel, ctx))?;
         tables.iter().map(|t| Ok((t.name, ArrowStream::of_batch(t.to_batch().map_err(|e| err_msg(format!("table {}: {e}", t.name)))?)))).collect()
     }
 
@@ -391,7 +414,7 @@ impl NativeCorpus {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let opts = spec::<pycorpus_dataset::ExportSpec>(options)?.build(filter(filters)?, &kwarg).map_err(invalid)?;
         progress.begin("export", "bytes", None);
-        let s = with_corpus(py, &self.root, &progress, |c, cancel| pycorpus_dataset::export(c, &dest, &opts, pycorpus_core::Ctx::new(&progress, cancel)))?;
+        let s = with_corpus(py, &self.root, &progress, |c, ctx| pycorpus_dataset::export(c, &dest, &opts, ctx))?;
         json(&s)
     }
 
@@ -401,12 +424,7 @@ impl NativeCorpus {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let (time, opts) = spec::<pycorpus_core::AddSpec>(options)?.build(&kwarg).map_err(invalid)?;
         let (items, _ignored) = pycorpus_core::collect_inputs(&paths, time).map_err(err)?;
-        let root = &self.root;
-        let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
-            c.ingest(items, &opts, pycorpus_core::Ctx::new(&progress, cancel)).map_err(|e| describe(&e))
-        })?
-        .map_err(err_msg)?;
+        let s = with_corpus_mut(py, &self.root, &progress, |c, ctx| c.ingest(items, &opts, ctx))?;
         json(&s)
     }
 
@@ -416,54 +434,39 @@ impl NativeCorpus {
     fn sync(&self, py: Python<'_>, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
         let opts = spec::<pycorpus_sync::SyncSpec>(options)?.build(&kwarg).map_err(invalid)?;
-        let root = &self.root;
-        let s = interruptible(py, &progress, |cancel| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
-            pycorpus_sync::sync(&mut c, &opts, pycorpus_core::Ctx::new(&progress, cancel)).map_err(|e| describe(&e))
-        })?
-        .map_err(err_msg)?;
+        let s = with_corpus_mut(py, &self.root, &progress, |c, ctx| pycorpus_sync::sync(c, &opts, ctx))?;
         json(&s)
     }
 
     /// Re-hashes every blob and checks every manifest and index (the CLI's `verify`).
     fn verify(&self, py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let r = with_corpus(py, &self.root, &progress, |c, cancel| c.verify(pycorpus_core::Ctx::new(&progress, cancel)))?;
+        let r = with_corpus(py, &self.root, &progress, |c, ctx| c.verify(ctx))?;
         json(&r)
     }
 
-    /// The lock file of the corpus (the CLI's `lock`): written to `output`, else returned.
+    /// The lock file of the corpus (the CLI's `lock`): streamed to the file `output`, else
+    /// returned as text.
     #[pyo3(signature = (output=None))]
     fn lock(&self, py: Python<'_>, output: Option<PathBuf>) -> PyResult<Option<String>> {
-        let text = with_corpus(py, &self.root, &Progress::quiet(), |c, _| {
-            let mut buf = Vec::new();
-            c.write_lock(&mut buf).map(|_| buf)
-        })?;
-        match output {
-            Some(path) => pycorpus_core::write_atomic(&path, &text).map(|()| None).map_err(err),
-            None => Ok(Some(String::from_utf8_lossy(&text).into_owned())),
-        }
+        with_corpus(py, &self.root, &Progress::quiet(), |c, _| match &output {
+            Some(path) => c.write_lock_file(path).map(|_| None),
+            None => {
+                let mut text = Vec::new();
+                c.write_lock(&mut text).map(|_| Some(String::from_utf8_lossy(&text).into_owned()))
+            }
+        })
     }
 
     /// Rewrites format-1 shards as format 2 (the CLI's `upgrade`).
     fn upgrade(&self, py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
         let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
-        let root = &self.root;
-        let s = interruptible(py, &progress, |_| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
-            c.upgrade(&progress).map_err(|e| describe(&e))
-        })?
-        .map_err(err_msg)?;
+        let s = with_corpus_mut(py, &self.root, &progress, |c, ctx| c.upgrade(ctx.reporter))?;
         json(&s)
     }
 
     fn seal(&self, py: Python<'_>) -> PyResult<String> {
-        let root = &self.root;
-        let s = interruptible(py, &Progress::quiet(), |cancel| -> Result<_, String> {
-            let mut c = Corpus::open(root, Access::Write).map_err(|e| describe(&e))?;
-            c.seal(pycorpus_core::Ctx::new(&pycorpus_core::NoReporter, cancel)).map_err(|e| describe(&e))
-        })?
-        .map_err(err_msg)?;
+        let s = with_corpus_mut(py, &self.root, &Progress::quiet(), |c, ctx| c.seal(ctx))?;
         json(&s)
     }
 }

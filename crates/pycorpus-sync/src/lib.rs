@@ -199,6 +199,7 @@ mod tests {
         assert_eq!(bad(r#"{"types": ["rpm"]}"#), r#"types=: unknown type "rpm" (sdist, wheel, egg, conda)"#);
         assert!(bad(r#"{"until": "soon"}"#).starts_with("until=: "));
         assert_eq!(bad(r#"{"subdirs": ["noarch"]}"#), "subdirs= needs conda_channel=");
+        assert_eq!(bad(r#"{"conda_channel": "http://c.test/", "index_url": "http://i.test/"}"#), "conda_channel= and index_url= exclude each other");
         assert!(serde_json::from_str::<SyncSpec>(r#"{"project": ["a"]}"#).is_err(), "unknown fields are refused");
     }
 }

@@ -62,12 +62,10 @@ pub(crate) fn describe(e: &anyhow::Error) -> String {
 fn hint(e: &anyhow::Error) -> Option<String> {
     use pycorpus_core::CoreError as C;
     for cause in e.chain() {
-        if let Some(c) = cause.downcast_ref::<C>() {
-            return match c {
-                C::NotACorpus(_) => Some("create one with `pycorpus init`, or pass --corpus DIR".into()),
-                C::MissingShard { .. } => Some("fetch it with `pycorpus get HASH` (or `get --with-deps` for a shard and all it needs)".into()),
-                _ => None,
-            };
+        match cause.downcast_ref::<C>() {
+            Some(C::NotACorpus(_)) => return Some("create one with `pycorpus init`, or pass --corpus DIR".into()),
+            Some(C::MissingShard { .. }) => return Some("fetch it with `pycorpus get HASH` (or `get --with-deps` for a shard and all it needs)".into()),
+            _ => {}
         }
         match cause.downcast_ref() {
             Some(pycorpus_report::ReportError::NoFacts(_)) => return Some("run `pycorpus analyze` first".into()),

@@ -9,9 +9,7 @@ pub(crate) fn run(a: crate::cli::LockArgs, env: &Env<'_>, out: &mut impl Write) 
     let corpus = Corpus::open(root, Access::Read)?;
     match output {
         Some(p) => {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| format!("writing {}", p.display()))?);
-            corpus.write_lock(&mut f)?;
-            f.flush().with_context(|| format!("writing {}", p.display()))?;
+            corpus.write_lock_file(&p)?;
         }
         None => {
             corpus.write_lock(out)?;
