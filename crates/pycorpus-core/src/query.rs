@@ -572,6 +572,18 @@ impl Corpus {
                 }
             }
         }
+        // The search index: sound (every posting in order and in range) and of this pack.
+        match pycorpus_store::PostingsIndex::open(&shard.dir) {
+            Ok(Some(idx)) => match idx.check() {
+                Err(e) => report.problems.push(format!("{name}: {e}")),
+                Ok(()) if idx.units() > 0 && idx.start(idx.units() - 1).0 as usize >= pack.frame_count() => {
+                    report.problems.push(format!("{name}: postings.idx: its units reach past the pack's {} frames", pack.frame_count()))
+                }
+                Ok(()) => {}
+            },
+            Ok(None) => {}
+            Err(e) => report.problems.push(format!("{name}: {e}")),
+        }
         // Rows stream through, read in place; the blobs the pack does not hold (at most one
         // entry per row of this shard: bounded by the shard's capacity) are then looked up once
         // each in id order, so the blob index is walked forward and only the pages of the last

@@ -169,8 +169,13 @@ impl Corpus {
             depends_on.insert(base.root.shard);
         }
         reporter.start("seal", order.len() as u64, order.iter().filter_map(|o| journal.locate(o)).map(|l| u64::from(l.len)).sum());
-        let opts = PackOptions { level: self.config.pack_level, frame_size: self.config.pack_frame_bytes as usize };
-        let mut pack = PackWriter::create(&tmp_dir, opts)?;
+        let opts = PackOptions {
+            level: self.config.pack_level,
+            frame_size: self.config.pack_frame_bytes as usize,
+            index_memory: usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX),
+            index_tmp: Some(self.tmp_dir()),
+        };
+        let mut pack = PackWriter::create(&tmp_dir, opts.clone())?;
         let read = |oid: &Oid| -> Result<Vec<u8>, CoreError> {
             match journal.locate(oid) {
                 Some(loc) => Ok(journal.read_at(&loc)?),

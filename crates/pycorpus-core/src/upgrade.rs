@@ -84,7 +84,15 @@ impl Corpus {
         }
         for (n, m) in &old {
             let name = crate::corpus::shard_name(*n);
-            let stats = rewrite_shard(&src.join(&name), &staging.join(&name), *n, m, &|oid| locator.locate_lowest(oid), reporter)?;
+            let stats = rewrite_shard(
+                &src.join(&name),
+                &staging.join(&name),
+                *n,
+                m,
+                (usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX), &self.tmp_dir()),
+                &|oid| locator.locate_lowest(oid),
+                reporter,
+            )?;
             crate::infohash::shard_metainfo(&staging.join(&name))?;
             summary.shards_rewritten += 1;
             summary.blobs_before += m.unique_blobs;
@@ -132,7 +140,7 @@ fn link_tree(src: &Path, dst: &Path) -> Result<(), CoreError> {
 
 /// Writes shard `n` (format 1, at `src`) as format 2 at `dst`: its pack without the blobs
 /// that `lowest` places in an earlier shard. Returns the new pack's blobs and bytes.
-fn rewrite_shard(src: &Path, dst: &Path, n: u32, m: &Manifest, lowest: &dyn Fn(&Oid) -> Option<u32>, reporter: &dyn Reporter) -> Result<(u64, u64), CoreError> {
+fn rewrite_shard(src: &Path, dst: &Path, n: u32, m: &Manifest, index: (usize, &Path), lowest: &dyn Fn(&Oid) -> Option<u32>, reporter: &dyn Reporter) -> Result<(u64, u64), CoreError> {
     std::fs::create_dir_all(dst).map_err(|e| CoreError::io(dst, e))?;
     let staging = dst.parent().expect("a shard folder is inside the shards folder");
     let pack = PackReader::open(src)?;
@@ -152,7 +160,7 @@ fn rewrite_shard(src: &Path, dst: &Path, n: u32, m: &Manifest, lowest: &dyn Fn(&
     }
     // The old pack's order: similar files stay together.
     kept.sort_unstable();
-    let opts = PackOptions { level: m.pack_level, frame_size: usize::try_from(m.pack_frame_bytes).unwrap_or(usize::MAX) };
+    let opts = PackOptions { level: m.pack_level, frame_size: usize::try_from(m.pack_frame_bytes).unwrap_or(usize::MAX), index_memory: index.0, index_tmp: Some(index.1.to_path_buf()) };
     let mut out = PackWriter::create(dst, opts)?;
     let (mut frame, mut scratch) = (Vec::new(), Vec::new());
     for group in kept.chunk_by(|a, b| a.0 == b.0) {

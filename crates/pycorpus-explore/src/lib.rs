@@ -22,7 +22,7 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder};
 use pycorpus_catalog::Filter;
 use pycorpus_core::Ctx;
 use pycorpus_core::{CoreError, Corpus};
-use pycorpus_store::Oid;
+use pycorpus_store::{Candidates, Oid};
 use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitStats, visit_blobs};
 use serde::Serialize;
 use std::io::Write;
@@ -219,12 +219,19 @@ fn search<T: Send>(
     // Frames whose trigrams rule the pattern out are not read (not with -v: any line of any
     // frame can be selected then).
     let query = if opts.invert { None } else { plan::query_for(&opts.pattern, opts.case_insensitive, opts.fixed_strings).filter(|q| !q.is_all()) };
-    let frame_filter = |dir: &std::path::Path, frames: usize| -> Result<Option<pycorpus_store::FrameSet>, VisitError> {
+    let frame_filter = |dir: &std::path::Path, pack: &pycorpus_store::PackReader| -> Result<Option<Candidates>, VisitError> {
         let Some(q) = &query else { return Ok(None) };
-        // No index (an older shard), a damaged one (`verify` reports it) or one that does not
-        // fit the pack: it only speeds things up, so every frame is read instead.
+        // The blob units of `postings.idx`; else (an older shard, or a damaged index: `verify`
+        // reports it) the frames of `grams.idx`; else every blob. An index only speeds
+        // things up, so one that does not fit the pack is passed over.
+        if let Ok(Some(idx)) = pycorpus_store::PostingsIndex::open(dir)
+            && (idx.units() == 0 || (idx.start(idx.units() - 1).0 as usize) < pack.frame_count())
+            && let Ok(units) = q.units(&idx)
+        {
+            return Ok(Some(idx.candidates(units)));
+        }
         match pycorpus_store::GramIndex::open(dir) {
-            Ok(Some(idx)) if idx.frames() == frames => Ok(q.frames(&idx).ok()),
+            Ok(Some(idx)) if idx.frames() == pack.gram_units() => Ok(q.units(&idx).ok().map(Candidates::Frames)),
             _ => Ok(None),
         }
     };

@@ -1,5 +1,6 @@
-//! Which frames can hold a match: the literals a pattern requires, as trigram queries answered
-//! by each shard's `grams.idx`.
+//! Which blobs can hold a match: the literals a pattern requires, as trigram queries answered
+//! by each shard's `postings.idx` (blob units) or, for shards sealed before it, `grams.idx`
+//! (frames).
 //!
 //! The pattern is parsed as the matcher parses it; every match must contain each literal run
 //! of a concatenation, some branch of an alternation, and the body of a repetition of at least
@@ -8,7 +9,7 @@
 //! `[Kk\u{212A}]`, ends the run). Anything else asks nothing, so a pattern without a usable
 //! literal scans every frame, as it must.
 
-use pycorpus_store::{FrameSet, GramIndex, StoreError, fold, trigram};
+use pycorpus_store::{FrameSet, GramIndex, PostingsIndex, StoreError, fold, trigram};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// A condition on a frame's trigrams.
@@ -54,15 +55,16 @@ impl Query {
         *self == Query::All
     }
 
-    /// The frames of a shard that can match.
-    pub(crate) fn frames(&self, idx: &GramIndex) -> Result<FrameSet, StoreError> {
+    /// The units of an index that can match (frames of `grams.idx`, blob units of
+    /// `postings.idx`).
+    pub(crate) fn units(&self, idx: &dyn TrigramSets) -> Result<FrameSet, StoreError> {
         Ok(match self {
-            Query::All => FrameSet::all(idx.frames()),
-            Query::Tri(t) => idx.frames_with(*t)?,
+            Query::All => FrameSet::all(idx.size()),
+            Query::Tri(t) => idx.with(*t)?,
             Query::And(qs) => {
-                let mut s = FrameSet::all(idx.frames());
+                let mut s = FrameSet::all(idx.size());
                 for q in qs {
-                    s.and(&q.frames(idx)?);
+                    s.and(&q.units(idx)?);
                     if s.is_empty() {
                         break;
                     }
@@ -70,13 +72,39 @@ impl Query {
                 s
             }
             Query::Or(qs) => {
-                let mut s = FrameSet::none(idx.frames());
+                let mut s = FrameSet::none(idx.size());
                 for q in qs {
-                    s.or(&q.frames(idx)?);
+                    s.or(&q.units(idx)?);
                 }
                 s
             }
         })
+    }
+}
+
+/// A trigram index: the units that may hold each trigram.
+pub(crate) trait TrigramSets {
+    /// Number of units.
+    fn size(&self) -> usize;
+    /// The units that may hold `t`.
+    fn with(&self, t: u32) -> Result<FrameSet, StoreError>;
+}
+
+impl TrigramSets for GramIndex {
+    fn size(&self) -> usize {
+        self.frames()
+    }
+    fn with(&self, t: u32) -> Result<FrameSet, StoreError> {
+        self.frames_with(t)
+    }
+}
+
+impl TrigramSets for PostingsIndex {
+    fn size(&self) -> usize {
+        self.units()
+    }
+    fn with(&self, t: u32) -> Result<FrameSet, StoreError> {
+        self.units_with(t)
     }
 }
 

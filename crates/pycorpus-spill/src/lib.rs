@@ -93,8 +93,7 @@ impl Sorter {
     /// The folder of the runs, made on first use.
     fn dir(&mut self) -> io::Result<PathBuf> {
         if self.dir.is_none() {
-            std::fs::create_dir_all(&self.tmp)?;
-            self.dir = Some(tempfile::Builder::new().prefix(&format!("sort-{}-", std::process::id())).tempdir_in(&self.tmp)?);
+            self.dir = Some(run_dir(&self.tmp)?);
         }
         Ok(self.dir.as_ref().expect("made above").path().to_path_buf())
     }
@@ -228,6 +227,13 @@ impl Sorter {
         let heap = Heap::open(&self.runs)?;
         Ok(Merged { _dir: self.dir, source: Source::Runs(heap) })
     }
+}
+
+/// A new folder for spilled runs under `tmp` (created if need be), removed when dropped; named
+/// so that [`remove_stale`] removes it once this process is gone (killed mid-way).
+pub fn run_dir(tmp: &Path) -> io::Result<tempfile::TempDir> {
+    std::fs::create_dir_all(tmp)?;
+    tempfile::Builder::new().prefix(&format!("sort-{}-", std::process::id())).tempdir_in(tmp)
 }
 
 /// Removes the run folders under `tmp` left by processes that are no longer running (killed

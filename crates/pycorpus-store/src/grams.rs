@@ -160,6 +160,13 @@ impl FrameSet {
         f < self.frames && self.bits[f / 64] & (1 << (f % 64)) != 0
     }
 
+    /// Adds frame `f` (ignored past the end).
+    pub fn insert(&mut self, f: usize) {
+        if f < self.frames {
+            self.bits[f / 64] |= 1 << (f % 64);
+        }
+    }
+
     /// Number of frames in the set.
     pub fn len(&self) -> usize {
         self.bits.iter().map(|b| b.count_ones() as usize).sum()

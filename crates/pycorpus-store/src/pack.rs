@@ -91,17 +91,23 @@ pub struct DeltaBase {
 }
 
 /// Settings of a pack writer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PackOptions {
     /// zstd level. Default 10.
     pub level: i32,
     /// Uncompressed bytes per frame (a frame closes once it reaches this). Default 6 MiB.
     pub frame_size: usize,
+    /// Bytes of `postings.idx` postings held in memory while the pack is written, before a
+    /// sorted run spills. Default 256 MiB.
+    pub index_memory: usize,
+    /// Where those runs go (in a folder of their own, removed with the writer); `None`: the
+    /// pack's folder.
+    pub index_tmp: Option<PathBuf>,
 }
 
 impl Default for PackOptions {
     fn default() -> Self {
-        PackOptions { level: 10, frame_size: 6 << 20 }
+        PackOptions { level: 10, frame_size: 6 << 20, index_memory: 256 << 20, index_tmp: None }
     }
 }
 
@@ -118,6 +124,8 @@ pub struct PackStats {
     pub pack_bytes: u64,
     /// Bytes of `grams.idx`.
     pub grams_bytes: u64,
+    /// Bytes of `postings.idx`.
+    pub postings_bytes: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -157,6 +165,59 @@ struct Written {
     /// The delta frames' bases and units, in frame order.
     deltas: Vec<(DeltaBase, u32)>,
     pack_len: u64,
+    /// The postings of `postings.idx`, written by [`PackWriter::finish`] (not when the
+    /// writer is dropped unfinished: a cancelled seal writes nothing more).
+    postings: Option<crate::PostingsWriter>,
+}
+
+/// One `postings.idx` unit of a job: where it starts (a frame's offset, or the place of its
+/// first delta among the job's), its distinct trigrams, whether it holds UTF-16.
+type JobUnit = (u32, Vec<u32>, bool);
+
+/// A job's units.
+type JobUnits = Vec<JobUnit>;
+
+thread_local! {
+    /// Scratch bitmap of [`crate::postings::unit_trigrams`] on this thread (2 MiB, clear).
+    static SEEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The `postings.idx` units of a job: runs of its blobs in storage order, closed once they
+/// hold [`crate::UNIT_BYTES`] (a unit with bytes closes before a blob that would pass it, so
+/// no two units start at one place, empty blobs included).
+fn job_units(job: &Job) -> Vec<JobUnit> {
+    // (start, len, utf16) of each blob, in storage order
+    let parts: Vec<(&[u8], bool)> = match job {
+        Job::Frame(raw, entries) => entries
+            .iter()
+            .map(|&(_, off, len)| {
+                let b = &raw[off as usize..(off + len) as usize];
+                (b, crate::grams::is_utf16(b))
+            })
+            .collect(),
+        Job::Deltas(jobs) => jobs.iter().map(|j| (&j.data[..], crate::grams::is_utf16(&j.data))).collect(),
+    };
+    let start_of = |i: usize| match job {
+        Job::Frame(_, entries) => entries[i].1,
+        Job::Deltas(_) => i as u32,
+    };
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        let mut units = Vec::new();
+        let mut i = 0;
+        while i < parts.len() {
+            let (mut j, mut bytes) = (i, 0usize);
+            while j < parts.len() && !(bytes > 0 && bytes + parts[j].0.len() > crate::UNIT_BYTES) {
+                bytes += parts[j].0.len();
+                j += 1;
+            }
+            let mut grams = Vec::new();
+            crate::postings::unit_trigrams(parts[i..j].iter().map(|p| p.0), &mut seen, &mut grams);
+            units.push((start_of(i), grams, parts[i..j].iter().any(|p| p.1)));
+            i = j;
+        }
+        units
+    })
 }
 
 /// Writes a pack from blobs given in the order they should be stored. Frames are compressed
@@ -189,13 +250,14 @@ impl PackWriter {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(0);
         let path = pack_path.clone();
         let level = opts.level;
+        let mut postings = crate::PostingsWriter::new(&dir.join("postings.idx"), opts.index_memory, opts.index_tmp.as_deref().unwrap_or(dir));
         let worker = std::thread::Builder::new()
             .name("pack-compress".into())
             .spawn(move || {
                 // Compression contexts, reused from frame to frame and dropped with the writer:
                 // a level-10 context with a frame-sized window is ~21 MB, too much to make per frame.
                 let contexts: std::sync::Mutex<Vec<zstd::bulk::Compressor<'static>>> = std::sync::Mutex::new(Vec::new());
-                let mut w = Written { entries: Vec::new(), frames: Vec::new(), grams: Vec::new(), utf16: Vec::new(), deltas: Vec::new(), pack_len: PACK_MAGIC.len() as u64 };
+                let mut w = Written { entries: Vec::new(), frames: Vec::new(), grams: Vec::new(), utf16: Vec::new(), deltas: Vec::new(), pack_len: PACK_MAGIC.len() as u64, postings: None };
                 let mut put = |w: &mut Written, c: &[u8], raw_len: usize| -> Result<u32, StoreError> {
                     let frame_no = w.frames.len() as u32;
                     out.write_all(c).map_err(|e| StoreError::io(&path, e))?;
@@ -204,30 +266,43 @@ impl PackWriter {
                     Ok(frame_no)
                 };
                 for batch in rx {
-                    let compressed: Vec<std::io::Result<Vec<Vec<u8>>>> = batch
+                    // each job compressed, and its postings units found, side by side
+                    let compressed: Vec<(std::io::Result<Vec<Vec<u8>>>, JobUnits)> = batch
                         .par_iter()
-                        .map(|job| match job {
-                            Job::Frame(raw, _) => compress_frame(&contexts, raw, level).map(|c| vec![c]),
-                            Job::Deltas(jobs) => jobs.par_iter().map_init(zstd::zstd_safe::CCtx::create, |c, j| compress_delta(c, j, level)).collect(),
+                        .map(|job| {
+                            rayon::join(
+                                || match job {
+                                    Job::Frame(raw, _) => compress_frame(&contexts, raw, level).map(|c| vec![c]),
+                                    Job::Deltas(jobs) => jobs.par_iter().map_init(zstd::zstd_safe::CCtx::create, |c, j| compress_delta(c, j, level)).collect(),
+                                },
+                                || job_units(job),
+                            )
                         })
                         .collect();
-                    for (job, c) in batch.into_iter().zip(compressed) {
+                    for (job, (c, units)) in batch.into_iter().zip(compressed) {
                         let c = c.map_err(|e| StoreError::io(&path, e))?;
                         match job {
                             Job::Frame(raw, entries) => {
                                 w.grams.push(crate::grams::trigrams_of(&raw));
                                 w.utf16.push(entries.iter().any(|&(_, off, len)| crate::grams::is_utf16(&raw[off as usize..(off + len) as usize])));
                                 let frame_no = put(&mut w, &c[0], raw.len())?;
+                                for (offset, grams, utf16) in units {
+                                    postings.add_unit((frame_no, offset), &grams, utf16)?;
+                                }
                                 w.entries.extend(entries.into_iter().map(|(oid, offset, len)| IdxEntry { oid, frame: frame_no, offset, len }));
                             }
                             Job::Deltas(jobs) => {
                                 let unit = w.grams.len() as u32;
                                 let mut grams: Vec<u32> = Vec::new();
+                                let first_frame = w.frames.len() as u32;
                                 for (j, c) in jobs.iter().zip(&c) {
                                     grams.extend(crate::grams::trigrams_of(&j.data));
                                     let frame_no = put(&mut w, c, j.data.len())?;
                                     w.entries.push(IdxEntry { oid: j.oid, frame: frame_no, offset: 0, len: j.data.len() as u32 });
                                     w.deltas.push((j.base, unit));
+                                }
+                                for (at, grams, utf16) in units {
+                                    postings.add_unit((first_frame + at, 0), &grams, utf16)?;
                                 }
                                 grams.sort_unstable();
                                 grams.dedup();
@@ -239,6 +314,7 @@ impl PackWriter {
                 }
                 let file = out.into_inner().map_err(|e| StoreError::io(&path, e.into_error()))?;
                 file.sync_all().map_err(|e| StoreError::io(&path, e))?;
+                w.postings = Some(postings);
                 Ok(w)
             })
             .map_err(|e| StoreError::io(&pack_path, e))?;
@@ -352,7 +428,11 @@ impl PackWriter {
         write_idx(&self.idx_path, &w.entries, &w.frames, &w.deltas)?;
         let grams_path = self.idx_path.with_file_name("grams.idx");
         let grams_bytes = crate::grams::write_grams(&grams_path, &w.grams, &w.utf16)?;
-        Ok(PackStats { blobs: w.entries.len() as u64, frames: w.frames.len() as u64, raw_bytes: self.raw_bytes, pack_bytes: w.pack_len, grams_bytes })
+        let postings_bytes = match w.postings.take() {
+            Some(p) => p.finish()?,
+            None => 0,
+        };
+        Ok(PackStats { blobs: w.entries.len() as u64, frames: w.frames.len() as u64, raw_bytes: self.raw_bytes, pack_bytes: w.pack_len, grams_bytes, postings_bytes })
     }
 }
 
@@ -871,7 +951,7 @@ mod tests {
     #[test]
     fn write_read_verify() {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 1000 }).expect("create");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 1000, ..Default::default() }).expect("create");
         let blobs: Vec<Vec<u8>> = (0..500).map(|i| format!("file {i}\n").repeat(i % 7 + 1).into_bytes()).collect();
         for b in &blobs {
             w.add(Oid::for_blob(b), b).expect("add");
@@ -890,7 +970,7 @@ mod tests {
     #[test]
     fn frame_prefixes_decode_into_one_reused_buffer() {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 4000 }).expect("create");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 4000, ..Default::default() }).expect("create");
         let blobs: Vec<Vec<u8>> = (0..300).map(|i| format!("line {i} of a blob\n").repeat(i * 37 % 50 + 1).into_bytes()).collect();
         for b in &blobs {
             w.add(Oid::for_blob(b), b).expect("add");
@@ -946,7 +1026,7 @@ mod tests {
         let ids: Vec<Oid> = vs.iter().map(|b| Oid::for_blob(b)).collect();
         // an "earlier shard": version 0 stored whole
         let early = tempfile::tempdir().expect("tmp");
-        let mut w = PackWriter::create(early.path(), PackOptions { level: 3, frame_size: 1 << 20 }).expect("create");
+        let mut w = PackWriter::create(early.path(), PackOptions { level: 3, frame_size: 1 << 20, ..Default::default() }).expect("create");
         w.add(ids[0], &vs[0]).expect("add");
         let whole = w.finish().expect("finish");
         let early_r = PackReader::open(early.path()).expect("open");
@@ -956,7 +1036,7 @@ mod tests {
         let root = BlobPlace { shard: 1, frame: e0.frame, offset: e0.offset, len: e0.len };
         // a later pack: a blob stored whole, then versions 1.. each a delta of the one before
         let dir = tempfile::tempdir().expect("tmp");
-        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 80_000 }).expect("create");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 80_000, ..Default::default() }).expect("create");
         w.add(Oid::for_blob(b"unrelated\n"), b"unrelated\n").expect("add");
         for k in 1..vs.len() {
             w.add_delta(ids[k], vs[k].clone(), DeltaBase { oid: ids[k - 1], root, depth: k as u32 }, vs[k - 1].clone()).expect("delta");
@@ -1000,7 +1080,7 @@ mod tests {
     #[test]
     fn a_delta_that_cannot_be_one_is_refused() {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut w = PackWriter::create(dir.path(), PackOptions { level: 1, frame_size: 1 << 20 }).expect("create");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 1, frame_size: 1 << 20, ..Default::default() }).expect("create");
         let (a, b) = (b"version one\n".to_vec(), b"version two\n".to_vec());
         let (oa, ob) = (Oid::for_blob(&a), Oid::for_blob(&b));
         let root = BlobPlace { shard: 1, frame: 0, offset: 0, len: a.len() as u32 };
@@ -1020,7 +1100,7 @@ mod tests {
         let mut next = base.clone();
         next.extend_from_slice(b"one more line\n");
         let dir = tempfile::tempdir().expect("tmp");
-        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 1 << 20 }).expect("create");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 1 << 20, ..Default::default() }).expect("create");
         let (b, n) = (Oid::for_blob(&base), Oid::for_blob(&next));
         let root = BlobPlace { shard: 1, frame: 0, offset: 0, len: base.len() as u32 };
         w.add_delta(n, next.clone(), DeltaBase { oid: b, root, depth: 1 }, base.clone()).expect("delta");
@@ -1032,7 +1112,7 @@ mod tests {
     /// A pack of 50 small blobs in frames of 64 bytes (a few blobs each).
     fn small_frames() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut w = PackWriter::create(dir.path(), PackOptions { level: 1, frame_size: 64 }).expect("create");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 1, frame_size: 64, ..Default::default() }).expect("create");
         for i in 0..50 {
             let b = format!("blob number {i}");
             w.add(Oid::for_blob(b.as_bytes()), b.as_bytes()).expect("add");

@@ -366,7 +366,7 @@ mod tests {
 
     fn pack_of(dir: &Path, blobs: &[String]) -> PackReader {
         std::fs::create_dir_all(dir).expect("mkdir");
-        let mut w = PackWriter::create(dir, PackOptions { level: 1, frame_size: 1 << 12 }).expect("create");
+        let mut w = PackWriter::create(dir, PackOptions { level: 1, frame_size: 1 << 12, ..Default::default() }).expect("create");
         for b in blobs {
             w.add(Oid::for_blob(b.as_bytes()), b.as_bytes()).expect("add");
         }

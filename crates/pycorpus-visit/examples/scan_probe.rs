@@ -12,7 +12,7 @@ fn main() {
     let ext = args.next().unwrap_or_else(|| "py".into());
     let corpus = pycorpus_core::Corpus::open(std::path::Path::new(&root), pycorpus_core::Access::Read).expect("open");
     let filter = pycorpus_catalog::Filter { exts: vec![ext], unique: true, ..Default::default() };
-    let none = |_: &std::path::Path, n: usize| Ok(Some(pycorpus_store::FrameSet::none(n)));
+    let none = |_: &std::path::Path, p: &pycorpus_store::PackReader| Ok(Some(pycorpus_store::Candidates::Frames(pycorpus_store::FrameSet::none(p.gram_units()))));
     for _ in 0..5 {
         let t = std::time::Instant::now();
         let opts = pycorpus_visit::VisitOptions { frame_filter: Some(&none), ..Default::default() };

@@ -7,7 +7,8 @@
 //!
 //! (transparent huge pages off, as the module sets for its mimalloc; bench/iter_files.py does).
 //!
-//! Prints one JSON line per run: blobs, bytes, wall seconds, CPU seconds of the process.
+//! Prints one JSON line per run: blobs, bytes, wall seconds, CPU seconds of the process, and
+//! `first`: seconds until the first blob reached the consumer (what the plan costs up front).
 
 /// The allocator of `pycorpus` and of the Python module, so that allocation costs what it
 /// costs there.
@@ -34,11 +35,19 @@ fn main() {
     for _ in 0..runs {
         let (t, cpu) = (std::time::Instant::now(), cpu_seconds());
         let mut bytes = 0u64;
+        let mut first: Option<f64> = None;
         let s = pycorpus_visit::visit_blobs(&corpus, &filter, &pycorpus_visit::VisitOptions::default(), pycorpus_core::Ctx::quiet(), &|| (), &|_, _, _, blob| Ok(blob.len() as u64), &mut |n| {
             bytes += n;
+            first.get_or_insert_with(|| t.elapsed().as_secs_f64());
             Ok(())
         })
         .expect("visit");
-        println!("{{\"blobs\": {}, \"bytes\": {bytes}, \"seconds\": {:.4}, \"cpu_seconds\": {:.2}}}", s.blobs_read, t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+        println!(
+            "{{\"blobs\": {}, \"bytes\": {bytes}, \"seconds\": {:.4}, \"cpu_seconds\": {:.2}, \"first\": {:.3}}}",
+            s.blobs_read,
+            t.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu,
+            first.unwrap_or(0.0)
+        );
     }
 }

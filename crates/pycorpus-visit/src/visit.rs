@@ -10,7 +10,7 @@ use crate::blob::{Blob, BufPool, FrameBuf};
 use pycorpus_catalog::{FileRow, Filter, ScanStats};
 use pycorpus_core::{CoreError, Corpus, Ctx, Reporter, SealedReader, ShardInfo, ShardKind};
 use pycorpus_spill::{Sorter, codec};
-use pycorpus_store::{FrameSet, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
+use pycorpus_store::{Candidates, Journal, JournalBlob, Oid, OidMap, OidSet, PackReader};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -65,6 +65,8 @@ pub struct VisitStats {
     pub bytes_passed: u64,
     /// Frames holding selected blobs that the frame filter (the trigram index) ruled out.
     pub frames_skipped: u64,
+    /// Selected blobs that the frame filter ruled out (in those frames or in frames read).
+    pub blobs_ruled_out: u64,
     /// Sealed shards whose frames were filtered that way.
     pub shards_filtered: u64,
     /// Blobs left out by [`VisitOptions::skip`] (in each shard that holds them).
@@ -91,6 +93,7 @@ impl VisitStats {
             bytes_read,
             bytes_passed,
             frames_skipped,
+            blobs_ruled_out,
             shards_filtered,
             skipped_blobs,
             bases_fetched,
@@ -114,16 +117,16 @@ impl VisitStats {
         self.bytes_read += bytes_read;
         self.bytes_passed += bytes_passed;
         self.frames_skipped += frames_skipped;
+        self.blobs_ruled_out += blobs_ruled_out;
         self.shards_filtered += shards_filtered;
         self.skipped_blobs += skipped_blobs;
         self.bases_fetched += bases_fetched;
     }
 }
 
-/// Decides which frames of a sealed shard can matter: given the shard's folder and its number
-/// of `grams.idx` units (frames, but delta frames grouped: [`PackReader::gram_unit`]), the
-/// units to read, or `None` for all.
-pub type FrameFilter<'a> = dyn Fn(&std::path::Path, usize) -> Result<Option<FrameSet>, VisitError> + Sync + 'a;
+/// Decides which blobs of a sealed shard can matter: given the shard's folder and its pack,
+/// the candidates (from one of its trigram indexes), or `None` for all.
+pub type FrameFilter<'a> = dyn Fn(&std::path::Path, &PackReader) -> Result<Option<Candidates>, VisitError> + Sync + 'a;
 
 /// The per-blob work: worker state, blob id, the files holding it, its bytes (kept beyond
 /// the call, without a copy, by [`Blob::share`]).
@@ -173,7 +176,7 @@ pub struct VisitOptions<'a> {
     /// next ones (at most 4,096 files, and 4 MiB of contents counted once per file, per
     /// call), so memory holds no more whatever the corpus.
     pub all_rows: bool,
-    /// Rules out whole frames of sealed shards.
+    /// Rules out blobs (or whole frames) of sealed shards.
     pub frame_filter: Option<&'a FrameFilter<'a>>,
     /// Blobs not to read (known already, say); their rows are still counted.
     pub skip: Option<&'a (dyn Fn(&Oid) -> bool + Sync)>,
@@ -199,8 +202,8 @@ fn report(reporter: &dyn Reporter, s: &VisitStats) {
 
 /// A shard opened for reading blobs.
 enum Store {
-    /// A sealed shard's pack and the frames worth reading (`None`: all).
-    Sealed { pack: PackReader, keep: Option<FrameSet> },
+    /// A sealed shard's pack and the blobs worth reading (`None`: all).
+    Sealed { pack: PackReader, keep: Option<Candidates> },
     /// An open shard's journal.
     Open(Journal),
 }
@@ -212,7 +215,7 @@ fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Resu
         ShardKind::Sealed => {
             let pack = PackReader::open(&shard.dir)?;
             let keep = match frame_filter {
-                Some(f) => f(&shard.dir, pack.gram_units())?,
+                Some(f) => f(&shard.dir, &pack)?,
                 None => None,
             };
             Ok(Some(Store::Sealed { pack, keep }))
@@ -233,7 +236,7 @@ struct Elsewhere {
     /// Where each blob is (its locator), and the bases of delta frames.
     chains: SealedReader,
     dirs: BTreeMap<u32, std::path::PathBuf>,
-    packs: BTreeMap<u32, (PackReader, Option<FrameSet>)>,
+    packs: BTreeMap<u32, (PackReader, Option<Candidates>)>,
 }
 
 /// Packs kept open at once (each holds a file descriptor and a mapping of its index). Each
@@ -256,7 +259,7 @@ impl Elsewhere {
         let dir = self.dirs.get(&n).ok_or_else(|| VisitError::Core(CoreError::Invalid(format!("shard {n:06} is not sealed"))))?;
         let pack = PackReader::open(dir)?;
         let keep = match frame_filter {
-            Some(f) => f(dir, pack.gram_units())?,
+            Some(f) => f(dir, &pack)?,
             None => None,
         };
         self.packs.insert(n, (pack, keep));
@@ -627,7 +630,7 @@ struct Readers<'a> {
     /// The visited shard's journal.
     journal: Option<&'a Journal>,
     /// Other shards' packs.
-    others: &'a BTreeMap<u32, (PackReader, Option<FrameSet>)>,
+    others: &'a BTreeMap<u32, (PackReader, Option<Candidates>)>,
     /// The bases of delta frames (shard format 3).
     chains: &'a SealedReader,
 }
@@ -783,14 +786,24 @@ fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, un
 }
 
 /// One pack's wanted blobs (place in the holders list, offset, length) by frame, in offset
-/// order, less the frames the filter rules out (counted as passed instead).
-fn kept_frames(by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>, keep: Option<&FrameSet>, pack: &PackReader, stats: &mut VisitStats) -> Frames {
+/// order, less those the filter rules out (counted as passed instead; a frame left with
+/// none is not read).
+fn kept_frames(by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>, keep: Option<&Candidates>, pack: &PackReader, stats: &mut VisitStats) -> Frames {
     let mut kept = Vec::new();
     for (frame, mut blobs) in by_frame {
-        if keep.is_some_and(|k| !k.contains(pack.gram_unit(frame as usize))) {
-            stats.frames_skipped += 1;
-            stats.bytes_passed += blobs.iter().map(|b| u64::from(b.2)).sum::<u64>();
-            continue;
+        if let Some(k) = keep {
+            blobs.retain(|b| {
+                let kept = k.keeps(pack, frame, b.1);
+                if !kept {
+                    stats.bytes_passed += u64::from(b.2);
+                    stats.blobs_ruled_out += 1;
+                }
+                kept
+            });
+            if blobs.is_empty() {
+                stats.frames_skipped += 1;
+                continue;
+            }
         }
         blobs.sort_unstable_by_key(|b| b.1);
         kept.push((frame, blobs));

@@ -202,30 +202,42 @@ fn paths_order_filters_and_exit_codes() {
     for args in [&["grep", "Xylophone_quartz", "--stats"][..], &["grep", "-i", "XYLOPHONE_QUARTZ", "--stats"][..], &["grep", r"(Xylophone|marimba)_quartz", "--stats"][..]] {
         let o = w.run(args);
         let err = String::from_utf8_lossy(&o.stderr);
-        let skipped: u64 = err.split(" frame(s) skipped").next().unwrap().rsplit(' ').next().unwrap().replace(',', "").parse().unwrap();
-        assert!(skipped > 0, "{err}");
+        let ruled_out: u64 = err.split(" ruled out by the trigram indexes").next().unwrap().rsplit(' ').next().unwrap().replace(',', "").parse().unwrap();
+        let skipped: u64 = err.split(" frame(s) not read").next().unwrap().rsplit('(').next().unwrap().replace(',', "").parse().unwrap();
+        assert!(ruled_out > 0 && skipped > 0, "{err}");
         assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1, "{args:?}");
     }
     let o = w.run(&["grep", "-v", "Xylophone_quartz", "--stats"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains(" 0 frame(s) skipped"), "-v reads every frame");
+    assert!(String::from_utf8_lossy(&o.stderr).contains(" 0 ruled out by the trigram indexes (0 frame(s) not read)"), "-v reads every frame");
     // --stats reports what was touched
     let o = w.run(&["grep", "return", "--project", "beta", "--stats"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("candidate blob(s)") && err.contains("row group(s) skipped"), "{err}");
-    // a damaged trigram index only costs speed: grep reads every frame; verify reports it
+    // a damaged trigram index only costs speed: grep falls back to the frames of grams.idx,
+    // then reads every frame; verify reports both
     let want = w.ok(&["grep", "Xylophone_quartz"]);
-    let grams = w.corpus().join("shards/000001/grams.idx");
-    let mut bytes = std::fs::read(&grams).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&grams, &bytes).unwrap();
+    let damage = |name: &str| {
+        let path = w.corpus().join("shards/000001").join(name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+    };
+    let stats = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    damage("postings.idx");
     let o = w.run(&["grep", "Xylophone_quartz", "--stats"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), want);
-    assert!(String::from_utf8_lossy(&o.stderr).contains(" 0 frame(s) skipped"), "{}", String::from_utf8_lossy(&o.stderr));
-    std::fs::write(&grams, b"PYCGRAM\x01").unwrap();
+    assert!(!stats(&o).contains(" (0 frame(s) not read)"), "grams.idx still rules frames out: {}", stats(&o));
+    damage("grams.idx");
+    let o = w.run(&["grep", "Xylophone_quartz", "--stats"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), want);
+    assert!(stats(&o).contains(" 0 ruled out by the trigram indexes (0 frame(s) not read)"), "{}", stats(&o));
+    std::fs::write(w.corpus().join("shards/000001/grams.idx"), b"PYCGRAM\x01").unwrap();
+    std::fs::write(w.corpus().join("shards/000001/postings.idx"), b"PYCPOST\x01").unwrap();
     assert_eq!(w.ok(&["grep", "Xylophone_quartz"]), want);
     let v = w.run(&["verify"]);
     assert_eq!(v.status.code(), Some(1), "{}", String::from_utf8_lossy(&v.stdout));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("postings.idx"), "{}", String::from_utf8_lossy(&v.stdout));
     assert!(String::from_utf8_lossy(&v.stdout).contains("grams.idx"), "{}", String::from_utf8_lossy(&v.stdout));
 }
 

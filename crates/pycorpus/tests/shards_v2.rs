@@ -329,7 +329,7 @@ fn frames_decoded(w: &World, args: &[&str]) -> u64 {
     all.extend_from_slice(args);
     let out = w.run(&all);
     let err = String::from_utf8_lossy(&out.stderr);
-    let n = err.split("trigram index, ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.replace(',', "").parse().ok());
+    let n = err.split("not read), ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.replace(',', "").parse().ok());
     n.unwrap_or_else(|| panic!("{err}"))
 }
 

@@ -41,9 +41,10 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
             let v = &stats.visit;
             print_scan_stats(&v.scan);
             eprintln!(
-                "grep: {} candidate blob(s) ({}), {} frame(s) skipped by the trigram index, {} decoded ({}), {} blob(s) searched, {} matched, {} line(s); {:.3}s",
+                "grep: {} candidate blob(s) ({}), {} ruled out by the trigram indexes ({} frame(s) not read), {} decoded ({}), {} blob(s) searched, {} matched, {} line(s); {:.3}s",
                 thousands(v.candidate_blobs),
                 human_bytes(v.candidate_bytes),
+                thousands(v.blobs_ruled_out),
                 thousands(v.frames_skipped),
                 thousands(v.frames_decoded),
                 human_bytes(v.bytes_decoded),

@@ -1,0 +1,723 @@
+//! `postings.idx`: which units of a pack contain each trigram, so that a search decodes and
+//! scans only the blobs that can match, not whole frames.
+//!
+//! A unit is a run of blobs next to each other in storage order (a frame's blobs by offset,
+//! then the delta frames), closed once it holds [`UNIT_BYTES`] (a larger blob is a unit of
+//! its own). Trigrams are those of `grams.idx` (ASCII-lowercased, without newlines, the
+//! units' blobs taken together, so case-insensitive searches use it too). A trigram found in
+//! more than one unit in [`EVERYWHERE_SHARE`] (and in more than [`EVERYWHERE_FLOOR`] units)
+//! is kept as "everywhere" without a posting: it rules nothing out worth its bytes (measured
+//! on corpus-v1 as one shard, 102,203 blobs: every posting of 16 KiB units took 113 MB, 75 %
+//! of the shard; without those, 32 MB, and a rare identifier still narrows the search to a
+//! handful of units). A unit holding a UTF-16 blob is read by every search (see `grams.idx`).
+//!
+//! Layout (little-endian; tables after the postings, so the file is written in one pass):
+//! ```text
+//! magic "PYCPOST\x01"
+//! blocks          zstd frames back to back; decoded and put end to end they are the postings:
+//!                 per trigram in key order, its units varint-coded (the first as it is, then
+//!                 each minus the one before); nothing for an "everywhere" trigram. A block
+//!                 holds whole lists (at least BLOCK_BYTES of them, but the last)
+//! starts          units x (frame:u32 offset:u32): where each unit's first blob is
+//! always          ceil(units / 8) bytes: bit u of byte u / 8, the unit holds UTF-16
+//! everywhere      ceil(trigrams / 8) bytes: bit i, trigram i is everywhere
+//! keys            trigrams x u32, sorted
+//! ends            trigrams x u64: where each trigram's postings end in the decoded postings
+//!                 (each starts where the one before ends)
+//! block_ends      blocks x (decoded:u64 stored:u64): where each block ends, decoded and in
+//!                 the file (from the end of the magic)
+//! footer          units:u64 trigrams:u64 blocks:u64 stored_len:u64 tables_crc32:u64
+//!                 (of everything from `starts` to `block_ends`) magic "PYCPOST\x01"
+//! ```
+//! A search decodes the blocks of the trigrams it asks for (64 KiB each); compressed, the
+//! postings take about two thirds of their varint bytes.
+//! It is built at seal in bounded memory: postings are gathered per trigram as they come
+//! (units arrive in storage order, so each list is sorted) and spilled to sorted runs past a
+//! limit (in a folder of their own under a temporary folder, removed with the writer), merged
+//! when the pack is finished.
+
+use crate::{FrameSet, StoreError};
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// First (and last) bytes of `postings.idx`.
+pub const POSTINGS_MAGIC: &[u8; 8] = b"PYCPOST\x01";
+/// Bytes of blobs in one unit (at most, unless one blob is larger).
+pub const UNIT_BYTES: usize = 16 << 10;
+/// A trigram in more than `units / EVERYWHERE_SHARE` units has no posting.
+pub const EVERYWHERE_SHARE: usize = 20;
+/// ... and in more than this many units (small packs keep every posting).
+pub const EVERYWHERE_FLOOR: usize = 256;
+/// zstd level of the blocks.
+const BLOCK_LEVEL: i32 = 6;
+/// Decoded bytes of postings per block, at least (but the last).
+pub const BLOCK_BYTES: usize = 64 << 10;
+const FOOTER_LEN: usize = 8 * 5 + 8;
+
+/// A hasher for trigrams (already well spread in their low 24 bits).
+#[derive(Default, Clone, Copy)]
+struct TriHasher(u64);
+
+impl std::hash::Hasher for TriHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type TriMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<TriHasher>>;
+
+fn put_var(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint at `*at`, moving past it; `None` past the end or on an overlong one.
+fn get_var(buf: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The distinct trigrams of `parts` taken together (folded, without newlines), appended to
+/// `out` unsorted; `seen` is a scratch bitmap of 2^24 bits, all clear before and after.
+pub(crate) fn unit_trigrams<'a>(parts: impl IntoIterator<Item = &'a [u8]>, seen: &mut Vec<u64>, out: &mut Vec<u32>) {
+    if seen.is_empty() {
+        seen.resize((1 << 24) / 64, 0);
+    }
+    let start = out.len();
+    let (mut w, mut n) = (0u32, 0usize);
+    for data in parts {
+        for &b in data {
+            w = (w << 8 | crate::fold(b) as u32) & 0xff_ffff;
+            n = if b == b'\n' { 0 } else { n + 1 };
+            if n < 3 {
+                continue;
+            }
+            let (word, bit) = ((w >> 6) as usize, w & 63);
+            if seen[word] & (1 << bit) == 0 {
+                seen[word] |= 1 << bit;
+                out.push(w);
+            }
+        }
+    }
+    for &t in &out[start..] {
+        seen[(t >> 6) as usize] &= !(1 << (t & 63));
+    }
+}
+
+/// The postings of one trigram being gathered: how many, the last unit, the coded units.
+#[derive(Default)]
+struct List {
+    n: u64,
+    last: u32,
+    bytes: Vec<u8>,
+}
+
+/// Builds `postings.idx` from units given in storage order.
+pub struct PostingsWriter {
+    path: PathBuf,
+    starts: Vec<(u32, u32)>,
+    always: Vec<bool>,
+    lists: TriMap<List>,
+    /// Bytes held in `lists` (counted as coded, plus a list's own cost).
+    held: usize,
+    limit: usize,
+    /// Where runs go (a folder made under it at the first one), and the runs.
+    tmp: PathBuf,
+    run_dir: Option<tempfile::TempDir>,
+    runs: Vec<PathBuf>,
+}
+
+/// Bytes a list costs beyond its coded units (the map's entry and the vector).
+const LIST_COST: usize = 48;
+
+impl PostingsWriter {
+    /// A writer of `path`, holding at most about `limit` bytes of postings before it spills
+    /// a sorted run under `tmp`.
+    pub fn new(path: &Path, limit: usize, tmp: &Path) -> PostingsWriter {
+        PostingsWriter {
+            path: path.to_path_buf(),
+            starts: Vec::new(),
+            always: Vec::new(),
+            lists: TriMap::default(),
+            held: 0,
+            limit: limit.max(1 << 20),
+            tmp: tmp.to_path_buf(),
+            run_dir: None,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Adds the next unit: where its first blob is (frame, offset), its distinct trigrams (any
+    /// order), and whether it holds a UTF-16 blob.
+    pub fn add_unit(&mut self, start: (u32, u32), trigrams: &[u32], always: bool) -> Result<(), StoreError> {
+        if self.starts.last().is_some_and(|s| *s >= start) {
+            return Err(StoreError::Format { path: self.path.clone(), what: format!("unit at {start:?} comes after {:?}", self.starts.last()) });
+        }
+        let unit = u32::try_from(self.starts.len()).map_err(|_| StoreError::Format { path: self.path.clone(), what: "too many units".into() })?;
+        self.starts.push(start);
+        self.always.push(always);
+        for &t in trigrams {
+            let l = self.lists.entry(t).or_insert_with(|| {
+                self.held += LIST_COST;
+                List::default()
+            });
+            let before = l.bytes.len();
+            put_var(&mut l.bytes, if l.n == 0 { u64::from(unit) } else { u64::from(unit - l.last) });
+            l.n += 1;
+            l.last = unit;
+            self.held += l.bytes.len() - before;
+        }
+        if self.held > self.limit {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the lists held as a run (trigram, count, last unit, coded length, coded units;
+    /// in trigram order) and empties them.
+    fn spill(&mut self) -> Result<(), StoreError> {
+        if self.run_dir.is_none() {
+            self.run_dir = Some(pycorpus_spill::run_dir(&self.tmp).map_err(|e| StoreError::io(&self.tmp, e))?);
+        }
+        let path = self.run_dir.as_ref().expect("made above").path().join(format!("postings{}", self.runs.len()));
+        let io = |e| StoreError::io(&path, e);
+        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).map_err(io)?);
+        let mut keys: Vec<u32> = self.lists.keys().copied().collect();
+        keys.sort_unstable();
+        let mut head = Vec::new();
+        for k in keys {
+            let l = self.lists.remove(&k).expect("a key of the map");
+            head.clear();
+            head.extend_from_slice(&k.to_le_bytes());
+            put_var(&mut head, l.n);
+            put_var(&mut head, u64::from(l.last));
+            put_var(&mut head, l.bytes.len() as u64);
+            out.write_all(&head).map_err(io)?;
+            out.write_all(&l.bytes).map_err(io)?;
+        }
+        out.flush().map_err(io)?;
+        self.lists = TriMap::default();
+        self.held = 0;
+        self.runs.push(path);
+        Ok(())
+    }
+
+    /// Merges what was gathered into `postings.idx` (removing the runs); returns its bytes.
+    pub fn finish(mut self) -> Result<u64, StoreError> {
+        let units = self.starts.len();
+        let threshold = (units / EVERYWHERE_SHARE).max(EVERYWHERE_FLOOR) as u64;
+        if !self.runs.is_empty() && !self.lists.is_empty() {
+            self.spill()?;
+        }
+        let path = self.path.clone();
+        let io = |e| StoreError::io(&path, e);
+        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).map_err(io)?);
+        out.write_all(POSTINGS_MAGIC).map_err(io)?;
+        let (mut keys, mut ends, mut everywhere) = (Vec::new(), Vec::new(), Vec::new());
+        // the block being filled, and where each block ends (decoded, stored)
+        let (mut block, mut block_ends): (Vec<u8>, Vec<(u64, u64)>) = (Vec::new(), Vec::new());
+        let (mut decoded, mut stored) = (0u64, 0u64);
+        let mut compressor = zstd::bulk::Compressor::new(BLOCK_LEVEL).map_err(io)?;
+        // each block checked as it is decoded
+        compressor.include_checksum(true).map_err(io)?;
+        let mut flush = |out: &mut BufWriter<std::fs::File>, block: &mut Vec<u8>, decoded: u64, stored: &mut u64, block_ends: &mut Vec<(u64, u64)>| -> Result<(), StoreError> {
+            if block.is_empty() {
+                return Ok(());
+            }
+            let packed = compressor.compress(block).map_err(io)?;
+            out.write_all(&packed).map_err(io)?;
+            *stored += packed.len() as u64;
+            block_ends.push((decoded, *stored));
+            block.clear();
+            Ok(())
+        };
+        let mut put = |out: &mut BufWriter<std::fs::File>, key: u32, n: u64, parts: &mut dyn Iterator<Item = (u32, Vec<u8>)>| -> Result<(), StoreError> {
+            keys.push(key);
+            let all = n > threshold;
+            everywhere.push(all);
+            // each part's first unit is as it is; after the first part, it becomes a gap
+            let mut prev_last: Option<u32> = None;
+            for (last, bytes) in parts {
+                if all {
+                    continue;
+                }
+                let mut at = 0;
+                let first = get_var(&bytes, &mut at).ok_or_else(|| StoreError::Format { path: path.clone(), what: "a damaged postings run".into() })?;
+                let before = block.len();
+                put_var(&mut block, prev_last.map_or(first, |p| first - u64::from(p)));
+                block.extend_from_slice(&bytes[at..]);
+                decoded += (block.len() - before) as u64;
+                prev_last = Some(last);
+            }
+            ends.push(decoded);
+            if block.len() >= BLOCK_BYTES {
+                flush(out, &mut block, decoded, &mut stored, &mut block_ends)?;
+            }
+            Ok(())
+        };
+        if self.runs.is_empty() {
+            let mut lists: Vec<(u32, List)> = std::mem::take(&mut self.lists).into_iter().collect();
+            lists.sort_unstable_by_key(|(k, _)| *k);
+            for (k, l) in lists {
+                put(&mut out, k, l.n, &mut std::iter::once((l.last, l.bytes)))?;
+            }
+        } else {
+            let mut runs = self.runs.iter().map(|p| RunReader::open(p)).collect::<Result<Vec<_>, _>>()?;
+            while let Some(key) = runs.iter().filter_map(|r| r.head.as_ref().map(|h| h.0)).min() {
+                let mut n = 0;
+                let mut parts = Vec::new();
+                for r in runs.iter_mut() {
+                    if r.head.as_ref().is_some_and(|h| h.0 == key) {
+                        let (_, count, last, bytes) = r.head.take().expect("checked");
+                        n += count;
+                        parts.push((last, bytes));
+                        r.advance()?;
+                    }
+                }
+                put(&mut out, key, n, &mut parts.into_iter())?;
+            }
+        }
+        flush(&mut out, &mut block, decoded, &mut stored, &mut block_ends)?;
+        // the tables, with their checksum in the footer
+        let mut tables = Vec::with_capacity(self.starts.len() * 9 + keys.len() * 13 + block_ends.len() * 16);
+        for (frame, offset) in &self.starts {
+            tables.extend_from_slice(&frame.to_le_bytes());
+            tables.extend_from_slice(&offset.to_le_bytes());
+        }
+        tables.extend_from_slice(&bits(&self.always));
+        tables.extend_from_slice(&bits(&everywhere));
+        keys.iter().for_each(|k| tables.extend_from_slice(&k.to_le_bytes()));
+        ends.iter().for_each(|e| tables.extend_from_slice(&e.to_le_bytes()));
+        for (d, s) in &block_ends {
+            tables.extend_from_slice(&d.to_le_bytes());
+            tables.extend_from_slice(&s.to_le_bytes());
+        }
+        out.write_all(&tables).map_err(io)?;
+        for v in [units as u64, keys.len() as u64, block_ends.len() as u64, stored, u64::from(crc32fast::hash(&tables))] {
+            out.write_all(&v.to_le_bytes()).map_err(io)?;
+        }
+        out.write_all(POSTINGS_MAGIC).map_err(io)?;
+        let file = out.into_inner().map_err(|e| StoreError::io(&path, e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        // the runs go with their folder
+        Ok(file.metadata().map_err(io)?.len())
+    }
+}
+
+fn bits(flags: &[bool]) -> Vec<u8> {
+    let mut out = vec![0u8; flags.len().div_ceil(8)];
+    for (i, _) in flags.iter().enumerate().filter(|(_, f)| **f) {
+        out[i / 8] |= 1 << (i % 8);
+    }
+    out
+}
+
+/// One spilled run, read a list at a time.
+struct RunReader {
+    path: PathBuf,
+    input: BufReader<std::fs::File>,
+    /// The list at hand: trigram, count, last unit, coded units.
+    head: Option<(u32, u64, u32, Vec<u8>)>,
+}
+
+impl RunReader {
+    fn open(path: &Path) -> Result<RunReader, StoreError> {
+        let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+        let mut r = RunReader { path: path.to_path_buf(), input: BufReader::with_capacity(1 << 19, file), head: None };
+        r.advance()?;
+        Ok(r)
+    }
+
+    fn read_var(&mut self) -> Result<u64, StoreError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let mut b = [0u8];
+            self.input.read_exact(&mut b).map_err(|e| StoreError::io(&self.path, e))?;
+            v |= u64::from(b[0] & 0x7f) << shift;
+            if b[0] < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(StoreError::Format { path: self.path.clone(), what: "an overlong varint".into() })
+    }
+
+    fn advance(&mut self) -> Result<(), StoreError> {
+        let mut key = [0u8; 4];
+        match self.input.read_exact(&mut key) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                self.head = None;
+                return Ok(());
+            }
+            Err(e) => return Err(StoreError::io(&self.path, e)),
+        }
+        let n = self.read_var()?;
+        let last = u32::try_from(self.read_var()?).map_err(|_| StoreError::Format { path: self.path.clone(), what: "a unit out of range".into() })?;
+        let len = usize::try_from(self.read_var()?).map_err(|_| StoreError::Format { path: self.path.clone(), what: "a list out of range".into() })?;
+        let mut bytes = vec![0u8; len];
+        self.input.read_exact(&mut bytes).map_err(|e| StoreError::io(&self.path, e))?;
+        self.head = Some((u32::from_le_bytes(key), n, last, bytes));
+        Ok(())
+    }
+}
+
+/// An opened `postings.idx` (mapped).
+pub struct PostingsIndex {
+    path: PathBuf,
+    map: memmap2::Mmap,
+    units: usize,
+    trigrams: usize,
+    blocks: usize,
+    stored_len: usize,
+}
+
+impl PostingsIndex {
+    /// Opens the index of the pack in `dir`; `None` when there is none (a shard sealed before
+    /// it existed). A file whose sizes do not add up or whose tables fail their checksum is an
+    /// error (blocks are checked as they are decoded): a damaged index is never used.
+    pub fn open(dir: &Path) -> Result<Option<PostingsIndex>, StoreError> {
+        let path = dir.join("postings.idx");
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        // SAFETY: sealed shards are immutable; a file changed underneath is what `verify` finds.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| StoreError::io(&path, e))?;
+        let bad = |what: &str| StoreError::Format { path: path.clone(), what: format!("postings.idx: {what}") };
+        let len = map.len();
+        if len < POSTINGS_MAGIC.len() + FOOTER_LEN || &map[..8] != POSTINGS_MAGIC || &map[len - 8..] != POSTINGS_MAGIC {
+            return Err(bad("not a postings index (magic)"));
+        }
+        let word = |i: usize| u64::from_le_bytes(map[len - FOOTER_LEN + i * 8..len - FOOTER_LEN + i * 8 + 8].try_into().expect("8 bytes"));
+        let (units, trigrams, blocks, stored_len, crc) = (word(0), word(1), word(2), word(3), word(4));
+        let sizes = [Some(8), Some(stored_len), units.checked_mul(8), Some(units.div_ceil(8)), Some(trigrams.div_ceil(8)), trigrams.checked_mul(12), blocks.checked_mul(16), Some(FOOTER_LEN as u64)];
+        let total = sizes.iter().try_fold(0u64, |t, v| v.and_then(|v| t.checked_add(v)));
+        if total != Some(len as u64) {
+            return Err(bad("sizes do not add up (truncated or damaged)"));
+        }
+        let idx = PostingsIndex { path: path.clone(), map, units: units as usize, trigrams: trigrams as usize, blocks: blocks as usize, stored_len: stored_len as usize };
+        if u64::from(crc32fast::hash(&idx.map[idx.starts_at()..len - FOOTER_LEN])) != crc {
+            return Err(bad("its tables fail their checksum (damaged)"));
+        }
+        Ok(Some(idx))
+    }
+
+    fn starts_at(&self) -> usize {
+        8 + self.stored_len
+    }
+    fn always_at(&self) -> usize {
+        self.starts_at() + self.units * 8
+    }
+    fn everywhere_at(&self) -> usize {
+        self.always_at() + self.units.div_ceil(8)
+    }
+    fn keys_at(&self) -> usize {
+        self.everywhere_at() + self.trigrams.div_ceil(8)
+    }
+    fn ends_at(&self) -> usize {
+        self.keys_at() + self.trigrams * 4
+    }
+    fn block_ends_at(&self) -> usize {
+        self.ends_at() + self.trigrams * 8
+    }
+    fn u64_at(&self, at: usize) -> u64 {
+        u64::from_le_bytes(self.map[at..at + 8].try_into().expect("8 bytes"))
+    }
+    fn key(&self, i: usize) -> u32 {
+        let at = self.keys_at() + i * 4;
+        u32::from_le_bytes(self.map[at..at + 4].try_into().expect("4 bytes"))
+    }
+    fn end(&self, i: usize) -> u64 {
+        self.u64_at(self.ends_at() + i * 8)
+    }
+    /// Where block `b` ends: decoded, and stored (from the end of the magic).
+    fn block_end(&self, b: usize) -> (u64, u64) {
+        let at = self.block_ends_at() + b * 16;
+        (self.u64_at(at), self.u64_at(at + 8))
+    }
+    fn flag(&self, table: usize, i: usize) -> bool {
+        self.map[table + i / 8] & (1 << (i % 8)) != 0
+    }
+
+    fn damaged(&self, what: String) -> StoreError {
+        StoreError::Format { path: self.path.clone(), what: format!("postings.idx: {what}") }
+    }
+
+    /// Block `b` decoded, and where it starts in the decoded postings.
+    fn block(&self, b: usize) -> Result<(Vec<u8>, u64), StoreError> {
+        let (d0, s0) = if b == 0 { (0, 0) } else { self.block_end(b - 1) };
+        let (d1, s1) = self.block_end(b);
+        if d1 < d0 || s1 < s0 || s1 as usize > self.stored_len || d1 - d0 > 1 << 30 {
+            return Err(self.damaged(format!("block {b} out of order")));
+        }
+        let data = zstd::bulk::decompress(&self.map[8 + s0 as usize..8 + s1 as usize], (d1 - d0) as usize).map_err(|e| self.damaged(format!("block {b}: {e}")))?;
+        if data.len() as u64 != d1 - d0 {
+            return Err(self.damaged(format!("block {b} decodes to {} bytes, not {}", data.len(), d1 - d0)));
+        }
+        Ok((data, d0))
+    }
+
+    /// The units trigram `i` names: decoded from its block (`None`: it is everywhere).
+    fn list(&self, i: usize, cache: &mut Option<(usize, Vec<u8>, u64)>, mut each: impl FnMut(u64) -> Result<(), StoreError>) -> Result<Option<()>, StoreError> {
+        if self.flag(self.everywhere_at(), i) {
+            return Ok(None);
+        }
+        let (s, e) = (if i == 0 { 0 } else { self.end(i - 1) }, self.end(i));
+        // the first block that ends past the list's start
+        let (mut b, mut hi) = (0, self.blocks);
+        while b < hi {
+            let mid = (b + hi) / 2;
+            if self.block_end(mid).0 <= s {
+                b = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if e <= s || b >= self.blocks {
+            return Err(self.damaged(format!("trigram {:06x}: an empty or misplaced posting", self.key(i))));
+        }
+        if cache.as_ref().is_none_or(|c| c.0 != b) {
+            let (data, d0) = self.block(b)?;
+            *cache = Some((b, data, d0));
+        }
+        let (_, data, d0) = cache.as_ref().expect("set above");
+        let list = data.get((s - d0) as usize..(e - d0) as usize).ok_or_else(|| self.damaged(format!("trigram {:06x}: a posting across blocks", self.key(i))))?;
+        let (mut at, mut unit, mut first) = (0, 0u64, true);
+        while at < list.len() {
+            let v = get_var(list, &mut at).ok_or_else(|| self.damaged(format!("trigram {:06x}: a damaged posting", self.key(i))))?;
+            if !first && v == 0 {
+                return Err(self.damaged(format!("trigram {:06x}: a unit twice", self.key(i))));
+            }
+            unit = if first { v } else { unit.saturating_add(v) };
+            first = false;
+            if unit >= self.units as u64 {
+                return Err(self.damaged(format!("trigram {:06x}: unit {unit} of {}", self.key(i), self.units)));
+            }
+            each(unit)?;
+        }
+        Ok(Some(()))
+    }
+
+    /// Number of units.
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    /// Where unit `u`'s first blob is (frame, offset).
+    pub fn start(&self, u: usize) -> (u32, u32) {
+        let at = self.starts_at() + u * 8;
+        let w = |i: usize| u32::from_le_bytes(self.map[at + i..at + i + 4].try_into().expect("4 bytes"));
+        (w(0), w(4))
+    }
+
+    /// Units that hold UTF-16 blobs (read by every search).
+    pub fn always(&self) -> FrameSet {
+        let mut s = FrameSet::none(self.units);
+        for u in (0..self.units).filter(|&u| self.flag(self.always_at(), u)) {
+            s.insert(u);
+        }
+        s
+    }
+
+    /// The units that may hold trigram `t`: those its postings name (all for an "everywhere"
+    /// one, none for one in no unit), with the UTF-16 ones.
+    pub fn units_with(&self, t: u32) -> Result<FrameSet, StoreError> {
+        let (mut lo, mut hi) = (0, self.trigrams);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.key(mid).cmp(&t) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        let mut s = self.always();
+        if lo >= self.trigrams || self.key(lo) != t {
+            return Ok(s);
+        }
+        let listed = self.list(lo, &mut None, |u| {
+            s.insert(u as usize);
+            Ok(())
+        })?;
+        Ok(match listed {
+            Some(()) => s,
+            None => FrameSet::all(self.units),
+        })
+    }
+
+    /// Checks the whole index (keys sorted; every posting decodes, in order and in range;
+    /// units in storage order): for `verify`.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let mut cache = None;
+        for i in 0..self.trigrams {
+            if i > 0 && (self.key(i - 1) >= self.key(i) || self.end(i - 1) > self.end(i)) {
+                return Err(self.damaged(format!("keys or ends out of order at {i}")));
+            }
+            self.list(i, &mut cache, |_| Ok(()))?;
+        }
+        if self.blocks > 0 && self.block_end(self.blocks - 1) != (if self.trigrams == 0 { 0 } else { self.end(self.trigrams - 1) }, self.stored_len as u64) {
+            return Err(self.damaged("the blocks do not end where the postings do".into()));
+        }
+        for u in 1..self.units {
+            if self.start(u - 1) >= self.start(u) {
+                return Err(self.damaged(format!("unit {u} starts before the one before it")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The candidates of a search whose units are `keep`.
+    pub fn candidates(&self, keep: FrameSet) -> Candidates {
+        Candidates::Units { starts: (0..self.units).map(|u| self.start(u)).collect(), keep }
+    }
+}
+
+/// Which blobs of a pack a search must read, from one of its trigram indexes.
+#[derive(Debug, Clone)]
+pub enum Candidates {
+    /// By `grams.idx` unit ([`crate::PackReader::gram_unit`] of the blob's frame).
+    Frames(FrameSet),
+    /// By `postings.idx` unit: where each unit starts, and the units kept.
+    Units {
+        /// Where each unit's first blob is (frame, offset), in storage order.
+        starts: Vec<(u32, u32)>,
+        /// The units that may match.
+        keep: FrameSet,
+    },
+}
+
+impl Candidates {
+    /// True when the blob at `offset` in `frame` of `pack` may match.
+    pub fn keeps(&self, pack: &crate::PackReader, frame: u32, offset: u32) -> bool {
+        match self {
+            Candidates::Frames(units) => units.contains(pack.gram_unit(frame as usize)),
+            Candidates::Units { starts, keep } => {
+                let u = starts.partition_point(|s| *s <= (frame, offset));
+                // a blob before the first unit is not indexed: read it
+                u == 0 || keep.contains(u - 1)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(dir: &Path, units: &[(u32, u32, &[u8], bool)], limit: usize) -> PostingsIndex {
+        let tmp = dir.join("tmp");
+        let mut w = PostingsWriter::new(&dir.join("postings.idx"), limit, &tmp);
+        // `limit` below the writer's floor: force runs by spilling by hand
+        let (mut seen, mut t) = (Vec::new(), Vec::new());
+        for (i, (f, o, data, utf16)) in units.iter().enumerate() {
+            t.clear();
+            unit_trigrams([*data], &mut seen, &mut t);
+            w.add_unit((*f, *o), &t, *utf16).expect("add");
+            if limit == 0 && i % 3 == 2 {
+                w.spill().expect("spill");
+            }
+        }
+        assert!(seen.iter().all(|w| *w == 0), "the scratch bitmap is left clear");
+        w.finish().expect("finish");
+        PostingsIndex::open(dir).expect("open").expect("present")
+    }
+
+    #[test]
+    fn postings_name_the_units_that_hold_a_trigram_in_memory_and_through_runs() {
+        let units: Vec<(u32, u32, &[u8], bool)> = vec![
+            (0, 0, b"import os\nfrobnicate()", false),
+            (0, 100, b"def f(self):\n  pass", false),
+            (0, 900, b"FROBNICATE = 1", false),
+            (1, 0, b"nothing here", false),
+            (2, 0, b"\xff\xfeu\x00t\x00f\x00", true),
+            (2, 50, b"frob\nnicate", false),
+            (3, 0, b"x = frobnicate", false),
+        ];
+        for limit in [1 << 30, 0] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let idx = build(dir.path(), &units, limit);
+            idx.check().expect("a sound index");
+            assert_eq!(idx.units(), 7);
+            assert_eq!(idx.start(5), (2, 50));
+            let has = |s: &str| {
+                let t = crate::trigram(s.as_bytes()[0], s.as_bytes()[1], s.as_bytes()[2]);
+                let set = idx.units_with(t).expect("read");
+                (0..7).filter(|u| set.contains(*u)).collect::<Vec<_>>()
+            };
+            // folded: FROBNICATE counts; a trigram across a newline does not; UTF-16 always
+            assert_eq!(has("bni"), vec![0, 2, 4, 6], "limit {limit}");
+            assert_eq!(has("imp"), vec![0, 4]);
+            assert_eq!(has("zzz"), vec![4], "a trigram in no unit: only the UTF-16 one");
+            assert_eq!(std::fs::read_dir(dir.path().join("tmp")).map_or(0, |d| d.count()), 0, "runs removed");
+        }
+    }
+
+    #[test]
+    fn a_trigram_in_most_units_is_everywhere_and_candidates_map_blobs_to_units() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let text = b"common text";
+        let units: Vec<(u32, u32, &[u8], bool)> = (0..600u32).map(|i| (i / 10, (i % 10) * 100, if i == 7 { &b"rare one"[..] } else { &text[..] }, false)).collect();
+        let idx = build(dir.path(), &units, 1 << 30);
+        idx.check().expect("sound");
+        let common = idx.units_with(crate::trigram(b'c', b'o', b'm')).expect("read");
+        assert_eq!(common.len(), 600, "everywhere");
+        let rare = idx.units_with(crate::trigram(b'r', b'a', b'r')).expect("read");
+        assert_eq!(rare.len(), 1);
+        let c = idx.candidates(rare);
+        let Candidates::Units { starts, keep } = &c else { panic!("units") };
+        let pick = |f: u32, o: u32| {
+            let u = starts.partition_point(|s| *s <= (f, o));
+            keep.contains(u - 1)
+        };
+        assert!(pick(0, 700) && pick(0, 799), "the blobs of unit 7");
+        assert!(!pick(0, 800) && !pick(0, 699) && !pick(5, 0));
+    }
+
+    #[test]
+    fn a_damaged_index_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tmp");
+        build(dir.path(), &[(0, 0, b"some text here", false)], 1 << 30);
+        let path = dir.path().join("postings.idx");
+        let good = std::fs::read(&path).expect("read");
+        for cut in [0, 5, good.len() / 2, good.len() - 1] {
+            std::fs::write(&path, &good[..cut]).expect("write");
+            assert!(PostingsIndex::open(dir.path()).is_err(), "truncated at {cut}");
+        }
+        // a damaged table: the checksum fails at open
+        let mut bad = good.clone();
+        let at = bad.len() - FOOTER_LEN - 1;
+        bad[at] ^= 0x55;
+        std::fs::write(&path, &bad).expect("write");
+        assert!(PostingsIndex::open(dir.path()).is_err(), "a damaged table");
+        // a damaged block: found when decoded
+        let mut bad = good.clone();
+        bad[8] ^= 0xff;
+        bad[9] ^= 0xff;
+        std::fs::write(&path, &bad).expect("write");
+        match PostingsIndex::open(dir.path()) {
+            Ok(Some(idx)) => assert!(idx.check().is_err()),
+            Ok(None) => panic!("present"),
+            Err(_) => {}
+        }
+    }
+}
