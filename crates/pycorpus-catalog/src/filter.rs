@@ -172,6 +172,10 @@ pub struct Filter {
     pub unique: bool,
     /// Shard numbers (any of; empty: all): a cluster task's share of the corpus.
     pub shards: Vec<u32>,
+    /// Only rows whose blob is one of these (`None`: any): a search index's candidates. A
+    /// sealed shard's scan tests it on the `hash` column before decoding the others, so a
+    /// selective search reads a few rows, not the whole index.
+    pub hash_in: Option<std::sync::Arc<pycorpus_store::OidSet>>,
 }
 
 impl Filter {
@@ -215,7 +219,9 @@ impl Filter {
 
     /// True when the row matches every filter (except `unique`, applied by the caller).
     pub fn matches(&self, row: &FileRow) -> bool {
-        self.matches_release(&row.project_name, &row.project_version, row.uploaded_on, row.dist_type) && self.matches_file(row.inner_path(), row.size, row.skip_reason.map(SkipReason::as_str))
+        self.hash_in.as_ref().is_none_or(|h| h.contains(&row.hash))
+            && self.matches_release(&row.project_name, &row.project_version, row.uploaded_on, row.dist_type)
+            && self.matches_file(row.inner_path(), row.size, row.skip_reason.map(SkipReason::as_str))
     }
 
     /// True when the file-level columns match: the path inside the distribution, the size

@@ -5,7 +5,8 @@
 use crate::parquet_io::{FileCols, files_read_options, fmt_err, row_at};
 use crate::{FileRow, Filter, inner_path_of};
 use arrow_array::RecordBatch;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter};
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 use pycorpus_archive::DistType;
@@ -174,7 +175,11 @@ fn decode_groups(path: &Path, filter: &Filter, meta: &ArrowReaderMetadata, group
         let file = open()?;
         for &g in groups {
             let file = file.try_clone().map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e })?;
-            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone()).with_row_groups(vec![g]).with_batch_size(SCAN_BATCH_ROWS).build().map_err(|e| fmt_err(path, e))?;
+            let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone()).with_row_groups(vec![g]).with_batch_size(SCAN_BATCH_ROWS);
+            if let Some(set) = &filter.hash_in {
+                builder = builder.with_row_filter(hash_filter(path, meta, set.clone())?);
+            }
+            let reader = builder.build().map_err(|e| fmt_err(path, e))?;
             for batch in reader {
                 #[cfg(test)]
                 tests::failpoint(path, g);
@@ -194,6 +199,18 @@ fn decode_groups(path: &Path, filter: &Filter, meta: &ArrowReaderMetadata, group
     if let Err(e) = run() {
         let _ = tx.send(Piece::Batch(Err(e)));
     }
+}
+
+/// A row filter that keeps the rows whose `hash` is in `set`, decoding only that column for
+/// the rows it leaves out.
+fn hash_filter(path: &Path, meta: &ArrowReaderMetadata, set: std::sync::Arc<pycorpus_store::OidSet>) -> Result<RowFilter, crate::CatalogError> {
+    let schema = meta.metadata().file_metadata().schema_descr();
+    let column = (0..schema.num_columns()).find(|&i| schema.column(i).name() == "hash").ok_or_else(|| fmt_err(path, "no hash column"))?;
+    let predicate = ArrowPredicateFn::new(ProjectionMask::leaves(schema, [column]), move |batch: RecordBatch| {
+        let hashes = batch.column(0).as_any().downcast_ref::<arrow_array::FixedSizeBinaryArray>().ok_or_else(|| arrow_schema::ArrowError::SchemaError("hash is not FixedSizeBinary(20)".into()))?;
+        Ok((0..arrow_array::Array::len(hashes)).map(|i| Some(pycorpus_store::Oid::from_slice(hashes.value(i)).is_some_and(|o| set.contains(&o)))).collect::<arrow_array::BooleanArray>())
+    });
+    Ok(RowFilter::new(vec![Box::new(predicate)]))
 }
 
 /// Rows per decoded batch of a scan: small enough that the batches in flight stay a few MB.

@@ -219,22 +219,14 @@ fn search<T: Send>(
     // Frames whose trigrams rule the pattern out are not read (not with -v: any line of any
     // frame can be selected then).
     let query = if opts.invert { None } else { plan::query_for(&opts.pattern, opts.case_insensitive, opts.fixed_strings).filter(|q| !q.is_all()) };
-    let frame_filter = |dir: &std::path::Path, pack: &pycorpus_store::PackReader| -> Result<Option<Candidates>, VisitError> {
-        let Some(q) = &query else { return Ok(None) };
-        // The blob units of `postings.idx`; else (an older shard, or a damaged index: `verify`
-        // reports it) the frames of `grams.idx`; else every blob. An index only speeds
-        // things up, so one that does not fit the pack is passed over.
-        if let Ok(Some(idx)) = pycorpus_store::PostingsIndex::open(dir)
-            && (idx.units() == 0 || (idx.start(idx.units() - 1).0 as usize) < pack.frame_count())
-            && let Ok(units) = q.units(&idx)
-        {
-            return Ok(Some(idx.candidates(units)));
-        }
-        match pycorpus_store::GramIndex::open(dir) {
-            Ok(Some(idx)) if idx.frames() == pack.gram_units() => Ok(q.units(&idx).ok().map(Candidates::Frames)),
-            _ => Ok(None),
-        }
+    // Each sealed shard's candidates, once; with every shard's from `postings.idx` and few
+    // enough of them, the row scans read only the rows of candidate blobs.
+    let (candidates, hash_in) = match &query {
+        Some(q) => plan::candidates(corpus, q)?,
+        None => (std::collections::HashMap::new(), None),
     };
+    let filter = &Filter { hash_in: hash_in.map(std::sync::Arc::new), ..filter.clone() };
+    let frame_filter = |dir: &std::path::Path, _: &pycorpus_store::PackReader| -> Result<Option<Candidates>, VisitError> { Ok(candidates.get(dir).cloned().flatten()) };
     let visit = visit_blobs(
         corpus,
         filter,

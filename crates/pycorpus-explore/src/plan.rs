@@ -9,8 +9,10 @@
 //! `[Kk\u{212A}]`, ends the run). Anything else asks nothing, so a pattern without a usable
 //! literal scans every frame, as it must.
 
-use pycorpus_store::{FrameSet, GramIndex, PostingsIndex, StoreError, fold, trigram};
+use pycorpus_store::{Candidates, FrameSet, GramIndex, OidSet, PackReader, PostingsIndex, StoreError, fold, trigram};
 use regex_syntax::hir::{Class, Hir, HirKind};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// A condition on a frame's trigrams.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +107,70 @@ impl TrigramSets for PostingsIndex {
     }
     fn with(&self, t: u32) -> Result<FrameSet, StoreError> {
         self.units_with(t)
+    }
+}
+
+/// Candidate blobs gathered for a row scan's `hash_in`, at most: past it (a search that
+/// selects this much is no longer selective) every row is scanned, as without an index.
+const MAX_HASH_IN: usize = 1 << 20;
+
+/// The candidates of each sealed shard of `corpus` for `q` (by shard folder): from
+/// `postings.idx`, else `grams.idx`, else none (every blob read; so is a shard whose index is
+/// damaged or does not fit its pack: an index only speeds things up). With the blobs that
+/// every shard's `postings.idx` leaves in, when there are few enough.
+#[allow(clippy::type_complexity)]
+pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Query) -> Result<(HashMap<PathBuf, Option<Candidates>>, Option<OidSet>), pycorpus_core::CoreError> {
+    let mut out = HashMap::new();
+    let mut blobs = Some(OidSet::default());
+    let sealed: Vec<_> = corpus.shards()?.into_iter().filter(|s| s.kind == pycorpus_core::ShardKind::Sealed).collect();
+    let present: std::collections::BTreeSet<u32> = sealed.iter().map(|s| s.number).collect();
+    for shard in sealed {
+        // rows that use a missing shard's blobs must reach the visit, which names the shard
+        if corpus.shard_dependencies(&shard)?.iter().any(|n| !present.contains(n)) {
+            blobs = None;
+        }
+        let Ok(pack) = PackReader::open(&shard.dir) else {
+            // the visit reports it
+            blobs = None;
+            continue;
+        };
+        let c = shard_candidates(q, &shard.dir, &pack);
+        match (&c, blobs.as_mut()) {
+            (Some(c @ Candidates::Units { starts, keep }), Some(set)) => {
+                // the frames that hold a kept unit: other frames' blobs are passed over at once
+                let mut frames = FrameSet::none(pack.frame_count());
+                for u in (0..starts.len()).filter(|&u| keep.contains(u)) {
+                    let last = starts.get(u + 1).map_or(pack.frame_count().saturating_sub(1) as u32, |s| s.0);
+                    (starts[u].0..=last).for_each(|f| frames.insert(f as usize));
+                }
+                for i in 0..pack.len() {
+                    let (oid, e) = pack.entry_at(i);
+                    if frames.contains(e.frame as usize) && c.keeps(&pack, e.frame, e.offset) {
+                        set.insert(oid);
+                    }
+                }
+                if set.len() > MAX_HASH_IN {
+                    blobs = None;
+                }
+            }
+            _ => blobs = None,
+        }
+        out.insert(shard.dir.clone(), c);
+    }
+    Ok((out, blobs))
+}
+
+/// The candidates of one sealed shard (see [`candidates`]).
+fn shard_candidates(q: &Query, dir: &Path, pack: &PackReader) -> Option<Candidates> {
+    if let Ok(Some(idx)) = PostingsIndex::open(dir)
+        && (idx.units() == 0 || (idx.start(idx.units() - 1).0 as usize) < pack.frame_count())
+        && let Ok(units) = q.units(&idx)
+    {
+        return Some(idx.candidates(units));
+    }
+    match GramIndex::open(dir) {
+        Ok(Some(idx)) if idx.frames() == pack.gram_units() => q.units(&idx).ok().map(Candidates::Frames),
+        _ => None,
     }
 }
 

@@ -414,6 +414,8 @@ pub fn visit_blobs<S: Send, T: Send>(
     let once = filter.unique || !opts.all_rows;
     let mut later = (shards.len() > 1 && !own_only).then(|| Later::new(corpus, once));
     let later_once = later.as_ref().is_some_and(|l| l.once);
+    // An open shard's blobs are in no search index: its rows are scanned whoever holds them.
+    let open_filter = Filter { hash_in: None, ..filter.clone() };
     // Sealed shards' indexes are scanned (and their packs opened) on another thread, a shard
     // ahead of this one, which plans and reads the shard before: memory holds two shards'
     // selections at most. Open shards (the last ones) are scanned here.
@@ -442,7 +444,7 @@ pub fn visit_blobs<S: Send, T: Send>(
                     // the scanning thread stopped: cancelled
                     Err(_) => break,
                 },
-                ShardKind::Open => scan_shard(Some(corpus), shard, filter, opts, cancel, later_once)?,
+                ShardKind::Open => scan_shard(Some(corpus), shard, &open_filter, opts, cancel, later_once)?,
             };
             let Scanned { holders, stats, skipped, store } = scanned;
             rd.stats.absorb(&stats);
