@@ -120,7 +120,9 @@ pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &
     let meta = reader_meta.metadata().clone();
     let schema = meta.file_metadata().schema_descr_ptr();
     let col = |name: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == name);
-    let groups: Vec<usize> = (0..meta.num_row_groups()).filter(|&i| may_match(filter, meta.row_group(i), &col)).collect();
+    // no candidate blob (a search index ruled every one out): no row can match
+    let none = filter.hash_in.as_ref().is_some_and(|h| h.is_empty());
+    let groups: Vec<usize> = (0..meta.num_row_groups()).filter(|&i| !none && may_match(filter, meta.row_group(i), &col)).collect();
     stats.row_groups += meta.num_row_groups() as u64;
     stats.row_groups_skipped += (meta.num_row_groups() - groups.len()) as u64;
     if groups.is_empty() {

@@ -34,6 +34,9 @@ pub struct ShardStatus {
     pub original_bytes: u64,
     /// Bytes on disk.
     pub disk_bytes: u64,
+    /// Bytes of the search index (`postings.idx`) among them: 0 for a shard without one (open,
+    /// or sealed before it existed: searched through `grams.idx`).
+    pub search_index_bytes: u64,
     /// Earliest upload.
     pub first_upload: Option<String>,
     /// Latest upload.
@@ -402,6 +405,7 @@ impl Corpus {
                         blob_bytes: m.blob_bytes,
                         original_bytes: m.original_bytes,
                         disk_bytes: dir_bytes(&shard.dir),
+                        search_index_bytes: std::fs::metadata(shard.dir.join("postings.idx")).map_or(0, |m| m.len()),
                         first_upload: m.first_upload,
                         last_upload: m.last_upload,
                     }
@@ -424,6 +428,7 @@ impl Corpus {
                         blob_bytes: journal.raw_bytes(),
                         original_bytes: rows.iter().map(|r| r.size).sum(),
                         disk_bytes: dir_bytes(&shard.dir),
+                        search_index_bytes: 0,
                         first_upload: times.clone().min().map(format_time),
                         last_upload: times.max().map(format_time),
                     }
@@ -438,6 +443,7 @@ impl Corpus {
             t.blob_bytes += s.blob_bytes;
             t.original_bytes += s.original_bytes;
             t.disk_bytes += s.disk_bytes;
+            t.search_index_bytes += s.search_index_bytes;
             t.first_upload = [t.first_upload.take(), s.first_upload.clone()].into_iter().flatten().min();
             t.last_upload = [t.last_upload.take(), s.last_upload.clone()].into_iter().flatten().max();
             st.shards.push(s);

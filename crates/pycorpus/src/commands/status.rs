@@ -18,7 +18,21 @@ fn print_status(out: &mut impl Write, s: &Status, format: Format) -> Result<()> 
             writeln!(out)?;
         }
         Format::Csv => {
-            let head = ["shard", "state", "distributions", "failed", "files", "stored_files", "unique_blobs", "blob_bytes", "original_bytes", "disk_bytes", "first_upload", "last_upload"];
+            let head = [
+                "shard",
+                "state",
+                "distributions",
+                "failed",
+                "files",
+                "stored_files",
+                "unique_blobs",
+                "blob_bytes",
+                "original_bytes",
+                "disk_bytes",
+                "search_index_bytes",
+                "first_upload",
+                "last_upload",
+            ];
             csv_record(out, &head.iter().map(|h| h.to_string()).collect::<Vec<_>>())?;
             for sh in s.shards.iter().chain(std::iter::once(&s.total)) {
                 let v = serde_json::to_value(sh)?;
@@ -35,6 +49,16 @@ fn print_status(out: &mut impl Write, s: &Status, format: Format) -> Result<()> 
             writeln!(out, "unique blobs   {} ({})", thousands(t.unique_blobs), human_bytes(t.blob_bytes))?;
             writeln!(out, "sizes          {} indexed, {} unique, {} on disk", human_bytes(t.original_bytes), human_bytes(t.blob_bytes), human_bytes(t.disk_bytes))?;
             writeln!(out, "ratios         dedup {:.1}x, overall {:.1}x", s.dedup_ratio, s.overall_ratio)?;
+            let sealed = s.shards.iter().filter(|sh| sh.state == "sealed");
+            let (indexed, all) = sealed.fold((0, 0), |(i, a), sh| (i + usize::from(sh.search_index_bytes > 0), a + 1));
+            if all > 0 {
+                writeln!(
+                    out,
+                    "search index   {} in {indexed} of {all} sealed shard(s) ({:.1} % of their bytes on disk)",
+                    human_bytes(t.search_index_bytes),
+                    percent(t.search_index_bytes, s.shards.iter().filter(|sh| sh.state == "sealed").map(|sh| sh.disk_bytes).sum())
+                )?;
+            }
             if let (Some(a), Some(b)) = (&t.first_upload, &t.last_upload) {
                 writeln!(out, "uploads        {a} .. {b}")?;
             }
@@ -51,13 +75,14 @@ fn print_status(out: &mut impl Write, s: &Status, format: Format) -> Result<()> 
                         thousands(sh.unique_blobs),
                         human_bytes(sh.blob_bytes),
                         human_bytes(sh.disk_bytes),
+                        if sh.search_index_bytes > 0 { human_bytes(sh.search_index_bytes) } else { "-".into() },
                     ]
                 })
                 .collect();
             if rows.is_empty() {
                 writeln!(out, "no shards yet: add distributions with `pycorpus add PATH`")?;
             } else {
-                table(out, &["shard", "state", "dists", "files", "blobs", "unique", "on disk"], &rows, &[false, false, true, true, true, true, true])?;
+                table(out, &["shard", "state", "dists", "files", "blobs", "unique", "on disk", "search idx"], &rows, &[false, false, true, true, true, true, true, true])?;
             }
             if let Some(sync) = &s.sync {
                 let counts: Vec<String> = sync.files.iter().map(|(k, n)| format!("{} {k}", thousands(*n))).collect();
@@ -72,4 +97,9 @@ fn print_status(out: &mut impl Write, s: &Status, format: Format) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// `part` as a percentage of `whole` (0 for an empty whole).
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 }
 }
