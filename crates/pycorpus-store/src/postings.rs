@@ -49,6 +49,10 @@ pub const UNIT_BYTES: usize = 16 << 10;
 pub const EVERYWHERE_SHARE: usize = 20;
 /// ... and in more than this many units (small packs keep every posting).
 pub const EVERYWHERE_FLOOR: usize = 256;
+/// Decoded bytes of one block at most: a block past it is damaged (or hostile), not decoded.
+/// Blocks close at the first list boundary past [`BLOCK_BYTES`], so only a list of millions of
+/// units comes near it.
+const MAX_BLOCK_BYTES: u64 = 64 << 20;
 /// zstd level of the blocks.
 const BLOCK_LEVEL: i32 = 6;
 /// Decoded bytes of postings per block, at least (but the last).
@@ -468,7 +472,7 @@ impl PostingsIndex {
     fn block(&self, b: usize) -> Result<(Vec<u8>, u64), StoreError> {
         let (d0, s0) = if b == 0 { (0, 0) } else { self.block_end(b - 1) };
         let (d1, s1) = self.block_end(b);
-        if d1 < d0 || s1 < s0 || s1 as usize > self.stored_len || d1 - d0 > 1 << 30 {
+        if d1 < d0 || s1 < s0 || s1 as usize > self.stored_len || d1 - d0 > MAX_BLOCK_BYTES {
             return Err(self.damaged(format!("block {b} out of order")));
         }
         let data = zstd::bulk::decompress(&self.map[8 + s0 as usize..8 + s1 as usize], (d1 - d0) as usize).map_err(|e| self.damaged(format!("block {b}: {e}")))?;
