@@ -93,6 +93,8 @@ impl Corpus {
         dists.sort_by(|(a, _), (b, _)| (&a.project_name, &a.project_version, &a.project_release, &a.dist_sha256).cmp(&(&b.project_name, &b.project_version, &b.project_release, &b.dist_sha256)));
         let tmp = self.tmp_dir();
         std::fs::create_dir_all(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
+        // the spilled runs of a seal (or any sort) killed before it could remove them
+        pycorpus_spill::remove_stale(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
         let mut similar = Sorter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX));
         let mut files_out = FilesWriter::create(&tmp_dir.join("files.parquet"))?;
         let (mut files, mut stored_files, mut original_bytes) = (0u64, 0u64, 0u64);

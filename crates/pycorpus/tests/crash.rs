@@ -41,7 +41,13 @@ fn kill_nine_anywhere_loses_nothing() {
     let t = Instant::now();
     reference.ok(&["add", inputs]);
     let full = t.elapsed();
+    // runs left by a seal killed mid-way (a process that no longer runs: above Linux's pid
+    // limit) are removed by the next seal
+    let stale = reference.corpus().join("tmp/sort-4194999-killed");
+    std::fs::create_dir_all(&stale).expect("mkdir");
+    std::fs::write(stale.join("postings0"), b"a spilled run").expect("write");
     reference.ok(&["seal"]);
+    assert!(!stale.exists(), "a killed process's runs are removed");
     let want_rows = sorted_rows(&reference);
     let want_manifest = std::fs::read_to_string(reference.corpus().join("shards/000001/manifest.json")).expect("manifest");
 
