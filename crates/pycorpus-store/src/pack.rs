@@ -174,8 +174,8 @@ struct Written {
 /// first delta among the job's), its distinct trigrams, whether it holds UTF-16.
 type JobUnit = (u32, Vec<u32>, bool);
 
-/// A job's units.
-type JobUnits = Vec<JobUnit>;
+/// A job's units, and the trigrams of all of them (sorted, distinct) for `grams.idx`.
+type JobUnits = (Vec<JobUnit>, Vec<u32>);
 
 thread_local! {
     /// Scratch bitmap of [`crate::postings::unit_trigrams`] on this thread (2 MiB, clear).
@@ -184,8 +184,11 @@ thread_local! {
 
 /// The `postings.idx` units of a job: runs of its blobs in storage order, closed once they
 /// hold [`crate::UNIT_BYTES`] (a unit with bytes closes before a blob that would pass it, so
-/// no two units start at one place, empty blobs included).
-fn job_units(job: &Job) -> Vec<JobUnit> {
+/// no two units start at one place, empty blobs included); and their trigrams together, the
+/// job's `grams.idx` entry (found here, on the compressing threads, rather than by reading
+/// the frame again: a match never spans two blobs, so the trigrams across a unit's end are
+/// not needed).
+fn job_units(job: &Job) -> JobUnits {
     // (start, len, utf16) of each blob, in storage order
     let parts: Vec<(&[u8], bool)> = match job {
         Job::Frame(raw, entries) => entries
@@ -216,7 +219,12 @@ fn job_units(job: &Job) -> Vec<JobUnit> {
             units.push((start_of(i), grams, parts[i..j].iter().any(|p| p.1)));
             i = j;
         }
-        units
+        let mut all: Vec<u32> = units.iter().flat_map(|u| u.1.iter().copied()).collect();
+        all.sort_unstable();
+        all.dedup();
+        // kept until the pack is finished: only its length
+        all.shrink_to_fit();
+        (units, all)
     })
 }
 
@@ -279,12 +287,12 @@ impl PackWriter {
                             )
                         })
                         .collect();
-                    for (job, (c, units)) in batch.into_iter().zip(compressed) {
+                    for (job, (c, (units, job_grams))) in batch.into_iter().zip(compressed) {
                         let c = c.map_err(|e| StoreError::io(&path, e))?;
                         match job {
                             Job::Frame(raw, entries) => {
-                                w.grams.push(crate::grams::trigrams_of(&raw));
-                                w.utf16.push(entries.iter().any(|&(_, off, len)| crate::grams::is_utf16(&raw[off as usize..(off + len) as usize])));
+                                w.grams.push(job_grams);
+                                w.utf16.push(units.iter().any(|u| u.2));
                                 let frame_no = put(&mut w, &c[0], raw.len())?;
                                 for (offset, grams, utf16) in units {
                                     postings.add_unit((frame_no, offset), &grams, utf16)?;
@@ -293,21 +301,17 @@ impl PackWriter {
                             }
                             Job::Deltas(jobs) => {
                                 let unit = w.grams.len() as u32;
-                                let mut grams: Vec<u32> = Vec::new();
                                 let first_frame = w.frames.len() as u32;
                                 for (j, c) in jobs.iter().zip(&c) {
-                                    grams.extend(crate::grams::trigrams_of(&j.data));
                                     let frame_no = put(&mut w, c, j.data.len())?;
                                     w.entries.push(IdxEntry { oid: j.oid, frame: frame_no, offset: 0, len: j.data.len() as u32 });
                                     w.deltas.push((j.base, unit));
                                 }
+                                w.utf16.push(units.iter().any(|u| u.2));
                                 for (at, grams, utf16) in units {
                                     postings.add_unit((first_frame + at, 0), &grams, utf16)?;
                                 }
-                                grams.sort_unstable();
-                                grams.dedup();
-                                w.grams.push(grams);
-                                w.utf16.push(jobs.iter().any(|j| crate::grams::is_utf16(&j.data)));
+                                w.grams.push(job_grams);
                             }
                         }
                     }

@@ -134,7 +134,19 @@ struct List {
     n: u64,
     last: u32,
     bytes: Vec<u8>,
+    /// Found in so many units that it is everywhere already (see [`DROP_SHARE`]): its units are
+    /// no longer kept.
+    dropped: bool,
 }
+
+/// A trigram whose list (since the last spill) holds more than a tenth of the units written
+/// so far, and more than [`DROP_FLOOR`], is marked everywhere at once and its postings freed:
+/// the most common trigrams (`def`, `ret`, ...) would otherwise hold most of the writer's
+/// memory, and end everywhere anyway. Everywhere is never wrong (it rules nothing out), and the
+/// rule depends only on the order units come in, so a shard is still built byte for byte the
+/// same from the same inputs.
+const DROP_SHARE: u64 = 10;
+const DROP_FLOOR: u64 = 4096;
 
 /// Builds `postings.idx` from units given in storage order.
 pub struct PostingsWriter {
@@ -180,16 +192,26 @@ impl PostingsWriter {
         let unit = u32::try_from(self.starts.len()).map_err(|_| StoreError::Format { path: self.path.clone(), what: "too many units".into() })?;
         self.starts.push(start);
         self.always.push(always);
+        let drop_at = (u64::from(unit) / DROP_SHARE).max(DROP_FLOOR);
         for &t in trigrams {
             let l = self.lists.entry(t).or_insert_with(|| {
                 self.held += LIST_COST;
                 List::default()
             });
-            let before = l.bytes.len();
+            if l.dropped {
+                continue;
+            }
+            if l.n >= drop_at {
+                self.held -= l.bytes.capacity().min(self.held);
+                l.bytes = Vec::new();
+                l.dropped = true;
+                continue;
+            }
+            let before = l.bytes.capacity();
             put_var(&mut l.bytes, if l.n == 0 { u64::from(unit) } else { u64::from(unit - l.last) });
             l.n += 1;
             l.last = unit;
-            self.held += l.bytes.len() - before;
+            self.held += l.bytes.capacity() - before;
         }
         if self.held > self.limit {
             self.spill()?;
@@ -206,7 +228,7 @@ impl PostingsWriter {
         let path = self.run_dir.as_ref().expect("made above").path().join(format!("postings{}", self.runs.len()));
         let io = |e| StoreError::io(&path, e);
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).map_err(io)?);
-        let mut keys: Vec<u32> = self.lists.keys().copied().collect();
+        let mut keys: Vec<u32> = self.lists.iter().filter(|(_, l)| !l.dropped).map(|(k, _)| *k).collect();
         keys.sort_unstable();
         let mut head = Vec::new();
         for k in keys {
@@ -220,8 +242,9 @@ impl PostingsWriter {
             out.write_all(&l.bytes).map_err(io)?;
         }
         out.flush().map_err(io)?;
-        self.lists = TriMap::default();
-        self.held = 0;
+        // the dropped ones stay, as markers (everywhere, whatever the runs hold)
+        self.lists.shrink_to_fit();
+        self.held = self.lists.len() * LIST_COST;
         self.runs.push(path);
         Ok(())
     }
@@ -230,9 +253,10 @@ impl PostingsWriter {
     pub fn finish(mut self) -> Result<u64, StoreError> {
         let units = self.starts.len();
         let threshold = (units / EVERYWHERE_SHARE).max(EVERYWHERE_FLOOR) as u64;
-        if !self.runs.is_empty() && !self.lists.is_empty() {
+        if !self.runs.is_empty() && self.lists.values().any(|l| !l.dropped) {
             self.spill()?;
         }
+        let dropped: TriMap<()> = self.lists.iter().filter(|(_, l)| l.dropped).map(|(k, _)| (*k, ())).collect();
         let path = self.path.clone();
         let io = |e| StoreError::io(&path, e);
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).map_err(io)?);
@@ -257,7 +281,7 @@ impl PostingsWriter {
         };
         let mut put = |out: &mut BufWriter<std::fs::File>, key: u32, n: u64, parts: &mut dyn Iterator<Item = (u32, Vec<u8>)>| -> Result<(), StoreError> {
             keys.push(key);
-            let all = n > threshold;
+            let all = n > threshold || dropped.contains_key(&key);
             everywhere.push(all);
             // each part's first unit is as it is; after the first part, it becomes a gap
             let mut prev_last: Option<u32> = None;
@@ -287,7 +311,14 @@ impl PostingsWriter {
             }
         } else {
             let mut runs = self.runs.iter().map(|p| RunReader::open(p)).collect::<Result<Vec<_>, _>>()?;
-            while let Some(key) = runs.iter().filter_map(|r| r.head.as_ref().map(|h| h.0)).min() {
+            // the runs' trigrams, and those dropped before any run held them
+            let mut dropped_keys: Vec<u32> = dropped.keys().copied().collect();
+            dropped_keys.sort_unstable();
+            let mut next_dropped = dropped_keys.into_iter().peekable();
+            while let Some(key) = runs.iter().filter_map(|r| r.head.as_ref().map(|h| h.0)).chain(next_dropped.peek().copied()).min() {
+                if next_dropped.peek() == Some(&key) {
+                    next_dropped.next();
+                }
                 let mut n = 0;
                 let mut parts = Vec::new();
                 for r in runs.iter_mut() {
@@ -695,6 +726,37 @@ mod tests {
         };
         assert!(pick(0, 700) && pick(0, 799), "the blobs of unit 7");
         assert!(!pick(0, 800) && !pick(0, 699) && !pick(5, 0));
+    }
+
+    #[test]
+    fn the_commonest_trigrams_are_dropped_early_and_stay_everywhere_through_runs() {
+        let (common, sparse, late) = (crate::trigram(b'a', b'b', b'c'), crate::trigram(b'x', b'y', b'z'), crate::trigram(b'q', b'q', b'q'));
+        for spill_at in [None, Some(5000u32)] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let mut w = PostingsWriter::new(&dir.path().join("postings.idx"), 1 << 30, &dir.path().join("tmp"));
+            for u in 0..12_000u32 {
+                let mut t = vec![common];
+                if u % 50 == 0 {
+                    t.push(sparse);
+                }
+                if u >= 11_990 {
+                    t.push(late);
+                }
+                w.add_unit((u, 0), &t, false).expect("add");
+                if spill_at == Some(u) {
+                    w.spill().expect("spill");
+                }
+            }
+            // dropped at its 4,097th unit, before the spill: in no run, and still everywhere
+            assert!(w.lists[&common].dropped, "{spill_at:?}");
+            w.finish().expect("finish");
+            let idx = PostingsIndex::open(dir.path()).expect("open").expect("present");
+            idx.check().expect("sound");
+            assert_eq!(idx.units_with(common).expect("read").len(), 12_000, "{spill_at:?}");
+            let s = idx.units_with(sparse).expect("read");
+            assert_eq!((0..12_000).filter(|u| s.contains(*u)).collect::<Vec<_>>(), (0..12_000).step_by(50).collect::<Vec<_>>(), "{spill_at:?}");
+            assert_eq!(idx.units_with(late).expect("read").len(), 10);
+        }
     }
 
     #[test]
