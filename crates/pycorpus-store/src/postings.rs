@@ -154,7 +154,7 @@ pub struct PostingsWriter {
     starts: Vec<(u32, u32)>,
     always: Vec<bool>,
     lists: TriMap<List>,
-    /// Bytes held in `lists` (counted as coded, plus a list's own cost).
+    /// Bytes held in `lists` (their vectors' capacity, plus each list's own cost).
     held: usize,
     limit: usize,
     /// Where runs go (a folder made under it at the first one), and the runs.
