@@ -99,6 +99,9 @@ pub struct GrepStats {
     pub blobs_matched: u64,
     /// Selected lines (matches, or non-matches with `-v`).
     pub lines_matched: u64,
+    /// Blobs that every sealed shard's search index (`postings.idx`) left as candidates, when
+    /// the row scans read only their rows (`None`: they read every row).
+    pub index_candidates: Option<u64>,
 }
 
 impl GrepOptions {
@@ -225,6 +228,7 @@ fn search<T: Send>(
         Some(q) => plan::candidates(corpus, q)?,
         None => (std::collections::HashMap::new(), None),
     };
+    let index_candidates = hash_in.as_ref().map(|h| h.len() as u64);
     let filter = &Filter { hash_in: hash_in.map(std::sync::Arc::new), ..filter.clone() };
     let frame_filter = |dir: &std::path::Path, _: &pycorpus_store::PackReader| -> Result<Option<Candidates>, VisitError> { Ok(candidates.get(dir).cloned().flatten()) };
     let visit = visit_blobs(
@@ -245,5 +249,5 @@ fn search<T: Send>(
             sink(t)
         },
     )?;
-    Ok(GrepStats { visit, blobs_matched: matched_blobs, lines_matched: lines })
+    Ok(GrepStats { visit, blobs_matched: matched_blobs, lines_matched: lines, index_candidates })
 }

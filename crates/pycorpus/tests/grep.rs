@@ -205,6 +205,8 @@ fn paths_order_filters_and_exit_codes() {
         let ruled_out: u64 = err.split(" ruled out by the trigram indexes").next().unwrap().rsplit(' ').next().unwrap().replace(',', "").parse().unwrap();
         let skipped: u64 = err.split(" frame(s) not read").next().unwrap().rsplit('(').next().unwrap().replace(',', "").parse().unwrap();
         assert!(ruled_out > 0 && skipped > 0, "{err}");
+        // every sealed shard has a search index: the scan read only the candidates' rows
+        assert!(err.contains("search index: ") && err.contains("candidate blob(s) in the sealed shards"), "{err}");
         assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1, "{args:?}");
     }
     let o = w.run(&["grep", "-v", "Xylophone_quartz", "--stats"]);

@@ -53,6 +53,9 @@ fn grep(root: &std::path::Path, filter: &FilterArgs, opts: &pycorpus_explore::Gr
                 thousands(stats.lines_matched),
                 started.elapsed().as_secs_f64()
             );
+            if let Some(n) = stats.index_candidates {
+                eprintln!("search index: {} candidate blob(s) in the sealed shards; only their rows were read", thousands(n));
+            }
             print_bases_fetched(v.bases_fetched);
         }
         Ok(stats)
