@@ -114,7 +114,7 @@ pub fn extract(corpus: &Corpus, filter: &Filter, dest: &Path, layout: Layout, ct
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: layout == Layout::Tree, frame_filter: None, batch_per_thread: 1, ..Default::default() },
+        &VisitOptions { all_rows: layout == Layout::Tree, blob_filter: None, batch_per_thread: 1, ..Default::default() },
         ctx,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<Vec<Outcome>, VisitError> {

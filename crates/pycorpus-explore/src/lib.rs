@@ -219,8 +219,8 @@ fn search<T: Send>(
 ) -> Result<GrepStats, ExploreError> {
     let matcher = opts.matcher()?;
     let (mut matched_blobs, mut lines) = (0u64, 0u64);
-    // Frames whose trigrams rule the pattern out are not read (not with -v: any line of any
-    // frame can be selected then).
+    // Blobs (and frames) whose trigrams rule the pattern out are not read (not with -v: any
+    // line of any blob can be selected then).
     let query = if opts.invert { None } else { plan::query_for(&opts.pattern, opts.case_insensitive, opts.fixed_strings).filter(|q| !q.is_all()) };
     // Each sealed shard's candidates, once; with every shard's from `postings.idx` and few
     // enough of them, the row scans read only the rows of candidate blobs.
@@ -230,11 +230,11 @@ fn search<T: Send>(
     };
     let index_candidates = hash_in.as_ref().map(|h| h.len() as u64);
     let filter = &Filter { hash_in: hash_in.map(std::sync::Arc::new), ..filter.clone() };
-    let frame_filter = |dir: &std::path::Path, _: &pycorpus_store::PackReader| -> Result<Option<Candidates>, VisitError> { Ok(candidates.get(dir).cloned().flatten()) };
+    let blob_filter = |dir: &std::path::Path, _: &pycorpus_store::PackReader| -> Result<Option<Candidates>, VisitError> { Ok(candidates.get(dir).cloned().flatten()) };
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: opts.all_paths, frame_filter: Some(&frame_filter), batch_per_thread: 4, ..Default::default() },
+        &VisitOptions { all_rows: opts.all_paths, blob_filter: Some(&blob_filter), batch_per_thread: 4, ..Default::default() },
         ctx,
         &|| opts.searcher(),
         &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<(u64, T), VisitError> {

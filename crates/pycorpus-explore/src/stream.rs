@@ -47,7 +47,7 @@ pub fn stream(corpus: &Corpus, filter: &Filter, format: StreamFormat, always_bas
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: format == StreamFormat::Jsonl, frame_filter: None, batch_per_thread: 1, ..Default::default() },
+        &VisitOptions { all_rows: format == StreamFormat::Jsonl, blob_filter: None, batch_per_thread: 1, ..Default::default() },
         ctx,
         &|| (),
         &|_: &mut (), oid: &Oid, h: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<(u64, Vec<u8>), VisitError> {

@@ -15,7 +15,7 @@ fn main() {
     let none = |_: &std::path::Path, p: &pycorpus_store::PackReader| Ok(Some(pycorpus_store::Candidates::Frames(pycorpus_store::FrameSet::none(p.gram_units()))));
     for _ in 0..5 {
         let t = std::time::Instant::now();
-        let opts = pycorpus_visit::VisitOptions { frame_filter: Some(&none), ..Default::default() };
+        let opts = pycorpus_visit::VisitOptions { blob_filter: Some(&none), ..Default::default() };
         let s = pycorpus_visit::visit_blobs(&corpus, &filter, &opts, pycorpus_core::Ctx::quiet(), &|| (), &|_, _, _, _| Ok(()), &mut |_| Ok(())).expect("visit");
         eprintln!("{:.3} s: {} rows read, {} matched, {} blobs", t.elapsed().as_secs_f64(), s.scan.rows_read, s.scan.rows_matched, s.candidate_blobs);
     }

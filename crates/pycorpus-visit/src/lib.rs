@@ -17,7 +17,7 @@ mod row_codec;
 mod visit;
 
 pub use blob::{Blob, SharedBlob};
-pub use visit::{BlobWork, FrameFilter, Holders, VisitOptions, VisitStats, visit_blobs};
+pub use visit::{BlobFilter, BlobWork, Holders, VisitOptions, VisitStats, visit_blobs};
 
 use pycorpus_core::CoreError;
 

@@ -60,12 +60,12 @@ pub struct VisitStats {
     pub blobs_read: u64,
     /// Their bytes.
     pub bytes_read: u64,
-    /// Bytes of selected blobs that will not be read: in frames the frame filter ruled out, or
+    /// Bytes of selected blobs that will not be read: in frames the blob filter ruled out, or
     /// missing. With `bytes_read`, they reach `candidate_bytes` when the visit is done.
     pub bytes_passed: u64,
-    /// Frames holding selected blobs that the frame filter (the trigram index) ruled out.
+    /// Frames holding selected blobs that the blob filter (a trigram index) ruled out whole.
     pub frames_skipped: u64,
-    /// Selected blobs that the frame filter ruled out (in those frames or in frames read).
+    /// Selected blobs that the blob filter ruled out (in those frames or in frames read).
     pub blobs_ruled_out: u64,
     /// Sealed shards whose frames were filtered that way.
     pub shards_filtered: u64,
@@ -126,7 +126,7 @@ impl VisitStats {
 
 /// Decides which blobs of a sealed shard can matter: given the shard's folder and its pack,
 /// the candidates (from one of its trigram indexes), or `None` for all.
-pub type FrameFilter<'a> = dyn Fn(&std::path::Path, &PackReader) -> Result<Option<Candidates>, VisitError> + Sync + 'a;
+pub type BlobFilter<'a> = dyn Fn(&std::path::Path, &PackReader) -> Result<Option<Candidates>, VisitError> + Sync + 'a;
 
 /// The per-blob work: worker state, blob id, the files holding it, its bytes (kept beyond
 /// the call, without a copy, by [`Blob::share`]).
@@ -177,7 +177,7 @@ pub struct VisitOptions<'a> {
     /// call), so memory holds no more whatever the corpus.
     pub all_rows: bool,
     /// Rules out blobs (or whole frames) of sealed shards.
-    pub frame_filter: Option<&'a FrameFilter<'a>>,
+    pub blob_filter: Option<&'a BlobFilter<'a>>,
     /// Blobs not to read (known already, say); their rows are still counted.
     pub skip: Option<&'a (dyn Fn(&Oid) -> bool + Sync)>,
     /// Stack of the worker threads (0: the default), for work that recurses deeply.
@@ -210,11 +210,11 @@ enum Store {
 
 /// Opens a shard's blob store (`None`: an open shard without a journal yet, which holds
 /// nothing).
-fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Result<Option<Store>, VisitError> {
+fn open_store(shard: &ShardInfo, blob_filter: Option<&BlobFilter<'_>>) -> Result<Option<Store>, VisitError> {
     match shard.kind {
         ShardKind::Sealed => {
             let pack = PackReader::open(&shard.dir)?;
-            let keep = match frame_filter {
+            let keep = match blob_filter {
                 Some(f) => f(&shard.dir, &pack)?,
                 None => None,
             };
@@ -231,7 +231,7 @@ fn open_store(shard: &ShardInfo, frame_filter: Option<&FrameFilter<'_>>) -> Resu
 }
 
 /// The packs of other shards, for blobs that a shard's rows use and an earlier shard stores
-/// (format 2): where each blob is, and the packs opened so far with their frame filters.
+/// (format 2): where each blob is, and the packs opened so far with their blob filters.
 struct Elsewhere {
     /// Where each blob is (its locator), and the bases of delta frames.
     chains: SealedReader,
@@ -241,7 +241,7 @@ struct Elsewhere {
 
 /// Packs kept open at once (each holds a file descriptor and a mapping of its index). Each
 /// shard's rows use blobs of many earlier shards: with fewer open than the shards a corpus
-/// has, every shard reopened dozens of packs and their frame filters (at 32x, 122 shards with
+/// has, every shard reopened dozens of packs and their blob filters (at 32x, 122 shards with
 /// 64 open: grep of a rare literal took 2.6x the CPU per GB it takes at 4x; with 256, 0.94x).
 const OPEN_PACKS: usize = 256;
 
@@ -251,14 +251,14 @@ impl Elsewhere {
         Ok(Elsewhere { chains: SealedReader::new(corpus)?, dirs, packs: BTreeMap::new() })
     }
 
-    /// Opens shard `n`'s pack (and frame filter) unless open already.
-    fn open(&mut self, n: u32, frame_filter: Option<&FrameFilter<'_>>) -> Result<(), VisitError> {
+    /// Opens shard `n`'s pack (and blob filter) unless open already.
+    fn open(&mut self, n: u32, blob_filter: Option<&BlobFilter<'_>>) -> Result<(), VisitError> {
         if self.packs.contains_key(&n) {
             return Ok(());
         }
         let dir = self.dirs.get(&n).ok_or_else(|| VisitError::Core(CoreError::Invalid(format!("shard {n:06} is not sealed"))))?;
         let pack = PackReader::open(dir)?;
-        let keep = match frame_filter {
+        let keep = match blob_filter {
             Some(f) => f(dir, &pack)?,
             None => None,
         };
@@ -351,7 +351,7 @@ struct Scanned {
     store: Option<Store>,
 }
 
-/// Scans one shard's index; its pack (or journal) and frame filter are opened on another
+/// Scans one shard's index; its pack (or journal) and blob filter are opened on another
 /// thread meanwhile, from the first selected blob on. `corpus` is needed for an open shard
 /// only. `later_once`: the blobs `skip` leaves out are counted by [`Later`] (once each).
 fn scan_shard(corpus: Option<&Corpus>, shard: &ShardInfo, filter: &Filter, opts: &VisitOptions<'_>, cancel: &AtomicBool, later_once: bool) -> Result<Scanned, VisitError> {
@@ -373,7 +373,7 @@ fn scan_shard(corpus: Option<&Corpus>, shard: &ShardInfo, filter: &Filter, opts:
             opts.skip,
             &mut stats,
             &mut || {
-                opening = Some(s.spawn(|| open_store(shard, opts.frame_filter)));
+                opening = Some(s.spawn(|| open_store(shard, opts.blob_filter)));
             },
             &mut skip_one,
         );
@@ -563,7 +563,7 @@ fn visit_shard<S: Send, T: Send>(
         elsewhere.packs.clear();
     }
     for (n, blobs) in by_shard {
-        elsewhere.open(n, opts.frame_filter)?;
+        elsewhere.open(n, opts.blob_filter)?;
         let (p, keep) = &elsewhere.packs[&n];
         let mut by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>> = BTreeMap::new();
         for (oid, at) in blobs {
@@ -591,7 +591,7 @@ fn visit_shard<S: Send, T: Send>(
     report(rd.reporter, stats);
     let readers = Readers { own: pack.as_ref(), journal: journal.as_ref(), others: &elsewhere.packs, chains: &elsewhere.chains };
     run_units(&readers, holders, &units, rd)?;
-    // Later shards' rows use this shard's blobs: its pack and frame filter stay open for them
+    // Later shards' rows use this shard's blobs: its pack and blob filter stay open for them
     // (not opened again, its trigram index not decoded again).
     if let Some(p) = pack
         && elsewhere.packs.len() < OPEN_PACKS
@@ -1163,7 +1163,7 @@ impl Later {
             // Storage order: a pack left behind is not read again.
             elsewhere.packs.retain(|n, _| owners.contains(n));
             for n in owners {
-                // no frame filter: the frames it ruled out were left out when planned
+                // no blob filter: the blobs it ruled out were left out when planned
                 elsewhere.open(n, None)?;
             }
             let readers = Readers { own: None, journal: None, others: &elsewhere.packs, chains: &elsewhere.chains };
