@@ -20,6 +20,7 @@ pycorpus under test, so that it has the search index). Writes bench/runs/<date>-
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -78,7 +79,7 @@ def rg_set(path):
     return out
 
 
-def cs_set(path, tree):
+def cs_set(path):
     """codesearch's matches as (blob, line number, line)."""
     out = set()
     for raw in open(path, "rb"):
@@ -133,7 +134,7 @@ def main():
         i = ["-i"] if icase else []
         f = ["-F"] if literal else []
         seed_grep = ("grep -F" if literal else "grep -E") + (" -i" if icase else "")
-        cs_pattern = re_escape(pattern) if literal else pattern
+        cs_pattern = re.escape(pattern) if literal else pattern  # RE2 reads Python's escapes
         cmds = {
             "pycorpus": ([a.bin, "--corpus", corpus, "grep", pattern, "--ext", "py"] + i + f, False),
             "ripgrep": (["rg", "-uu", "-n", "--no-heading", pattern, tree] + i + f, False),
@@ -150,7 +151,7 @@ def main():
         run_timed([a.bin, "--corpus", corpus, "grep", "--json", pattern, "--ext", "py"] + i + f, os.path.join(outdir, "ours.json"))
         run_timed(["rg", "-uu", "--json", pattern, tree] + i + f, os.path.join(outdir, "rg.json"))
         ours, theirs = ours_set(os.path.join(outdir, "ours.json")), rg_set(os.path.join(outdir, "rg.json"))
-        cs = cs_set(os.path.join(outdir, "codesearch.txt"), tree)
+        cs = cs_set(os.path.join(outdir, "codesearch.txt"))
         theirs_indexed = {m for m in theirs if m[0] not in skipped}
         same = ours == theirs
         entry = {"label": label, "pattern": pattern, "ignore_case": icase, "fixed": literal, "seconds": med, "all_seconds": times, "output_lines": lines,
@@ -166,12 +167,6 @@ def main():
                  med["seed"], entry["vs_seed"], len(ours), entry["matching_blobs"], "same as" if same else "DIFFERENT FROM",
                  "same over its files" if entry["codesearch_identical_over_its_files"] else "differs (%d vs %d)" % (len(cs), len(theirs_indexed))), flush=True)
     runlog.save("grep", res)
-
-
-def re_escape(s):
-    """A literal as an RE2 pattern."""
-    import re
-    return re.escape(s)
 
 
 def shlex_quote(s):

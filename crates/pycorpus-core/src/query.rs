@@ -582,9 +582,7 @@ impl Corpus {
         match pycorpus_store::PostingsIndex::open(&shard.dir) {
             Ok(Some(idx)) => match idx.check() {
                 Err(e) => report.problems.push(format!("{name}: {e}")),
-                Ok(()) if idx.units() > 0 && idx.start(idx.units() - 1).0 as usize >= pack.frame_count() => {
-                    report.problems.push(format!("{name}: postings.idx: its units reach past the pack's {} frames", pack.frame_count()))
-                }
+                Ok(()) if !idx.fits(pack.frame_count()) => report.problems.push(format!("{name}: postings.idx: its units reach past the pack's {} frames", pack.frame_count())),
                 Ok(()) => {}
             },
             Ok(None) => {}

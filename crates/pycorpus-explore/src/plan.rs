@@ -12,6 +12,7 @@
 use pycorpus_store::{Candidates, FrameSet, GramIndex, OidSet, PackReader, PostingsIndex, StoreError, fold, trigram};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// A condition on a frame's trigrams.
@@ -110,9 +111,11 @@ impl TrigramSets for PostingsIndex {
     }
 }
 
-/// Candidate blobs gathered for a row scan's `hash_in`, at most: past it (a search that
-/// selects this much is no longer selective) every row is scanned, as without an index.
-const MAX_HASH_IN: usize = 1 << 20;
+/// Bytes a candidate costs in a row scan's `hash_in` (its id and the set's own share): the
+/// set holds at most a key set's budget of them (`memory_budget_bytes / 64`); past it (a
+/// search that selects this many blobs is no longer selective) every row is scanned, as
+/// without an index.
+const HASH_IN_BYTES: usize = 40;
 
 /// The candidates of each sealed shard of `corpus` for `q` (by shard folder): from
 /// `postings.idx`, else `grams.idx`, else none (every blob read; so is a shard whose index is
@@ -122,6 +125,7 @@ const MAX_HASH_IN: usize = 1 << 20;
 pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Query) -> Result<(HashMap<PathBuf, Option<Candidates>>, Option<OidSet>), pycorpus_core::CoreError> {
     let mut out = HashMap::new();
     let mut blobs = Some(OidSet::default());
+    let max_blobs = corpus.config().key_set_budget() / HASH_IN_BYTES;
     let sealed: Vec<_> = corpus.shards()?.into_iter().filter(|s| s.kind == pycorpus_core::ShardKind::Sealed).collect();
     let present: std::collections::BTreeSet<u32> = sealed.iter().map(|s| s.number).collect();
     for shard in sealed {
@@ -136,20 +140,12 @@ pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Query) -> Result<(H
         };
         let c = shard_candidates(q, &shard.dir, &pack);
         match (&c, blobs.as_mut()) {
-            (Some(c @ Candidates::Units { starts, keep }), Some(set)) => {
-                // the frames that hold a kept unit: other frames' blobs are passed over at once
-                let mut frames = FrameSet::none(pack.frame_count());
-                for u in (0..starts.len()).filter(|&u| keep.contains(u)) {
-                    let last = starts.get(u + 1).map_or(pack.frame_count().saturating_sub(1) as u32, |s| s.0);
-                    (starts[u].0..=last).for_each(|f| frames.insert(f as usize));
-                }
-                for i in 0..pack.len() {
-                    let (oid, e) = pack.entry_at(i);
-                    if frames.contains(e.frame as usize) && c.keeps(&pack, e.frame, e.offset) {
-                        set.insert(oid);
-                    }
-                }
-                if set.len() > MAX_HASH_IN {
+            (Some(c @ Candidates::Units { .. }), Some(set)) => {
+                c.each_blob(&pack, &mut |oid| {
+                    set.insert(oid);
+                    if set.len() > max_blobs { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                });
+                if set.len() > max_blobs {
                     blobs = None;
                 }
             }
@@ -163,7 +159,7 @@ pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Query) -> Result<(H
 /// The candidates of one sealed shard (see [`candidates`]).
 fn shard_candidates(q: &Query, dir: &Path, pack: &PackReader) -> Option<Candidates> {
     if let Ok(Some(idx)) = PostingsIndex::open(dir)
-        && (idx.units() == 0 || (idx.start(idx.units() - 1).0 as usize) < pack.frame_count())
+        && idx.fits(pack.frame_count())
         && let Ok(units) = q.units(&idx)
     {
         return Some(idx.candidates(units));

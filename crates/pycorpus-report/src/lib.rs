@@ -19,7 +19,7 @@ pub use features::{FEATURES, Feature, GROUPS, Test};
 pub use figures::Drawing;
 pub use period::{Period, month_of};
 pub use spec::{DEFAULT_MIN_UNITS, DEFAULT_TOP, ReportSpec};
-pub use tables::{Cell, TABLE_NAMES, Table};
+pub use tables::{Cell, TABLE_NAMES, Table, pct};
 
 use pycorpus_core::{Corpus, Ctx};
 use serde::Serialize;

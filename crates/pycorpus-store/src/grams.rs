@@ -43,20 +43,8 @@ pub fn trigram(a: u8, b: u8, c: u8) -> u32 {
 
 /// The distinct trigrams of `data` (folded, without newlines), sorted.
 pub fn trigrams_of(data: &[u8]) -> Vec<u32> {
-    let mut seen = vec![0u64; (1 << 24) / 64];
-    let mut out = Vec::new();
-    let mut w = 0u32;
-    for (i, &b) in data.iter().enumerate() {
-        w = (w << 8 | fold(b) as u32) & 0xff_ffff;
-        if i < 2 || data[i - 2..=i].contains(&b'\n') {
-            continue;
-        }
-        let (word, bit) = ((w >> 6) as usize, w & 63);
-        if seen[word] & (1 << bit) == 0 {
-            seen[word] |= 1 << bit;
-            out.push(w);
-        }
-    }
+    let (mut seen, mut out) = (Vec::new(), Vec::new());
+    crate::postings::unit_trigrams([data], &mut seen, &mut out);
     out.sort_unstable();
     out
 }

@@ -972,6 +972,43 @@ mod tests {
     }
 
     #[test]
+    fn the_search_index_names_exactly_the_units_of_the_blobs_that_hold_a_trigram() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 40_000, ..Default::default() }).expect("create");
+        // 400 blobs of ~3 KB (several units a frame, several frames); every 37th holds the needle
+        let blobs: Vec<Vec<u8>> = (0..400).map(|i| format!("line {i} {}\n", if i % 37 == 5 { "Zyxwv" } else { "plain" }).repeat(100).into_bytes()).collect();
+        for b in &blobs {
+            w.add(Oid::for_blob(b), b).expect("add");
+        }
+        let stats = w.finish().expect("finish");
+        assert!(stats.postings_bytes > 0 && stats.frames > 10, "{stats:?}");
+        let r = PackReader::open(dir.path()).expect("open");
+        let idx = crate::PostingsIndex::open(dir.path()).expect("open").expect("written");
+        idx.check().expect("sound");
+        assert!(idx.fits(r.frame_count()) && !idx.fits(idx.start(idx.units() - 1).0 as usize));
+        let c = idx.candidates(idx.units_with(crate::trigram(b'z', b'y', b'x')).expect("read"));
+        let mut got = std::collections::BTreeSet::new();
+        c.each_blob(&r, &mut |oid| {
+            got.insert(oid);
+            ControlFlow::Continue(())
+        });
+        // every holder, and only blobs sharing a unit with one (a unit holds ~11 of these blobs)
+        let holders: std::collections::BTreeSet<Oid> = blobs.iter().filter(|b| b.windows(5).any(|x| x == b"Zyxwv")).map(|b| Oid::for_blob(b)).collect();
+        assert!(holders.is_subset(&got) && got.len() <= holders.len() * 12 && got.len() < blobs.len() / 2, "{} of {}", got.len(), blobs.len());
+        for oid in &got {
+            let e = r.find(oid).expect("stored");
+            assert!(c.keeps(&r, e.frame, e.offset));
+        }
+        // and it stops when asked
+        let mut n = 0;
+        c.each_blob(&r, &mut |_| {
+            n += 1;
+            if n == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        });
+        assert_eq!(n, 3);
+    }
+
+    #[test]
     fn frame_prefixes_decode_into_one_reused_buffer() {
         let dir = tempfile::tempdir().expect("tmp");
         let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 4000, ..Default::default() }).expect("create");

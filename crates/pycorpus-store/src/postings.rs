@@ -58,6 +58,8 @@ const BLOCK_LEVEL: i32 = 6;
 /// Decoded bytes of postings per block, at least (but the last).
 pub const BLOCK_BYTES: usize = 64 << 10;
 const FOOTER_LEN: usize = 8 * 5 + 8;
+/// Bytes of a list's header in a spilled run.
+const RUN_HEAD: usize = 4 + 8 + 4 + 4;
 
 /// A hasher for trigrams (already well spread in their low 24 bits).
 #[derive(Default, Clone, Copy)]
@@ -79,26 +81,21 @@ impl std::hash::Hasher for TriHasher {
 
 type TriMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<TriHasher>>;
 
-fn put_var(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
+use pycorpus_spill::codec::{Reader, put_var};
 
-/// Reads a varint at `*at`, moving past it; `None` past the end or on an overlong one.
-fn get_var(buf: &[u8], at: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *buf.get(*at)?;
-        *at += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
+/// The first `i` in `0..n` where `before(i)` is false (`before` true then false along the
+/// range): a binary search over the mapped tables.
+fn partition(n: usize, before: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if before(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
-    None
+    lo
 }
 
 /// The distinct trigrams of `parts` taken together (folded, without newlines), appended to
@@ -219,8 +216,8 @@ impl PostingsWriter {
         Ok(())
     }
 
-    /// Writes the lists held as a run (trigram, count, last unit, coded length, coded units;
-    /// in trigram order) and empties them.
+    /// Writes the lists held as a run (per list, in trigram order: trigram:u32 count:u64
+    /// last_unit:u32 coded_len:u32, then the coded units) and empties them.
     fn spill(&mut self) -> Result<(), StoreError> {
         if self.run_dir.is_none() {
             self.run_dir = Some(pycorpus_spill::run_dir(&self.tmp).map_err(|e| StoreError::io(&self.tmp, e))?);
@@ -230,14 +227,14 @@ impl PostingsWriter {
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).map_err(io)?);
         let mut keys: Vec<u32> = self.lists.iter().filter(|(_, l)| !l.dropped).map(|(k, _)| *k).collect();
         keys.sort_unstable();
-        let mut head = Vec::new();
         for k in keys {
             let l = self.lists.remove(&k).expect("a key of the map");
-            head.clear();
-            head.extend_from_slice(&k.to_le_bytes());
-            put_var(&mut head, l.n);
-            put_var(&mut head, u64::from(l.last));
-            put_var(&mut head, l.bytes.len() as u64);
+            let len = u32::try_from(l.bytes.len()).map_err(|_| StoreError::Format { path: path.clone(), what: "a posting list over 4 GiB".into() })?;
+            let mut head = [0u8; RUN_HEAD];
+            head[..4].copy_from_slice(&k.to_le_bytes());
+            head[4..12].copy_from_slice(&l.n.to_le_bytes());
+            head[12..16].copy_from_slice(&l.last.to_le_bytes());
+            head[16..].copy_from_slice(&len.to_le_bytes());
             out.write_all(&head).map_err(io)?;
             out.write_all(&l.bytes).map_err(io)?;
         }
@@ -289,11 +286,11 @@ impl PostingsWriter {
                 if all {
                     continue;
                 }
-                let mut at = 0;
-                let first = get_var(&bytes, &mut at).ok_or_else(|| StoreError::Format { path: path.clone(), what: "a damaged postings run".into() })?;
+                let mut r = Reader(&bytes);
+                let first = r.var().ok_or_else(|| StoreError::Format { path: path.clone(), what: "a damaged postings run".into() })?;
                 let before = block.len();
                 put_var(&mut block, prev_last.map_or(first, |p| first - u64::from(p)));
-                block.extend_from_slice(&bytes[at..]);
+                block.extend_from_slice(r.0);
                 decoded += (block.len() - before) as u64;
                 prev_last = Some(last);
             }
@@ -383,22 +380,9 @@ impl RunReader {
         Ok(r)
     }
 
-    fn read_var(&mut self) -> Result<u64, StoreError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let mut b = [0u8];
-            self.input.read_exact(&mut b).map_err(|e| StoreError::io(&self.path, e))?;
-            v |= u64::from(b[0] & 0x7f) << shift;
-            if b[0] < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err(StoreError::Format { path: self.path.clone(), what: "an overlong varint".into() })
-    }
-
     fn advance(&mut self) -> Result<(), StoreError> {
-        let mut key = [0u8; 4];
-        match self.input.read_exact(&mut key) {
+        let mut head = [0u8; RUN_HEAD];
+        match self.input.read_exact(&mut head) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 self.head = None;
@@ -406,12 +390,12 @@ impl RunReader {
             }
             Err(e) => return Err(StoreError::io(&self.path, e)),
         }
-        let n = self.read_var()?;
-        let last = u32::try_from(self.read_var()?).map_err(|_| StoreError::Format { path: self.path.clone(), what: "a unit out of range".into() })?;
-        let len = usize::try_from(self.read_var()?).map_err(|_| StoreError::Format { path: self.path.clone(), what: "a list out of range".into() })?;
-        let mut bytes = vec![0u8; len];
+        let mut r = Reader(&head);
+        let (key, n, last, len) = (r.u32(), r.u64(), r.u32(), r.u32());
+        let (Some(key), Some(n), Some(last), Some(len)) = (key, n, last, len) else { unreachable!("a header of RUN_HEAD bytes") };
+        let mut bytes = vec![0u8; len as usize];
         self.input.read_exact(&mut bytes).map_err(|e| StoreError::io(&self.path, e))?;
-        self.head = Some((u32::from_le_bytes(key), n, last, bytes));
+        self.head = Some((key, n, last, bytes));
         Ok(())
     }
 }
@@ -424,6 +408,8 @@ pub struct PostingsIndex {
     trigrams: usize,
     blocks: usize,
     stored_len: usize,
+    /// The units of UTF-16 blobs, read once at open.
+    always: FrameSet,
 }
 
 impl PostingsIndex {
@@ -451,10 +437,20 @@ impl PostingsIndex {
         if total != Some(len as u64) {
             return Err(bad("sizes do not add up (truncated or damaged)"));
         }
-        let idx = PostingsIndex { path: path.clone(), map, units: units as usize, trigrams: trigrams as usize, blocks: blocks as usize, stored_len: stored_len as usize };
+        let mut idx = PostingsIndex {
+            path: path.clone(),
+            map,
+            units: units as usize,
+            trigrams: trigrams as usize,
+            blocks: blocks as usize,
+            stored_len: stored_len as usize,
+            always: FrameSet::none(units as usize),
+        };
         if u64::from(crc32fast::hash(&idx.map[idx.starts_at()..len - FOOTER_LEN])) != crc {
             return Err(bad("its tables fail their checksum (damaged)"));
         }
+        let always: Vec<usize> = (0..idx.units).filter(|&u| idx.flag(idx.always_at(), u)).collect();
+        always.into_iter().for_each(|u| idx.always.insert(u));
         Ok(Some(idx))
     }
 
@@ -503,8 +499,11 @@ impl PostingsIndex {
     fn block(&self, b: usize) -> Result<(Vec<u8>, u64), StoreError> {
         let (d0, s0) = if b == 0 { (0, 0) } else { self.block_end(b - 1) };
         let (d1, s1) = self.block_end(b);
-        if d1 < d0 || s1 < s0 || s1 as usize > self.stored_len || d1 - d0 > MAX_BLOCK_BYTES {
+        if d1 < d0 || s1 < s0 || s1 as usize > self.stored_len {
             return Err(self.damaged(format!("block {b} out of order")));
+        }
+        if d1 - d0 > MAX_BLOCK_BYTES {
+            return Err(self.damaged(format!("block {b} says it decodes to {} bytes, more than {MAX_BLOCK_BYTES}", d1 - d0)));
         }
         let data = zstd::bulk::decompress(&self.map[8 + s0 as usize..8 + s1 as usize], (d1 - d0) as usize).map_err(|e| self.damaged(format!("block {b}: {e}")))?;
         if data.len() as u64 != d1 - d0 {
@@ -520,15 +519,7 @@ impl PostingsIndex {
         }
         let (s, e) = (if i == 0 { 0 } else { self.end(i - 1) }, self.end(i));
         // the first block that ends past the list's start
-        let (mut b, mut hi) = (0, self.blocks);
-        while b < hi {
-            let mid = (b + hi) / 2;
-            if self.block_end(mid).0 <= s {
-                b = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
+        let b = partition(self.blocks, |b| self.block_end(b).0 <= s);
         if e <= s || b >= self.blocks {
             return Err(self.damaged(format!("trigram {:06x}: an empty or misplaced posting", self.key(i))));
         }
@@ -538,9 +529,9 @@ impl PostingsIndex {
         }
         let (_, data, d0) = cache.as_ref().expect("set above");
         let list = data.get((s - d0) as usize..(e - d0) as usize).ok_or_else(|| self.damaged(format!("trigram {:06x}: a posting across blocks", self.key(i))))?;
-        let (mut at, mut unit, mut first) = (0, 0u64, true);
-        while at < list.len() {
-            let v = get_var(list, &mut at).ok_or_else(|| self.damaged(format!("trigram {:06x}: a damaged posting", self.key(i))))?;
+        let (mut r, mut unit, mut first) = (Reader(list), 0u64, true);
+        while !r.0.is_empty() {
+            let v = r.var().ok_or_else(|| self.damaged(format!("trigram {:06x}: a damaged posting", self.key(i))))?;
             if !first && v == 0 {
                 return Err(self.damaged(format!("trigram {:06x}: a unit twice", self.key(i))));
             }
@@ -567,26 +558,21 @@ impl PostingsIndex {
     }
 
     /// Units that hold UTF-16 blobs (read by every search).
-    pub fn always(&self) -> FrameSet {
-        let mut s = FrameSet::none(self.units);
-        for u in (0..self.units).filter(|&u| self.flag(self.always_at(), u)) {
-            s.insert(u);
-        }
-        s
+    pub fn always(&self) -> &FrameSet {
+        &self.always
+    }
+
+    /// True when the index can be the one of a pack of `frames` frames (its units lie in
+    /// them): an index that does not fit its pack is not used.
+    pub fn fits(&self, frames: usize) -> bool {
+        self.units == 0 || (self.start(self.units - 1).0 as usize) < frames
     }
 
     /// The units that may hold trigram `t`: those its postings name (all for an "everywhere"
     /// one, none for one in no unit), with the UTF-16 ones.
     pub fn units_with(&self, t: u32) -> Result<FrameSet, StoreError> {
-        let (mut lo, mut hi) = (0, self.trigrams);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match self.key(mid).cmp(&t) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                _ => hi = mid,
-            }
-        }
-        let mut s = self.always();
+        let lo = partition(self.trigrams, |i| self.key(i) < t);
+        let mut s = self.always.clone();
         if lo >= self.trigrams || self.key(lo) != t {
             return Ok(s);
         }
@@ -642,6 +628,27 @@ pub enum Candidates {
 }
 
 impl Candidates {
+    /// Calls `each` with every candidate blob of `pack` (in id order), until it breaks. The
+    /// frames that hold no kept unit are passed over without a look at their blobs' places.
+    pub fn each_blob(&self, pack: &crate::PackReader, each: &mut dyn FnMut(crate::Oid) -> std::ops::ControlFlow<()>) {
+        let mut frames = FrameSet::none(pack.frame_count());
+        match self {
+            Candidates::Frames(units) => (0..pack.frame_count()).filter(|&f| units.contains(pack.gram_unit(f))).for_each(|f| frames.insert(f)),
+            Candidates::Units { starts, keep } => {
+                for u in (0..starts.len()).filter(|&u| keep.contains(u)) {
+                    let last = starts.get(u + 1).map_or(pack.frame_count().saturating_sub(1) as u32, |s| s.0);
+                    (starts[u].0..=last).for_each(|f| frames.insert(f as usize));
+                }
+            }
+        }
+        for i in 0..pack.len() {
+            let (oid, e) = pack.entry_at(i);
+            if frames.contains(e.frame as usize) && self.keeps(pack, e.frame, e.offset) && each(oid).is_break() {
+                return;
+            }
+        }
+    }
+
     /// True when the blob at `offset` in `frame` of `pack` may match.
     pub fn keeps(&self, pack: &crate::PackReader, frame: u32, offset: u32) -> bool {
         match self {
@@ -775,6 +782,23 @@ mod tests {
         bad[at] ^= 0x55;
         std::fs::write(&path, &bad).expect("write");
         assert!(PostingsIndex::open(dir.path()).is_err(), "a damaged table");
+        // a block that says it decodes to more than 64 MiB (its tables checksummed anew, as a
+        // hostile shard would): refused, not allocated
+        let mut bad = good.clone();
+        let len = bad.len();
+        let at = len - FOOTER_LEN - 16; // the last (only) block's decoded end
+        let decoded = u64::from_le_bytes(bad[at..at + 8].try_into().expect("8 bytes"));
+        bad[at..at + 8].copy_from_slice(&(decoded + MAX_BLOCK_BYTES + 1).to_le_bytes());
+        let units = u64::from_le_bytes(bad[len - FOOTER_LEN..len - FOOTER_LEN + 8].try_into().expect("8 bytes"));
+        let stored = u64::from_le_bytes(bad[len - FOOTER_LEN + 24..len - FOOTER_LEN + 32].try_into().expect("8 bytes"));
+        let tables = 8 + stored as usize;
+        assert!(units == 1 && tables < len - FOOTER_LEN);
+        let crc = u64::from(crc32fast::hash(&bad[tables..len - FOOTER_LEN]));
+        bad[len - FOOTER_LEN + 32..len - FOOTER_LEN + 40].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&path, &bad).expect("write");
+        let idx = PostingsIndex::open(dir.path()).expect("the tables are sound").expect("present");
+        let err = idx.units_with(crate::trigram(b's', b'o', b'm')).expect_err("refused").to_string();
+        assert!(err.contains("more than 67108864"), "{err}");
         // a damaged block: found when decoded
         let mut bad = good.clone();
         bad[8] ^= 0xff;

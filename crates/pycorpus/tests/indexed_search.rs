@@ -129,18 +129,21 @@ fn regex_escape(s: &str) -> String {
     s.chars().flat_map(|c| if r"\.+*?()|[]{}^$#&-~".contains(c) { vec!['\\', c] } else { vec![c] }).collect()
 }
 
-/// grep's output (or its error) over `corpus`, and what its indexes saved: blobs ruled out
-/// (of rows scanned) and rows read.
-fn grep(corpus: &Path, pattern: &str, spec: &GrepSpec) -> (Result<Vec<u8>, String>, (u64, u64)) {
+/// What a search's indexes saved: blobs ruled out (of rows scanned), rows read, and the
+/// candidates the row scan was narrowed to.
+type Saved = (u64, u64, Option<u64>);
+
+/// grep's output (or its error) over `corpus`, and what its indexes saved.
+fn grep(corpus: &Path, pattern: &str, spec: &GrepSpec) -> (Result<Vec<u8>, String>, Saved) {
     let corpus = Corpus::open(corpus, Access::Read).unwrap();
     let opts = match spec.build(pattern.to_string(), OutputMode::Lines, false, false) {
         Ok(o) => o,
-        Err(e) => return (Err(e.to_string()), (0, 0)),
+        Err(e) => return (Err(e.to_string()), (0, 0, None)),
     };
     let mut out = Vec::new();
     match pycorpus_explore::grep(&corpus, &Filter::default(), &opts, &mut out, Ctx::quiet()) {
-        Ok(s) => (Ok(out), (s.visit.blobs_ruled_out, s.visit.scan.rows_read)),
-        Err(e) => (Err(e.to_string()), (0, 0)),
+        Ok(s) => (Ok(out), (s.visit.blobs_ruled_out, s.visit.scan.rows_read, s.index_candidates)),
+        Err(e) => (Err(e.to_string()), (0, 0, None)),
     }
 }
 
@@ -183,8 +186,8 @@ fn indexed_search_finds_exactly_what_a_full_scan_finds() {
     for i in 0..64 {
         let pat = if i < fixed.len() { std::mem::take(&mut fixed[i]) } else { pattern(&mut rng, &sample) };
         let spec = GrepSpec { ignore_case: rng.random_bool(0.3), fixed_strings: rng.random_bool(0.1), word_regexp: rng.random_bool(0.15), ..Default::default() };
-        let (a, (ruled, rows)) = grep(&indexed, &pat, &spec);
-        let (b, (_, all_rows)) = grep(&scan, &pat, &spec);
+        let (a, (ruled, rows, _)) = grep(&indexed, &pat, &spec);
+        let (b, (_, all_rows, _)) = grep(&scan, &pat, &spec);
         assert_eq!(a, b, "pattern {pat:?} with {spec:?}: indexed and full scan differ");
         cases += 1;
         // blobs ruled out after the rows were read, or rows of blobs ruled out never read
@@ -194,6 +197,17 @@ fn indexed_search_finds_exactly_what_a_full_scan_finds() {
     // the comparison means something: the index ruled blobs out, and patterns matched
     assert!(ruled_out * 4 >= cases, "the index ruled blobs out in only {ruled_out} of {cases} searches");
     assert!(matched * 4 >= cases, "only {matched} of {cases} patterns matched anything");
+
+    // More candidates than a key set of the memory budget holds (memory_budget_bytes / 64,
+    // 40 bytes each): the row scan reads every row instead, with the same answer.
+    let spec = GrepSpec::default();
+    let (want, (_, _, narrowed)) = grep(&indexed, "café", &spec);
+    assert!(narrowed.is_some_and(|n| n > 120), "{narrowed:?}");
+    let config = std::fs::read_to_string(indexed.join("corpus.toml")).unwrap();
+    w.set_config(&set_toml_key(&config, "memory_budget_bytes", "262144"));
+    let (got, (_, _, narrowed)) = grep(&indexed, "café", &spec);
+    assert_eq!(narrowed, None, "a 256 KiB budget holds 102 candidates");
+    assert_eq!(got, want);
 }
 
 fn copy_tree(src: &Path, dst: &Path) {

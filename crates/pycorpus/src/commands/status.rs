@@ -49,15 +49,11 @@ fn print_status(out: &mut impl Write, s: &Status, format: Format) -> Result<()> 
             writeln!(out, "unique blobs   {} ({})", thousands(t.unique_blobs), human_bytes(t.blob_bytes))?;
             writeln!(out, "sizes          {} indexed, {} unique, {} on disk", human_bytes(t.original_bytes), human_bytes(t.blob_bytes), human_bytes(t.disk_bytes))?;
             writeln!(out, "ratios         dedup {:.1}x, overall {:.1}x", s.dedup_ratio, s.overall_ratio)?;
-            let sealed = s.shards.iter().filter(|sh| sh.state == "sealed");
-            let (indexed, all) = sealed.fold((0, 0), |(i, a), sh| (i + usize::from(sh.search_index_bytes > 0), a + 1));
+            // sealed shards: with a search index, in all, and their bytes on disk
+            let (indexed, all, disk) = s.shards.iter().filter(|sh| sh.state == "sealed").fold((0, 0, 0), |(i, a, d), sh| (i + usize::from(sh.search_index_bytes > 0), a + 1, d + sh.disk_bytes));
             if all > 0 {
-                writeln!(
-                    out,
-                    "search index   {} in {indexed} of {all} sealed shard(s) ({:.1} % of their bytes on disk)",
-                    human_bytes(t.search_index_bytes),
-                    percent(t.search_index_bytes, s.shards.iter().filter(|sh| sh.state == "sealed").map(|sh| sh.disk_bytes).sum())
-                )?;
+                let share = pycorpus_report::pct(t.search_index_bytes, disk);
+                writeln!(out, "search index   {} in {indexed} of {all} sealed shard(s) ({share:.1} % of their bytes on disk)", human_bytes(t.search_index_bytes))?;
             }
             if let (Some(a), Some(b)) = (&t.first_upload, &t.last_upload) {
                 writeln!(out, "uploads        {a} .. {b}")?;
@@ -97,9 +93,4 @@ fn print_status(out: &mut impl Write, s: &Status, format: Format) -> Result<()> 
         }
     }
     Ok(())
-}
-
-/// `part` as a percentage of `whole` (0 for an empty whole).
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 }
 }
