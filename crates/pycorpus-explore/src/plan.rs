@@ -159,7 +159,7 @@ pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Query) -> Result<(H
 /// The candidates of one sealed shard (see [`candidates`]).
 fn shard_candidates(q: &Query, dir: &Path, pack: &PackReader) -> Option<Candidates> {
     if let Ok(Some(idx)) = PostingsIndex::open(dir)
-        && idx.fits(pack.frame_count())
+        && idx.fits(pack)
         && let Ok(units) = q.units(&idx)
     {
         return Some(idx.candidates(units));

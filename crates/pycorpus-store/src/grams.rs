@@ -174,6 +174,20 @@ impl FrameSet {
     pub fn or(&mut self, o: &FrameSet) {
         self.bits.iter_mut().zip(&o.bits).for_each(|(a, b)| *a |= b);
     }
+
+    /// The frames in the set, in order.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.bits.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut b = bits;
+            std::iter::from_fn(move || {
+                (b != 0).then(|| {
+                    let i = b.trailing_zeros() as usize;
+                    b &= b - 1;
+                    w * 64 + i
+                })
+            })
+        })
+    }
 }
 
 /// A loaded `grams.idx`.

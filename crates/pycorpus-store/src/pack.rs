@@ -170,8 +170,8 @@ struct Written {
     postings: Option<crate::PostingsWriter>,
 }
 
-/// One `postings.idx` unit of a job: where it starts (a frame's offset, or the place of its
-/// first delta among the job's), its distinct trigrams, whether it holds UTF-16.
+/// One `postings.idx` unit (blob) of a job: where it is (a frame's offset, or its place among
+/// the job's deltas), its distinct trigrams, whether it is UTF-16.
 type JobUnit = (u32, Vec<u32>, bool);
 
 /// A job's units, and the trigrams of all of them (sorted, distinct) for `grams.idx`.
@@ -182,11 +182,10 @@ thread_local! {
     static SEEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The `postings.idx` units of a job: runs of its blobs in storage order, closed once they
-/// hold [`crate::UNIT_BYTES`] (a unit with bytes closes before a blob that would pass it, so
-/// no two units start at one place, empty blobs included); and their trigrams together, the
+/// The `postings.idx` units of a job: its non-empty blobs in storage order (an empty one
+/// shares its place with the next blob, and is no unit); and their trigrams together, the
 /// job's `grams.idx` entry (found here, on the compressing threads, rather than by reading
-/// the frame again: a match never spans two blobs, so the trigrams across a unit's end are
+/// the frame again: a match never spans two blobs, so the trigrams across a blob's end are
 /// not needed).
 fn job_units(job: &Job) -> JobUnits {
     // (start, len, utf16) of each blob, in storage order
@@ -207,17 +206,10 @@ fn job_units(job: &Job) -> JobUnits {
     SEEN.with(|seen| {
         let mut seen = seen.borrow_mut();
         let mut units = Vec::new();
-        let mut i = 0;
-        while i < parts.len() {
-            let (mut j, mut bytes) = (i, 0usize);
-            while j < parts.len() && !(bytes > 0 && bytes + parts[j].0.len() > crate::UNIT_BYTES) {
-                bytes += parts[j].0.len();
-                j += 1;
-            }
+        for (i, &(data, utf16)) in parts.iter().enumerate().filter(|(_, p)| !p.0.is_empty()) {
             let mut grams = Vec::new();
-            crate::postings::unit_trigrams(parts[i..j].iter().map(|p| p.0), &mut seen, &mut grams);
-            units.push((start_of(i), grams, parts[i..j].iter().any(|p| p.1)));
-            i = j;
+            crate::postings::unit_trigrams([data], &mut seen, &mut grams);
+            units.push((start_of(i), grams, utf16));
         }
         let mut all: Vec<u32> = units.iter().flat_map(|u| u.1.iter().copied()).collect();
         all.sort_unstable();
@@ -433,7 +425,7 @@ impl PackWriter {
         let grams_path = self.idx_path.with_file_name("grams.idx");
         let grams_bytes = crate::grams::write_grams(&grams_path, &w.grams, &w.utf16)?;
         let postings_bytes = match w.postings.take() {
-            Some(p) => p.finish()?,
+            Some(p) => p.finish(w.entries.iter().map(|e| (e.frame, e.offset, e.len)))?,
             None => 0,
         };
         Ok(PackStats { blobs: w.entries.len() as u64, frames: w.frames.len() as u64, raw_bytes: self.raw_bytes, pack_bytes: w.pack_len, grams_bytes, postings_bytes })
@@ -975,8 +967,9 @@ mod tests {
     fn the_search_index_names_exactly_the_units_of_the_blobs_that_hold_a_trigram() {
         let dir = tempfile::tempdir().expect("tmp");
         let mut w = PackWriter::create(dir.path(), PackOptions { level: 3, frame_size: 40_000, ..Default::default() }).expect("create");
-        // 400 blobs of ~3 KB (several units a frame, several frames); every 37th holds the needle
-        let blobs: Vec<Vec<u8>> = (0..400).map(|i| format!("line {i} {}\n", if i % 37 == 5 { "Zyxwv" } else { "plain" }).repeat(100).into_bytes()).collect();
+        // 400 blobs of ~3 KB (several frames) and the empty one; every 37th holds the needle
+        let mut blobs: Vec<Vec<u8>> = (0..400).map(|i| format!("line {i} {}\n", if i % 37 == 5 { "Zyxwv" } else { "plain" }).repeat(100).into_bytes()).collect();
+        blobs.insert(17, Vec::new());
         for b in &blobs {
             w.add(Oid::for_blob(b), b).expect("add");
         }
@@ -984,20 +977,31 @@ mod tests {
         assert!(stats.postings_bytes > 0 && stats.frames > 10, "{stats:?}");
         let r = PackReader::open(dir.path()).expect("open");
         let idx = crate::PostingsIndex::open(dir.path()).expect("open").expect("written");
-        idx.check().expect("sound");
-        assert!(idx.fits(r.frame_count()) && !idx.fits(idx.start(idx.units() - 1).0 as usize));
-        let c = idx.candidates(idx.units_with(crate::trigram(b'z', b'y', b'x')).expect("read"));
+        idx.check(&r).expect("sound");
+        assert!(idx.fits(&r) && idx.units() == 400, "a unit per blob but the empty one");
+        // the index of another pack does not fit this one
+        let other = tempfile::tempdir().expect("tmp");
+        let mut w = PackWriter::create(other.path(), PackOptions { level: 3, frame_size: 40_000, ..Default::default() }).expect("create");
+        for b in blobs.iter().skip(1) {
+            w.add(Oid::for_blob(b), b).expect("add");
+        }
+        w.finish().expect("finish");
+        let r2 = PackReader::open(other.path()).expect("open");
+        assert!(idx.check(&r2).is_err() && crate::PostingsIndex::open(other.path()).expect("open").expect("written").check(&r).is_err());
+        let keep = idx.units_with(crate::trigram(b'z', b'y', b'x')).expect("read");
+        let c = idx.candidates(keep);
         let mut got = std::collections::BTreeSet::new();
         c.each_blob(&r, &mut |oid| {
             got.insert(oid);
             ControlFlow::Continue(())
         });
-        // every holder, and only blobs sharing a unit with one (a unit holds ~11 of these blobs)
-        let holders: std::collections::BTreeSet<Oid> = blobs.iter().filter(|b| b.windows(5).any(|x| x == b"Zyxwv")).map(|b| Oid::for_blob(b)).collect();
-        assert!(holders.is_subset(&got) && got.len() <= holders.len() * 12 && got.len() < blobs.len() / 2, "{} of {}", got.len(), blobs.len());
-        for oid in &got {
-            let e = r.find(oid).expect("stored");
-            assert!(c.keeps(&r, e.frame, e.offset));
+        // exactly the holders, and the empty blob (which no index rules out)
+        let mut holders: std::collections::BTreeSet<Oid> = blobs.iter().filter(|b| b.windows(5).any(|x| x == b"Zyxwv")).map(|b| Oid::for_blob(b)).collect();
+        holders.insert(Oid::for_blob(b""));
+        assert_eq!(got, holders);
+        for (i, b) in blobs.iter().enumerate() {
+            let e = r.find(&Oid::for_blob(b)).expect("stored");
+            assert_eq!(c.keeps(&r, e.frame, e.offset, e.len), holders.contains(&Oid::for_blob(b)), "blob {i}");
         }
         // and it stops when asked
         let mut n = 0;

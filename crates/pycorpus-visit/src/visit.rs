@@ -795,7 +795,7 @@ fn kept_frames(by_frame: BTreeMap<u32, Vec<(u32, u32, u32)>>, keep: Option<&Cand
     for (frame, mut blobs) in by_frame {
         if let Some(k) = keep {
             blobs.retain(|b| {
-                let kept = k.keeps(pack, frame, b.1);
+                let kept = k.keeps(pack, frame, b.1, b.2);
                 if !kept {
                     stats.bytes_passed += u64::from(b.2);
                     stats.blobs_ruled_out += 1;
