@@ -13,11 +13,13 @@
 mod filter;
 mod options;
 mod parquet_io;
+mod rows_index;
 mod scan;
 
 pub use filter::{FILTERS, Filter, FilterError, FilterKind, FilterSpec, ProjectMatcher, parse_date, parse_size};
 pub use options::{field_kinds, struct_fields};
 pub use parquet_io::{CatalogError, FILES_COLUMNS, FilesBatcher, FilesWriter, files_schema, read_files, read_releases, write_files, write_releases};
+pub use rows_index::{ROWS_MAGIC, RowsIndex, RowsIndexWriter, rows_key};
 pub use scan::{RowView, ScanStats, scan_file_views, scan_files};
 
 /// Column types of a row, for crates that build or read rows without the archive readers.

@@ -6,8 +6,8 @@ use crate::parquet_io::{FileCols, files_read_options, fmt_err, row_at};
 use crate::{FileRow, Filter, inner_path_of};
 use arrow_array::RecordBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter};
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter, RowSelection};
+use parquet::file::metadata::{PageIndexPolicy, RowGroupMetaData};
 use parquet::file::statistics::Statistics;
 use pycorpus_archive::DistType;
 use serde::Serialize;
@@ -29,6 +29,9 @@ pub struct ScanStats {
     pub rows_read: u64,
     /// Rows that matched.
     pub rows_matched: u64,
+    /// Files whose rows of a search's candidate blobs were found through their `rows.idx`
+    /// (only those rows read, not every row's hash).
+    pub rows_indexed: u64,
 }
 
 fn str_range(s: Option<&Statistics>) -> Option<(String, String)> {
@@ -116,13 +119,29 @@ pub fn scan_files(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut d
 /// in file order. Decoding is most of a scan, so this is what shortens it.
 pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &mut dyn FnMut(&RowView<'_>) -> Result<bool, crate::CatalogError>) -> Result<bool, crate::CatalogError> {
     let open = || File::open(path).map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e });
-    let reader_meta = ArrowReaderMetadata::load(&open()?, files_read_options()).map_err(|e| fmt_err(path, e))?;
+    // With a search index's candidate blobs, the rows that hold them (from `rows.idx`, when the
+    // shard has a sound one): only those are read, their pages found by the page index.
+    let picked = picked_rows(path, filter);
+    stats.rows_indexed += u64::from(picked.is_some());
+    let reader_meta = ArrowReaderMetadata::load(&open()?, files_read_options().with_offset_index_policy(if picked.is_some() { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip }))
+        .map_err(|e| fmt_err(path, e))?;
     let meta = reader_meta.metadata().clone();
     let schema = meta.file_metadata().schema_descr_ptr();
     let col = |name: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == name);
     // no candidate blob (a search index ruled every one out): no row can match
     let none = filter.hash_in.as_ref().is_some_and(|h| h.is_empty());
-    let groups: Vec<usize> = (0..meta.num_row_groups()).filter(|&i| !none && may_match(filter, meta.row_group(i), &col)).collect();
+    let mut selections = vec![None; meta.num_row_groups()];
+    if let Some(rows) = &picked {
+        let mut first = 0usize;
+        for (g, sel) in selections.iter_mut().enumerate() {
+            let n = meta.row_group(g).num_rows() as usize;
+            let (lo, hi) = (rows.partition_point(|&r| (r as usize) < first), rows.partition_point(|&r| (r as usize) < first + n));
+            *sel = Some(selection(&rows[lo..hi], first, n));
+            first += n;
+        }
+    }
+    let picks_none = |g: usize| selections[g].as_ref().is_some_and(|s: &RowSelection| s.row_count() == 0);
+    let groups: Vec<usize> = (0..meta.num_row_groups()).filter(|&i| !none && !picks_none(i) && may_match(filter, meta.row_group(i), &col)).collect();
     stats.row_groups += meta.num_row_groups() as u64;
     stats.row_groups_skipped += (meta.num_row_groups() - groups.len()) as u64;
     if groups.is_empty() {
@@ -135,11 +154,11 @@ pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &
         for first in 0..threads {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(SCAN_BATCHES_AHEAD);
             receivers.push(rx);
-            let mine: Vec<usize> = groups.iter().copied().skip(first).step_by(threads).collect();
+            let mine: Vec<(usize, Option<RowSelection>)> = groups.iter().skip(first).step_by(threads).map(|&g| (g, selections[g].clone())).collect();
             let (reader_meta, open) = (reader_meta.clone(), &open);
             s.spawn(move || {
                 // A panic in the decoder (a corrupt page it does not expect) is an error too.
-                let decode = std::panic::AssertUnwindSafe(|| decode_groups(path, filter, &reader_meta, &mine, open, &tx));
+                let decode = std::panic::AssertUnwindSafe(|| decode_groups(path, filter, &reader_meta, mine, open, &tx));
                 if let Err(p) = std::panic::catch_unwind(decode) {
                     let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
                     let _ = tx.send(Piece::Batch(Err(fmt_err(path, format!("decoding failed: {what}")))));
@@ -169,15 +188,54 @@ pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &
     })
 }
 
-/// Decodes row groups `groups` in turn and sends each batch, with its matching rows, then the
-/// group's end; stops at the first error (sent) or when the receiver is gone.
-fn decode_groups(path: &Path, filter: &Filter, meta: &ArrowReaderMetadata, groups: &[usize], open: &dyn Fn() -> Result<File, crate::CatalogError>, tx: &std::sync::mpsc::SyncSender<Piece>) {
+/// The rows of the `files.parquet` at `path` that hold `filter`'s `hash_in` blobs (and maybe a
+/// few others, which the hash filter then leaves out), from its `rows.idx`; `None` without a
+/// sound one (every row's hash is tested then).
+fn picked_rows(path: &Path, filter: &Filter) -> Option<Vec<u32>> {
+    let set = filter.hash_in.as_ref().filter(|s| !s.is_empty())?;
+    match crate::RowsIndex::open_beside(path).and_then(|idx| idx.map(|i| i.rows_of(set.iter())).transpose()) {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!("{e}: the rows of the candidate blobs are found by reading every row's hash");
+            None
+        }
+    }
+}
+
+/// The selection of a row group of `n` rows that starts at row `first` of the file, for the
+/// file's rows `rows` (sorted, all in the group).
+fn selection(rows: &[u32], first: usize, n: usize) -> RowSelection {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for &r in rows {
+        let r = r as usize - first;
+        match ranges.last_mut() {
+            Some(last) if last.end == r => last.end += 1,
+            _ => ranges.push(r..r + 1),
+        }
+    }
+    RowSelection::from_consecutive_ranges(ranges.into_iter(), n)
+}
+
+/// Decodes row groups `groups` (each with its rows, or all) in turn and sends each batch, with
+/// its matching rows, then the group's end; stops at the first error (sent) or when the
+/// receiver is gone.
+fn decode_groups(
+    path: &Path,
+    filter: &Filter,
+    meta: &ArrowReaderMetadata,
+    groups: Vec<(usize, Option<RowSelection>)>,
+    open: &dyn Fn() -> Result<File, crate::CatalogError>,
+    tx: &std::sync::mpsc::SyncSender<Piece>,
+) {
     let run = || -> Result<(), crate::CatalogError> {
         // One handle for this thread's groups, which it reads one after another.
         let file = open()?;
-        for &g in groups {
+        for (g, picked) in groups {
             let file = file.try_clone().map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e })?;
             let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone()).with_row_groups(vec![g]).with_batch_size(SCAN_BATCH_ROWS);
+            if let Some(sel) = picked {
+                builder = builder.with_row_selection(sel);
+            }
             if let Some(set) = &filter.hash_in {
                 builder = builder.with_row_filter(hash_filter(path, meta, set.clone())?);
             }

@@ -70,4 +70,4 @@ pub const SHARD_FILES: [&str; 4] = ["blobs.pack", "blobs.idx", "files.parquet", 
 
 /// Files a shard has when it was sealed by a version that writes them (listed in the
 /// manifest, and so verified, when present).
-pub const OPTIONAL_SHARD_FILES: [&str; 2] = ["grams.idx", "postings.idx"];
+pub const OPTIONAL_SHARD_FILES: [&str; 3] = ["grams.idx", "postings.idx", "rows.idx"];

@@ -34,8 +34,9 @@ pub struct ShardStatus {
     pub original_bytes: u64,
     /// Bytes on disk.
     pub disk_bytes: u64,
-    /// Bytes of the search index (`postings.idx`) among them: 0 for a shard without one (open,
-    /// or sealed before it existed: searched through `grams.idx`).
+    /// Bytes of the search index (`postings.idx`, and `rows.idx` for the rows of its
+    /// candidates) among them: 0 for a shard without one (open, or sealed before it existed:
+    /// searched through `grams.idx`).
     pub search_index_bytes: u64,
     /// Earliest upload.
     pub first_upload: Option<String>,
@@ -405,7 +406,7 @@ impl Corpus {
                         blob_bytes: m.blob_bytes,
                         original_bytes: m.original_bytes,
                         disk_bytes: dir_bytes(&shard.dir),
-                        search_index_bytes: std::fs::metadata(shard.dir.join("postings.idx")).map_or(0, |m| m.len()),
+                        search_index_bytes: ["postings.idx", "rows.idx"].iter().map(|f| std::fs::metadata(shard.dir.join(f)).map_or(0, |m| m.len())).sum(),
                         first_upload: m.first_upload,
                         last_upload: m.last_upload,
                     }
@@ -593,13 +594,23 @@ impl Corpus {
         // each in id order, so the blob index is walked forward and only the pages of the last
         // few thousand lookups stay mapped, however large the index.
         let deps = m.depends_on.clone().unwrap_or_default();
+        // The rows.idx check needs each row's blob key (8 bytes a row: bounded by the shard's
+        // capacity in files, like `foreign`).
+        let rows_index = pycorpus_catalog::RowsIndex::open_beside(&shard.dir.join("files.parquet"));
+        let mut keys = Vec::new();
         let (mut rows, mut foreign) = (0u64, Vec::new());
         let scanned = scan_file_views(&shard.dir.join("files.parquet"), &Filter::default(), &mut ScanStats::default(), &mut |r| {
-            if r.is_stored() {
+            let stored = r.is_stored();
+            if stored {
                 let hash = r.hash()?;
                 if pack.find(&hash).is_none() {
                     foreign.push((hash, rows));
                 }
+                if matches!(rows_index, Ok(Some(_))) {
+                    keys.push(Some(pycorpus_catalog::rows_key(&hash)));
+                }
+            } else if matches!(rows_index, Ok(Some(_))) {
+                keys.push(None);
             }
             rows += 1;
             Ok(true)
@@ -609,6 +620,12 @@ impl Corpus {
             Ok(_) if rows != m.files => report.problems.push(format!("{name}: files.parquet has {rows} rows, manifest says {}", m.files)),
             Ok(_) => {}
         }
+        // which rows hold each blob: every stored row listed under its blob, once
+        match rows_index.and_then(|idx| idx.map(|i| i.check(&keys)).transpose()) {
+            Ok(_) => {}
+            Err(e) => report.problems.push(format!("{name}: {e}")),
+        }
+        drop(keys);
         foreign.sort_unstable();
         foreign.dedup_by_key(|(hash, _)| *hash);
         let mut wrong = BTreeMap::new(); // row -> (blob, why)

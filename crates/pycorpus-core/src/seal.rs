@@ -10,7 +10,7 @@ use crate::corpus::{journal_record, journal_release, shard_name};
 use crate::infohash;
 use crate::manifest::{FileDigest, MANIFEST_FORMAT, Manifest, OPTIONAL_SHARD_FILES, SHARD_FILES};
 use crate::{CoreError, Corpus, Ctx, ShardInfo, sync_dir, write_atomic};
-use pycorpus_catalog::{DistStatus, FileRow, FilesWriter, Release, format_time, write_releases};
+use pycorpus_catalog::{DistStatus, FileRow, FilesWriter, Release, RowsIndexWriter, format_time, write_releases};
 use pycorpus_spill::{Key, Sorter};
 use pycorpus_store::{DeltaBase, Journal, JournalCommit, Oid, OidMap, PackOptions, PackWriter};
 use serde::Serialize;
@@ -97,6 +97,8 @@ impl Corpus {
         pycorpus_spill::remove_stale(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
         let mut similar = Sorter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX));
         let mut files_out = FilesWriter::create(&tmp_dir.join("files.parquet"))?;
+        // which rows hold each blob (rows.idx), for searches that know their candidate blobs
+        let mut rows_of_blobs = RowsIndexWriter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX));
         let (mut files, mut stored_files, mut original_bytes) = (0u64, 0u64, 0u64);
         let mut key = Key::new();
         // Format 3: each stored blob's history key (see `find_bases`), from its first row.
@@ -110,10 +112,12 @@ impl Corpus {
             }
             rows.sort_by(|a, b| (&a.path, &a.archive_path).cmp(&(&b.path, &b.archive_path)));
             for row in rows {
+                let row_no = u32::try_from(files).map_err(|_| CoreError::Invalid(format!("shard {}: over 2^32 files", shard.number)))?;
                 files += 1;
                 original_bytes += row.size;
                 if row.is_stored() {
                     stored_files += 1;
+                    rows_of_blobs.push(&row.hash, row_no)?;
                     similarity_key(&mut key, &row);
                     similar.push(&key.0, &[]).map_err(|e| CoreError::io(&tmp, e))?;
                     if deltas_on {
@@ -124,6 +128,7 @@ impl Corpus {
             }
         }
         files_out.finish()?;
+        rows_of_blobs.finish(&tmp_dir.join("rows.idx"))?;
         let releases: Vec<Release> = dists.into_iter().map(|(r, _)| r).collect();
         write_releases(&tmp_dir.join("releases.parquet"), &releases)?;
         tracing::info!("seal: parquet written at {:?}", t0.elapsed());

@@ -153,6 +153,7 @@ pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Query) -> Result<(H
         }
         out.insert(shard.dir.clone(), c);
     }
+    tracing::debug!("search index: {:?} candidate blob(s) for the row scans", blobs.as_ref().map(|b| b.len()));
     Ok((out, blobs))
 }
 

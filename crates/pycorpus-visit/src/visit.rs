@@ -98,7 +98,7 @@ impl VisitStats {
             skipped_blobs,
             bases_fetched,
         } = o;
-        let ScanStats { shards, shards_skipped, row_groups, row_groups_skipped, rows_read, rows_matched } = scan;
+        let ScanStats { shards, shards_skipped, row_groups, row_groups_skipped, rows_read, rows_matched, rows_indexed } = scan;
         let a = &mut self.scan;
         a.shards += shards;
         a.shards_skipped += shards_skipped;
@@ -106,6 +106,7 @@ impl VisitStats {
         a.row_groups_skipped += row_groups_skipped;
         a.rows_read += rows_read;
         a.rows_matched += rows_matched;
+        a.rows_indexed += rows_indexed;
         self.candidate_blobs += candidate_blobs;
         self.candidate_bytes += candidate_bytes;
         self.stored_rows += stored_rows;
@@ -447,6 +448,7 @@ pub fn visit_blobs<S: Send, T: Send>(
                 ShardKind::Open => scan_shard(Some(corpus), shard, &open_filter, opts, cancel, later_once)?,
             };
             let Scanned { holders, stats, skipped, store } = scanned;
+            tracing::debug!("shard {:06}: {} blob(s) selected", shard.number, holders.len());
             rd.stats.absorb(&stats);
             if let Some(l) = later.as_mut() {
                 for oid in skipped {

@@ -226,6 +226,7 @@ fn paths_order_filters_and_exit_codes() {
         std::fs::write(&path, &bytes).unwrap();
     };
     let stats = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let postings = std::fs::read(w.corpus().join("shards/000001/postings.idx")).unwrap();
     damage("postings.idx");
     let o = w.run(&["grep", "Xylophone_quartz", "--stats"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), want);
@@ -234,6 +235,21 @@ fn paths_order_filters_and_exit_codes() {
     let o = w.run(&["grep", "Xylophone_quartz", "--stats"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), want);
     assert!(stats(&o).contains(" 0 ruled out by the trigram indexes (0 frame(s) not read)"), "{}", stats(&o));
+    // rows.idx: without it, or damaged, the rows of the candidates are found by their hashes
+    let rows_idx = w.corpus().join("shards/000001/rows.idx");
+    let kept = std::fs::read(&rows_idx).unwrap();
+    std::fs::write(w.corpus().join("shards/000001/postings.idx"), &postings).unwrap();
+    let o = w.run(&["grep", "Xylophone_quartz", "--stats"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), want);
+    let located = "located by rows.idx in 1 shard(s)";
+    assert!(stats(&o).contains(located), "{}", stats(&o));
+    damage("rows.idx");
+    let o = w.run(&["grep", "Xylophone_quartz", "--stats"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), want);
+    assert!(!stats(&o).contains(located), "every row's hash read: {}", stats(&o));
+    let v = w.run(&["verify"]);
+    assert!(String::from_utf8_lossy(&v.stdout).contains("rows.idx"), "{}", String::from_utf8_lossy(&v.stdout));
+    std::fs::write(&rows_idx, &kept).unwrap();
     std::fs::write(w.corpus().join("shards/000001/grams.idx"), b"PYCGRAM\x01").unwrap();
     std::fs::write(w.corpus().join("shards/000001/postings.idx"), b"PYCPOST\x01").unwrap();
     assert_eq!(w.ok(&["grep", "Xylophone_quartz"]), want);

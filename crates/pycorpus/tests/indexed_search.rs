@@ -170,7 +170,8 @@ fn indexed_search_finds_exactly_what_a_full_scan_finds() {
     let sizes: Vec<u64> = st["shards"].as_array().unwrap().iter().map(|s| s["search_index_bytes"].as_u64().unwrap()).collect();
     assert!(sizes.len() == 3 && sizes[0] > 0 && sizes[1] > 0 && sizes[2] == 0, "{st}");
     assert_eq!(st["total"]["search_index_bytes"].as_u64(), Some(sizes.iter().sum()));
-    assert_eq!(sizes[0], std::fs::metadata(indexed.join("shards/000001/postings.idx")).unwrap().len());
+    let len = |f: &str| std::fs::metadata(indexed.join("shards/000001").join(f)).unwrap().len();
+    assert_eq!(sizes[0], len("postings.idx") + len("rows.idx"));
     assert!(w.ok(&["status"]).contains("search index   "), "the table says it too");
     // the index is large enough to hold "everywhere" trigrams
     let idx = pycorpus_store::PostingsIndex::open(&indexed.join("shards/000001")).unwrap().unwrap();

@@ -146,4 +146,7 @@ fn print_scan_stats(s: &ScanStats) {
         thousands(s.rows_read),
         thousands(s.rows_matched)
     );
+    if s.rows_indexed > 0 {
+        eprintln!("rows of the candidate blobs located by rows.idx in {} shard(s) (no other row read)", s.rows_indexed);
+    }
 }
