@@ -122,7 +122,7 @@ const HASH_IN_BYTES: usize = 40;
 /// damaged or does not fit its pack: an index only speeds things up). With the blobs that
 /// every shard's `postings.idx` leaves in, when there are few enough.
 #[allow(clippy::type_complexity)]
-pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Query) -> Result<(HashMap<PathBuf, Option<Candidates>>, Option<OidSet>), pycorpus_core::CoreError> {
+pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Queries) -> Result<(HashMap<PathBuf, Option<Candidates>>, Option<OidSet>), pycorpus_core::CoreError> {
     let mut out = HashMap::new();
     let mut blobs = Some(OidSet::default());
     let max_blobs = corpus.config().key_set_budget() / HASH_IN_BYTES;
@@ -158,96 +158,119 @@ pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Query) -> Result<(H
 }
 
 /// The candidates of one sealed shard (see [`candidates`]).
-fn shard_candidates(q: &Query, dir: &Path, pack: &PackReader) -> Option<Candidates> {
+fn shard_candidates(q: &Queries, dir: &Path, pack: &PackReader) -> Option<Candidates> {
     if let Ok(Some(idx)) = PostingsIndex::open(dir)
         && idx.fits(pack)
-        && let Ok(units) = q.units(&idx)
+        && let Ok(units) = q.exact.units(&idx)
     {
-        return Some(idx.candidates(units));
+        return Some(idx.candidates(units, pack));
     }
     match GramIndex::open(dir) {
-        Ok(Some(idx)) if idx.frames() == pack.gram_units() => q.units(&idx).ok().map(Candidates::Frames),
+        Ok(Some(idx)) if idx.frames() == pack.gram_units() => q.folded.units(&idx).ok().map(Candidates::Frames),
         _ => None,
     }
 }
 
-/// The query for a pattern, parsed with the matcher's options. `None` when the pattern does
+/// The trigram queries of a pattern: `folded` for `grams.idx` (ASCII-lowercased trigrams),
+/// `exact` for `postings.idx` (trigrams as they are: a letter that `-i` or a class lets be
+/// either case asks for either trigram).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Queries {
+    pub(crate) folded: Query,
+    pub(crate) exact: Query,
+}
+
+impl Queries {
+    /// True when the pattern asks for no trigram (every blob must be read).
+    pub(crate) fn is_all(&self) -> bool {
+        self.folded.is_all() && self.exact.is_all()
+    }
+}
+
+/// The queries for a pattern, parsed with the matcher's options. `None` when the pattern does
 /// not parse here (the matcher reports the error).
-pub(crate) fn query_for(pattern: &str, case_insensitive: bool, fixed: bool) -> Option<Query> {
+pub(crate) fn query_for(pattern: &str, case_insensitive: bool, fixed: bool) -> Option<Queries> {
     let pattern = if fixed { regex_syntax::escape(pattern) } else { pattern.to_string() };
     let hir = regex_syntax::ParserBuilder::new().case_insensitive(case_insensitive).build().parse(&pattern).ok()?;
-    Some(walk(&hir))
+    Some(Queries { folded: walk(&hir, true), exact: walk(&hir, false) })
 }
 
-/// The trigrams of a folded run, all required.
-fn run_query(run: &[u8]) -> Query {
-    if run.contains(&b'\n') {
+/// A literal run: at each position, the bytes a match may have there (one, or a letter in
+/// either case).
+type Run = Vec<Vec<u8>>;
+
+/// The trigrams of a run, all required: folded, or each as one of its exact variants.
+fn run_query(run: &[Vec<u8>], folded: bool) -> Query {
+    if run.iter().any(|at| at.contains(&b'\n')) {
         return Query::All;
     }
-    Query::and(run.windows(3).map(|w| Query::Tri(trigram(w[0], w[1], w[2]))).collect())
+    Query::and(
+        run.windows(3)
+            .map(|w| {
+                if folded {
+                    return Query::Tri(trigram(fold(w[0][0]), fold(w[1][0]), fold(w[2][0])));
+                }
+                let mut variants: Vec<Query> = w[0].iter().flat_map(|&a| w[1].iter().flat_map(move |&b| w[2].iter().map(move |&c| Query::Tri(trigram(a, b, c))))).collect();
+                if variants.len() == 1 { variants.pop().expect("one") } else { Query::Or(variants) }
+            })
+            .collect(),
+    )
 }
 
-/// The single folded byte a node always matches, if it is one.
-fn one_byte(h: &Hir) -> Option<Vec<u8>> {
+/// The bytes a node matches, position by position, when it is a fixed run whose letters may
+/// be in either case (a class counts when its members are one byte in its cases: `-i` makes
+/// `[Ff]` of `f`; one with any non-ASCII member, like `-i`'s `[Kk\u{212A}]`, is no run).
+fn run_of(h: &Hir) -> Option<Run> {
+    /// The members of a class, when they are one ASCII letter's cases or a single byte.
+    fn members(bytes: impl Iterator<Item = (u32, u32)>) -> Option<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::new();
+        for (start, end) in bytes {
+            for v in start..=end {
+                let b = u8::try_from(v).ok()?;
+                if (!b.is_ascii() && start != end) || out.first().is_some_and(|&f| fold(f) != fold(b)) || out.len() >= 2 {
+                    return None;
+                }
+                out.push(b);
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
     match h.kind() {
-        HirKind::Literal(l) => Some(l.0.iter().map(|&b| fold(b)).collect()),
+        HirKind::Literal(l) => Some(l.0.iter().map(|&b| vec![b]).collect()),
         HirKind::Class(Class::Unicode(c)) => {
-            let mut folded = None;
-            for r in c.ranges() {
-                for ch in r.start()..=r.end() {
-                    if !ch.is_ascii() {
-                        return None;
-                    }
-                    let b = fold(ch as u8);
-                    if *folded.get_or_insert(b) != b {
-                        return None;
-                    }
-                }
+            if c.ranges().iter().any(|r| !r.start().is_ascii() || !r.end().is_ascii()) {
+                return None;
             }
-            folded.map(|b| vec![b])
+            members(c.ranges().iter().map(|r| (r.start() as u32, r.end() as u32))).map(|m| vec![m])
         }
-        HirKind::Class(Class::Bytes(c)) => {
-            let mut folded = None;
-            for r in c.ranges() {
-                for b in r.start()..=r.end() {
-                    if !b.is_ascii() && r.start() != r.end() {
-                        return None;
-                    }
-                    let b = fold(b);
-                    if *folded.get_or_insert(b) != b {
-                        return None;
-                    }
-                }
-            }
-            folded.map(|b| vec![b])
-        }
-        HirKind::Capture(c) => one_byte(&c.sub),
+        HirKind::Class(Class::Bytes(c)) => members(c.ranges().iter().map(|r| (u32::from(r.start()), u32::from(r.end())))).map(|m| vec![m]),
+        HirKind::Capture(c) => run_of(&c.sub),
         _ => None,
     }
 }
 
-fn walk(h: &Hir) -> Query {
+fn walk(h: &Hir, folded: bool) -> Query {
     match h.kind() {
-        HirKind::Literal(_) => run_query(&one_byte(h).unwrap_or_default()),
-        HirKind::Repetition(r) if r.min >= 1 => walk(&r.sub),
-        HirKind::Capture(c) => walk(&c.sub),
+        HirKind::Literal(_) => run_query(&run_of(h).unwrap_or_default(), folded),
+        HirKind::Repetition(r) if r.min >= 1 => walk(&r.sub, folded),
+        HirKind::Capture(c) => walk(&c.sub, folded),
         HirKind::Concat(children) => {
             let mut parts = Vec::new();
-            let mut run: Vec<u8> = Vec::new();
+            let mut run: Run = Vec::new();
             for c in children {
-                match one_byte(c) {
-                    Some(bytes) => run.extend_from_slice(&bytes),
+                match run_of(c) {
+                    Some(more) => run.extend(more),
                     None => {
-                        parts.push(run_query(&run));
+                        parts.push(run_query(&run, folded));
                         run.clear();
-                        parts.push(walk(c));
+                        parts.push(walk(c, folded));
                     }
                 }
             }
-            parts.push(run_query(&run));
+            parts.push(run_query(&run, folded));
             Query::and(parts)
         }
-        HirKind::Alternation(children) => Query::or(children.iter().map(walk).collect()),
+        HirKind::Alternation(children) => Query::or(children.iter().map(|c| walk(c, folded)).collect()),
         _ => Query::All,
     }
 }
@@ -259,6 +282,29 @@ mod tests {
     fn tri(s: &str) -> Query {
         let b = s.as_bytes();
         Query::Tri(trigram(fold(b[0]), fold(b[1]), fold(b[2])))
+    }
+
+    fn exact(s: &str) -> Query {
+        let b = s.as_bytes();
+        Query::Tri(trigram(b[0], b[1], b[2]))
+    }
+
+    /// The folded queries (`grams.idx`).
+    fn query_for(pattern: &str, case_insensitive: bool, fixed: bool) -> Option<Query> {
+        super::query_for(pattern, case_insensitive, fixed).map(|q| q.folded)
+    }
+
+    #[test]
+    fn exact_queries_ask_for_each_case_a_pattern_allows() {
+        let q = |p: &str, i: bool| super::query_for(p, i, false).map(|q| q.exact);
+        assert_eq!(q("lEr", false), Some(exact("lEr")));
+        assert_eq!(q("oLEr", false), Some(Query::And(vec![exact("oLE"), exact("LEr")])));
+        let ci = q("aB1", true).unwrap();
+        let Query::Or(v) = &ci else { panic!("{ci:?}") };
+        assert_eq!(v, &vec![exact("AB1"), exact("Ab1"), exact("aB1"), exact("ab1")]);
+        assert_eq!(q("[Ee]rr", false), Some(Query::Or(vec![exact("Err"), exact("err")])));
+        assert_eq!(q("[ab]cd", false), Some(Query::All), "a class of two letters is no run");
+        assert!(super::query_for("ab", false, false).unwrap().is_all());
     }
 
     #[test]

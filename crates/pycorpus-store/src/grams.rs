@@ -44,7 +44,7 @@ pub fn trigram(a: u8, b: u8, c: u8) -> u32 {
 /// The distinct trigrams of `data` (folded, without newlines), sorted.
 pub fn trigrams_of(data: &[u8]) -> Vec<u32> {
     let (mut seen, mut out) = (Vec::new(), Vec::new());
-    crate::postings::unit_trigrams([data], &mut seen, &mut out);
+    crate::postings::unit_trigrams(data, true, &mut seen, &mut out);
     out.sort_unstable();
     out
 }

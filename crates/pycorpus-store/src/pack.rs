@@ -208,10 +208,11 @@ fn job_units(job: &Job) -> JobUnits {
         let mut units = Vec::new();
         for (i, &(data, utf16)) in parts.iter().enumerate().filter(|(_, p)| !p.0.is_empty()) {
             let mut grams = Vec::new();
-            crate::postings::unit_trigrams([data], &mut seen, &mut grams);
+            crate::postings::unit_trigrams(data, false, &mut seen, &mut grams);
             units.push((start_of(i), grams, utf16));
         }
-        let mut all: Vec<u32> = units.iter().flat_map(|u| u.1.iter().copied()).collect();
+        // grams.idx's are folded
+        let mut all: Vec<u32> = units.iter().flat_map(|u| u.1.iter().map(|&t| crate::postings::fold_trigram(t))).collect();
         all.sort_unstable();
         all.dedup();
         // kept until the pack is finished: only its length
@@ -988,8 +989,8 @@ mod tests {
         w.finish().expect("finish");
         let r2 = PackReader::open(other.path()).expect("open");
         assert!(idx.check(&r2).is_err() && crate::PostingsIndex::open(other.path()).expect("open").expect("written").check(&r).is_err());
-        let keep = idx.units_with(crate::trigram(b'z', b'y', b'x')).expect("read");
-        let c = idx.candidates(keep);
+        let keep = idx.units_with(crate::trigram(b'Z', b'y', b'x')).expect("read");
+        let c = idx.candidates(keep, &r);
         let mut got = std::collections::BTreeSet::new();
         c.each_blob(&r, &mut |oid| {
             got.insert(oid);

@@ -3,38 +3,39 @@
 //!
 //! Each non-empty blob is a *unit*, numbered in storage order (a frame's blobs by offset, then
 //! the delta frames); an empty blob is in none and read by every search (it costs nothing).
-//! Trigrams are those of `grams.idx` (ASCII-lowercased, without newlines, so case-insensitive
-//! searches use it too), taken up to the blob's first NUL byte: a search reads a blob holding
-//! one as ripgrep reads a file, which stops before it, so nothing past it can match. A trigram
+//! Trigrams are the blob's bytes as they are (`ProtocolError`'s `lEr` is rare where `ler` is
+//! everywhere; a case-insensitive search asks for every case of each trigram), without
+//! newlines, up to the blob's first NUL byte: a search reads a blob holding one as ripgrep
+//! reads a file, which stops before it, so nothing past it can match. A trigram
 //! found in more than one unit in [`EVERYWHERE_SHARE`] (and in more than [`EVERYWHERE_FLOOR`]
 //! units) is kept as "everywhere" without a posting: it rules nothing out worth its bytes.
-//! Measured on corpus-v1 as one shard (102,203 blobs): 35.0 MB, 23 % of the shard, with a
-//! twenty-fifth (a twentieth: 37.7 MB; a fortieth: 30.1 MB, and `asyncio.run_coroutine_threadsafe`
-//! left 111 candidate blobs instead of 63); the first layout's units of 16 KiB of blobs took
-//! 26 MB but left searches up to 10 times the candidates. A UTF-16 blob is read by every
-//! search (see `grams.idx`).
+//! Measured on corpus-v1 as one shard (102,203 blobs, 677,000 exact trigrams): a twenty-fifth
+//! took 41.3 MB, a fortieth 35.5 MB, a forty-fifth (this) 33.8 MB with about the same candidates for our benchmark's patterns, a
+//! fiftieth 32.6 MB but `sklearn\.ensemble` left 827 candidate blobs instead of 162 (129
+//! hold it); folded trigrams, their keys in a table, took 35.0 MB at a twenty-fifth but ruled nothing out for
+//! `ProtocolError` (every folded trigram of it is everywhere; exact ones leave 316 candidates
+//! for 239 holders). The first layout's units of 16 KiB of blobs took 26 MB but left searches
+//! up to 10 times the candidates. A UTF-16 blob is read by every search (see `grams.idx`).
 //!
 //! Layout (little-endian; tables after the postings, so the file is written in one pass):
 //! ```text
 //! magic "PYCPOST\x02"
-//! blocks          zstd frames back to back; decoded and put end to end they are the postings:
-//!                 per trigram in key order, its units varint-coded (the first as it is, then
-//!                 each minus the one before); nothing for an "everywhere" trigram. A block
-//!                 holds whole lists (at least BLOCK_BYTES of them, but the last)
-//! starts          units x (frame:u32 offset:u32): where each unit's blob is, increasing
-//! entries         units x u32: the unit's blob's place in blobs.idx (so a search names its
+//! blocks          zstd frames back to back (with their decoded size and a checksum), each of
+//!                 whole lists (at least BLOCK_BYTES of them, but the last): per trigram in key
+//!                 order, varints: the trigram (the block's first as it is, then each minus the
+//!                 one before), its number of units, its units (the first as it is, then each
+//!                 minus the one before). "Everywhere" trigrams are not listed
+//! entries         units x u32: each unit's blob's place in blobs.idx (so a search names its
 //!                 candidate blobs without a look at the others)
 //! always          ceil(units / 8) bytes: bit u of byte u / 8, the unit is UTF-16
-//! everywhere      ceil(trigrams / 8) bytes: bit i, trigram i is everywhere
-//! keys            trigrams x u32, sorted
-//! ends            trigrams x u64: where each trigram's postings end in the decoded postings
-//!                 (each starts where the one before ends)
-//! block_ends      blocks x (decoded:u64 stored:u64): where each block ends, decoded and in
-//!                 the file (from the end of the magic)
-//! footer          units:u64 trigrams:u64 blocks:u64 stored_len:u64 tables_crc32:u64
-//!                 (of everything from `starts` to `block_ends`) magic "PYCPOST\x02"
+//! everywhere      everywhere x u32: the everywhere trigrams, sorted
+//! block_keys      blocks x u32: each block's first trigram
+//! block_ends      blocks x u64: where each block ends (from the end of the magic)
+//! footer          units:u64 everywhere:u64 blocks:u64 stored_len:u64 tables_crc32:u64
+//!                 (of everything from `entries` to `block_ends`) magic "PYCPOST\x02"
 //! ```
-//! A search decodes the blocks of the trigrams it asks for (64 KiB each). An index of an
+//! A search decodes the block of each trigram it asks for (64 KiB): keys live compressed in the
+//! blocks, 2 to 3 bytes each rather than 12 in a table (corpus-v1 has 677,000 trigrams). An index of an
 //! older layout (its magic) is not used: searches fall back to `grams.idx`.
 //! It is built at seal in bounded memory: postings are gathered per trigram as they come
 //! (units arrive in storage order, so each list is sorted) and spilled to sorted runs past a
@@ -49,7 +50,7 @@ use std::path::{Path, PathBuf};
 /// First (and last) bytes of `postings.idx`.
 pub const POSTINGS_MAGIC: &[u8; 8] = b"PYCPOST\x02";
 /// A trigram in more than `units / EVERYWHERE_SHARE` units has no posting.
-pub const EVERYWHERE_SHARE: usize = 25;
+pub const EVERYWHERE_SHARE: usize = 45;
 /// ... and in more than this many units (small packs keep every posting).
 pub const EVERYWHERE_FLOOR: usize = 256;
 /// Decoded bytes of one block at most: a block past it is damaged (or hostile), not decoded.
@@ -57,7 +58,7 @@ pub const EVERYWHERE_FLOOR: usize = 256;
 /// units comes near it.
 const MAX_BLOCK_BYTES: u64 = 64 << 20;
 /// zstd level of the blocks.
-const BLOCK_LEVEL: i32 = 6;
+const BLOCK_LEVEL: i32 = 9;
 /// Decoded bytes of postings per block, at least (but the last).
 pub const BLOCK_BYTES: usize = 64 << 10;
 const FOOTER_LEN: usize = 8 * 5 + 8;
@@ -101,33 +102,38 @@ fn partition(n: usize, before: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
-/// The distinct trigrams of `parts` taken together (folded, without newlines), appended to
-/// `out` unsorted; `seen` is a scratch bitmap of 2^24 bits, all clear before and after.
-pub(crate) fn unit_trigrams<'a>(parts: impl IntoIterator<Item = &'a [u8]>, seen: &mut Vec<u64>, out: &mut Vec<u32>) {
+/// The distinct trigrams of a blob (without newlines, up to its first NUL byte; ASCII-lowercased
+/// when `fold`), appended to `out` unsorted; `seen` is a scratch bitmap of 2^24 bits, all
+/// clear before and after.
+pub(crate) fn unit_trigrams(data: &[u8], fold: bool, seen: &mut Vec<u64>, out: &mut Vec<u32>) {
     if seen.is_empty() {
         seen.resize((1 << 24) / 64, 0);
     }
     let start = out.len();
     let (mut w, mut n) = (0u32, 0usize);
-    for data in parts {
-        // nothing past a NUL byte is searched (see the module's doc)
-        let data = &data[..memchr::memchr(0, data).unwrap_or(data.len())];
-        for &b in data {
-            w = (w << 8 | crate::fold(b) as u32) & 0xff_ffff;
-            n = if b == b'\n' { 0 } else { n + 1 };
-            if n < 3 {
-                continue;
-            }
-            let (word, bit) = ((w >> 6) as usize, w & 63);
-            if seen[word] & (1 << bit) == 0 {
-                seen[word] |= 1 << bit;
-                out.push(w);
-            }
+    // nothing past a NUL byte is searched (see the module's doc)
+    let data = &data[..memchr::memchr(0, data).unwrap_or(data.len())];
+    for &b in data {
+        w = (w << 8 | if fold { crate::fold(b) } else { b } as u32) & 0xff_ffff;
+        n = if b == b'\n' { 0 } else { n + 1 };
+        if n < 3 {
+            continue;
+        }
+        let (word, bit) = ((w >> 6) as usize, w & 63);
+        if seen[word] & (1 << bit) == 0 {
+            seen[word] |= 1 << bit;
+            out.push(w);
         }
     }
     for &t in &out[start..] {
         seen[(t >> 6) as usize] &= !(1 << (t & 63));
     }
+}
+
+/// A trigram ASCII-lowercased (what `grams.idx` keeps of an exact one).
+pub(crate) fn fold_trigram(t: u32) -> u32 {
+    let b = |shift: u32| crate::fold((t >> shift) as u8);
+    crate::trigram(b(16), b(8), b(0))
 }
 
 /// The postings of one trigram being gathered: how many, the last unit, the coded units.
@@ -276,45 +282,50 @@ impl PostingsWriter {
         let io = |e| StoreError::io(&path, e);
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).map_err(io)?);
         out.write_all(POSTINGS_MAGIC).map_err(io)?;
-        let (mut keys, mut ends, mut everywhere) = (Vec::new(), Vec::new(), Vec::new());
-        // the block being filled, and where each block ends (decoded, stored)
-        let (mut block, mut block_ends): (Vec<u8>, Vec<(u64, u64)>) = (Vec::new(), Vec::new());
-        let (mut decoded, mut stored) = (0u64, 0u64);
+        let mut everywhere: Vec<u32> = Vec::new();
+        // the block being filled (its first key, its last), and each block's first key and end
+        let mut block: Vec<u8> = Vec::new();
+        let (mut block_keys, mut block_ends): (Vec<u32>, Vec<u64>) = (Vec::new(), Vec::new());
+        let mut last_key: Option<u32> = None;
+        let mut stored = 0u64;
         let mut compressor = zstd::bulk::Compressor::new(BLOCK_LEVEL).map_err(io)?;
         // each block checked as it is decoded
         compressor.include_checksum(true).map_err(io)?;
-        let mut flush = |out: &mut BufWriter<std::fs::File>, block: &mut Vec<u8>, decoded: u64, stored: &mut u64, block_ends: &mut Vec<(u64, u64)>| -> Result<(), StoreError> {
+        let mut flush = |out: &mut BufWriter<std::fs::File>, block: &mut Vec<u8>, stored: &mut u64, block_ends: &mut Vec<u64>| -> Result<(), StoreError> {
             if block.is_empty() {
                 return Ok(());
             }
             let packed = compressor.compress(block).map_err(io)?;
             out.write_all(&packed).map_err(io)?;
             *stored += packed.len() as u64;
-            block_ends.push((decoded, *stored));
+            block_ends.push(*stored);
             block.clear();
             Ok(())
         };
         let mut put = |out: &mut BufWriter<std::fs::File>, key: u32, n: u64, parts: &mut dyn Iterator<Item = (u32, Vec<u8>)>| -> Result<(), StoreError> {
-            keys.push(key);
-            let all = n > threshold || dropped.contains_key(&key);
-            everywhere.push(all);
+            if n > threshold || dropped.contains_key(&key) {
+                everywhere.push(key);
+                return Ok(());
+            }
+            if block.is_empty() {
+                block_keys.push(key);
+                put_var(&mut block, u64::from(key));
+            } else {
+                put_var(&mut block, u64::from(key - last_key.expect("a key before, in this block")));
+            }
+            last_key = Some(key);
+            put_var(&mut block, n);
             // each part's first unit is as it is; after the first part, it becomes a gap
             let mut prev_last: Option<u32> = None;
             for (last, bytes) in parts {
-                if all {
-                    continue;
-                }
                 let mut r = Reader(&bytes);
                 let first = r.var().ok_or_else(|| StoreError::Format { path: path.clone(), what: "a damaged postings run".into() })?;
-                let before = block.len();
                 put_var(&mut block, prev_last.map_or(first, |p| first - u64::from(p)));
                 block.extend_from_slice(r.0);
-                decoded += (block.len() - before) as u64;
                 prev_last = Some(last);
             }
-            ends.push(decoded);
             if block.len() >= BLOCK_BYTES {
-                flush(out, &mut block, decoded, &mut stored, &mut block_ends)?;
+                flush(out, &mut block, &mut stored, &mut block_ends)?;
             }
             Ok(())
         };
@@ -347,24 +358,16 @@ impl PostingsWriter {
                 put(&mut out, key, n, &mut parts.into_iter())?;
             }
         }
-        flush(&mut out, &mut block, decoded, &mut stored, &mut block_ends)?;
+        flush(&mut out, &mut block, &mut stored, &mut block_ends)?;
         // the tables, with their checksum in the footer
-        let mut tables = Vec::with_capacity(self.starts.len() * 13 + keys.len() * 13 + block_ends.len() * 16);
-        for (frame, offset) in &self.starts {
-            tables.extend_from_slice(&frame.to_le_bytes());
-            tables.extend_from_slice(&offset.to_le_bytes());
-        }
+        let mut tables = Vec::with_capacity(entries.len() * 4 + units.div_ceil(8) + everywhere.len() * 4 + block_ends.len() * 12);
         entries.iter().for_each(|e| tables.extend_from_slice(&e.to_le_bytes()));
         tables.extend_from_slice(&bits(&self.always));
-        tables.extend_from_slice(&bits(&everywhere));
-        keys.iter().for_each(|k| tables.extend_from_slice(&k.to_le_bytes()));
-        ends.iter().for_each(|e| tables.extend_from_slice(&e.to_le_bytes()));
-        for (d, s) in &block_ends {
-            tables.extend_from_slice(&d.to_le_bytes());
-            tables.extend_from_slice(&s.to_le_bytes());
-        }
+        everywhere.iter().for_each(|k| tables.extend_from_slice(&k.to_le_bytes()));
+        block_keys.iter().for_each(|k| tables.extend_from_slice(&k.to_le_bytes()));
+        block_ends.iter().for_each(|e| tables.extend_from_slice(&e.to_le_bytes()));
         out.write_all(&tables).map_err(io)?;
-        for v in [units as u64, keys.len() as u64, block_ends.len() as u64, stored, u64::from(crc32fast::hash(&tables))] {
+        for v in [units as u64, everywhere.len() as u64, block_ends.len() as u64, stored, u64::from(crc32fast::hash(&tables))] {
             out.write_all(&v.to_le_bytes()).map_err(io)?;
         }
         out.write_all(POSTINGS_MAGIC).map_err(io)?;
@@ -427,7 +430,7 @@ pub struct PostingsIndex {
     path: PathBuf,
     map: memmap2::Mmap,
     units: usize,
-    trigrams: usize,
+    everywhere: usize,
     blocks: usize,
     stored_len: usize,
     /// The units of UTF-16 blobs, read once at open.
@@ -457,8 +460,8 @@ impl PostingsIndex {
             return Err(bad("not a postings index (magic)"));
         }
         let word = |i: usize| u64::from_le_bytes(map[len - FOOTER_LEN + i * 8..len - FOOTER_LEN + i * 8 + 8].try_into().expect("8 bytes"));
-        let (units, trigrams, blocks, stored_len, crc) = (word(0), word(1), word(2), word(3), word(4));
-        let sizes = [Some(8), Some(stored_len), units.checked_mul(12), Some(units.div_ceil(8)), Some(trigrams.div_ceil(8)), trigrams.checked_mul(12), blocks.checked_mul(16), Some(FOOTER_LEN as u64)];
+        let (units, everywhere, blocks, stored_len, crc) = (word(0), word(1), word(2), word(3), word(4));
+        let sizes = [Some(8), Some(stored_len), units.checked_mul(4), Some(units.div_ceil(8)), everywhere.checked_mul(4), blocks.checked_mul(12), Some(FOOTER_LEN as u64)];
         let total = sizes.iter().try_fold(0u64, |t, v| v.and_then(|v| t.checked_add(v)));
         if total != Some(len as u64) {
             return Err(bad("sizes do not add up (truncated or damaged)"));
@@ -467,24 +470,21 @@ impl PostingsIndex {
             path: path.clone(),
             map,
             units: units as usize,
-            trigrams: trigrams as usize,
+            everywhere: everywhere as usize,
             blocks: blocks as usize,
             stored_len: stored_len as usize,
             always: FrameSet::none(units as usize),
         };
-        if u64::from(crc32fast::hash(&idx.map[idx.starts_at()..len - FOOTER_LEN])) != crc {
+        if u64::from(crc32fast::hash(&idx.map[idx.entries_at()..len - FOOTER_LEN])) != crc {
             return Err(bad("its tables fail their checksum (damaged)"));
         }
-        let always: Vec<usize> = (0..idx.units).filter(|&u| idx.flag(idx.always_at(), u)).collect();
+        let always: Vec<usize> = (0..idx.units).filter(|&u| idx.map[idx.always_at() + u / 8] & (1 << (u % 8)) != 0).collect();
         always.into_iter().for_each(|u| idx.always.insert(u));
         Ok(Some(idx))
     }
 
-    fn starts_at(&self) -> usize {
-        8 + self.stored_len
-    }
     fn entries_at(&self) -> usize {
-        self.starts_at() + self.units * 8
+        8 + self.stored_len
     }
     fn always_at(&self) -> usize {
         self.entries_at() + self.units * 4
@@ -492,86 +492,85 @@ impl PostingsIndex {
     fn everywhere_at(&self) -> usize {
         self.always_at() + self.units.div_ceil(8)
     }
-    fn keys_at(&self) -> usize {
-        self.everywhere_at() + self.trigrams.div_ceil(8)
-    }
-    fn ends_at(&self) -> usize {
-        self.keys_at() + self.trigrams * 4
+    fn block_keys_at(&self) -> usize {
+        self.everywhere_at() + self.everywhere * 4
     }
     fn block_ends_at(&self) -> usize {
-        self.ends_at() + self.trigrams * 8
+        self.block_keys_at() + self.blocks * 4
     }
-    fn u64_at(&self, at: usize) -> u64 {
-        u64::from_le_bytes(self.map[at..at + 8].try_into().expect("8 bytes"))
-    }
-    fn key(&self, i: usize) -> u32 {
-        let at = self.keys_at() + i * 4;
+    fn u32_at(&self, at: usize) -> u32 {
         u32::from_le_bytes(self.map[at..at + 4].try_into().expect("4 bytes"))
     }
-    fn end(&self, i: usize) -> u64 {
-        self.u64_at(self.ends_at() + i * 8)
+    /// Where block `b` ends in the file (from the end of the magic).
+    fn block_end(&self, b: usize) -> u64 {
+        let at = self.block_ends_at() + b * 8;
+        u64::from_le_bytes(self.map[at..at + 8].try_into().expect("8 bytes"))
     }
-    /// Where block `b` ends: decoded, and stored (from the end of the magic).
-    fn block_end(&self, b: usize) -> (u64, u64) {
-        let at = self.block_ends_at() + b * 16;
-        (self.u64_at(at), self.u64_at(at + 8))
+    fn block_key(&self, b: usize) -> u32 {
+        self.u32_at(self.block_keys_at() + b * 4)
     }
-    fn flag(&self, table: usize, i: usize) -> bool {
-        self.map[table + i / 8] & (1 << (i % 8)) != 0
+    fn everywhere_key(&self, i: usize) -> u32 {
+        self.u32_at(self.everywhere_at() + i * 4)
     }
 
     fn damaged(&self, what: String) -> StoreError {
         StoreError::Format { path: self.path.clone(), what: format!("postings.idx: {what}") }
     }
 
-    /// Block `b` decoded, and where it starts in the decoded postings.
-    fn block(&self, b: usize) -> Result<(Vec<u8>, u64), StoreError> {
-        let (d0, s0) = if b == 0 { (0, 0) } else { self.block_end(b - 1) };
-        let (d1, s1) = self.block_end(b);
-        if d1 < d0 || s1 < s0 || s1 as usize > self.stored_len {
-            return Err(self.damaged(format!("block {b} out of order")));
+    /// Block `b` decoded.
+    fn block(&self, b: usize) -> Result<Vec<u8>, StoreError> {
+        let s0 = if b == 0 { 0 } else { self.block_end(b - 1) };
+        let s1 = self.block_end(b);
+        if s1 < s0 || s1 as usize > self.stored_len {
+            return Err(self.damaged(format!("block {b} out of place")));
         }
-        if d1 - d0 > MAX_BLOCK_BYTES {
-            return Err(self.damaged(format!("block {b} says it decodes to {} bytes, more than {MAX_BLOCK_BYTES}", d1 - d0)));
+        let packed = &self.map[8 + s0 as usize..8 + s1 as usize];
+        match zstd::zstd_safe::get_frame_content_size(packed) {
+            Ok(Some(n)) if n <= MAX_BLOCK_BYTES => zstd::bulk::decompress(packed, n as usize).map_err(|e| self.damaged(format!("block {b}: {e}"))),
+            Ok(Some(n)) => Err(self.damaged(format!("block {b} says it decodes to {n} bytes, more than {MAX_BLOCK_BYTES}"))),
+            _ => Err(self.damaged(format!("block {b}: not a zstd frame with its size"))),
         }
-        let data = zstd::bulk::decompress(&self.map[8 + s0 as usize..8 + s1 as usize], (d1 - d0) as usize).map_err(|e| self.damaged(format!("block {b}: {e}")))?;
-        if data.len() as u64 != d1 - d0 {
-            return Err(self.damaged(format!("block {b} decodes to {} bytes, not {}", data.len(), d1 - d0)));
-        }
-        Ok((data, d0))
     }
 
-    /// The units trigram `i` names: decoded from its block (`None`: it is everywhere).
-    fn list(&self, i: usize, cache: &mut Option<(usize, Vec<u8>, u64)>, mut each: impl FnMut(u64) -> Result<(), StoreError>) -> Result<Option<()>, StoreError> {
-        if self.flag(self.everywhere_at(), i) {
-            return Ok(None);
-        }
-        let (s, e) = (if i == 0 { 0 } else { self.end(i - 1) }, self.end(i));
-        // the first block that ends past the list's start
-        let b = partition(self.blocks, |b| self.block_end(b).0 <= s);
-        if e <= s || b >= self.blocks {
-            return Err(self.damaged(format!("trigram {:06x}: an empty or misplaced posting", self.key(i))));
-        }
-        if cache.as_ref().is_none_or(|c| c.0 != b) {
-            let (data, d0) = self.block(b)?;
-            *cache = Some((b, data, d0));
-        }
-        let (_, data, d0) = cache.as_ref().expect("set above");
-        let list = data.get((s - d0) as usize..(e - d0) as usize).ok_or_else(|| self.damaged(format!("trigram {:06x}: a posting across blocks", self.key(i))))?;
-        let (mut r, mut unit, mut first) = (Reader(list), 0u64, true);
+    /// Calls `each` with every list of block `b` (its trigram and units, in order), until it
+    /// returns false; checks the block's keys follow `after`, and returns its last key.
+    fn walk_block(&self, b: usize, after: Option<u32>, each: &mut dyn FnMut(u32, &[u32]) -> bool) -> Result<Option<u32>, StoreError> {
+        let data = self.block(b)?;
+        let mut r = Reader(&data);
+        let (mut key, mut units) = (None::<u32>, Vec::new());
         while !r.0.is_empty() {
-            let v = r.var().ok_or_else(|| self.damaged(format!("trigram {:06x}: a damaged posting", self.key(i))))?;
-            if !first && v == 0 {
-                return Err(self.damaged(format!("trigram {:06x}: a unit twice", self.key(i))));
+            let bad = |what: &str| self.damaged(format!("block {b}: {what}"));
+            let v = r.var().ok_or_else(|| bad("a damaged key"))?;
+            let k = match key {
+                None => u32::try_from(v).ok().filter(|&k| k == self.block_key(b)).ok_or_else(|| bad("its first key is not the one its table gives"))?,
+                Some(k) => u32::try_from(v).ok().filter(|&d| d > 0).and_then(|d| k.checked_add(d)).ok_or_else(|| bad("keys out of order"))?,
+            };
+            if after.is_some_and(|a| a >= k) || k > 0xff_ffff {
+                return Err(bad("keys out of order"));
             }
-            unit = if first { v } else { unit.saturating_add(v) };
-            first = false;
-            if unit >= self.units as u64 {
-                return Err(self.damaged(format!("trigram {:06x}: unit {unit} of {}", self.key(i), self.units)));
+            key = Some(k);
+            let n = r.var().ok_or_else(|| bad("a damaged count"))?;
+            if n == 0 || n > self.units as u64 {
+                return Err(bad(&format!("trigram {k:06x} in {n} of {} units", self.units)));
             }
-            each(unit)?;
+            units.clear();
+            let mut unit = 0u64;
+            for i in 0..n {
+                let d = r.var().ok_or_else(|| bad(&format!("trigram {k:06x}: a damaged posting")))?;
+                if i > 0 && d == 0 {
+                    return Err(bad(&format!("trigram {k:06x}: a unit twice")));
+                }
+                unit = if i == 0 { d } else { unit.saturating_add(d) };
+                if unit >= self.units as u64 {
+                    return Err(bad(&format!("trigram {k:06x}: unit {unit} of {}", self.units)));
+                }
+                units.push(unit as u32);
+            }
+            if !each(k, &units) {
+                break;
+            }
         }
-        Ok(Some(()))
+        Ok(key)
     }
 
     /// Number of units.
@@ -579,17 +578,9 @@ impl PostingsIndex {
         self.units
     }
 
-    /// Where unit `u`'s first blob is (frame, offset).
-    pub fn start(&self, u: usize) -> (u32, u32) {
-        let at = self.starts_at() + u * 8;
-        let w = |i: usize| u32::from_le_bytes(self.map[at + i..at + i + 4].try_into().expect("4 bytes"));
-        (w(0), w(4))
-    }
-
     /// Unit `u`'s blob's place in `blobs.idx`.
     pub fn entry(&self, u: usize) -> usize {
-        let at = self.entries_at() + u * 4;
-        u32::from_le_bytes(self.map[at..at + 4].try_into().expect("4 bytes")) as usize
+        self.u32_at(self.entries_at() + u * 4) as usize
     }
 
     /// Units that hold UTF-16 blobs (read by every search).
@@ -597,78 +588,92 @@ impl PostingsIndex {
         &self.always
     }
 
-    /// True when the index can be the one of `pack` (its last unit is where the pack keeps
-    /// that blob): an index that does not fit its pack is not used. [`Self::check`] checks
-    /// every unit.
+    /// True when the index can be the one of `pack` (as many units as the pack has blobs with
+    /// contents, its last one of them): an index that does not fit its pack is not used.
+    /// [`Self::check`] checks every unit.
     pub fn fits(&self, pack: &crate::PackReader) -> bool {
-        self.units == 0 || (self.units <= pack.len() && self.unit_fits(pack, self.units - 1))
-    }
-
-    fn unit_fits(&self, pack: &crate::PackReader, u: usize) -> bool {
-        let e = self.entry(u);
-        e < pack.len() && {
-            let (_, at) = pack.entry_at(e);
-            at.len > 0 && (at.frame, at.offset) == self.start(u)
-        }
+        self.units <= pack.len() && (self.units == 0 || self.entry(self.units - 1) < pack.len())
     }
 
     /// The units that may hold trigram `t`: those its postings name (all for an "everywhere"
     /// one, none for one in no unit), with the UTF-16 ones.
     pub fn units_with(&self, t: u32) -> Result<FrameSet, StoreError> {
-        let lo = partition(self.trigrams, |i| self.key(i) < t);
+        if partition(self.everywhere, |i| self.everywhere_key(i) < t) < self.everywhere && self.everywhere_key(partition(self.everywhere, |i| self.everywhere_key(i) < t)) == t {
+            return Ok(FrameSet::all(self.units));
+        }
         let mut s = self.always.clone();
-        if lo >= self.trigrams || self.key(lo) != t {
+        // the last block whose first key is at most t
+        let b = partition(self.blocks, |b| self.block_key(b) <= t);
+        if b == 0 {
             return Ok(s);
         }
-        let listed = self.list(lo, &mut None, |u| {
-            s.insert(u as usize);
-            Ok(())
+        self.walk_block(b - 1, None, &mut |k, units| {
+            if k == t {
+                units.iter().for_each(|&u| s.insert(u as usize));
+            }
+            k < t
         })?;
-        Ok(match listed {
-            Some(()) => s,
-            None => FrameSet::all(self.units),
-        })
+        Ok(s)
     }
 
-    /// Checks the whole index against its `pack` (keys sorted; every posting decodes, in order
-    /// and in range; units in storage order, each where the pack keeps its blob): for `verify`.
+    /// Checks the whole index against its `pack` (every posting decodes, keys in order and in
+    /// one place, units in range; units in storage order, one for each blob with contents):
+    /// for `verify`.
     pub fn check(&self, pack: &crate::PackReader) -> Result<(), StoreError> {
-        let mut cache = None;
-        for i in 0..self.trigrams {
-            if i > 0 && (self.key(i - 1) >= self.key(i) || self.end(i - 1) > self.end(i)) {
-                return Err(self.damaged(format!("keys or ends out of order at {i}")));
+        let mut last = None;
+        for i in 1..self.everywhere {
+            if self.everywhere_key(i - 1) >= self.everywhere_key(i) {
+                return Err(self.damaged(format!("everywhere trigrams out of order at {i}")));
             }
-            self.list(i, &mut cache, |_| Ok(()))?;
         }
-        if self.blocks > 0 && self.block_end(self.blocks - 1) != (if self.trigrams == 0 { 0 } else { self.end(self.trigrams - 1) }, self.stored_len as u64) {
+        let mut twice = None;
+        for b in 0..self.blocks {
+            last = self.walk_block(b, last, &mut |k, _| {
+                if twice.is_none()
+                    && partition(self.everywhere, |i| self.everywhere_key(i) < k) < self.everywhere
+                    && self.everywhere_key(partition(self.everywhere, |i| self.everywhere_key(i) < k)) == k
+                {
+                    twice = Some(k);
+                }
+                true
+            })?;
+        }
+        if let Some(k) = twice {
+            return Err(self.damaged(format!("trigram {k:06x} is everywhere and listed")));
+        }
+        if self.blocks > 0 && self.block_end(self.blocks - 1) != self.stored_len as u64 {
             return Err(self.damaged("the blocks do not end where the postings do".into()));
         }
+        let with_contents = (0..pack.len()).filter(|&i| pack.entry_at(i).1.len > 0).count();
+        if self.units != with_contents {
+            return Err(self.damaged(format!("{} units for {with_contents} blobs with contents", self.units)));
+        }
+        let mut prev = None;
         for u in 0..self.units {
-            if u > 0 && self.start(u - 1) >= self.start(u) {
-                return Err(self.damaged(format!("unit {u} starts before the one before it")));
+            let e = self.entry(u);
+            if e >= pack.len() {
+                return Err(self.damaged(format!("unit {u}: blob {e} of {}", pack.len())));
             }
-            if !self.unit_fits(pack, u) {
-                return Err(self.damaged(format!("unit {u} at {:?} is not where the pack keeps blob {} of its index", self.start(u), self.entry(u))));
+            let at = pack.entry_at(e).1;
+            if at.len == 0 || prev.is_some_and(|p| p >= (at.frame, at.offset)) {
+                return Err(self.damaged(format!("unit {u} (blob {e}) is not the pack's next blob with contents")));
             }
+            prev = Some((at.frame, at.offset));
         }
         Ok(())
     }
 
-    /// The candidates of a search whose units are `keep`.
-    pub fn candidates(self, keep: FrameSet) -> Candidates {
-        Candidates::Units { index: std::sync::Arc::new(self), keep }
-    }
-
-    /// The unit of the blob at (frame, offset), if one is there.
-    fn unit_at(&self, frame: u32, offset: u32) -> Option<usize> {
-        let u = partition(self.units, |u| self.start(u) < (frame, offset));
-        (u < self.units && self.start(u) == (frame, offset)).then_some(u)
+    /// The candidates of a search of `pack` whose units are `keep`.
+    pub fn candidates(self, keep: FrameSet, pack: &crate::PackReader) -> Candidates {
+        let mut places: Vec<(u32, u32)> = keep.iter().map(|u| self.entry(u)).filter(|&e| e < pack.len()).map(|e| pack.entry_at(e).1).map(|e| (e.frame, e.offset)).collect();
+        places.sort_unstable();
+        Candidates::Units { index: std::sync::Arc::new(self), keep, places }
     }
 }
 
 impl std::fmt::Debug for PostingsIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostingsIndex").field("path", &self.path).field("units", &self.units).field("trigrams", &self.trigrams).finish()
+        f.debug_struct("PostingsIndex").field("path", &self.path).field("units", &self.units).field("blocks", &self.blocks).finish()
     }
 }
 
@@ -683,6 +688,8 @@ pub enum Candidates {
         index: std::sync::Arc<PostingsIndex>,
         /// The units that may match.
         keep: FrameSet,
+        /// Where their blobs are in the pack (frame, offset), sorted.
+        places: Vec<(u32, u32)>,
     },
 }
 
@@ -700,12 +707,12 @@ impl Candidates {
                     }
                 }
             }
-            Candidates::Units { index, keep } => {
+            Candidates::Units { index, keep, .. } => {
                 let empty = crate::Oid::for_blob(b"");
                 if pack.find(&empty).is_some() && each(empty).is_break() {
                     return;
                 }
-                for u in keep.iter() {
+                for u in keep.iter().filter(|&u| index.entry(u) < pack.len()) {
                     if each(pack.entry_at(index.entry(u)).0).is_break() {
                         return;
                     }
@@ -719,7 +726,7 @@ impl Candidates {
         match self {
             Candidates::Frames(units) => units.contains(pack.gram_unit(frame as usize)),
             // a blob that is no unit (the empty one) is read
-            Candidates::Units { index, keep } => len == 0 || index.unit_at(frame, offset).is_none_or(|u| keep.contains(u)),
+            Candidates::Units { places, .. } => len == 0 || places.binary_search(&(frame, offset)).is_ok(),
         }
     }
 }
@@ -735,7 +742,7 @@ mod tests {
         let (mut seen, mut t) = (Vec::new(), Vec::new());
         for (i, (f, o, data, utf16)) in units.iter().enumerate() {
             t.clear();
-            unit_trigrams([*data], &mut seen, &mut t);
+            unit_trigrams(data, false, &mut seen, &mut t);
             w.add_unit((*f, *o), &t, *utf16).expect("add");
             if limit == 0 && i % 3 == 2 {
                 w.spill().expect("spill");
@@ -746,7 +753,22 @@ mod tests {
         w.finish(units.iter().rev().map(|u| (u.0, u.1, u.2.len() as u32))).expect("finish");
         let idx = PostingsIndex::open(dir).expect("open").expect("present");
         assert!((0..units.len()).all(|u| idx.entry(u) == units.len() - 1 - u));
+        walk_all(&idx);
         idx
+    }
+
+    /// Every list of every block, checked (what `check` does without a pack).
+    fn walk_all(idx: &PostingsIndex) -> Vec<(u32, Vec<u32>)> {
+        let (mut out, mut last) = (Vec::new(), None);
+        for b in 0..idx.blocks {
+            last = idx
+                .walk_block(b, last, &mut |k, units| {
+                    out.push((k, units.to_vec()));
+                    true
+                })
+                .expect("sound");
+        }
+        out
     }
 
     #[test]
@@ -764,15 +786,15 @@ mod tests {
             let dir = tempfile::tempdir().expect("tmp");
             let idx = build(dir.path(), &units, limit);
             assert_eq!(idx.units(), 7);
-            assert_eq!(idx.start(5), (2, 50));
             let has = |s: &str| {
                 let t = crate::trigram(s.as_bytes()[0], s.as_bytes()[1], s.as_bytes()[2]);
                 let set = idx.units_with(t).expect("read");
                 (0..7).filter(|u| set.contains(*u)).collect::<Vec<_>>()
             };
-            // folded: FROBNICATE counts; a trigram across a newline does not, nor one past a
-            // NUL byte; UTF-16 always
-            assert_eq!(has("bni"), vec![0, 2, 4, 6], "limit {limit}");
+            // exact: FROBNICATE is another trigram; a trigram across a newline does not count,
+            // nor one past a NUL byte; UTF-16 always
+            assert_eq!(has("bni"), vec![0, 4, 6], "limit {limit}");
+            assert_eq!(has("BNI"), vec![2, 4], "limit {limit}");
             assert_eq!(has("aft"), vec![4]);
             assert_eq!(has("imp"), vec![0, 4]);
             assert_eq!(has("zzz"), vec![4], "a trigram in no unit: only the UTF-16 one");
@@ -789,13 +811,11 @@ mod tests {
         let common = idx.units_with(crate::trigram(b'c', b'o', b'm')).expect("read");
         assert_eq!(common.len(), 600, "everywhere");
         let rare = idx.units_with(crate::trigram(b'r', b'a', b'r')).expect("read");
-        assert_eq!(rare.len(), 1);
-        assert_eq!(idx.unit_at(0, 700), Some(7));
-        assert_eq!(idx.unit_at(0, 750), None, "no blob starts there");
-        let c = idx.candidates(rare);
-        let Candidates::Units { index, keep } = &c else { panic!("units") };
-        assert_eq!(keep.iter().collect::<Vec<_>>(), vec![7]);
-        assert_eq!(index.entry(7), 600 - 1 - 7);
+        assert_eq!(rare.iter().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(idx.entry(7), 600 - 1 - 7);
+        // the common trigrams are in no block
+        let listed = walk_all(&idx);
+        assert!(listed.iter().all(|(k, _)| *k != crate::trigram(b'c', b'o', b'm')) && listed.iter().any(|(k, u)| *k == crate::trigram(b'r', b'a', b'r') && u == &[7]));
     }
 
     #[test]
@@ -844,34 +864,34 @@ mod tests {
         bad[at] ^= 0x55;
         std::fs::write(&path, &bad).expect("write");
         assert!(PostingsIndex::open(dir.path()).is_err(), "a damaged table");
-        // a block that says it decodes to more than 64 MiB (its tables checksummed anew, as a
-        // hostile shard would): refused, not allocated
-        let mut bad = good.clone();
-        let len = bad.len();
-        let at = len - FOOTER_LEN - 16; // the last (only) block's decoded end
-        let decoded = u64::from_le_bytes(bad[at..at + 8].try_into().expect("8 bytes"));
-        bad[at..at + 8].copy_from_slice(&(decoded + MAX_BLOCK_BYTES + 1).to_le_bytes());
-        let units = u64::from_le_bytes(bad[len - FOOTER_LEN..len - FOOTER_LEN + 8].try_into().expect("8 bytes"));
-        assert_eq!(units, 1);
-        let stored = u64::from_le_bytes(bad[len - FOOTER_LEN + 24..len - FOOTER_LEN + 32].try_into().expect("8 bytes"));
-        let tables = 8 + stored as usize;
-        assert!(units == 1 && tables < len - FOOTER_LEN);
-        let crc = u64::from(crc32fast::hash(&bad[tables..len - FOOTER_LEN]));
-        bad[len - FOOTER_LEN + 32..len - FOOTER_LEN + 40].copy_from_slice(&crc.to_le_bytes());
+        // a block that says it decodes to more than 64 MiB (put in place of the only one, the
+        // tables checksummed anew, as a hostile shard would): refused, not allocated
+        let len = good.len();
+        let word = |i: usize| u64::from_le_bytes(good[len - FOOTER_LEN + i * 8..len - FOOTER_LEN + i * 8 + 8].try_into().expect("8 bytes"));
+        let (units, blocks, stored) = (word(0), word(2), word(3) as usize);
+        assert!(units == 1 && blocks == 1);
+        let huge = zstd::bulk::compress(&vec![0u8; (MAX_BLOCK_BYTES + 1) as usize], 1).expect("compress");
+        let mut tables = good[8 + stored..len - FOOTER_LEN].to_vec();
+        let end = tables.len() - 8;
+        tables[end..].copy_from_slice(&(huge.len() as u64).to_le_bytes());
+        let mut bad = POSTINGS_MAGIC.to_vec();
+        bad.extend_from_slice(&huge);
+        bad.extend_from_slice(&tables);
+        for v in [units, word(1), blocks, huge.len() as u64, u64::from(crc32fast::hash(&tables))] {
+            bad.extend_from_slice(&v.to_le_bytes());
+        }
+        bad.extend_from_slice(POSTINGS_MAGIC);
         std::fs::write(&path, &bad).expect("write");
         let idx = PostingsIndex::open(dir.path()).expect("the tables are sound").expect("present");
         let err = idx.units_with(crate::trigram(b's', b'o', b'm')).expect_err("refused").to_string();
         assert!(err.contains("more than 67108864"), "{err}");
         // a damaged block: found when decoded
         let mut bad = good.clone();
-        bad[8] ^= 0xff;
-        bad[9] ^= 0xff;
+        bad[12] ^= 0xff;
+        bad[13] ^= 0xff;
         std::fs::write(&path, &bad).expect("write");
         match PostingsIndex::open(dir.path()) {
-            Ok(Some(idx)) => {
-                let mut cache = None;
-                assert!(idx.list(0, &mut cache, |_| Ok(())).is_err());
-            }
+            Ok(Some(idx)) => assert!(idx.walk_block(0, None, &mut |_, _| true).is_err()),
             Ok(None) => panic!("present"),
             Err(_) => {}
         }
