@@ -129,8 +129,9 @@ impl GrepOptions {
 
 /// Searches the blobs of the rows `filter` selects, writing results to `out` in a fixed
 /// order. Returns what it did; `stats.lines_matched == 0` means nothing matched. `ctx`: its
-/// progress in bytes of the selection (blobs in frames the trigram index rules out count as
-/// passed), and its cancel flag.
+/// progress in bytes of the selection (blobs the trigram indexes rule out count as passed; when
+/// `rows.idx` names the rows of the candidates, only theirs are the selection), and its
+/// cancel flag.
 pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn Write, ctx: Ctx<'_>) -> Result<GrepStats, ExploreError> {
     let context = opts.mode == OutputMode::Lines && !opts.json && opts.before + opts.after > 0;
     let mut written_any = false;
