@@ -202,13 +202,27 @@ fn indexed_search_finds_exactly_what_a_full_scan_finds() {
     // More candidates than a key set of the memory budget holds (memory_budget_bytes / 64,
     // 40 bytes each): the row scan reads every row instead, with the same answer.
     let spec = GrepSpec::default();
-    let (want, (_, _, narrowed)) = grep(&indexed, "café", &spec);
-    assert!(narrowed.is_some_and(|n| n > 120), "{narrowed:?}");
+    // the first of these whose candidates (two or more, under an eighth of the blobs) are read
+    // row by row
+    let (pat, want, n) = ["café", "frobnicat", "hidden_in_utf16", "crlf_only"]
+        .into_iter()
+        .find_map(|p| match grep(&indexed, p, &spec) {
+            (want, (_, _, Some(n))) if n >= 2 => Some((p, want, n)),
+            _ => None,
+        })
+        .expect("a pattern with a few candidates");
     let config = std::fs::read_to_string(indexed.join("corpus.toml")).unwrap();
-    w.set_config(&set_toml_key(&config, "memory_budget_bytes", "262144"));
-    let (got, (_, _, narrowed)) = grep(&indexed, "café", &spec);
-    assert_eq!(narrowed, None, "a 256 KiB budget holds 102 candidates");
+    let budget = (n as usize - 1) * 40 * 64;
+    w.set_config(&set_toml_key(&config, "memory_budget_bytes", &budget.to_string()));
+    let (got, (_, _, narrowed)) = grep(&indexed, pat, &spec);
+    assert_eq!(narrowed, None, "a budget of {budget} bytes holds {} candidates", n - 1);
     assert_eq!(got, want);
+    // A pattern that most blobs may hold: every row's hash is read, not the rows of each
+    // candidate (which would cost more), with the same answer as the full scan.
+    w.set_config(&config);
+    let (got, (_, _, narrowed)) = grep(&indexed, "return", &spec);
+    assert_eq!(narrowed, None);
+    assert_eq!(got, grep(&scan, "return", &spec).0);
 }
 
 fn copy_tree(src: &Path, dst: &Path) {
