@@ -10,9 +10,13 @@
 //! keys     blobs x 8 bytes: the first 8 bytes of each blob id, in order (two blobs may share
 //!          them: a reader takes the rows of both, and the scan checks each row's hash)
 //! ends     blobs x u32: where each blob's rows end in `rows`
-//! footer   blobs:u64 rows:u64 rows_len:u64 crc32:u64 (of everything from the first magic's
-//!          end to it) magic
+//! chunks   ceil(body / 16 KiB) x u32: the crc32 of each 16 KiB of `rows`, `keys` and `ends`
+//!          taken together (the body), the last maybe shorter
+//! footer   blobs:u64 rows:u64 rows_len:u64 crc32:u64 (of `chunks` and the three words) magic
 //! ```
+//! A reader checks the footer at open and each chunk the first time it reads from it, so a
+//! search pays for the few it touches, not for the whole file (whose size follows the shard's
+//! rows: at every open of every shard, that would grow with the corpus).
 //! Built at seal from the rows as `files.parquet` is written, in bounded memory (a sorter that
 //! spills past its budget).
 
@@ -25,6 +29,43 @@ use std::path::{Path, PathBuf};
 /// First (and last) bytes of `rows.idx`.
 pub const ROWS_MAGIC: &[u8; 8] = b"PYCROWS\x01";
 const FOOTER_LEN: usize = 4 * 8;
+/// Bytes of the body under one checksum.
+const CHUNK: usize = 16 << 10;
+
+/// Checksums of a body written in pieces, a [`CHUNK`] at a time.
+#[derive(Default)]
+struct Chunks {
+    crcs: Vec<u8>,
+    hasher: crc32fast::Hasher,
+    filled: usize,
+}
+
+impl Chunks {
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = (CHUNK - self.filled).min(bytes.len());
+            self.hasher.update(&bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+            if self.filled == CHUNK {
+                self.close();
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        let h = std::mem::take(&mut self.hasher);
+        self.crcs.extend_from_slice(&h.finalize().to_le_bytes());
+        self.filled = 0;
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.filled > 0 {
+            self.close();
+        }
+        self.crcs
+    }
+}
 /// Bytes of a blob id kept as its key.
 const KEY_LEN: usize = 8;
 
@@ -55,7 +96,7 @@ impl RowsIndexWriter {
         let mut sorted = self.sorter.finish().map_err(tmp_err)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(io)?);
         out.write_all(ROWS_MAGIC).map_err(io)?;
-        let mut crc = crc32fast::Hasher::new();
+        let mut crc = Chunks::default();
         let (mut keys, mut ends) = (Vec::new(), Vec::new());
         let (mut rows, mut rows_len, mut last): (u64, u64, Option<(Oid, u32)>) = (0, 0, None);
         let mut buf = Vec::new();
@@ -86,6 +127,10 @@ impl RowsIndexWriter {
         crc.update(&ends);
         out.write_all(&keys).map_err(io)?;
         out.write_all(&ends).map_err(io)?;
+        let chunks = crc.finish();
+        out.write_all(&chunks).map_err(io)?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&chunks);
         for v in [blobs, rows, rows_len] {
             crc.update(&v.to_le_bytes());
             out.write_all(&v.to_le_bytes()).map_err(io)?;
@@ -109,12 +154,17 @@ pub struct RowsIndex {
     blobs: usize,
     rows: u64,
     rows_len: usize,
+    /// Bytes of the body (rows, keys, ends).
+    body: usize,
+    /// The chunks of the body found sound so far.
+    checked: std::cell::RefCell<Vec<bool>>,
 }
 
 impl RowsIndex {
     /// Opens the `rows.idx` beside the `files.parquet` at `files`; `None` when there is none
-    /// (a shard sealed before it existed). A file whose sizes do not add up or that fails its
-    /// checksum is an error: a damaged index is never used.
+    /// (a shard sealed before it existed). A file whose sizes do not add up or whose footer
+    /// fails its checksum is an error, and so is a read from a chunk that fails its own: a
+    /// damaged index is never used.
     pub fn open_beside(files: &Path) -> Result<Option<RowsIndex>, CatalogError> {
         let path = files.with_file_name("rows.idx");
         let file = match std::fs::File::open(&path) {
@@ -130,14 +180,18 @@ impl RowsIndex {
         }
         let word = |i: usize| u64::from_le_bytes(map[len - 8 - FOOTER_LEN + i * 8..len - 8 - FOOTER_LEN + i * 8 + 8].try_into().expect("8 bytes"));
         let (blobs, rows, rows_len, crc) = (word(0), word(1), word(2), word(3));
-        let total = blobs.checked_mul((KEY_LEN + 4) as u64).and_then(|t| t.checked_add(rows_len)).and_then(|t| t.checked_add((ROWS_MAGIC.len() * 2 + FOOTER_LEN) as u64));
+        let body = blobs.checked_mul((KEY_LEN + 4) as u64).and_then(|t| t.checked_add(rows_len));
+        let chunks = body.map(|b| b.div_ceil(CHUNK as u64) * 4);
+        let total = body.zip(chunks).and_then(|(b, c)| b.checked_add(c)).and_then(|t| t.checked_add((ROWS_MAGIC.len() * 2 + FOOTER_LEN) as u64));
         if total != Some(len as u64) || rows < blobs || rows_len < rows {
             return Err(bad(&path, "sizes do not add up (truncated or damaged)"));
         }
-        if u64::from(crc32fast::hash(&map[8..len - 16])) != crc {
+        let body = body.expect("checked") as usize;
+        if u64::from(crc32fast::hash(&map[8 + body..len - 16])) != crc {
             return Err(bad(&path, "it fails its checksum (damaged)"));
         }
-        Ok(Some(RowsIndex { path, map, blobs: blobs as usize, rows, rows_len: rows_len as usize }))
+        let checked = std::cell::RefCell::new(vec![false; body.div_ceil(CHUNK)]);
+        Ok(Some(RowsIndex { path, map, blobs: blobs as usize, rows, rows_len: rows_len as usize, body, checked }))
     }
 
     /// Number of (blob, row) pairs: the stored rows of its `files.parquet`.
@@ -145,20 +199,43 @@ impl RowsIndex {
         self.rows
     }
 
-    fn key(&self, i: usize) -> &[u8] {
-        let at = 8 + self.rows_len + i * KEY_LEN;
-        &self.map[at..at + KEY_LEN]
+    /// Bytes `s..e` of the body, their chunks checked (once each).
+    fn body(&self, s: usize, e: usize) -> Result<&[u8], CatalogError> {
+        if s > e || e > self.body {
+            return Err(bad(&self.path, &format!("bytes {s}..{e} of a body of {}", self.body)));
+        }
+        let mut checked = self.checked.borrow_mut();
+        for c in s / CHUNK..e.div_ceil(CHUNK) {
+            if !checked[c] {
+                let (from, to) = (c * CHUNK, ((c + 1) * CHUNK).min(self.body));
+                let at = 8 + self.body + c * 4;
+                let want = u32::from_le_bytes(self.map[at..at + 4].try_into().expect("4 bytes"));
+                if crc32fast::hash(&self.map[8 + from..8 + to]) != want {
+                    return Err(bad(&self.path, &format!("bytes {from}..{to} fail their checksum (damaged)")));
+                }
+                checked[c] = true;
+            }
+        }
+        Ok(&self.map[8 + s..8 + e])
     }
 
-    fn end(&self, i: usize) -> usize {
-        let at = 8 + self.rows_len + self.blobs * KEY_LEN + i * 4;
-        u32::from_le_bytes(self.map[at..at + 4].try_into().expect("4 bytes")) as usize
+    fn key(&self, i: usize) -> Result<&[u8], CatalogError> {
+        let at = self.rows_len + i * KEY_LEN;
+        self.body(at, at + KEY_LEN)
+    }
+
+    fn end(&self, i: usize) -> Result<usize, CatalogError> {
+        let at = self.rows_len + self.blobs * KEY_LEN + i * 4;
+        Ok(u32::from_le_bytes(self.body(at, at + 4)?.try_into().expect("4 bytes")) as usize)
     }
 
     /// Calls `each` with the rows of blob `i` (in order).
     fn rows_of_blob(&self, i: usize, each: &mut dyn FnMut(u32)) -> Result<(), CatalogError> {
-        let (s, e) = (if i == 0 { 0 } else { self.end(i - 1) }, self.end(i));
-        let list = self.map.get(8 + s..8 + e).filter(|_| s < e && e <= self.rows_len).ok_or_else(|| bad(&self.path, &format!("blob {i}: its rows are out of place")))?;
+        let (s, e) = (if i == 0 { 0 } else { self.end(i - 1)? }, self.end(i)?);
+        if s >= e || e > self.rows_len {
+            return Err(bad(&self.path, &format!("blob {i}: its rows are out of place")));
+        }
+        let list = self.body(s, e)?;
         let (mut r, mut row, mut first) = (Reader(list), 0u64, true);
         while !r.0.is_empty() {
             let v = r.var().ok_or_else(|| bad(&self.path, &format!("blob {i}: damaged rows")))?;
@@ -181,13 +258,13 @@ impl RowsIndex {
             let (mut lo, mut hi) = (0, self.blobs);
             while lo < hi {
                 let mid = (lo + hi) / 2;
-                if self.key(mid) < k {
+                if self.key(mid)? < k {
                     lo = mid + 1;
                 } else {
                     hi = mid;
                 }
             }
-            while lo < self.blobs && self.key(lo) == k {
+            while lo < self.blobs && self.key(lo)? == k {
                 self.rows_of_blob(lo, &mut |r| out.push(r))?;
                 lo += 1;
             }
@@ -201,13 +278,15 @@ impl RowsIndex {
     /// row's blob, in order; `None` for a row without one): every pair listed once, no other.
     /// For `verify`.
     pub fn check(&self, hash_of_row: &[Option<[u8; KEY_LEN]>]) -> Result<(), CatalogError> {
+        // every chunk, read or not
+        self.body(0, self.body)?;
         let mut seen = vec![false; hash_of_row.len()];
         let mut n = 0u64;
         for i in 0..self.blobs {
-            if i > 0 && self.key(i - 1) > self.key(i) {
+            if i > 0 && self.key(i - 1)? > self.key(i)? {
                 return Err(bad(&self.path, &format!("keys out of order at {i}")));
             }
-            let key: [u8; KEY_LEN] = self.key(i).try_into().expect("8 bytes");
+            let key: [u8; KEY_LEN] = self.key(i)?.try_into().expect("8 bytes");
             let mut wrong = None;
             self.rows_of_blob(i, &mut |r| {
                 n += 1;
@@ -277,7 +356,8 @@ mod tests {
             other[501] = Some(rows_key(&oid(7, 0)));
             assert!(idx.check(&other).is_err(), "a row left out");
         }
-        // damage anywhere: an error at open, never a panic or a wrong answer
+        // damage anywhere: an error at open, or at the first read of its chunk (and from
+        // verify's check), never a panic or a wrong answer
         let dir = tempfile::tempdir().expect("tmp");
         let mut w = RowsIndexWriter::new(dir.path(), 1 << 20);
         (0..50u32).for_each(|r| w.push(&blob_of(r), r).expect("push"));
@@ -285,11 +365,16 @@ mod tests {
         w.finish(&path).expect("finish");
         let good = std::fs::read(&path).expect("read");
         let files = dir.path().join("files.parquet");
+        let hashes: Vec<Option<[u8; 8]>> = (0..50).map(|r| Some(rows_key(&blob_of(r)))).collect();
+        let all = [oid(1, 0), oid(1, 1), oid(7, 0), oid(200, 9), oid(3, 3)];
         for at in 0..good.len() {
             let mut bad = good.clone();
             bad[at] ^= 0x24;
             std::fs::write(&path, &bad).expect("write");
-            assert!(RowsIndex::open_beside(&files).is_err(), "a byte changed at {at}");
+            if let Ok(Some(idx)) = RowsIndex::open_beside(&files) {
+                assert!(idx.rows_of(all.iter()).is_err(), "a byte changed at {at}: read");
+                assert!(idx.check(&hashes).is_err(), "a byte changed at {at}: checked");
+            }
         }
         for cut in [0, 8, good.len() / 2, good.len() - 1] {
             std::fs::write(&path, &good[..cut]).expect("write");
@@ -297,5 +382,32 @@ mod tests {
         }
         std::fs::remove_file(&path).expect("rm");
         assert!(RowsIndex::open_beside(&files).expect("none").is_none());
+    }
+
+    #[test]
+    fn a_read_checks_only_the_chunks_it_touches() {
+        // 20,000 blobs of 3 rows: a body of several chunks
+        let dir = tempfile::tempdir().expect("tmp");
+        let blob = |b: u32| Oid::for_blob(&b.to_le_bytes());
+        let mut w = RowsIndexWriter::new(dir.path(), 1 << 24);
+        (0..60_000u32).for_each(|r| w.push(&blob(r % 20_000), r).expect("push"));
+        let path = dir.path().join("rows.idx");
+        w.finish(&path).expect("finish");
+        let files = dir.path().join("files.parquet");
+        let idx = RowsIndex::open_beside(&files).expect("open").expect("present");
+        assert!(idx.body > 4 * CHUNK, "{} bytes", idx.body);
+        assert_eq!(idx.rows_of([blob(7)].iter()).expect("read"), vec![7, 20_007, 40_007]);
+        let touched = idx.checked.borrow().iter().filter(|c| **c).count();
+        assert!(touched * 2 < idx.checked.borrow().len(), "{touched} chunks checked for one blob");
+        // a byte changed in the second chunk: reading every blob's rows fails, and so does
+        // verify's check
+        let mut bad = std::fs::read(&path).expect("read");
+        bad[8 + CHUNK + 100] ^= 1;
+        std::fs::write(&path, &bad).expect("write");
+        let idx = RowsIndex::open_beside(&files).expect("the footer is sound").expect("present");
+        let blobs: Vec<Oid> = (0..20_000).map(blob).collect();
+        assert!(idx.rows_of(blobs.iter()).is_err());
+        let hashes: Vec<Option<[u8; 8]>> = (0..60_000).map(|r| Some(rows_key(&blob(r % 20_000)))).collect();
+        assert!(idx.check(&hashes).is_err());
     }
 }
