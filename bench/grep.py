@@ -13,9 +13,14 @@ and codesearch's against ripgrep's over the files `cindex` indexed (it leaves ou
 line over 2,000 bytes or over 20,000 distinct trigrams: those are counted, not compared).
 
     python3 bench/grep.py [--work /tmp/pycorpus-bench] [--repeat 3]
+    python3 bench/grep.py --corpus CORPUS --label 16x [--seed-repeat 1]
 
 Needs the corpus and the anchor that bench/ingest.py leaves in --work (the corpus sealed by the
-pycorpus under test, so that it has the search index). Writes bench/runs/<date>-<host>/grep.json.
+pycorpus under test, so that it has the search index). With --corpus, any sealed corpus instead
+(the scale benchmark's, kept with `bench/scale.py --scale 16 --steps status --keep`); the seed
+then runs only when --anchor names a git anchor of it (bench/gitscale.py makes one). The files
+extracted for ripgrep and codesearch go to --work. Writes bench/runs/<date>-<host>/grep.json
+(grep-<label>.json with --label).
 """
 import json
 import os
@@ -93,12 +98,21 @@ def cs_set(path):
 
 
 def main():
-    a = runlog.arguments(__doc__, repeat=3).parse_args()
-    corpus, anchor = runlog.ingested(a.work)
+    ap = runlog.arguments(__doc__, repeat=3)
+    ap.add_argument("--corpus", default=None, help="a sealed corpus to search instead of bench/ingest.py's")
+    ap.add_argument("--anchor", default=None, help="the git anchor of --corpus for the seed pipeline (default: none, no seed)")
+    ap.add_argument("--label", default=None, help="names the record grep-LABEL.json")
+    ap.add_argument("--seed-repeat", type=int, default=None, help="runs of the seed pipeline per pattern (default --repeat: it takes ~5 s at 1x)")
+    a = ap.parse_args()
+    if a.corpus:
+        corpus, anchor = os.path.abspath(a.corpus), a.anchor and os.path.abspath(a.anchor)
+        os.makedirs(a.work, exist_ok=True)
+    else:
+        corpus, anchor = runlog.ingested(a.work)
     for tool in ("rg", "cindex", "csearch"):
         if not shutil.which(tool):
             sys.exit("%s is not installed (ripgrep; Debian's codesearch)" % tool)
-    res = {"machine": "%s, %d cores, %s" % (platform.node(), os.cpu_count(), platform.platform()),
+    res = {"corpus": corpus, "label": a.label or "corpus-v1", "machine": "%s, %d cores, %s" % (platform.node(), os.cpu_count(), platform.platform()),
            "rg": subprocess.run(["rg", "--version"], capture_output=True, text=True).stdout.splitlines()[0],
            "codesearch": subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "codesearch"], capture_output=True, text=True).stdout, "patterns": []}
     tree = os.path.join(a.work, "py-unique")
@@ -124,10 +138,10 @@ def main():
     skipped = {f.split(".")[0] for _, _, fs in os.walk(tree) for f in fs} - indexed
     res["cindex_skipped_files"] = len(skipped)
     shards = os.path.join(corpus, "shards")
-    index_bytes = sum(os.path.getsize(os.path.join(shards, d, f)) for d in os.listdir(shards) if os.path.isdir(os.path.join(shards, d)) for f in ("postings.idx",) if os.path.exists(os.path.join(shards, d, f)))
+    index_bytes = sum(os.path.getsize(os.path.join(shards, d, f)) for d in os.listdir(shards) if os.path.isdir(os.path.join(shards, d)) for f in ("postings.idx", "rows.idx") if os.path.exists(os.path.join(shards, d, f)))
     shard_bytes = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(shards) for f in fs if not f.endswith(".torrent"))
     res["ours_index_bytes"], res["ours_shard_bytes"] = index_bytes, shard_bytes
-    print("cindex: %.1f s, %.1f MB (%d files left out); our postings.idx %.1f MB of a %.1f MB store" % (res["cindex_seconds"], res["cindex_bytes"] / 1e6, len(skipped), index_bytes / 1e6, shard_bytes / 1e6), flush=True)
+    print("cindex: %.1f s, %.1f MB (%d files left out); our postings.idx + rows.idx %.1f MB of a %.1f MB store" % (res["cindex_seconds"], res["cindex_bytes"] / 1e6, len(skipped), index_bytes / 1e6, shard_bytes / 1e6), flush=True)
     outdir = os.path.join(a.work, "grep-out")
     os.makedirs(outdir, exist_ok=True)
     for label, pattern, literal, icase in PATTERNS:
@@ -139,11 +153,14 @@ def main():
             "pycorpus": ([a.bin, "--corpus", corpus, "grep", pattern, "--ext", "py"] + i + f, False),
             "ripgrep": (["rg", "-uu", "-n", "--no-heading", pattern, tree] + i + f, False),
             "codesearch": (["csearch", "-n"] + i + [cs_pattern], False),
-            "seed": ("git -C %s rev-list --objects --all | grep '\\.py$' | cut -d' ' -f1 | git -C %s cat-file --batch | %s -e %s" % (anchor, anchor, seed_grep, shlex_quote(pattern)), True),
         }
+        if anchor:
+            cmds["seed"] = ("git -C %s rev-list --objects --all | grep '\\.py$' | cut -d' ' -f1 | git -C %s cat-file --batch | %s -e %s" % (anchor, anchor, seed_grep, shlex_quote(pattern)), True)
         times = {k: [] for k in cmds}
-        for _ in range(a.repeat):
+        for r in range(a.repeat):
             for k, (cmd, shell) in cmds.items():
+                if k == "seed" and a.seed_repeat is not None and r >= a.seed_repeat:
+                    continue
                 times[k].append(run_timed(cmd, os.path.join(outdir, k + ".txt"), shell=shell, env=env))
         med = {k: round(statistics.median(v), 3) for k, v in times.items()}
         lines = {k: sum(1 for _ in open(os.path.join(outdir, k + ".txt"), "rb")) for k in cmds}
@@ -155,18 +172,19 @@ def main():
         theirs_indexed = {m for m in theirs if m[0] not in skipped}
         same = ours == theirs
         entry = {"label": label, "pattern": pattern, "ignore_case": icase, "fixed": literal, "seconds": med, "all_seconds": times, "output_lines": lines,
-                 "vs_seed": round(med["seed"] / med["pycorpus"], 2), "vs_ripgrep": round(med["ripgrep"] / med["pycorpus"], 2),
+                 "vs_seed": round(med["seed"] / med["pycorpus"], 2) if "seed" in med else None, "vs_ripgrep": round(med["ripgrep"] / med["pycorpus"], 2),
                  "vs_codesearch": round(med["codesearch"] / med["pycorpus"], 2),
                  "matches": len(ours), "matching_blobs": len({m[0] for m in ours}), "identical_to_ripgrep": same,
                  "codesearch_matches": len(cs), "codesearch_identical_over_its_files": cs == theirs_indexed,
                  "only_ours": sorted(ours - theirs)[:5], "only_ripgrep": sorted(theirs - ours)[:5],
                  "only_codesearch": sorted(cs - theirs_indexed)[:3], "codesearch_missed": sorted(theirs_indexed - cs)[:3]}
         res["patterns"].append(entry)
-        print("%-22s %-34s pycorpus %.3f s | codesearch %.3f s (%.2fx) | ripgrep %.3f s (%.2fx) | seed %.3f s (%.1fx) | %d lines in %d blobs, %s ripgrep's; codesearch %s"
+        seed = "seed %.3f s (%.1fx)" % (med["seed"], entry["vs_seed"]) if "seed" in med else "no seed"
+        print("%-22s %-34s pycorpus %.3f s | codesearch %.3f s (%.2fx) | ripgrep %.3f s (%.2fx) | %s | %d lines in %d blobs, %s ripgrep's; codesearch %s"
               % (label, pattern + (" -i" if icase else ""), med["pycorpus"], med["codesearch"], entry["vs_codesearch"], med["ripgrep"], entry["vs_ripgrep"],
-                 med["seed"], entry["vs_seed"], len(ours), entry["matching_blobs"], "same as" if same else "DIFFERENT FROM",
+                 seed, len(ours), entry["matching_blobs"], "same as" if same else "DIFFERENT FROM",
                  "same over its files" if entry["codesearch_identical_over_its_files"] else "differs (%d vs %d)" % (len(cs), len(theirs_indexed))), flush=True)
-    runlog.save("grep", res)
+    runlog.save("grep-" + a.label if a.label else "grep", res)
 
 
 def shlex_quote(s):
