@@ -123,13 +123,16 @@ pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &
     // shard has a sound one): only those are read, their pages found by the page index.
     let picked = picked_rows(path, filter);
     stats.rows_indexed += u64::from(picked.is_some());
+    // No candidate blob here (the search index ruled every one out, or none has a row in this
+    // file): nothing to read, not even the footer; with hundreds of shards that is most of them.
+    if filter.hash_in.as_ref().is_some_and(|h| h.is_empty()) || picked.as_ref().is_some_and(|p| p.is_empty()) {
+        return Ok(true);
+    }
     let reader_meta = ArrowReaderMetadata::load(&open()?, files_read_options().with_offset_index_policy(if picked.is_some() { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip }))
         .map_err(|e| fmt_err(path, e))?;
     let meta = reader_meta.metadata().clone();
     let schema = meta.file_metadata().schema_descr_ptr();
     let col = |name: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == name);
-    // no candidate blob (a search index ruled every one out): no row can match
-    let none = filter.hash_in.as_ref().is_some_and(|h| h.is_empty());
     let mut selections = vec![None; meta.num_row_groups()];
     if let Some(rows) = &picked {
         let mut first = 0usize;
@@ -141,7 +144,7 @@ pub fn scan_file_views(path: &Path, filter: &Filter, stats: &mut ScanStats, f: &
         }
     }
     let picks_none = |g: usize| selections[g].as_ref().is_some_and(|s: &RowSelection| s.row_count() == 0);
-    let groups: Vec<usize> = (0..meta.num_row_groups()).filter(|&i| !none && !picks_none(i) && may_match(filter, meta.row_group(i), &col)).collect();
+    let groups: Vec<usize> = (0..meta.num_row_groups()).filter(|&i| !picks_none(i) && may_match(filter, meta.row_group(i), &col)).collect();
     stats.row_groups += meta.num_row_groups() as u64;
     stats.row_groups_skipped += (meta.num_row_groups() - groups.len()) as u64;
     if groups.is_empty() {
@@ -433,6 +436,46 @@ mod tests {
         }
         *PANIC_AT.lock().expect("lock") = None;
         assert!(scan_files(&path, &Filter::default(), &mut ScanStats::default(), &mut |_| true).expect("scan"));
+    }
+
+    #[test]
+    fn candidate_blobs_read_their_rows_only_and_none_here_reads_nothing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("files.parquet");
+        let all = rows();
+        write_files_grouped(&path, &all, 8 * 1024).expect("write");
+        let mut w = crate::RowsIndexWriter::new(dir.path(), 1 << 20);
+        all.iter().enumerate().for_each(|(r, row)| w.push(&row.hash, r as u32).expect("push"));
+        w.finish(&dir.path().join("rows.idx")).expect("finish");
+        let only = |oids: &[pycorpus_store::Oid]| Filter { hash_in: Some(std::sync::Arc::new(oids.iter().copied().collect())), ..Filter::default() };
+        let run = |f: &Filter| {
+            let mut stats = ScanStats::default();
+            let mut got = Vec::new();
+            scan_files(&path, f, &mut stats, &mut |r| {
+                got.push(r);
+                true
+            })
+            .expect("scan");
+            (got, stats)
+        };
+        // blob 7: one row in each of the 400 projects, spread over every row group
+        let seven = pycorpus_store::Oid::for_blob(&7u32.to_le_bytes());
+        let (got, stats) = run(&only(&[seven]));
+        assert_eq!(got.iter().collect::<Vec<_>>(), all.iter().filter(|r| r.hash == seven).collect::<Vec<_>>());
+        assert_eq!((stats.rows_indexed, stats.rows_matched), (1, 400), "{stats:?}");
+        assert!(stats.rows_read < 40_000 / 4, "only the candidates' pages: {stats:?}");
+        // a blob with no row in this file, and no blob at all: not even the footer is read,
+        // so a damaged one is no error (no row could match)
+        let elsewhere = pycorpus_store::Oid::for_blob(b"stored in another shard");
+        let data = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &data[..data.len() - 64]).expect("cut the footer");
+        for f in [only(&[elsewhere]), only(&[])] {
+            let (got, stats) = run(&f);
+            assert!(got.is_empty());
+            assert_eq!((stats.row_groups, stats.rows_read), (0, 0), "{stats:?}");
+        }
+        let mut stats = ScanStats::default();
+        assert!(scan_files(&path, &only(&[seven]), &mut stats, &mut |_| true).is_err(), "a candidate here: the damage shows");
     }
 
     #[test]
