@@ -235,6 +235,12 @@ impl Filter {
     }
 }
 
+/// False when a row whose full `path` column is `path` cannot pass an extension filter of
+/// `exts` (its inner path ends the same way): a test a scan can run on that column alone.
+pub(crate) fn may_have_ext(exts: &[String], path: &str) -> bool {
+    exts.is_empty() || exts.iter().any(|x| has_ext(path, x))
+}
+
 /// True when the file name at the end of `path` ends with `.ext` (ASCII case folded). Called
 /// for every row of a scan: a suffix test, no search.
 fn has_ext(path: &str, ext: &str) -> bool {

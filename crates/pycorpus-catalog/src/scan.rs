@@ -234,13 +234,14 @@ fn decode_groups(
         // One handle for this thread's groups, which it reads one after another.
         let file = open()?;
         for (g, picked) in groups {
+            let picked_some = picked.is_some();
             let file = file.try_clone().map_err(|e| crate::CatalogError::Io { path: path.to_path_buf(), source: e })?;
             let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone()).with_row_groups(vec![g]).with_batch_size(SCAN_BATCH_ROWS);
             if let Some(sel) = picked {
                 builder = builder.with_row_selection(sel);
             }
             if let Some(set) = &filter.hash_in {
-                builder = builder.with_row_filter(hash_filter(path, meta, set.clone())?);
+                builder = builder.with_row_filter(row_filter(path, meta, filter, set.clone(), picked_some)?);
             }
             let reader = builder.build().map_err(|e| fmt_err(path, e))?;
             for batch in reader {
@@ -265,15 +266,26 @@ fn decode_groups(
 }
 
 /// A row filter that keeps the rows whose `hash` is in `set`, decoding only that column for
-/// the rows it leaves out.
-fn hash_filter(path: &Path, meta: &ArrowReaderMetadata, set: std::sync::Arc<pycorpus_store::OidSet>) -> Result<RowFilter, crate::CatalogError> {
+/// the rows it leaves out. With `picked` (the rows of the candidates, spread thinly over the
+/// file) and an extension filter, then the rows whose `path` can have the extension: the
+/// candidates' rows of other files (the index covers every text blob) cost that column's
+/// pages, not every column's.
+fn row_filter(path: &Path, meta: &ArrowReaderMetadata, filter: &Filter, set: std::sync::Arc<pycorpus_store::OidSet>, picked: bool) -> Result<RowFilter, crate::CatalogError> {
     let schema = meta.metadata().file_metadata().schema_descr();
-    let column = (0..schema.num_columns()).find(|&i| schema.column(i).name() == "hash").ok_or_else(|| fmt_err(path, "no hash column"))?;
-    let predicate = ArrowPredicateFn::new(ProjectionMask::leaves(schema, [column]), move |batch: RecordBatch| {
+    let column = |name: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == name).ok_or_else(|| fmt_err(path, format!("no {name} column")));
+    let hashes = ArrowPredicateFn::new(ProjectionMask::leaves(schema, [column("hash")?]), move |batch: RecordBatch| {
         let hashes = batch.column(0).as_any().downcast_ref::<arrow_array::FixedSizeBinaryArray>().ok_or_else(|| arrow_schema::ArrowError::SchemaError("hash is not FixedSizeBinary(20)".into()))?;
         Ok((0..arrow_array::Array::len(hashes)).map(|i| Some(pycorpus_store::Oid::from_slice(hashes.value(i)).is_some_and(|o| set.contains(&o)))).collect::<arrow_array::BooleanArray>())
     });
-    Ok(RowFilter::new(vec![Box::new(predicate)]))
+    let mut predicates: Vec<Box<dyn parquet::arrow::arrow_reader::ArrowPredicate>> = vec![Box::new(hashes)];
+    if picked && !filter.exts.is_empty() {
+        let exts = filter.exts.clone();
+        predicates.push(Box::new(ArrowPredicateFn::new(ProjectionMask::leaves(schema, [column("path")?]), move |batch: RecordBatch| {
+            let paths = batch.column(0).as_any().downcast_ref::<arrow_array::StringArray>().ok_or_else(|| arrow_schema::ArrowError::SchemaError("path is not a string".into()))?;
+            Ok(paths.iter().map(|p| Some(p.is_some_and(|p| crate::filter::may_have_ext(&exts, p)))).collect::<arrow_array::BooleanArray>())
+        })));
+    }
+    Ok(RowFilter::new(predicates))
 }
 
 /// Rows per decoded batch of a scan: small enough that the batches in flight stay a few MB.
@@ -464,6 +476,15 @@ mod tests {
         assert_eq!(got.iter().collect::<Vec<_>>(), all.iter().filter(|r| r.hash == seven).collect::<Vec<_>>());
         assert_eq!((stats.rows_indexed, stats.rows_matched), (1, 400), "{stats:?}");
         assert!(stats.rows_read < 40_000 / 4, "only the candidates' pages: {stats:?}");
+        // with an extension filter, tested on the path column first: blob 7 is in .txt files
+        // only, blob 6 in .py files; the answer is a full read's
+        for (blob, ext, want) in [(7u32, "py", 0), (6, "py", 400), (6, "PY", 400), (7, "txt", 400)] {
+            let oid = pycorpus_store::Oid::for_blob(&blob.to_le_bytes());
+            let f = Filter { exts: vec![ext.into()], ..only(&[oid]) };
+            let (got, _) = run(&f);
+            assert_eq!(got.len(), want, "blob {blob}, .{ext}");
+            assert_eq!(got.iter().collect::<Vec<_>>(), all.iter().filter(|r| f.matches(r)).collect::<Vec<_>>());
+        }
         // a blob with no row in this file, and no blob at all: not even the footer is read,
         // so a damaged one is no error (no row could match)
         let elsewhere = pycorpus_store::Oid::for_blob(b"stored in another shard");
