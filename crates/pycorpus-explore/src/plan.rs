@@ -9,7 +9,7 @@
 //! `[Kk\u{212A}]`, ends the run). Anything else asks nothing, so a pattern without a usable
 //! literal scans every frame, as it must.
 
-use pycorpus_store::{Candidates, FrameSet, GramIndex, OidSet, PackReader, PostingsIndex, StoreError, fold, trigram};
+use pycorpus_store::{BlockCache, Candidates, FrameSet, GramIndex, OidSet, PackReader, PostingsIndex, StoreError, fold, trigram};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -102,12 +102,19 @@ impl TrigramSets for GramIndex {
     }
 }
 
-impl TrigramSets for PostingsIndex {
+/// A `postings.idx` answering one query: the blocks it decodes are kept for the query's
+/// next trigrams.
+struct Postings<'a> {
+    idx: &'a PostingsIndex,
+    cache: std::cell::RefCell<BlockCache>,
+}
+
+impl TrigramSets for Postings<'_> {
     fn size(&self) -> usize {
-        self.units()
+        self.idx.units()
     }
     fn with(&self, t: u32) -> Result<FrameSet, StoreError> {
-        self.units_with(t)
+        self.idx.units_with_in(t, &mut self.cache.borrow_mut())
     }
 }
 
@@ -171,7 +178,7 @@ pub(crate) fn candidates(corpus: &pycorpus_core::Corpus, q: &Queries) -> Result<
 fn shard_candidates(q: &Queries, dir: &Path, pack: &PackReader) -> Option<Candidates> {
     if let Ok(Some(idx)) = PostingsIndex::open(dir)
         && idx.fits(pack)
-        && let Ok(units) = q.exact.units(&idx)
+        && let Ok(units) = q.exact.units(&Postings { idx: &idx, cache: Default::default() })
     {
         // every blob: nothing to rule out
         return (units.len() < idx.units()).then(|| idx.candidates(units, pack));

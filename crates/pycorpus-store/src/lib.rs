@@ -72,7 +72,7 @@ pub use history::{HISTORY_MAGIC, HistoryRun, HistoryWriter};
 pub use journal::{JOURNAL_MAGIC, Journal, JournalBlob, JournalCommit, Recovery};
 pub use oid::{BadOid, HexOid, Oid, OidBits, OidHasher, OidMap, OidSet};
 pub use pack::{BlobPlace, DeltaBase, FrameBuffers, FrameInfo, IDX_MAGIC, IDX_MAGIC_DELTAS, MAX_DELTA_SPAN, PACK_MAGIC, PackEntry, PackOptions, PackReader, PackStats, PackWriter};
-pub use postings::{Candidates, POSTINGS_MAGIC, PostingsIndex, PostingsWriter};
+pub use postings::{BlockCache, Candidates, POSTINGS_MAGIC, PostingsIndex, PostingsWriter};
 pub use runs::{BlobRun, RUN_MAGIC, RunWriter};
 
 use std::path::{Path, PathBuf};
