@@ -167,13 +167,7 @@ impl RowsIndex {
     /// damaged index is never used.
     pub fn open_beside(files: &Path) -> Result<Option<RowsIndex>, CatalogError> {
         let path = files.with_file_name("rows.idx");
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(CatalogError::Io { path, source: e }),
-        };
-        // SAFETY: sealed shards are immutable; a file changed underneath is what `verify` finds.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| CatalogError::Io { path: path.clone(), source: e })?;
+        let Some(map) = pycorpus_store::map_sealed_file(&path).map_err(|e| CatalogError::Io { path: path.clone(), source: e })? else { return Ok(None) };
         let len = map.len();
         if len < ROWS_MAGIC.len() * 2 + FOOTER_LEN || &map[..8] != ROWS_MAGIC || &map[len - 8..] != ROWS_MAGIC {
             return Err(bad(&path, "not a rows index (magic)"));

@@ -365,6 +365,18 @@ mod tests {
         out
     }
 
+    /// Every row a scan of `path` with `f` gives, and its stats.
+    fn scan_all(path: &Path, f: &Filter) -> (Vec<FileRow>, ScanStats) {
+        let mut stats = ScanStats::default();
+        let mut got = Vec::new();
+        scan_files(path, f, &mut stats, &mut |r| {
+            got.push(r);
+            true
+        })
+        .expect("scan");
+        (got, stats)
+    }
+
     #[test]
     fn statistics_skip_row_groups_and_answers_stay_exact() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -372,13 +384,7 @@ mod tests {
         let all = rows();
         write_files_grouped(&path, &all, 16 * 1024).expect("write");
         let run = |f: &Filter| {
-            let mut stats = ScanStats::default();
-            let mut got = Vec::new();
-            scan_files(&path, f, &mut stats, &mut |r| {
-                got.push(r);
-                true
-            })
-            .expect("scan");
+            let (got, stats) = scan_all(&path, f);
             let want: Vec<&FileRow> = all.iter().filter(|r| f.matches(r)).collect();
             assert_eq!(got.iter().collect::<Vec<_>>(), want, "same rows as a full read");
             stats
@@ -460,16 +466,7 @@ mod tests {
         all.iter().enumerate().for_each(|(r, row)| w.push(&row.hash, r as u32).expect("push"));
         w.finish(&dir.path().join("rows.idx")).expect("finish");
         let only = |oids: &[pycorpus_store::Oid]| Filter { hash_in: Some(std::sync::Arc::new(oids.iter().copied().collect())), ..Filter::default() };
-        let run = |f: &Filter| {
-            let mut stats = ScanStats::default();
-            let mut got = Vec::new();
-            scan_files(&path, f, &mut stats, &mut |r| {
-                got.push(r);
-                true
-            })
-            .expect("scan");
-            (got, stats)
-        };
+        let run = |f: &Filter| scan_all(&path, f);
         // blob 7: one row in each of the 400 projects, spread over every row group
         let seven = pycorpus_store::Oid::for_blob(&7u32.to_le_bytes());
         let (got, stats) = run(&only(&[seven]));

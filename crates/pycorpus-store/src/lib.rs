@@ -56,6 +56,19 @@ impl Lookups {
     }
 }
 
+/// Maps the sealed-shard file at `path` read-only; `None` when there is none (an optional
+/// file, like the search indexes of a shard sealed before they existed).
+pub fn map_sealed_file(path: &Path) -> std::io::Result<Option<memmap2::Mmap>> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // SAFETY: sealed shards are immutable (the seal renames a finished folder into place and no
+    // pycorpus code writes to it again); a file changed underneath is what `verify` finds.
+    unsafe { memmap2::Mmap::map(&file) }.map(Some)
+}
+
 /// Lets go of the pages of a read-only mapping of an immutable file that this process has
 /// touched (see [`Lookups`]); readers that sweep an index a shard at a time also call it
 /// between shards.

@@ -484,13 +484,7 @@ impl PostingsIndex {
     /// index is never used.
     pub fn open(dir: &Path) -> Result<Option<PostingsIndex>, StoreError> {
         let path = dir.join("postings.idx");
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io(&path, e)),
-        };
-        // SAFETY: sealed shards are immutable; a file changed underneath is what `verify` finds.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| StoreError::io(&path, e))?;
+        let Some(map) = crate::map_sealed_file(&path).map_err(|e| StoreError::io(&path, e))? else { return Ok(None) };
         let bad = |what: &str| StoreError::Format { path: path.clone(), what: format!("postings.idx: {what}") };
         let len = map.len();
         if map.starts_with(POSTINGS_MAGIC_V1) {
@@ -844,6 +838,43 @@ mod tests {
         out
     }
 
+    /// One query's lookups share the blocks they decode, in any order: every `step`-th trigram
+    /// through one cache gives what the full walk lists (with the `always` units).
+    fn lookups_match_the_walk(idx: &PostingsIndex, always: &[usize], step: usize) {
+        let mut lists: Vec<_> = walk_all(idx).into_iter().step_by(step).collect();
+        let mut cache = BlockCache::default();
+        for _ in 0..2 {
+            for (k, list) in &lists {
+                let set = idx.units_with_in(*k, &mut cache).expect("read");
+                let want: Vec<usize> = (0..idx.units()).filter(|&u| list.contains(&(u as u32)) || always.contains(&u)).collect();
+                assert_eq!((0..idx.units()).filter(|&u| set.contains(u)).collect::<Vec<_>>(), want, "{k:06x}");
+            }
+            lists.reverse();
+        }
+    }
+
+    #[test]
+    fn lookups_through_more_blocks_than_a_cache_keeps() {
+        // three units of varied bytes: ~180,000 trigrams, some blocks more than BlockCache keeps
+        let mut x = 12345u32;
+        let texts: Vec<Vec<u8>> = (0..3)
+            .map(|_| {
+                (0..60_000)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        (x >> 16) as u8 % 250 + 2
+                    })
+                    .map(|b| if b == b'\n' { b'x' } else { b })
+                    .collect()
+            })
+            .collect();
+        let units: Vec<(u32, u32, &[u8], bool)> = texts.iter().enumerate().map(|(i, t)| (i as u32, 0, t.as_slice(), false)).collect();
+        let dir = tempfile::tempdir().expect("tmp");
+        let idx = build(dir.path(), &units, 1 << 30);
+        assert!(idx.blocks > BlockCache::BLOCKS, "{} blocks", idx.blocks);
+        lookups_match_the_walk(&idx, &[], 997);
+    }
+
     #[test]
     fn postings_name_the_units_that_hold_a_trigram_in_memory_and_through_runs() {
         let units: Vec<(u32, u32, &[u8], bool)> = vec![
@@ -871,18 +902,7 @@ mod tests {
             assert_eq!(has("aft"), vec![4]);
             assert_eq!(has("imp"), vec![0, 4]);
             assert_eq!(has("zzz"), vec![4], "a trigram in no unit: only the UTF-16 one");
-            // one query's lookups share the blocks they decode, in any order: every trigram
-            // through one cache, as the full walk lists it (with the UTF-16 unit)
-            let mut lists = walk_all(&idx);
-            let mut cache = BlockCache::default();
-            for _ in 0..2 {
-                for (k, list) in &lists {
-                    let set = idx.units_with_in(*k, &mut cache).expect("read");
-                    let want: Vec<usize> = (0..7).filter(|&u| list.contains(&(u as u32)) || u == 4).collect();
-                    assert_eq!((0..7).filter(|&u| set.contains(u)).collect::<Vec<_>>(), want, "{k:06x}");
-                }
-                lists.reverse();
-            }
+            lookups_match_the_walk(&idx, &[4], 1);
             assert_eq!(std::fs::read_dir(dir.path().join("tmp")).map_or(0, |d| d.count()), 0, "runs removed");
         }
     }
