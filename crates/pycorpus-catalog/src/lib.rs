@@ -201,6 +201,20 @@ pub struct FileRow {
     pub link_target: Option<String>,
 }
 
+/// A file row as JSON, as every front end hands it out: the Parquet column names, times in
+/// RFC 3339, the hash in hex.
+pub fn row_json(r: &FileRow) -> serde_json::Value {
+    let cells = FILES_COLUMNS.iter().enumerate().map(|(i, name)| {
+        let v = match r.value(i) {
+            Some(RowValue::Text(s)) => serde_json::Value::String(s.into_owned()),
+            Some(RowValue::Number(n)) => serde_json::Value::from(n),
+            _ => serde_json::Value::Null,
+        };
+        (name.to_string(), v)
+    });
+    serde_json::Value::Object(cells.collect())
+}
+
 /// One value of a file row as every front end shows it: text (times in RFC 3339, the blob id
 /// in hex, names of closed sets), a whole number, or nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,7 +29,7 @@ use std::io::Write;
 
 pub use extract::{ExtractSummary, Layout, extract};
 pub use names::{safe_component, safe_path};
-pub use output::OutputMode;
+pub use output::{OutputMode, blob_records};
 pub use spec::{ExtractSpec, FILE_FIELDS, GrepSpec, MATCH_FIELDS, file_fields};
 pub use stream::{StreamFormat, StreamStats, stream};
 
@@ -88,6 +88,10 @@ pub struct GrepOptions {
     pub all_paths: bool,
     /// JSON lines instead of text.
     pub json: bool,
+    /// Bytes the compiled pattern may take (`None`: the engine's default). A server facing a
+    /// network sets it, so that no query compiles into a huge automaton; matching stays linear
+    /// in the text whatever the pattern.
+    pub regex_size_limit: Option<usize>,
 }
 
 /// What a search did (`--stats`).
@@ -106,13 +110,17 @@ pub struct GrepStats {
 
 impl GrepOptions {
     fn matcher(&self) -> Result<RegexMatcher, ExploreError> {
-        RegexMatcherBuilder::new()
-            .case_insensitive(self.case_insensitive)
-            .fixed_strings(self.fixed_strings)
-            .word(self.word)
-            .line_terminator(Some(b'\n'))
-            .build(&self.pattern)
-            .map_err(|e| ExploreError::Pattern(e.to_string()))
+        let mut b = RegexMatcherBuilder::new();
+        b.case_insensitive(self.case_insensitive).fixed_strings(self.fixed_strings).word(self.word).line_terminator(Some(b'\n'));
+        if let Some(n) = self.regex_size_limit {
+            b.size_limit(n).dfa_size_limit(n);
+        }
+        b.build(&self.pattern).map_err(|e| ExploreError::Pattern(e.to_string()))
+    }
+
+    /// Where the pattern matches in a line: for front ends that highlight what a search found.
+    pub fn match_ranges(&self) -> Result<MatchRanges, ExploreError> {
+        Ok(MatchRanges(self.matcher()?))
     }
 
     fn searcher(&self) -> Searcher {
@@ -158,6 +166,24 @@ pub fn grep(corpus: &Corpus, filter: &Filter, opts: &GrepOptions, out: &mut dyn 
     )?;
     out.flush()?;
     Ok(stats)
+}
+
+/// Finds the matches of a search's pattern in a line ([`GrepOptions::match_ranges`]).
+pub struct MatchRanges(RegexMatcher);
+
+impl MatchRanges {
+    /// The byte ranges of `line` that the pattern matches, in order, none empty.
+    pub fn of(&self, line: &[u8]) -> Vec<std::ops::Range<usize>> {
+        use grep_matcher::Matcher;
+        let mut out = Vec::new();
+        let _ = self.0.find_iter(line, |m| {
+            if !m.is_empty() {
+                out.push(m.start()..m.end());
+            }
+            true
+        });
+        out
+    }
 }
 
 /// One line a search reported.

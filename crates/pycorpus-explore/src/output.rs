@@ -29,6 +29,22 @@ fn file_json(oid: &Oid, row: &FileRow, others: Option<u64>) -> serde_json::Value
     serde_json::Value::Object(v)
 }
 
+/// The record of one line: the file's fields, then the line's.
+fn line_record(file: &serde_json::Value, number: u64, selected: bool, text: &[u8]) -> serde_json::Value {
+    let mut v = file.clone();
+    v["line_number"] = json!(number);
+    v["type"] = json!(if selected { "match" } else { "context" });
+    v["text"] = json!(String::from_utf8_lossy(text));
+    v
+}
+
+/// The records `grep --json` prints for what one blob reported (the first file holding it,
+/// with `other_paths`): for front ends that hand the records over rather than print them.
+pub fn blob_records(m: &crate::BlobMatches) -> Vec<serde_json::Value> {
+    let base = file_json(&m.oid, &m.holders.first, Some(m.holders.count.saturating_sub(1)));
+    m.lines.iter().map(|l| line_record(&base, l.number, l.selected, &l.text)).collect()
+}
+
 /// Writes what one blob reported, once per file shown: the first file holding it and, in
 /// text, `[+N]` after its path when N other files hold it too; every file with `all_paths`.
 pub(crate) fn write_blob(out: &mut Vec<u8>, oid: &Oid, h: &Holders, hits: &Hits, opts: &GrepOptions) -> std::io::Result<()> {
@@ -54,11 +70,7 @@ pub(crate) fn write_blob(out: &mut Vec<u8>, oid: &Oid, h: &Holders, hits: &Hits,
                 }
                 crate::OutputMode::Lines => {
                     for line in hits.lines.iter().filter(|l| l.kind != Kind::Break) {
-                        let mut v = base.clone();
-                        v["line_number"] = json!(line.number);
-                        v["type"] = json!(if line.kind == Kind::Match { "match" } else { "context" });
-                        v["text"] = json!(String::from_utf8_lossy(&line.text));
-                        serde_json::to_writer(&mut *out, &v)?;
+                        serde_json::to_writer(&mut *out, &line_record(&base, line.number, line.kind == Kind::Match, &line.text))?;
                         out.push(b'\n');
                     }
                 }

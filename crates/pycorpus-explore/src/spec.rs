@@ -41,6 +41,12 @@ impl GrepSpec {
     /// The search of `pattern` with these options, reported as `mode` says, checked (a
     /// pattern that does not compile is an error here, before any work).
     pub fn build(&self, pattern: String, mode: OutputMode, all_paths: bool, json: bool) -> Result<GrepOptions, ExploreError> {
+        self.build_limited(pattern, mode, all_paths, json, None)
+    }
+
+    /// [`GrepSpec::build`] with the compiled pattern held to `regex_size_limit` bytes (a
+    /// server's: a pattern over it is refused like one that does not compile).
+    pub fn build_limited(&self, pattern: String, mode: OutputMode, all_paths: bool, json: bool, regex_size_limit: Option<usize>) -> Result<GrepOptions, ExploreError> {
         let opts = GrepOptions {
             pattern,
             case_insensitive: self.ignore_case,
@@ -53,6 +59,7 @@ impl GrepSpec {
             mode,
             all_paths,
             json,
+            regex_size_limit,
         };
         opts.matcher()?;
         Ok(opts)

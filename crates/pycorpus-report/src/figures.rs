@@ -24,6 +24,14 @@ impl Figure {
         }
     }
 
+    /// Heading.
+    pub fn title(&self) -> &str {
+        match self {
+            Figure::Line(c) => &c.title,
+            Figure::Bar(c) => &c.title,
+        }
+    }
+
     /// The SVG text.
     pub fn svg(&self) -> String {
         match self {

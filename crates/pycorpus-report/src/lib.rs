@@ -103,6 +103,28 @@ pub fn tables(corpus: &Corpus, sel: &Selection, ctx: Ctx<'_>) -> Result<Vec<Tabl
     Ok(tables::build(&data))
 }
 
+/// A chart as a front end shows it.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// Its id (the file stem `report` writes it under).
+    pub id: String,
+    /// Its heading.
+    pub title: String,
+    /// The SVG document (attributes only: no script, no style element).
+    pub svg: String,
+}
+
+/// The report of `sel` as values, written nowhere: its totals, tables and charts in page
+/// order (what `pycorpus serve` shows live).
+pub fn live(corpus: &Corpus, sel: &Selection, drawing: Drawing, ctx: Ctx<'_>) -> Result<(Totals, Vec<Table>, Vec<Chart>), ReportError> {
+    let data = collect(corpus, sel, ctx)?;
+    if ctx.cancelled() {
+        return Err(ReportError::Interrupted);
+    }
+    let charts = figures::build(&data, drawing).iter().map(|f| Chart { id: f.id().to_string(), title: f.title().to_string(), svg: f.svg() }).collect();
+    Ok((data.totals.clone(), tables::build(&data), charts))
+}
+
 /// Collects, draws and writes a report of `corpus`. The page is written last, so a page
 /// that exists belongs to complete tables and charts.
 pub fn report(corpus: &Corpus, sel: &Selection, drawing: Drawing, outputs: &Outputs, ctx: Ctx<'_>) -> Result<ReportSummary, ReportError> {

@@ -150,9 +150,26 @@ pub enum Command {
         after_help = "Examples:\n  pycorpus get 5f0f7c...e1 --catalog https://example.invalid/torrents\n  pycorpus get 'magnet:?xt=urn:btih:5f0f...&x.pe=10.0.0.2:6881'\n  pycorpus get shard-000001.torrent -o downloads/\n  pycorpus get csn.torrent -o data/ --webseed https://example.invalid/mirror/"
     )]
     Get(GetArgs),
+    /// Serve code search, browsing and live statistics in the browser, with a JSON API behind
+    /// every page, until Ctrl-C.
+    ///
+    /// Read-only and safe to run beside other commands (shards sealed meanwhile show up).
+    /// Listens on 127.0.0.1:8000 unless --bind says otherwise; any other address needs --token.
+    /// Search is `grep`'s engine: /search?q=PATTERN (the page), /api/search?q=PATTERN (JSON);
+    /// /project/NAME, /project/NAME/RELEASE, /blob/OID and /stats browse (docs/API.md).
+    #[command(after_help = "Examples:\n  pycorpus serve\n  pycorpus serve --bind 0.0.0.0:8000 --token \"$(openssl rand -hex 16)\"\n  curl 'http://127.0.0.1:8000/api/search?q=frobnicate&ext=py'")]
+    Serve(ServeArgs),
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
     Cat(CatArgs),
+}
+
+/// `serve`'s arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where and how to serve.
+    #[command(flatten)]
+    pub spec: pycorpus_serve::ServeSpec,
 }
 
 /// `add`'s arguments.

@@ -1,7 +1,6 @@
 //! Rendering results: aligned tables for people, JSON lines and CSV for programs.
 
-use pycorpus_catalog::{FILES_COLUMNS, FileRow, RowValue};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{self, Write};
 
 /// `1234567` -> `1.2 MB` (decimal units, as download sizes are usually given).
@@ -29,18 +28,7 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// A file row as JSON (the Parquet column names; times in RFC 3339; the hash in hex).
-pub fn row_json(r: &FileRow) -> Value {
-    let cells = FILES_COLUMNS.iter().enumerate().map(|(i, name)| {
-        let v = match r.value(i) {
-            Some(RowValue::Text(s)) => Value::String(s.into_owned()),
-            Some(RowValue::Number(n)) => json!(n),
-            _ => Value::Null,
-        };
-        (name.to_string(), v)
-    });
-    Value::Object(cells.collect())
-}
+pub use pycorpus_catalog::row_json;
 
 /// Writes one CSV record (RFC 4180 quoting).
 pub fn csv_record<W: Write>(out: &mut W, fields: &[String]) -> io::Result<()> {

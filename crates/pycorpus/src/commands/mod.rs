@@ -12,6 +12,7 @@ mod lock;
 mod ls;
 mod report;
 mod seal;
+mod serve;
 mod status;
 mod stream;
 mod sync;
@@ -90,6 +91,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Get(a) => crate::share::get(&a, &cli.corpus, cli.quiet, &mut out)?,
         Command::Export(crate::cli::ExportCommand::Codesearchnet(a)) => export::run(a, &env, &mut out)?,
         Command::Cat(a) => cat::run(a, &env, &mut out)?,
+        Command::Serve(a) => serve::run(a, &env)?,
     };
     out.flush()?;
     Ok(code)
