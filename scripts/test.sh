@@ -2,7 +2,7 @@
 # Installs what the tests need, checks formatting and lints, then runs every test: the Rust suites (unit + end-to-end), the
 # scale check (bench/scale.py --quick: a generated index at two sizes through every command,
 # asserting flat peak memory) and the Python suite (oracle agreement, pyarrow and DuckDB
-# loading, the report in headless Chromium, BitTorrent swarms on 127.0.0.1 with opentracker
+# loading, the report and the web front end in headless Chromium, BitTorrent swarms on 127.0.0.1 with opentracker
 # and aria2). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,8 @@ need() {
   $SUDO apt-get install -y -qq "$2" >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$2"; }
 }
 need rg ripgrep "the grep tests compare against it"
-need chromium chromium "the report test opens the page headless"
+need chromium chromium "the report and web front end tests open pages headless"
+need chromedriver chromium-driver "the web front end's browser test drives Chromium through it"
 need aria2c aria2 "the sharing tests swap torrents with an independent client"
 need opentracker opentracker "the sharing tests announce through a real tracker"
 
