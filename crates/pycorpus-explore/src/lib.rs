@@ -92,6 +92,9 @@ pub struct GrepOptions {
     /// network sets it, so that no query compiles into a huge automaton; matching stays linear
     /// in the text whatever the pattern.
     pub regex_size_limit: Option<usize>,
+    /// Decoded frames kept from earlier searches, used and filled by this one (a server's:
+    /// a one-off search has no use for it).
+    pub frame_cache: Option<std::sync::Arc<pycorpus_visit::FrameCache>>,
 }
 
 /// What a search did (`--stats`).
@@ -261,7 +264,7 @@ fn search<T: Send>(
     let visit = visit_blobs(
         corpus,
         filter,
-        &VisitOptions { all_rows: opts.all_paths, blob_filter: Some(&blob_filter), batch_per_thread: 4, ..Default::default() },
+        &VisitOptions { all_rows: opts.all_paths, blob_filter: Some(&blob_filter), batch_per_thread: 4, frame_cache: opts.frame_cache.as_deref(), ..Default::default() },
         ctx,
         &|| opts.searcher(),
         &|searcher: &mut Searcher, oid: &Oid, holders: &Holders, data: &pycorpus_visit::Blob<'_>| -> Result<(u64, T), VisitError> {

@@ -60,6 +60,7 @@ impl GrepSpec {
             all_paths,
             json,
             regex_size_limit,
+            frame_cache: None,
         };
         opts.matcher()?;
         Ok(opts)

@@ -47,11 +47,15 @@ pub struct ServeSpec {
     /// Seconds a search may run before it stops and answers with what it found (truncated).
     #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS", default_value_t = 10))]
     pub search_seconds: u64,
+    /// Memory for decoded frames kept from one search to the next (K, M, G suffixes; 0: none):
+    /// searches of a corpus that fits run on its text without decoding it again.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "BYTES", default_value = "1G", value_parser = pycorpus_catalog::parse_size))]
+    pub cache_size: u64,
 }
 
 impl Default for ServeSpec {
     fn default() -> Self {
-        ServeSpec { bind: SocketAddr::from(([127, 0, 0, 1], 8000)), token: None, max_searches: 0, search_seconds: 10 }
+        ServeSpec { bind: SocketAddr::from(([127, 0, 0, 1], 8000)), token: None, max_searches: 0, search_seconds: 10, cache_size: 1 << 30 }
     }
 }
 
@@ -83,10 +87,11 @@ pub(crate) mod limits {
     pub const QUERY_BYTES: usize = 1000;
     /// Bytes the compiled pattern may take.
     pub const REGEX_BYTES: usize = 4 << 20;
-    /// Matching lines a search answers with by default, and at most.
+    /// Matching lines a search answers with by default, and at most (with 8 MiB of matched
+    /// text at most: see `search::TEXT_BYTES`).
     pub const RESULTS_DEFAULT: usize = 200;
     /// See [`RESULTS_DEFAULT`].
-    pub const RESULTS_MAX: usize = 2000;
+    pub const RESULTS_MAX: usize = 10_000;
     /// Files listed as holding one blob on its page.
     pub const HOLDERS_SHOWN: usize = 500;
     /// Bytes of a file shown on its page (the rest: the raw download).
@@ -95,6 +100,8 @@ pub(crate) mod limits {
     pub const REQUEST_BYTES: usize = 16 << 10;
     /// Seconds a page other than a search may take.
     pub const PAGE_SECONDS: u64 = 60;
+    /// Seconds a page waits for its turn before it gets 503.
+    pub const PAGE_WAIT_SECONDS: u64 = 10;
     /// Statistics kept in memory (one per project asked for, and the corpus's).
     pub const STATS_CACHED: usize = 16;
 }
@@ -104,7 +111,11 @@ pub struct App {
     root: PathBuf,
     token: Option<String>,
     searches: Arc<tokio::sync::Semaphore>,
+    /// Pages being built at once (their reads of Parquet and packs), beyond which requests
+    /// wait a while, then get 503: memory stays bounded however many clients there are.
+    pages: Arc<tokio::sync::Semaphore>,
     search_budget: Duration,
+    frames: Option<Arc<pycorpus_visit::FrameCache>>,
     stats: std::sync::Mutex<Vec<(String, Arc<pages::Stats>)>>,
 }
 
@@ -113,15 +124,18 @@ impl App {
     pub fn new(root: &Path, spec: &ServeSpec) -> Result<App, ServeError> {
         pycorpus_core::Corpus::open(root, pycorpus_core::Access::Read)?;
         pages::check_templates();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let searches = match spec.max_searches {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => cores,
             n => n,
         };
         Ok(App {
             root: root.to_path_buf(),
             token: spec.token.clone().filter(|t| !t.is_empty()),
             searches: Arc::new(tokio::sync::Semaphore::new(searches)),
+            pages: Arc::new(tokio::sync::Semaphore::new(2 * cores)),
             search_budget: Duration::from_secs(spec.search_seconds.max(1)),
+            frames: (spec.cache_size > 0).then(|| Arc::new(pycorpus_visit::FrameCache::new(usize::try_from(spec.cache_size).unwrap_or(usize::MAX)))),
             stats: std::sync::Mutex::new(Vec::new()),
         })
     }

@@ -59,10 +59,21 @@ fn page(name: &str, ctx: minijinja::Value) -> Result<Response, WebError> {
     Ok(Html(render(name, ctx).map_err(WebError::internal)?).into_response())
 }
 
-/// Runs `f` with a corpus on a blocking thread (reads of Parquet and packs block).
+/// Runs `f` with a corpus on a blocking thread (reads of Parquet and packs block), once one
+/// of the page slots is free (503 when none frees up in time).
 async fn blocking<T: Send + 'static>(app: &Arc<App>, f: impl FnOnce(&Corpus) -> Result<T, WebError> + Send + 'static) -> Result<T, WebError> {
+    let wait = std::time::Duration::from_secs(limits::PAGE_WAIT_SECONDS);
+    let permit = match tokio::time::timeout(wait, app.pages.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        _ => return Err(WebError::busy_pages()),
+    };
     let app = app.clone();
-    tokio::task::spawn_blocking(move || f(&app.corpus()?)).await.map_err(WebError::internal)?
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f(&app.corpus()?)
+    })
+    .await
+    .map_err(WebError::internal)?
 }
 
 /// A project name as the index normalises it (PEP 503), or a 400.

@@ -60,8 +60,9 @@ const STOP_TIME: u8 = 3;
 const STOP_GONE: u8 = 4;
 
 /// Starts `search`: its events come on the receiver, the last one `Done`.
-pub(crate) fn start(app: &Arc<App>, search: Search) -> Result<mpsc::Receiver<Event>, WebError> {
+pub(crate) fn start(app: &Arc<App>, mut search: Search) -> Result<mpsc::Receiver<Event>, WebError> {
     let permit = app.searches.clone().try_acquire_owned().map_err(|_| WebError::busy())?;
+    search.opts.frame_cache = app.frames.clone();
     let (tx, rx) = mpsc::channel(16);
     let cancel = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicU8::new(STOP_NONE));

@@ -64,6 +64,9 @@ impl WebError {
     pub(crate) fn busy() -> WebError {
         WebError { status: StatusCode::SERVICE_UNAVAILABLE, message: "too many searches at once: try again in a second".into(), api: false }
     }
+    pub(crate) fn busy_pages() -> WebError {
+        WebError { status: StatusCode::SERVICE_UNAVAILABLE, message: "too many requests at once: try again in a second".into(), api: false }
+    }
     /// A failure of the server or the corpus (a damaged shard), not of the request.
     pub(crate) fn internal(e: impl std::fmt::Display) -> WebError {
         tracing::warn!("{e}");

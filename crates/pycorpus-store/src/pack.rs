@@ -563,6 +563,8 @@ pub struct PackReader {
     deltas: usize,
     /// Lookups since the index's pages were last let go.
     lookups: crate::Lookups,
+    /// The pack file's device and inode.
+    file_id: (u64, u64),
 }
 
 impl PackReader {
@@ -597,7 +599,12 @@ impl PackReader {
         if !fanout_ok {
             return Err(bad("fanout table does not match the blob count"));
         }
-        Ok(PackReader { idx_path, pack_path, idx, pack, header, blobs, frames, deltas, lookups: Default::default() })
+        let file_id = {
+            use std::os::unix::fs::MetadataExt;
+            let m = pack.metadata().map_err(|e| StoreError::io(&pack_path, e))?;
+            (m.dev(), m.ino())
+        };
+        Ok(PackReader { idx_path, pack_path, idx, pack, header, blobs, frames, deltas, lookups: Default::default(), file_id })
     }
 
     /// Number of blobs.
@@ -608,6 +615,12 @@ impl PackReader {
     /// True when the pack holds no blob.
     pub fn is_empty(&self) -> bool {
         self.blobs == 0
+    }
+
+    /// The pack file's identity (device, inode): what a cache of decoded frames keys on, so
+    /// that a shard replaced in place (an upgrade swaps whole folders) is another pack.
+    pub fn file_id(&self) -> (u64, u64) {
+        self.file_id
     }
 
     /// Number of frames.

@@ -72,6 +72,17 @@ impl FrameBuf {
         &mut Arc::get_mut(slot).expect("a fresh Arc has one owner").data
     }
 
+    /// The slot's bytes made its own (out of their pool, without a copy) and shared: for a
+    /// frame kept past the visit that decoded it.
+    pub(crate) fn detach(slot: &mut Arc<FrameBuf>) -> Arc<FrameBuf> {
+        if let Some(f) = Arc::get_mut(slot)
+            && f.home.is_some()
+        {
+            *slot = FrameBuf::owned(std::mem::take(&mut f.data));
+        }
+        slot.clone()
+    }
+
     /// A worker's slot: a buffer waiting in `pool` (empty when none waits), which goes back
     /// to it when dropped, so the workers of the next batch of a visit start with grown
     /// buffers instead of faulting in fresh pages for their first frames.

@@ -12,11 +12,13 @@
 
 mod blob;
 mod blob_pool;
+mod cache;
 mod ordered;
 mod row_codec;
 mod visit;
 
 pub use blob::{Blob, SharedBlob};
+pub use cache::{CacheStats, FrameCache};
 pub use visit::{BlobFilter, BlobWork, Holders, VisitOptions, VisitStats, visit_blobs};
 
 use pycorpus_core::CoreError;

@@ -191,6 +191,9 @@ pub struct VisitOptions<'a> {
     /// thread (0: 4). Larger evens out the load between threads; smaller bounds memory when
     /// results are large (a frame's worth of contents each).
     pub batch_per_thread: usize,
+    /// Decoded frames kept from earlier visits, used and filled by this one (frames of
+    /// sealed packs, decoded whole when it is given).
+    pub frame_cache: Option<&'a crate::FrameCache>,
 }
 
 /// Tells `reporter` where the visit stands, on the calling thread: once each shard's index is
@@ -664,19 +667,34 @@ fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, un
                 // the frame up to its last blob wanted, or needed as the root of a delta
                 let end = blobs.iter().map(|b| (b.1 + b.2) as usize).chain(deltas.iter().map(|d| (d.root_offset + d.root_len) as usize)).max().unwrap_or(0);
                 let mut fetched = 0;
-                let end = match pack.delta(*frame) {
+                let (end, frames_decoded) = match pack.delta(*frame) {
                     Some(d) => {
                         fetched += 1;
                         // a delta frame holds one blob; its base comes from the shard storing
                         // it (units of one shard's own reads; see DeltaRead for the others)
                         let base = readers.chains.read(&d.oid)?.ok_or_else(|| VisitError::Core(CoreError::Invalid(format!("blob {} (the base of a delta) is stored in no sealed shard", d.oid))))?;
                         pack.decode_delta(*frame, &base, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
-                        end
+                        (end, 1)
                     }
-                    None => {
-                        pack.decode_frame_prefix(*frame, end, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
-                        end
-                    }
+                    None => match opts.frame_cache {
+                        Some(cache) => match cache.get(pack, *frame, end) {
+                            Some(hit) => {
+                                *buf = hit;
+                                (0, 0)
+                            }
+                            None => {
+                                // whole, so that any later search finds what it needs
+                                let len = pack.frame(*frame).len as usize;
+                                pack.decode_frame_prefix(*frame, len, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
+                                cache.put(pack, *frame, FrameBuf::detach(buf));
+                                (len, 1)
+                            }
+                        },
+                        None => {
+                            pack.decode_frame_prefix(*frame, end, FrameBuf::reusable(buf, frames), FrameBuf::reusable(scratch, compressed))?;
+                            (end, 1)
+                        }
+                    },
                 };
                 let buf = &*buf;
                 let one = |state: &mut S, (at, off, len): &(u32, u32, u32)| {
@@ -747,7 +765,7 @@ fn run_units<S: Send, T: Send>(readers: &Readers<'_>, holders: &ShardHolders, un
                     }
                     used(&mut uses, &mut kept, oid);
                 }
-                Ok((out, 1 + deltas.len() as u64, end as u64 + decoded, read, fetched))
+                Ok((out, frames_decoded + deltas.len() as u64, end as u64 + decoded, read, fetched))
             }
             Unit::Journal { blobs } => {
                 let journal = readers.journal.expect("journal blobs come from a journal");

@@ -321,3 +321,37 @@ fn progress_ends_at_the_selections_bytes_with_frames_ruled_out() {
         assert!(seen.iter().map(|s| s.1).collect::<std::collections::BTreeSet<_>>().len() >= 2, "{pattern}");
     }
 }
+
+/// A frame cache (a server's) changes nothing in the results: searches through one, large or
+/// too small for the corpus, find what searches without one find; a second search of a
+/// corpus that fits decodes no frame, and the cache never holds more than its budget.
+#[test]
+fn searches_through_a_frame_cache_find_the_same() {
+    let w = build();
+    let corpus = pycorpus_core::Corpus::open(&w.corpus(), pycorpus_core::Access::Read).unwrap();
+    let filter = pycorpus_catalog::Filter::default();
+    let run = |pattern: &str, cache: Option<&std::sync::Arc<pycorpus_visit::FrameCache>>| {
+        let opts = pycorpus_explore::GrepOptions { pattern: pattern.into(), json: true, frame_cache: cache.cloned(), ..Default::default() };
+        let mut out = Vec::new();
+        let stats = pycorpus_explore::grep(&corpus, &filter, &opts, &mut out, pycorpus_core::Ctx::quiet()).unwrap();
+        (String::from_utf8(out).unwrap(), stats.visit)
+    };
+    let big = std::sync::Arc::new(pycorpus_visit::FrameCache::new(64 << 20));
+    // frames are 2 KiB here (see build): a budget of three
+    let small = std::sync::Arc::new(pycorpus_visit::FrameCache::new(3 * 2048 + 100));
+    for pattern in [r"\w+", "return", "Xylophone_quartz", "café", r"def f\d+\(self"] {
+        let (want, plain) = run(pattern, None);
+        assert!(plain.frames_decoded > 0, "{pattern}");
+        let (first, _) = run(pattern, Some(&big));
+        let (second, again) = run(pattern, Some(&big));
+        assert_eq!((&first, &second), (&want, &want), "{pattern}");
+        assert_eq!(again.frames_decoded, 0, "{pattern}: every frame came from the cache: {again:?}");
+        for _ in 0..3 {
+            assert_eq!(run(pattern, Some(&small)).0, want, "{pattern}");
+            assert!(small.stats().bytes <= 3 * 2048 + 100, "{:?}", small.stats());
+        }
+    }
+    let s = big.stats();
+    assert!(s.hits > 0 && s.misses > 0 && s.bytes > 0, "{s:?}");
+    assert!(small.stats().frames <= 3 && small.stats().hits > 0, "{:?}", small.stats());
+}
