@@ -269,3 +269,50 @@ fn searches_beyond_the_slots_get_503_and_the_token_is_required() {
     let r = s.http.get(format!("{}/stats", s.url)).header("cookie", cookie).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// A client that stops reading holds its search slot (the search waits on it, bounded, not
+/// piling results up); once it goes away the search ends and the slot is free again.
+#[test]
+fn a_search_whose_client_goes_away_frees_its_slot() {
+    let w = World::new();
+    w.ok(&["init"]);
+    // 8,000 unique files that all match, with long lines: ~15 MB of results, far more than
+    // the sockets' buffers hold
+    let mut entries = sdist_entries("many", "1.0", "");
+    let long = "p".repeat(380);
+    for i in 0..8000 {
+        entries.push(f(&format!("many-1.0/many/m{i}.py"), format!("# {long}\n# needle {i} {long}\n# {long}\n").as_bytes()));
+    }
+    w.write("many-1.0.tar.gz", &tar_gz(&entries));
+    w.ok(&["add", w.input().to_str().unwrap()]);
+    w.ok(&["seal"]);
+    let s = serve(&w, &["--max-searches", "1", "--search-seconds", "600"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::Write;
+    write!(stalled, "GET /search/results?q=needle&limit=10000 HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    // its search runs until the socket is full, then waits: the one slot stays taken
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut busy = false;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if s.get("/api/search?q=needle+1&limit=1").status().as_u16() == 503 {
+            busy = true;
+            break;
+        }
+    }
+    assert!(busy, "the stalled client's search should hold the only slot");
+    // still held a second later: it waits, it does not end on its own
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(s.get("/api/search?q=needle+1&limit=1").status().as_u16(), 503);
+    drop(stalled);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = s.get("/api/search?q=needle+1&limit=1").status().as_u16();
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slot was not freed after the client left ({status})");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
