@@ -29,7 +29,7 @@ use std::io::Write;
 
 pub use extract::{ExtractSummary, Layout, extract};
 pub use names::{safe_component, safe_path};
-pub use output::{OutputMode, blob_records};
+pub use output::{OutputMode, write_records};
 pub use spec::{ExtractSpec, FILE_FIELDS, GrepSpec, MATCH_FIELDS, file_fields};
 pub use stream::{StreamFormat, StreamStats, stream};
 

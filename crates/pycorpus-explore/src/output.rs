@@ -29,20 +29,43 @@ fn file_json(oid: &Oid, row: &FileRow, others: Option<u64>) -> serde_json::Value
     serde_json::Value::Object(v)
 }
 
-/// The record of one line: the file's fields, then the line's.
-fn line_record(file: &serde_json::Value, number: u64, selected: bool, text: &[u8]) -> serde_json::Value {
-    let mut v = file.clone();
-    v["line_number"] = json!(number);
-    v["type"] = json!(if selected { "match" } else { "context" });
-    v["text"] = json!(String::from_utf8_lossy(text));
-    v
+/// One line's record, its fields in the order serde_json's maps print them (sorted by name,
+/// as the other modes' records): `grep --json` and the web server's API write these bytes,
+/// without building a map per line.
+#[derive(serde::Serialize)]
+struct LineRecord<'a> {
+    line_number: u64,
+    oid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_paths: Option<u64>,
+    path: &'a str,
+    path_in_archive: &'a str,
+    project: &'a str,
+    release: &'a str,
+    text: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    version: &'a str,
 }
 
-/// The records `grep --json` prints for what one blob reported (the first file holding it,
-/// with `other_paths`): for front ends that hand the records over rather than print them.
-pub fn blob_records(m: &crate::BlobMatches) -> Vec<serde_json::Value> {
-    let base = file_json(&m.oid, &m.holders.first, Some(m.holders.count.saturating_sub(1)));
-    m.lines.iter().map(|l| line_record(&base, l.number, l.selected, &l.text)).collect()
+/// Writes the record of line `number` of the blob `oid` (hex) as held by `row`, and a newline.
+fn write_line(out: &mut Vec<u8>, oid: &str, row: &FileRow, others: Option<u64>, number: u64, selected: bool, text: &[u8]) -> std::io::Result<()> {
+    let [oid, project, version, release, path, path_in_archive] = file_fields(oid, row);
+    let kind = if selected { "match" } else { "context" };
+    serde_json::to_writer(&mut *out, &LineRecord { line_number: number, oid, other_paths: others, path, path_in_archive, project, release, text: String::from_utf8_lossy(text), kind, version })?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// Writes the records `grep --json` prints for what one blob reported (the first file holding
+/// it, with `other_paths`), one JSON object a line: for front ends that hand the records on.
+pub fn write_records(m: &crate::BlobMatches, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let oid = m.oid.to_hex();
+    let others = Some(m.holders.count.saturating_sub(1));
+    for l in &m.lines {
+        write_line(out, &oid, &m.holders.first, others, l.number, l.selected, &l.text)?;
+    }
+    Ok(())
 }
 
 /// Writes what one blob reported, once per file shown: the first file holding it and, in
@@ -57,21 +80,21 @@ pub(crate) fn write_blob(out: &mut Vec<u8>, oid: &Oid, h: &Holders, hits: &Hits,
     let context = opts.before + opts.after > 0;
     for row in rows {
         if opts.json {
-            let mut base = file_json(oid, row, others);
             match opts.mode {
                 crate::OutputMode::FilesWithMatches => {
-                    serde_json::to_writer(&mut *out, &base)?;
+                    serde_json::to_writer(&mut *out, &file_json(oid, row, others))?;
                     out.push(b'\n');
                 }
                 crate::OutputMode::Count => {
+                    let mut base = file_json(oid, row, others);
                     base["count"] = json!(hits.selected);
                     serde_json::to_writer(&mut *out, &base)?;
                     out.push(b'\n');
                 }
                 crate::OutputMode::Lines => {
+                    let hex = oid.to_hex();
                     for line in hits.lines.iter().filter(|l| l.kind != Kind::Break) {
-                        serde_json::to_writer(&mut *out, &line_record(&base, line.number, line.kind == Kind::Match, &line.text))?;
-                        out.push(b'\n');
+                        write_line(out, &hex, row, others, line.number, line.kind == Kind::Match, &line.text)?;
                     }
                 }
             }

@@ -28,8 +28,8 @@ pub(crate) const PAGE_CONTEXT: usize = 2;
 
 /// What a running search sends.
 pub(crate) enum Event {
-    /// A blob with selected lines.
-    Blob(BlobMatches),
+    /// A blob with selected lines, rendered (on the search's thread) for the answer.
+    Blob(String),
     /// The end.
     Done(Summary),
 }
@@ -59,8 +59,9 @@ const STOP_SIZE: u8 = 2;
 const STOP_TIME: u8 = 3;
 const STOP_GONE: u8 = 4;
 
-/// Starts `search`: its events come on the receiver, the last one `Done`.
-pub(crate) fn start(app: &Arc<App>, mut search: Search) -> Result<mpsc::Receiver<Event>, WebError> {
+/// Starts `search`: its events come on the receiver, each blob as `render` makes it, the last
+/// one `Done`.
+pub(crate) fn start(app: &Arc<App>, mut search: Search, render: impl Fn(&BlobMatches) -> String + Send + 'static) -> Result<mpsc::Receiver<Event>, WebError> {
     let permit = app.searches.clone().try_acquire_owned().map_err(|_| WebError::busy())?;
     search.opts.frame_cache = app.frames.clone();
     let (tx, rx) = mpsc::channel(16);
@@ -93,7 +94,7 @@ pub(crate) fn start(app: &Arc<App>, mut search: Search) -> Result<mpsc::Receiver
                 sum.blobs += 1;
                 sum.lines += m.lines.iter().filter(|l| l.selected).count() as u64;
                 text += m.lines.iter().map(|l| l.text.len()).sum::<usize>();
-                if tx.blocking_send(Event::Blob(m)).is_err() {
+                if tx.blocking_send(Event::Blob(render(&m))).is_err() {
                     stop_with(STOP_GONE);
                 } else if sum.lines >= search.limit as u64 {
                     stop_with(STOP_LIMIT);
@@ -123,16 +124,29 @@ pub(crate) fn start(app: &Arc<App>, mut search: Search) -> Result<mpsc::Receiver
 pub(crate) async fn api(State(app): State<Arc<App>>, params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, WebError> {
     let Query(params) = params.map_err(|e| WebError::bad(e.body_text()).api())?;
     let search = params.build(0).map_err(WebError::api)?;
-    let mut rx = start(&app, search).map_err(WebError::api)?;
-    let mut matches = Vec::new();
+    // each blob's records, as `grep --json` writes them, made array elements
+    let mut rx = start(&app, search, |m| {
+        let mut lines = Vec::new();
+        let _ = pycorpus_explore::write_records(m, &mut lines);
+        String::from_utf8_lossy(lines.strip_suffix(b"\n").unwrap_or(&lines)).replace('\n', ",")
+    })
+    .map_err(WebError::api)?;
+    let mut body = String::from("{\"matches\":[");
+    let mut first = true;
     while let Some(event) = rx.recv().await {
         match event {
-            Event::Blob(m) => matches.extend(pycorpus_explore::blob_records(&m)),
+            Event::Blob(records) => {
+                if !std::mem::take(&mut first) {
+                    body.push(',');
+                }
+                body.push_str(&records);
+            }
             Event::Done(sum) => {
                 if let Some(e) = &sum.error {
                     return Err(WebError::internal(e).api());
                 }
-                return Ok(axum::Json(serde_json::json!({ "matches": matches, "truncated": sum.truncated, "summary": sum })).into_response());
+                body.push_str(&format!("],\"truncated\":{},\"summary\":{}}}", sum.truncated, serde_json::to_string(&sum).unwrap_or_default()));
+                return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
             }
         }
     }
@@ -212,11 +226,13 @@ fn summary_html(sum: &Summary) -> String {
     pages::render("summary.html", minijinja::context! { sum }).unwrap_or_default()
 }
 
-/// Builds and starts a search for a page; `Err` is the page's error (the whole answer).
-fn begin(app: &Arc<App>, params: &SearchParams) -> Result<(mpsc::Receiver<Event>, MatchRanges), WebError> {
+/// Builds and starts a search for a page, each blob rendered as HTML and passed through
+/// `wrap`; `Err` is the page's error (the whole answer).
+fn begin(app: &Arc<App>, params: &SearchParams, wrap: fn(String) -> String) -> Result<mpsc::Receiver<Event>, WebError> {
     let search = params.build(PAGE_CONTEXT)?;
     let ranges = search.opts.match_ranges().map_err(|e| WebError::bad(e.to_string()))?;
-    Ok((start(app, search)?, ranges))
+    let qs = params.query_string();
+    start(app, search, move |m| wrap(blob_html(m, &ranges, &qs)))
 }
 
 /// `/search`: the page, its results streamed into it as they are found.
@@ -225,7 +241,7 @@ pub(crate) async fn page(State(app): State<Arc<App>>, params: Result<Query<Searc
     let pattern = params.pattern();
     let (head, error) = match pattern.is_empty() {
         true => (None, None),
-        false => match begin(&app, &params) {
+        false => match begin(&app, &params, |html| html) {
             Ok(started) => (Some(started), None),
             Err(e) if e.status.is_client_error() => (None, Some(e.message)),
             Err(e) => return Err(e),
@@ -236,12 +252,11 @@ pub(crate) async fn page(State(app): State<Arc<App>>, params: Result<Query<Searc
             .map_err(WebError::internal)?;
     let bottom = pages::render("search_bottom.html", minijinja::context! {}).map_err(WebError::internal)?;
     let status = if error.is_some() { axum::http::StatusCode::BAD_REQUEST } else { axum::http::StatusCode::OK };
-    let Some((rx, ranges)) = head else {
+    let Some(rx) = head else {
         return Ok((status, axum::response::Html(format!("{top}{bottom}"))).into_response());
     };
-    let qs = params.query_string();
     let results = tokio_stream::wrappers::ReceiverStream::new(rx).map(move |event| match event {
-        Event::Blob(m) => blob_html(&m, &ranges, &qs),
+        Event::Blob(html) => html,
         Event::Done(sum) => summary_html(&sum),
     });
     let body = tokio_stream::once(top).chain(results).chain(tokio_stream::once(bottom)).map(Ok::<_, std::convert::Infallible>);
@@ -252,14 +267,12 @@ pub(crate) async fn page(State(app): State<Arc<App>>, params: Result<Query<Searc
 /// blob, then `{"html": ..., "done": summary}`.
 pub(crate) async fn fragments(State(app): State<Arc<App>>, params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, WebError> {
     let Query(params) = params.map_err(|e| WebError::bad(e.body_text()).api())?;
-    let (rx, ranges) = begin(&app, &params).map_err(WebError::api)?;
-    let qs = params.query_string();
+    let rx = begin(&app, &params, |html| format!("{}\n", serde_json::json!({ "html": html }))).map_err(WebError::api)?;
     let body = tokio_stream::wrappers::ReceiverStream::new(rx).map(move |event| {
-        let v = match event {
-            Event::Blob(m) => serde_json::json!({ "html": blob_html(&m, &ranges, &qs) }),
-            Event::Done(sum) => serde_json::json!({ "html": summary_html(&sum), "done": sum }),
-        };
-        Ok::<_, std::convert::Infallible>(format!("{v}\n"))
+        Ok::<_, std::convert::Infallible>(match event {
+            Event::Blob(line) => line,
+            Event::Done(sum) => format!("{}\n", serde_json::json!({ "html": summary_html(&sum), "done": sum })),
+        })
     });
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], Body::from_stream(body)).into_response())
 }
