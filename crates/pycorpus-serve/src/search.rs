@@ -77,7 +77,6 @@ pub(crate) fn start(app: &Arc<App>, mut search: Search, render: impl Fn(&BlobMat
     };
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
-        let _permit = permit;
         let started = std::time::Instant::now();
         let mut sum = Summary::default();
         let mut text = 0usize;
@@ -91,12 +90,18 @@ pub(crate) fn start(app: &Arc<App>, mut search: Search, render: impl Fn(&BlobMat
                 if cancel.load(Ordering::SeqCst) {
                     return Ok(());
                 }
+                match send(&tx, Event::Blob(render(&m)), &|| cancel.load(Ordering::SeqCst)) {
+                    Sent::Yes => {}
+                    Sent::Gone => {
+                        stop_with(STOP_GONE);
+                        return Ok(());
+                    }
+                    Sent::Stopped => return Ok(()),
+                }
                 sum.blobs += 1;
                 sum.lines += m.lines.iter().filter(|l| l.selected).count() as u64;
                 text += m.lines.iter().map(|l| l.text.len()).sum::<usize>();
-                if tx.blocking_send(Event::Blob(render(&m))).is_err() {
-                    stop_with(STOP_GONE);
-                } else if sum.lines >= search.limit as u64 {
+                if sum.lines >= search.limit as u64 {
                     stop_with(STOP_LIMIT);
                 } else if text >= TEXT_BYTES {
                     stop_with(STOP_SIZE);
@@ -115,9 +120,41 @@ pub(crate) fn start(app: &Arc<App>, mut search: Search, render: impl Fn(&BlobMat
         };
         sum.truncated = sum.why.is_some();
         sum.millis = started.elapsed().as_millis() as u64;
-        let _ = tx.blocking_send(Event::Done(sum));
+        // the slot is free once the search is over; the end goes to a client that reads
+        // again within a while
+        drop(permit);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        send(&tx, Event::Done(sum), &|| std::time::Instant::now() > until);
     });
     Ok(rx)
+}
+
+/// How [`send`] went.
+enum Sent {
+    Yes,
+    /// The client went away.
+    Gone,
+    /// `give_up` said so while the client read nothing.
+    Stopped,
+}
+
+/// Sends `event`, waiting while the client reads nothing more (the channel is full), until
+/// `give_up`: a search's time budget, so that a stalled client holds its search slot no longer
+/// than a search may run.
+fn send(tx: &mpsc::Sender<Event>, mut event: Event, give_up: &dyn Fn() -> bool) -> Sent {
+    loop {
+        match tx.try_send(event) {
+            Ok(()) => return Sent::Yes,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Sent::Gone,
+            Err(mpsc::error::TrySendError::Full(e)) => {
+                if give_up() {
+                    return Sent::Stopped;
+                }
+                event = e;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+    }
 }
 
 /// `/api/search`: `{"matches": [grep --json records], "truncated": bool}` and how it went.

@@ -129,6 +129,16 @@ fn api_routes_answer_good_malformed_and_missing_requests() {
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{bad}: {v}");
     }
 
+    // the search page's stream: JSON lines, an HTML fragment per blob, then the summary
+    let r = s.get("/search/results?q=frobnicate&ext=py");
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "application/x-ndjson; charset=utf-8"));
+    let lines: Vec<Value> = r.text().unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0]["html"].as_str().unwrap().contains("<mark>frobnicate</mark>"));
+    assert_eq!(lines[1]["done"]["blobs"], 1);
+    assert_eq!(s.json("/search/results?q=(").0, 400);
+    assert_eq!(s.json("/search/results?q=x&limit=x").0, 400);
+
     // projects and releases
     let (status, v) = s.json("/api/project/Alpha");
     assert_eq!((status, v["project"].as_str(), v["releases"].as_array().unwrap().len()), (200, Some("alpha"), 2), "{v}");
@@ -164,6 +174,8 @@ fn api_routes_answer_good_malformed_and_missing_requests() {
     assert_eq!(s.json("/api/stats?project=no-such-project").0, 404);
     assert_eq!(s.json("/api/stats?project=a*b").0, 400);
     assert_eq!(s.json("/api/stats?bogus=1").0, 400);
+    assert_eq!(s.get("/stats/chart/no-such-chart.svg").status().as_u16(), 404);
+    assert_eq!(s.get("/stats/chart/typing").status().as_u16(), 404);
 }
 
 #[test]
@@ -306,13 +318,28 @@ fn a_search_whose_client_goes_away_frees_its_slot() {
     std::thread::sleep(std::time::Duration::from_secs(1));
     assert_eq!(s.get("/api/search?q=needle+1&limit=1").status().as_u16(), 503);
     drop(stalled);
+    wait_for_slot(&s, "after the client left");
+    drop(s);
+
+    // a client that stays but reads nothing holds its slot no longer than a search may run
+    let s = serve(&w, &["--max-searches", "1", "--search-seconds", "1"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    write!(stalled, "GET /search/results?q=needle&limit=10000 HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_for_slot(&s, "with the client still there, past the time budget");
+    drop(stalled);
+}
+
+/// Waits (up to 20 s) until a search gets a slot.
+fn wait_for_slot(s: &Server, when: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let status = s.get("/api/search?q=needle+1&limit=1").status().as_u16();
         if status == 200 {
-            break;
+            return;
         }
-        assert!(std::time::Instant::now() < deadline, "the slot was not freed after the client left ({status})");
+        assert!(std::time::Instant::now() < deadline, "the slot was not freed {when} ({status})");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
