@@ -29,6 +29,8 @@ HOSTILE = {
     "img.py": b"s = '\"><img src=x onerror=alert(1)>'  # xss-img\n",
     "textarea.py": b"t = '</textarea><script>alert(2)</script>'  # xss-textarea\n",
     "latin1.py": b"name = '\xe9t\xe9'  # xss-latin1 \xff\xfe\n",
+    # five short lines (fewer would make it text-long-lines, not stored), then one of ~5 MiB
+    "long.py": b"a = 1\nb = 2\nc = 3\nd = 4\ne = 5\nx = '" + b"<script>alert(3)</script>" * 200000 + b"'  # xss-longline\n",
 }
 SHARED = b"import os\n\n\ndef frobnicate(self, value=None):\n    # the shared helper\n    return os.fspath(value)\n"
 
@@ -181,7 +183,7 @@ def test_hostile_files_run_nothing(server, tmp_path):
         d.get(server + "/search?q=xss-&fixed=1")
         wait(d, lambda: d.find_elements(By.ID, "summary"))
         text = d.find_element(By.ID, "results").text
-        for shown in ["<script>alert('xss-script')</script>", "\"><img src=x onerror=alert(1)>", "</textarea><script>alert(2)</script>", "\ufffdt\ufffd"]:
+        for shown in ["<script>alert('xss-script')</script>", "\"><img src=x onerror=alert(1)>", "</textarea><script>alert(2)</script>", "\ufffdt\ufffd", "alert(3)</script>'  # xss-longline"]:
             assert shown in text, (shown, text)
         nothing_ran(d)
         # as the script renders them too (a new query typed, as a regex)
@@ -195,11 +197,19 @@ def test_hostile_files_run_nothing(server, tmp_path):
         assert "onerror" in d.find_element(By.ID, "results").text
         nothing_ran(d)
         oids = [s.get_attribute("data-oid") for s in d.find_elements(By.CSS_SELECTOR, "section.blob")]
-        assert len(oids) >= 3
+        assert len(oids) >= 4
         for oid in oids:
             d.get(server + "/blob/" + oid)
             wait(d, lambda: d.find_elements(By.ID, "L1"))
             nothing_ran(d)
+        # the 5 MiB line's file: its first 2 MiB, as text
+        d.get(server + "/search?q=xss-longline&fixed=1")
+        wait(d, lambda: d.find_elements(By.ID, "summary"))
+        d.find_element(By.CSS_SELECTOR, "tr.hit td.n a").click()
+        wait(d, lambda: d.find_elements(By.ID, "L6"))
+        assert "Only the first 2 MiB" in d.find_element(By.TAG_NAME, "main").text
+        assert d.find_element(By.CSS_SELECTOR, "#L6 .code").text.startswith("x = '<script>alert(3)</script>")
+        nothing_ran(d)
     finally:
         d.quit()
 

@@ -161,6 +161,7 @@ fn api_routes_answer_good_malformed_and_missing_requests() {
     let (status, v) = s.json(&format!("/api/blob/{oid}/files"));
     assert_eq!((status, v["total"].as_u64()), (200, Some(4)), "{v}");
     assert_eq!(s.json("/api/blob/not-an-oid").0, 400);
+    assert_eq!(s.json("/api/blob/not-an-oid/files").0, 400);
     assert_eq!(s.json("/api/blob/0123456789012345678901234567890123456789").0, 404);
     assert_eq!(s.json("/api/blob/0123456789012345678901234567890123456789/files").0, 404);
 
@@ -175,6 +176,8 @@ fn api_routes_answer_good_malformed_and_missing_requests() {
     assert_eq!(s.json("/api/stats?project=a*b").0, 400);
     assert_eq!(s.json("/api/stats?bogus=1").0, 400);
     assert_eq!(s.get("/stats/chart/no-such-chart.svg").status().as_u16(), 404);
+    assert_eq!(s.get("/stats/chart/x.svg?project=a%20b").status().as_u16(), 400);
+    assert_eq!(s.get("/stats/chart/x.svg?project=no-such-project").status().as_u16(), 404);
     assert_eq!(s.get("/stats/chart/typing").status().as_u16(), 404);
 }
 
