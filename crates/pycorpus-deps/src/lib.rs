@@ -1,0 +1,44 @@
+//! Dependency and packaging metadata of a distribution, parsed from its own files: core
+//! metadata (`PKG-INFO`, `METADATA`), `pyproject.toml`, `setup.cfg`, `*.egg-info/requires.txt`,
+//! a wheel's `WHEEL`, `entry_points.txt` and `top_level.txt`.
+//!
+//! Everything here is a pure function of bytes, and nothing is fatal: a file that does not
+//! parse, a header without a colon, a requirement that is not PEP 508 are recorded (a
+//! requirement keeps its raw text and the parser's error), never dropped, and no input makes
+//! work or memory grow past the limits below.
+#![deny(missing_docs)]
+
+mod core;
+mod files;
+mod requirement;
+
+pub use crate::core::{CoreMetadata, parse_core};
+pub use files::{Pyproject, parse_pyproject, parse_requires_txt};
+pub use requirement::{Kind, Requirement, Source, parse_requirement};
+
+/// Limits on what one file may make us hold.
+pub mod limits {
+    /// Bytes of a metadata file read (the rest is left out, and said so).
+    pub const FILE_BYTES: usize = 16 << 20;
+    /// Values kept of one multi-valued field (`Requires-Dist`, `Classifier`, ...).
+    pub const VALUES: usize = 10_000;
+    /// Bytes of one value kept (a longer one is cut, and said so).
+    pub const VALUE_BYTES: usize = 64 << 10;
+    /// Nesting of a TOML document's tables and arrays.
+    pub const TOML_DEPTH: usize = 64;
+}
+
+/// A file's problem, as recorded beside what could be read of it.
+pub type Problem = String;
+
+/// `s` cut to `limits::VALUE_BYTES` on a character boundary, and whether it was cut.
+pub(crate) fn cut(s: &str) -> (&str, bool) {
+    if s.len() <= limits::VALUE_BYTES {
+        return (s, false);
+    }
+    let mut end = limits::VALUE_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&s[..end], true)
+}
