@@ -218,3 +218,154 @@ x = "[not a table]"
         );
     }
 }
+
+/// A wheel's `WHEEL` file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Wheel {
+    /// `Wheel-Version`.
+    pub wheel_version: Option<String>,
+    /// `Generator`.
+    pub generator: Option<String>,
+    /// `Root-Is-Purelib` (`true` / `false` as written, compared without case).
+    pub root_is_purelib: Option<bool>,
+    /// Every `Tag`.
+    pub tags: Vec<String>,
+    /// `Build`.
+    pub build: Option<String>,
+}
+
+/// Parses a `WHEEL` file (headers as in core metadata).
+pub fn parse_wheel(data: &[u8]) -> (Wheel, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let text = String::from_utf8_lossy(&data[..data.len().min(limits::FILE_BYTES)]);
+    let mut w = Wheel::default();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            break;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            problems.push(format!("WHEEL: a line without a colon: {:?}", cut(line).0));
+            continue;
+        };
+        let v = cut(v.trim()).0.to_string();
+        match k.trim().to_ascii_lowercase().as_str() {
+            "wheel-version" => w.wheel_version = Some(v),
+            "generator" => w.generator = Some(v),
+            "root-is-purelib" => w.root_is_purelib = Some(v.eq_ignore_ascii_case("true")),
+            "tag" if w.tags.len() < limits::VALUES => w.tags.push(v),
+            "build" => w.build = Some(v),
+            _ => {}
+        }
+    }
+    (w, problems)
+}
+
+/// An entry point.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EntryPoint {
+    /// Its group (`console_scripts`, `gui_scripts`, a plugin group).
+    pub group: String,
+    /// Its name.
+    pub name: String,
+    /// What it points at (`module:attr [extras]`).
+    pub value: String,
+}
+
+/// The sections of an INI file (`entry_points.txt`, `setup.cfg`): (section, key, value) in
+/// order; a value continued on indented lines is joined with newlines; `#` and `;` comments
+/// at the start of a line are skipped.
+fn ini(text: &str, problems: &mut Vec<Problem>, what: &str) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        if line.starts_with([' ', '\t'])
+            && let Some(last) = out.last_mut().filter(|l| l.0 == section)
+        {
+            last.2.push('\n');
+            last.2.push_str(trimmed);
+            continue;
+        }
+        if let Some(s) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            section = s.trim().to_string();
+            continue;
+        }
+        match trimmed.split_once(['=', ':']) {
+            Some((k, v)) if out.len() < limits::VALUES => out.push((section.clone(), k.trim().to_string(), cut(v.trim()).0.to_string())),
+            Some(_) => {}
+            None => problems.push(format!("{what}: a line that is no key = value: {:?}", cut(trimmed).0)),
+        }
+    }
+    out
+}
+
+/// Parses `entry_points.txt`.
+pub fn parse_entry_points(data: &[u8]) -> (Vec<EntryPoint>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let text = String::from_utf8_lossy(&data[..data.len().min(limits::FILE_BYTES)]);
+    let eps = ini(&text, &mut problems, "entry_points.txt").into_iter().filter(|(g, _, _)| !g.is_empty()).map(|(group, name, value)| EntryPoint { group, name, value }).collect();
+    (eps, problems)
+}
+
+/// What `setup.cfg` says about requirements: (kind, requirement) for
+/// `[options] install_requires` (`run`), `setup_requires` (`build`) and
+/// `[options.extras_require]` (each extra).
+pub fn parse_setup_cfg(data: &[u8]) -> (Vec<(crate::Kind, String)>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let text = String::from_utf8_lossy(&data[..data.len().min(limits::FILE_BYTES)]);
+    let mut out = Vec::new();
+    // setuptools' list-semi: a value on several lines is a line each (a `;` there starts a
+    // marker), a value on one line is split at `;`
+    let split = |v: &str| -> Vec<String> {
+        let parts: Vec<&str> = if v.contains('\n') { v.lines().collect() } else { v.split(';').collect() };
+        parts.into_iter().map(str::trim).filter(|s| !s.is_empty() && !s.starts_with('#')).map(String::from).collect()
+    };
+    for (section, key, value) in ini(&text, &mut problems, "setup.cfg") {
+        let kind = match (section.as_str(), key.as_str()) {
+            ("options", "install_requires") => crate::Kind::Run,
+            ("options", "setup_requires") => crate::Kind::Build,
+            ("options.extras_require", extra) => crate::Kind::Extra(crate::requirement::normalise(extra)),
+            _ => continue,
+        };
+        out.extend(split(&value).into_iter().map(|r| (kind.clone(), r)));
+    }
+    (out, problems)
+}
+
+/// The names of `top_level.txt`, one a line.
+pub fn parse_top_level(data: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(&data[..data.len().min(limits::FILE_BYTES)]).lines().map(str::trim).filter(|l| !l.is_empty()).take(limits::VALUES).map(String::from).collect()
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn wheel_entry_points_setup_cfg_and_top_level() {
+        let (w, p) = parse_wheel(b"Wheel-Version: 1.0\nGenerator: bdist_wheel (0.41.2)\nRoot-Is-Purelib: True\nTag: py3-none-any\nTag: py2-none-any\nno colon\n");
+        assert_eq!((w.wheel_version.as_deref(), w.root_is_purelib, w.tags.len(), p.len()), (Some("1.0"), Some(true), 2, 1));
+        let (eps, p) = parse_entry_points(b"[console_scripts]\nblack = black:patched_main\n\n[gui_scripts]\nx=y:z [extra]\n[pygments.lexers]\n; comment\nfoo = foo.lexer:Lexer\n");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            eps.iter().map(|e| (e.group.as_str(), e.name.as_str(), e.value.as_str())).collect::<Vec<_>>(),
+            vec![("console_scripts", "black", "black:patched_main"), ("gui_scripts", "x", "y:z [extra]"), ("pygments.lexers", "foo", "foo.lexer:Lexer"),]
+        );
+        let (reqs, _) = parse_setup_cfg(
+            b"[metadata]\nname = x\n[options]\ninstall_requires =\n    requests>=2\n    click; python_version>'3'\nsetup_requires = setuptools_scm\n[options.extras_require]\nTest_All =\n    pytest\n",
+        );
+        assert_eq!(
+            reqs,
+            vec![
+                (crate::Kind::Run, "requests>=2".to_string()),
+                (crate::Kind::Run, "click; python_version>'3'".to_string()),
+                (crate::Kind::Build, "setuptools_scm".to_string()),
+                (crate::Kind::Extra("test-all".into()), "pytest".to_string()),
+            ]
+        );
+        assert_eq!(parse_top_level(b"black\n\nblib2to3\n"), vec!["black", "blib2to3"]);
+    }
+}

@@ -9,11 +9,13 @@
 #![deny(missing_docs)]
 
 mod core;
+mod dist;
 mod files;
 mod requirement;
 
 pub use crate::core::{CoreMetadata, parse_core};
-pub use files::{Pyproject, parse_pyproject, parse_requires_txt};
+pub use dist::{DistMetadata, ImportName, MetaFile, wanted};
+pub use files::{EntryPoint, Pyproject, Wheel, parse_entry_points, parse_pyproject, parse_requires_txt, parse_setup_cfg, parse_top_level, parse_wheel};
 pub use requirement::{Kind, Requirement, Source, parse_requirement};
 
 /// Limits on what one file may make us hold.
