@@ -38,53 +38,60 @@ pub fn is_metadata_path(dist_type: DistType, path: &str) -> bool {
     }
 }
 
+/// Hands `f` each header of an RFC 822-style block (core metadata, a wheel's `WHEEL`): up to
+/// the first blank line, continuation lines folded into the header before them (joined by
+/// newlines), names in lower case, values trimmed. Returns how many lines had no colon (left
+/// out).
+pub fn for_each_header(text: &str, f: &mut dyn FnMut(String, String)) -> usize {
+    let (mut last, mut no_colon): (Option<(String, String)>, usize) = (None, 0);
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = last.as_mut() {
+                v.push('\n');
+                v.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((k, v)) = last.take() {
+            f(k, v);
+        }
+        match line.split_once(':') {
+            Some((k, v)) => last = Some((k.trim().to_ascii_lowercase(), v.trim().to_string())),
+            None => no_colon += 1,
+        }
+    }
+    if let Some((k, v)) = last {
+        f(k, v);
+    }
+    no_colon
+}
+
 impl Metadata {
     /// Parses core metadata (`PKG-INFO`, `METADATA`): headers up to the first blank line,
     /// continuation lines folded. Unknown headers are ignored; invalid UTF-8 is replaced.
     pub fn parse_core(data: &[u8]) -> Metadata {
         let text = String::from_utf8_lossy(data);
         let mut md = Metadata::default();
-        let mut last: Option<(String, String)> = None;
-        let apply = |md: &mut Metadata, (k, v): (String, String)| {
-            let v = v.trim().to_string();
-            match k.to_ascii_lowercase().as_str() {
-                "name" => md.name = Some(v),
-                "version" => md.version = Some(v),
-                "summary" => md.summary = Some(v),
-                "license-expression" => md.license = Some(v),
-                "license" if md.license.is_none() => md.license = v.lines().next().map(str::to_string).filter(|s| !s.is_empty() && s != "UNKNOWN"),
-                "requires-python" => md.requires_python = Some(v),
-                "classifier" => md.classifiers.push(v),
-                "project-url" => {
-                    if let Some((label, url)) = v.split_once(',') {
-                        md.add_url(label.trim(), url.trim());
-                    }
+        let apply = |md: &mut Metadata, (k, v): (String, String)| match k.as_str() {
+            "name" => md.name = Some(v),
+            "version" => md.version = Some(v),
+            "summary" => md.summary = Some(v),
+            "license-expression" => md.license = Some(v),
+            "license" if md.license.is_none() => md.license = v.lines().next().map(str::to_string).filter(|s| !s.is_empty() && s != "UNKNOWN"),
+            "requires-python" => md.requires_python = Some(v),
+            "classifier" => md.classifiers.push(v),
+            "project-url" => {
+                if let Some((label, url)) = v.split_once(',') {
+                    md.add_url(label.trim(), url.trim());
                 }
-                "home-page" if !v.is_empty() && v != "UNKNOWN" => md.add_url("Homepage", &v),
-                _ => {}
             }
+            "home-page" if !v.is_empty() && v != "UNKNOWN" => md.add_url("Homepage", &v),
+            _ => {}
         };
-        for line in text.lines() {
-            if line.trim().is_empty() {
-                break;
-            }
-            if line.starts_with([' ', '\t']) {
-                if let Some((_, v)) = last.as_mut() {
-                    v.push('\n');
-                    v.push_str(line.trim());
-                }
-                continue;
-            }
-            if let Some(prev) = last.take() {
-                apply(&mut md, prev);
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                last = Some((k.trim().to_string(), v.to_string()));
-            }
-        }
-        if let Some(prev) = last.take() {
-            apply(&mut md, prev);
-        }
+        for_each_header(&text, &mut |k, v| apply(&mut md, (k, v)));
         md
     }
 

@@ -85,30 +85,7 @@ pub fn parse_core(data: &[u8]) -> (CoreMetadata, Vec<Problem>) {
     }
     let mut md = CoreMetadata::default();
     let mut full = std::collections::BTreeSet::new();
-    let mut current: Option<(String, String)> = None;
-    let mut no_colon = 0usize;
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            break; // the description follows
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, v)) = current.as_mut() {
-                v.push('\n');
-                v.push_str(line.trim());
-            }
-            continue;
-        }
-        if let Some(h) = current.take() {
-            set(&mut md, h, &mut problems, &mut full);
-        }
-        match line.split_once(':') {
-            Some((k, v)) => current = Some((k.trim().to_ascii_lowercase(), v.trim().to_string())),
-            None => no_colon += 1,
-        }
-    }
-    if let Some(h) = current.take() {
-        set(&mut md, h, &mut problems, &mut full);
-    }
+    let no_colon = pycorpus_archive::for_each_header(&text, &mut |k, v| set(&mut md, (k, v), &mut problems, &mut full));
     if no_colon > 0 {
         problems.push(format!("{no_colon} header line(s) without a colon left out"));
     }

@@ -1,7 +1,7 @@
 //! One distribution's packaging metadata, from the files of it that hold some: which files
 //! those are ([`wanted`]), and what they say together ([`DistMetadata`]).
 
-use crate::requirement::normalise;
+use crate::requirement::normalize_project;
 use crate::{CoreMetadata, EntryPoint, Kind, Problem, Pyproject, Requirement, Source, Wheel, files, parse_requirement};
 use pycorpus_archive::DistType;
 
@@ -113,7 +113,7 @@ impl DistMetadata {
                 problems = pr;
                 if let Some(p) = p {
                     let reqs = p.build_requires.iter().map(|r| (Kind::Build, r)).chain(p.dependencies.iter().map(|r| (Kind::Run, r)));
-                    let extras = p.optional_dependencies.iter().flat_map(|(e, rs)| rs.iter().map(move |r| (Kind::Extra(normalise(e)), r)));
+                    let extras = p.optional_dependencies.iter().flat_map(|(e, rs)| rs.iter().map(move |r| (Kind::Extra(normalize_project(e)), r)));
                     for (kind, raw) in reqs.chain(extras) {
                         self.requirements.push(parse_requirement(raw, Source::Pyproject, kind));
                     }
@@ -129,7 +129,7 @@ impl DistMetadata {
             }
             MetaFile::RequiresTxt => {
                 for (extra, marker, raw) in files::parse_requires_txt(data) {
-                    let kind = extra.as_deref().map_or(Kind::Run, |e| Kind::Extra(normalise(e)));
+                    let kind = extra.as_deref().map_or(Kind::Run, |e| Kind::Extra(normalize_project(e)));
                     let mut r = parse_requirement(&raw, Source::RequiresTxt, kind);
                     // a `[:marker]` section's marker applies to each of its lines
                     if let (Some(m), None) = (marker, &r.error) {

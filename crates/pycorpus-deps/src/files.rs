@@ -24,44 +24,6 @@ pub struct Pyproject {
     pub tool_tables: Vec<String>,
 }
 
-/// Deepest nesting of brackets and braces outside strings and comments: what a TOML parser
-/// would recurse into. A scan, not a parse: it only has to find where to stop.
-fn toml_depth(text: &str) -> usize {
-    let (mut depth, mut max, mut it) = (0usize, 0usize, text.chars());
-    while let Some(c) = it.next() {
-        match c {
-            '#' => {
-                for c in it.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '"' | '\'' => {
-                // basic strings end at an unescaped quote; literal strings at the quote
-                let mut escaped = false;
-                for d in it.by_ref() {
-                    if c == '"' && d == '\\' && !escaped {
-                        escaped = true;
-                        continue;
-                    }
-                    if d == c && !escaped {
-                        break;
-                    }
-                    escaped = false;
-                }
-            }
-            '[' | '{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            ']' | '}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
-}
-
 fn strings(v: Option<&toml::Value>, what: &str, problems: &mut Vec<Problem>) -> Vec<String> {
     match v {
         None => Vec::new(),
@@ -83,8 +45,8 @@ fn strings(v: Option<&toml::Value>, what: &str, problems: &mut Vec<Problem>) -> 
     }
 }
 
-/// Parses `pyproject.toml`; `None` (and why) when it is not TOML or nests deeper than
-/// `limits::TOML_DEPTH`.
+/// Parses `pyproject.toml`; `None` (and why) when it is not TOML (the parser refuses what
+/// nests too deep: 10,000 nested tables are an error, not a stack overflow; tested below).
 pub fn parse_pyproject(data: &[u8]) -> (Option<Pyproject>, Vec<Problem>) {
     let mut problems = Vec::new();
     if data.len() > limits::FILE_BYTES {
@@ -93,10 +55,6 @@ pub fn parse_pyproject(data: &[u8]) -> (Option<Pyproject>, Vec<Problem>) {
     let Ok(text) = std::str::from_utf8(data) else {
         return (None, vec!["not UTF-8 (TOML is): not parsed".into()]);
     };
-    let depth = toml_depth(text);
-    if depth > limits::TOML_DEPTH || text.lines().filter(|l| l.trim_start().starts_with('[')).any(|l| l.matches('.').count() > limits::TOML_DEPTH) {
-        return (None, vec![format!("nests deeper than {} tables or arrays: not parsed", limits::TOML_DEPTH)]);
-    }
     let doc: toml::Table = match toml::from_str(text) {
         Ok(t) => t,
         Err(e) => return (None, vec![format!("not TOML: {}", e.message())]),
@@ -191,18 +149,14 @@ x = "[not a table]"
     fn hostile_pyproject_files_are_refused_with_a_reason() {
         let (p, problems) = parse_pyproject(b"[build-system\nrequires = ");
         assert!(p.is_none() && problems[0].starts_with("not TOML"), "{problems:?}");
-        let deep = format!("a = {}1{}", "{b = ".repeat(10_000), "}".repeat(10_000));
-        let (p, problems) = parse_pyproject(deep.as_bytes());
-        assert!(p.is_none() && problems[0].contains("deeper"), "{problems:?}");
-        let deep = format!("x = {}1{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(parse_pyproject(deep.as_bytes()).0.is_none());
-        let dotted = format!("[{}]\nx = 1\n", vec!["t"; 10_000].join("."));
-        let (p, problems) = parse_pyproject(dotted.as_bytes());
-        assert!(p.is_none() && problems[0].contains("deeper"), "{problems:?}");
+        // nested 10,000 deep, three ways, on a thread with a small stack: refused, no overflow
+        let docs =
+            [format!("a = {}1{}", "{b = ".repeat(10_000), "}".repeat(10_000)), format!("x = {}1{}", "[".repeat(10_000), "]".repeat(10_000)), format!("[{}]\nx = 1\n", vec!["t"; 10_000].join("."))];
+        for doc in docs {
+            let (p, problems) = std::thread::Builder::new().stack_size(1 << 20).spawn(move || parse_pyproject(doc.as_bytes())).unwrap().join().unwrap();
+            assert!(p.is_none() && problems[0].contains("recurs"), "{problems:?}");
+        }
         assert!(parse_pyproject(b"\xff\xfe").0.is_none());
-        // brackets inside strings and comments are not nesting
-        let (p, _) = parse_pyproject(b"a = \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\" # {{{{\n");
-        assert!(p.is_some());
     }
 
     #[test]
@@ -239,16 +193,9 @@ pub fn parse_wheel(data: &[u8]) -> (Wheel, Vec<Problem>) {
     let mut problems = Vec::new();
     let text = String::from_utf8_lossy(&data[..data.len().min(limits::FILE_BYTES)]);
     let mut w = Wheel::default();
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            break;
-        }
-        let Some((k, v)) = line.split_once(':') else {
-            problems.push(format!("WHEEL: a line without a colon: {:?}", cut(line).0));
-            continue;
-        };
-        let v = cut(v.trim()).0.to_string();
-        match k.trim().to_ascii_lowercase().as_str() {
+    let no_colon = pycorpus_archive::for_each_header(&text, &mut |k, v| {
+        let v = cut(&v).0.to_string();
+        match k.as_str() {
             "wheel-version" => w.wheel_version = Some(v),
             "generator" => w.generator = Some(v),
             "root-is-purelib" => w.root_is_purelib = Some(v.eq_ignore_ascii_case("true")),
@@ -256,6 +203,9 @@ pub fn parse_wheel(data: &[u8]) -> (Wheel, Vec<Problem>) {
             "build" => w.build = Some(v),
             _ => {}
         }
+    });
+    if no_colon > 0 {
+        problems.push(format!("WHEEL: {no_colon} line(s) without a colon left out"));
     }
     (w, problems)
 }
@@ -327,7 +277,7 @@ pub fn parse_setup_cfg(data: &[u8]) -> (Vec<(crate::Kind, String)>, Vec<Problem>
         let kind = match (section.as_str(), key.as_str()) {
             ("options", "install_requires") => crate::Kind::Run,
             ("options", "setup_requires") => crate::Kind::Build,
-            ("options.extras_require", extra) => crate::Kind::Extra(crate::requirement::normalise(extra)),
+            ("options.extras_require", extra) => crate::Kind::Extra(crate::requirement::normalize_project(extra)),
             _ => continue,
         };
         out.extend(split(&value).into_iter().map(|r| (kind.clone(), r)));

@@ -26,8 +26,6 @@ pub mod limits {
     pub const VALUES: usize = 10_000;
     /// Bytes of one value kept (a longer one is cut, and said so).
     pub const VALUE_BYTES: usize = 64 << 10;
-    /// Nesting of a TOML document's tables and arrays.
-    pub const TOML_DEPTH: usize = 64;
 }
 
 /// A file's problem, as recorded beside what could be read of it.

@@ -2,6 +2,7 @@
 //! its raw text with the parser's error.
 
 use crate::cut;
+pub(crate) use pycorpus_archive::normalize_project;
 use std::str::FromStr;
 
 /// The file a requirement was read from.
@@ -93,7 +94,7 @@ pub fn parse_requirement(raw: &str, source: Source, kind: Kind) -> Requirement {
     }
     if r.kind == Kind::Conda {
         // "name version build": the name is the first word
-        r.name = text.split_whitespace().next().map(normalise);
+        r.name = text.split_whitespace().next().map(normalize_project);
         r.specifier = Some(text.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty());
         return r;
     }
@@ -133,23 +134,7 @@ fn only_extra(marker: &str) -> Option<String> {
         found = Some(name);
         rest = &value[end..];
     }
-    found.map(normalise)
-}
-
-/// A project or extra name normalised as PEP 503 says (runs of `-`, `_`, `.` are one `-`,
-/// lower case).
-pub(crate) fn normalise(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+    found.map(normalize_project)
 }
 
 #[cfg(test)]

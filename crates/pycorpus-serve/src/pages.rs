@@ -65,7 +65,7 @@ async fn blocking<T: Send + 'static>(app: &Arc<App>, f: impl FnOnce(&Corpus) -> 
     let wait = std::time::Duration::from_secs(limits::PAGE_WAIT_SECONDS);
     let permit = match tokio::time::timeout(wait, app.pages.clone().acquire_owned()).await {
         Ok(Ok(p)) => p,
-        _ => return Err(WebError::busy_pages()),
+        _ => return Err(WebError::busy("too many requests at once")),
     };
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
@@ -76,20 +76,13 @@ async fn blocking<T: Send + 'static>(app: &Arc<App>, f: impl FnOnce(&Corpus) -> 
     .map_err(WebError::internal)?
 }
 
-/// A project name as the index normalises it (PEP 503), or a 400.
+/// A project name as the index normalises it (PEP 503), or a 400 when it holds anything but
+/// the characters of a project name (a glob or a path would select something else).
 fn project_name(name: &str) -> Result<String, WebError> {
     if name.is_empty() || name.len() > 200 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
         return Err(WebError::bad(format!("{name:?} is not a project name (letters, digits, '-', '_' and '.')")));
     }
-    let mut out = String::new();
-    for c in name.chars() {
-        match c {
-            '-' | '_' | '.' if out.ends_with('-') => {}
-            '-' | '_' | '.' => out.push('-'),
-            c => out.push(c.to_ascii_lowercase()),
-        }
-    }
-    Ok(out)
+    Ok(pycorpus_archive::normalize_project(name))
 }
 
 fn oid(s: &str) -> Result<Oid, WebError> {
@@ -289,7 +282,7 @@ async fn stats_of(app: &Arc<App>, project: Option<&str>) -> Result<Arc<Stats>, W
     if let Some(s) = app.stats.lock().map_err(WebError::internal)?.iter().find(|(k, _)| *k == key) {
         return Ok(s.1.clone());
     }
-    let permit = app.searches.clone().try_acquire_owned().map_err(|_| WebError::busy())?;
+    let permit = app.searches.clone().try_acquire_owned().map_err(|_| WebError::busy("too many searches at once"))?;
     let stats = blocking(app, move |c| {
         let _permit = permit;
         let mut filter = Filter::default();

@@ -62,7 +62,7 @@ const STOP_GONE: u8 = 4;
 /// Starts `search`: its events come on the receiver, each blob as `render` makes it, the last
 /// one `Done`.
 pub(crate) fn start(app: &Arc<App>, mut search: Search, render: impl Fn(&BlobMatches) -> String + Send + 'static) -> Result<mpsc::Receiver<Event>, WebError> {
-    let permit = app.searches.clone().try_acquire_owned().map_err(|_| WebError::busy())?;
+    let permit = app.searches.clone().try_acquire_owned().map_err(|_| WebError::busy("too many searches at once"))?;
     search.opts.frame_cache = app.frames.clone();
     let (tx, rx) = mpsc::channel(16);
     let cancel = Arc::new(AtomicBool::new(false));

@@ -61,11 +61,9 @@ impl WebError {
     pub(crate) fn not_found(message: impl Into<String>) -> WebError {
         WebError { status: StatusCode::NOT_FOUND, message: message.into(), api: false }
     }
-    pub(crate) fn busy() -> WebError {
-        WebError { status: StatusCode::SERVICE_UNAVAILABLE, message: "too many searches at once: try again in a second".into(), api: false }
-    }
-    pub(crate) fn busy_pages() -> WebError {
-        WebError { status: StatusCode::SERVICE_UNAVAILABLE, message: "too many requests at once: try again in a second".into(), api: false }
+    /// 503 (with `Retry-After`): `what` is busy.
+    pub(crate) fn busy(what: &str) -> WebError {
+        WebError { status: StatusCode::SERVICE_UNAVAILABLE, message: format!("{what}: try again in a second"), api: false }
     }
     /// A failure of the server or the corpus (a damaged shard), not of the request.
     pub(crate) fn internal(e: impl std::fmt::Display) -> WebError {

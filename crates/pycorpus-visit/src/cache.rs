@@ -79,8 +79,8 @@ impl FrameCache {
         found
     }
 
-    /// Keeps `buf` as frame `frame` of `pack` (random frames make room; one larger than the
-    /// whole budget is not kept).
+    /// Keeps `buf`, the whole of frame `frame` of `pack` (random frames make room; one larger
+    /// than the whole budget is not kept).
     pub(crate) fn put(&self, pack: &PackReader, frame: usize, buf: Arc<FrameBuf>) {
         let size = buf.bytes().len();
         if size > self.budget {
@@ -88,9 +88,9 @@ impl FrameCache {
         }
         let key = Key { file: pack.file_id(), frame: frame as u32 };
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = g.frames.remove(&key) {
-            g.bytes -= old.bytes().len();
-            g.keys.retain(|k| *k != key);
+        // frames are kept whole, so one held already is the same (two searches decoded it at once)
+        if g.frames.contains_key(&key) {
+            return;
         }
         while g.bytes + size > self.budget && !g.keys.is_empty() {
             g.rng ^= g.rng << 13;

@@ -302,6 +302,11 @@ fn a_search_whose_client_goes_away_frees_its_slot() {
     w.ok(&["add", w.input().to_str().unwrap()]);
     w.ok(&["seal"]);
     let s = serve(&w, &["--max-searches", "1", "--search-seconds", "600"]);
+    // ~9 MB of lines with their context: the answer stops at its 8 MiB of text, and says so
+    let (status, v) = s.json("/api/search?q=needle&limit=10000&context=1");
+    assert_eq!((status, &v["truncated"], &v["summary"]["why"]), (200, &Value::Bool(true), &Value::from("size")), "{}", v["summary"]);
+    let blobs = v["summary"]["blobs"].as_u64().unwrap();
+    assert!(blobs > 5000 && blobs < 8000 && v["matches"].as_array().unwrap().len() as u64 == 3 * blobs, "{}", v["summary"]);
     let addr = s.url.trim_start_matches("http://").to_string();
     let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
     use std::io::Write;
