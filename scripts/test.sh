@@ -6,6 +6,8 @@
 # and aria2). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A test run builds once: incremental caches would only double the build's disk use (2+ GB).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== installing test dependencies (Python: tests/requirements.txt)"
 python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
