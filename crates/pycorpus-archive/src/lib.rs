@@ -28,7 +28,7 @@ mod path;
 mod read;
 
 pub use classify::{BINARY_SCAN, ContentProbe, LONG_LINES_MIN_SIZE, LONG_LINES_NEWLINES, MAX_OTHER_SIZE, MAX_PY_SIZE, SkipReason, classify, size_limit, too_large_unread};
-pub use metadata::{Metadata, for_each_header, is_metadata_path};
+pub use metadata::{Metadata, for_each_header};
 pub use name::{DistFilename, DistType, is_distribution_name, normalize_project};
 pub use path::{escape_name, normalize_path};
 pub use read::{ArchiveError, Compression, Container, Entry, EntryKind, LimitExceeded, Limits, Summary, Visitor, read_archive, sniff};

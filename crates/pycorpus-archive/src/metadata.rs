@@ -1,7 +1,6 @@
-//! Release metadata found inside distributions: `PKG-INFO` / `METADATA` (core metadata, an
-//! RFC 822-style header block) and conda's `info/index.json`.
+//! Release metadata found inside distributions (parsed by pycorpus-deps), and the reader of
+//! RFC 822-style header blocks that core metadata and `WHEEL` share.
 
-use crate::DistType;
 use serde::{Deserialize, Serialize};
 
 /// The fields we keep from a distribution's own metadata. All optional: old uploads often
@@ -23,19 +22,6 @@ pub struct Metadata {
     /// `Project-URL` (`label, url`) entries, and `Home-page` as `Homepage`; first label wins.
     #[serde(default)]
     pub project_urls: Vec<(String, String)>,
-}
-
-/// Where a distribution keeps its metadata file: returns true when `path` (normalised, inside
-/// the archive) is that file for a distribution of type `dist_type`.
-pub fn is_metadata_path(dist_type: DistType, path: &str) -> bool {
-    let comps: Vec<&str> = path.split('/').collect();
-    match (dist_type, comps.as_slice()) {
-        (DistType::Sdist, [_, "PKG-INFO"]) => true,
-        (DistType::Wheel, [dir, "METADATA"]) => dir.ends_with(".dist-info"),
-        (DistType::Egg, ["EGG-INFO", "PKG-INFO"]) => true,
-        (DistType::Conda | DistType::Sdist, ["info", "index.json"]) => true,
-        _ => false,
-    }
 }
 
 /// Hands `f` each header of an RFC 822-style block (core metadata, a wheel's `WHEEL`): up to
@@ -69,73 +55,15 @@ pub fn for_each_header(text: &str, f: &mut dyn FnMut(String, String)) -> usize {
     no_colon
 }
 
-impl Metadata {
-    /// Parses core metadata (`PKG-INFO`, `METADATA`): headers up to the first blank line,
-    /// continuation lines folded. Unknown headers are ignored; invalid UTF-8 is replaced.
-    pub fn parse_core(data: &[u8]) -> Metadata {
-        let text = String::from_utf8_lossy(data);
-        let mut md = Metadata::default();
-        let apply = |md: &mut Metadata, (k, v): (String, String)| match k.as_str() {
-            "name" => md.name = Some(v),
-            "version" => md.version = Some(v),
-            "summary" => md.summary = Some(v),
-            "license-expression" => md.license = Some(v),
-            "license" if md.license.is_none() => md.license = v.lines().next().map(str::to_string).filter(|s| !s.is_empty() && s != "UNKNOWN"),
-            "requires-python" => md.requires_python = Some(v),
-            "classifier" => md.classifiers.push(v),
-            "project-url" => {
-                if let Some((label, url)) = v.split_once(',') {
-                    md.add_url(label.trim(), url.trim());
-                }
-            }
-            "home-page" if !v.is_empty() && v != "UNKNOWN" => md.add_url("Homepage", &v),
-            _ => {}
-        };
-        for_each_header(&text, &mut |k, v| apply(&mut md, (k, v)));
-        md
-    }
-
-    fn add_url(&mut self, label: &str, url: &str) {
-        if !label.is_empty() && !url.is_empty() && !self.project_urls.iter().any(|(l, _)| l == label) {
-            self.project_urls.push((label.to_string(), url.to_string()));
-        }
-    }
-
-    /// Parses conda's `info/index.json` (`name`, `version`, `license`). Returns `None` when it
-    /// is not a JSON object.
-    pub fn parse_conda_index(data: &[u8]) -> Option<Metadata> {
-        let v: serde_json::Value = serde_json::from_slice(data).ok()?;
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        v.is_object().then(|| Metadata { name: s("name"), version: s("version"), license: s("license"), ..Metadata::default() })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_core_metadata() {
-        let md = Metadata::parse_core(
-            b"Metadata-Version: 2.1\nName: Foo_Bar\nVersion: 1.0\nSummary: A thing\nLicense: MIT\n  more\nClassifier: A\nClassifier: B\nRequires-Python: >=3.8\nHome-page: https://h.test\nProject-URL: Source, https://s.test/x\nProject-URL: Homepage, https://other.test\nProject-URL: bad\n\nName: body\n",
-        );
-        assert_eq!(md.name.as_deref(), Some("Foo_Bar"));
-        assert_eq!(md.version.as_deref(), Some("1.0"));
-        assert_eq!(md.license.as_deref(), Some("MIT"));
-        assert_eq!(md.classifiers, vec!["A", "B"]);
-        assert_eq!(md.requires_python.as_deref(), Some(">=3.8"));
-        let urls: Vec<(&str, &str)> = md.project_urls.iter().map(|(l, u)| (l.as_str(), u.as_str())).collect();
-        assert_eq!(urls, vec![("Homepage", "https://h.test"), ("Source", "https://s.test/x")]);
-    }
-
-    #[test]
-    fn metadata_paths() {
-        assert!(is_metadata_path(DistType::Sdist, "foo-1.0/PKG-INFO"));
-        assert!(!is_metadata_path(DistType::Sdist, "foo-1.0/sub/PKG-INFO"));
-        assert!(is_metadata_path(DistType::Wheel, "foo-1.0.dist-info/METADATA"));
-        assert!(is_metadata_path(DistType::Egg, "EGG-INFO/PKG-INFO"));
-        assert!(is_metadata_path(DistType::Conda, "info/index.json"));
-        assert_eq!(Metadata::parse_conda_index(br#"{"name":"x","version":"1"}"#).and_then(|m| m.name).as_deref(), Some("x"));
-        assert!(Metadata::parse_conda_index(b"[1]").is_none());
+    fn headers_fold_continuations_and_stop_at_the_body() {
+        let mut got = Vec::new();
+        let no_colon = for_each_header("Name: x\nLicense: MIT\n  more\nno colon\nSummary:  s \n\nName: body\n", &mut |k, v| got.push((k, v)));
+        assert_eq!(got, vec![("name".to_string(), "x".to_string()), ("license".into(), "MIT\nmore".into()), ("summary".into(), "s".into())]);
+        assert_eq!(no_colon, 1);
     }
 }

@@ -10,12 +10,17 @@
 //! [`read_releases`] read them back; [`Filter`] selects rows.
 #![deny(missing_docs)]
 
+mod deps_tables;
 mod filter;
 mod options;
 mod parquet_io;
 mod rows_index;
 mod scan;
 
+pub use deps_tables::{
+    DEPS_FILES, DepsWriter, DistKey, ENTRY_POINTS_FILE, IMPORT_NAMES_FILE, REQUIREMENTS_COLUMNS, REQUIREMENTS_FILE, RequirementRow, entry_points_schema, import_names_schema, read_requirements,
+    read_table, requirements_schema, rows_in,
+};
 pub use filter::{FILTERS, Filter, FilterError, FilterKind, FilterSpec, ProjectMatcher, parse_date, parse_size};
 pub use options::{field_kinds, struct_fields};
 pub use parquet_io::{CatalogError, FILES_COLUMNS, FilesBatcher, FilesWriter, files_schema, read_files, read_releases, write_files, write_releases};
@@ -24,6 +29,7 @@ pub use scan::{RowView, ScanStats, scan_file_views, scan_files};
 
 /// Column types of a row, for crates that build or read rows without the archive readers.
 pub use pycorpus_archive::{DistType, SkipReason};
+pub use pycorpus_deps::{Fields, Rows};
 use pycorpus_store::Oid;
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +161,10 @@ pub struct Release {
     /// Yanked on the index (PEP 592), when known from the index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yanked: Option<bool>,
+    /// Its other packaging fields (core metadata, `pyproject.toml`, `WHEEL`): the columns
+    /// after `yanked`.
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
+    pub packaging: Fields,
 }
 
 /// What one distribution adds to a shard: committed to the journal in one record.
@@ -164,6 +174,9 @@ pub struct DistRecord {
     pub release: Release,
     /// Its files (empty when it failed).
     pub files: Vec<FileEntry>,
+    /// Its rows of the requirement, entry point and import name tables.
+    #[serde(default, skip_serializing_if = "Rows::is_empty")]
+    pub deps: Rows,
 }
 
 /// A row of `files.parquet`: a file with its distribution's columns.
@@ -365,5 +378,6 @@ pub(crate) fn test_release(project: &str, uploaded_on: i64) -> Release {
         classifiers: vec![],
         project_urls: vec![],
         yanked: None,
+        packaging: Fields::default(),
     }
 }

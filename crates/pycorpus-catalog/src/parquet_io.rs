@@ -13,6 +13,7 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use pycorpus_archive::{DistType, SkipReason};
+use pycorpus_deps::{Column, Fields};
 use pycorpus_store::Oid;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use std::sync::Arc;
 /// Rows per row group: filters on the sorted columns skip whole groups. Smaller groups skip
 /// more finely but repeat each column's dictionary: 16 Ki rows made corpus-v1's files.parquet
 /// 8.5 MB instead of 6.7 MB.
-const ROW_GROUP_ROWS: usize = 64 * 1024;
+pub(crate) const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// The columns of `files.parquet`, in order.
 pub const FILES_COLUMNS: [&str; 15] = [
@@ -68,7 +69,7 @@ pub(crate) fn fmt_err(path: &Path, e: impl std::fmt::Display) -> CatalogError {
     CatalogError::Format { path: path.to_path_buf(), what: e.to_string() }
 }
 
-fn ts() -> DataType {
+pub(crate) fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
@@ -113,7 +114,7 @@ pub(crate) fn files_read_options() -> ArrowReaderOptions {
 
 fn releases_schema() -> SchemaRef {
     let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         f("project_name", DataType::Utf8, false),
         f("project_version", DataType::Utf8, false),
         f("project_release", DataType::Utf8, false),
@@ -130,10 +131,32 @@ fn releases_schema() -> SchemaRef {
         f("summary", DataType::Utf8, true),
         f("license", DataType::Utf8, true),
         f("requires_python", DataType::Utf8, true),
-        f("classifiers", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false),
+        f("classifiers", list_of_text(), false),
         f("project_urls", urls_type(), false),
         f("yanked", DataType::Boolean, true),
-    ]))
+    ];
+    fields.extend(Fields::COLUMNS.iter().map(|(name, col)| match col {
+        Column::Text(..) => f(name, DataType::Utf8, true),
+        Column::List(..) => f(name, list_of_text(), false),
+        Column::Flag(..) => f(name, DataType::Boolean, true),
+    }));
+    Arc::new(Schema::new(fields))
+}
+
+fn list_of_text() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+/// A list column of `lists`.
+pub(crate) fn text_lists<'a>(lists: impl Iterator<Item = &'a [String]>) -> ArrayRef {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for list in lists {
+        for v in list {
+            b.values().append_value(v);
+        }
+        b.append(true);
+    }
+    Arc::new(b.finish())
 }
 
 /// `project_urls`: a map from label to URL (as `MapBuilder` writes it: `entries` of
@@ -153,7 +176,7 @@ pub const PAGE_BYTES: usize = 64 << 10;
 /// zstd everywhere; the sorted path columns front-coded (DELTA_BYTE_ARRAY: consecutive rows
 /// share `packages/<project>/<release>/...`), which halves them; every reader we support
 /// (pyarrow, DuckDB, polars, parquet-rs) decodes it.
-fn props(delta_columns: &[&str], group_rows: usize) -> WriterProperties {
+pub(crate) fn props(delta_columns: &[&str], group_rows: usize) -> WriterProperties {
     let mut b =
         WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(6).expect("valid level"))).set_max_row_group_row_count(Some(group_rows)).set_data_page_size_limit(PAGE_BYTES);
     for c in delta_columns {
@@ -163,11 +186,11 @@ fn props(delta_columns: &[&str], group_rows: usize) -> WriterProperties {
     b.build()
 }
 
-fn strs<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+pub(crate) fn strs<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(it))
 }
 
-fn opt_strs<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+pub(crate) fn opt_strs<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(it.collect::<StringArray>())
 }
 
@@ -198,31 +221,28 @@ pub(crate) fn write_files_grouped(path: &Path, rows: &[FileRow], group_rows: usi
     write_batches(path, files_schema(), props(&["path", "archive_path"], group_rows), rows.len(), group_rows, |r| files_columns(&rows[r]))
 }
 
-/// `files.parquet` written a row group at a time from rows handed over in their final order,
-/// so that a writer (seal) never holds a whole shard's rows; the same bytes as
-/// [`write_files`] of the same rows.
-pub struct FilesWriter {
+/// A Parquet file written a row group at a time from rows handed over in their final order,
+/// so that a writer (seal) never holds a whole shard's rows.
+pub(crate) struct TableWriter<R> {
     path: PathBuf,
+    schema: SchemaRef,
+    columns: fn(&[R]) -> Vec<ArrayRef>,
     w: ArrowWriter<File>,
-    rows: Vec<FileRow>,
+    rows: Vec<R>,
     group_rows: usize,
     written: bool,
 }
 
-impl FilesWriter {
+impl<R> TableWriter<R> {
     /// Creates the file.
-    pub fn create(path: &Path) -> Result<FilesWriter, CatalogError> {
-        FilesWriter::grouped(path, ROW_GROUP_ROWS)
-    }
-
-    fn grouped(path: &Path, group_rows: usize) -> Result<FilesWriter, CatalogError> {
+    pub(crate) fn create(path: &Path, schema: SchemaRef, props: WriterProperties, group_rows: usize, columns: fn(&[R]) -> Vec<ArrayRef>) -> Result<TableWriter<R>, CatalogError> {
         let file = File::create(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
-        let w = ArrowWriter::try_new(file, files_schema(), Some(props(&["path", "archive_path"], group_rows))).map_err(|e| fmt_err(path, e))?;
-        Ok(FilesWriter { path: path.to_path_buf(), w, rows: Vec::with_capacity(group_rows.min(1 << 16)), group_rows, written: false })
+        let w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| fmt_err(path, e))?;
+        Ok(TableWriter { path: path.to_path_buf(), schema, columns, w, rows: Vec::with_capacity(group_rows.min(1 << 16)), group_rows, written: false })
     }
 
     /// Takes the next row.
-    pub fn push(&mut self, row: FileRow) -> Result<(), CatalogError> {
+    pub(crate) fn push(&mut self, row: R) -> Result<(), CatalogError> {
         self.rows.push(row);
         if self.rows.len() == self.group_rows {
             self.flush()?;
@@ -231,21 +251,46 @@ impl FilesWriter {
     }
 
     fn flush(&mut self) -> Result<(), CatalogError> {
-        let rb = RecordBatch::try_new(files_schema(), files_columns(&self.rows)).map_err(|e| fmt_err(&self.path, e))?;
+        let rb = RecordBatch::try_new(self.schema.clone(), (self.columns)(&self.rows)).map_err(|e| fmt_err(&self.path, e))?;
         self.w.write(&rb).map_err(|e| fmt_err(&self.path, e))?;
         self.rows.clear();
         self.written = true;
         Ok(())
     }
 
-    /// Writes the last rows (an empty file has one empty batch, as [`write_files`] writes)
-    /// and syncs the file.
-    pub fn finish(mut self) -> Result<(), CatalogError> {
+    /// Writes the last rows (an empty file has one empty batch, as [`write_batches`]
+    /// writes) and syncs the file.
+    pub(crate) fn finish(mut self) -> Result<(), CatalogError> {
         if !self.rows.is_empty() || !self.written {
             self.flush()?;
         }
         let file = self.w.into_inner().map_err(|e| fmt_err(&self.path, e))?;
         file.sync_all().map_err(|e| CatalogError::Io { path: self.path.clone(), source: e })
+    }
+}
+
+/// `files.parquet` written a row group at a time (see [`TableWriter`]); the same bytes as
+/// [`write_files`] of the same rows.
+pub struct FilesWriter(TableWriter<FileRow>);
+
+impl FilesWriter {
+    /// Creates the file.
+    pub fn create(path: &Path) -> Result<FilesWriter, CatalogError> {
+        FilesWriter::grouped(path, ROW_GROUP_ROWS)
+    }
+
+    fn grouped(path: &Path, group_rows: usize) -> Result<FilesWriter, CatalogError> {
+        TableWriter::create(path, files_schema(), props(&["path", "archive_path"], group_rows), group_rows, files_columns).map(FilesWriter)
+    }
+
+    /// Takes the next row.
+    pub fn push(&mut self, row: FileRow) -> Result<(), CatalogError> {
+        self.0.push(row)
+    }
+
+    /// Writes the last rows and syncs the file.
+    pub fn finish(self) -> Result<(), CatalogError> {
+        self.0.finish()
     }
 }
 
@@ -309,13 +354,6 @@ fn files_columns(rows: &[FileRow]) -> Vec<ArrayRef> {
 pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError> {
     write_batches(path, releases_schema(), props(&[], ROW_GROUP_ROWS), rels.len(), ROW_GROUP_ROWS, |r| {
         let rels = &rels[r];
-        let mut classifiers = ListBuilder::new(StringBuilder::new());
-        for rel in rels {
-            for c in &rel.classifiers {
-                classifiers.values().append_value(c);
-            }
-            classifiers.append(true);
-        }
         let mut urls = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
         for rel in rels {
             for (label, url) in &rel.project_urls {
@@ -324,7 +362,7 @@ pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError>
             }
             urls.append(true).expect("keys and values stay in step");
         }
-        vec![
+        let mut cols = vec![
             strs(rels.iter().map(|x| x.project_name.as_str())),
             strs(rels.iter().map(|x| x.project_version.as_str())),
             strs(rels.iter().map(|x| x.project_release.as_str())),
@@ -341,30 +379,38 @@ pub fn write_releases(path: &Path, rels: &[Release]) -> Result<(), CatalogError>
             opt_strs(rels.iter().map(|x| x.summary.as_deref())),
             opt_strs(rels.iter().map(|x| x.license.as_deref())),
             opt_strs(rels.iter().map(|x| x.requires_python.as_deref())),
-            Arc::new(classifiers.finish()),
+            text_lists(rels.iter().map(|x| x.classifiers.as_slice())),
             Arc::new(urls.finish()),
             Arc::new(rels.iter().map(|r| r.yanked).collect::<BooleanArray>()),
-        ]
+        ];
+        cols.extend(Fields::COLUMNS.iter().map(|(_, col)| -> ArrayRef {
+            match col {
+                Column::Text(get, _) => opt_strs(rels.iter().map(|x| get(&x.packaging))),
+                Column::List(get, _) => text_lists(rels.iter().map(|x| get(&x.packaging))),
+                Column::Flag(get, _) => Arc::new(rels.iter().map(|x| get(&x.packaging)).collect::<BooleanArray>()),
+            }
+        }));
+        cols
     })
 }
 
 /// Reads a whole Parquet file as record batches.
-fn batches(path: &Path, options: ArrowReaderOptions) -> Result<Vec<RecordBatch>, CatalogError> {
+pub(crate) fn batches(path: &Path, options: ArrowReaderOptions) -> Result<Vec<RecordBatch>, CatalogError> {
     let file = File::open(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
     let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).and_then(|b| b.with_batch_size(ROW_GROUP_ROWS).build()).map_err(|e| fmt_err(path, e))?;
     reader.map(|b| b.map_err(|e| fmt_err(path, e))).collect()
 }
 
-struct Cols<'a> {
-    batch: &'a RecordBatch,
-    path: &'a Path,
+pub(crate) struct Cols<'a> {
+    pub(crate) batch: &'a RecordBatch,
+    pub(crate) path: &'a Path,
 }
 
 impl<'a> Cols<'a> {
-    fn get<T: 'static>(&self, name: &str) -> Result<&'a T, CatalogError> {
+    pub(crate) fn get<T: 'static>(&self, name: &str) -> Result<&'a T, CatalogError> {
         self.batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).ok_or_else(|| fmt_err(self.path, format!("column {name} missing or of the wrong type")))
     }
-    fn str(&self, name: &str) -> Result<StrCol<'a>, CatalogError> {
+    pub(crate) fn str(&self, name: &str) -> Result<StrCol<'a>, CatalogError> {
         let col = self.batch.column_by_name(name).ok_or_else(|| fmt_err(self.path, format!("column {name} missing")))?;
         if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
             return Ok(StrCol::Plain(a));
@@ -412,7 +458,7 @@ impl<'a> StrCol<'a> {
     }
 }
 
-fn opt(a: StrCol<'_>, i: usize) -> Option<String> {
+pub(crate) fn opt(a: StrCol<'_>, i: usize) -> Option<String> {
     a.is_valid(i).then(|| a.value(i).to_string())
 }
 
@@ -507,7 +553,7 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
         let (size, up, repo, status, err) =
             (c.get::<UInt64Array>("dist_size")?, c.get::<TimestampMicrosecondArray>("uploaded_on")?, c.get::<UInt32Array>("repository")?, c.str("status")?, c.str("error")?);
         let (fc, mn, mv, sum, lic, rp) = (c.get::<UInt64Array>("file_count")?, c.str("metadata_name")?, c.str("metadata_version")?, c.str("summary")?, c.str("license")?, c.str("requires_python")?);
-        let cls = c.get::<ListArray>("classifiers")?;
+        let cls = c.batch.column_by_name("classifiers").map(|a| a.as_ref()).ok_or_else(|| fmt_err(path, "column classifiers missing"))?;
         let yanked = c.get::<BooleanArray>("yanked")?;
         let urls = c.get::<MapArray>("project_urls")?;
         let (url_keys, url_values) = (
@@ -515,9 +561,9 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
             urls.values().as_any().downcast_ref::<StringArray>().ok_or_else(|| fmt_err(path, "project_urls values are not strings"))?,
         );
         let offsets = urls.value_offsets();
+        // shards sealed before a column was written lack it: left at its default
+        let packaging: Vec<(&Column, &dyn Array)> = Fields::COLUMNS.iter().filter_map(|(name, col)| Some((col, batch.column_by_name(name)?.as_ref()))).collect();
         for i in 0..batch.num_rows() {
-            let list = cls.value(i);
-            let list = list.as_any().downcast_ref::<StringArray>().ok_or_else(|| fmt_err(path, "classifiers are not strings"))?;
             out.push(Release {
                 project_name: pn.value(i).to_string(),
                 project_version: pv.value(i).to_string(),
@@ -535,13 +581,38 @@ pub fn read_releases(path: &Path) -> Result<Vec<Release>, CatalogError> {
                 summary: opt(sum, i),
                 license: opt(lic, i),
                 requires_python: opt(rp, i),
-                classifiers: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
+                classifiers: text_list(cls, i).ok_or_else(|| fmt_err(path, "classifiers are not a list of text"))?,
                 project_urls: (offsets[i] as usize..offsets[i + 1] as usize).map(|j| (url_keys.value(j).to_string(), url_values.value(j).to_string())).collect(),
                 yanked: yanked.is_valid(i).then(|| yanked.value(i)),
+                packaging: read_fields(&packaging, i, path)?,
             });
         }
     }
     Ok(out)
+}
+
+/// Row `i`'s [`Fields`] from the columns a file has.
+fn read_fields(cols: &[(&Column, &dyn Array)], i: usize, path: &Path) -> Result<Fields, CatalogError> {
+    let mut f = Fields::default();
+    let wrong = || fmt_err(path, "a packaging column of the wrong type");
+    for (col, a) in cols {
+        if !a.is_valid(i) {
+            continue;
+        }
+        match col {
+            Column::Text(_, set) => set(&mut f, a.as_any().downcast_ref::<StringArray>().ok_or_else(wrong)?.value(i).to_string()),
+            Column::Flag(_, set) => set(&mut f, a.as_any().downcast_ref::<BooleanArray>().ok_or_else(wrong)?.value(i)),
+            Column::List(_, set) => set(&mut f, text_list(*a, i).ok_or_else(wrong)?),
+        }
+    }
+    Ok(f)
+}
+
+/// Row `i` of a list-of-text column.
+pub(crate) fn text_list(a: &dyn Array, i: usize) -> Option<Vec<String>> {
+    let list = a.as_any().downcast_ref::<ListArray>()?.value(i);
+    let values = list.as_any().downcast_ref::<StringArray>()?;
+    Some((0..values.len()).map(|j| values.value(j).to_string()).collect())
 }
 
 #[cfg(test)]

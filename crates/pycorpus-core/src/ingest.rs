@@ -10,10 +10,10 @@ use crate::corpus::{journal_records, shard_name};
 use crate::{CoreError, Corpus, Ctx, Reporter, ShardInfo, ShardKind};
 use crossbeam_channel::{Receiver, Sender};
 use pycorpus_archive::{
-    ArchiveError, ContentProbe, DistFilename, DistType, EntryKind, Limits, MAX_PY_SIZE, Metadata, classify, escape_name, is_distribution_name, is_metadata_path, normalize_path, normalize_project,
-    read_archive,
+    ArchiveError, ContentProbe, DistFilename, DistType, EntryKind, Limits, MAX_PY_SIZE, classify, escape_name, is_distribution_name, normalize_path, normalize_project, read_archive,
 };
-use pycorpus_catalog::{DistRecord, DistStatus, EntryType, FileEntry, Release};
+use pycorpus_catalog::{DistRecord, DistStatus, EntryType, Fields, FileEntry, Release, Rows};
+use pycorpus_deps::{DistMetadata, MetaFile, Parsed, wanted};
 use pycorpus_store::{Journal, Oid, OidHasher};
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -538,7 +538,7 @@ fn ingest_one(ctx: &Shared<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &m
     };
 
     let mut files: Vec<FileEntry> = Vec::new();
-    let mut metadata: Option<Metadata> = None;
+    let mut meta = DistMetadata::default();
     let mut conda_index = false;
     let mut writer_gone = false;
     let result = read_archive(&item.path, &ctx.limits, &mut |entry, reader| {
@@ -563,19 +563,23 @@ fn ingest_one(ctx: &Shared<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &m
                         }
                         ctx.known_blobs.lock().expect("lock").insert(oid);
                     }
-                    if is_metadata_path(dist_type, &path) || is_metadata_path(DistType::Conda, &path) {
-                        if path == "info/index.json" {
-                            conda_index = true;
-                            metadata = Metadata::parse_conda_index(buf).or(metadata.take());
-                        } else {
-                            metadata = Some(Metadata::parse_core(buf));
-                        }
+                    if let Some(kind) = wanted(dist_type, &path).or_else(|| wanted(DistType::Conda, &path)) {
+                        conda_index |= kind == MetaFile::CondaIndex;
+                        meta.add(kind, &path, buf);
                     }
+                } else if wanted(dist_type, &path).is_some() {
+                    meta.problem(&path, &format!("{} bytes: over the {MAX_PY_SIZE} read, not parsed", entry.size));
+                }
+                if dist_type == DistType::Wheel {
+                    meta.wheel_path(&path);
                 }
                 let lines = (!probe.is_binary()).then(|| probe.lines());
                 (oid, probe.size(), skip, lines, EntryType::File, None)
             }
             EntryKind::Symlink { target } | EntryKind::Hardlink { target } => {
+                if dist_type == DistType::Wheel {
+                    meta.wheel_path(&path);
+                }
                 let (ty, reason) = match entry.kind {
                     EntryKind::Symlink { .. } => (EntryType::Symlink, pycorpus_archive::SkipReason::Symlink),
                     _ => (EntryType::Hardlink, pycorpus_archive::SkipReason::Hardlink),
@@ -602,6 +606,7 @@ fn ingest_one(ctx: &Shared<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &m
     {
         (project, version, dist_type) = (c.project, c.version, c.dist_type);
     }
+    let Parsed { metadata, fields, rows } = meta.finish();
     let mut md = metadata.unwrap_or_default();
     if let Some(im) = &item.index_meta {
         md.summary = md.summary.or_else(|| im.summary.clone());
@@ -625,9 +630,13 @@ fn ingest_one(ctx: &Shared<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &m
         (DistStatus::Ok, true) => (DistStatus::Failed, Some(Refusal::UnrecognisedName.reason())),
         _ => (status, error),
     };
-    if status == DistStatus::Failed {
-        files.clear();
-    }
+    let (fields, rows) = match status {
+        DistStatus::Failed => {
+            files.clear();
+            (Fields::default(), Rows::default())
+        }
+        DistStatus::Ok => (fields, rows),
+    };
     Some(Msg::Commit(
         Box::new(DistRecord {
             release: Release {
@@ -650,8 +659,10 @@ fn ingest_one(ctx: &Shared<'_>, item: &IngestItem, tx: &Sender<Msg>, scratch: &m
                 classifiers: md.classifiers,
                 project_urls: md.project_urls,
                 yanked: item.index_meta.as_ref().map(|m| m.yanked),
+                packaging: fields,
             },
             files,
+            deps: rows,
         }),
         item.clone(),
     ))

@@ -70,4 +70,14 @@ pub const SHARD_FILES: [&str; 4] = ["blobs.pack", "blobs.idx", "files.parquet", 
 
 /// Files a shard has when it was sealed by a version that writes them (listed in the
 /// manifest, and so verified, when present).
-pub const OPTIONAL_SHARD_FILES: [&str; 3] = ["grams.idx", "postings.idx", "rows.idx"];
+pub const OPTIONAL_SHARD_FILES: [&str; 6] = ["grams.idx", "postings.idx", "rows.idx", "requirements.parquet", "entry_points.parquet", "import_names.parquet"];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_dependency_tables_are_listed_when_present() {
+        for f in pycorpus_catalog::DEPS_FILES {
+            assert!(super::OPTIONAL_SHARD_FILES.contains(&f), "{f}");
+        }
+    }
+}

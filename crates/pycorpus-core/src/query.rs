@@ -93,7 +93,7 @@ pub fn shard_releases(shard: &ShardInfo) -> Result<Vec<Release>, CoreError> {
 }
 
 /// The records of an open shard, read without changing anything; `None` while it is empty.
-fn open_records(shard: &ShardInfo) -> Result<Option<(Journal, Vec<DistRecord>, u64)>, CoreError> {
+pub(crate) fn open_records(shard: &ShardInfo) -> Result<Option<(Journal, Vec<DistRecord>, u64)>, CoreError> {
     let Some((journal, rec)) = read_journal(&shard.dir)? else { return Ok(None) };
     let records = latest(journal_records(shard.number, &journal, &rec.commits), |r| &r.release)?;
     Ok(Some((journal, records, rec.truncated_bytes)))

@@ -10,7 +10,7 @@ use crate::corpus::{journal_record, journal_release, shard_name};
 use crate::infohash;
 use crate::manifest::{FileDigest, MANIFEST_FORMAT, Manifest, OPTIONAL_SHARD_FILES, SHARD_FILES};
 use crate::{CoreError, Corpus, Ctx, ShardInfo, sync_dir, write_atomic};
-use pycorpus_catalog::{DistStatus, FileRow, FilesWriter, Release, RowsIndexWriter, format_time, write_releases};
+use pycorpus_catalog::{DepsWriter, DistStatus, FileRow, FilesWriter, Release, RowsIndexWriter, format_time, write_releases};
 use pycorpus_spill::{Key, Sorter};
 use pycorpus_store::{DeltaBase, Journal, JournalCommit, Oid, OidMap, PackOptions, PackWriter};
 use serde::Serialize;
@@ -97,6 +97,7 @@ impl Corpus {
         pycorpus_spill::remove_stale(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
         let mut similar = Sorter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX));
         let mut files_out = FilesWriter::create(&tmp_dir.join("files.parquet"))?;
+        let mut deps_out = DepsWriter::create(&tmp_dir)?;
         // which rows hold each blob (rows.idx), for searches that know their candidate blobs
         let mut rows_of_blobs = RowsIndexWriter::new(&tmp, usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX));
         let (mut files, mut stored_files, mut original_bytes) = (0u64, 0u64, 0u64);
@@ -108,7 +109,9 @@ impl Corpus {
             ctx.check()?;
             let mut rows = Vec::new();
             for (release, commit) in group {
-                rows.extend(journal_record(shard.number, &journal, commit)?.files.iter().map(|f| FileRow::new(release, f)));
+                let record = journal_record(shard.number, &journal, commit)?;
+                rows.extend(record.files.iter().map(|f| FileRow::new(release, f)));
+                deps_out.push(release, record.deps)?;
             }
             rows.sort_by(|a, b| (&a.path, &a.archive_path).cmp(&(&b.path, &b.archive_path)));
             for row in rows {
@@ -128,6 +131,7 @@ impl Corpus {
             }
         }
         files_out.finish()?;
+        deps_out.finish()?;
         rows_of_blobs.finish(&tmp_dir.join("rows.idx"))?;
         let releases: Vec<Release> = dists.into_iter().map(|(r, _)| r).collect();
         write_releases(&tmp_dir.join("releases.parquet"), &releases)?;

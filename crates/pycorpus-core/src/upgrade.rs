@@ -172,8 +172,8 @@ fn rewrite_shard(src: &Path, dst: &Path, n: u32, m: &Manifest, index: (usize, &P
         }
     }
     let stats = out.finish()?;
-    for name in ["files.parquet", "releases.parquet", "rows.idx"] {
-        if name == "rows.idx" && !src.join(name).exists() {
+    for name in ["files.parquet", "releases.parquet", "rows.idx"].into_iter().chain(pycorpus_catalog::DEPS_FILES) {
+        if name != "files.parquet" && name != "releases.parquet" && !src.join(name).exists() {
             continue;
         }
         std::fs::hard_link(src.join(name), dst.join(name)).map_err(|e| CoreError::io(&dst.join(name), e))?;

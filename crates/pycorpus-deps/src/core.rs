@@ -94,7 +94,8 @@ pub fn parse_core(data: &[u8]) -> (CoreMetadata, Vec<Problem>) {
 
 /// Sets one header's value; `full`: the multi-valued fields that reached their limit.
 fn set(md: &mut CoreMetadata, (key, value): (String, String), problems: &mut Vec<Problem>, full: &mut std::collections::BTreeSet<String>) {
-    let (v, was_cut) = cut(&value);
+    // a requirement keeps its whole text (the file's size bounds it): its row says it was cut
+    let (v, was_cut) = if key == "requires-dist" { (value.as_str(), false) } else { cut(&value) };
     if was_cut {
         problems.push(format!("{key}: a value of {} bytes cut to {}", value.len(), v.len()));
     }

@@ -2,8 +2,8 @@
 //! those are ([`wanted`]), and what they say together ([`DistMetadata`]).
 
 use crate::requirement::normalize_project;
-use crate::{CoreMetadata, EntryPoint, Kind, Problem, Pyproject, Requirement, Source, Wheel, files, parse_requirement};
-use pycorpus_archive::DistType;
+use crate::{CoreMetadata, EntryPoint, Fields, Kind, Problem, Pyproject, Requirement, Source, Wheel, files, parse_requirement};
+use pycorpus_archive::{DistType, Metadata};
 
 /// A file that holds packaging metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,70 +61,130 @@ pub fn wanted(t: DistType, path: &str) -> Option<MetaFile> {
     }
 }
 
+/// How an import name is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub enum ImportSource {
+    /// Listed in `top_level.txt`.
+    #[serde(rename = "top_level.txt")]
+    TopLevel,
+    /// A top-level package or module among a wheel's own files.
+    #[serde(rename = "paths")]
+    Paths,
+}
+
+impl ImportSource {
+    /// Its name in the tables: `top_level.txt` or `paths`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportSource::TopLevel => "top_level.txt",
+            ImportSource::Paths => "paths",
+        }
+    }
+}
+
 /// An import name a distribution provides, and how it is known.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct ImportName {
     /// The top-level module or package.
     pub name: String,
-    /// `top_level.txt`, or `paths` (a wheel's own files).
-    pub source: &'static str,
+    /// How it is known.
+    pub source: ImportSource,
 }
 
-/// What a distribution's metadata files say, gathered as they come.
+/// Problems kept of one file: a file of a million bad lines says so in a few.
+const FILE_PROBLEMS: usize = 20;
+
+/// What conda's `info/index.json` says of the package.
+#[derive(Debug, Default, serde::Deserialize)]
+struct CondaIndex {
+    name: Option<String>,
+    version: Option<String>,
+    license: Option<String>,
+    #[serde(default)]
+    depends: Vec<String>,
+}
+
+/// What a distribution's metadata files say, gathered as they come ([`DistMetadata::add`]),
+/// then parted into what pycorpus keeps ([`DistMetadata::finish`]).
 #[derive(Debug, Default)]
 pub struct DistMetadata {
-    /// Its core metadata (the first such file).
-    pub core: Option<CoreMetadata>,
-    /// Its `pyproject.toml`, when there is one that parses.
-    pub pyproject: Option<Pyproject>,
-    /// A `pyproject.toml` was there (parsed or not).
-    pub has_pyproject: bool,
-    /// Its `WHEEL`.
-    pub wheel: Option<Wheel>,
-    /// Every requirement, from every file, in the order read.
-    pub requirements: Vec<Requirement>,
-    /// Its entry points.
-    pub entry_points: Vec<EntryPoint>,
-    /// The import names it provides.
-    pub import_names: Vec<ImportName>,
-    /// What could not be read, each prefixed by the file.
-    pub problems: Vec<Problem>,
+    core: Option<CoreMetadata>,
+    pyproject: Option<Pyproject>,
+    has_pyproject: bool,
+    wheel: Option<Wheel>,
+    conda: Option<CondaIndex>,
+    rows: Rows,
+    problems: Vec<Problem>,
     /// Top-level names seen in a wheel's paths.
     path_names: std::collections::BTreeSet<String>,
+}
+
+/// A distribution's rows of the requirement, entry point and import name tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rows {
+    /// Every requirement, from every file, in the order read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requirements: Vec<Requirement>,
+    /// Its entry points.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entry_points: Vec<EntryPoint>,
+    /// The import names it provides: `top_level.txt`'s, then those of a wheel's paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub import_names: Vec<ImportName>,
+}
+
+impl Rows {
+    /// No row at all.
+    pub fn is_empty(&self) -> bool {
+        self.requirements.is_empty() && self.entry_points.is_empty() && self.import_names.is_empty()
+    }
+}
+
+/// What [`DistMetadata::finish`] parts a distribution's metadata into.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The release's own name, version, summary, license, requires-python, classifiers and
+    /// project URLs (core metadata's, or conda's `index.json`'s), when it has metadata.
+    pub metadata: Option<Metadata>,
+    /// The other scalar fields (the new columns of `releases.parquet`).
+    pub fields: Fields,
+    /// Its rows.
+    pub rows: Rows,
 }
 
 impl DistMetadata {
     /// Reads `data`, the file `path` of kind `kind`.
     pub fn add(&mut self, kind: MetaFile, path: &str, data: &[u8]) {
         let mut problems = Vec::new();
+        let reqs = &mut self.rows.requirements;
         match kind {
             MetaFile::Core if self.core.is_none() => {
                 let (md, p) = crate::parse_core(data);
                 problems = p;
                 for raw in &md.requires_dist {
-                    self.requirements.push(parse_requirement(raw, Source::CoreMetadata, Kind::Run));
+                    reqs.push(parse_requirement(raw, Source::CoreMetadata, Kind::Run));
                 }
                 self.core = Some(md);
             }
-            MetaFile::Core => {}
+            MetaFile::Core => problems.push("a second core metadata file, not read".into()),
             MetaFile::Pyproject => {
                 self.has_pyproject = true;
                 let (p, pr) = files::parse_pyproject(data);
                 problems = pr;
                 if let Some(p) = p {
-                    let reqs = p.build_requires.iter().map(|r| (Kind::Build, r)).chain(p.dependencies.iter().map(|r| (Kind::Run, r)));
+                    let build = p.build_requires.iter().map(|r| (Kind::Build, r)).chain(p.dependencies.iter().map(|r| (Kind::Run, r)));
                     let extras = p.optional_dependencies.iter().flat_map(|(e, rs)| rs.iter().map(move |r| (Kind::Extra(normalize_project(e)), r)));
-                    for (kind, raw) in reqs.chain(extras) {
-                        self.requirements.push(parse_requirement(raw, Source::Pyproject, kind));
+                    for (kind, raw) in build.chain(extras) {
+                        reqs.push(parse_requirement(raw, Source::Pyproject, kind));
                     }
                     self.pyproject = Some(p);
                 }
             }
             MetaFile::SetupCfg => {
-                let (reqs, pr) = files::parse_setup_cfg(data);
+                let (found, pr) = files::parse_setup_cfg(data);
                 problems = pr;
-                for (kind, raw) in reqs {
-                    self.requirements.push(parse_requirement(&raw, Source::SetupCfg, kind));
+                for (kind, raw) in found {
+                    reqs.push(parse_requirement(&raw, Source::SetupCfg, kind));
                 }
             }
             MetaFile::RequiresTxt => {
@@ -138,7 +198,7 @@ impl DistMetadata {
                             None => m,
                         });
                     }
-                    self.requirements.push(r);
+                    reqs.push(r);
                 }
             }
             MetaFile::Wheel => {
@@ -149,23 +209,34 @@ impl DistMetadata {
             MetaFile::EntryPoints => {
                 let (eps, p) = files::parse_entry_points(data);
                 problems = p;
-                self.entry_points.extend(eps);
+                let room = crate::limits::VALUES.saturating_sub(self.rows.entry_points.len());
+                self.rows.entry_points.extend(eps.into_iter().take(room));
             }
             MetaFile::TopLevel => {
                 for name in files::parse_top_level(data) {
-                    self.import_names.push(ImportName { name, source: "top_level.txt" });
+                    self.rows.import_names.push(ImportName { name, source: ImportSource::TopLevel });
                 }
             }
-            MetaFile::CondaIndex => match conda_depends(data) {
-                Ok(deps) => {
-                    for raw in deps {
-                        self.requirements.push(parse_requirement(&raw, Source::CondaIndex, Kind::Conda));
+            MetaFile::CondaIndex => match serde_json::from_slice::<CondaIndex>(&data[..data.len().min(crate::limits::FILE_BYTES)]) {
+                Ok(mut idx) => {
+                    for raw in idx.depends.drain(..).take(crate::limits::VALUES) {
+                        reqs.push(parse_requirement(&raw, Source::CondaIndex, Kind::Conda));
                     }
+                    self.conda = Some(idx);
                 }
-                Err(e) => problems.push(e),
+                Err(e) => problems.push(format!("not the JSON expected: {e}")),
             },
         }
-        self.problems.extend(problems.into_iter().map(|p| format!("{path}: {p}")));
+        let more = problems.len().saturating_sub(FILE_PROBLEMS);
+        self.problems.extend(problems.into_iter().take(FILE_PROBLEMS).map(|p| format!("{path}: {p}")));
+        if more > 0 {
+            self.problems.push(format!("{path}: {more} more problem(s)"));
+        }
+    }
+
+    /// Records a problem of a metadata file that could not be read (over the size read).
+    pub fn problem(&mut self, path: &str, what: &str) {
+        self.problems.push(format!("{path}: {what}"));
     }
 
     /// Notes a file of a wheel (any), for the import names its paths provide: `pkg/...` and
@@ -188,23 +259,18 @@ impl DistMetadata {
         }
     }
 
-    /// Done: the import names of the paths join those of `top_level.txt`.
-    pub fn finish(mut self) -> DistMetadata {
+    /// Done: what was read, parted into the release's metadata, its other fields and its rows
+    /// (the import names of a wheel's paths after those of `top_level.txt`).
+    pub fn finish(mut self) -> Parsed {
         let from_paths = std::mem::take(&mut self.path_names);
-        self.import_names.extend(from_paths.into_iter().map(|name| ImportName { name, source: "paths" }));
-        self
+        self.rows.import_names.extend(from_paths.into_iter().map(|name| ImportName { name, source: ImportSource::Paths }));
+        let metadata = match self.conda.take() {
+            Some(c) => Some(Metadata { name: c.name, version: c.version, license: c.license, ..Metadata::default() }),
+            None => self.core.as_ref().map(CoreMetadata::release_metadata),
+        };
+        let fields = Fields::gather(self.core.as_ref(), self.has_pyproject.then_some(self.pyproject.as_ref()), self.wheel.as_ref(), self.problems);
+        Parsed { metadata, fields, rows: self.rows }
     }
-}
-
-/// conda's `info/index.json` `depends` list.
-fn conda_depends(data: &[u8]) -> Result<Vec<String>, Problem> {
-    #[derive(serde::Deserialize)]
-    struct Index {
-        #[serde(default)]
-        depends: Vec<String>,
-    }
-    let idx: Index = serde_json::from_slice(&data[..data.len().min(crate::limits::FILE_BYTES)]).map_err(|e| format!("not the JSON expected: {e}"))?;
-    Ok(idx.depends.into_iter().take(crate::limits::VALUES).collect())
 }
 
 #[cfg(test)]
@@ -236,7 +302,8 @@ mod tests {
             d.wheel_path(p);
         }
         d.add(MetaFile::TopLevel, "x.dist-info/top_level.txt", b"x\n");
-        let d = d.finish();
+        let parsed = d.finish();
+        let d = &parsed.rows;
         let rows: Vec<(String, String, Option<String>)> = d.requirements.iter().map(|r| (r.source.as_str().to_string(), r.kind.as_text(), r.name.clone())).collect();
         assert_eq!(
             rows,
@@ -251,8 +318,8 @@ mod tests {
             ]
         );
         assert_eq!(d.requirements[3].marker.as_deref(), Some("sys_platform == \"win32\""));
-        assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
-        let names: Vec<(&str, &str)> = d.import_names.iter().map(|n| (n.name.as_str(), n.source)).collect();
+        assert_eq!(parsed.fields.metadata_problems.len(), 1, "{:?}", parsed.fields.metadata_problems);
+        let names: Vec<(&str, &str)> = d.import_names.iter().map(|n| (n.name.as_str(), n.source.as_str())).collect();
         assert_eq!(names, vec![("x", "top_level.txt"), ("_speedups", "paths"), ("x", "paths"), ("y", "paths")]);
     }
 }

@@ -211,7 +211,7 @@ pub fn parse_wheel(data: &[u8]) -> (Wheel, Vec<Problem>) {
 }
 
 /// An entry point.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EntryPoint {
     /// Its group (`console_scripts`, `gui_scripts`, a plugin group).
     pub group: String,

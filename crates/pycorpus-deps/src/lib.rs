@@ -10,11 +10,13 @@
 
 mod core;
 mod dist;
+mod fields;
 mod files;
 mod requirement;
 
 pub use crate::core::{CoreMetadata, parse_core};
-pub use dist::{DistMetadata, ImportName, MetaFile, wanted};
+pub use dist::{DistMetadata, ImportName, ImportSource, MetaFile, Parsed, Rows, wanted};
+pub use fields::{Column, Fields};
 pub use files::{EntryPoint, Pyproject, Wheel, parse_entry_points, parse_pyproject, parse_requires_txt, parse_setup_cfg, parse_top_level, parse_wheel};
 pub use requirement::{Kind, Requirement, Source, parse_requirement};
 
@@ -33,12 +35,18 @@ pub type Problem = String;
 
 /// `s` cut to `limits::VALUE_BYTES` on a character boundary, and whether it was cut.
 pub(crate) fn cut(s: &str) -> (&str, bool) {
-    if s.len() <= limits::VALUE_BYTES {
-        return (s, false);
+    let c = cut_to(s, limits::VALUE_BYTES);
+    (c, c.len() < s.len())
+}
+
+/// `s` cut to at most `n` bytes on a character boundary.
+pub(crate) fn cut_to(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
     }
-    let mut end = limits::VALUE_BYTES;
+    let mut end = n;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    (&s[..end], true)
+    &s[..end]
 }

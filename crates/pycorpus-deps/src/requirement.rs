@@ -6,7 +6,7 @@ pub(crate) use pycorpus_archive::normalize_project;
 use std::str::FromStr;
 
 /// The file a requirement was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// `Requires-Dist` of `PKG-INFO` / `METADATA`.
@@ -33,6 +33,11 @@ impl Source {
             Source::CondaIndex => "conda-index",
         }
     }
+
+    /// The source [`Source::as_str`] names.
+    pub fn parse(s: &str) -> Option<Source> {
+        [Source::CoreMetadata, Source::Pyproject, Source::SetupCfg, Source::RequiresTxt, Source::CondaIndex].into_iter().find(|x| x.as_str() == s)
+    }
 }
 
 /// What a requirement is for.
@@ -58,10 +63,33 @@ impl Kind {
             Kind::Conda => "conda".into(),
         }
     }
+
+    /// The kind [`Kind::as_text`] names.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "run" => Some(Kind::Run),
+            "build" => Some(Kind::Build),
+            "conda" => Some(Kind::Conda),
+            _ => s.strip_prefix("extra:").map(|e| Kind::Extra(e.to_string())),
+        }
+    }
+}
+
+impl serde::Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_text())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+        let s = String::deserialize(d)?;
+        Kind::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown requirement kind {s:?}")))
+    }
 }
 
 /// A requirement row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Requirement {
     /// Where it was read.
     pub source: Source,
@@ -69,20 +97,29 @@ pub struct Requirement {
     /// (`extra == "NAME"`) is for that extra.
     pub kind: Kind,
     /// The project it names, normalised (PEP 503); `None` when it does not parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Its version specifiers as the parser writes them (ordered: `==2.8.*, >=2.8.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub specifier: Option<String>,
     /// Its URL (`name @ URL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Its environment marker as the parser writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
     /// The extras it asks of the project it names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extras: Vec<String>,
     /// The text as written (cut to `limits::VALUE_BYTES`).
     pub raw: String,
     /// Why it does not parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// Bytes kept of a parse error's message.
+const ERROR_BYTES: usize = 1024;
 
 /// Parses `raw` (PEP 508; conda's match specifications are kept raw, with `Kind::Conda`).
 pub fn parse_requirement(raw: &str, source: Source, kind: Kind) -> Requirement {
@@ -114,7 +151,8 @@ pub fn parse_requirement(raw: &str, source: Source, kind: Kind) -> Requirement {
                 r.kind = Kind::Extra(extra);
             }
         }
-        Err(e) => r.error = Some(e.to_string()),
+        // the parser's message quotes the input: a long one is cut
+        Err(e) => r.error = Some(crate::cut_to(&e.to_string(), ERROR_BYTES).to_string()),
     }
     r
 }

@@ -9,6 +9,7 @@
 //! its first NUL byte as ripgrep does for files found by walking a folder).
 #![deny(missing_docs)]
 
+mod deps;
 mod extract;
 mod names;
 mod output;
@@ -27,6 +28,7 @@ use pycorpus_visit::{Holders, VisitError, VisitOptions, VisitStats, visit_blobs}
 use serde::Serialize;
 use std::io::Write;
 
+pub use deps::{DepsQuery, DepsSpec};
 pub use extract::{ExtractSummary, Layout, extract};
 pub use names::{safe_component, safe_path};
 pub use output::{OutputMode, write_records};

@@ -162,6 +162,29 @@ pub enum Command {
     /// Print a file: by blob id, or by project, version and path inside the distribution.
     #[command(after_help = "Examples:\n  pycorpus cat ce013625030ba8dba906f756967f9e9ca394464a\n  pycorpus cat requests 2.34.2 src/requests/api.py")]
     Cat(CatArgs),
+    /// What a project requires over its releases, or (--reverse) who requires it.
+    ///
+    /// From each distribution's own metadata (core metadata, pyproject.toml, setup.cfg,
+    /// requires.txt, conda's index.json), read at ingest into each shard's requirements.parquet.
+    /// Table: one line per release and requirement (a release's distributions and files saying
+    /// the same are shown once); jsonl and csv: every row, with the index's column names.
+    #[command(
+        after_help = "Examples:\n  pycorpus deps requests\n  pycorpus deps requests --reverse --extras --since 2024-01-01\n  pycorpus deps urllib3 --reverse --format jsonl | jq -r .project_name | sort -u"
+    )]
+    Deps(DepsArgs),
+}
+
+/// `deps`'s arguments.
+#[derive(Debug, Args)]
+pub struct DepsArgs {
+    /// The project (any spelling: names are compared normalised).
+    pub project: String,
+    /// Which requirements.
+    #[command(flatten)]
+    pub spec: pycorpus_explore::DepsSpec,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `serve`'s arguments.

@@ -4,6 +4,7 @@
 mod add;
 mod analyze;
 mod cat;
+mod deps;
 mod export;
 mod extract;
 mod grep;
@@ -92,6 +93,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(crate::cli::ExportCommand::Codesearchnet(a)) => export::run(a, &env, &mut out)?,
         Command::Cat(a) => cat::run(a, &env, &mut out)?,
         Command::Serve(a) => serve::run(a, &env)?,
+        Command::Deps(a) => deps::run(a, &env, &mut out)?,
     };
     out.flush()?;
     Ok(code)
