@@ -961,7 +961,8 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
     commands = {("Corpus", "add"): "add", ("Corpus", "sync"): "sync", ("Corpus", "grep"): "grep", ("Corpus", "grep_table"): "grep",
                 ("Corpus", "extract"): "extract", ("Corpus", "analyze"): "analyze", ("Corpus", "report"): "report",
                 ("Corpus", "export_codesearchnet"): "export_codesearchnet", ("Corpus", "get"): "get", ("Corpus", "seed"): "seed",
-                (None, "get"): "get", ("Seeder", "__init__"): "seed", (None, "create_torrent"): "create_torrent"}
+                (None, "get"): "get", ("Seeder", "__init__"): "seed", (None, "create_torrent"): "create_torrent",
+                ("Corpus", "deps"): "deps"}
     stubs = {}
     for node in stub.body:
         if isinstance(node, ast.ClassDef):

@@ -46,7 +46,7 @@ _FILTERS = dict(_native.filters())
 # from too (the *Spec structs of the library crates), in order.
 # Each option's kind of value (flag, whole, number, text, list, choice, any) comes with it.
 _OPTIONS = {cmd: dict(_native.options(cmd)) for cmd in ("add", "sync", "grep", "extract", "analyze", "report", "export_codesearchnet", "get", "seed",
-                                                        "create_torrent")}
+                                                        "create_torrent", "deps")}
 
 
 def _in_notebook():
@@ -339,6 +339,34 @@ class Corpus:
 
         # Arrow's C stream interface: the batches built in Rust become the table's, no file.
         return pa.RecordBatchReader.from_stream(self._c.files_arrow(_filters(filters))).read_all()
+
+    def requirements(self):
+        """Every requirement of every distribution (requirements.parquet's schema, see
+        docs/FORMAT.md) as a ``pyarrow.Table``: one row per requirement and file that states it,
+        keyed by ``project_name``, ``project_version``, ``project_release``, ``uploaded_on``.
+        Shards sealed before the dependency tables existed add nothing until
+        ``pycorpus reindex-metadata``."""
+        import pyarrow as pa
+
+        return pa.RecordBatchReader.from_stream(self._c.requirements_arrow()).read_all()
+
+    def deps(self, project, reverse=False, **options):
+        """``pycorpus deps PROJECT`` as a ``pyarrow.Table`` (requirements.parquet's schema):
+        what ``project`` requires over its releases, or with ``reverse=True`` who requires it.
+        ``extras=True`` adds requirements of extras; ``since``/``until`` bound upload times."""
+        import pyarrow as pa
+
+        if not isinstance(project, str):
+            raise TypeError("project: expected a string, got %r" % (project,))
+        options["reverse"] = reverse
+        opts = _options("deps", options)
+        if options:
+            raise TypeError("deps() got unexpected keyword argument(s): %s" % ", ".join(sorted(options)))
+        return pa.RecordBatchReader.from_stream(self._c.deps_arrow(project, opts)).read_all()
+
+    def reverse_deps(self, name, extras=False, since=None, until=None):
+        """Who requires ``name``: ``deps(name, reverse=True, ...)``."""
+        return self.deps(name, reverse=True, extras=extras, since=since, until=until)
 
     def read(self, oid):
         """The contents of a blob by its git blob id (hex). ``KeyError`` if the corpus lacks it."""

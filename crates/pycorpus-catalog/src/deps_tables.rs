@@ -162,6 +162,11 @@ impl DepsWriter {
         Ok(())
     }
 
+    /// Requirement rows taken so far.
+    pub fn requirements_written(&self) -> u64 {
+        self.requirements.taken()
+    }
+
     /// Writes the last rows and syncs the files.
     pub fn finish(self) -> Result<(), CatalogError> {
         self.requirements.finish()?;
@@ -265,6 +270,13 @@ pub fn read_requirements(path: &Path, keep: &dyn Fn(&str, Option<&str>) -> bool)
         }
     }
     Ok(out)
+}
+
+/// `rows` as one batch with `requirements.parquet`'s schema (for the Python module).
+pub fn requirements_batch(rows: Vec<RequirementRow>) -> RecordBatch {
+    let keyed: Vec<Keyed<Requirement>> = rows.into_iter().map(|r| (Arc::new(r.dist), r.requirement)).collect();
+    // the columns match the schema by construction
+    RecordBatch::try_new(requirements_schema(), requirement_columns(&keyed)).expect("columns of requirements_schema")
 }
 
 /// Every batch of one of the tables, as Arrow holds it (for the Python module).

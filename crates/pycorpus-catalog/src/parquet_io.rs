@@ -231,18 +231,25 @@ pub(crate) struct TableWriter<R> {
     rows: Vec<R>,
     group_rows: usize,
     written: bool,
+    taken: u64,
 }
 
 impl<R> TableWriter<R> {
+    /// Rows taken so far.
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken
+    }
+
     /// Creates the file.
     pub(crate) fn create(path: &Path, schema: SchemaRef, props: WriterProperties, group_rows: usize, columns: fn(&[R]) -> Vec<ArrayRef>) -> Result<TableWriter<R>, CatalogError> {
         let file = File::create(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
         let w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| fmt_err(path, e))?;
-        Ok(TableWriter { path: path.to_path_buf(), schema, columns, w, rows: Vec::with_capacity(group_rows.min(1 << 16)), group_rows, written: false })
+        Ok(TableWriter { path: path.to_path_buf(), schema, columns, w, rows: Vec::with_capacity(group_rows.min(1 << 16)), group_rows, written: false, taken: 0 })
     }
 
     /// Takes the next row.
     pub(crate) fn push(&mut self, row: R) -> Result<(), CatalogError> {
+        self.taken += 1;
         self.rows.push(row);
         if self.rows.len() == self.group_rows {
             self.flush()?;

@@ -65,14 +65,40 @@ impl Corpus {
         if old.is_empty() {
             return Ok(summary);
         }
-        let staging = self.root.join(STAGING);
-        remove_dir_if_present(&staging)?;
         // The index names, for each blob, the lowest shard storing it.
         self.update_blob_index()?;
         let locator = self.blob_locator()?;
         reporter.start("upgrade", old.iter().map(|(_, m)| m.unique_blobs).sum(), old.iter().map(|(_, m)| m.blob_bytes).sum());
+        let numbers: Vec<u32> = old.iter().map(|(n, _)| *n).collect();
+        let budget = (usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX), self.tmp_dir());
+        let mut manifests = old.iter();
+        self.replace_shards(&numbers, true, &mut |n, src, dst| {
+            let (_, m) = manifests.next().expect("one manifest per shard, in order");
+            let stats = rewrite_shard(src, dst, n, m, (budget.0, &budget.1), &|oid| locator.locate_lowest(oid), reporter)?;
+            summary.shards_rewritten += 1;
+            summary.blobs_before += m.unique_blobs;
+            summary.blobs_after += stats.0;
+            summary.pack_bytes_before += m.pack_bytes;
+            summary.pack_bytes_after += stats.1;
+            Ok(())
+        })?;
+        drop(locator);
+        self.update_blob_index()?;
+        reporter.finish();
+        Ok(summary)
+    }
+
+    /// Replaces the sealed shards `numbers` (ascending) in one step: a copy of the shards
+    /// folder is made at `shards.upgrade/` with every other file hard-linked, `build(n, old
+    /// folder, new folder)` writes each of those shards there (in order: a shard's manifest
+    /// can name the info-hashes of the earlier ones, already in place), and the two folders are
+    /// exchanged atomically (see the module's documentation). `packs_change`: the blob index
+    /// is removed before the exchange (readers look in each shard's own index meanwhile).
+    pub(crate) fn replace_shards(&mut self, numbers: &[u32], packs_change: bool, build: &mut dyn FnMut(u32, &Path, &Path) -> Result<(), CoreError>) -> Result<(), CoreError> {
+        let staging = self.root.join(STAGING);
+        remove_dir_if_present(&staging)?;
         std::fs::create_dir_all(&staging).map_err(|e| CoreError::io(&staging, e))?;
-        let rewritten: BTreeSet<String> = old.iter().map(|(n, _)| crate::corpus::shard_name(*n)).collect();
+        let rewritten: BTreeSet<String> = numbers.iter().map(|n| crate::corpus::shard_name(*n)).collect();
         let src = self.shards_dir();
         for entry in std::fs::read_dir(&src).map_err(|e| CoreError::io(&src, e))? {
             let entry = entry.map_err(|e| CoreError::io(&src, e))?;
@@ -82,34 +108,19 @@ impl Corpus {
                 link_tree(&entry.path(), &staging.join(&name))?;
             }
         }
-        for (n, m) in &old {
-            let name = crate::corpus::shard_name(*n);
-            let stats = rewrite_shard(
-                &src.join(&name),
-                &staging.join(&name),
-                *n,
-                m,
-                (usize::try_from(self.config.memory_budget_bytes / 4).unwrap_or(usize::MAX), &self.tmp_dir()),
-                &|oid| locator.locate_lowest(oid),
-                reporter,
-            )?;
+        for &n in numbers {
+            let name = crate::corpus::shard_name(n);
+            build(n, &src.join(&name), &staging.join(&name))?;
             crate::infohash::shard_metainfo(&staging.join(&name))?;
-            summary.shards_rewritten += 1;
-            summary.blobs_before += m.unique_blobs;
-            summary.blobs_after += stats.0;
-            summary.pack_bytes_before += m.pack_bytes;
-            summary.pack_bytes_after += stats.1;
         }
-        drop(locator);
         sync_dir(&staging)?;
-        remove_dir_if_present(&self.blobs_dir())?;
+        if packs_change {
+            remove_dir_if_present(&self.blobs_dir())?;
+        }
         sync_dir(&self.root)?;
         exchange(&staging, &src).map_err(|e| CoreError::io(&src, e))?;
         sync_dir(&self.root)?;
-        remove_dir_if_present(&staging)?;
-        self.update_blob_index()?;
-        reporter.finish();
-        Ok(summary)
+        remove_dir_if_present(&staging)
     }
 }
 

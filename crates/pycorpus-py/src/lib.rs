@@ -148,6 +148,7 @@ fn options(command: &str) -> PyResult<Vec<(&'static str, &'static str)>> {
         "get" => f::<pycorpus_torrent::GetSpec>(),
         "seed" => f::<pycorpus_torrent::SeedSpec>(),
         "create_torrent" => f::<pycorpus_torrent::CreateSpec>(),
+        "deps" => f::<pycorpus_explore::DepsSpec>(),
         other => return Err(PyValueError::new_err(format!("no command {other:?} takes options"))),
     })
 }
@@ -239,6 +240,39 @@ impl NativeCorpus {
             Ok::<_, pycorpus_core::CoreError>(batches.finish())
         })?;
         Ok(ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(batches))) })
+    }
+
+    /// Every requirement row of the corpus (requirements.parquet's schema): the sealed shards'
+    /// tables as they are, the open shard's rows from its journal.
+    fn requirements_arrow(&self, py: Python<'_>) -> PyResult<ArrowStream> {
+        let batches = with_corpus(py, &self.root, &Progress::quiet(), |c, _| {
+            let mut out = Vec::new();
+            for shard in c.shards()? {
+                let file = shard.dir.join(pycorpus_catalog::REQUIREMENTS_FILE);
+                match shard.kind {
+                    pycorpus_core::ShardKind::Sealed if file.exists() => out.extend(pycorpus_catalog::read_table(&file)?),
+                    pycorpus_core::ShardKind::Sealed => {}
+                    pycorpus_core::ShardKind::Open => out.extend(pycorpus_core::shard_requirements(&shard, &|_, _| true)?.map(pycorpus_catalog::requirements_batch)),
+                }
+            }
+            Ok::<_, pycorpus_core::CoreError>(out)
+        })?;
+        let reader = arrow_array::RecordBatchIterator::new(batches.into_iter().map(Ok), pycorpus_catalog::requirements_schema());
+        Ok(ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(reader))) })
+    }
+
+    /// `deps PROJECT` with `options` (JSON of [`pycorpus_explore::DepsSpec`]) as one batch.
+    fn deps_arrow(&self, py: Python<'_>, project: &str, options: &str) -> PyResult<ArrowStream> {
+        let query = spec::<pycorpus_explore::DepsSpec>(options)?.build(project).map_err(invalid)?;
+        let rows = with_corpus(py, &self.root, &Progress::quiet(), |c, ctx| {
+            let mut rows = Vec::new();
+            query.run(c, &mut |r| {
+                rows.push(r);
+                !ctx.cancelled()
+            })?;
+            Ok::<_, pycorpus_core::CoreError>(rows)
+        })?;
+        Ok(ArrowStream::of_batch(pycorpus_catalog::requirements_batch(rows)))
     }
 
     fn read<'py>(&self, py: Python<'py>, oid: &str) -> PyResult<Bound<'py, PyBytes>> {

@@ -76,6 +76,15 @@ pub enum Command {
     /// is all old or all new, and the next run starts again. Needs free space for the new packs.
     #[command(after_help = "Example:\n  pycorpus upgrade --json")]
     Upgrade(UpgradeArgs),
+    /// Add the packaging columns and dependency tables to shards sealed before they existed.
+    ///
+    /// Reads each such shard's stored metadata files (PKG-INFO, METADATA, pyproject.toml,
+    /// setup.cfg, requires.txt, WHEEL, entry_points.txt, top_level.txt, conda's index.json) and
+    /// writes its releases.parquet and requirements, entry_points and import_names tables anew;
+    /// shards that depend on a rewritten one take its new info-hash. Like `upgrade`, the shards
+    /// are swapped in one atomic rename: interrupted, the corpus is as it was.
+    #[command(name = "reindex-metadata", after_help = "Examples:\n  pycorpus reindex-metadata\n  pycorpus reindex-metadata --force --json")]
+    ReindexMetadata(ReindexMetadataArgs),
     /// List indexed files.
     #[command(
         after_help = "Examples:\n  pycorpus ls --project requests --ext py\n  pycorpus ls --path '**/pyproject.toml' --format jsonl\n  pycorpus ls --skip-reason too-large --format csv > big.csv"
@@ -239,6 +248,17 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// `reindex-metadata`'s arguments.
+#[derive(Debug, Args)]
+pub struct ReindexMetadataArgs {
+    /// Every sealed shard, not only those without the tables.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `upgrade`'s arguments.

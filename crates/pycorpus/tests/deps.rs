@@ -1,5 +1,7 @@
 //! Dependency metadata end to end: distributions with every kind of metadata file, and hostile
-//! ones, added and sealed; `deps` forward and reverse in every format; the tables read back.
+//! ones, added and sealed; `deps` forward and reverse in every format; the tables read back;
+//! `reindex-metadata` of shards sealed before the tables.
+#![allow(clippy::unwrap_used)] // tests panic on purpose
 
 mod common;
 use common::*;
@@ -149,4 +151,64 @@ fn hostile_metadata_is_recorded_never_fatal() {
     assert_eq!(long.len(), 1);
     assert!(long[0]["name"].is_null() && long[0]["error"].as_str().is_some_and(|e| e.contains("cut")), "{}", long[0]["error"]);
     assert!(long[0]["raw"].as_str().is_some_and(|r| r.starts_with("requests>=111") && r.len() <= 64 << 10));
+}
+
+/// Makes shard `dir` look sealed before the dependency tables existed: no tables, no packaging
+/// columns' values, a manifest that lists neither.
+fn strip_to_old_shard(dir: &std::path::Path) {
+    let rels_path = dir.join("releases.parquet");
+    let mut rels = pycorpus_catalog::read_releases(&rels_path).expect("releases");
+    for r in &mut rels {
+        r.packaging = Default::default();
+    }
+    pycorpus_catalog::write_releases(&rels_path, &rels).expect("write releases");
+    let manifest_path = dir.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for f in pycorpus_catalog::DEPS_FILES {
+        std::fs::remove_file(dir.join(f)).expect("remove table");
+        m["files_sha256"].as_object_mut().unwrap().remove(f);
+    }
+    use sha2::Digest;
+    let data = std::fs::read(&rels_path).unwrap();
+    m["files_sha256"]["releases.parquet"] = serde_json::json!({"size": data.len(), "sha256": hex::encode(sha2::Sha256::digest(&data))});
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let _ = std::fs::remove_file(dir.with_extension("torrent"));
+}
+
+#[test]
+fn reindex_metadata_rebuilds_what_ingest_made() {
+    let w = World::new();
+    write_inputs(&w);
+    w.ok(&["init"]);
+    w.ok(&["add", "in/webapp-1.0.tar.gz", "in/client-2.0.tar.gz"]);
+    w.ok(&["seal"]);
+    // shard 2 holds a file whose blob shard 1 stores: it depends on shard 1
+    w.ok(&["add", "in/webapp-1.0-py3-none-any.whl"]);
+    w.ok(&["seal"]);
+    let shards = w.corpus().join("shards");
+    let m2: Value = serde_json::from_slice(&std::fs::read(shards.join("000002/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m2["depends_on"], serde_json::json!([1]), "{m2}");
+    let before = w.ok(&["deps", "requests", "--reverse", "--extras", "--format", "jsonl"]);
+    let rels_before: Vec<_> = [1, 2].iter().map(|n| pycorpus_catalog::read_releases(&shards.join(format!("00000{n}/releases.parquet"))).unwrap()).collect();
+    strip_to_old_shard(&shards.join("000001"));
+    let o = w.run(&["deps", "requests", "--reverse", "--extras", "--format", "jsonl"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("reindex-metadata"), "a shard without tables is said");
+    assert_ne!(String::from_utf8_lossy(&o.stdout), before);
+    // a crash of an earlier run left its staging folder: removed, and the run goes through
+    std::fs::create_dir_all(w.corpus().join("shards.upgrade/000001")).unwrap();
+    let s: Value = serde_json::from_str(&w.ok(&["reindex-metadata", "--json"])).expect("json");
+    assert_eq!((s["shards_reindexed"].clone(), s["manifests_updated"].clone()), (serde_json::json!([1]), serde_json::json!([2])), "{s}");
+    assert!(s["files_read"].as_u64().unwrap() >= 5 && s["requirements"].as_u64().unwrap() >= 9, "{s}");
+    assert!(!w.corpus().join("shards.upgrade").exists());
+    assert_eq!(w.ok(&["deps", "requests", "--reverse", "--extras", "--format", "jsonl"]), before);
+    for (n, want) in [1, 2].iter().zip(&rels_before) {
+        assert_eq!(&pycorpus_catalog::read_releases(&shards.join(format!("00000{n}/releases.parquet"))).unwrap(), want, "shard {n}");
+    }
+    // the manifests are whole again (shard 2 names shard 1's new info-hash) and agree with a torrent of it
+    assert!(w.ok(&["verify"]).starts_with("ok:"));
+    let again: Value = serde_json::from_str(&w.ok(&["reindex-metadata", "--json"])).expect("json");
+    assert_eq!(again["shards_reindexed"], serde_json::json!([]));
+    let forced: Value = serde_json::from_str(&w.ok(&["reindex-metadata", "--force", "--json"])).expect("json");
+    assert_eq!(forced["shards_reindexed"], serde_json::json!([1, 2]));
+    assert!(w.ok(&["verify"]).starts_with("ok:"));
 }

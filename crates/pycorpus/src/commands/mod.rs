@@ -79,6 +79,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lock(a) => lock::run(a, &env, &mut out)?,
         Command::Seal(a) => seal::run(a, &env, &mut out)?,
         Command::Upgrade(a) => upgrade::run(a, &env, &mut out)?,
+        Command::ReindexMetadata(a) => upgrade::reindex_metadata(a, &env, &mut out)?,
         Command::Status(a) => status::run(a, &env, &mut out)?,
         Command::Verify(a) => verify::run(a, &env, &mut out)?,
         Command::Ls(a) => ls::run(a, &env, &mut out)?,

@@ -1,4 +1,5 @@
-//! `upgrade`: rewrites format-1 shards as format 2.
+//! `upgrade` (format-1 shards rewritten as format 2) and `reindex-metadata` (packaging
+//! columns and dependency tables added to older shards): the shards replaced in one step.
 
 use super::*;
 
@@ -23,6 +24,29 @@ pub(crate) fn run(a: crate::cli::UpgradeArgs, env: &Env<'_>, out: &mut impl Writ
             human_bytes(s.pack_bytes_before),
             human_bytes(s.pack_bytes_after),
             s.shards_kept
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reindex-metadata`.
+pub(crate) fn reindex_metadata(a: crate::cli::ReindexMetadataArgs, env: &Env<'_>, out: &mut impl Write) -> Result<ExitCode> {
+    let mut corpus = Corpus::open(env.root, Access::Write)?;
+    let s = corpus.reindex_metadata(a.force, env.reporter)?;
+    if a.json {
+        serde_json::to_writer(&mut *out, &s)?;
+        writeln!(out)?;
+    } else if s.shards_reindexed.is_empty() {
+        writeln!(out, "nothing to do: every sealed shard has the dependency tables (--force rewrites them)")?;
+    } else {
+        writeln!(
+            out,
+            "reindexed {} shard(s): {} distributions, {} metadata files read, {} requirements; {} later manifest(s) updated",
+            s.shards_reindexed.len(),
+            thousands(s.distributions),
+            thousands(s.files_read),
+            thousands(s.requirements),
+            s.manifests_updated.len()
         )?;
     }
     Ok(ExitCode::SUCCESS)
