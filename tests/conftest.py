@@ -82,7 +82,8 @@ def sdist(name, version, extra=()):
     top = "%s-%s" % (name, version)
     return [
         ("dir", top),
-        ("file", top + "/PKG-INFO", ("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: s\nProject-URL: Source, https://src.test/%s\n\n" % (name, version, name)).encode()),
+        ("file", top + "/PKG-INFO", ("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: s\nProject-URL: Source, https://src.test/%s\n"
+                                      "Requires-Dist: requests>=2; python_version > '3.6'\nRequires-Dist: pytest; extra == 'test'\nProvides-Extra: test\n\n" % (name, version, name)).encode()),
         ("file", top + "/setup.py", b"from setuptools import setup\nsetup()\n"),
         ("file", top + "/pyproject.toml", b"[build-system]\nrequires = ['setuptools']\n"),
         ("file", top + "/%s/__init__.py" % name, ("VERSION = %r\n" % version).encode()),

@@ -134,9 +134,18 @@ def check_page(html, csv_dir, work, screenshot, min_units=1):
     assert dom.scripts == 0, "the page runs no script (and no name from the data became markup)"
 
     # every point of every line chart is a row of its table, with the same numbers
+    versions = read_csv(csv_dir / "metadata_versions.csv")
+    version_units = {}
+    for r in versions:
+        version_units[r["period"]] = version_units.get(r["period"], 0) + int(r["releases"])
+    for r in versions:
+        r["units"] = str(version_units[r["period"]])
     tables = {
         "packaging": (read_csv(csv_dir / "packaging.csv"), "fact", "sdist_releases", "with_fact"),
         "build_backends": (read_csv(csv_dir / "build_backends.csv"), "backend", "pyproject_releases", "releases"),
+        "packaging_metadata": (read_csv(csv_dir / "packaging_metadata.csv"), "fact", "units", "with_fact"),
+        "metadata_versions": (versions, "metadata_version", "units", "releases"),
+        "stdlib_over_time": (read_csv(csv_dir / "stdlib_over_time.csv"), "module", "releases_with_python", "releases"),
     }
     adoption = read_csv(csv_dir / "adoption.csv")
     seen = set()
@@ -152,6 +161,9 @@ def check_page(html, csv_dir, work, screenshot, min_units=1):
     # and every row with enough units is drawn
     assert {(r["view"], r["period"], r["feature"]) for r in adoption if int(r["units"]) >= min_units} <= seen
     assert {("packaging", r["period"], r["fact"]) for r in tables["packaging"][0] if int(r["sdist_releases"]) >= min_units} <= seen
+    # the packaging metadata section: every fact of every period with enough releases is drawn
+    assert {("packaging_metadata", r["period"], r["fact"]) for r in tables["packaging_metadata"][0] if int(r["units"]) >= min_units} <= seen
+    assert {("metadata_versions", r["period"], r["metadata_version"]) for r in versions if int(r["units"]) >= min_units} <= seen
 
     bars = {(b["data-chart"], b["data-label"]): b for b in dom.bars}
     for r in read_csv(csv_dir / "min_versions.csv"):
@@ -164,12 +176,21 @@ def check_page(html, csv_dir, work, screenshot, min_units=1):
             b = bars[(chart, r["module"])]
             assert (b["data-value"], b["data-count"]) == (r["releases_percent"], r["releases"]), (b, r)
 
+    summary = {r["item"]: r["value"] for r in read_csv(csv_dir / "summary.csv")}
+    drawn = [b for (c, _), b in bars.items() if c == "most-required"]
+    required = read_csv(csv_dir / "most_required.csv")
+    assert len(drawn) == min(len(required), len(drawn)) and (drawn or not required)
+    for r in required[:len(drawn)]:
+        b = bars[("most-required", r["project"])]
+        share = round(1000 * int(r["requiring_projects"]) / int(summary["projects"])) / 10
+        assert (b["data-count"], b["data-value"]) == (r["requiring_projects"], "%.1f" % share), (b, r)
+
     # the tables in the page are the CSV files, cell for cell
     for name, rows in dom.tables.items():
         with open(csv_dir / (name + ".csv"), newline="") as f:
             want = list(csv.reader(f))
         assert rows == want[:len(rows)] and len(rows) > 1, name
-    assert {"summary", "features_overall", "min_versions", "imports"} <= set(dom.tables)
+    assert {"summary", "features_overall", "min_versions", "imports", "packaging_metadata", "metadata_versions", "most_required", "stdlib_movers"} <= set(dom.tables)
 
     # a screenshot: the page renders its charts (the first series' blue is on screen)
     headless(html, work, "--screenshot=%s" % screenshot, "--window-size=1400,3000")

@@ -12,7 +12,7 @@ import pytest
 from conftest import Runner, _tar, set_memory_budget, _zip
 from report_check import BLUE, cell, check_page, png_colours, read_csv
 
-PKG_INFO = "Metadata-Version: 2.1\nName: {0}\nVersion: {1}\nSummary: s\n\n"
+PKG_INFO = "Metadata-Version: 2.1\nName: {0}\nVersion: {1}\nSummary: s\nRequires-Dist: requests>=2\nRequires-Dist: pytest; extra == 'test'\n\n"
 SETUP = b"from setuptools import setup\nsetup()\n"
 
 
@@ -147,6 +147,23 @@ def test_tables_hold_the_hand_counted_figures(report):
 
     summary = {x["item"]: x["value"] for x in read_csv(out / "csv" / "summary.csv")}
     assert summary["projects"] == "2" and summary["releases"] == "5" and summary["period"] == "year"
+
+    # packaging metadata: every release requires requests (alpha's in a sealed shard, beta's in
+    # the open one), with a pytest extra; 2022: alpha 2.0's pyproject.toml has no [project]
+    mr = read_csv(out / "csv" / "most_required.csv")
+    assert mr == [{"project": "requests", "requiring_projects": "2", "requiring_releases": "5"}], mr
+    pm = read_csv(out / "csv" / "packaging_metadata.csv")
+    c = cell(pm, period="2022", fact="extras")
+    assert (c["units"], c["with_fact"], c["percent"]) == ("2", "2", "100.0")
+    assert cell(pm, period="2022", fact="markers")["with_fact"] == "0"
+    c = cell(pm, period="2022", fact="pep621")
+    assert (c["units"], c["with_fact"]) == ("2", "0")
+    assert cell(read_csv(out / "csv" / "metadata_versions.csv"), period="2023", metadata_version="2.1")["releases"] == "2"
+    # the standard library over time: os, imported by alpha 1.0 (2021) and 2.0 (2022), not in 2023
+    so = read_csv(out / "csv" / "stdlib_over_time.csv")
+    assert cell(so, period="2021", module="os")["percent"] == "100.0" and cell(so, period="2022", module="os")["percent"] == "50.0"
+    movers = read_csv(out / "csv" / "stdlib_movers.csv")
+    assert movers[0]["module"] == "os" and movers[0]["change_points"] == "-100.0", movers
 
 
 def test_parquet_tables_equal_the_csv(report):

@@ -242,7 +242,20 @@ impl RequirementRow {
 /// required project, `None` for a requirement that does not parse), in the file's order.
 pub fn read_requirements(path: &Path, keep: &dyn Fn(&str, Option<&str>) -> bool) -> Result<Vec<RequirementRow>, CatalogError> {
     let mut out = Vec::new();
-    for batch in batches(path, ArrowReaderOptions::new())? {
+    scan_requirements(path, keep, &mut |r| {
+        out.push(r);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Hands `f` the rows [`read_requirements`] would return, a row group at a time in memory;
+/// `f` returns false to stop.
+pub fn scan_requirements(path: &Path, keep: &dyn Fn(&str, Option<&str>) -> bool, f: &mut dyn FnMut(RequirementRow) -> bool) -> Result<(), CatalogError> {
+    let file = std::fs::File::open(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.with_batch_size(ROW_GROUP_ROWS).build()).map_err(|e| fmt_err(path, e))?;
+    for batch in reader {
+        let batch = batch.map_err(|e| fmt_err(path, e))?;
         let c = Cols { batch: &batch, path };
         let (pn, pv, pr, up) = (c.str("project_name")?, c.str("project_version")?, c.str("project_release")?, c.get::<TimestampMicrosecondArray>("uploaded_on")?);
         let (source, kind, name, spec, url, marker, raw, error) =
@@ -266,10 +279,12 @@ pub fn read_requirements(path: &Path, keep: &dyn Fn(&str, Option<&str>) -> bool)
                 error: opt(error, i),
             };
             let dist = DistKey { project_name: pn.value(i).to_string(), project_version: pv.value(i).to_string(), project_release: pr.value(i).to_string(), uploaded_on: up.value(i) };
-            out.push(RequirementRow { dist, requirement });
+            if !f(RequirementRow { dist, requirement }) {
+                return Ok(());
+            }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `rows` as one batch with `requirements.parquet`'s schema (for the Python module).

@@ -19,7 +19,7 @@ mod scan;
 
 pub use deps_tables::{
     DEPS_FILES, DepsWriter, DistKey, ENTRY_POINTS_FILE, IMPORT_NAMES_FILE, REQUIREMENTS_COLUMNS, REQUIREMENTS_FILE, RequirementRow, entry_points_schema, import_names_schema, read_requirements,
-    read_table, requirements_batch, requirements_schema, rows_in,
+    read_table, requirements_batch, requirements_schema, rows_in, scan_requirements,
 };
 pub use filter::{FILTERS, Filter, FilterError, FilterKind, FilterSpec, ProjectMatcher, parse_date, parse_size};
 pub use options::{field_kinds, struct_fields};

@@ -44,6 +44,27 @@ pub fn shard_requirements(shard: &ShardInfo, keep: &dyn Fn(&str, Option<&str>) -
     }
 }
 
+/// Hands `f` each requirement row of one shard, sealed (streamed from its table) or open;
+/// false for a sealed shard without the table (nothing handed).
+pub fn scan_shard_requirements(shard: &ShardInfo, f: &mut dyn FnMut(RequirementRow) -> bool) -> Result<bool, CoreError> {
+    let path = shard.dir.join(REQUIREMENTS_FILE);
+    match shard.kind {
+        ShardKind::Sealed if !path.exists() => Ok(false),
+        ShardKind::Sealed => {
+            pycorpus_catalog::scan_requirements(&path, &|_, _| true, f)?;
+            Ok(true)
+        }
+        ShardKind::Open => {
+            for r in shard_requirements(shard, &|_, _| true)?.unwrap_or_default() {
+                if !f(r) {
+                    break;
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
 impl Corpus {
     /// Hands `f` the requirement rows of each shard that `keep` keeps, a shard at a time in
     /// shard order (memory: one shard's kept rows).

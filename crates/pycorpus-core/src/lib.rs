@@ -37,7 +37,7 @@ pub use blobs::BlobLocator;
 pub use chain::{MAX_CHAIN, SealedReader};
 pub use config::{Config, LimitsConfig};
 pub use corpus::{Access, Corpus, ShardInfo, ShardKind};
-pub use deps::{DepsCoverage, ReindexSummary, shard_requirements};
+pub use deps::{DepsCoverage, ReindexSummary, scan_shard_requirements, shard_requirements};
 pub use ingest::{AddOptions, AddSummary, Failure, IndexMeta, IngestItem, collect_inputs};
 pub use manifest::{FileDigest, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest};
 pub use pycorpus_progress::{Cancelled, Ctx, NoReporter, Reporter};

@@ -55,6 +55,8 @@ pub struct Selection {
     pub exclude_tests_docs: bool,
     /// Bucket width; `None` picks one from the amount of data ([`Period::auto`]).
     pub period: Option<Period>,
+    /// Buckets with fewer units are too small to compare (the standard library's movers).
+    pub min_units: u64,
 }
 
 /// Units of one bucket, and how many of them use each followed thing.
@@ -67,7 +69,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, bits: u64, n: usize) {
+    /// Counts one unit using the things whose bits are set (bit i: the i-th of `n`).
+    pub(crate) fn add(&mut self, bits: u64, n: usize) {
         if self.with.is_empty() {
             self.with = vec![0; n];
         }
@@ -137,6 +140,13 @@ pub struct Data {
     pub imports: Vec<Import>,
     /// Parse status -> unique files.
     pub status: BTreeMap<String, u64>,
+    /// Per bucket, of releases with Python files: releases importing each standard library
+    /// module (the bucket's units first).
+    pub stdlib: BTreeMap<i32, (u64, BTreeMap<String, u64>)>,
+    /// The packaging metadata section, per bucket.
+    pub metadata: crate::MetadataData,
+    /// The selection's `min_units`.
+    pub min_units: u64,
     /// Whole-selection counts.
     pub totals: Totals,
 }
@@ -580,6 +590,8 @@ pub fn collect(corpus: &Corpus, sel: &Selection, ctx: Ctx<'_>) -> Result<Data, R
     let mut release_months: BTreeMap<i32, Tally> = BTreeMap::new();
     let mut release_overall = Tally::default();
     let mut import_releases: HashMap<u32, u64> = HashMap::new();
+    // per month: releases with Python files, and of them those importing each stdlib module
+    let mut stdlib_months: BTreeMap<i32, (u64, HashMap<u32, u64>)> = BTreeMap::new();
     let mut packaging_months: BTreeMap<i32, Tally> = BTreeMap::new();
     let mut backend_months: BTreeMap<i32, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
     let mut pyprojects = sorter(8);
@@ -625,9 +637,15 @@ pub fn collect(corpus: &Corpus, sel: &Selection, ctx: Ctx<'_>) -> Result<Data, R
                         min_versions.entry(r.minor).or_default().1 += 1;
                     }
                     // Leaving out a release's imports of its own third-party-looking names.
+                    let std = stdlib_months.entry(month).or_default();
+                    std.0 += 1;
                     for &m in &r.imports {
-                        if is_stdlib(&modules.names[m as usize]) || !r.own.contains(&m) {
+                        let stdlib = is_stdlib(&modules.names[m as usize]);
+                        if stdlib || !r.own.contains(&m) {
                             *import_releases.entry(m).or_default() += 1;
+                        }
+                        if stdlib {
+                            *std.1.entry(m).or_default() += 1;
                         }
                     }
                 }
@@ -759,6 +777,24 @@ pub fn collect(corpus: &Corpus, sel: &Selection, ctx: Ctx<'_>) -> Result<Data, R
             *e.1.entry(name).or_default() += k;
         }
     }
+    let mut stdlib: BTreeMap<i32, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    for (m, (units, by)) in stdlib_months {
+        let e = stdlib.entry(period.of_month(m)).or_default();
+        e.0 += units;
+        for (module, k) in by {
+            *e.1.entry(modules.names[module as usize].clone()).or_default() += k;
+        }
+    }
+    let mut metadata = crate::metadata::collect(corpus, &sel.filter, &month_of, crate::metadata::MOST_REQUIRED)?;
+    metadata.facts = coarsen(&metadata.facts, period);
+    metadata.pep621 = coarsen(&metadata.pep621, period);
+    let mut versions: BTreeMap<i32, BTreeMap<String, u64>> = BTreeMap::new();
+    for (m, by) in std::mem::take(&mut metadata.versions) {
+        for (v, k) in by {
+            *versions.entry(period.of_month(m)).or_default().entry(v).or_default() += k;
+        }
+    }
+    metadata.versions = versions;
     let mut imports: Vec<Import> = import_releases
         .into_iter()
         .map(|(m, releases)| {
@@ -767,11 +803,11 @@ pub fn collect(corpus: &Corpus, sel: &Selection, ctx: Ctx<'_>) -> Result<Data, R
         })
         .collect();
     imports.sort_by(|a, b| b.releases.cmp(&a.releases).then(b.files.cmp(&a.files)).then(a.module.cmp(&b.module)));
-    let span = views.iter().chain(std::iter::once(&packaging)).flat_map(|v| v.keys().copied()).fold(None, |acc: Option<(i32, i32)>, p| match acc {
+    let span = views.iter().chain([&packaging, &metadata.facts, &metadata.pep621]).flat_map(|v| v.keys().copied()).fold(None, |acc: Option<(i32, i32)>, p| match acc {
         None => Some((p, p)),
         Some((a, b)) => Some((a.min(p), b.max(p))),
     });
-    Ok(Data { period, span, views, overall, packaging, backends, min_versions, imports, status, totals })
+    Ok(Data { period, span, views, overall, packaging, backends, min_versions, imports, status, stdlib, metadata, min_units: sel.min_units, totals })
 }
 
 #[cfg(test)]

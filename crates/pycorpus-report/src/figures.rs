@@ -147,8 +147,81 @@ pub fn build(data: &Data, d: Drawing) -> Vec<Figure> {
         title: format!("Build backends: share of releases with a pyproject.toml, per {period}"),
         unit: "releases with a pyproject.toml".into(),
         view: "build_backends".into(),
-        buckets: axis,
+        buckets: axis.clone(),
         series,
+    }));
+    // Packaging metadata: PEP 621 of releases with a pyproject.toml, the rest of releases with
+    // core metadata.
+    let md = &data.metadata;
+    let facts: Vec<(usize, String, String)> = crate::METADATA_FACTS.iter().enumerate().map(|(i, (k, l))| (i, k.to_string(), l.to_string())).collect();
+    let mut series = lines(&md.pep621, &[(0, "pep621".into(), "[project] table (PEP 621), of releases with a pyproject.toml".into())], d.min_units);
+    series.extend(lines(&md.facts, &facts, d.min_units));
+    out.push(Figure::Line(LineChart {
+        id: "packaging-metadata".into(),
+        title: format!("Packaging metadata: share of releases with core metadata stating each, per {period}"),
+        unit: "releases with core metadata".into(),
+        view: "packaging_metadata".into(),
+        buckets: axis.clone(),
+        series,
+    }));
+    let mut names: BTreeMap<&str, u64> = BTreeMap::new();
+    for by in md.versions.values() {
+        for (v, n) in by {
+            *names.entry(v.as_str()).or_default() += n;
+        }
+    }
+    out.push(Figure::Line(LineChart {
+        id: "metadata-versions".into(),
+        title: format!("Core metadata versions: share of releases by their highest Metadata-Version, per {period}"),
+        unit: "releases with core metadata".into(),
+        view: "metadata_versions".into(),
+        buckets: axis.clone(),
+        series: names
+            .keys()
+            .map(|v| Series {
+                key: v.to_string(),
+                name: v.to_string(),
+                points: md
+                    .versions
+                    .iter()
+                    .filter_map(|(&p, by)| {
+                        let units: u64 = by.values().sum();
+                        let n = by.get(*v).copied().unwrap_or(0);
+                        (units >= d.min_units && units > 0).then(|| Point { period: p, value: pct(n, units), with: n, units })
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }));
+    out.push(Figure::Bar(BarChart {
+        id: "most-required".into(),
+        title: "Most required projects: share of projects requiring each for installing".into(),
+        bars: md.most_required.iter().take(d.top).map(|r| (r.project.clone(), pct(r.projects, data.totals.projects), r.projects)).collect(),
+    }));
+    let movers = crate::tables::stdlib_movers(data, data.min_units);
+    out.push(Figure::Line(LineChart {
+        id: "stdlib-movers".into(),
+        title: format!("Standard library modules whose share moved most: share of releases importing each, per {period}"),
+        unit: "releases with Python files".into(),
+        view: "stdlib_over_time".into(),
+        buckets: axis.clone(),
+        series: movers
+            .iter()
+            .take(8)
+            .map(|m| Series {
+                key: m.module.clone(),
+                name: m.module.clone(),
+                points: data
+                    .stdlib
+                    .iter()
+                    .filter(|(_, (units, _))| *units >= d.min_units && *units > 0)
+                    .map(|(&p, (units, by))| {
+                        let n = by.get(&m.module).copied().unwrap_or(0);
+                        Point { period: p, value: pct(n, *units), with: n, units: *units }
+                    })
+                    .collect(),
+            })
+            .collect(),
     }));
     let releases: u64 = data.min_versions.values().map(|v| v.1).sum();
     out.push(Figure::Bar(BarChart {

@@ -76,6 +76,27 @@ pub fn render(data: &Data, tables: &[Table], figures: &[Figure], source: &str, m
         out.push_str(&fig(id));
     }
     out.push_str("</div>");
+    out.push_str("<h2 id=\"packaging-metadata\">Packaging metadata</h2><p class=\"note\">From each distribution's own metadata files, as the index keeps them (releases.parquet's packaging columns and requirements.parquet): a release (a project's version) counts once, whatever its distribution files; a requirement has an environment marker when its marker says more than which extra it belongs to. Most required: distinct projects whose releases require each one for installing (run requirements, not build nor extras).</p>");
+    if !data.metadata.shards_without_tables.is_empty() {
+        let list: Vec<String> = data.metadata.shards_without_tables.iter().map(|n| n.to_string()).collect();
+        let _ = write!(
+            out,
+            "<p class=\"note\" data-missing=\"metadata\">Shard(s) {} were sealed before the dependency tables and are not counted here: <code>pycorpus reindex-metadata</code> adds them.</p>",
+            list.join(", ")
+        );
+    }
+    out.push_str("<div class=\"grid\">");
+    for id in ["packaging-metadata", "metadata-versions", "most-required"] {
+        out.push_str(&fig(id));
+    }
+    out.push_str("</div>");
+    for name in ["packaging_metadata", "metadata_versions", "most_required"] {
+        if let Some(t) = find(tables, name) {
+            let _ = write!(out, "<details><summary>{} ({} rows, {}.csv)</summary>", esc(t.title), t.rows.len(), t.name);
+            table_html(&mut out, t, MAX_PAGE_ROWS);
+            out.push_str("</details>");
+        }
+    }
     out.push_str("<h2 id=\"min-versions\">Minimum Python version</h2><p class=\"note\">The oldest Python 3 whose grammar accepts the file (from the parser's unsupported-syntax errors); a release needs the newest of its files. Test and documentation examples of linters can pull this up: see <code>--exclude-tests-docs</code>.</p>");
     out.push_str(&fig("min-versions"));
     if let Some(t) = find(tables, "min_versions") {
@@ -88,6 +109,14 @@ pub fn render(data: &Data, tables: &[Table], figures: &[Figure], source: &str, m
     if let Some(t) = find(tables, "imports") {
         let _ = write!(out, "<details><summary>The {} most imported modules (all {} in imports.csv)</summary>", t.rows.len().min(100), t.rows.len());
         table_html(&mut out, t, 100);
+        out.push_str("</details>");
+    }
+    out.push_str("<h2 id=\"stdlib\">Standard library over time</h2><p class=\"note\">The share of releases (with Python files) importing each standard library module, per period; the modules whose share moved most between the first and the last period with enough releases to be drawn.</p>");
+    out.push_str(&fig("stdlib-movers"));
+    for name in ["stdlib_movers", "stdlib_over_time"] {
+        let Some(t) = find(tables, name) else { continue };
+        let _ = write!(out, "<details><summary>{} ({} rows, {}.csv)</summary>", esc(t.title), t.rows.len(), t.name);
+        table_html(&mut out, t, MAX_PAGE_ROWS);
         out.push_str("</details>");
     }
     out.push_str("<h2 id=\"status\">Parse status</h2>");

@@ -54,7 +54,7 @@ impl Default for ReportSpec {
 impl ReportSpec {
     /// What to count: the rows `filter` selects, with these options.
     pub fn selection(&self, filter: Filter) -> Selection {
-        Selection { filter, exclude_tests_docs: self.exclude_tests_docs, period: self.period }
+        Selection { filter, exclude_tests_docs: self.exclude_tests_docs, period: self.period, min_units: self.min_units }
     }
 
     /// How to draw.

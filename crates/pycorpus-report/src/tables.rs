@@ -63,7 +63,54 @@ pub fn version_label(minor: u8) -> String {
 
 /// The names of the tables [`build`] makes, in its order: known before any counting, so that a
 /// caller asking for one by name can be told at once that it does not exist.
-pub const TABLE_NAMES: [&str; 8] = ["summary", "features_overall", "adoption", "packaging", "build_backends", "min_versions", "imports", "parse_status"];
+pub const TABLE_NAMES: [&str; 13] = [
+    "summary",
+    "features_overall",
+    "adoption",
+    "packaging",
+    "build_backends",
+    "packaging_metadata",
+    "metadata_versions",
+    "most_required",
+    "min_versions",
+    "imports",
+    "stdlib_over_time",
+    "stdlib_movers",
+    "parse_status",
+];
+
+/// A standard library module whose share of releases moved between two buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mover {
+    /// The module.
+    pub module: String,
+    /// The first bucket with enough releases, and the share there.
+    pub from: (i32, f64),
+    /// The last one, and the share there.
+    pub to: (i32, f64),
+}
+
+impl Mover {
+    /// Percentage points gained (negative: lost).
+    pub fn change(&self) -> f64 {
+        ((self.to.1 - self.from.1) * 10.0).round() / 10.0
+    }
+}
+
+/// The standard library modules whose share of releases (with Python files) moved most
+/// between the first and the last bucket holding at least `min_units` releases, most first.
+pub fn stdlib_movers(data: &Data, min_units: u64) -> Vec<Mover> {
+    let enough: Vec<_> = data.stdlib.iter().filter(|(_, (u, _))| *u >= min_units.max(1)).collect();
+    let (Some((&a, (ua, ma))), Some((&b, (ub, mb)))) = (enough.first().copied(), enough.last().copied()) else { return Vec::new() };
+    if a == b {
+        return Vec::new();
+    }
+    let modules: std::collections::BTreeSet<&String> = ma.keys().chain(mb.keys()).collect();
+    let mut out: Vec<Mover> =
+        modules.into_iter().map(|m| Mover { module: m.clone(), from: (a, pct(ma.get(m).copied().unwrap_or(0), *ua)), to: (b, pct(mb.get(m).copied().unwrap_or(0), *ub)) }).collect();
+    out.sort_by(|x, y| y.change().abs().total_cmp(&x.change().abs()).then(x.module.cmp(&y.module)));
+    out
+}
 
 /// Every table of the report ([`TABLE_NAMES`], in that order).
 pub fn build(data: &Data) -> Vec<Table> {
@@ -159,6 +206,65 @@ pub fn build(data: &Data) -> Vec<Table> {
             .map(|m| vec![t(m.module.as_str()), t(if m.stdlib { "stdlib" } else { "third-party" }), Cell::Int(m.releases), Cell::Pct(pct(m.releases, tot.releases_with_python)), Cell::Int(m.files)])
             .collect(),
     };
+    let md = &data.metadata;
+    let mut packaging_metadata = Table {
+        name: "packaging_metadata",
+        title: "Packaging metadata over time: share of releases with core metadata stating each (PEP 621: of releases with a pyproject.toml)",
+        columns: vec!["period", "fact", "units", "with_fact", "percent"],
+        rows: Vec::new(),
+    };
+    let buckets: std::collections::BTreeSet<i32> = md.facts.keys().chain(md.pep621.keys()).copied().collect();
+    for p in buckets {
+        if let Some(tally) = md.pep621.get(&p) {
+            packaging_metadata.rows.push(vec![t(label(p)), t("pep621"), Cell::Int(tally.units), Cell::Int(tally.with[0]), Cell::Pct(pct(tally.with[0], tally.units))]);
+        }
+        if let Some(tally) = md.facts.get(&p) {
+            for (i, (key, _)) in crate::METADATA_FACTS.iter().enumerate() {
+                packaging_metadata.rows.push(vec![t(label(p)), t(*key), Cell::Int(tally.units), Cell::Int(tally.with[i]), Cell::Pct(pct(tally.with[i], tally.units))]);
+            }
+        }
+    }
+    let mut metadata_versions = Table {
+        name: "metadata_versions",
+        title: "Core metadata versions over time: releases by their highest Metadata-Version",
+        columns: vec!["period", "metadata_version", "releases", "percent"],
+        rows: Vec::new(),
+    };
+    for (&p, by) in &md.versions {
+        let units: u64 = by.values().sum();
+        for (v, &n) in by {
+            metadata_versions.rows.push(vec![t(label(p)), t(v.as_str()), Cell::Int(n), Cell::Pct(pct(n, units))]);
+        }
+    }
+    let most_required = Table {
+        name: "most_required",
+        title: "Most required projects: distinct projects requiring each for installing (run requirements of any release)",
+        columns: vec!["project", "requiring_projects", "requiring_releases"],
+        rows: md.most_required.iter().map(|r| vec![t(r.project.as_str()), Cell::Int(r.projects), Cell::Int(r.releases)]).collect(),
+    };
+    let mut stdlib_over_time = Table {
+        name: "stdlib_over_time",
+        title: "Standard library modules over time: share of releases (with Python files) importing each",
+        columns: vec!["period", "module", "releases_with_python", "releases", "percent"],
+        rows: Vec::new(),
+    };
+    // Every module in every bucket (zero included), as the chart's lines go through zero.
+    let modules: std::collections::BTreeSet<&String> = data.stdlib.values().flat_map(|(_, by)| by.keys()).collect();
+    for (&p, (units, by)) in &data.stdlib {
+        for m in &modules {
+            let n = by.get(*m).copied().unwrap_or(0);
+            stdlib_over_time.rows.push(vec![t(label(p)), t(m.as_str()), Cell::Int(*units), Cell::Int(n), Cell::Pct(pct(n, *units))]);
+        }
+    }
+    let stdlib_movers = Table {
+        name: "stdlib_movers",
+        title: "Standard library modules whose share of releases moved most, between the first and the last period with enough releases (--min-units)",
+        columns: vec!["module", "from_period", "from_percent", "to_period", "to_percent", "change_points"],
+        rows: stdlib_movers(data, data.min_units)
+            .into_iter()
+            .map(|m| vec![t(m.module.as_str()), t(label(m.from.0)), Cell::Pct(m.from.1), t(label(m.to.0)), Cell::Pct(m.to.1), Cell::Pct(m.change())])
+            .collect(),
+    };
     let files: u64 = data.status.values().sum();
     let status = Table {
         name: "parse_status",
@@ -166,7 +272,7 @@ pub fn build(data: &Data) -> Vec<Table> {
         columns: vec!["status", "files", "percent"],
         rows: data.status.iter().map(|(s, &n)| vec![t(s.as_str()), Cell::Int(n), Cell::Pct(pct(n, files))]).collect(),
     };
-    vec![summary, overall, adoption, packaging, backends, min_versions, imports, status]
+    vec![summary, overall, adoption, packaging, backends, packaging_metadata, metadata_versions, most_required, min_versions, imports, stdlib_over_time, stdlib_movers, status]
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {

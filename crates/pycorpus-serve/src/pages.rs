@@ -292,7 +292,7 @@ async fn stats_of(app: &Arc<App>, project: Option<&str>) -> Result<Arc<Stats>, W
             }
             filter.projects.add_glob(p).map_err(|e| WebError::bad(e.to_string()))?;
         }
-        let sel = pycorpus_report::Selection { filter, exclude_tests_docs: false, period: None };
+        let sel = pycorpus_report::Selection { filter, exclude_tests_docs: false, period: None, min_units: pycorpus_report::DEFAULT_MIN_UNITS };
         let drawing = pycorpus_report::Drawing { min_units: pycorpus_report::DEFAULT_MIN_UNITS, top: pycorpus_report::DEFAULT_TOP };
         match pycorpus_report::live(c, &sel, drawing, pycorpus_core::Ctx::quiet()) {
             Ok((totals, tables, charts)) => Ok(Stats { totals, tables, charts }),
