@@ -6,9 +6,13 @@ Measures, in one run on this machine:
   * the anchor: the same files as one git commit per distribution through `git fast-import`
     (bench/gitanchor.py), its wall time and pack size;
   * agreement of our Parquet index with an independent Python reading (tests/oracle.py);
-  * `pycorpus cat OID` latency for random stored blobs of the sealed shard.
+  * `pycorpus cat OID` latency for random stored blobs of the sealed shard;
+  * agreement of the dependency tables with tests/deps_oracle.py (packaging, tomllib);
+  * with --baseline-bin, the same add + seal by an earlier build, alternated with ours
+    (--repeat times each), as a ratio: a change's cost to ingest, measured in one run.
 
     python3 bench/ingest.py [--archives DIR] [--bin target/release/pycorpus] [--work DIR]
+                            [--baseline-bin OLD] [--repeat N]
 
 Fetches corpus-v1 first if DIR is missing (../shared/bench/fetch-corpus.py). Writes the
 figures to bench/runs/<date>-<host>/ingest.json and prints them.
@@ -49,6 +53,8 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "pycorpus"))
     ap.add_argument("--work", default="/tmp/pycorpus-bench")
     ap.add_argument("--skip-anchor", action="store_true", help="reuse nothing; just do not run git")
+    ap.add_argument("--baseline-bin", help="an earlier build: its add + seal alternated with ours, reported as a ratio")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each binary with --baseline-bin")
     a = ap.parse_args()
     if not os.path.isdir(a.archives) or len(os.listdir(a.archives)) < 544:
         subprocess.run([sys.executable, os.path.join(SHARED, "fetch-corpus.py"), os.path.join(SHARED, "corpus-v1.tsv"), a.archives], check=True)
@@ -89,6 +95,29 @@ def main():
         res["size_ratio"] = round(res["ours"]["shard_bytes"] / res["anchor"]["pack_bytes"], 3)
         res["speedup"] = round(res["anchor"]["seconds"] / res["ours"]["seconds"], 2)
         print("ratio:  our shard / git pack = %.3f; git time / our time = %.2fx" % (res["size_ratio"], res["speedup"]), flush=True)
+
+    if a.baseline_bin:
+        runs = {"ours": [res["ours"]["seconds"]], "baseline": []}
+        for i in range(a.repeat * 2 - 1):
+            who = "baseline" if i % 2 == 0 else "ours"
+            c = os.path.join(a.work, "corpus-%s-%d" % (who, i))
+            b = a.baseline_bin if who == "baseline" else a.bin
+            subprocess.run([b, "--corpus", c, "init"], check=True, capture_output=True)
+            s1, _, _ = timed([b, "--corpus", c, "--quiet", "add", a.archives, "--uploaded-on", "2026-01-01", "--json"], work=a.work)
+            s2, _, _ = timed([b, "--corpus", c, "--quiet", "seal"], work=a.work)
+            runs[who].append(round(s1 + s2, 2))
+            shutil.rmtree(c)
+        med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+        res["vs_baseline"] = {"baseline_bin": a.baseline_bin, "ours_seconds": runs["ours"], "baseline_seconds": runs["baseline"],
+                              "ratio": round(med(runs["ours"]) / med(runs["baseline"]), 3), "note": "add + seal, alternated, median of each"}
+        print("baseline: ours %s s, baseline %s s: ratio %.3f" % (runs["ours"], runs["baseline"], res["vs_baseline"]["ratio"]), flush=True)
+
+    t = time.time()
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "deps_oracle.py"), corpus, a.archives, "--show", "40"], capture_output=True, text=True)
+    lines = r.stdout.strip().splitlines()
+    end = next((i for i, ln in enumerate(lines) if ln == "}"), len(lines) - 1)
+    res["deps_oracle"] = dict(json.loads("\n".join(lines[:end + 1])), seconds=round(time.time() - t, 1), examples=lines[end + 1:])
+    print("deps oracle: %s" % json.dumps({k: res["deps_oracle"][k] for k in ("counts", "disagreements", "by_kind")}), flush=True)
 
     t = time.time()
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "oracle.py"), corpus, a.archives], capture_output=True, text=True)

@@ -28,14 +28,13 @@ pub enum MetaFile {
 
 /// Which metadata file `path` (inside a distribution of type `t`, normalised) is, if any.
 pub fn wanted(t: DistType, path: &str) -> Option<MetaFile> {
-    let parts: Vec<&str> = path.split('/').collect();
-    let (dir, name) = match parts.as_slice() {
-        [.., d, n] => (*d, *n),
-        [n] => ("", *n),
-        [] => return None,
-    };
-    let egg_info = dir.ends_with(".egg-info") && parts.len() <= 4;
-    match (t, parts.len(), name) {
+    // called for every file of every distribution: no allocation
+    let depth = path.bytes().filter(|&b| b == b'/').count() + 1;
+    let mut last = path.rsplitn(3, '/');
+    let name = last.next().unwrap_or_default();
+    let dir = last.next().unwrap_or_default();
+    let egg_info = dir.ends_with(".egg-info") && depth <= 4;
+    match (t, depth, name) {
         (DistType::Sdist, 2, "PKG-INFO") => Some(MetaFile::Core),
         (DistType::Sdist, 2, "pyproject.toml") => Some(MetaFile::Pyproject),
         (DistType::Sdist, 2, "setup.cfg") => Some(MetaFile::SetupCfg),
