@@ -160,10 +160,15 @@ def requires_txt(data):
 
 
 def ini(data, delimiters):
+    """configparser as setuptools and importlib.metadata use it; lines it cannot place are
+    left out (it still keeps everything else it read)."""
     cp = configparser.RawConfigParser(delimiters=delimiters, comment_prefixes=("#", ";"), inline_comment_prefixes=None, strict=False,
-                                      empty_lines_in_values=False, default_section="\x00")
+                                      default_section="\x00")
     cp.optionxform = str
-    cp.read_string(data.decode("utf-8", "replace"))
+    try:
+        cp.read_string(data.decode("utf-8", "replace"))
+    except configparser.ParsingError:
+        pass
     return cp
 
 
