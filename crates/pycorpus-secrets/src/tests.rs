@@ -1,0 +1,180 @@
+use super::*;
+
+/// Deterministic random text over `alphabet`.
+struct Noise(u64);
+
+impl Noise {
+    fn text(&mut self, alphabet: &str, n: usize) -> String {
+        let a: Vec<char> = alphabet.chars().collect();
+        (0..n)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                a[(self.0 % a.len() as u64) as usize]
+            })
+            .collect()
+    }
+}
+
+const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const UPPER32: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const B64: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// One planted secret of each built-in rule: `(rule id, line of code, the secret)`.
+pub(crate) fn planted(seed: u64) -> Vec<(&'static str, String, String)> {
+    let mut n = Noise(seed | 1);
+    let mut out = Vec::new();
+    let mut add = |id: &'static str, line: String, secret: String| out.push((id, line, secret));
+    let s = format!("pypi-AgEIcHlwaS5vcmc{}", n.text(ALNUM, 60));
+    add("pypi-upload-token", format!("password = \"{s}\""), s);
+    let s = format!("AKIA{}", n.text(UPPER32, 16));
+    add("aws-access-key-id", format!("aws_access_key_id = '{s}'"), s);
+    let s = n.text(B64, 40);
+    add("aws-secret-access-key", format!("AWS_SECRET_ACCESS_KEY = \"{s}\""), s);
+    let s = format!("ghp_{}", n.text(ALNUM, 36));
+    add("github-pat", format!("token = '{s}'"), s);
+    let s = format!("github_pat_{}", n.text(ALNUM, 82));
+    add("github-fine-grained-pat", format!("GH = \"{s}\""), s);
+    let s = format!("gho_{}", n.text(ALNUM, 36));
+    add("github-oauth", format!("x = '{s}'"), s);
+    let s = format!("ghs_{}", n.text(ALNUM, 36));
+    add("github-app-token", format!("x = '{s}'"), s);
+    let s = format!("ghr_{}", n.text(ALNUM, 36));
+    add("github-refresh-token", format!("x = '{s}'"), s);
+    let s = format!("glpat-{}", n.text(ALNUM, 20));
+    add("gitlab-pat", format!("GITLAB = \"{s}\""), s);
+    let s = format!("xoxb-{}-{}-{}", n.text("0123456789", 12), n.text("0123456789", 12), n.text(ALNUM, 24));
+    add("slack-token", format!("slack = '{s}'"), s);
+    let s = format!("https://hooks.slack.com/services/T{}/B{}/{}", n.text("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", 9), n.text("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", 10), n.text(ALNUM, 24));
+    add("slack-webhook", format!("WEBHOOK = \"{s}\""), s);
+    let s = format!("sk_live_{}", n.text(ALNUM, 24));
+    add("stripe-key", format!("stripe.api_key = \"{s}\""), s);
+    let s = format!("sk-proj-{}T3BlbkFJ{}", n.text(ALNUM, 40), n.text(ALNUM, 40));
+    add("openai-api-key", format!("openai.api_key = \"{s}\""), s);
+    let s = format!("sk-ant-api03-{}AA", n.text(ALNUM, 93));
+    add("anthropic-api-key", format!("client = Anthropic(api_key=\"{s}\")"), s);
+    let s = format!("AIza{}", n.text(ALNUM, 35));
+    add("google-api-key", format!("GOOGLE_KEY = '{s}'"), s);
+    let s = format!("{}==", n.text(B64, 86));
+    add("azure-storage-key", format!("conn = \"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={s};EndpointSuffix=core.windows.net\""), s);
+    let body: Vec<String> = (0..6).map(|_| n.text(B64, 64)).collect();
+    let s = format!("-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----", body.join("\n"));
+    add("private-key", format!("KEY = \"\"\"{s}\"\"\""), s);
+    let s = format!("eyJ{}.eyJ{}.{}", n.text(ALNUM, 30), n.text(ALNUM, 40), n.text(ALNUM, 43));
+    add("jwt", format!("headers = {{'Authorization': 'Bearer {s}'}}"), s);
+    let s = n.text(ALNUM, 18);
+    add("database-url", format!("DATABASE_URL = \"postgresql://app:{s}@db.internal:5432/prod\""), s);
+    let s = n.text(ALNUM, 32);
+    add("generic-secret", format!("MY_SERVICE_API_KEY = \"{s}\""), s);
+    out
+}
+
+#[test]
+fn every_builtin_rule_finds_its_planted_secret() {
+    let rules = RuleSet::builtin();
+    let ids: Vec<&str> = rules.rules().iter().map(|r| r.id.as_str()).collect();
+    for seed in [1u64, 7, 42, 1234, 99_999] {
+        let cases = planted(seed);
+        assert_eq!(cases.iter().map(|c| c.0).collect::<Vec<_>>(), ids, "one case per rule");
+        for (id, line, secret) in &cases {
+            let text = format!("import os\n\n{line}\nprint('done')\n");
+            let found = rules.scan(text.as_bytes());
+            let got: Vec<(&str, &str, u64)> = found.iter().map(|f| (rules.rules()[f.rule].id.as_str(), &text[f.start..f.end], f.line)).collect();
+            assert!(got.contains(&(id, secret.as_str(), 3)), "{id} (seed {seed}): {line}\nfound {got:?}");
+        }
+    }
+}
+
+#[test]
+fn lookalikes_are_not_findings() {
+    let rules = RuleSet::builtin();
+    let mut n = Noise(3);
+    let uuid = format!("{}-{}-{}-{}-{}", n.text("0123456789abcdef", 8), n.text("0123456789abcdef", 4), n.text("0123456789abcdef", 4), n.text("0123456789abcdef", 4), n.text("0123456789abcdef", 12));
+    let lookalikes = [
+        "aws_access_key_id = 'AKIAIOSFODNN7EXAMPLE'".to_string(),
+        "AWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'".into(),
+        "token = 'ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'".into(),
+        "api_key = '<your-api-key>'".into(),
+        "API_KEY = \"${API_KEY}\"".into(),
+        "password = \"{{ vault_password }}\"".into(),
+        "DATABASE_URL = 'postgres://user:password@localhost/db'".into(),
+        "url = 'mysql://root:pass@127.0.0.1/test'".into(),
+        format!("sha = '{}'", n.text("0123456789abcdef", 40)),
+        format!("md5 = \"{}\"", n.text("0123456789abcdef", 32)),
+        format!("request_id = '{uuid}'"),
+        format!("icon = 'data:image/png;base64,{}'", n.text(B64, 200)),
+        "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----".into(),
+        "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----".into(),
+        "stripe.api_key = 'sk_test_xxxxxxxxxxxxxxxxxxxxxxxx'".into(),
+        "SECRET_KEY = 'changeme-changeme-changeme'".into(),
+        "token_type = 'bearer_token_with_words'".into(),
+        "password = 'aaaaaaaaaaaaaaaaaaaaaaaa'".into(),
+    ];
+    for l in &lookalikes {
+        let found = rules.scan(l.as_bytes());
+        let named: Vec<&str> = found.iter().map(|f| rules.rules()[f.rule].id.as_str()).collect();
+        assert!(named.is_empty(), "{l}: {named:?}");
+    }
+}
+
+#[test]
+fn hostile_input_is_scanned_in_linear_time() {
+    let rules = RuleSet::builtin();
+    // a 5 MiB single line, a million AKIA prefixes, invalid UTF-8 around a secret
+    let line = "x".repeat(5 << 20);
+    assert!(rules.scan(line.as_bytes()).is_empty());
+    let prefixes = "AKIA".repeat(1_000_000);
+    let t = std::time::Instant::now();
+    assert!(rules.scan(prefixes.as_bytes()).is_empty());
+    assert!(t.elapsed() < std::time::Duration::from_secs(60), "{:?}", t.elapsed());
+    let (id, line, secret) = planted(5).into_iter().find(|c| c.0 == "github-pat").expect("case");
+    let mut data = b"\xff\xfe\x00garbage\n".to_vec();
+    data.extend_from_slice(line.as_bytes());
+    let found = rules.scan(&data);
+    assert_eq!(found.len(), 1, "{id}");
+    assert_eq!((&data[found[0].start..found[0].end], found[0].line), (secret.as_bytes(), 2));
+}
+
+#[test]
+fn gitleaks_rule_files_are_read_and_bad_rules_named() {
+    let toml = r#"
+title = "custom"
+[allowlist]
+stopwords = ["internal-test"]
+
+[[rules]]
+id = "acme-token"
+description = "ACME API token"
+regex = '''acme_([a-z0-9]{24})'''
+secretGroup = 1
+entropy = 3.0
+keywords = ["ACME_"]
+[[rules.allowlists]]
+regexes = ['''^0+$''']
+"#;
+    let rules = RuleSet::from_gitleaks(toml).expect("parses");
+    let mut n = Noise(11);
+    let secret = n.text("abcdefghijklmnopqrstuvwxyz0123456789", 24);
+    let found = rules.scan(format!("x = 'acme_{secret}'").as_bytes());
+    assert_eq!(found.len(), 1);
+    assert!(rules.scan(b"x = 'acme_000000000000000000000000'").is_empty(), "the rule's allowlist");
+    assert!(rules.scan(b"x = 'ACME_abcdefghijklmnopqrstuvwx'").is_empty(), "the regex is case-sensitive, the keyword not");
+    for (bad, rule) in [
+        ("[[rules]]\nid = \"broken\"\nregex = '''(unclosed'''\n", "broken"),
+        ("[[rules]]\nid = \"huge\"\nregex = '''(\\w{100}){100}'''\n", "huge"),
+        ("[[rules]]\nid = \"nogroup\"\nregex = 'a'\nsecretGroup = 2\n", "nogroup"),
+    ] {
+        let e = RuleSet::from_gitleaks(bad).expect_err(rule).to_string();
+        assert!(e.starts_with(&format!("rule {rule}:")), "{e}");
+    }
+    assert!(RuleSet::from_gitleaks("not = [toml").expect_err("format").to_string().starts_with("not a gitleaks rule file"));
+}
+
+#[test]
+fn masks_and_fingerprints() {
+    assert_eq!(mask("AKIA1234567890ABCDEF"), "AKIA****************");
+    assert_eq!(mask("abc"), "abc");
+    assert_eq!(fingerprint(b"x"), "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881");
+    assert!(entropy(b"aaaa") < 0.1 && entropy(b"abcdefgh") > 2.9);
+}
