@@ -14,6 +14,7 @@ mod extract;
 mod names;
 mod output;
 mod plan;
+mod secrets;
 mod sink;
 mod spec;
 mod stream;
@@ -32,6 +33,7 @@ pub use deps::{DepsQuery, DepsSpec};
 pub use extract::{ExtractSummary, Layout, extract};
 pub use names::{safe_component, safe_path};
 pub use output::{OutputMode, write_records};
+pub use secrets::{SecretRecord, SecretsSpec, SecretsStats, secrets};
 pub use spec::{ExtractSpec, FILE_FIELDS, GrepSpec, MATCH_FIELDS, file_fields};
 pub use stream::{StreamFormat, StreamStats, stream};
 
@@ -41,6 +43,9 @@ pub enum ExploreError {
     /// The pattern does not compile.
     #[error("invalid pattern: {0}")]
     Pattern(String),
+    /// A rule file that cannot be read, or a bad rule in it (`secrets --rules`).
+    #[error("{0}")]
+    Rules(String),
     /// The visit, or writing what it found.
     #[error("{0}")]
     Visit(#[from] VisitError),

@@ -181,6 +181,30 @@ pub enum Command {
         after_help = "Examples:\n  pycorpus deps requests\n  pycorpus deps requests --reverse --extras --since 2024-01-01\n  pycorpus deps urllib3 --reverse --format jsonl | jq -r .project_name | sort -u"
     )]
     Deps(DepsArgs),
+    /// Find leaked credentials: each unique stored blob of the selection scanned once.
+    ///
+    /// Built-in rules (PyPI, AWS, GitHub, GitLab, Slack, Stripe, OpenAI, Anthropic, Google,
+    /// Azure, private keys, JWTs, database URLs, a generic high-entropy assignment) or a
+    /// gitleaks TOML file (--rules). One record per file holding a finding: rule, the index's
+    /// columns, line, the blob's first upload, a fingerprint (sha256 of the secret), the secret
+    /// masked (--show-secrets: in full), and `context` (test, docs, example folders). Exit
+    /// code 0 when something was found, 1 when nothing was, 2 on error.
+    #[command(after_help = "Examples:\n  pycorpus secrets --ext py --since 2024-01-01\n  pycorpus secrets --rules gitleaks.toml --format jsonl > findings.jsonl")]
+    Secrets(SecretsArgs),
+}
+
+/// `secrets`' arguments.
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Rules and what to show.
+    #[command(flatten)]
+    pub spec: pycorpus_explore::SecretsSpec,
+    /// Output format (table or jsonl; csv has the jsonl fields as columns).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `deps`'s arguments.

@@ -13,6 +13,7 @@ mod lock;
 mod ls;
 mod report;
 mod seal;
+mod secrets;
 mod serve;
 mod status;
 mod stream;
@@ -95,6 +96,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cat(a) => cat::run(a, &env, &mut out)?,
         Command::Serve(a) => serve::run(a, &env)?,
         Command::Deps(a) => deps::run(a, &env, &mut out)?,
+        Command::Secrets(a) => secrets::run(a, &env, &mut out)?,
     };
     out.flush()?;
     Ok(code)

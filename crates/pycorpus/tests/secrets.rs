@@ -1,0 +1,76 @@
+//! `secrets` end to end: planted credentials in several file kinds and distribution formats,
+//! a file shared by two releases, placeholders, a bad rule file, masking.
+#![allow(clippy::unwrap_used)] // tests panic on purpose
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+const GHP: &str = "ghp_R8x2Lq9ZkT4vWb7NcY1mHs6PdJ3fGa0eUuKo";
+const AKIA: &str = "AKIAQ3EGUHWYZK7T2L4N";
+const STRIPE: &str = "sk_live_4eC39HqLyjWDarjtT1zdp7dc9X";
+
+fn findings(w: &World, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["secrets", "--format", "jsonl"];
+    args.extend_from_slice(extra);
+    let o = w.run(&args);
+    assert!(o.status.code() == Some(0) || o.status.code() == Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn planted_secrets_are_found_in_every_file_that_holds_them() {
+    let w = World::new();
+    let shared = format!("GITHUB_TOKEN = '{GHP}'\n");
+    let notebook = format!("{{\"cells\": [{{\"source\": [\"client = boto3.client('s3', aws_access_key_id='{AKIA}')\"]}}]}}\n");
+    w.write(
+        "leaky-1.0.tar.gz",
+        &tar_gz(&[
+            f("leaky-1.0/leaky/config.py", shared.as_bytes()),
+            f("leaky-1.0/setup.cfg", format!("[stripe]\nkey = {STRIPE}\n").as_bytes()),
+            f("leaky-1.0/.env", b"DATABASE_URL=postgres://app:Qz8vR2mLx9Tw@db.internal:5432/prod\n"),
+            f("leaky-1.0/tests/fixtures/demo.ipynb", notebook.as_bytes()),
+            f("leaky-1.0/docs/example.py", b"aws_access_key_id = 'AKIAIOSFODNN7EXAMPLE'\napi_key = '<your-api-key>'\n"),
+        ]),
+    );
+    // the same config.py in a later release, and in a wheel
+    w.write("leaky-1.1.tar.gz", &tar_gz(&[f("leaky-1.1/leaky/config.py", shared.as_bytes())]));
+    w.write("leaky-1.1-py3-none-any.whl", &zip_bytes(&[f("leaky/config.py", shared.as_bytes()), f("leaky/data.json", b"{\"jwt\": \"none here\"}\n")]));
+    w.write("clean-1.0.tar.gz", &tar_gz(&[f("clean-1.0/clean.py", b"print('hello')\n")]));
+    w.ok(&["init"]);
+    w.ok(&["add", "in"]);
+    w.ok(&["seal"]);
+    let rows = findings(&w, &[]);
+    let got: std::collections::BTreeSet<(String, String, u64)> =
+        rows.iter().map(|r| (r["rule"].as_str().unwrap().to_string(), r["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), r["line"].as_u64().unwrap())).collect();
+    let want: std::collections::BTreeSet<(String, String, u64)> = [("github-pat", "config.py", 1), ("stripe-key", "setup.cfg", 2), ("database-url", ".env", 1), ("aws-access-key-id", "demo.ipynb", 1)]
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
+        .collect();
+    assert_eq!(got, want, "{rows:#?}");
+    // the shared file: one record per file holding it, one fingerprint, the blob's first upload
+    let gh: Vec<&Value> = rows.iter().filter(|r| r["rule"] == "github-pat").collect();
+    assert_eq!(gh.len(), 3);
+    assert!(gh.iter().all(|r| r["fingerprint"] == gh[0]["fingerprint"] && r["first_uploaded_on"] == gh[0]["first_uploaded_on"] && r["oid"] == gh[0]["oid"]));
+    let releases: std::collections::BTreeSet<&str> = gh.iter().map(|r| r["project_release"].as_str().unwrap()).collect();
+    assert_eq!(releases.len(), 3);
+    // masked by default, whole when asked; a fixture is marked, not dropped
+    assert_eq!(gh[0]["secret"], "ghp_****************");
+    assert!(findings(&w, &["--show-secrets"]).iter().any(|r| r["secret"] == GHP));
+    assert!(rows.iter().any(|r| r["rule"] == "aws-access-key-id" && r["context"] == "test"));
+    assert!(!rows.iter().any(|r| r["secret"].as_str().unwrap().contains("EXAMPLE")));
+    // filters, exit codes, the table
+    assert!(findings(&w, &["--project", "clean"]).is_empty());
+    assert_eq!(w.run(&["secrets", "--project", "clean"]).status.code(), Some(1));
+    let table = w.ok(&["secrets", "--ext", "py"]);
+    assert!(table.contains("github-pat") && !table.contains("stripe"), "{table}");
+    // a rule file: its rules only; a bad one is an error naming the rule
+    let rules = w.root().join("rules.toml");
+    std::fs::write(&rules, "[[rules]]\nid = \"stripe-only\"\nregex = '''sk_live_[0-9a-zA-Z]{24,}'''\nkeywords = [\"sk_live\"]\n").unwrap();
+    let custom = findings(&w, &["--rules", rules.to_str().unwrap()]);
+    assert_eq!(custom.iter().map(|r| r["rule"].as_str().unwrap()).collect::<Vec<_>>(), vec!["stripe-only"]);
+    std::fs::write(&rules, "[[rules]]\nid = \"broken\"\nregex = '''(unclosed'''\n").unwrap();
+    let o = w.run(&["secrets", "--rules", rules.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("rule broken"), "{err}");
+}
