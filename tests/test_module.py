@@ -962,7 +962,7 @@ def test_the_type_stubs_name_every_parameter_of_the_api():
                 ("Corpus", "extract"): "extract", ("Corpus", "analyze"): "analyze", ("Corpus", "report"): "report",
                 ("Corpus", "export_codesearchnet"): "export_codesearchnet", ("Corpus", "get"): "get", ("Corpus", "seed"): "seed",
                 (None, "get"): "get", ("Seeder", "__init__"): "seed", (None, "create_torrent"): "create_torrent",
-                ("Corpus", "deps"): "deps"}
+                ("Corpus", "deps"): "deps", ("Corpus", "secrets"): "secrets"}
     stubs = {}
     for node in stub.body:
         if isinstance(node, ast.ClassDef):

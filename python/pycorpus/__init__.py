@@ -46,7 +46,7 @@ _FILTERS = dict(_native.filters())
 # from too (the *Spec structs of the library crates), in order.
 # Each option's kind of value (flag, whole, number, text, list, choice, any) comes with it.
 _OPTIONS = {cmd: dict(_native.options(cmd)) for cmd in ("add", "sync", "grep", "extract", "analyze", "report", "export_codesearchnet", "get", "seed",
-                                                        "create_torrent", "deps")}
+                                                        "create_torrent", "deps", "secrets")}
 
 
 def _in_notebook():
@@ -427,6 +427,19 @@ class Corpus:
         opts = _options("grep", options)
         with _Progress(progress) as p:
             return self._c.grep(pattern, _filters(options), opts, _count("limit", limit), table, p)
+
+    def secrets(self, progress=None, **options):
+        """``pycorpus secrets``: leaked credentials in the selected files, as a ``pyarrow.Table``
+        with one row per file holding a finding (``rule``, ``project_name``,
+        ``project_version``, ``project_release``, ``path``, ``line``, ``first_uploaded_on``,
+        ``oid``, ``fingerprint``, ``secret`` masked unless ``show_secrets=True``, ``context``,
+        ``generic``). ``rules``: a gitleaks TOML file instead of the built-in rules; the other
+        keyword arguments are filters."""
+        import pyarrow as pa
+
+        opts = _options("secrets", options)
+        with _Progress(progress) as p:
+            return pa.RecordBatchReader.from_stream(self._c.secrets_arrow(_filters(options), opts, p)).read_all()
 
     def extract(self, dest, progress=None, **options):
         """Writes the selected files under ``dest`` (``layout="oid"``: one per blob;

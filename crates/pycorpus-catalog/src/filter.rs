@@ -149,6 +149,8 @@ pub fn parse_date(s: &str) -> Result<i64, FilterError> {
 pub struct Filter {
     /// Projects.
     pub projects: ProjectMatcher,
+    /// Projects left out (an opt-out list: `export --exclude-projects-file`); none when empty.
+    pub exclude_projects: ProjectMatcher,
     /// Exact versions (any of).
     pub versions: Vec<String>,
     /// Uploaded at or after (µs).
@@ -211,6 +213,7 @@ impl Filter {
     /// True when the distribution-level columns can match (checked before its files).
     pub fn matches_release(&self, project: &str, version: &str, uploaded_on: i64, dist_type: DistType) -> bool {
         self.projects.matches(project)
+            && (self.exclude_projects.is_empty() || !self.exclude_projects.matches(project))
             && (self.versions.is_empty() || self.versions.iter().any(|v| v == version))
             && self.since.is_none_or(|s| uploaded_on >= s)
             && self.until.is_none_or(|u| uploaded_on < u)

@@ -88,6 +88,24 @@ pub fn card(opts: &ExportOptions, s: &ExportSummary, distributions: u64, lock_sh
             let _ = writeln!(out, "- {k}: {v}");
         }
     }
+    out.push_str("\n## Personal and secret data\n\n");
+    if opts.redact {
+        let r = &s.redacted;
+        let _ = writeln!(
+            out,
+            "Replaced in every file read, before its functions were taken (so in `code`, `docstring` and the tokens alike): secrets found by the built-in rules of `pycorpus secrets` by `<SECRET>`, email addresses by `<EMAIL>`, public IPv4 addresses (not loopback, private, link-local) by `<IP_ADDRESS>`.\n\n| kind | replaced |\n|---|---|\n| secrets | {} |\n| emails | {} |\n| ip_addresses | {} |",
+            r.secrets, r.emails, r.ip_addresses
+        );
+    } else {
+        out.push_str("Not redacted (`--no-redact`): the code is as published, secrets, emails and addresses included.\n");
+    }
+    match &opts.opt_out {
+        Some(path) => {
+            let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let _ = writeln!(out, "\nOpt-out: the projects listed in `{name}` (`--exclude-projects-file`) were left out.");
+        }
+        None => out.push_str("\nOpt-out: no list was given (`--exclude-projects-file`).\n"),
+    }
     out.push_str("\n## Fields\n\n`repo` (project), `path` (inside the distribution), `func_name` (`name`, `Class.method`), `original_string` and `code` (the source from `def` to the end of the body, docstring kept), `code_tokens` (without docstring and comments), `language`, `docstring`, `docstring_tokens`, `sha` (sha256 of the distribution), `url` (`project/version/path#Lstart-Lend`), `partition`; PyTorrent's `code_tokens_ast` (tokens with the docstring), `code_with_docstrings`, `summary` (first sentence); and `project_version`, `uploaded_on`, `license`, `distribution` (file name), `start_line`, `end_line`, which map every record to its row in the corpus's `releases.parquet`.\n\n## Loading\n\n```python\nimport datasets\nds = datasets.load_dataset(\"json\", data_files={\"train\": \"python/final/jsonl/train/*.jsonl.gz\"})\n```\n");
     out
 }

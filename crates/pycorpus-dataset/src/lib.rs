@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod extract;
 mod filters;
 mod record;
+pub mod redact;
 mod run;
 mod spec;
 mod split;

@@ -42,6 +42,10 @@ pub struct ExportOptions {
     pub chunk_records: usize,
     /// Files larger than this are not parsed.
     pub max_file_bytes: usize,
+    /// Secrets, emails and public IP addresses replaced before functions are read.
+    pub redact: bool,
+    /// The opt-out list whose projects were left out (named in the card).
+    pub opt_out: Option<PathBuf>,
 }
 
 impl Default for ExportOptions {
@@ -55,6 +59,8 @@ impl Default for ExportOptions {
             filters: Filters::default(),
             chunk_records: crate::DEFAULT_CHUNK,
             max_file_bytes: crate::DEFAULT_MAX_FILE_BYTES,
+            redact: true,
+            opt_out: None,
         }
     }
 }
@@ -82,6 +88,8 @@ pub struct ExportSummary {
     /// Bytes of sorted runs written to the temporary folder because the records outgrew
     /// `memory_budget_bytes` (0 when they fit).
     pub spilled_bytes: u64,
+    /// What redaction replaced in the files read (all of them, kept functions or not).
+    pub redacted: crate::redact::Redacted,
 }
 
 /// What one blob gave.
@@ -94,6 +102,7 @@ struct BlobOut {
     /// record), made on the worker threads so that the sink only pushes them.
     records: Vec<(Vec<u8>, Vec<u8>)>,
     dropped: Vec<Drop>,
+    redacted: crate::redact::Redacted,
 }
 
 /// Exports the selected functions of `corpus` into the new folder `dest`. The folder is
@@ -137,6 +146,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ct
     filter.unique = true;
     let mut summary = ExportSummary { dest: dest.to_path_buf(), ..Default::default() };
     let mut dropped: BTreeMap<Drop, u64> = BTreeMap::new();
+    let redactor = opts.redact.then(crate::redact::Redactor::default);
     let result = visit_blobs(
         corpus,
         &filter,
@@ -145,7 +155,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ct
         &|| (),
         &|_, _, holders, data| {
             let row = &holders.first;
-            let mut out = BlobOut { skip: None, per_scenario: [0; 3], functions: 0, records: Vec::new(), dropped: Vec::new() };
+            let mut out = BlobOut { skip: None, per_scenario: [0; 3], functions: 0, records: Vec::new(), dropped: Vec::new(), redacted: Default::default() };
             if data.len() > opts.max_file_bytes {
                 out.skip = Some("too-large");
                 return Ok(out);
@@ -153,6 +163,13 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ct
             let Some(text) = pycorpus_analyze::decode(data) else {
                 out.skip = Some("not-text");
                 return Ok(out);
+            };
+            let text = match redactor.as_ref().map(|r| r.redact(&text)) {
+                Some((std::borrow::Cow::Owned(clean), n)) => {
+                    out.redacted = n;
+                    std::borrow::Cow::Owned(clean)
+                }
+                _ => text,
             };
             let path = row.inner_path();
             let (mut judged, mut dropped, mut total, mut per_scenario) = (Vec::new(), Vec::new(), 0u64, [0u64; 3]);
@@ -220,6 +237,7 @@ fn export_via(corpus: &Corpus, dest: &Path, tmp: &Path, opts: &ExportOptions, ct
         },
         &mut |out: BlobOut| {
             summary.blobs += 1;
+            summary.redacted.add(out.redacted);
             if let Some(s) = out.skip {
                 *summary.files_skipped.entry(s.to_string()).or_default() += 1;
             }

@@ -74,6 +74,14 @@ pub struct ExportSpec {
     /// Files larger than this many bytes are not parsed.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES, value_name = "BYTES"))]
     pub max_file_bytes: usize,
+    /// Keep secrets, emails and IP addresses (by default they are replaced by `<SECRET>`,
+    /// `<EMAIL>`, `<IP_ADDRESS>` in code, docstrings and tokens, and counted in the card).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub no_redact: bool,
+    /// An opt-out list: projects (one name a line; a trailing * makes a prefix) whose files
+    /// are left out; named in the card.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
+    pub exclude_projects_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ExportSpec {
@@ -94,6 +102,8 @@ impl Default for ExportSpec {
             keep_duplicates: false,
             near_duplicates: DEFAULT_NEAR_DUPLICATES,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            no_redact: false,
+            exclude_projects_file: None,
         }
     }
 }
@@ -121,7 +131,13 @@ impl ExportSpec {
         if self.min_doc_tokens > self.max_doc_tokens {
             return Err(bad("min_doc_tokens", format!("{} is more than the most tokens allowed ({})", self.min_doc_tokens, self.max_doc_tokens)));
         }
+        let mut filter = filter;
+        if let Some(path) = &self.exclude_projects_file {
+            filter.exclude_projects.add_file(path).map_err(|e| bad("exclude_projects_file", e.to_string()))?;
+        }
         Ok(ExportOptions {
+            redact: !self.no_redact,
+            opt_out: self.exclude_projects_file.clone(),
             filter,
             scenario,
             split,

@@ -149,6 +149,7 @@ fn options(command: &str) -> PyResult<Vec<(&'static str, &'static str)>> {
         "seed" => f::<pycorpus_torrent::SeedSpec>(),
         "create_torrent" => f::<pycorpus_torrent::CreateSpec>(),
         "deps" => f::<pycorpus_explore::DepsSpec>(),
+        "secrets" => f::<pycorpus_explore::SecretsSpec>(),
         other => return Err(PyValueError::new_err(format!("no command {other:?} takes options"))),
     })
 }
@@ -259,6 +260,26 @@ impl NativeCorpus {
         })?;
         let reader = arrow_array::RecordBatchIterator::new(batches.into_iter().map(Ok), pycorpus_catalog::requirements_schema());
         Ok(ArrowStream { reader: std::sync::Mutex::new(Some(Box::new(reader))) })
+    }
+
+    /// `secrets` over the selection, with `options` (JSON of
+    /// [`pycorpus_explore::SecretsSpec`]): one row per file holding a finding.
+    #[pyo3(signature = (filters, options, progress=None))]
+    fn secrets_arrow(&self, py: Python<'_>, filters: &str, options: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<ArrowStream> {
+        let f = filter(filters)?;
+        let spec = spec::<pycorpus_explore::SecretsSpec>(options)?;
+        let rules = spec.rule_set().map_err(invalid)?;
+        let progress = Progress::new(Mode::from_arg(progress.as_ref())?);
+        progress.begin("secrets", "bytes", None);
+        let records = with_corpus(py, &self.root, &progress, |c, ctx| {
+            let mut all = Vec::new();
+            pycorpus_explore::secrets(c, &f, &rules, spec.show_secrets, ctx, &mut |r| {
+                all.extend(r);
+                Ok(())
+            })?;
+            Ok::<_, pycorpus_explore::ExploreError>(all)
+        })?;
+        Ok(ArrowStream::of_batch(secrets_batch(&records)))
     }
 
     /// `deps PROJECT` with `options` (JSON of [`pycorpus_explore::DepsSpec`]) as one batch.
@@ -531,6 +552,28 @@ impl ArrowStream {
         let stream = arrow_array::ffi_stream::FFI_ArrowArrayStream::new(reader);
         pyo3::types::PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }
+}
+
+/// The records of `secrets` as one batch: text columns, `line` as uint64, `generic` as bool.
+fn secrets_batch(records: &[pycorpus_explore::SecretRecord]) -> arrow_array::RecordBatch {
+    use arrow_array::{ArrayRef, BooleanArray, StringArray, UInt64Array};
+    let text = |get: fn(&pycorpus_explore::SecretRecord) -> &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(records.iter().map(get))) };
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("rule", text(|r| &r.rule)),
+        ("project_name", text(|r| &r.project_name)),
+        ("project_version", text(|r| &r.project_version)),
+        ("project_release", text(|r| &r.project_release)),
+        ("path", text(|r| &r.path)),
+        ("line", Arc::new(UInt64Array::from_iter_values(records.iter().map(|r| r.line)))),
+        ("first_uploaded_on", text(|r| &r.first_uploaded_on)),
+        ("oid", text(|r| &r.oid)),
+        ("fingerprint", text(|r| &r.fingerprint)),
+        ("secret", text(|r| &r.secret)),
+        ("context", text(|r| &r.context)),
+        ("generic", Arc::new(records.iter().map(|r| Some(r.generic)).collect::<BooleanArray>())),
+    ];
+    // the columns are of one length by construction
+    arrow_array::RecordBatch::try_from_iter(columns).expect("columns of one length")
 }
 
 /// Rows with their blob's contents, as they cross from the reading threads to Python.

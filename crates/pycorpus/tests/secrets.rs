@@ -74,3 +74,74 @@ fn planted_secrets_are_found_in_every_file_that_holds_them() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(2) && err.contains("rule broken"), "{err}");
 }
+
+/// Every text of an export folder (records gunzipped, the card), concatenated.
+fn export_text(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for e in walk(dir) {
+        let data = std::fs::read(&e).unwrap();
+        if e.extension().is_some_and(|x| x == "gz") {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&data[..]), &mut s).unwrap();
+            out.push_str(&s);
+        } else {
+            out.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    out
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[test]
+fn exports_leave_planted_secrets_out_and_count_them() {
+    let w = World::new();
+    let code = |i: usize| {
+        format!(
+            "def connect_{i}(host):\n    \"\"\"Connect to the service as ops{i}@corp-mail.net on 93.184.216.{i} with the stored key.\"\"\"\n    token = '{GHP}'\n    key = '{AKIA}'\n    return client(host, token, key, '{STRIPE}')\n"
+        )
+    };
+    for (i, p) in ["alpha", "beta", "gamma", "delta"].iter().enumerate() {
+        w.write(&format!("{p}-1.0.tar.gz"), &tar_gz(&[f(&format!("{p}-1.0/{p}/api.py"), code(i + 10).as_bytes())]));
+    }
+    w.ok(&["init"]);
+    w.ok(&["add", "in"]);
+    w.ok(&["seal"]);
+    let optout = w.root().join("opt-out.txt");
+    std::fs::write(&optout, "delta\n").unwrap();
+    let dest = w.root().join("csn");
+    let s: Value = serde_json::from_str(&w.ok(&[
+        "export",
+        "codesearchnet",
+        dest.to_str().unwrap(),
+        "--split",
+        "100/0/0",
+        "--keep-duplicates",
+        "--near-duplicates",
+        "1",
+        "--exclude-projects-file",
+        optout.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    let text = export_text(&dest);
+    for planted in [GHP, AKIA, STRIPE, "ops10@corp-mail.net", "93.184.216.10"] {
+        assert!(!text.contains(planted), "{planted} is in the export");
+    }
+    assert!(text.contains("<SECRET>") && text.contains("<EMAIL>") && text.contains("<IP_ADDRESS>"));
+    assert_eq!(s["redacted"], serde_json::json!({"secrets": 9, "emails": 3, "ip_addresses": 3}), "{s}");
+    assert!(text.contains("| secrets | 9 |") && text.contains("`opt-out.txt`"), "the card counts and names");
+    assert!(!text.contains("connect_13"), "delta is opted out");
+    // --no-redact keeps them, and says so
+    let raw = w.root().join("raw");
+    w.ok(&["export", "codesearchnet", raw.to_str().unwrap(), "--split", "100/0/0", "--keep-duplicates", "--near-duplicates", "1", "--no-redact"]);
+    let text = export_text(&raw);
+    assert!(text.contains(GHP) && text.contains("Not redacted"));
+}
