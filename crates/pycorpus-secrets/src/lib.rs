@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod rules;
+pub mod samples;
 
 pub use rules::{Allowlist, Rule, entropy, parse_gitleaks};
 

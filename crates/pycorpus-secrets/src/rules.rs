@@ -81,7 +81,7 @@ const BUILTIN: &[Builtin] = &[
     (
         "generic-secret",
         "High-entropy value assigned to a key-, token-, secret- or password-named variable",
-        r#"(?i)[\w.-]{0,40}(?:api_?key|secret|token|passwd|password|auth_?key|credential|private_?key)[\w.-]{0,20}['"]?\s{0,3}(?:=|:|=>|:=)\s{0,5}['"]([0-9A-Za-z_.=+/-]{16,150})['"]"#,
+        r#"(?i)[\w.-]{0,40}(?:api_?key|secret|token|passwd|password|auth_?key|credential|private_?key)[\w.-]{0,20}\\?['"]?\s{0,3}(?:=|:|=>|:=)\s{0,5}\\?['"]([0-9A-Za-z_.=+/-]{16,150})\\?['"]"#,
         1,
         Some(3.7),
         &["key", "secret", "token", "passw", "credential"],

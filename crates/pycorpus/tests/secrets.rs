@@ -145,3 +145,50 @@ fn exports_leave_planted_secrets_out_and_count_them() {
     let text = export_text(&raw);
     assert!(text.contains(GHP) && text.contains("Not redacted"));
 }
+
+#[test]
+fn two_hundred_planted_secrets_are_all_found_in_their_files() {
+    let w = World::new();
+    // (file path inside the distribution's top, expected rule, secret)
+    let mut want: Vec<(String, String, &'static str, String)> = Vec::new(); // (release, path end, rule, secret)
+    for seed in 0..10u64 {
+        let cases = pycorpus_secrets::samples::planted(1000 + seed);
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        for (j, (rule, line, secret)) in cases.into_iter().enumerate() {
+            let (name, body) = match j % 5 {
+                0 => (format!("pkg/mod_{j}.py"), format!("import os\n{line}\n")),
+                1 => (format!("conf/settings_{j}.cfg"), format!("[service]\n{line}\n")),
+                2 => (format!("deploy/env_{j}.env"), format!("# local\n{line}\n")),
+                3 => (format!("notebooks/nb_{j}.ipynb"), format!("{{\"cells\": [{{\"cell_type\": \"code\", \"source\": [{}]}}]}}\n", serde_json::to_string(&line).unwrap())),
+                _ => (format!("data/conf_{j}.json"), format!("{{\"setting\": {}}}\n", serde_json::to_string(&line).unwrap())),
+            };
+            files.push((name.clone(), body.into_bytes()));
+            want.push((format!("p{seed}"), name, rule, secret));
+        }
+        let (project, version) = (format!("p{seed}"), "1.0");
+        let top = format!("{project}-{version}");
+        match seed % 3 {
+            0 => w.write(&format!("{top}.tar.gz"), &tar_gz(&files.iter().map(|(n, d)| f(&format!("{top}/{n}"), d)).collect::<Vec<_>>())),
+            1 => w.write(&format!("{top}-py3-none-any.whl"), &zip_bytes(&files.iter().map(|(n, d)| f(n, d)).collect::<Vec<_>>())),
+            _ => w.write(&format!("{top}.zip"), &zip_bytes(&files.iter().map(|(n, d)| f(&format!("{top}/{n}"), d)).collect::<Vec<_>>())),
+        };
+        if seed < 2 {
+            // a later release shipping the same files: each finding again, under it
+            let top = format!("{project}-1.1");
+            w.write(&format!("{top}.tar.gz"), &tar_gz(&files.iter().map(|(n, d)| f(&format!("{top}/{n}"), d)).collect::<Vec<_>>()));
+        }
+    }
+    assert_eq!(want.len(), 200);
+    w.ok(&["init"]);
+    w.ok(&["add", "in"]);
+    w.ok(&["seal"]);
+    let rows = findings(&w, &["--show-secrets"]);
+    for (project, path, rule, secret) in &want {
+        let hits: Vec<&Value> = rows.iter().filter(|r| r["project_name"] == project.as_str() && r["path"].as_str().unwrap().ends_with(path.as_str()) && r["rule"] == *rule).collect();
+        let releases = if project == "p0" || project == "p1" { 2 } else { 1 };
+        assert_eq!(hits.len(), releases, "{rule} in {project} {path}: {hits:?}");
+        assert!(hits.iter().all(|h| h["secret"] == secret.as_str()), "{rule}: {hits:?}");
+    }
+    // nothing else: each record is one of the planted ones
+    assert_eq!(rows.len(), 200 + 40, "{} records", rows.len());
+}
