@@ -192,3 +192,41 @@ fn two_hundred_planted_secrets_are_all_found_in_their_files() {
     // nothing else: each record is one of the planted ones
     assert_eq!(rows.len(), 200 + 40, "{} records", rows.len());
 }
+
+#[test]
+fn lookalikes_and_hostile_files_give_no_findings_and_no_trouble() {
+    let w = World::new();
+    let hex = |n: usize, seed: u64| pycorpus_secrets::samples::Noise(seed).text("0123456789abcdef", n);
+    let b64 = pycorpus_secrets::samples::Noise(77).text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 4000);
+    let lookalikes = format!(
+        "AWS_ACCESS_KEY_ID = 'AKIAIOSFODNN7EXAMPLE'\nAWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'\nGITHUB_TOKEN = 'ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'\nAPI_KEY = '<your-api-key>'\nSECRET = '${{SECRET}}'\nDB = 'postgres://user:password@localhost/db'\nsha1 = '{}'\nsha256 = '{}'\nrequest_id = '{}-{}-{}-{}-{}'\nLOGO = 'data:image/png;base64,{b64}'\n",
+        hex(40, 1),
+        hex(64, 2),
+        hex(8, 3),
+        hex(4, 4),
+        hex(4, 5),
+        hex(4, 6),
+        hex(12, 7)
+    );
+    let mut invalid = b"\xff\xfe\x00 binary-looking \x80\x81\n".to_vec();
+    invalid.extend_from_slice(b"x = 1\n");
+    w.write(
+        "lookalike-1.0.tar.gz",
+        &tar_gz(&[
+            f("lookalike-1.0/lookalike/settings.py", lookalikes.as_bytes()),
+            f("lookalike-1.0/docs/conf.json", format!("{{\"key\": \"{}\"}}\n", "x".repeat(40)).as_bytes()),
+            // a million AKIA prefixes (4 MB of Python, stored and scanned)
+            f("lookalike-1.0/akia.py", format!("{}\n", "AKIA".repeat(25)).repeat(40_000).as_bytes()),
+            f("lookalike-1.0/long.py", format!("x = '{}'\n", "a".repeat(3 << 20)).as_bytes()),
+            f("lookalike-1.0/bad.py", &invalid),
+        ]),
+    );
+    w.ok(&["init"]);
+    w.ok(&["add", "in"]);
+    w.ok(&["seal"]);
+    let o = w.run(&["secrets", "--format", "jsonl", "--stats"]);
+    assert_eq!(o.status.code(), Some(1), "no finding: exit 1\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty());
+    let stats: Value = serde_json::from_str(String::from_utf8_lossy(&o.stderr).lines().next().unwrap()).unwrap();
+    assert!(stats["visit"]["blobs_read"].as_u64().unwrap() >= 3, "the lookalikes, the AKIA file and the invalid UTF-8 were read: {stats}");
+}
