@@ -14,6 +14,7 @@ mod deps_tables;
 mod filter;
 mod options;
 mod parquet_io;
+mod records;
 mod rows_index;
 mod scan;
 
@@ -24,6 +25,7 @@ pub use deps_tables::{
 pub use filter::{FILTERS, Filter, FilterError, FilterKind, FilterSpec, ProjectMatcher, parse_date, parse_size};
 pub use options::{field_kinds, struct_fields};
 pub use parquet_io::{CatalogError, FILES_COLUMNS, FilesBatcher, FilesWriter, files_schema, read_files, read_releases, write_files, write_releases};
+pub use records::{Cell as RecordCell, CellKind, RecordColumns, RecordWriter, records_batch};
 pub use rows_index::{ROWS_MAGIC, RowsIndex, RowsIndexWriter, rows_key};
 pub use scan::{RowView, ScanStats, scan_file_views, scan_files};
 

@@ -221,12 +221,15 @@ pub(crate) fn write_files_grouped(path: &Path, rows: &[FileRow], group_rows: usi
     write_batches(path, files_schema(), props(&["path", "archive_path"], group_rows), rows.len(), group_rows, |r| files_columns(&rows[r]))
 }
 
+/// Makes a batch's columns from its rows.
+type Columns<R> = Box<dyn Fn(&[R]) -> Vec<ArrayRef> + Send>;
+
 /// A Parquet file written a row group at a time from rows handed over in their final order,
 /// so that a writer (seal) never holds a whole shard's rows.
 pub(crate) struct TableWriter<R> {
     path: PathBuf,
     schema: SchemaRef,
-    columns: fn(&[R]) -> Vec<ArrayRef>,
+    columns: Columns<R>,
     w: ArrowWriter<File>,
     rows: Vec<R>,
     group_rows: usize,
@@ -241,10 +244,10 @@ impl<R> TableWriter<R> {
     }
 
     /// Creates the file.
-    pub(crate) fn create(path: &Path, schema: SchemaRef, props: WriterProperties, group_rows: usize, columns: fn(&[R]) -> Vec<ArrayRef>) -> Result<TableWriter<R>, CatalogError> {
+    pub(crate) fn create(path: &Path, schema: SchemaRef, props: WriterProperties, group_rows: usize, columns: impl Fn(&[R]) -> Vec<ArrayRef> + Send + 'static) -> Result<TableWriter<R>, CatalogError> {
         let file = File::create(path).map_err(|e| CatalogError::Io { path: path.to_path_buf(), source: e })?;
         let w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| fmt_err(path, e))?;
-        Ok(TableWriter { path: path.to_path_buf(), schema, columns, w, rows: Vec::with_capacity(group_rows.min(1 << 16)), group_rows, written: false, taken: 0 })
+        Ok(TableWriter { path: path.to_path_buf(), schema, columns: Box::new(columns), w, rows: Vec::with_capacity(group_rows.min(1 << 16)), group_rows, written: false, taken: 0 })
     }
 
     /// Takes the next row.

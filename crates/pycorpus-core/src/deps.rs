@@ -31,7 +31,13 @@ pub fn shard_requirements(shard: &ShardInfo, keep: &dyn Fn(&str, Option<&str>) -
         }
         ShardKind::Open => {
             let mut out = Vec::new();
-            for record in open_records(shard)?.map(|(_, records, _)| records).unwrap_or_default() {
+            // in the order a seal writes them, not the order workers committed them
+            let mut records = open_records(shard)?.map(|(_, records, _)| records).unwrap_or_default();
+            records.sort_by(|a, b| {
+                let (a, b) = (&a.release, &b.release);
+                (&a.project_name, &a.project_version, &a.project_release, &a.dist_sha256).cmp(&(&b.project_name, &b.project_version, &b.project_release, &b.dist_sha256))
+            });
+            for record in records {
                 let dist = DistKey::of(&record.release);
                 for requirement in record.deps.requirements {
                     if keep(&dist.project_name, requirement.name.as_deref()) {

@@ -33,7 +33,7 @@ pub use deps::{DepsQuery, DepsSpec};
 pub use extract::{ExtractSummary, Layout, extract};
 pub use names::{safe_component, safe_path};
 pub use output::{OutputMode, write_records};
-pub use secrets::{SecretRecord, SecretsSpec, SecretsStats, secrets};
+pub use secrets::{SECRET_COLUMNS, SecretRecord, SecretsSpec, SecretsStats, secrets};
 pub use spec::{ExtractSpec, FILE_FIELDS, GrepSpec, MATCH_FIELDS, file_fields};
 pub use stream::{StreamFormat, StreamStats, stream};
 

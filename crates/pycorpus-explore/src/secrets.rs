@@ -68,6 +68,47 @@ pub struct SecretRecord {
     pub generic: bool,
 }
 
+/// The columns of a record, in order (the JSON objects' fields, the CSV's and Parquet's columns).
+pub const SECRET_COLUMNS: pycorpus_catalog::RecordColumns = {
+    use pycorpus_catalog::CellKind::{Bool, Text, UInt};
+    &[
+        ("rule", Text),
+        ("project_name", Text),
+        ("project_version", Text),
+        ("project_release", Text),
+        ("path", Text),
+        ("line", UInt),
+        ("first_uploaded_on", Text),
+        ("oid", Text),
+        ("fingerprint", Text),
+        ("secret", Text),
+        ("context", Text),
+        ("generic", Bool),
+    ]
+};
+
+impl SecretRecord {
+    /// The record's cells, in [`SECRET_COLUMNS`]' order.
+    pub fn cells(&self) -> Vec<pycorpus_catalog::RecordCell> {
+        use pycorpus_catalog::RecordCell::{Bool, Text, UInt};
+        let t = |s: &str| Text(s.to_string());
+        vec![
+            t(&self.rule),
+            t(&self.project_name),
+            t(&self.project_version),
+            t(&self.project_release),
+            t(&self.path),
+            UInt(self.line),
+            t(&self.first_uploaded_on),
+            t(&self.oid),
+            t(&self.fingerprint),
+            t(&self.secret),
+            t(&self.context),
+            Bool(self.generic),
+        ]
+    }
+}
+
 /// What a scan touched and found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SecretsStats {

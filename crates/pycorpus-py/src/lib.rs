@@ -279,7 +279,8 @@ impl NativeCorpus {
             })?;
             Ok::<_, pycorpus_explore::ExploreError>(all)
         })?;
-        Ok(ArrowStream::of_batch(secrets_batch(&records)))
+        let rows: Vec<Vec<pycorpus_catalog::RecordCell>> = records.iter().map(pycorpus_explore::SecretRecord::cells).collect();
+        Ok(ArrowStream::of_batch(pycorpus_catalog::records_batch(pycorpus_explore::SECRET_COLUMNS, &rows)))
     }
 
     /// `deps PROJECT` with `options` (JSON of [`pycorpus_explore::DepsSpec`]) as one batch.
@@ -552,28 +553,6 @@ impl ArrowStream {
         let stream = arrow_array::ffi_stream::FFI_ArrowArrayStream::new(reader);
         pyo3::types::PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }
-}
-
-/// The records of `secrets` as one batch: text columns, `line` as uint64, `generic` as bool.
-fn secrets_batch(records: &[pycorpus_explore::SecretRecord]) -> arrow_array::RecordBatch {
-    use arrow_array::{ArrayRef, BooleanArray, StringArray, UInt64Array};
-    let text = |get: fn(&pycorpus_explore::SecretRecord) -> &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(records.iter().map(get))) };
-    let columns: Vec<(&str, ArrayRef)> = vec![
-        ("rule", text(|r| &r.rule)),
-        ("project_name", text(|r| &r.project_name)),
-        ("project_version", text(|r| &r.project_version)),
-        ("project_release", text(|r| &r.project_release)),
-        ("path", text(|r| &r.path)),
-        ("line", Arc::new(UInt64Array::from_iter_values(records.iter().map(|r| r.line)))),
-        ("first_uploaded_on", text(|r| &r.first_uploaded_on)),
-        ("oid", text(|r| &r.oid)),
-        ("fingerprint", text(|r| &r.fingerprint)),
-        ("secret", text(|r| &r.secret)),
-        ("context", text(|r| &r.context)),
-        ("generic", Arc::new(records.iter().map(|r| Some(r.generic)).collect::<BooleanArray>())),
-    ];
-    // the columns are of one length by construction
-    arrow_array::RecordBatch::try_from_iter(columns).expect("columns of one length")
 }
 
 /// Rows with their blob's contents, as they cross from the reading threads to Python.

@@ -202,9 +202,25 @@ pub struct SecretsArgs {
     /// Rules and what to show.
     #[command(flatten)]
     pub spec: pycorpus_explore::SecretsSpec,
-    /// Output format (table or jsonl; csv has the jsonl fields as columns).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format (csv and parquet have the jsonl fields as columns; parquet needs -o).
+    #[arg(long, value_enum, default_value_t = SecretsFormat::Table)]
+    pub format: SecretsFormat,
+    /// Write to FILE instead of stdout (replaced whole when complete).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `secrets`' output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecretsFormat {
+    /// Aligned columns for a terminal.
+    Table,
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header.
+    Csv,
+    /// A Parquet file (with -o).
+    Parquet,
 }
 
 /// `deps`'s arguments.

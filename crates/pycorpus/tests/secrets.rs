@@ -59,6 +59,18 @@ fn planted_secrets_are_found_in_every_file_that_holds_them() {
     assert!(findings(&w, &["--show-secrets"]).iter().any(|r| r["secret"] == GHP));
     assert!(rows.iter().any(|r| r["rule"] == "aws-access-key-id" && r["context"] == "test"));
     assert!(!rows.iter().any(|r| r["secret"].as_str().unwrap().contains("EXAMPLE")));
+    // -o FILE: jsonl as printed, parquet with the same rows
+    let out = w.root().join("f.jsonl");
+    w.ok(&["secrets", "--format", "jsonl", "-o", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), rows.len());
+    let pq = w.root().join("f.parquet");
+    w.ok(&["secrets", "--format", "parquet", "-o", pq.to_str().unwrap()]);
+    let batches = pycorpus_catalog::read_table(&pq).unwrap();
+    assert_eq!(pycorpus_catalog::rows_in(&batches), rows.len());
+    assert_eq!(batches[0].schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>()[..3], ["rule", "project_name", "project_version"]);
+    assert!(!w.root().join("f.parquet.part").exists());
+    let o = w.run(&["secrets", "--format", "parquet"]);
+    assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).contains("-o FILE"));
     // filters, exit codes, the table
     assert!(findings(&w, &["--project", "clean"]).is_empty());
     assert_eq!(w.run(&["secrets", "--project", "clean"]).status.code(), Some(1));
