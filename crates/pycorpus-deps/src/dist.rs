@@ -291,6 +291,21 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_bad_lines_says_so_in_a_few_problems_and_entry_points_are_capped() {
+        let mut d = DistMetadata::default();
+        let bad: String = (0..100).map(|i| format!("[g]\nnot a key value line {i}\n")).collect();
+        d.add(MetaFile::EntryPoints, "x.dist-info/entry_points.txt", bad.as_bytes());
+        let many: String = (0..12_000).map(|i| format!("[g{}]\nn{i} = m:f\n", i % 3)).collect();
+        d.add(MetaFile::EntryPoints, "x.dist-info/entry_points.txt", many.as_bytes());
+        d.add(MetaFile::EntryPoints, "y/entry_points.txt", b"[g]\nmore = m:f\n");
+        let p = d.finish();
+        // the reader says 20 lines and counts the other 80 in one more; the distribution keeps 20 a file
+        assert_eq!(p.fields.metadata_problems.len(), FILE_PROBLEMS + 1, "{:?}", p.fields.metadata_problems);
+        assert!(p.fields.metadata_problems.last().is_some_and(|m| m.ends_with("1 more problem(s)")), "{:?}", p.fields.metadata_problems.last());
+        assert_eq!(p.rows.entry_points.len(), crate::limits::VALUES);
+    }
+
+    #[test]
     fn a_distributions_files_together() {
         let mut d = DistMetadata::default();
         d.add(MetaFile::Core, "x.dist-info/METADATA", b"Name: x\nRequires-Dist: requests>=2\nRequires-Dist: pytest; extra == \"test\"\n");

@@ -227,6 +227,7 @@ pub struct EntryPoint {
 fn ini(text: &str, problems: &mut Vec<Problem>, what: &str) -> Vec<(String, String, String)> {
     let mut out: Vec<(String, String, String)> = Vec::new();
     let mut section = String::new();
+    let mut bad = 0usize;
     for line in text.lines() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
@@ -246,8 +247,16 @@ fn ini(text: &str, problems: &mut Vec<Problem>, what: &str) -> Vec<(String, Stri
         match trimmed.split_once(['=', ':']) {
             Some((k, v)) if out.len() < limits::VALUES => out.push((section.clone(), k.trim().to_string(), cut(v.trim()).0.to_string())),
             Some(_) => {}
-            None => problems.push(format!("{what}: a line that is no key = value: {:?}", cut(trimmed).0)),
+            // a few said, the rest counted: a file of bad lines costs no memory past its own
+            None if bad < 20 => {
+                bad += 1;
+                problems.push(format!("{what}: a line that is no key = value: {:?}", crate::cut_to(trimmed, 200)));
+            }
+            None => bad += 1,
         }
+    }
+    if bad > 20 {
+        problems.push(format!("{what}: {} more line(s) that are no key = value", bad - 20));
     }
     out
 }
