@@ -15,7 +15,7 @@ pub mod samples;
 pub use rules::{Allowlist, Rule, entropy, parse_gitleaks};
 
 use aho_corasick::AhoCorasick;
-use regex::bytes::RegexSet;
+use regex::bytes::{RegexSet, RegexSetBuilder};
 use sha2::Digest;
 
 /// Errors of a rule file.
@@ -73,7 +73,12 @@ impl RuleSet {
     }
 
     fn new(rules: Vec<Rule>, global: Allowlist) -> Result<RuleSet, RuleError> {
-        let set = RegexSet::new(rules.iter().map(|r| r.regex.as_str())).map_err(|e| RuleError::Regex { rule: "(all rules together)".into(), message: e.to_string() })?;
+        let patterns = rules.iter().map(|r| r.regex.as_str());
+        let set = RegexSetBuilder::new(patterns)
+            .size_limit(rules::REGEX_SIZE * 4)
+            .dfa_size_limit(rules::REGEX_SIZE * 4)
+            .build()
+            .map_err(|e| RuleError::Regex { rule: "(all rules together)".into(), message: e.to_string() })?;
         let mut words: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();

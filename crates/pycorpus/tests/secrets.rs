@@ -241,4 +241,14 @@ fn lookalikes_and_hostile_files_give_no_findings_and_no_trouble() {
     assert!(o.stdout.is_empty());
     let stats: Value = serde_json::from_str(String::from_utf8_lossy(&o.stderr).lines().next().unwrap()).unwrap();
     assert!(stats["visit"]["blobs_read"].as_u64().unwrap() >= 3, "the lookalikes, the AKIA file and the invalid UTF-8 were read: {stats}");
+    // a catastrophic regex (exponential for a backtracking engine) runs in linear time over the
+    // 3 MiB line of a's; one too large to compile is refused, naming it
+    let rules = w.root().join("rules.toml");
+    std::fs::write(&rules, "[[rules]]\nid = \"catastrophic\"\nregex = '''^(a+)+$'''\n").unwrap();
+    let o = w.run(&["secrets", "--rules", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&rules, "[[rules]]\nid = \"huge\"\nregex = '''(\\w{1000}){1000}'''\n").unwrap();
+    let o = w.run(&["secrets", "--rules", rules.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("rule huge") && err.contains("size limit"), "{err}");
 }
