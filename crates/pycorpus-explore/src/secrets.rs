@@ -61,8 +61,11 @@ pub struct SecretRecord {
     pub fingerprint: String,
     /// The secret, masked unless asked for.
     pub secret: String,
-    /// `test`, `docs` or `example` when the file is under such a folder, else empty: a
-    /// package's fixtures and documentation examples, marked rather than left out.
+    /// `test` for a test module (`test_*.py`, `*_test.py`, `tests.py`, `conftest.py`) or a
+    /// file under `test(s)`, `testing`, `testdata`, `test_data` or `fixtures`; `docs` under
+    /// `doc(s)`, `docs_src` or `documentation`; `example` under `example(s)` or `sample(s)`,
+    /// or named `example*` (the nearest such folder decides); else empty: a package's
+    /// fixtures and documentation examples, marked rather than left out.
     pub context: String,
     /// The rule is of shape (a high-entropy assignment), not of an issuer's format.
     pub generic: bool,
@@ -125,16 +128,22 @@ pub struct SecretsStats {
 /// `test`, `docs` or `example` for a path under such a folder.
 fn context_of(inner: &str) -> &'static str {
     let mut dirs: Vec<String> = inner.split('/').map(str::to_ascii_lowercase).collect();
-    dirs.pop();
+    let name = dirs.pop().unwrap_or_default();
+    // pytest's and unittest's modules: test_*.py, *_test.py, tests.py (Django's), conftest.py
+    let stem = name.strip_suffix(".py").unwrap_or("");
+    if stem.starts_with("test_") || stem.ends_with("_test") || stem == "tests" || stem == "conftest" {
+        return "test";
+    }
     for d in dirs.iter().rev() {
         match d.as_str() {
-            "test" | "tests" | "testing" | "fixtures" => return "test",
-            "doc" | "docs" => return "docs",
-            "example" | "examples" | "samples" => return "example",
+            "test" | "tests" | "testing" | "testdata" | "test_data" | "fixtures" => return "test",
+            "doc" | "docs" | "docs_src" | "documentation" => return "docs",
+            "example" | "examples" | "sample" | "samples" => return "example",
             _ => {}
         }
     }
-    ""
+    // an API's documented requests and answers (botocore's examples-1.json)
+    if name.starts_with("example") { "example" } else { "" }
 }
 
 /// Scans the selection: `sink` gets each blob's records (in the visit's fixed order).
@@ -216,6 +225,15 @@ mod tests {
         assert_eq!(super::context_of("pkg-1.0/tests/fixtures/cfg.py"), "test");
         assert_eq!(super::context_of("pkg-1.0/docs/conf.py"), "docs");
         assert_eq!(super::context_of("pkg-1.0/Examples/run.py"), "example");
-        assert_eq!(super::context_of("pkg-1.0/pkg/tests.py"), "", "a module named tests is not a folder");
+        assert_eq!(super::context_of("pkg-1.0/pkg/tests.py"), "test", "Django's test module");
+        assert_eq!(super::context_of("pkg-1.0/pkg/test_api.py"), "test");
+        assert_eq!(super::context_of("pkg-1.0/pkg/api_test.py"), "test");
+        assert_eq!(super::context_of("pkg-1.0/conftest.py"), "test");
+        assert_eq!(super::context_of("pkg-1.0/pkg/testing_utils.py"), "");
+        assert_eq!(super::context_of("pkg-1.0/pkg/test_data.json"), "", "only Python modules by name");
+        assert_eq!(super::context_of("pkg-1.0/pkg/settings.py"), "");
+        assert_eq!(super::context_of("fastapi-1.0/docs_src/security/tutorial004.py"), "docs");
+        assert_eq!(super::context_of("botocore/data/ec2/2016-04-01/examples-1.json"), "example");
+        assert_eq!(super::context_of("pkg-1.0/docker/compose.py"), "", "not a doc folder");
     }
 }
